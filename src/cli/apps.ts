@@ -1,0 +1,57 @@
+import type { Command } from 'commander';
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { SingleBar, Presets } from 'cli-progress';
+import { withServices } from './context.js';
+import { assertAppName } from '../core/names.js';
+import { DEFAULT_APP_PASSWORD_TTL_MS } from '../core/auth/tokens.js';
+
+export function appCommands(program: Command): void {
+  const app = program.command('app').description('Install and manage apps');
+  app.command('install <path>')
+    .description('Install or update an app from a zip file or a folder')
+    .requiredOption('--user <id>', 'the owner to install it for')
+    .action(async (source: string, opts: { user: string }) => {
+      const full = path.resolve(source);
+      const isDir = statSync(full).isDirectory();
+      await withServices(async (s) => {
+        if (!(await s.accounts.get(opts.user))) throw new Error(`no user ${opts.user}`);
+        const bar = new SingleBar({ format: 'installing [{bar}] {value}/{total} files', hideCursor: true }, Presets.shades_classic);
+        let started = false;
+        const installed = await s.apps.install(opts.user, isDir ? { folder: full } : { zipPath: full }, (done, total) => {
+          if (!process.stderr.isTTY) return;
+          if (!started) { bar.start(total, 0); started = true; }
+          bar.update(done);
+        });
+        if (started) bar.stop();
+        process.stdout.write(`installed ${installed.appName} ${installed.version} for ${opts.user}\n`);
+        process.stdout.write(`open it at ${s.config.publicUrl}/apps/${installed.appName}\n`);
+      });
+    });
+  app.command('list').requiredOption('--user <id>').description("List a user's apps").action(async (opts: { user: string }) => {
+    await withServices(async (s) => {
+      for (const a of await s.apps.list(opts.user)) process.stdout.write(`${a.appName}\t${a.version}\n`);
+    });
+  });
+  app.command('remove <app>').requiredOption('--user <id>').option('--delete-data', "also delete the app's records")
+    .description('Remove an app').action(async (name: string, opts: { user: string; deleteData?: boolean }) => {
+      await withServices(async (s) => {
+        await s.apps.remove(opts.user, assertAppName(name), { deleteData: opts.deleteData === true });
+        process.stdout.write(`removed ${name}\n`);
+      });
+    });
+
+  program.command('app-password <user> <app>')
+    .description('Print a one-time app password for an app served elsewhere (trade it at POST /oauth/token)')
+    .option('--days <n>', 'days until it expires', '30')
+    .action(async (user: string, appName: string, opts: { days: string }) => {
+      const days = Number(opts.days);
+      if (!Number.isFinite(days) || days <= 0 || days > 365) throw new Error('--days must be between 1 and 365');
+      await withServices(async (s) => {
+        if (!(await s.accounts.get(user))) throw new Error(`no user ${user}`);
+        const ttl = Math.min(days * 24 * 3600 * 1000, 365 * DEFAULT_APP_PASSWORD_TTL_MS);
+        const { password } = await s.tokens.issueAppPassword(user, assertAppName(appName, true), ttl, true);
+        process.stdout.write(password + '\n');
+      });
+    });
+}

@@ -1,0 +1,42 @@
+import type { Command } from 'commander';
+import { mkdirSync } from 'node:fs';
+import { loadConfig } from '../config.js';
+import { createLogger } from '../logger.js';
+import { createServices } from '../core/services.js';
+import { buildServer } from '../http/server.js';
+
+export function serveCommand(program: Command): void {
+  program.command('serve', { isDefault: true })
+    .description('Start the server (PORT, FREEHOLD_DATA and the rest from the environment)')
+    .action(async () => {
+      const config = loadConfig();
+      mkdirSync(config.dataDir, { recursive: true });
+      const log = createLogger(config.logLevel);
+      const services = await createServices(config, log);
+      const app = await buildServer(services);
+      await app.listen({ port: config.port, host: config.host });
+      const address = app.server.address();
+      if (config.port === 0 && address && typeof address === 'object') {
+        // An ephemeral port (PORT=0) is known only now; the default public URL follows it.
+        config.publicUrl = config.publicUrl.replace(/:0$/, `:${address.port}`);
+      }
+      const setupToken = await services.accounts.issueSetupToken();
+      const lines = [`freehold is running at ${config.publicUrl}`, `data: ${config.dataDir}`];
+      if (setupToken) {
+        lines.push('', 'No admin yet. Create the first account (this link works once, for 1 hour):',
+          `  ${config.publicUrl}/setup?token=${setupToken}`,
+          'or from a shell:  echo "<password>" | npx freehold user add <user-id> --password-stdin --admin');
+      } else {
+        lines.push(`Sign in at ${config.publicUrl}/signin`);
+      }
+      // Printed, not logged: the setup link is for the person at the console, never for log storage.
+      process.stdout.write(lines.join('\n') + '\n');
+      const stop = async () => {
+        await app.close();
+        await services.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', () => void stop());
+      process.once('SIGTERM', () => void stop());
+    });
+}

@@ -1,0 +1,96 @@
+import { readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+
+/**
+ * Configuration comes from environment variables, then an optional JSON file
+ * (`FREEHOLD_CONFIG`, default `./freehold.config.json`), then defaults. The
+ * environment wins so that one file can serve several deployments.
+ * Every setting is documented in the README's Configuration table.
+ */
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  /** Record store URL for the host (system tables and owners without their own store). */
+  records: string;
+  /** Blob store URL for the host. */
+  blobs: string;
+  /** The address people use to reach this server; decides Secure cookies and printed URLs. */
+  publicUrl: string;
+  trustProxy: boolean;
+  rateLimit: boolean;
+  /** Sign-in attempts per address per minute. */
+  loginRateLimit: number;
+  /** API requests per token per minute. */
+  apiRateLimit: number;
+  logLevel: string;
+  /** Largest JSON request body, in bytes. Records themselves are capped at 2 MB. */
+  maxBodyBytes: number;
+  /** Largest uploaded user file, in bytes. */
+  maxUploadBytes: number;
+  /** Largest app package, in bytes. */
+  maxAppBytes: number;
+  /** Lifetime of a sign-in session, in ms. */
+  sessionTtlMs: number;
+}
+
+type FileConfig = Partial<Record<keyof Config, unknown>>;
+
+function readFileConfig(env: NodeJS.ProcessEnv): FileConfig {
+  const file = env.FREEHOLD_CONFIG ?? 'freehold.config.json';
+  if (!existsSync(file)) {
+    if (env.FREEHOLD_CONFIG) throw new Error(`FREEHOLD_CONFIG names ${file}, which does not exist`);
+    return {};
+  }
+  try {
+    const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
+    return parsed as FileConfig;
+  } catch (err) {
+    throw new Error(`Cannot read config file ${file}: ${(err as Error).message}`);
+  }
+}
+
+function pick(env: string | undefined, file: unknown): string | undefined {
+  if (env !== undefined && env !== '') return env;
+  if (file === undefined || file === null) return undefined;
+  return String(file);
+}
+
+function int(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${value}`);
+  return n;
+}
+
+function bool(value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  return !['0', 'false', 'off', 'no'].includes(value.toLowerCase());
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const file = readFileConfig(env);
+  const dataDir = path.resolve(overrides.dataDir ?? pick(env.FREEHOLD_DATA, file.dataDir) ?? './data');
+  const port = overrides.port ?? int('PORT', pick(env.PORT, file.port), 3000);
+  const host = overrides.host ?? pick(env.HOST, file.host) ?? '127.0.0.1';
+  const publicHost = host === '0.0.0.0' || host === '::' || host === '127.0.0.1' ? 'localhost' : host;
+  const config: Config = {
+    port,
+    host,
+    dataDir,
+    records: pick(env.FREEHOLD_RECORDS, file.records) ?? `sqlite:${path.join(dataDir, 'freehold.db')}`,
+    blobs: pick(env.FREEHOLD_BLOBS, file.blobs) ?? `fs:${path.join(dataDir, 'files')}`,
+    publicUrl: (pick(env.FREEHOLD_PUBLIC_URL, file.publicUrl) ?? `http://${publicHost}:${port}`).replace(/\/+$/, ''),
+    trustProxy: bool(pick(env.FREEHOLD_TRUST_PROXY, file.trustProxy), false),
+    rateLimit: bool(pick(env.FREEHOLD_RATE_LIMIT, file.rateLimit), true),
+    loginRateLimit: int('FREEHOLD_LOGIN_RATE_LIMIT', pick(env.FREEHOLD_LOGIN_RATE_LIMIT, file.loginRateLimit), 10),
+    apiRateLimit: int('FREEHOLD_API_RATE_LIMIT', pick(env.FREEHOLD_API_RATE_LIMIT, file.apiRateLimit), 6000),
+    logLevel: pick(env.FREEHOLD_LOG_LEVEL, file.logLevel) ?? 'info',
+    maxBodyBytes: int('FREEHOLD_MAX_BODY', pick(env.FREEHOLD_MAX_BODY, file.maxBodyBytes), 3 * 1024 * 1024),
+    maxUploadBytes: int('FREEHOLD_MAX_UPLOAD', pick(env.FREEHOLD_MAX_UPLOAD, file.maxUploadBytes), 100 * 1024 * 1024),
+    maxAppBytes: int('FREEHOLD_MAX_APP', pick(env.FREEHOLD_MAX_APP, file.maxAppBytes), 50 * 1024 * 1024),
+    sessionTtlMs: int('FREEHOLD_SESSION_TTL', pick(env.FREEHOLD_SESSION_TTL, file.sessionTtlMs), 30 * 24 * 3600 * 1000),
+  };
+  return { ...config, ...overrides };
+}

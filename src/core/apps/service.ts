@@ -1,0 +1,272 @@
+import type { Readable } from 'node:stream';
+import mime from 'mime-types';
+import type { Config } from '../../config.js';
+import type { StoreRegistry } from '../../storage/registry.js';
+import type { BlobInfo, BlobRange, StoredRecord } from '../../storage/types.js';
+import type { TokenService } from '../auth/tokens.js';
+import { FreeholdError, notFound } from '../errors.js';
+import { newRecordId } from '../ids.js';
+import { assertAppName } from '../names.js';
+import { OwnerTable } from '../system-tables.js';
+import type { AppManifest, Permission } from './manifest.js';
+import { readAppPackage, type AppPackage, type PackageSource } from './package.js';
+import { relPathProblem } from './paths.js';
+
+/**
+ * Installed apps, per owner. An app's files live in the owner's BlobStore under
+ * `<owner>/apps/<app>/<installId>/`, and one record in the owner's `system.apps`
+ * table says which installId is live. Installing (or updating) writes every file
+ * under a fresh installId first and only then switches the record, so visitors see
+ * the old version or the new one, never a mix; the old files are deleted after.
+ */
+
+export interface InstalledApp {
+  appName: string;
+  displayName: string;
+  version: string;
+  installId: string;
+  /** First installation, epoch ms. */
+  installedAt: number;
+  /** Latest install or update, epoch ms. */
+  updatedAt: number;
+  fileCount: number;
+  totalBytes: number;
+  manifest: AppManifest;
+}
+
+export interface InstallResult extends InstalledApp {
+  /** True when this replaced an installed version. */
+  updated: boolean;
+}
+
+/** A declared permission with its grant state (granting arrives with the permissions work). */
+export interface AppPermission extends Permission {
+  granted: boolean;
+  grantees: string[];
+}
+
+interface AppRecord extends StoredRecord {
+  install_id: string;
+  version: string;
+  display_name: string;
+  installed_at: number;
+  file_count: number;
+  total_bytes: number;
+  manifest: AppManifest;
+  /** The manifest as the app wrote it, for freezr clients that read their own manifest. */
+  raw_manifest: unknown;
+}
+
+export interface AppFile {
+  info: BlobInfo;
+  /** The install the bytes came from, part of a good ETag when a backend has no hash. */
+  installId: string;
+  contentType: string;
+  stream: Readable;
+}
+
+const MAX_TEXT_BYTES = 5 * 1024 * 1024;
+
+function toInstalled(r: AppRecord): InstalledApp {
+  return {
+    appName: r._id, displayName: r.display_name, version: r.version, installId: r.install_id,
+    installedAt: r.installed_at, updatedAt: r._date_modified, fileCount: r.file_count, totalBytes: r.total_bytes,
+    manifest: r.manifest,
+  };
+}
+
+export function contentTypeOf(relPath: string): string {
+  const type = mime.lookup(relPath) || 'application/octet-stream';
+  return mime.contentType(type) || type;
+}
+
+function assertRelPath(relPath: string): string {
+  if (relPathProblem(relPath) !== null) throw notFound('No such file');
+  return relPath;
+}
+
+export class AppService {
+  /** Installs of one (owner, app) in this process run one at a time. */
+  private readonly installing = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly stores: StoreRegistry, private readonly tokens: TokenService, private readonly config: Config) {}
+
+  private appsPrefix(ownerId: string, app: string): string {
+    return `${ownerId}/apps/${app}/`;
+  }
+
+  private installPrefix(ownerId: string, app: string, installId: string): string {
+    return `${this.appsPrefix(ownerId, app)}${installId}/`;
+  }
+
+  private async record(ownerId: string, app: string): Promise<AppRecord | null> {
+    return (await this.stores.records(ownerId).get(ownerId, OwnerTable.apps, app)) as AppRecord | null;
+  }
+
+  private async requireRecord(ownerId: string, app: string): Promise<AppRecord> {
+    const r = await this.record(ownerId, assertAppName(app));
+    if (!r) throw notFound(`App ${app} is not installed`);
+    return r;
+  }
+
+  /**
+   * Installs or updates an app from a zip or a folder. On any failure the new files
+   * are deleted and the previous version (if any) keeps serving.
+   */
+  async install(ownerId: string, source: PackageSource, onProgress?: (done: number, total: number) => void,
+    opts: { expectedName?: string } = {}): Promise<InstallResult> {
+    const pkg = await readAppPackage(source, { maxBytes: this.config.maxAppBytes, expectedName: opts.expectedName });
+    try {
+      const app = pkg.manifest.identifier;
+      return await this.serialised(`${ownerId}\n${app}`, () => this.installPackage(ownerId, pkg, onProgress));
+    } finally {
+      await pkg.close();
+    }
+  }
+
+  private async serialised<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const before = this.installing.get(key) ?? Promise.resolve();
+    const run = before.catch(() => undefined).then(work);
+    this.installing.set(key, run);
+    try {
+      return await run;
+    } finally {
+      if (this.installing.get(key) === run) this.installing.delete(key);
+    }
+  }
+
+  private async installPackage(ownerId: string, pkg: AppPackage,
+    onProgress?: (done: number, total: number) => void): Promise<InstallResult> {
+    const { manifest } = pkg;
+    const app = manifest.identifier;
+    const blobs = this.stores.blobs(ownerId);
+    const records = this.stores.records(ownerId);
+    const installId = newRecordId();
+    const prefix = this.installPrefix(ownerId, app, installId);
+    const total = pkg.files.length;
+    onProgress?.(0, total);
+    try {
+      let done = 0;
+      for (const file of pkg.files) {
+        const body = await file.open();
+        await blobs.put(prefix + file.path, body, { contentType: contentTypeOf(file.path), maxBytes: file.size });
+        onProgress?.(++done, total);
+      }
+      // Indexes before the switch: if one fails, the old version is still the live one.
+      for (const [table, spec] of Object.entries(manifest.appTables)) {
+        for (const index of spec.indexes) {
+          await records.ensureIndex(ownerId, table, index.map((field) => field.split('.')));
+        }
+      }
+    } catch (err) {
+      await blobs.deletePrefix(prefix).catch(() => undefined);
+      throw err;
+    }
+
+    const previous = await this.record(ownerId, app);
+    const now = Date.now();
+    const record: AppRecord = {
+      _id: app,
+      _date_created: previous?._date_created ?? now,
+      _date_modified: now,
+      install_id: installId,
+      version: manifest.version,
+      display_name: manifest.displayName,
+      installed_at: previous?.installed_at ?? now,
+      file_count: total,
+      total_bytes: pkg.totalBytes,
+      manifest,
+      raw_manifest: pkg.rawManifest,
+    };
+    try {
+      await records.put(ownerId, OwnerTable.apps, record);
+    } catch (err) {
+      await blobs.deletePrefix(prefix).catch(() => undefined);
+      throw err;
+    }
+    if (previous && previous.install_id !== installId) {
+      // Best effort: a leftover old prefix wastes space but never serves.
+      await blobs.deletePrefix(this.installPrefix(ownerId, app, previous.install_id)).catch(() => undefined);
+    }
+    return { ...toInstalled(record), updated: previous !== null };
+  }
+
+  async list(ownerId: string): Promise<InstalledApp[]> {
+    const rows = (await this.stores.records(ownerId).query(ownerId, OwnerTable.apps, { op: 'true' },
+      { sort: [], skip: 0, limit: 5000 })) as AppRecord[];
+    return rows.map(toInstalled).sort((a, b) => (a.appName < b.appName ? -1 : a.appName > b.appName ? 1 : 0));
+  }
+
+  async get(ownerId: string, app: string): Promise<InstalledApp | null> {
+    const r = await this.record(ownerId, assertAppName(app));
+    return r ? toInstalled(r) : null;
+  }
+
+  async manifest(ownerId: string, app: string): Promise<AppManifest> {
+    return (await this.requireRecord(ownerId, app)).manifest;
+  }
+
+  /** The manifest as the app wrote it (manifest.json or app_config.json), for freezr's getManifest. */
+  async rawManifest(ownerId: string, app: string): Promise<unknown> {
+    return (await this.requireRecord(ownerId, app)).raw_manifest;
+  }
+
+  /** The app's declared permissions; none for an app that is not installed (e.g. one served elsewhere). */
+  async permissions(ownerId: string, app: string): Promise<AppPermission[]> {
+    const r = await this.record(ownerId, assertAppName(app));
+    if (!r) return [];
+    return r.manifest.permissions.map((p) => ({ ...p, table_id: [...p.table_id], granted: false, grantees: [] }));
+  }
+
+  /**
+   * Removes an app: its record first (so it stops serving at once), then its files
+   * and tokens. Its data stays unless `deleteData`: then the app's own table and its
+   * `<app>.*` tables are dropped, but never a table of another installed app whose
+   * name happens to extend this one (`com.a.b` must not take `com.a.b.c`'s data).
+   */
+  async remove(ownerId: string, app: string, opts: { deleteData?: boolean } = {}): Promise<void> {
+    const r = await this.requireRecord(ownerId, app);
+    const records = this.stores.records(ownerId);
+    await records.delete(ownerId, OwnerTable.apps, r._id);
+    await this.stores.blobs(ownerId).deletePrefix(this.appsPrefix(ownerId, app));
+    await this.tokens.revokeFor(ownerId, app);
+    if (!opts.deleteData) return;
+    const others = (await this.list(ownerId)).map((a) => a.appName).filter((a) => a !== app && a.startsWith(app + '.'));
+    const belongsToOther = (table: string) => others.some((o) => table === o || table.startsWith(o + '.'));
+    for (const { table } of await records.listTables(ownerId)) {
+      if ((table === app || table.startsWith(app + '.')) && !belongsToOther(table)) {
+        await records.dropTable(ownerId, table);
+      }
+    }
+  }
+
+  /** Opens one of an installed app's files. Throws not_found for anything outside the app. */
+  async openFile(ownerId: string, app: string, relPath: string, range?: BlobRange): Promise<AppFile> {
+    const file = await this.statFile(ownerId, app, relPath);
+    const stream = await this.stores.blobs(ownerId).get(file.key, range);
+    if (!stream) throw notFound('No such file');
+    return { info: file.info, installId: file.installId, contentType: file.contentType, stream };
+  }
+
+  /** A file's metadata without opening it (HEAD, conditional requests, range checks). */
+  async statFile(ownerId: string, app: string, relPath: string): Promise<{ key: string; info: BlobInfo; installId: string; contentType: string }> {
+    assertRelPath(relPath);
+    const r = await this.requireRecord(ownerId, app);
+    const key = this.installPrefix(ownerId, r._id, r.install_id) + relPath;
+    const info = await this.stores.blobs(ownerId).head(key);
+    if (!info) throw notFound('No such file');
+    return { key, info, installId: r.install_id, contentType: contentTypeOf(relPath) };
+  }
+
+  /** A text file of the app (a page's html), decoded as UTF-8. */
+  async readText(ownerId: string, app: string, relPath: string): Promise<string> {
+    const { stream, info } = await this.openFile(ownerId, app, relPath);
+    if (info.size > MAX_TEXT_BYTES) {
+      stream.destroy();
+      throw new FreeholdError('too_large', `${relPath} is too large to serve as a page`);
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+    return Buffer.concat(chunks).toString('utf8').replace(/^\uFEFF/, '');
+  }
+}

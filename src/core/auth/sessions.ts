@@ -1,0 +1,51 @@
+import type { RecordStore, StoredRecord } from '../../storage/types.js';
+import { hashSecret, newSecret } from '../ids.js';
+import { SYSTEM_OWNER, SystemTable } from '../system-tables.js';
+
+export interface Session {
+  /** sha256 of the cookie value: what is stored, and what tokens refer to. */
+  hash: string;
+  userId: string;
+  expiresAt: number;
+}
+
+interface SessionRecord extends StoredRecord {
+  user_id: string;
+  expires_at: number;
+}
+
+/** Sign-in sessions, stored (hashed) in the host store so that any process can check them. */
+export class SessionService {
+  constructor(private readonly store: RecordStore, private readonly ttlMs: number) {}
+
+  async create(userId: string): Promise<{ cookie: string; session: Session }> {
+    const cookie = newSecret();
+    const now = Date.now();
+    const record: SessionRecord = {
+      _id: hashSecret(cookie), _date_created: now, _date_modified: now, user_id: userId, expires_at: now + this.ttlMs,
+    };
+    await this.store.create(SYSTEM_OWNER, SystemTable.sessions, record);
+    return { cookie, session: { hash: record._id, userId, expiresAt: record.expires_at } };
+  }
+
+  async get(cookie: unknown): Promise<Session | null> {
+    if (typeof cookie !== 'string' || cookie.length < 20 || cookie.length > 200) return null;
+    const r = (await this.store.get(SYSTEM_OWNER, SystemTable.sessions, hashSecret(cookie))) as SessionRecord | null;
+    if (!r) return null;
+    if (r.expires_at <= Date.now()) {
+      await this.store.delete(SYSTEM_OWNER, SystemTable.sessions, r._id);
+      return null;
+    }
+    return { hash: r._id, userId: r.user_id, expiresAt: r.expires_at };
+  }
+
+  async destroy(hash: string): Promise<void> {
+    await this.store.delete(SYSTEM_OWNER, SystemTable.sessions, hash);
+  }
+
+  async destroyAllFor(userId: string): Promise<void> {
+    const rows = await this.store.query(SYSTEM_OWNER, SystemTable.sessions, { op: 'eq', path: ['user_id'], value: userId },
+      { sort: [], skip: 0, limit: 100000 });
+    if (rows.length) await this.store.batch(SYSTEM_OWNER, rows.map((r) => ({ kind: 'delete' as const, table: SystemTable.sessions, id: r._id })));
+  }
+}

@@ -1,0 +1,140 @@
+import { createHmac } from 'node:crypto';
+import type { RecordStore, StoredRecord } from '../../storage/types.js';
+import { FreeholdError } from '../errors.js';
+import { hashSecret, newSecret } from '../ids.js';
+import { SYSTEM_OWNER, SystemTable } from '../system-tables.js';
+
+/**
+ * Kinds of bearer secret:
+ * - `app`: reaches CEPS/FEPS for one (owner, app). What app pages and OAuth clients hold.
+ * - `account`: account actions only (generateAppPassword, permission changes), never app data.
+ * - `app_password`: single-use; traded at /oauth/token for an `app` token.
+ */
+export type TokenKind = 'app' | 'account' | 'app_password';
+
+export interface TokenClaims {
+  kind: TokenKind;
+  /** The user acting. */
+  userId: string;
+  /** The user whose data the token reaches (the same as userId until sharing). */
+  ownerId: string;
+  /** The app the token is scoped to; empty for account tokens. */
+  appName: string;
+  expiresAt: number;
+  /** Hash of the sign-in session this token belongs to, so sign-out revokes it. */
+  session?: string;
+}
+
+interface TokenRecord extends StoredRecord {
+  kind: TokenKind;
+  user_id: string;
+  owner_id: string;
+  app_name: string;
+  expires_at: number;
+  session?: string;
+  one_device?: boolean;
+}
+
+export const MAX_TOKEN_TTL_MS = 365 * 24 * 3600 * 1000;
+export const DEFAULT_APP_PASSWORD_TTL_MS = 30 * 24 * 3600 * 1000;
+export const DEFAULT_OAUTH_TOKEN_TTL_MS = 30 * 24 * 3600 * 1000;
+
+export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; reason: 'invalid' | 'expired' };
+
+/** Stores only hashes of tokens; a leaked database gives no usable token. */
+export class TokenService {
+  constructor(private readonly store: RecordStore, private readonly secret: string) {}
+
+  private async save(token: string, c: TokenClaims, extra: Partial<TokenRecord> = {}): Promise<void> {
+    const now = Date.now();
+    const record: TokenRecord = {
+      _id: hashSecret(token), _date_created: now, _date_modified: now,
+      kind: c.kind, user_id: c.userId, owner_id: c.ownerId, app_name: c.appName, expires_at: c.expiresAt,
+      ...(c.session ? { session: c.session } : {}), ...extra,
+    };
+    await this.store.put(SYSTEM_OWNER, SystemTable.tokens, record);
+  }
+
+  async issue(claims: TokenClaims): Promise<string> {
+    const token = newSecret();
+    await this.save(token, claims);
+    return token;
+  }
+
+  /**
+   * The app token an app page gets. It is derived from the session and the app, so
+   * every page load of one app in one session reuses one token instead of minting
+   * a new row each time; it dies with the session.
+   */
+  async pageToken(sessionHash: string, userId: string, appName: string, expiresAt: number): Promise<string> {
+    const token = createHmac('sha256', this.secret).update(`page|${sessionHash}|${userId}|${appName}`).digest('base64url');
+    const existing = await this.store.get(SYSTEM_OWNER, SystemTable.tokens, hashSecret(token));
+    if (!existing) await this.save(token, { kind: 'app', userId, ownerId: userId, appName, expiresAt, session: sessionHash });
+    return token;
+  }
+
+  async check(token: unknown, kind: TokenKind): Promise<TokenCheck> {
+    if (typeof token !== 'string' || token.length < 20 || token.length > 200) return { ok: false, reason: 'invalid' };
+    const r = (await this.store.get(SYSTEM_OWNER, SystemTable.tokens, hashSecret(token))) as TokenRecord | null;
+    if (!r || r.kind !== kind) return { ok: false, reason: 'invalid' };
+    if (r.expires_at <= Date.now()) {
+      await this.store.delete(SYSTEM_OWNER, SystemTable.tokens, r._id);
+      return { ok: false, reason: 'expired' };
+    }
+    return {
+      ok: true,
+      claims: {
+        kind: r.kind, userId: r.user_id, ownerId: r.owner_id, appName: r.app_name, expiresAt: r.expires_at,
+        ...(r.session ? { session: r.session } : {}),
+      },
+    };
+  }
+
+  async revoke(token: string): Promise<boolean> {
+    return (await this.store.delete(SYSTEM_OWNER, SystemTable.tokens, hashSecret(token))) !== null;
+  }
+
+  /** Revokes every token minted under a sign-in session (sign-out). */
+  async revokeSession(sessionHash: string): Promise<number> {
+    return this.revokeWhere({ op: 'eq', path: ['session'], value: sessionHash });
+  }
+
+  /** Revokes every token of one user for one app (app removal), or all of the user's tokens. */
+  async revokeFor(userId: string, appName?: string): Promise<number> {
+    const byUser = { op: 'eq', path: ['owner_id'], value: userId } as const;
+    return this.revokeWhere(appName === undefined ? byUser
+      : { op: 'and', items: [byUser, { op: 'eq', path: ['app_name'], value: appName }] });
+  }
+
+  private async revokeWhere(where: Parameters<RecordStore['query']>[2]): Promise<number> {
+    const rows = await this.store.query(SYSTEM_OWNER, SystemTable.tokens, where, { sort: [], skip: 0, limit: 100000 });
+    if (rows.length === 0) return 0;
+    await this.store.batch(SYSTEM_OWNER, rows.map((r) => ({ kind: 'delete' as const, table: SystemTable.tokens, id: r._id })));
+    return rows.length;
+  }
+
+  async issueAppPassword(userId: string, appName: string, ttlMs: number, oneDevice: boolean): Promise<{ password: string; expiresAt: number }> {
+    const password = newSecret(24);
+    const expiresAt = Date.now() + Math.min(ttlMs, MAX_TOKEN_TTL_MS);
+    await this.save(password, { kind: 'app_password', userId, ownerId: userId, appName, expiresAt }, { one_device: oneDevice });
+    return { password, expiresAt };
+  }
+
+  /**
+   * Trades a one-time app password for an app token. The password row is deleted
+   * before the token is issued, so two racing requests cannot both succeed.
+   */
+  async exchangeAppPassword(userId: unknown, password: unknown, appName: unknown): Promise<{ token: string; claims: TokenClaims }> {
+    const check = await this.check(password, 'app_password');
+    if (!check.ok || check.claims.userId !== userId || check.claims.appName !== appName) {
+      throw new FreeholdError('unauthorized', 'Invalid app password, user or app');
+    }
+    const burned = await this.store.delete(SYSTEM_OWNER, SystemTable.tokens, hashSecret(password as string));
+    if (!burned) throw new FreeholdError('unauthorized', 'This app password was already used');
+    const claims: TokenClaims = {
+      kind: 'app', userId: check.claims.userId, ownerId: check.claims.ownerId, appName: check.claims.appName,
+      expiresAt: Math.min(check.claims.expiresAt, Date.now() + DEFAULT_OAUTH_TOKEN_TTL_MS),
+    };
+    return { token: await this.issue(claims), claims };
+  }
+}

@@ -1,0 +1,121 @@
+import { FreeholdError } from './errors.js';
+
+/**
+ * Name rules from CEPS.md §2. Every call validates the names it receives, not
+ * just installation, so a table name is never trusted because it looked fine once.
+ */
+
+const APP_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?){2,}$/;
+const COLLECTION = /^[A-Za-z0-9][A-Za-z0-9-]*$/;
+const USER_ID = /^[a-z0-9-]{2,34}$/;
+const RESERVED_APP_PREFIXES = ['info.freezr.', 'dev.ceps.'];
+const RESERVED_COLLECTIONS = new Set(['files', 'jobs', 'field_permissions', 'accessible_objects']);
+export const RESERVED_USER_IDS = new Set([
+  'admin', 'public', 'system', 'test', 'freezr', 'account', 'self', 'group', 'root', 'freehold',
+  'apps', 'app', 'api', 'ceps', 'feps', 'oauth', 'acctapi', 'www', 'null', 'undefined', 'anonymous',
+  'everyone', 'owner', 'users', 'user', 'login', 'logout', 'setup', 'static',
+]);
+
+export function isValidAppName(name: string): boolean {
+  return typeof name === 'string' && name.length <= 35 && APP_NAME.test(name);
+}
+
+/** Whether an installable (third-party) app may take this name. */
+export function isReservedAppName(name: string): boolean {
+  return RESERVED_APP_PREFIXES.some((p) => name.startsWith(p)) || name.toLowerCase().startsWith('system');
+}
+
+export function assertAppName(name: unknown, forInstall = false): string {
+  if (typeof name !== 'string' || !isValidAppName(name)) {
+    throw new FreeholdError('invalid_name', `Invalid app name: it must be reverse-domain (e.g. com.example.notes), at most 35 characters of A-Z a-z 0-9 . -`);
+  }
+  if (forInstall && isReservedAppName(name)) {
+    throw new FreeholdError('invalid_name', `App name ${name} is reserved for the server`);
+  }
+  return name;
+}
+
+export interface AppTable {
+  /** The full table name, `<app>` or `<app>.<collection>`. */
+  table: string;
+  app: string;
+  /** Empty for the app's default table. */
+  collection: string;
+}
+
+/** Server-owned tables that apps may address (messages) are parsed with `allowSystem`. */
+const SYSTEM_TABLES = new Set(['dev.ceps.messages.got', 'dev.ceps.messages.sent', 'dev.ceps.contacts']);
+
+/**
+ * Splits an app table name into app and collection. The app is identified by the
+ * app the caller is acting for: `<app>.<collection>` when the name starts with it,
+ * else the table must be the app itself. Without a known app, the last segment
+ * is a collection only when removing it leaves a valid app name of 3+ segments.
+ */
+export function parseAppTable(table: unknown, forApp?: string, opts: { allowFilesTable?: boolean } = {}): AppTable {
+  if (typeof table !== 'string' || table.length === 0 || table.length > 100) {
+    throw new FreeholdError('invalid_name', 'Invalid app table name');
+  }
+  if (SYSTEM_TABLES.has(table)) {
+    return { table, app: 'dev.ceps', collection: table.slice('dev.ceps.'.length) };
+  }
+  if (forApp !== undefined && (table === forApp || table.startsWith(forApp + '.'))) {
+    const collection = table === forApp ? '' : table.slice(forApp.length + 1);
+    if (collection !== '' && !(opts.allowFilesTable && collection === 'files')) assertCollection(collection);
+    return { table, app: forApp, collection };
+  }
+  if (isValidAppName(table)) {
+    // Ambiguous without the installed-app list (`a.b.c.d` may be app `a.b.c` + collection `d`);
+    // callers that authorise compare against the caller's app first, above.
+    return { table, app: table, collection: '' };
+  }
+  const dot = table.lastIndexOf('.');
+  const app = table.slice(0, dot);
+  const collection = table.slice(dot + 1);
+  if (dot < 0 || !isValidAppName(app)) {
+    throw new FreeholdError('invalid_name', `Invalid app table name: ${truncate(table)}`);
+  }
+  assertCollection(collection);
+  return { table, app, collection };
+}
+
+function assertCollection(collection: string): void {
+  if (!COLLECTION.test(collection) || collection.length > 64) {
+    throw new FreeholdError('invalid_name', 'Invalid collection name: use A-Z a-z 0-9 and -, not starting with -');
+  }
+  if (RESERVED_COLLECTIONS.has(collection)) {
+    throw new FreeholdError('invalid_name', `Collection name ${collection} is reserved`);
+  }
+}
+
+export function isValidUserId(id: unknown): id is string {
+  return typeof id === 'string' && USER_ID.test(id) && !id.startsWith('-') && !id.endsWith('-');
+}
+
+export function assertUserId(id: unknown, forCreate = false): string {
+  if (!isValidUserId(id)) {
+    throw new FreeholdError('invalid_name', 'Invalid user id: 2-34 characters of a-z 0-9 and -');
+  }
+  if (forCreate && RESERVED_USER_IDS.has(id)) {
+    throw new FreeholdError('invalid_name', `User id ${id} is reserved`);
+  }
+  return id;
+}
+
+const RECORD_ID = /^[A-Za-z0-9_\-.~:@+=]{1,200}$/;
+
+/**
+ * Ids that come from clients (FEPS write with id, record paths). Server-made ids are
+ * base64url; client ids may use a few more URL-safe characters, never `..`, `/`,
+ * `%`, NUL or control characters.
+ */
+export function assertRecordId(id: unknown): string {
+  if (typeof id !== 'string' || !RECORD_ID.test(id) || id.includes('..') || id === '.' ) {
+    throw new FreeholdError('invalid_name', 'Invalid record id');
+  }
+  return id;
+}
+
+function truncate(s: string): string {
+  return s.length > 60 ? s.slice(0, 57) + '...' : s;
+}

@@ -1,0 +1,51 @@
+import { FreeholdError } from '../errors.js';
+
+/** Fields only the server sets (CEPS.md §3). Stripped from client input, never trusted. */
+export const RESERVED_FIELDS = new Set([
+  '_id', '_date_created', '_date_modified', '_accessibles', '_publicid', '_date_accessibility_mod',
+  '_owner', '_created_by_user', '_created_by_app',
+]);
+
+/** Largest record, serialised (CEPS.md §3). */
+export const MAX_RECORD_BYTES = 2 * 1024 * 1024;
+
+export type ClientFields = Record<string, unknown>;
+
+/**
+ * Turns a client's JSON body into the fields we store: reserved fields dropped,
+ * other `_`-keys refused, size capped. freezr's `{ _entity: record }` wrapper is
+ * unwrapped first.
+ */
+export function cleanClientRecord(body: unknown): ClientFields {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new FreeholdError('invalid_record', 'The record must be a JSON object');
+  }
+  let input = body as Record<string, unknown>;
+  const entity = input._entity;
+  if (entity !== undefined) {
+    if (entity === null || typeof entity !== 'object' || Array.isArray(entity)) {
+      throw new FreeholdError('invalid_record', '_entity must be a JSON object');
+    }
+    input = entity as Record<string, unknown>;
+  }
+  const out: ClientFields = {};
+  for (const [key, value] of Object.entries(input)) {
+    if (RESERVED_FIELDS.has(key)) continue;
+    if (key.startsWith('_')) {
+      throw new FreeholdError('invalid_record', `Field ${key.slice(0, 50)} is not allowed: names starting with _ are reserved`);
+    }
+    if (key.startsWith('$') || key.includes('\u0000')) {
+      throw new FreeholdError('invalid_record', 'Field names may not start with $ or contain NUL');
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+export function assertRecordSize(record: object): void {
+  // Each UTF-16 unit is at most 3 UTF-8 bytes, so short records skip the byte count.
+  const json = JSON.stringify(record);
+  if (json.length * 3 > MAX_RECORD_BYTES && Buffer.byteLength(json) > MAX_RECORD_BYTES) {
+    throw new FreeholdError('too_large', `A record may be at most ${MAX_RECORD_BYTES} bytes`);
+  }
+}

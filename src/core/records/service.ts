@@ -1,0 +1,169 @@
+import type { StoreRegistry } from '../../storage/registry.js';
+import type { StoredRecord } from '../../storage/types.js';
+import type { Condition, Query } from '../../query/types.js';
+import { FreeholdError } from '../errors.js';
+import { newRecordId } from '../ids.js';
+import { assertRecordId } from '../names.js';
+import { authorizeTable, type Access } from './access.js';
+import { assertRecordSize, cleanClientRecord, RESERVED_FIELDS, type ClientFields } from './reserved.js';
+
+export interface WriteResult {
+  _id: string;
+  _date_created: number;
+  _date_modified: number;
+}
+
+/** A date strictly after the previous one, even when the clock stands still or steps back. */
+function nextModified(previous: number): number {
+  return Math.max(Date.now(), previous + 1);
+}
+
+function datesOf(r: StoredRecord): WriteResult {
+  return { _id: r._id, _date_created: r._date_created, _date_modified: r._date_modified };
+}
+
+/** Client fields with the reserved ones from the stored record put back. */
+function withReserved(fields: ClientFields, stored: StoredRecord, modified: number): StoredRecord {
+  const out: StoredRecord = { ...fields, _id: stored._id, _date_created: stored._date_created, _date_modified: modified };
+  for (const key of RESERVED_FIELDS) {
+    if (key in stored && !(key in out)) out[key] = stored[key];
+  }
+  return out;
+}
+
+/**
+ * CEPS and FEPS record semantics over the owner's RecordStore: reserved fields,
+ * strictly increasing modification dates, no upsert through update, access checks.
+ */
+export class RecordService {
+  constructor(private readonly stores: StoreRegistry) {}
+
+  /** CEPS write (server id) and FEPS write with a client id. */
+  async create(access: Access, table: string, body: unknown, id?: string): Promise<WriteResult> {
+    authorizeTable(access, table);
+    const fields = cleanClientRecord(body);
+    const now = Date.now();
+    const record: StoredRecord = { ...fields, _id: id === undefined ? newRecordId() : assertRecordId(id), _date_created: now, _date_modified: now };
+    assertRecordSize(record);
+    await this.stores.records(access.ownerId).create(access.ownerId, table, record);
+    return datesOf(record);
+  }
+
+  async read(access: Access, table: string, id: string, ownerId = access.ownerId): Promise<StoredRecord> {
+    authorizeTable(access, table, ownerId, 'read');
+    const record = await this.stores.records(ownerId).get(ownerId, table, assertRecordId(id));
+    if (!record) throw new FreeholdError('not_found', 'No such record');
+    return record;
+  }
+
+  async query(access: Access, table: string, query: Query, ownerId = access.ownerId): Promise<StoredRecord[]> {
+    authorizeTable(access, table, ownerId, 'read');
+    return this.stores.records(ownerId).query(ownerId, table, query.where, query.options);
+  }
+
+  /** CEPS update: replaces every non-reserved field. Never creates. */
+  async replace(access: Access, table: string, id: string, body: unknown): Promise<WriteResult> {
+    authorizeTable(access, table);
+    const fields = cleanClientRecord(body);
+    return this.rewrite(access, table, id, () => fields);
+  }
+
+  /** FEPS partial update: merges the given top-level fields into the record. */
+  async updateFields(access: Access, table: string, id: string, body: unknown): Promise<WriteResult> {
+    authorizeTable(access, table);
+    const patch = cleanClientRecord(body);
+    return this.rewrite(access, table, id, (old) => ({ ...stripReserved(old), ...patch }));
+  }
+
+  /** FEPS write with `upsert`: replaces the record if it exists, else creates it with this id. */
+  async upsert(access: Access, table: string, id: string, body: unknown, replaceAll: boolean): Promise<WriteResult> {
+    authorizeTable(access, table);
+    const fields = cleanClientRecord(body);
+    const store = this.stores.records(access.ownerId);
+    const existing = await store.get(access.ownerId, table, assertRecordId(id));
+    if (!existing) {
+      try {
+        return await this.create(access, table, fields, id);
+      } catch (err) {
+        // Someone created it between our read and our write: fall through to an update.
+        if (!(err instanceof FreeholdError && err.code === 'conflict')) throw err;
+      }
+    }
+    return this.rewrite(access, table, id, (old) => (replaceAll ? fields : { ...stripReserved(old), ...fields }));
+  }
+
+  private async rewrite(access: Access, table: string, id: string, next: (old: StoredRecord) => ClientFields): Promise<WriteResult> {
+    const store = this.stores.records(access.ownerId);
+    const old = await store.get(access.ownerId, table, assertRecordId(id));
+    if (!old) throw new FreeholdError('not_found', 'No such record');
+    const record = withReserved(next(old), old, nextModified(old._date_modified));
+    assertRecordSize(record);
+    if (!(await store.replace(access.ownerId, table, record))) throw new FreeholdError('not_found', 'No such record');
+    return datesOf(record);
+  }
+
+  /** FEPS update by query: merges `keys` into every matching record, all or none. */
+  async updateWhere(access: Access, table: string, where: Condition, keys: unknown): Promise<{ nModified: number }> {
+    authorizeTable(access, table);
+    const patch = cleanClientRecord(keys);
+    const store = this.stores.records(access.ownerId);
+    const matches = await store.query(access.ownerId, table, where, { sort: [], skip: 0, limit: MAX_BULK });
+    const ops = matches.map((old) => {
+      const record = withReserved({ ...stripReserved(old), ...patch }, old, nextModified(old._date_modified));
+      assertRecordSize(record);
+      return { kind: 'put' as const, table, record };
+    });
+    if (ops.length) await store.batch(access.ownerId, ops);
+    return { nModified: ops.length };
+  }
+
+  async delete(access: Access, table: string, id: string): Promise<WriteResult & { success: true }> {
+    authorizeTable(access, table);
+    const removed = await this.stores.records(access.ownerId).delete(access.ownerId, table, assertRecordId(id));
+    if (!removed) throw new FreeholdError('not_found', 'No such record');
+    return { ...datesOf(removed), success: true };
+  }
+
+  /** FEPS delete by query, all or none. */
+  async deleteWhere(access: Access, table: string, where: Condition): Promise<{ success: true; deleted: number }> {
+    authorizeTable(access, table);
+    const store = this.stores.records(access.ownerId);
+    const matches = await store.query(access.ownerId, table, where, { sort: [], skip: 0, limit: MAX_BULK });
+    if (matches.length) await store.batch(access.ownerId, matches.map((r) => ({ kind: 'delete' as const, table, id: r._id })));
+    return { success: true, deleted: matches.length };
+  }
+
+  /**
+   * FEPS restore: writes a record back with its own id and dates (from a backup the
+   * app kept). Replaces a record with the same id.
+   */
+  async restore(access: Access, table: string, body: unknown): Promise<WriteResult> {
+    authorizeTable(access, table);
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      throw new FreeholdError('invalid_record', 'The record must be a JSON object');
+    }
+    const input = body as Record<string, unknown>;
+    const source = (input.record && typeof input.record === 'object' ? input.record : input) as Record<string, unknown>;
+    const id = assertRecordId(source._id);
+    const created = validDate(source._date_created) ?? Date.now();
+    const modified = validDate(source._date_modified) ?? created;
+    const fields = cleanClientRecord(source);
+    const record: StoredRecord = { ...fields, _id: id, _date_created: created, _date_modified: Math.max(modified, created) };
+    assertRecordSize(record);
+    await this.stores.records(access.ownerId).put(access.ownerId, table, record);
+    return datesOf(record);
+  }
+}
+
+/** Bulk FEPS operations touch at most this many records in one call. */
+export const MAX_BULK = 10000;
+
+function stripReserved(r: StoredRecord): ClientFields {
+  const out: ClientFields = {};
+  for (const [k, v] of Object.entries(r)) if (!RESERVED_FIELDS.has(k)) out[k] = v;
+  return out;
+}
+
+function validDate(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) && v > 0 && v < 1e15 ? Math.floor(v) : undefined;
+}

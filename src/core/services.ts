@@ -1,0 +1,51 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import { StoreRegistry } from '../storage/registry.js';
+import { openBlobStore, openRecordStore } from '../storage/urls.js';
+import { AccountService } from './accounts/service.js';
+import { SessionService } from './auth/sessions.js';
+import { TokenService } from './auth/tokens.js';
+import { loadHostSecret } from './auth/secrets.js';
+import { AppService } from './apps/service.js';
+import { RecordService } from './records/service.js';
+import { FileService } from './files/service.js';
+
+/**
+ * Everything the HTTP layer and the CLI need, wired once. Nothing here knows HTTP.
+ */
+export interface Services {
+  config: Config;
+  log: Logger;
+  stores: StoreRegistry;
+  accounts: AccountService;
+  sessions: SessionService;
+  tokens: TokenService;
+  apps: AppService;
+  records: RecordService;
+  files: FileService;
+  close(): Promise<void>;
+}
+
+export async function createServices(config: Config, log: Logger): Promise<Services> {
+  const records = openRecordStore(config.records);
+  const blobs = openBlobStore(config.blobs);
+  await records.init();
+  await blobs.init();
+  const stores = new StoreRegistry(records, blobs);
+  const secret = await loadHostSecret(records);
+  const tokens = new TokenService(records, secret);
+  const recordService = new RecordService(stores);
+  const apps = new AppService(stores, tokens, config);
+  return {
+    config,
+    log,
+    stores,
+    accounts: new AccountService(records),
+    sessions: new SessionService(records, config.sessionTtlMs),
+    tokens,
+    apps,
+    records: recordService,
+    files: new FileService(stores, config),
+    close: () => stores.close(),
+  };
+}

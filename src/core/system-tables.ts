@@ -1,0 +1,22 @@
+/**
+ * Host-level state (accounts, sessions, tokens, secrets) lives in the host's
+ * RecordStore under a reserved owner, so that every backend that can hold
+ * records can hold it too, and several processes on one shared store agree
+ * (nothing that matters is kept only in a process's memory).
+ * None of these tables is reachable through CEPS: their names start with
+ * `system.`, which no app may use.
+ */
+export const SYSTEM_OWNER = '_system';
+
+export const SystemTable = {
+  users: 'system.users',
+  sessions: 'system.sessions',
+  tokens: 'system.tokens',
+  secrets: 'system.secrets',
+  setup: 'system.setup',
+} as const;
+
+/** Per-owner internal tables, kept in the owner's own store so that export takes them along. */
+export const OwnerTable = {
+  apps: 'system.apps',
+} as const;

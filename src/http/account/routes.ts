@@ -1,0 +1,173 @@
+import { Type } from '@sinclair/typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  SESSION_COOKIE, accountCookieName, bearerToken, checkSameOrigin, currentOwner, isSecureRequest, requireAccount,
+  requireAdmin, setSessionCookie,
+} from '../auth.js';
+import { loginRateLimit } from '../rate-limits.js';
+import { FreeholdError } from '../../core/errors.js';
+import { assertAppName } from '../../core/names.js';
+import { DEFAULT_APP_PASSWORD_TTL_MS, MAX_TOKEN_TTL_MS } from '../../core/auth/tokens.js';
+import type { Services } from '../../core/services.js';
+import type { User } from '../../core/accounts/service.js';
+
+const Credentials = Type.Object({
+  user_id: Type.String({ minLength: 1, maxLength: 100 }),
+  password: Type.String({ minLength: 1, maxLength: 1024 }),
+}, { additionalProperties: true });
+
+const LoginReply = Type.Object({ logged_in: Type.Boolean(), user_id: Type.String() });
+
+/**
+ * Starts a fresh session for a user (after sign-in or setup): any session the browser
+ * already had is ended first, so a planted session id is never carried over.
+ */
+async function startSession(services: Services, request: FastifyRequest, reply: FastifyReply, user: User): Promise<void> {
+  const previous = await currentOwner(services, request);
+  if (previous) {
+    await services.tokens.revokeSession(previous.session.hash);
+    await services.sessions.destroy(previous.session.hash);
+  }
+  const { cookie, session } = await services.sessions.create(user.userId);
+  setSessionCookie(services, request, reply, cookie, session.expiresAt);
+  // freezr's account clients read this cookie's token as Bearer for account calls (CEPS.md §7).
+  const accountToken = await services.tokens.issue({
+    kind: 'account', userId: user.userId, ownerId: user.userId, appName: '', expiresAt: session.expiresAt, session: session.hash,
+  });
+  reply.setCookie(accountCookieName(user.userId), accountToken, {
+    httpOnly: true, sameSite: 'strict', secure: isSecureRequest(services, request), path: '/', expires: new Date(session.expiresAt),
+  });
+}
+
+function clearCookies(reply: FastifyReply, request: FastifyRequest): void {
+  reply.clearCookie(SESSION_COOKIE, { path: '/' });
+  for (const name of Object.keys(request.cookies)) {
+    if (name.startsWith('app_token_')) reply.clearCookie(name, { path: '/' });
+  }
+}
+
+/** Sign-in, sign-out, first-run setup, users and app passwords. */
+export async function accountRoutes(fastify: FastifyInstance): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  const { services } = app;
+
+  app.post('/acctapi/login', {
+    config: { rateLimit: loginRateLimit(services) },
+    schema: { tags: ['account'], summary: 'Sign in', body: Credentials, response: { 200: LoginReply } },
+  }, async (request, reply) => {
+    checkSameOrigin(services, request);
+    const user = await services.accounts.verify(request.body.user_id, request.body.password);
+    if (!user) throw new FreeholdError('unauthorized', 'Wrong user id or password');
+    await startSession(services, request, reply, user);
+    request.log.info({ user: user.userId }, 'signed in');
+    return { logged_in: true, user_id: user.userId };
+  });
+
+  app.post('/acctapi/logout', {
+    schema: { tags: ['account'], summary: 'Sign out', response: { 200: Type.Object({ logged_out: Type.Boolean() }) } },
+  }, async (request, reply) => {
+    checkSameOrigin(services, request);
+    const owner = await currentOwner(services, request);
+    if (owner) {
+      await services.tokens.revokeSession(owner.session.hash);
+      await services.sessions.destroy(owner.session.hash);
+    }
+    clearCookies(reply, request);
+    return { logged_out: true };
+  });
+
+  app.post('/acctapi/applogout', {
+    schema: { tags: ['account'], summary: "End freezr's account token", response: { 200: Type.Object({ logged_out: Type.Boolean() }) } },
+  }, async (request, reply) => {
+    checkSameOrigin(services, request);
+    const candidates = [bearerToken(request), ...Object.entries(request.cookies)
+      .filter(([name]) => name.startsWith('app_token_')).map(([, v]) => v)];
+    for (const token of candidates) {
+      if (!token) continue;
+      const check = await services.tokens.check(token, 'account');
+      if (check.ok) await services.tokens.revoke(token);
+    }
+    for (const name of Object.keys(request.cookies)) if (name.startsWith('app_token_')) reply.clearCookie(name, { path: '/' });
+    return { logged_out: true };
+  });
+
+  app.get('/acctapi/session', {
+    schema: {
+      tags: ['account'], summary: 'Who is signed in',
+      response: { 200: Type.Object({ logged_in: Type.Boolean(), user_id: Type.Optional(Type.String()), is_admin: Type.Optional(Type.Boolean()) }) },
+    },
+  }, async (request) => {
+    const owner = await currentOwner(services, request);
+    return owner ? { logged_in: true, user_id: owner.user.userId, is_admin: owner.user.isAdmin } : { logged_in: false };
+  });
+
+  app.get('/acctapi/setup/status', {
+    schema: {
+      tags: ['account'], summary: 'Whether first-run setup is pending and the token valid',
+      querystring: Type.Object({ token: Type.Optional(Type.String({ maxLength: 200 })) }),
+      response: { 200: Type.Object({ needs_setup: Type.Boolean(), token_valid: Type.Boolean() }) },
+    },
+  }, async (request) => {
+    const needs = !(await services.accounts.hasAdmin());
+    return { needs_setup: needs, token_valid: needs && (await services.accounts.checkSetupToken(request.query.token)) };
+  });
+
+  app.post('/acctapi/setup', {
+    config: { rateLimit: loginRateLimit(services) },
+    schema: {
+      tags: ['account'], summary: 'Create the first admin with the one-time setup token',
+      body: Type.Object({ token: Type.String({ minLength: 1, maxLength: 200 }), user_id: Type.String({ maxLength: 100 }), password: Type.String({ maxLength: 1024 }) }),
+      response: { 200: LoginReply },
+    },
+  }, async (request, reply) => {
+    checkSameOrigin(services, request);
+    const user = await services.accounts.completeSetup(request.body.token, request.body.user_id, request.body.password);
+    await startSession(services, request, reply, user);
+    request.log.info({ user: user.userId }, 'first admin created');
+    return { logged_in: true, user_id: user.userId };
+  });
+
+  const UserReply = Type.Object({ user_id: Type.String(), is_admin: Type.Boolean(), created_at: Type.Number() });
+
+  app.get('/acctapi/users', {
+    schema: { tags: ['admin'], summary: 'List users (admin)', response: { 200: Type.Object({ users: Type.Array(UserReply) }) } },
+  }, async (request) => {
+    await requireAdmin(services, request);
+    const users = await services.accounts.list();
+    return { users: users.map((u) => ({ user_id: u.userId, is_admin: u.isAdmin, created_at: u.createdAt })) };
+  });
+
+  app.post('/acctapi/users', {
+    schema: {
+      tags: ['admin'], summary: 'Create a user (admin)',
+      body: Type.Object({ user_id: Type.String({ maxLength: 100 }), password: Type.String({ maxLength: 1024 }), is_admin: Type.Optional(Type.Boolean()) }),
+      response: { 200: UserReply },
+    },
+  }, async (request) => {
+    await requireAdmin(services, request);
+    const user = await services.accounts.create(request.body.user_id, request.body.password, request.body.is_admin === true);
+    return { user_id: user.userId, is_admin: user.isAdmin, created_at: user.createdAt };
+  });
+
+  app.get('/acctapi/generateAppPassword', {
+    schema: {
+      tags: ['account'], summary: 'Make a one-time app password for an app served elsewhere',
+      querystring: Type.Object({
+        app_name: Type.String({ maxLength: 35 }),
+        expiry: Type.Optional(Type.String({ pattern: '^\\d{1,16}$', description: 'When the password expires, epoch ms (default 30 days)' })),
+        one_device: Type.Optional(Type.String({ maxLength: 5 })),
+      }),
+      response: { 200: Type.Object({ app_password: Type.String(), app_name: Type.String(), expiry: Type.Number() }) },
+    },
+  }, async (request) => {
+    const { userId } = await requireAccount(services, request);
+    const appName = assertAppName(request.query.app_name, true);
+    const now = Date.now();
+    const expiry = request.query.expiry === undefined ? now + DEFAULT_APP_PASSWORD_TTL_MS : Number(request.query.expiry);
+    if (expiry <= now) throw new FreeholdError('bad_request', 'expiry must be in the future (epoch ms)');
+    const ttl = Math.min(expiry - now, MAX_TOKEN_TTL_MS);
+    const { password, expiresAt } = await services.tokens.issueAppPassword(userId, appName, ttl, request.query.one_device !== 'false');
+    return { app_password: password, app_name: appName, expiry: expiresAt };
+  });
+}

@@ -1,0 +1,138 @@
+import { randomBytes } from 'node:crypto';
+import type { AppManifest, AppPage } from '../../core/apps/manifest.js';
+
+/**
+ * Wraps a page's html (freezr pages hold only the inner body) into a full document,
+ * as freezr's html_skeleton does, so freezr apps run unmodified:
+ *  1. the page's css_files as <link>s;
+ *  2. a nonce'd script defining `freezrMeta` and the legacy `freezr_*` globals that
+ *     older freezr pages read, and calling `freezr.initPageScripts()` on load as
+ *     freezr's skeleton does;
+ *  3. the client library `/lib/freezr.js`;
+ *  4. the page's script_files (classic), then its modules (type=module).
+ *
+ * Every script carries the per-request nonce, and the CSP allows scripts by nonce
+ * only. Consequences for app authors (documented in the README's app section):
+ *  - inline `<script>` blocks and inline event handlers (`onclick="…"`) in a page's
+ *    html do not run; put code in script_files/modules and use addEventListener;
+ *  - scripts inserted at run time need `script.nonce = document.currentScript.nonce`
+ *    (module imports are fine: they inherit the nonce of the module that imports them);
+ *  - eval and `new Function` are blocked.
+ */
+
+export interface PageContext {
+  manifest: AppManifest;
+  page: AppPage;
+  /** The page's html_file content: the inner body. */
+  bodyHtml: string;
+  appToken: string;
+  userId: string;
+  isAdmin: boolean;
+  serverVersion: string;
+  serverAddress: string;
+  /** URL path prefix of the app's files, ending in `/` (from app-origin.ts). */
+  pathPrefix: string;
+  /** URL of the client library. */
+  clientLibUrl?: string;
+}
+
+export const CLIENT_LIB_URL = '/lib/freezr.js';
+
+/** 128 random bits, fresh for every response. */
+export function newNonce(): string {
+  return randomBytes(16).toString('base64');
+}
+
+/**
+ * The page's Content-Security-Policy. `style-src` allows 'unsafe-inline' because
+ * freezr apps style with inline `style=` attributes and <style> blocks throughout;
+ * injected CSS cannot run code, so the cost is small next to breaking every app.
+ */
+export function pageCsp(nonce: string, appOrigin: string, apiOrigin: string): string {
+  const connect = [...new Set([appOrigin, apiOrigin])].join(' ');
+  return [
+    "default-src 'self'",
+    `script-src 'nonce-${nonce}'`,
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data: blob:",
+    "font-src 'self' data:",
+    "media-src 'self' data: blob:",
+    `connect-src ${connect}`,
+    "frame-src 'none'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
+
+/** JSON that is safe inside a <script> element: nothing in it can close the element or break JS parsing. */
+export function scriptJson(value: unknown): string {
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/>/g, '\\u003e')
+    .replace(/&/g, '\\u0026')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
+}
+
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+/** URL of one of the app's files: each path segment percent-encoded under the app's prefix. */
+export function appFileUrl(pathPrefix: string, relPath: string): string {
+  return pathPrefix + relPath.split('/').map(encodeURIComponent).join('/');
+}
+
+function metaScript(ctx: PageContext): string {
+  const { manifest } = ctx;
+  const meta = {
+    appName: manifest.identifier,
+    appVersion: manifest.version,
+    appDisplayName: manifest.displayName,
+    appToken: ctx.appToken,
+    userId: ctx.userId,
+    adminUser: ctx.isAdmin,
+    serverVersion: ctx.serverVersion,
+    serverAddress: ctx.serverAddress,
+  };
+  // `var` at top level makes real window properties, which is what freezr pages expect.
+  return [
+    `var freezrMeta = ${scriptJson(meta)};`,
+    'var freezr_app_name = freezrMeta.appName;',
+    'var freezr_app_version = freezrMeta.appVersion;',
+    'var freezr_app_display_name = freezrMeta.appDisplayName;',
+    'var freezr_app_token = freezrMeta.appToken;',
+    'var freezr_app_code = null;',
+    'var freezr_user_id = freezrMeta.userId;',
+    'var freezr_user_is_admin = freezrMeta.adminUser;',
+    'var freezr_server_address = freezrMeta.serverAddress;',
+    'var freezr_server_version = freezrMeta.serverVersion;',
+    'var freezr_messages = null;',
+    // freezr's skeleton runs the page's init once everything has loaded.
+    "window.addEventListener('load', function () {",
+    "  if (window.freezr && typeof window.freezr.initPageScripts === 'function' && !window.__freeholdInitDone) {",
+    '    window.__freeholdInitDone = true;',
+    '    window.freezr.initPageScripts();',
+    '  }',
+    '});',
+  ].join('\n');
+}
+
+/** The whole document for one page load. */
+export function renderPage(ctx: PageContext, nonce: string): string {
+  const n = escapeHtml(nonce);
+  const url = (f: string) => escapeHtml(appFileUrl(ctx.pathPrefix, f));
+  const head = [
+    '<meta charset="utf-8">',
+    '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    `<title>${escapeHtml(ctx.page.title)}</title>`,
+    ...ctx.page.cssFiles.map((f) => `<link rel="stylesheet" href="${url(f)}">`),
+    `<script nonce="${n}">\n${metaScript(ctx)}\n</script>`,
+    `<script nonce="${n}" src="${escapeHtml(ctx.clientLibUrl ?? CLIENT_LIB_URL)}"></script>`,
+    ...ctx.page.scriptFiles.map((f) => `<script nonce="${n}" src="${url(f)}"></script>`),
+    ...ctx.page.modules.map((f) => `<script nonce="${n}" type="module" src="${url(f)}"></script>`),
+  ];
+  return `<!doctype html>\n<html>\n<head>\n${head.join('\n')}\n</head>\n<body>\n${ctx.bodyHtml}\n</body>\n</html>\n`;
+}

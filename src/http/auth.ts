@@ -1,0 +1,106 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Services } from '../core/services.js';
+import type { TokenClaims } from '../core/auth/tokens.js';
+import type { Session } from '../core/auth/sessions.js';
+import type { User } from '../core/accounts/service.js';
+import { FreeholdError } from '../core/errors.js';
+
+export const SESSION_COOKIE = 'freehold_session';
+export const accountCookieName = (userId: string) => `app_token_${userId}`;
+
+export interface OwnerContext {
+  session: Session;
+  user: User;
+}
+
+/** The bearer token of a request, from `Authorization: Bearer …` only (never cookies: CEPS.md §1). */
+export function bearerToken(request: FastifyRequest): string | undefined {
+  const h = request.headers.authorization;
+  if (typeof h !== 'string') return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
+  return m ? m[1] : undefined;
+}
+
+/** Resolved once per request and memoised, since several hooks may ask. */
+const ownerCache = new WeakMap<FastifyRequest, Promise<OwnerContext | null>>();
+
+export function currentOwner(services: Services, request: FastifyRequest): Promise<OwnerContext | null> {
+  let p = ownerCache.get(request);
+  if (!p) {
+    p = (async () => {
+      const session = await services.sessions.get(request.cookies[SESSION_COOKIE]);
+      if (!session) return null;
+      const user = await services.accounts.get(session.userId);
+      return user ? { session, user } : null;
+    })();
+    ownerCache.set(request, p);
+  }
+  return p;
+}
+
+/** A signed-in owner (cookie session). State-changing calls also pass the Origin check. */
+export async function requireOwner(services: Services, request: FastifyRequest): Promise<OwnerContext> {
+  const owner = await currentOwner(services, request);
+  if (!owner) throw new FreeholdError('unauthorized', 'Sign in first');
+  checkSameOrigin(services, request);
+  return owner;
+}
+
+export async function requireAdmin(services: Services, request: FastifyRequest): Promise<OwnerContext> {
+  const owner = await requireOwner(services, request);
+  if (!owner.user.isAdmin) throw new FreeholdError('forbidden', 'Only the admin may do this');
+  return owner;
+}
+
+/** An app-scoped bearer token (CEPS/FEPS). */
+export async function requireAppToken(services: Services, request: FastifyRequest): Promise<TokenClaims> {
+  const token = bearerToken(request);
+  if (!token) throw new FreeholdError('unauthorized', 'Missing Authorization: Bearer token');
+  const check = await services.tokens.check(token, 'app');
+  if (!check.ok) {
+    throw check.reason === 'expired'
+      ? new FreeholdError('token_expired', 'The token has expired')
+      : new FreeholdError('unauthorized', 'Invalid token');
+  }
+  return check.claims;
+}
+
+/**
+ * Account actions (generateAppPassword, permission changes): the signed-in owner's
+ * session, or freezr's account token as Bearer.
+ */
+export async function requireAccount(services: Services, request: FastifyRequest): Promise<{ userId: string; session?: string }> {
+  const token = bearerToken(request);
+  if (token) {
+    const check = await services.tokens.check(token, 'account');
+    if (!check.ok) throw new FreeholdError(check.reason === 'expired' ? 'token_expired' : 'unauthorized', 'Invalid account token');
+    return { userId: check.claims.userId, ...(check.claims.session ? { session: check.claims.session } : {}) };
+  }
+  const owner = await requireOwner(services, request);
+  return { userId: owner.user.userId, session: owner.session.hash };
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Cookie-authenticated writes must come from our own pages. SameSite=Lax already
+ * stops cross-site form posts in current browsers; the Origin check covers older
+ * ones and same-site attackers. Requests without Origin (non-browser clients) pass.
+ */
+export function checkSameOrigin(services: Services, request: FastifyRequest): void {
+  if (SAFE_METHODS.has(request.method)) return;
+  const origin = request.headers.origin;
+  if (origin === undefined) return;
+  const allowed = new Set([new URL(services.config.publicUrl).origin, `${request.protocol}://${request.headers.host ?? ''}`]);
+  if (!allowed.has(origin)) throw new FreeholdError('csrf', 'Cross-origin request refused');
+}
+
+export function isSecureRequest(services: Services, request: FastifyRequest): boolean {
+  return request.protocol === 'https' || services.config.publicUrl.startsWith('https:');
+}
+
+export function setSessionCookie(services: Services, request: FastifyRequest, reply: FastifyReply, cookie: string, expiresAt: number): void {
+  reply.setCookie(SESSION_COOKIE, cookie, {
+    httpOnly: true, sameSite: 'lax', secure: isSecureRequest(services, request), path: '/', expires: new Date(expiresAt),
+  });
+}

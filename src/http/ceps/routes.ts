@@ -1,0 +1,145 @@
+import { Type } from '@sinclair/typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { bearerToken, requireAppToken } from '../auth.js';
+import { queryFromParams, NEWEST_FIRST } from './query-params.js';
+import { validateQuery } from '../../query/validate.js';
+import { AnyObject, AppTableParam, RecordIdParam, WriteReply, bearer } from '../schemas.js';
+import { SERVER_VERSION } from '../version.js';
+import type { Access } from '../../core/records/access.js';
+import type { Services } from '../../core/services.js';
+import { FreeholdError } from '../../core/errors.js';
+import { apiRateLimit } from '../rate-limits.js';
+
+const TableParams = Type.Object({ app_table: AppTableParam });
+const RecordParams = Type.Object({ app_table: AppTableParam, id: RecordIdParam });
+
+export async function accessFrom(services: Services, request: FastifyRequest): Promise<Access> {
+  const claims = await requireAppToken(services, request);
+  return { userId: claims.userId, ownerId: claims.ownerId, appName: claims.appName };
+}
+
+/** The owner whose store a read addresses: `owner_id` may name another user (sharing). */
+function ownerParam(access: Access, v: unknown): string {
+  if (v === undefined || v === '' || v === access.ownerId) return access.ownerId;
+  if (typeof v !== 'string' || v.length > 200) throw new FreeholdError('bad_request', 'owner_id must be a user id');
+  return v;
+}
+
+/** CEPS 2.0 record endpoints (CEPS.md §3). Bearer tokens only, never cookies. */
+export async function cepsRoutes(fastify: FastifyInstance): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  const { services } = app;
+  const rateLimit = apiRateLimit(services);
+
+  app.get('/ceps/ping', {
+    schema: {
+      tags: ['ceps'], summary: 'Server identity, and whether the token is valid',
+      response: { 200: Type.Object({
+        logged_in: Type.Boolean(), user_id: Type.Optional(Type.String()), app_name: Type.Optional(Type.String()),
+        server_type: Type.String(), server_version: Type.String(), ceps_version: Type.String(),
+      }) },
+    },
+  }, async (request) => {
+    const base = { server_type: 'freehold', server_version: SERVER_VERSION, ceps_version: '2.0' };
+    const token = bearerToken(request);
+    if (!token) return { logged_in: false, ...base };
+    const check = await services.tokens.check(token, 'app');
+    if (!check.ok) return { logged_in: false, ...base };
+    return { logged_in: true, user_id: check.claims.userId, app_name: check.claims.appName, ...base };
+  });
+
+  app.post('/ceps/write/:app_table', {
+    config: { rateLimit },
+    schema: { tags: ['ceps'], summary: 'Create a record', security: bearer, params: TableParams, body: AnyObject, response: { 200: WriteReply } },
+  }, async (request) => {
+    const access = await accessFrom(services, request);
+    return services.records.create(access, request.params.app_table, request.body);
+  });
+
+  app.get('/ceps/read/:app_table/:id', {
+    config: { rateLimit },
+    schema: {
+      tags: ['ceps'], summary: 'Read one record', security: bearer, params: RecordParams,
+      querystring: Type.Object({ owner_id: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: true }),
+    },
+  }, async (request) => {
+    const access = await accessFrom(services, request);
+    const { app_table, id } = request.params;
+    return services.records.read(access, app_table, id, ownerParam(access, (request.query as Record<string, unknown>).owner_id));
+  });
+
+  app.get('/ceps/query/:app_table', {
+    config: { rateLimit },
+    schema: {
+      tags: ['ceps'], summary: 'Query by equality parameters', security: bearer, params: TableParams,
+      querystring: Type.Object({}, { additionalProperties: true, description: 'field=value equality filters; _count, _skip, _modified_after, _modified_before' }),
+    },
+  }, async (request) => {
+    const access = await accessFrom(services, request);
+    const params = { ...(request.query as Record<string, unknown>) };
+    const ownerId = ownerParam(access, params.owner_id);
+    delete params.owner_id;
+    return services.records.query(access, request.params.app_table, queryFromParams(params), ownerId);
+  });
+
+  app.post('/ceps/query/:app_table', {
+    config: { rateLimit },
+    schema: {
+      tags: ['ceps'], summary: 'Query with the query language', security: bearer, params: TableParams,
+      body: Type.Object({
+        q: Type.Optional(Type.Unknown()), sort: Type.Optional(Type.Unknown()), count: Type.Optional(Type.Unknown()),
+        skip: Type.Optional(Type.Unknown()), owner_id: Type.Optional(Type.Unknown()), permission_name: Type.Optional(Type.Unknown()),
+      }, { additionalProperties: true }),
+    },
+  }, async (request) => {
+    const access = await accessFrom(services, request);
+    const body = request.body;
+    const query = validateQuery(body.q, { sort: body.sort, skip: body.skip, count: body.count });
+    // Stable pages: the client's sort, then CEPS's default order as tie-breakers.
+    const seen = new Set(query.options.sort.map((s) => s.path.join('.')));
+    const sort = query.options.sort.length === 0 ? NEWEST_FIRST
+      : [...query.options.sort, ...NEWEST_FIRST.filter((s) => !seen.has(s.path.join('.')))];
+    return services.records.query(access, request.params.app_table, { where: query.where, options: { ...query.options, sort } },
+      ownerParam(access, body.owner_id));
+  });
+
+  app.put('/ceps/update/:app_table/:id', {
+    config: { rateLimit },
+    schema: { tags: ['ceps'], summary: 'Replace a record', security: bearer, params: RecordParams, body: AnyObject, response: { 200: WriteReply } },
+  }, async (request) => {
+    const access = await accessFrom(services, request);
+    return services.records.replace(access, request.params.app_table, request.params.id, request.body);
+  });
+
+  app.delete('/ceps/delete/:app_table/:id', {
+    config: { rateLimit },
+    schema: {
+      tags: ['ceps'], summary: 'Delete a record', security: bearer, params: RecordParams,
+      response: { 200: Type.Object({ _id: Type.String(), _date_created: Type.Number(), _date_modified: Type.Number(), success: Type.Boolean() }) },
+    },
+  }, async (request) => {
+    const access = await accessFrom(services, request);
+    const { app_table, id } = request.params;
+    // freezr deletes a file through its record in `<app>.files`: the bytes go with it.
+    if (app_table === services.files.filesTable(access.appName)) {
+      const record = await services.records.read(access, app_table, id);
+      await services.files.remove(access, id);
+      return { _id: record._id, _date_created: record._date_created, _date_modified: record._date_modified, success: true };
+    }
+    return services.records.delete(access, app_table, id);
+  });
+
+  app.get('/ceps/perms/get', {
+    config: { rateLimit },
+    schema: {
+      tags: ['ceps'], summary: "The calling app's permissions", security: bearer,
+      querystring: Type.Object({ table_id: Type.Optional(Type.String({ maxLength: 100 })), name: Type.Optional(Type.String({ maxLength: 100 })) }),
+    },
+  }, async (request) => {
+    const access = await accessFrom(services, request);
+    const { table_id, name } = request.query;
+    const perms = await services.apps.permissions(access.ownerId, access.appName);
+    return perms.filter((p) => (name === undefined || p.name === name) && (table_id === undefined || p.table_id.includes(table_id)));
+  });
+}

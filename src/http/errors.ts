@@ -1,0 +1,79 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { FreeholdError, ErrorStatus } from '../core/errors.js';
+
+export interface ErrorBody {
+  error: string;
+  message: string;
+  details?: unknown;
+}
+
+/** Fastify's own error codes mapped to ours, so clients see one vocabulary. */
+const FASTIFY_CODES: Record<string, { code: string; status: number; message?: string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { code: 'too_large', status: 413, message: 'Request body is too large' },
+  FST_REQ_FILE_TOO_LARGE: { code: 'too_large', status: 413, message: 'File is too large' },
+  FST_FILES_LIMIT: { code: 'too_large', status: 413, message: 'Too many files' },
+  FST_PARTS_LIMIT: { code: 'too_large', status: 413, message: 'Too many parts' },
+  FST_FIELDS_LIMIT: { code: 'too_large', status: 413, message: 'Too many fields' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'unsupported_media_type', status: 415, message: 'Unsupported content type' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'bad_request', status: 400, message: 'Invalid Content-Length' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'bad_request', status: 400, message: 'Body must not be empty when Content-Type is application/json' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'bad_request', status: 400, message: 'Malformed JSON body' },
+  FST_INVALID_MULTIPART_CONTENT_TYPE: { code: 'bad_request', status: 400, message: 'Expected a multipart/form-data body' },
+  FST_ERR_RATE_LIMIT: { code: 'rate_limited', status: 429 },
+};
+
+export function toErrorBody(err: unknown): { status: number; body: ErrorBody } {
+  if (err instanceof FreeholdError) {
+    const body: ErrorBody = { error: err.code, message: err.message };
+    if (err.details !== undefined) body.details = err.details;
+    return { status: ErrorStatus[err.code], body };
+  }
+  const fe = err as Partial<FastifyError> & { validation?: unknown; validationContext?: string };
+  if (fe && fe.validation) {
+    return { status: 400, body: { error: 'bad_request', message: `Invalid ${fe.validationContext ?? 'input'}: ${fe.message ?? ''}`.trim() } };
+  }
+  if (fe && typeof fe.code === 'string' && FASTIFY_CODES[fe.code]) {
+    const m = FASTIFY_CODES[fe.code]!;
+    return { status: m.status, body: { error: m.code, message: m.message ?? fe.message ?? m.code } };
+  }
+  if (fe && fe instanceof SyntaxError) {
+    return { status: 400, body: { error: 'bad_request', message: 'Malformed JSON body' } };
+  }
+  const status = typeof fe?.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500 ? fe.statusCode : 500;
+  if (status === 429) return { status, body: { error: 'rate_limited', message: 'Too many requests; try again later' } };
+  if (status < 500) {
+    return { status, body: { error: status === 404 ? 'not_found' : status === 413 ? 'too_large' : 'bad_request', message: safeMessage(fe?.message) } };
+  }
+  return { status: 500, body: { error: 'internal', message: 'Internal server error' } };
+}
+
+/** Client-error messages from libraries are kept, but never with file paths in them. */
+function safeMessage(message: string | undefined): string {
+  if (!message) return 'Bad request';
+  return message.replace(/(\/[\w.-]+){2,}/g, '<path>').slice(0, 300);
+}
+
+export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
+  const { status, body } = toErrorBody(err);
+  return reply.code(status).type('application/json; charset=utf-8').send(body);
+}
+
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err, request: FastifyRequest, reply) => {
+    const { status, body } = toErrorBody(err);
+    if (status >= 500) request.log.error({ err }, 'request failed');
+    else request.log.info({ code: body.error, status }, 'request refused');
+    if (reply.sent) return;
+    const size = (err instanceof FreeholdError && err.code === 'range_not_satisfiable') ? (err.details as { size?: number })?.size : undefined;
+    if (typeof size === 'number') {
+      reply.header('Content-Range', `bytes */${size}`);
+      delete body.details;
+    }
+    void reply.code(status).type('application/json; charset=utf-8').send(body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).type('application/json; charset=utf-8').send({
+      error: 'not_found', message: `No route for ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}`,
+    });
+  });
+}

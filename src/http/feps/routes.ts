@@ -1,0 +1,230 @@
+import { Type } from '@sinclair/typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { accessFrom } from '../ceps/routes.js';
+import { AnyObject, AppNameParam, AppTableParam, RecordIdParam, WriteReply, bearer } from '../schemas.js';
+import { validateWhere } from '../../query/validate.js';
+import { FreeholdError } from '../../core/errors.js';
+import { apiRateLimit } from '../rate-limits.js';
+import { requireAccount } from '../auth.js';
+import { assertAppName, assertUserId } from '../../core/names.js';
+import type { Access } from '../../core/records/access.js';
+import { parseRange, sendBlob } from '../send-blob.js';
+import type { Services } from '../../core/services.js';
+import type { StagedUpload } from '../../core/files/service.js';
+
+const TableParams = Type.Object({ app_table: AppTableParam });
+const RecordParams = Type.Object({ app_table: AppTableParam, id: RecordIdParam });
+const FlagQuery = Type.Object({
+  upsert: Type.Optional(Type.String({ maxLength: 5 })),
+  replaceAllFields: Type.Optional(Type.String({ maxLength: 5 })),
+}, { additionalProperties: true });
+
+const truthy = (v: unknown) => v === true || v === 'true' || v === '1';
+
+/** A body that is a query (`{ q, keys }` for updates, `{ q }` for deletes) rather than a record. */
+function isQueryBody(body: unknown): body is { q: unknown; keys?: unknown } {
+  return !!body && typeof body === 'object' && 'q' in body && typeof (body as { q: unknown }).q === 'object';
+}
+
+/** The app token, or a `?token=` on userfiles GETs (images and links cannot send headers). */
+async function fileAccess(services: Services, request: FastifyRequest): Promise<Access> {
+  if (!request.headers.authorization) {
+    const q = request.query as Record<string, unknown>;
+    const token = q.token ?? q.fileToken;
+    if (typeof token === 'string') request.headers.authorization = `Bearer ${token}`;
+  }
+  return accessFrom(services, request);
+}
+
+/** freezr's extension endpoints that freezr apps rely on (CEPS.md §7). */
+export async function fepsRoutes(fastify: FastifyInstance): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  const { services } = app;
+  const rateLimit = apiRateLimit(services);
+
+  const write = async (request: FastifyRequest<{ Params: { app_table: string; id?: string }; Querystring: { upsert?: string; replaceAllFields?: string } }>) => {
+    const access = await accessFrom(services, request);
+    const { app_table, id } = request.params as { app_table: string; id?: string };
+    const body = request.body as Record<string, unknown>;
+    // freezrApiV2 sends its flags beside `_entity` in the body; older clients use the query string.
+    const wrapped = body._entity !== undefined;
+    const flag = (name: 'upsert' | 'replaceAllFields') => truthy(request.query[name]) || (wrapped && truthy(body[name]));
+    const entity = (wrapped ? body._entity : body) as Record<string, unknown> | undefined;
+    const idOf = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v) : undefined);
+    const recordId = id ?? (wrapped ? idOf(body.data_object_id) : undefined) ?? idOf(entity?._id);
+    if (flag('upsert')) {
+      if (!recordId) throw new FreeholdError('bad_request', 'upsert needs a record id');
+      return services.records.upsert(access, app_table, recordId, body, flag('replaceAllFields'));
+    }
+    return services.records.create(access, app_table, body, recordId);
+  };
+
+  const writeSchema = <P extends typeof TableParams | typeof RecordParams>(params: P) => ({
+    tags: ['feps'], security: bearer, params, querystring: FlagQuery, body: AnyObject, response: { 200: WriteReply },
+  });
+  app.post('/feps/write/:app_table', { config: { rateLimit }, schema: { summary: 'Create (optionally with _id, or upsert)', ...writeSchema(TableParams) } }, write);
+  app.post('/feps/write/:app_table/:id', { config: { rateLimit }, schema: { summary: 'Create with an id, or upsert', ...writeSchema(RecordParams) } }, write);
+  app.post('/feps/upsert/:app_table/:id', { config: { rateLimit }, schema: { summary: 'Upsert by id', ...writeSchema(RecordParams) } },
+    async (request) => {
+      const access = await accessFrom(services, request);
+      return services.records.upsert(access, request.params.app_table, request.params.id, request.body, truthy(request.query.replaceAllFields));
+    });
+
+  app.put('/feps/update/:app_table/:id', {
+    config: { rateLimit },
+    schema: { tags: ['feps'], summary: 'Update some fields (or all with replaceAllFields=true)', security: bearer, params: RecordParams, querystring: FlagQuery, body: AnyObject },
+  }, async (request) => {
+    const access = await accessFrom(services, request);
+    const { app_table, id } = request.params;
+    return truthy(request.query.replaceAllFields)
+      ? services.records.replace(access, app_table, id, request.body)
+      : services.records.updateFields(access, app_table, id, request.body);
+  });
+
+  app.put('/feps/update/:app_table', {
+    config: { rateLimit },
+    schema: {
+      tags: ['feps'], summary: 'Update every record matching q with keys', security: bearer, params: TableParams,
+      body: Type.Object({ q: Type.Object({}, { additionalProperties: true }), keys: Type.Object({}, { additionalProperties: true }) }, { additionalProperties: true }),
+    },
+  }, async (request) => {
+    const access = await accessFrom(services, request);
+    return services.records.updateWhere(access, request.params.app_table, validateWhere(request.body.q), request.body.keys);
+  });
+
+  app.delete('/feps/delete/:app_table/:id', {
+    config: { rateLimit },
+    schema: { tags: ['feps'], summary: 'Delete one record', security: bearer, params: RecordParams },
+  }, async (request) => {
+    const access = await accessFrom(services, request);
+    return services.records.delete(access, request.params.app_table, request.params.id);
+  });
+
+  app.delete('/feps/delete/:app_table', {
+    config: { rateLimit },
+    schema: {
+      tags: ['feps'], summary: 'Delete every record matching q (q must be given; {} deletes all)', security: bearer, params: TableParams,
+      body: Type.Object({ q: Type.Object({}, { additionalProperties: true }) }, { additionalProperties: true }),
+    },
+  }, async (request) => {
+    const access = await accessFrom(services, request);
+    if (!isQueryBody(request.body)) throw new FreeholdError('bad_request', 'Give q, the query of the records to delete');
+    return services.records.deleteWhere(access, request.params.app_table, validateWhere(request.body.q));
+  });
+
+  app.post('/feps/restore/:app_table', {
+    config: { rateLimit },
+    schema: { tags: ['feps'], summary: 'Write back a record with its own id and dates', security: bearer, params: TableParams, body: AnyObject, response: { 200: WriteReply } },
+  }, async (request) => {
+    const access = await accessFrom(services, request);
+    return services.records.restore(access, request.params.app_table, request.body);
+  });
+
+  app.put('/feps/upload/:app_name', {
+    config: { rateLimit },
+    schema: { tags: ['feps'], summary: 'Upload a file (multipart: file, options)', security: bearer, params: Type.Object({ app_name: AppNameParam }), consumes: ['multipart/form-data'] },
+  }, async (request) => {
+    const access = await accessFrom(services, request);
+    if (assertAppName(request.params.app_name) !== access.appName) throw new FreeholdError('forbidden', "This app's token cannot upload for another app");
+    if (!request.isMultipart()) throw new FreeholdError('bad_request', 'Expected a multipart/form-data body with a file');
+    let options: Record<string, unknown> | undefined;
+    let staged: { upload: StagedUpload; filename: string } | undefined;
+    try {
+      for await (const part of request.parts()) {
+        if (part.type === 'field') {
+          if (part.fieldname === 'options' && typeof part.value === 'string' && part.value !== '') options = parseOptions(part.value);
+          continue;
+        }
+        if (part.fieldname !== 'file' || staged) {
+          part.file.resume();
+          continue;
+        }
+        if (options) return await services.files.upload(access, part.file, part.filename, part.mimetype, options);
+        staged = { upload: await services.files.stage(access, part.file, part.mimetype), filename: part.filename };
+      }
+    } catch (err) {
+      if (staged) await services.files.discardStaged(access, staged.upload);
+      throw err;
+    }
+    if (staged) return services.files.commitStaged(access, staged.upload, staged.filename, options ?? {});
+    throw new FreeholdError('bad_request', 'No file part named "file" in the upload');
+  });
+
+  const userFile = async (request: FastifyRequest<{ Params: { app_name: string; user_id: string; '*': string } }>, reply: FastifyReply) => {
+    const access = await fileAccess(services, request);
+    const appName = assertAppName(request.params.app_name);
+    if (appName !== access.appName) throw new FreeholdError('forbidden', "This app's token cannot read another app's files");
+    const ownerId = assertUserId(request.params.user_id);
+    const head = await services.files.head(access, ownerId, request.params['*']);
+    if (!head) throw new FreeholdError('not_found', 'No such file');
+    const range = parseRange(request.headers.range, head.size);
+    const opened = request.method === 'HEAD' ? null : await services.files.open(access, ownerId, request.params['*'], range ?? undefined);
+    // Uploaded files never run as pages on our origin: attachment unless plainly safe to show inline.
+    return sendBlob(request, reply, head, opened?.stream ?? null, range, { download: request.params['*'].split('/').pop() ?? 'file' });
+  };
+  const userFileSchema = {
+    tags: ['feps'], summary: 'Read an uploaded file (Range supported)', security: bearer,
+    params: Type.Object({ app_name: AppNameParam, user_id: Type.String({ maxLength: 34 }), '*': Type.String({ maxLength: 1000 }) }),
+    querystring: Type.Object({ token: Type.Optional(Type.String({ maxLength: 200 })), fileToken: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: true }),
+  };
+  app.get('/feps/userfiles/:app_name/:user_id/*', { config: { rateLimit }, schema: userFileSchema }, userFile);
+
+  app.delete('/feps/userfiles/:app_name/:user_id/*', {
+    config: { rateLimit },
+    schema: { tags: ['feps'], summary: 'Delete an uploaded file', security: bearer, params: userFileSchema.params },
+  }, async (request) => {
+    const access = await accessFrom(services, request);
+    if (request.params.app_name !== access.appName || request.params.user_id !== access.ownerId) {
+      throw new FreeholdError('forbidden', 'This token cannot delete that file');
+    }
+    return services.files.remove(access, request.params['*']);
+  });
+
+  app.get('/feps/manifest/:app', {
+    config: { rateLimit },
+    schema: { tags: ['feps'], summary: "An installed app's manifest", security: bearer, params: Type.Object({ app: AppNameParam }) },
+  }, async (request) => {
+    const access = await accessFrom(services, request);
+    const appName = assertAppName(request.params.app);
+    if (appName !== access.appName) throw new FreeholdError('forbidden', "This app's token cannot read another app's manifest");
+    return { manifest: await services.apps.manifest(access.ownerId, appName), app_name: appName };
+  });
+
+  app.get('/feps/permissions/getall/:app', {
+    config: { rateLimit },
+    schema: { tags: ['feps'], summary: "An app's permissions", security: bearer, params: Type.Object({ app: AppNameParam }) },
+  }, async (request) => {
+    const access = await accessFrom(services, request);
+    const appName = assertAppName(request.params.app);
+    if (appName !== access.appName) throw new FreeholdError('forbidden', "This app's token cannot read another app's permissions");
+    return services.apps.permissions(access.ownerId, appName);
+  });
+
+  app.put('/feps/permissions/change', {
+    schema: {
+      tags: ['feps'], summary: 'Accept or deny a permission (account token or signed-in owner)',
+      body: Type.Object({
+        change: Type.Object({
+          name: Type.String({ maxLength: 100 }),
+          table_id: Type.Optional(Type.Union([Type.Null(), Type.String({ maxLength: 100 }), Type.Array(Type.String({ maxLength: 100 }), { maxItems: 50 })])),
+          requestor_app: Type.String({ maxLength: 35 }),
+          action: Type.Union([Type.Literal('Accept'), Type.Literal('Deny')]),
+        }, { additionalProperties: true }),
+        targetApp: Type.Optional(Type.String({ maxLength: 35 })),
+      }, { additionalProperties: true }),
+    },
+  }, async (request) => {
+    await requireAccount(services, request);
+    // Granting lands with sharing; until then no permission can be changed, and saying so beats pretending.
+    throw new FreeholdError('not_found', `No grantable permission ${request.body.change.name} for ${request.body.change.requestor_app}`);
+  });
+}
+
+function parseOptions(raw: string): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(raw);
+    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+  } catch { /* fall through */ }
+  throw new FreeholdError('bad_request', 'options must be a JSON object');
+}

@@ -1,0 +1,73 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import cookie from '@fastify/cookie';
+import formbody from '@fastify/formbody';
+import multipart from '@fastify/multipart';
+import swagger from '@fastify/swagger';
+import type { Logger } from 'pino';
+import type { Services } from '../core/services.js';
+import { registerErrorHandling } from './errors.js';
+import { registerCors } from './cors.js';
+import { registerSecurityHeaders } from './security-headers.js';
+import { cepsRoutes } from './ceps/routes.js';
+import { fepsRoutes } from './feps/routes.js';
+import { accountRoutes } from './account/routes.js';
+import { oauthRoutes } from './oauth/routes.js';
+import { appRoutes } from './apps/routes.js';
+import { webRoutes } from './web/routes.js';
+import { SERVER_VERSION } from './version.js';
+import { registerRateLimits } from './rate-limits.js';
+
+export type App = FastifyInstance;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    services: Services;
+  }
+}
+
+/** Builds the HTTP server around already-created services. Does not listen. */
+export async function buildServer(services: Services, logger: Logger | false = services.log): Promise<FastifyInstance> {
+  const { config } = services;
+  const app = Fastify({
+    ...(logger === false ? { logger: false } : { loggerInstance: logger as FastifyBaseLogger }),
+    bodyLimit: config.maxBodyBytes,
+    trustProxy: config.trustProxy,
+    // Request ids are ours; a client-sent id is never trusted into logs.
+    requestIdHeader: false,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    routerOptions: { maxParamLength: 500 },
+  });
+
+  app.decorate('services', services);
+  registerErrorHandling(app);
+  await app.register(cookie);
+  await app.register(formbody, { bodyLimit: 64 * 1024 });
+  await app.register(multipart, {
+    // One byte over the limit reaches the BlobStore, whose own cap then refuses the file whole.
+    limits: { fileSize: config.maxUploadBytes + 1, files: 1, fields: 20, fieldSize: 1024 * 1024, parts: 30, headerPairs: 200 },
+    throwFileSizeLimit: true,
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'freehold', version: SERVER_VERSION, description: 'CEPS 2.0 personal server API' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+  await registerRateLimits(app);
+  registerSecurityHeaders(app);
+  registerCors(app);
+
+  await app.register(cepsRoutes);
+  await app.register(fepsRoutes);
+  await app.register(accountRoutes);
+  await app.register(oauthRoutes);
+  await app.register(appRoutes);
+  await app.register(webRoutes);
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.ready();
+  return app;
+}
+
+export { SERVER_VERSION } from './version.js';

@@ -1,0 +1,23 @@
+import pino, { type Logger } from 'pino';
+
+const SECRET_PARAMS = /([?&](?:token|fileToken|password|app_password|access_token|code)=)[^&#]*/gi;
+
+/** Strips secrets that may ride in query strings before a URL reaches a log line. */
+export function redactUrl(url: string): string {
+  return url.replace(SECRET_PARAMS, '$1[redacted]');
+}
+
+/**
+ * Structured logs (pino). Request lines carry method, redacted URL and address only:
+ * never headers, cookies, bodies or tokens.
+ */
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  return pino({
+    level,
+    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'password', '*.password', 'token', '*.token'], censor: '[redacted]' },
+    serializers: {
+      req: (req: { method?: string; url?: string; ip?: string }) => ({ method: req.method, url: redactUrl(req.url ?? ''), ip: req.ip }),
+      res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
+    },
+  }, destination);
+}

@@ -1,0 +1,323 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { createHash } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { FreeholdError } from '../../core/errors.js';
+import { compileSqlite, compileSqliteOrder, sqliteValueExpression } from '../../query/sqlite.js';
+import { PATH_SEGMENT } from '../../query/validate.js';
+import type { Condition, QueryOptions } from '../../query/types.js';
+import type { BatchOp, Change, RecordStore, StoredRecord } from '../types.js';
+
+/**
+ * The default record backend: one SQLite file, one physical `records` table for
+ * every (owner, app table). Each record is stored whole as JSON text in `data`
+ * (so `get` returns exactly what was stored, reserved fields included); `id`,
+ * `created` and `modified` duplicate the reserved fields as real columns so that
+ * lookups, the default newest-first order and date filters use plain indexes.
+ *
+ * Every write and its `changes` row commit in one transaction, so the change feed
+ * never misses or invents a write. better-sqlite3 is synchronous; the async methods
+ * simply wrap it (a single SQLite connection serialises writes anyway, and a
+ * statement on a local file is faster than a thread hop).
+ */
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS records (
+  owner    TEXT    NOT NULL,
+  tbl      TEXT    NOT NULL,
+  id       TEXT    NOT NULL,
+  created  INTEGER NOT NULL,
+  modified INTEGER NOT NULL,
+  data     TEXT    NOT NULL,
+  PRIMARY KEY (owner, tbl, id)
+);
+CREATE INDEX IF NOT EXISTS records_by_modified ON records (owner, tbl, modified DESC, id);
+CREATE TABLE IF NOT EXISTS changes (
+  seq   INTEGER PRIMARY KEY AUTOINCREMENT,
+  owner TEXT    NOT NULL,
+  tbl   TEXT    NOT NULL,
+  id    TEXT    NOT NULL,
+  op    TEXT    NOT NULL,
+  at    INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS changes_by_owner ON changes (owner, seq);
+`;
+
+/** Ad-hoc query statements kept prepared; queries from one app repeat the same shapes. */
+const STATEMENT_CACHE_SIZE = 200;
+const MAX_INDEX_FIELDS = 8;
+const DEFAULT_ORDER = 'modified DESC, id ASC';
+
+interface WriteJob {
+  run: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+  result?: { ok: true; value: unknown } | { ok: false; error: unknown };
+}
+
+interface Statements {
+  insert: Database.Statement;
+  update: Database.Statement;
+  upsert: Database.Statement;
+  get: Database.Statement;
+  delete: Database.Statement;
+  change: Database.Statement;
+  listTables: Database.Statement;
+  changes: Database.Statement;
+  dropChanges: Database.Statement;
+  drop: Database.Statement;
+}
+
+export class SqliteRecordStore implements RecordStore {
+  readonly kind = 'sqlite';
+  private db: Database.Database | null = null;
+  private s!: Statements;
+  private readonly cache = new Map<string, Database.Statement>();
+  /** Runs a list of writes in one transaction, each in its own savepoint. */
+  private txGroup!: (jobs: WriteJob[]) => void;
+  /** Inside txGroup this is a SAVEPOINT: a failing write rolls back only itself. */
+  private txOne!: (run: () => unknown) => unknown;
+  private pending: WriteJob[] = [];
+  private flushScheduled = false;
+
+  /** `file` is a path, or ':memory:' for a private in-memory database. */
+  constructor(private readonly file: string) {}
+
+  async init(): Promise<void> {
+    if (this.db) return;
+    if (this.file !== ':memory:') mkdirSync(dirname(this.file), { recursive: true });
+    const db = new Database(this.file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
+    db.pragma('foreign_keys = ON');
+    db.exec(SCHEMA);
+    this.db = db;
+    this.s = {
+      insert: db.prepare(
+        'INSERT INTO records (owner, tbl, id, created, modified, data) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+      ),
+      update: db.prepare('UPDATE records SET created = ?, modified = ?, data = ? WHERE owner = ? AND tbl = ? AND id = ?'),
+      upsert: db.prepare(
+        'INSERT INTO records (owner, tbl, id, created, modified, data) VALUES (?, ?, ?, ?, ?, ?) ' +
+          'ON CONFLICT (owner, tbl, id) DO UPDATE SET created = excluded.created, modified = excluded.modified, data = excluded.data',
+      ),
+      get: db.prepare('SELECT data FROM records WHERE owner = ? AND tbl = ? AND id = ?').pluck(),
+      delete: db.prepare('DELETE FROM records WHERE owner = ? AND tbl = ? AND id = ? RETURNING data').pluck(),
+      change: db.prepare('INSERT INTO changes (owner, tbl, id, op, at) VALUES (?, ?, ?, ?, ?)'),
+      listTables: db.prepare('SELECT tbl AS "table", count(*) AS count FROM records WHERE owner = ? GROUP BY tbl ORDER BY tbl'),
+      changes: db.prepare('SELECT seq, tbl AS "table", id, op, at FROM changes WHERE owner = ? AND seq > ? ORDER BY seq LIMIT ?'),
+      dropChanges: db.prepare(
+        "INSERT INTO changes (owner, tbl, id, op, at) SELECT owner, tbl, id, 'delete', ? FROM records WHERE owner = ? AND tbl = ?",
+      ),
+      drop: db.prepare('DELETE FROM records WHERE owner = ? AND tbl = ?'),
+    };
+    this.txOne = db.transaction((run: () => unknown) => run());
+    this.txGroup = db.transaction((jobs: WriteJob[]) => {
+      for (const job of jobs) {
+        try {
+          job.result = { ok: true, value: this.txOne(job.run) };
+        } catch (error) {
+          job.result = { ok: false, error };
+        }
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.db) this.flush(); // queued writes were promised; commit them first
+    this.cache.clear();
+    this.db?.close();
+    this.db = null;
+  }
+
+  async create(owner: string, table: string, record: StoredRecord): Promise<void> {
+    await this.write(() => this.createSync(owner, table, record));
+  }
+
+  async get(owner: string, table: string, id: string): Promise<StoredRecord | null> {
+    const data = this.open().s.get.get(owner, table, id) as string | undefined;
+    return data === undefined ? null : (JSON.parse(data) as StoredRecord);
+  }
+
+  async replace(owner: string, table: string, record: StoredRecord): Promise<boolean> {
+    return this.write(() => this.replaceSync(owner, table, record));
+  }
+
+  async put(owner: string, table: string, record: StoredRecord): Promise<void> {
+    await this.write(() => this.putSync(owner, table, record));
+  }
+
+  async delete(owner: string, table: string, id: string): Promise<StoredRecord | null> {
+    return this.write(() => this.deleteSync(owner, table, id));
+  }
+
+  async query(owner: string, table: string, where: Condition, options: QueryOptions): Promise<StoredRecord[]> {
+    const { sql, params } = compileSqlite(where, 'data');
+    const order = compileSqliteOrder(options.sort, 'data') || DEFAULT_ORDER;
+    const stmt = this.statement(
+      `SELECT data FROM records WHERE owner = ? AND tbl = ? AND ${sql} ORDER BY ${order} LIMIT ? OFFSET ?`,
+    );
+    const rows = stmt.all(owner, table, ...params, options.limit, options.skip) as string[];
+    return rows.map((d) => JSON.parse(d) as StoredRecord);
+  }
+
+  async count(owner: string, table: string, where: Condition): Promise<number> {
+    const { sql, params } = compileSqlite(where, 'data');
+    const stmt = this.statement(`SELECT count(*) FROM records WHERE owner = ? AND tbl = ? AND ${sql}`);
+    return stmt.get(owner, table, ...params) as number;
+  }
+
+  async batch(owner: string, ops: BatchOp[]): Promise<void> {
+    await this.write(() => this.batchSync(owner, ops));
+  }
+
+  /**
+   * One physical table serves every app table, so an index cannot be partial per
+   * table without embedding the table name in SQL; instead it leads with
+   * (owner, tbl) and is named by a hash of its expressions, which makes it shared by
+   * every table indexing the same fields and makes the call idempotent.
+   */
+  async ensureIndex(_owner: string, _table: string, fields: string[][]): Promise<void> {
+    const db = this.open().db!;
+    if (fields.length === 0 || fields.length > MAX_INDEX_FIELDS) {
+      throw new FreeholdError('bad_request', `An index needs 1 to ${MAX_INDEX_FIELDS} fields`);
+    }
+    for (const path of fields) {
+      if (path.length === 0 || !path.every((seg) => PATH_SEGMENT.test(seg))) {
+        throw new FreeholdError('bad_request', `Invalid index field ${JSON.stringify(path.join('.'))}`);
+      }
+    }
+    const exprs = fields.map((path) => sqliteValueExpression(path, 'data'));
+    const name = 'records_x_' + createHash('sha256').update(JSON.stringify(exprs)).digest('hex').slice(0, 20);
+    db.exec(`CREATE INDEX IF NOT EXISTS ${name} ON records (owner, tbl, ${exprs.join(', ')})`);
+  }
+
+  async listTables(owner: string): Promise<Array<{ table: string; count: number }>> {
+    return this.open().s.listTables.all(owner) as Array<{ table: string; count: number }>;
+  }
+
+  async changes(owner: string, sinceSeq: number, limit: number): Promise<Change[]> {
+    return this.open().s.changes.all(owner, sinceSeq, limit) as Change[];
+  }
+
+  async dropTable(owner: string, table: string): Promise<number> {
+    return this.write(() => {
+      this.s.dropChanges.run(Date.now(), owner, table);
+      return this.s.drop.run(owner, table).changes;
+    });
+  }
+
+  /**
+   * Group commit. On a disk, the cost of a small write is almost all in committing
+   * it (WAL frames, checkpoints), so writes issued in the same event-loop turn (e.g.
+   * from concurrent requests) share one transaction; each runs in its own savepoint,
+   * so one write failing (a create conflict) affects no other. A write's promise
+   * settles only after its transaction commits, and writes apply in call order.
+   */
+  private write<T>(run: () => T): Promise<T> {
+    this.open();
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ run, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const jobs = this.pending;
+    this.pending = [];
+    if (jobs.length === 0) return;
+    try {
+      if (!this.db) throw new Error('SqliteRecordStore closed before a queued write ran');
+      this.txGroup(jobs);
+    } catch (error) {
+      // The commit itself failed (disk full, lock timeout): nothing was written.
+      for (const job of jobs) job.reject(error);
+      return;
+    }
+    for (const job of jobs) {
+      const r = job.result!;
+      if (r.ok) job.resolve(r.value);
+      else job.reject(r.error);
+    }
+  }
+
+  // --- synchronous bodies, always run inside a transaction ---
+
+  private createSync(owner: string, table: string, r: StoredRecord): void {
+    const data = serialise(r);
+    if (this.s.insert.run(owner, table, r._id, r._date_created, r._date_modified, data).changes === 0) {
+      throw new FreeholdError('conflict', `A record with id ${r._id} already exists in ${table}`);
+    }
+    this.s.change.run(owner, table, r._id, 'put', Date.now());
+  }
+
+  private replaceSync(owner: string, table: string, r: StoredRecord): boolean {
+    const data = serialise(r);
+    if (this.s.update.run(r._date_created, r._date_modified, data, owner, table, r._id).changes === 0) return false;
+    this.s.change.run(owner, table, r._id, 'put', Date.now());
+    return true;
+  }
+
+  private putSync(owner: string, table: string, r: StoredRecord): void {
+    this.s.upsert.run(owner, table, r._id, r._date_created, r._date_modified, serialise(r));
+    this.s.change.run(owner, table, r._id, 'put', Date.now());
+  }
+
+  private deleteSync(owner: string, table: string, id: string): StoredRecord | null {
+    const data = this.s.delete.get(owner, table, id) as string | undefined;
+    if (data === undefined) return null;
+    this.s.change.run(owner, table, id, 'delete', Date.now());
+    return JSON.parse(data) as StoredRecord;
+  }
+
+  private batchSync(owner: string, ops: BatchOp[]): void {
+    for (const op of ops) {
+      switch (op.kind) {
+        case 'create':
+          this.createSync(owner, op.table, op.record);
+          break;
+        case 'put':
+          this.putSync(owner, op.table, op.record);
+          break;
+        case 'delete':
+          this.deleteSync(owner, op.table, op.id);
+          break;
+        default:
+          throw new FreeholdError('bad_request', `Unknown batch op ${JSON.stringify((op as { kind: unknown }).kind)}`);
+      }
+    }
+  }
+
+  private open(): this {
+    if (!this.db) throw new Error('SqliteRecordStore used before init() or after close()');
+    return this;
+  }
+
+  private statement(sql: string): Database.Statement {
+    const db = this.open().db!;
+    let stmt = this.cache.get(sql);
+    if (stmt) {
+      // Re-insert to keep the Map in least-recently-used order.
+      this.cache.delete(sql);
+    } else {
+      stmt = db.prepare(sql).pluck();
+      if (this.cache.size >= STATEMENT_CACHE_SIZE) this.cache.delete(this.cache.keys().next().value!);
+    }
+    this.cache.set(sql, stmt);
+    return stmt;
+  }
+}
+
+/** Checks the reserved fields the columns depend on, then serialises the whole record. */
+function serialise(r: StoredRecord): string {
+  if (typeof r._id !== 'string' || r._id.length === 0) throw new FreeholdError('bad_request', 'Record _id must be a non-empty string');
+  if (!Number.isFinite(r._date_created) || !Number.isFinite(r._date_modified)) {
+    throw new FreeholdError('bad_request', 'Record _date_created and _date_modified must be numbers');
+  }
+  return JSON.stringify(r);
+}

@@ -1,0 +1,98 @@
+import type { Readable } from 'node:stream';
+import type { Condition, QueryOptions } from '../query/types.js';
+
+/**
+ * A record as stored: the client's fields plus the reserved fields the server sets.
+ * `_id`, `_date_created` and `_date_modified` are always present.
+ */
+export interface StoredRecord {
+  _id: string;
+  _date_created: number;
+  _date_modified: number;
+  [field: string]: unknown;
+}
+
+/** One write in an atomic batch. */
+export type BatchOp =
+  /** Fails the whole batch with FreeholdError('conflict') if the id exists. */
+  | { kind: 'create'; table: string; record: StoredRecord }
+  | { kind: 'put'; table: string; record: StoredRecord }
+  | { kind: 'delete'; table: string; id: string };
+
+export interface Change {
+  seq: number;
+  table: string;
+  id: string;
+  op: 'put' | 'delete';
+  at: number;
+}
+
+/**
+ * Collections of JSON records per (owner, app table). Backends know nothing of apps,
+ * permissions or HTTP; they store and find records. Every method is atomic on its own;
+ * `batch` makes several writes atomic together. Each write appends to the owner's
+ * change sequence (for change feeds, sync and incremental export).
+ */
+export interface RecordStore {
+  readonly kind: string;
+  /** Creates schema if needed. Idempotent. */
+  init(): Promise<void>;
+  close(): Promise<void>;
+
+  /** Inserts a new record; throws FreeholdError('conflict') if the id exists in the table. */
+  create(owner: string, table: string, record: StoredRecord): Promise<void>;
+  get(owner: string, table: string, id: string): Promise<StoredRecord | null>;
+  /** Replaces an existing record whole; returns false (and writes nothing) if it does not exist. */
+  replace(owner: string, table: string, record: StoredRecord): Promise<boolean>;
+  /** Inserts or replaces. */
+  put(owner: string, table: string, record: StoredRecord): Promise<void>;
+  /** Deletes one record, returning what was stored, or null if absent. */
+  delete(owner: string, table: string, id: string): Promise<StoredRecord | null>;
+
+  query(owner: string, table: string, where: Condition, options: QueryOptions): Promise<StoredRecord[]>;
+  count(owner: string, table: string, where: Condition): Promise<number>;
+  /** Applies every op or none. */
+  batch(owner: string, ops: BatchOp[]): Promise<void>;
+
+  /** Creates an index on the given fields of one table (app-declared indexes). Idempotent. */
+  ensureIndex(owner: string, table: string, fields: string[][]): Promise<void>;
+  /** The owner's tables with their record counts. */
+  listTables(owner: string): Promise<Array<{ table: string; count: number }>>;
+  /** Changes after `sinceSeq`, oldest first. */
+  changes(owner: string, sinceSeq: number, limit: number): Promise<Change[]>;
+  /** Removes every record of a table (app removal). */
+  dropTable(owner: string, table: string): Promise<number>;
+}
+
+export interface BlobInfo {
+  size: number;
+  /** Modification time in epoch ms. */
+  modified: number;
+  /** Content hash (hex sha256) where the backend knows it, for ETags. */
+  etag: string;
+  contentType?: string;
+}
+
+export interface BlobRange {
+  start: number;
+  /** Inclusive end offset. */
+  end: number;
+}
+
+/**
+ * Byte streams by key. Keys are `/`-separated paths made by core code (never raw
+ * client input); backends still refuse keys that would escape their root.
+ */
+export interface BlobStore {
+  readonly kind: string;
+  init(): Promise<void>;
+  close(): Promise<void>;
+  /** Streams `body` into the store; the blob appears only when complete (no partial blobs). */
+  put(key: string, body: Readable | Buffer, options?: { contentType?: string; maxBytes?: number }): Promise<BlobInfo>;
+  get(key: string, range?: BlobRange): Promise<Readable | null>;
+  head(key: string): Promise<BlobInfo | null>;
+  delete(key: string): Promise<boolean>;
+  /** Deletes every blob under a prefix, returning how many. */
+  deletePrefix(prefix: string): Promise<number>;
+  list(prefix: string): AsyncIterable<{ key: string; size: number }>;
+}

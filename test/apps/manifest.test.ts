@@ -1,0 +1,148 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseManifest } from '../../src/core/apps/manifest.js';
+import { FreeholdError } from '../../src/core/errors.js';
+
+const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'apps');
+const read = (p: string) => readFileSync(path.join(fixtures, p), 'utf8');
+
+/** The problems of a refused manifest, or a failure if it was accepted. */
+function problemsOf(files: Parameters<typeof parseManifest>[0], opts?: Parameters<typeof parseManifest>[1]): string[] {
+  try {
+    parseManifest(files, opts);
+  } catch (err) {
+    assert.ok(err instanceof FreeholdError);
+    assert.equal(err.code, 'invalid_manifest');
+    assert.ok(Array.isArray(err.details));
+    return err.details as string[];
+  }
+  assert.fail('manifest was accepted');
+}
+
+const minimal = (extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ identifier: 'com.example.app', version: '1', pages: { index: { html_file: 'index.html' } }, ...extra });
+
+test('manifest.json form is normalised', () => {
+  const { manifest, raw } = parseManifest({ manifestJson: read('com.example.notes/manifest.json') });
+  assert.equal(manifest.identifier, 'com.example.notes');
+  assert.equal(manifest.displayName, 'Notes');
+  assert.equal(manifest.version, '1.0.0');
+  assert.equal(manifest.source, 'manifest.json');
+  assert.deepEqual(manifest.pages.index, {
+    title: 'Notes', htmlFile: 'index.html', cssFiles: ['static/notes.css'], scriptFiles: ['notes.js'], modules: ['static/main.mjs'],
+  });
+  // One string where a list is expected, as freezr allows.
+  assert.deepEqual(manifest.pages.settings!.cssFiles, ['static/notes.css']);
+  assert.deepEqual(manifest.appTables['com.example.notes.posts'], { indexes: [['title'], ['meta.tag', 'created']] });
+  assert.deepEqual(manifest.permissions, [{
+    name: 'publish_posts', type: 'share_records', table_id: ['com.example.notes.posts'],
+    description: 'Share posts with friends or publish them', requestor_app: 'com.example.notes', return_fields: ['title', 'body'],
+  }]);
+  assert.equal((raw as { x_unknown_key: unknown }).x_unknown_key !== undefined, true);
+});
+
+test('app_config.json form (with comments and trailing commas) is normalised', () => {
+  const { manifest } = parseManifest({ appConfigJson: read('com.example.legacy/app_config.json') });
+  assert.equal(manifest.identifier, 'com.example.legacy');
+  assert.equal(manifest.displayName, 'Legacy');
+  assert.equal(manifest.version, '0.01 August 2016');
+  assert.equal(manifest.source, 'app_config.json');
+  assert.deepEqual(manifest.pages.index!.cssFiles, ['main.css']);
+  assert.deepEqual(Object.keys(manifest.appTables), ['com.example.legacy.posts']);
+  assert.deepEqual(manifest.permissions, [{
+    name: 'my_logs', type: 'read_all', table_id: ['com.example.legacy.posts'], description: 'Read all posts',
+    requestor_app: 'com.example.legacy', return_fields: ['title'],
+  }]);
+});
+
+test('manifest.json wins when both are present', () => {
+  const { manifest } = parseManifest({ manifestJson: minimal(), appConfigJson: '{"meta":{"app_name":"com.other.app"}}' });
+  assert.equal(manifest.identifier, 'com.example.app');
+});
+
+test('no manifest at all is refused', () => {
+  assert.match(problemsOf({})[0]!, /no manifest\.json/);
+});
+
+test('malformed JSON and non-object JSON are refused', () => {
+  assert.match(problemsOf({ manifestJson: '{"identifier": ' })[0]!, /not valid JSON/);
+  assert.match(problemsOf({ manifestJson: '[1,2]' })[0]!, /must hold a JSON object/);
+  assert.match(problemsOf({ manifestJson: ' '.repeat(300 * 1024) + '{}' })[0]!, /larger than/);
+});
+
+test('every problem is listed, each with its path', () => {
+  const problems = problemsOf({
+    manifestJson: JSON.stringify({
+      identifier: 'bad_name',
+      display_name: 42,
+      version: { v: 1 },
+      pages: {
+        index: { html_file: '../index.html', css_files: ['/etc/passwd'], script_files: ['a\\b.js', 7], modules: 'C:/x.mjs' },
+        'bad name': { html_file: 'x.html' },
+        nohtml: {},
+      },
+      app_tables: { posts: { indexes: 'title' }, 'files': {}, other: { indexes: [['a..b'], []] } },
+      permissions: [
+        { name: 'p1', type: 'root_access', table_id: 'com.x.y' },
+        { name: 'p1', type: 'read_all', table_id: ['bad table!'] },
+        { type: 'read_all' },
+      ],
+    }),
+  });
+  const expect = [
+    /^identifier: Invalid app name/,
+    /^display_name: must be a string/,
+    /^version: must be a string/,
+    /^pages\.index\.html_file: path escapes the app/,
+    /^pages\.index\.css_files\[0\]: absolute path/,
+    /^pages\.index\.script_files\[0\]: backslash in path/,
+    /^pages\.index\.script_files\[1\]: must be a string/,
+    /^pages\.index\.modules\[0\]: drive letter/,
+    /^pages\.bad name: page names use/,
+    /^pages\.nohtml\.html_file: is required/,
+    /^app_tables\.posts\.indexes: must be an array/,
+    /^app_tables\.files: Collection name files is reserved/,
+    /^app_tables\.other\.indexes\[0\]\[0\]: is not a field path/,
+    /^app_tables\.other\.indexes\[1\]: must be a field path or an array/,
+    /^permissions\[0\]\.type: must be one of share_records/,
+    /^permissions\[1\]: repeats the permission name/,
+    /^permissions\[1\]\.table_id\[0\]: Invalid app table name/,
+    /^permissions\[2\]\.name: is required/,
+  ];
+  for (const re of expect) assert.ok(problems.some((p) => re.test(p)), `expected a problem matching ${re}\n${problems.join('\n')}`);
+});
+
+test('reserved and mismatched app names are refused', () => {
+  assert.match(problemsOf({ manifestJson: minimal({ identifier: 'info.freezr.notes' }) })[0]!, /reserved/);
+  assert.match(problemsOf({ manifestJson: minimal({ identifier: 'system.x.y' }) })[0]!, /reserved/);
+  assert.match(problemsOf({ manifestJson: minimal() }, { expectedName: 'com.example.other' })[0]!, /package is for com\.example\.other/);
+  assert.match(problemsOf({ manifestJson: minimal({ identifier: undefined }) })[0]!, /^identifier: the app name is required/);
+});
+
+test('files a page names must be in the package when the listing is known', () => {
+  const problems = problemsOf({ manifestJson: minimal() }, { files: new Set(['other.html']) });
+  assert.deepEqual(problems, ['pages.index.html_file: no such file in the package: "index.html"']);
+  assert.doesNotThrow(() => parseManifest({ manifestJson: minimal() }, { files: new Set(['index.html']) }));
+});
+
+test('app tables belong to the app; permissions may name other apps\' tables', () => {
+  const problems = problemsOf({ manifestJson: minimal({ app_tables: { 'com.example.app.posts': {}, 'com.other.app.x': {} } }) });
+  // `com.other.app.x` as a key is read as a collection name of this app, and dots are not allowed there.
+  assert.equal(problems.length, 1);
+  assert.match(problems[0]!, /^app_tables\.com\.other\.app\.x:/);
+  const { manifest } = parseManifest({ manifestJson: minimal({ permissions: [{ name: 'r', type: 'read_all', table_id: 'com.other.app' }] }) });
+  assert.deepEqual(manifest.permissions[0]!.table_id, ['com.other.app']);
+});
+
+test('requestor_app other than the app itself is refused', () => {
+  const problems = problemsOf({ manifestJson: minimal({ permissions: [{ name: 'r', type: 'read_all', requestor_app: 'com.evil.app' }] }) });
+  assert.match(problems[0]!, /requestor_app: must be the app itself/);
+});
+
+test('numbers are accepted as versions, missing version is empty', () => {
+  assert.equal(parseManifest({ manifestJson: minimal({ version: 3 }) }).manifest.version, '3');
+  assert.equal(parseManifest({ manifestJson: minimal({ version: undefined }) }).manifest.version, '');
+});

@@ -1,0 +1,149 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createWriteStream, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { once } from 'node:events';
+import yazl from 'yazl';
+import type { Page } from 'playwright-core';
+import { startTestServer, TEST_PASSWORD, type TestServer } from '../helpers/server.js';
+import { browserSkipReason, launchBrowser, type LaunchedBrowser } from '../helpers/browser.js';
+
+/**
+ * The acceptance test: an owner signs in, installs the notes example through the
+ * home page, writes a note in the app, and an app elsewhere reads it back over
+ * CEPS with an app password.
+ */
+
+const APP = 'com.freehold.notes';
+const OWNER = 'alice';
+const NOTES_DIR = path.resolve('examples', 'notes');
+const SHOTS = path.join('test-results', 'screenshots');
+
+let server: TestServer;
+let launched: LaunchedBrowser | undefined;
+let page: Page;
+let tempDir: string;
+
+/** Zips a folder (files only, relative paths with `/`) the way a developer would. */
+async function zipFolder(dir: string, zipPath: string): Promise<void> {
+  const zip = new yazl.ZipFile();
+  const walk = (rel: string) => {
+    for (const entry of readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+      const child = rel ? `${rel}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) walk(child);
+      else if (entry.isFile()) zip.addFile(path.join(dir, child), child);
+    }
+  };
+  walk('');
+  zip.end();
+  const out = createWriteStream(zipPath);
+  zip.outputStream.pipe(out);
+  await once(out, 'close');
+}
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  tempDir = mkdtempSync(path.join(tmpdir(), 'freehold-notes-e2e-'));
+  server = await startTestServer({ listen: true });
+  await server.addUser(OWNER, TEST_PASSWORD, true);
+  if (browserSkipReason()) return;
+  launched = await launchBrowser();
+  page = await (await launched.browser.newContext({ viewport: { width: 1200, height: 800 } })).newPage();
+});
+
+after(async () => {
+  await launched?.close();
+  await server?.close();
+  if (tempDir) rmSync(tempDir, { recursive: true, force: true });
+});
+
+test('install notes from the home page, write a note, read it over CEPS', { timeout: 90_000, skip: browserSkipReason() }, async () => {
+  // Sign in through the page.
+  await page.goto(`${server.url}/`);
+  await page.waitForURL(`${server.url}/signin`);
+  await page.fill('#user_id', OWNER);
+  await page.fill('#password', TEST_PASSWORD);
+  await page.click('#signin');
+  await page.waitForURL(`${server.url}/home`);
+
+  // Install through the upload form.
+  const zipPath = path.join(tempDir, 'notes.zip');
+  await zipFolder(NOTES_DIR, zipPath);
+  await page.setInputFiles('#install-file', zipPath);
+  await page.click('#install-button');
+  const card = `#apps-list li[data-app="${APP}"]`;
+  await page.waitForSelector(card);
+  assert.match((await page.textContent('#install-status')) ?? '', /Installed/);
+  await page.screenshot({ path: path.join(SHOTS, 'home-with-app.png'), fullPage: true });
+
+  // Open the app from its card and write a note through its page.
+  await page.click(`${card} a`);
+  await page.waitForURL(new RegExp(`/apps/${APP.replace(/\./g, '\\.')}(/|$)`));
+  const title = `Shopping ${Date.now()}`;
+  await page.fill('#note-title', title);
+  await page.fill('#note-body', 'eggs, flour, milk');
+  await page.click('#save-note');
+  await page.waitForSelector('#notes-list li[data-id]');
+  assert.match((await page.textContent('#notes-list')) ?? '', new RegExp(title));
+  await page.screenshot({ path: path.join(SHOTS, 'notes-app.png'), fullPage: true });
+
+  // An app elsewhere: app password (made with the session) → token → CEPS query.
+  const cookies = await page.context().cookies(server.url);
+  const cookieHeader = cookies.map((c) => `${c.name}=${c.value}`).join('; ');
+  const made = await fetch(`${server.url}/acctapi/generateAppPassword?app_name=${APP}`, { headers: { cookie: cookieHeader } });
+  assert.equal(made.status, 200, await made.clone().text());
+  const { app_password: appPassword } = (await made.json()) as { app_password: string };
+
+  const tokenRes = await fetch(`${server.url}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ grant_type: 'password', username: OWNER, password: appPassword, client_id: APP }),
+  });
+  assert.equal(tokenRes.status, 200, await tokenRes.clone().text());
+  const { access_token: accessToken } = (await tokenRes.json()) as { access_token: string };
+  assert.ok(accessToken);
+
+  const query = await fetch(`${server.url}/ceps/query/${APP}`, { headers: { authorization: `Bearer ${accessToken}` } });
+  assert.equal(query.status, 200, await query.clone().text());
+  const rows = (await query.json()) as Record<string, unknown>[];
+  assert.ok(Array.isArray(rows));
+  // The notes app's field names are its own business; the note's title must be in some record.
+  const note = rows.find((r) => Object.values(r).includes(title));
+  assert.ok(note, `note "${title}" not found in ${JSON.stringify(rows)}`);
+  assert.equal(typeof note._id, 'string');
+});
+
+test('a refused package shows its problems as a list', { timeout: 30_000, skip: browserSkipReason() }, async () => {
+  const bad = new yazl.ZipFile();
+  bad.addBuffer(Buffer.from('no manifest here'), 'readme.txt');
+  bad.end();
+  const badPath = path.join(tempDir, 'not-an-app.zip');
+  const out = createWriteStream(badPath);
+  bad.outputStream.pipe(out);
+  await once(out, 'close');
+
+  await page.goto(`${server.url}/home`);
+  await page.setInputFiles('#install-file', badPath);
+  await page.click('#install-button');
+  await page.waitForSelector('#install-status.alert-error');
+  assert.match((await page.textContent('#install-status')) ?? '', /Not installed/);
+  const problems = await page.$$eval('#install-status li', (items) => items.map((li) => li.textContent ?? ''));
+  assert.ok(problems.some((p) => /manifest/.test(p)), `problems listed: ${JSON.stringify(problems)}`);
+  await page.screenshot({ path: path.join(SHOTS, 'install-refused.png'), fullPage: true });
+});
+
+test('removing an app asks first, then takes its card away', { timeout: 30_000, skip: browserSkipReason() }, async () => {
+  const card = `#apps-list li[data-app="${APP}"]`;
+  await page.goto(`${server.url}/home`);
+  await page.waitForSelector(card);
+  // Declining the confirm keeps the app.
+  page.once('dialog', (d) => void d.dismiss());
+  await page.click(`${card} button`);
+  await page.waitForTimeout(200);
+  assert.equal(await page.isVisible(card), true);
+  page.once('dialog', (d) => void d.accept());
+  await page.click(`${card} button`);
+  await page.waitForSelector(card, { state: 'detached' });
+  await page.waitForSelector('#apps-empty:not([hidden])');
+});

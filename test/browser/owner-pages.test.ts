@@ -1,0 +1,223 @@
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { startTestServer, TEST_PASSWORD, type TestServer } from '../helpers/server.js';
+import { browserSkipReason, launchBrowser, type LaunchedBrowser } from '../helpers/browser.js';
+
+/** Screenshots land here (git-ignored) for people to look at; tests don't compare them. */
+const SHOTS = path.join('test-results', 'screenshots');
+const ADMIN = 'alice';
+
+let server: TestServer;
+let launched: LaunchedBrowser | undefined;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+/** Anything the page logged as an error, CSP violations included: the pages must produce none. */
+const pageErrors: string[] = [];
+
+/** GET with the path sent byte for byte: inject() and fetch() would resolve `..` first, as browsers do. */
+function rawGet(rawPath: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${server.url}/`, { path: rawPath }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => { body += chunk; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function shot(name: string): Promise<void> {
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  server = await startTestServer({ listen: true });
+  if (browserSkipReason()) return;
+  launched = await launchBrowser();
+  browser = launched.browser;
+  context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+  page = await context.newPage();
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  page.on('console', (msg) => {
+    // Refused API calls (the wrong password's 401) are logged by Chromium too; they are expected.
+    if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) pageErrors.push(msg.text());
+  });
+});
+
+after(async () => {
+  await launched?.close();
+  await server?.close();
+});
+
+describe('web routes', () => {
+  test('a fresh server sends visitors to setup', async () => {
+    const res = await server.app.inject({ url: '/' });
+    assert.equal(res.statusCode, 302);
+    assert.equal(res.headers.location, '/setup');
+    const signin = await server.app.inject({ url: '/signin' });
+    assert.equal(signin.headers.location, '/setup', 'no one can sign in before setup');
+  });
+
+  test('setup without a valid token explains where the link is', async () => {
+    const missing = await server.app.inject({ url: '/setup' });
+    assert.equal(missing.statusCode, 200);
+    assert.match(missing.body, /setup link/);
+    assert.doesNotMatch(missing.body, /id="create"/);
+    const wrong = await server.app.inject({ url: '/setup?token=not-the-token' });
+    assert.equal(wrong.statusCode, 403);
+    assert.doesNotMatch(wrong.body, /id="create"/);
+  });
+
+  test('pages carry the strict CSP and are not cached', async () => {
+    const token = await server.services.accounts.issueSetupToken();
+    const res = await server.app.inject({ url: `/setup?token=${token}` });
+    assert.equal(res.statusCode, 200);
+    assert.match(String(res.headers['content-type']), /^text\/html/);
+    const csp = String(res.headers['content-security-policy']);
+    assert.match(csp, /script-src 'self';/);
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.equal(res.headers['cache-control'], 'no-store');
+    assert.doesNotMatch(res.body, /<script>|\son[a-z]+=/i, 'no inline scripts or handlers');
+  });
+
+  test('assets have content types and ETags, and answer 304', async () => {
+    const css = await server.app.inject({ url: '/pages/style.css' });
+    assert.equal(css.statusCode, 200);
+    assert.equal(css.headers['content-type'], 'text/css; charset=utf-8');
+    const etag = String(css.headers.etag);
+    assert.ok(etag.length > 4);
+    const again = await server.app.inject({ url: '/pages/style.css', headers: { 'if-none-match': etag } });
+    assert.equal(again.statusCode, 304);
+    assert.equal(again.body, '');
+    const js = await server.app.inject({ url: '/pages/js/home.js' });
+    assert.equal(js.headers['content-type'], 'text/javascript; charset=utf-8');
+    const head = await server.app.inject({ method: 'HEAD', url: '/pages/icon.svg' });
+    assert.equal(head.statusCode, 200);
+    assert.equal(head.headers['content-type'], 'image/svg+xml');
+  });
+
+  test('no listings, no traversal, no pages through the asset route', async () => {
+    for (const url of [
+      '/pages/', '/pages/js', '/pages/js/', '/pages/../package.json', '/pages/%2e%2e/%2e%2e/package.json',
+      '/pages/js/..%2f..%2f..%2fpackage.json', '/pages/..%5c..%5cpackage.json', '/lib/', '/lib/../pages/style.css',
+      '/lib/%2e%2e/pages/style.css', '/pages/home.html', '/pages/.hidden', '/pages/style.css%00.js',
+    ]) {
+      const res = await rawGet(url);
+      assert.equal(res.status, 404, url);
+      assert.doesNotMatch(res.body, /"name": "freehold"/, url);
+    }
+  });
+
+  test('home needs a session', async () => {
+    const res = await server.app.inject({ url: '/home' });
+    assert.equal(res.statusCode, 302);
+    assert.equal(res.headers.location, '/signin?next=/home');
+  });
+
+  test('favicon is quiet', async () => {
+    const res = await server.app.inject({ url: '/favicon.ico' });
+    assert.equal(res.statusCode, 204);
+  });
+});
+
+describe('owner pages in a browser', { skip: browserSkipReason() }, () => {
+  test('setup creates the admin and lands on home', async () => {
+    const token = await server.services.accounts.issueSetupToken();
+    assert.ok(token);
+    await page.goto(`${server.url}/setup?token=${token}`);
+    await shot('setup');
+    await page.fill('#user_id', ADMIN);
+    await page.fill('#password', TEST_PASSWORD);
+    await page.fill('#password2', 'something else');
+    await page.click('#create');
+    await page.waitForSelector('#setup-error:not([hidden])');
+    assert.match(await page.textContent('#setup-error') ?? '', /differ/);
+
+    await page.fill('#password2', TEST_PASSWORD);
+    await page.click('#create');
+    await page.waitForURL(`${server.url}/home`);
+    assert.equal(await page.textContent('#whoami-name'), ADMIN);
+    await page.waitForSelector('#users-panel:not([hidden])');
+    await page.waitForSelector(`#users-list li[data-user="${ADMIN}"]`);
+    assert.equal(await server.services.accounts.hasAdmin(), true);
+  });
+
+  test('the spent setup link now sends people to sign in', async () => {
+    const res = await server.app.inject({ url: '/setup?token=anything' });
+    assert.equal(res.statusCode, 302);
+    assert.equal(res.headers.location, '/signin');
+  });
+
+  test('sign-out ends the session', async () => {
+    await page.click('#signout');
+    await page.waitForURL(`${server.url}/signin`);
+    await page.goto(`${server.url}/home`);
+    await page.waitForURL(`${server.url}/signin?next=/home`);
+    await shot('signin');
+  });
+
+  test('a wrong password shows an error and stays on sign-in', async () => {
+    await page.fill('#user_id', ADMIN);
+    await page.fill('#password', 'not the password');
+    await page.click('#signin');
+    await page.waitForSelector('#signin-error:not([hidden])');
+    assert.match(await page.textContent('#signin-error') ?? '', /do not match/);
+    assert.match(page.url(), /\/signin/);
+    await shot('signin-error');
+  });
+
+  test('signing in goes to home', async () => {
+    await page.fill('#password', TEST_PASSWORD);
+    await page.click('#signin');
+    await page.waitForURL(`${server.url}/home`);
+    assert.equal(await page.textContent('#whoami-name'), ADMIN);
+    await page.waitForSelector('#apps-empty:not([hidden])');
+  });
+
+  test('the admin adds a user', async () => {
+    await page.fill('#new-user-id', 'bob');
+    await page.fill('#new-user-password', 'bobs long password');
+    await page.click('#add-user');
+    await page.waitForSelector('#users-list li[data-user="bob"]');
+    assert.match(await page.textContent('#users-status') ?? '', /Added bob/);
+    assert.ok(await server.services.accounts.verify('bob', 'bobs long password'));
+  });
+
+  test('an app password is shown once, with a copy button', async () => {
+    await page.fill('#app-password-app', 'com.example.notes');
+    await page.click('#generate-app-password');
+    await page.waitForSelector('#app-password-result:not([hidden])');
+    const value = (await page.textContent('#app-password-value')) ?? '';
+    assert.ok(value.length >= 16, 'a real password is shown');
+    await shot('home');
+  });
+
+  test('a user who is not admin sees no users panel', async () => {
+    const other = await browser.newContext({ viewport: { width: 420, height: 860 } });
+    try {
+      const p = await other.newPage();
+      await p.goto(`${server.url}/signin`);
+      await p.fill('#user_id', 'bob');
+      await p.fill('#password', 'bobs long password');
+      await p.click('#signin');
+      await p.waitForURL(`${server.url}/home`);
+      await p.waitForSelector('#apps-empty:not([hidden])');
+      assert.equal(await p.isHidden('#users-panel'), true);
+      await p.screenshot({ path: path.join(SHOTS, 'home-mobile.png'), fullPage: true });
+    } finally {
+      await other.close();
+    }
+  });
+
+  test('the pages logged no errors (CSP violations included)', () => {
+    assert.deepEqual(pageErrors, []);
+  });
+});

@@ -1,0 +1,72 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+const root = path.resolve(import.meta.dirname, '..', '..');
+const main = path.join(root, 'src', 'cli', 'main.ts');
+let dataDir: string;
+
+function cli(args: string[], input?: string) {
+  return spawnSync(process.execPath, ['--import', 'tsx', main, ...args], {
+    cwd: root, input, encoding: 'utf8', env: { ...process.env, FREEHOLD_DATA: dataDir, FREEHOLD_CONFIG: '', FREEHOLD_LOG_LEVEL: 'silent' },
+  });
+}
+
+before(() => { dataDir = mkdtempSync(path.join(tmpdir(), 'freehold-cli-')); });
+after(() => rmSync(dataDir, { recursive: true, force: true }));
+
+test('user add reads the password from stdin; refuses duplicates and weak passwords', () => {
+  const ok = cli(['user', 'add', 'alice', '--password-stdin', '--admin'], 'a long passphrase\n');
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /created user alice \(admin\)/);
+  const dup = cli(['user', 'add', 'alice', '--password-stdin'], 'a long passphrase\n');
+  assert.notEqual(dup.status, 0);
+  assert.match(dup.stderr, /already exists/);
+  const weak = cli(['user', 'add', 'bob', '--password-stdin'], 'short\n');
+  assert.notEqual(weak.status, 0);
+  const noFlag = cli(['user', 'add', 'bob'], 'a long passphrase\n');
+  assert.notEqual(noFlag.status, 0);
+  const list = cli(['user', 'list']);
+  assert.match(list.stdout, /^alice\tadmin$/m);
+});
+
+test('app install from a folder, list, app-password, remove', () => {
+  const install = cli(['app', 'install', path.join(root, 'examples', 'notes'), '--user', 'alice']);
+  assert.equal(install.status, 0, install.stderr);
+  assert.match(install.stdout, /installed com\.freehold\.notes/);
+  assert.match(cli(['app', 'list', '--user', 'alice']).stdout, /com\.freehold\.notes/);
+  const pw = cli(['app-password', 'alice', 'com.freehold.notes']);
+  assert.equal(pw.status, 0, pw.stderr);
+  assert.match(pw.stdout.trim(), /^[A-Za-z0-9_-]{32,}$/);
+  const bad = cli(['app', 'install', path.join(root, 'README.md'), '--user', 'alice']);
+  assert.notEqual(bad.status, 0);
+  const rm = cli(['app', 'remove', 'com.freehold.notes', '--user', 'alice']);
+  assert.equal(rm.status, 0, rm.stderr);
+  assert.doesNotMatch(cli(['app', 'list', '--user', 'alice']).stdout, /com\.freehold\.notes/);
+});
+
+test('serve prints the URL and a one-time setup link when there is no admin', async () => {
+  const fresh = mkdtempSync(path.join(tmpdir(), 'freehold-serve-'));
+  const child = spawn(process.execPath, ['--import', 'tsx', main, 'serve'], {
+    cwd: root, env: { ...process.env, FREEHOLD_DATA: fresh, FREEHOLD_CONFIG: '', PORT: '0', FREEHOLD_LOG_LEVEL: 'silent' },
+  });
+  try {
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no setup link printed: ' + out)), 30_000);
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (/setup\?token=\S+/.test(out)) { clearTimeout(timer); resolve(); }
+      });
+      child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${out}`)));
+    });
+    assert.match(out, /freehold is running at http:\/\/localhost:\d+/);
+    assert.match(out, /setup\?token=[A-Za-z0-9_-]{20,}/);
+  } finally {
+    child.kill('SIGTERM');
+    rmSync(fresh, { recursive: true, force: true });
+  }
+});

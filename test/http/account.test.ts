@@ -1,0 +1,227 @@
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestServer, TEST_PASSWORD, type TestServer } from '../helpers/server.js';
+
+let server: TestServer;
+
+function cookieHeader(res: { cookies: Array<{ name: string; value: string }> }): string {
+  return res.cookies.filter((c) => c.value !== '').map((c) => `${c.name}=${c.value}`).join('; ');
+}
+
+before(async () => {
+  server = await startTestServer();
+});
+after(() => server.close());
+
+describe('first run', () => {
+  test('setup creates the admin once, with a valid token only', async () => {
+    const status0 = (await server.app.inject({ method: 'GET', url: '/acctapi/setup/status' })).json();
+    assert.deepEqual(status0, { needs_setup: true, token_valid: false });
+    const token = await server.services.accounts.issueSetupToken();
+    assert.ok(token);
+    const ok = (await server.app.inject({ method: 'GET', url: `/acctapi/setup/status?token=${token}` })).json();
+    assert.equal(ok.token_valid, true);
+
+    const wrong = await server.app.inject({ method: 'POST', url: '/acctapi/setup', payload: { token: 'nope', user_id: 'root1', password: TEST_PASSWORD } });
+    assert.equal(wrong.statusCode, 403);
+    const weak = await server.app.inject({ method: 'POST', url: '/acctapi/setup', payload: { token, user_id: 'admin1', password: 'short' } });
+    assert.equal(weak.statusCode, 400);
+    const res = await server.app.inject({ method: 'POST', url: '/acctapi/setup', payload: { token, user_id: 'admin1', password: TEST_PASSWORD } });
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(res.json(), { logged_in: true, user_id: 'admin1' });
+    const again = await server.app.inject({ method: 'POST', url: '/acctapi/setup', payload: { token, user_id: 'admin2', password: TEST_PASSWORD } });
+    assert.equal(again.statusCode, 409);
+    assert.equal(await server.services.accounts.issueSetupToken(), null);
+  });
+  test('an expired setup token is refused', async () => {
+    const s2 = await startTestServer();
+    try {
+      const token = await s2.services.accounts.issueSetupToken();
+      const rec = await s2.services.stores.host.get('_system', 'system.setup', 'first-admin');
+      await s2.services.stores.host.put('_system', 'system.setup', { ...rec!, expires_at: Date.now() - 1 });
+      const res = await s2.app.inject({ method: 'POST', url: '/acctapi/setup', payload: { token, user_id: 'admin1', password: TEST_PASSWORD } });
+      assert.equal(res.statusCode, 403);
+    } finally {
+      await s2.close();
+    }
+  });
+});
+
+describe('sign-in', () => {
+  before(() => server.addUser('carol'));
+
+  test('login sets httpOnly Lax session and Strict account cookies, no secrets in the reply', async () => {
+    const res = await server.app.inject({ method: 'POST', url: '/acctapi/login', payload: { user_id: 'carol', password: TEST_PASSWORD } });
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(res.json(), { logged_in: true, user_id: 'carol' });
+    assert.doesNotMatch(res.body, /argon2|hash|sqlite|password/i);
+    const session = res.cookies.find((c) => c.name === 'freehold_session')!;
+    assert.equal(session.httpOnly, true);
+    assert.equal(session.sameSite, 'Lax');
+    const account = res.cookies.find((c) => c.name === 'app_token_carol')!;
+    assert.equal(account.httpOnly, true);
+    assert.equal(account.sameSite, 'Strict');
+    const who = await server.app.inject({ method: 'GET', url: '/acctapi/session', headers: { cookie: cookieHeader(res) } });
+    assert.deepEqual(who.json(), { logged_in: true, user_id: 'carol', is_admin: false });
+  });
+
+  test('wrong password, unknown user and bad shapes are refused', async () => {
+    for (const payload of [{ user_id: 'carol', password: 'wrong password' }, { user_id: 'nobody', password: TEST_PASSWORD }]) {
+      const res = await server.app.inject({ method: 'POST', url: '/acctapi/login', payload });
+      assert.equal(res.statusCode, 401);
+      assert.equal(res.json().error, 'unauthorized');
+    }
+    for (const payload of [{}, { user_id: 5, password: 'x' }, { user_id: 'carol' }]) {
+      const res = await server.app.inject({ method: 'POST', url: '/acctapi/login', payload });
+      assert.equal(res.statusCode, 400);
+    }
+  });
+
+  test('login rotates the session: the old cookie stops working', async () => {
+    const first = await server.app.inject({ method: 'POST', url: '/acctapi/login', payload: { user_id: 'carol', password: TEST_PASSWORD } });
+    const c1 = cookieHeader(first);
+    const second = await server.app.inject({ method: 'POST', url: '/acctapi/login', payload: { user_id: 'carol', password: TEST_PASSWORD }, headers: { cookie: c1 } });
+    const c2 = cookieHeader(second);
+    assert.notEqual(c1, c2);
+    assert.equal((await server.app.inject({ method: 'GET', url: '/acctapi/session', headers: { cookie: c1 } })).json().logged_in, false);
+    assert.equal((await server.app.inject({ method: 'GET', url: '/acctapi/session', headers: { cookie: c2 } })).json().logged_in, true);
+  });
+
+  test('logout ends the session and its tokens', async () => {
+    const cookie = await server.signIn('carol');
+    const pw = await server.app.inject({ method: 'GET', url: '/acctapi/generateAppPassword?app_name=com.example.notes', headers: { cookie } });
+    assert.equal(pw.statusCode, 200);
+    const out = await server.app.inject({ method: 'POST', url: '/acctapi/logout', headers: { cookie } });
+    assert.deepEqual(out.json(), { logged_out: true });
+    assert.equal((await server.app.inject({ method: 'GET', url: '/acctapi/session', headers: { cookie } })).json().logged_in, false);
+    const again = await server.app.inject({ method: 'GET', url: '/acctapi/generateAppPassword?app_name=com.example.notes', headers: { cookie } });
+    assert.equal(again.statusCode, 401);
+  });
+
+  test('cross-origin posts with the session cookie are refused', async () => {
+    const cookie = await server.signIn('carol');
+    const res = await server.app.inject({ method: 'POST', url: '/acctapi/logout', headers: { cookie, origin: 'https://evil.example' } });
+    assert.equal(res.statusCode, 403);
+    assert.equal(res.json().error, 'csrf');
+  });
+
+  test('login is rate limited per address', async () => {
+    const limited = await startTestServer({ env: { FREEHOLD_RATE_LIMIT: 'on', FREEHOLD_LOGIN_RATE_LIMIT: '3' } });
+    try {
+      const codes: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const res = await limited.app.inject({ method: 'POST', url: '/acctapi/login', payload: { user_id: 'nobody', password: 'wrong password' } });
+        codes.push(res.statusCode);
+      }
+      assert.deepEqual(codes, [401, 401, 401, 429, 429]);
+      const last = await limited.app.inject({ method: 'POST', url: '/acctapi/login', payload: { user_id: 'nobody', password: 'x' } });
+      assert.equal(last.json().error, 'rate_limited');
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
+describe('users (admin)', () => {
+  test('the admin creates users; others cannot', async () => {
+    await server.addUser('boss', TEST_PASSWORD, true);
+    const admin = await server.signIn('boss');
+    const res = await server.app.inject({ method: 'POST', url: '/acctapi/users', headers: { cookie: admin }, payload: { user_id: 'dave', password: TEST_PASSWORD } });
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.json().user_id, 'dave');
+    const dup = await server.app.inject({ method: 'POST', url: '/acctapi/users', headers: { cookie: admin }, payload: { user_id: 'dave', password: TEST_PASSWORD } });
+    assert.equal(dup.statusCode, 409);
+    const reserved = await server.app.inject({ method: 'POST', url: '/acctapi/users', headers: { cookie: admin }, payload: { user_id: 'admin', password: TEST_PASSWORD } });
+    assert.equal(reserved.statusCode, 400);
+    const list = (await server.app.inject({ method: 'GET', url: '/acctapi/users', headers: { cookie: admin } })).json();
+    assert.ok(list.users.some((u: { user_id: string }) => u.user_id === 'dave'));
+    assert.doesNotMatch(JSON.stringify(list), /hash|argon/);
+
+    const dave = await server.signIn('dave');
+    const forbidden = await server.app.inject({ method: 'POST', url: '/acctapi/users', headers: { cookie: dave }, payload: { user_id: 'eve', password: TEST_PASSWORD } });
+    assert.equal(forbidden.statusCode, 403);
+    const anon = await server.app.inject({ method: 'GET', url: '/acctapi/users' });
+    assert.equal(anon.statusCode, 401);
+  });
+
+  test('passwords are stored as argon2id hashes', async () => {
+    const rec = await server.services.stores.host.get('_system', 'system.users', 'dave');
+    assert.match(String(rec!.password_hash), /^\$argon2id\$/);
+  });
+});
+
+describe('app passwords and OAuth', () => {
+  before(() => server.addUser('erin'));
+
+  async function appPassword(cookieOrBearer: { cookie?: string; authorization?: string }, app = 'com.example.notes') {
+    const res = await server.app.inject({ method: 'GET', url: `/acctapi/generateAppPassword?app_name=${app}`, headers: cookieOrBearer as Record<string, string> });
+    assert.equal(res.statusCode, 200, res.body);
+    return res.json() as { app_password: string; app_name: string; expiry: number };
+  }
+
+  test('an app password works once, for its app and user only', async () => {
+    const cookie = await server.signIn('erin');
+    const { app_password, app_name, expiry } = await appPassword({ cookie });
+    assert.equal(app_name, 'com.example.notes');
+    assert.ok(expiry > Date.now());
+    const wrongApp = await server.app.inject({ method: 'POST', url: '/oauth/token', payload: { grant_type: 'password', username: 'erin', password: app_password, client_id: 'com.example.other' } });
+    assert.equal(wrongApp.statusCode, 401);
+    const wrongUser = await server.app.inject({ method: 'POST', url: '/oauth/token', payload: { grant_type: 'password', username: 'carol', password: app_password, client_id: app_name } });
+    assert.equal(wrongUser.statusCode, 401);
+    const res = await server.app.inject({
+      method: 'POST', url: '/oauth/token', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({ grant_type: 'password', username: 'erin', password: app_password, client_id: app_name }).toString(),
+    });
+    assert.equal(res.statusCode, 200, res.body);
+    const body = res.json();
+    assert.equal(body.token_type, 'Bearer');
+    assert.equal(body.user_id, 'erin');
+    assert.equal(body.app_name, app_name);
+    assert.ok(body.expires_in > 0);
+    const write = await server.app.inject({ method: 'POST', url: `/ceps/write/${app_name}`, headers: { authorization: `Bearer ${body.access_token}` }, payload: { via: 'oauth' } });
+    assert.equal(write.statusCode, 200);
+    const reuse = await server.app.inject({ method: 'POST', url: '/oauth/token', payload: { grant_type: 'password', username: 'erin', password: app_password, client_id: app_name } });
+    assert.equal(reuse.statusCode, 401);
+  });
+
+  test("freezr's account-token cookie works as Bearer for generateAppPassword; applogout ends it", async () => {
+    const res = await server.app.inject({ method: 'POST', url: '/acctapi/login', payload: { user_id: 'erin', password: TEST_PASSWORD } });
+    const accountToken = res.cookies.find((c) => c.name === 'app_token_erin')!.value;
+    await appPassword({ authorization: `Bearer ${accountToken}` });
+    const ceps = await server.app.inject({ method: 'GET', url: '/ceps/query/com.example.notes', headers: { authorization: `Bearer ${accountToken}` } });
+    assert.equal(ceps.statusCode, 401, 'an account token never reaches app data');
+    const out = await server.app.inject({ method: 'POST', url: '/acctapi/applogout', headers: { authorization: `Bearer ${accountToken}` } });
+    assert.equal(out.statusCode, 200);
+    const after = await server.app.inject({ method: 'GET', url: '/acctapi/generateAppPassword?app_name=com.example.notes', headers: { authorization: `Bearer ${accountToken}` } });
+    assert.equal(after.statusCode, 401);
+  });
+
+  test('bad grant types and inputs', async () => {
+    const cookie = await server.signIn('erin');
+    for (const url of ['/acctapi/generateAppPassword', '/acctapi/generateAppPassword?app_name=bad', '/acctapi/generateAppPassword?app_name=com.example.notes&expiry=1',
+      '/acctapi/generateAppPassword?app_name=info.freezr.admin']) {
+      const res = await server.app.inject({ method: 'GET', url, headers: { cookie } });
+      assert.equal(res.statusCode, 400, url);
+    }
+    const grant = await server.app.inject({ method: 'POST', url: '/oauth/token', payload: { grant_type: 'client_credentials', username: 'erin', password: 'x', client_id: 'com.example.notes' } });
+    assert.equal(grant.statusCode, 400);
+    const missing = await server.app.inject({ method: 'POST', url: '/oauth/token', payload: { grant_type: 'password' } });
+    assert.equal(missing.statusCode, 400);
+  });
+
+  test('tokens are stored hashed', async () => {
+    const token = await server.appToken('erin', 'com.example.notes');
+    const rows = await server.services.stores.host.query('_system', 'system.tokens', { op: 'true' }, { sort: [], skip: 0, limit: 10000 });
+    assert.ok(rows.length > 0);
+    assert.ok(!JSON.stringify(rows).includes(token));
+  });
+
+  test('CORS: bearer APIs answer any origin without credentials; account routes do not', async () => {
+    const pre = await server.app.inject({ method: 'OPTIONS', url: '/ceps/query/com.example.notes', headers: { origin: 'https://app.example', 'access-control-request-method': 'GET' } });
+    assert.equal(pre.statusCode, 200);
+    assert.equal(pre.headers['access-control-allow-origin'], '*');
+    assert.equal(pre.headers['access-control-allow-credentials'], undefined);
+    const acct = await server.app.inject({ method: 'GET', url: '/acctapi/session', headers: { origin: 'https://app.example' } });
+    assert.equal(acct.headers['access-control-allow-origin'], undefined);
+  });
+});

@@ -1,0 +1,374 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { buildZip, lieAboutSize, zipFixture } from '../apps/zip-helpers.js';
+import type { BlobStore } from '../../src/storage/types.js';
+
+const APP = 'com.example.notes';
+let t: TestServer;
+let alice: string;
+let bob: string;
+
+/** A multipart/form-data body built by hand: one `file` part holding the zip. */
+function multipart(data: Buffer, field = 'file'): { payload: Buffer; headers: Record<string, string> } {
+  const boundary = `----freehold${randomBytes(8).toString('hex')}`;
+  const head = `--${boundary}\r\nContent-Disposition: form-data; name="${field}"; filename="app.zip"\r\nContent-Type: application/zip\r\n\r\n`;
+  return {
+    payload: Buffer.concat([Buffer.from(head), data, Buffer.from(`\r\n--${boundary}--\r\n`)]),
+    headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+  };
+}
+
+async function install(zipPath: string, cookie = alice) {
+  const body = multipart(readFileSync(zipPath));
+  return t.app.inject({ method: 'POST', url: '/acctapi/apps/install', payload: body.payload, headers: { ...body.headers, cookie } });
+}
+
+/** `cookie` '' sends no cookie at all. */
+const get = (url: string, cookie = alice, headers: Record<string, string> = {}) =>
+  t.app.inject({ method: 'GET', url, headers: { ...(cookie ? { cookie } : {}), ...headers } });
+
+before(async () => {
+  t = await startTestServer();
+  await t.addUser('alice', undefined, true);
+  await t.addUser('bob');
+  alice = await t.signIn('alice');
+  bob = await t.signIn('bob');
+});
+
+after(async () => {
+  await t.close();
+});
+
+test('without a session: pages redirect to sign-in, files and management answer 401 JSON', async () => {
+  for (const url of [`/apps/${APP}`, `/apps/${APP}/index`, `/apps/${APP}/index.html?view=x`]) {
+    const res = await get(url, '');
+    assert.equal(res.statusCode, 302, url);
+    assert.equal(res.headers.location, `/signin?next=${encodeURIComponent(url)}`);
+  }
+  const file = await get(`/apps/${APP}/static/notes.css`, '');
+  assert.equal(file.statusCode, 401);
+  assert.equal(file.json().error, 'unauthorized');
+  assert.equal((await get('/acctapi/apps', '')).statusCode, 401);
+  const body = multipart(Buffer.from('x'));
+  const res = await t.app.inject({ method: 'POST', url: '/acctapi/apps/install', payload: body.payload, headers: body.headers });
+  assert.equal(res.statusCode, 401);
+});
+
+test('install over multipart upload, then list', async () => {
+  const res = await install(await zipFixture(APP, { wrap: 'notes-main' }));
+  assert.equal(res.statusCode, 200, res.body);
+  assert.deepEqual(res.json(), { app_name: APP, version: '1.0.0', installed: true, updated: false });
+  const list = await get('/acctapi/apps');
+  assert.equal(list.statusCode, 200);
+  const apps = list.json().apps as Array<Record<string, unknown>>;
+  assert.equal(apps.length, 1);
+  assert.equal(apps[0]!.app_name, APP);
+  assert.equal(apps[0]!.display_name, 'Notes');
+  assert.equal(apps[0]!.version, '1.0.0');
+  assert.equal(typeof apps[0]!.installed_at, 'number');
+  assert.equal(typeof apps[0]!.updated_at, 'number');
+  // Bob has his own (empty) list.
+  assert.deepEqual((await get('/acctapi/apps', bob)).json(), { apps: [] });
+});
+
+test('the bare app address redirects to its index page', async () => {
+  const res = await get(`/apps/${APP}`);
+  assert.equal(res.statusCode, 302);
+  assert.equal(res.headers.location, `/apps/${APP}/index`);
+  assert.equal((await get(`/apps/${APP}/`)).headers.location, `/apps/${APP}/index`);
+});
+
+test('a page is wrapped: freezrMeta with a working token, nonce on every script, strict CSP', async () => {
+  const res = await get(`/apps/${APP}/index`);
+  assert.equal(res.statusCode, 200, res.body);
+  assert.equal(res.headers['content-type'], 'text/html; charset=utf-8');
+  assert.equal(res.headers['cache-control'], 'no-store');
+  const html = res.body;
+  assert.match(html, /^<!doctype html>/);
+  assert.match(html, /<title>Notes<\/title>/);
+  assert.match(html, /<h1 id="title">Notes<\/h1>/);
+  assert.match(html, new RegExp(`<link rel="stylesheet" href="/apps/${APP}/static/notes.css">`));
+
+  const csp = String(res.headers['content-security-policy']);
+  const nonce = /script-src 'nonce-([^']+)'/.exec(csp)?.[1];
+  assert.ok(nonce, csp);
+  for (const directive of ["default-src 'self'", "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'", "form-action 'self'",
+    "img-src 'self' data: blob:", "style-src 'self' 'unsafe-inline'"]) {
+    assert.ok(csp.includes(directive), `${directive} missing from ${csp}`);
+  }
+  assert.ok(!/script-src[^;]*(unsafe-inline|unsafe-eval|\*)/.test(csp), csp);
+  assert.match(csp, /connect-src [^;]*http:\/\/localhost/);
+
+  const scripts = [...html.matchAll(/<script([^>]*)>/g)].map((m) => m[1]!);
+  assert.equal(scripts.length, 4, scripts.join('\n'));
+  for (const attrs of scripts) assert.ok(attrs.includes(`nonce="${nonce}"`), attrs);
+  assert.match(scripts[1]!, /src="\/lib\/freezr\.js"/);
+  assert.match(scripts[2]!, new RegExp(`src="/apps/${APP}/notes\\.js"`));
+  assert.match(scripts[3]!, new RegExp(`type="module" src="/apps/${APP}/static/main\\.mjs"`));
+
+  const meta = JSON.parse(/var freezrMeta = (\{.*?\});/.exec(html)![1]!) as Record<string, unknown>;
+  assert.equal(meta.appName, APP);
+  assert.equal(meta.appVersion, '1.0.0');
+  assert.equal(meta.appDisplayName, 'Notes');
+  assert.equal(meta.userId, 'alice');
+  assert.equal(meta.adminUser, true);
+  assert.equal(typeof meta.serverVersion, 'string');
+  assert.equal(meta.serverAddress, t.config.publicUrl);
+  const check = await t.services.tokens.check(meta.appToken, 'app');
+  assert.ok(check.ok);
+  assert.equal(check.claims.appName, APP);
+  assert.equal(check.claims.ownerId, 'alice');
+  assert.match(html, /var freezr_app_name = freezrMeta\.appName;/);
+  assert.match(html, /var freezr_user_id = freezrMeta\.userId;/);
+
+  // The same token in the path-scoped cookie freezr pages read; never httpOnly, never site-wide.
+  const cookie = res.cookies.find((c) => c.name === 'app_token_alice');
+  assert.ok(cookie);
+  assert.equal(cookie.value, meta.appToken);
+  assert.equal(cookie.path, `/apps/${APP}`);
+  assert.equal(cookie.httpOnly, undefined);
+
+  // Each load has a fresh nonce but the same token.
+  const again = await get(`/apps/${APP}/index`);
+  assert.notEqual(/nonce-([^']+)'/.exec(String(again.headers['content-security-policy']))![1], nonce);
+  assert.ok(again.body.includes(String(meta.appToken)));
+});
+
+test('a page is also served at its html_file address, and other pages by name', async () => {
+  const res = await get(`/apps/${APP}/index.html?view=x`);
+  assert.equal(res.statusCode, 200);
+  assert.match(res.body, /var freezrMeta = /);
+  const settings = await get(`/apps/${APP}/settings`);
+  assert.equal(settings.statusCode, 200);
+  assert.match(settings.body, /<title>Notes settings<\/title>/);
+  assert.equal((await get(`/apps/${APP}/nosuchpage`)).statusCode, 404);
+});
+
+test('freezrMeta is escaped so app text cannot close the script', async () => {
+  const evil = readFileSync(new URL('../fixtures/apps/com.example.notes/manifest.json', import.meta.url), 'utf8')
+    .replaceAll('"Notes"', '"</script><script>alert(1)</script>\\u2028&"').replaceAll('com.example.notes', 'com.example.evil');
+  const zip = await zipFixture(APP, { replace: { 'manifest.json': evil } });
+  assert.equal((await install(zip)).statusCode, 200);
+  const html = (await get('/apps/com.example.evil/index')).body;
+  assert.ok(!html.includes('</script><script>alert(1)'), 'raw markup leaked into the page');
+  assert.match(html, /\\u003c\/script\\u003e/);
+  assert.match(html, /\\u2028\\u0026/);
+  assert.match(html, /<title>&lt;\/script&gt;&lt;script&gt;alert\(1\)&lt;\/script&gt;/);
+  assert.equal((await t.app.inject({ method: 'DELETE', url: '/acctapi/apps/com.example.evil', headers: { cookie: alice } })).statusCode, 200);
+});
+
+test('static files: content types, strong ETag and 304, sandbox CSP', async () => {
+  const css = await get(`/apps/${APP}/static/notes.css`);
+  assert.equal(css.statusCode, 200);
+  assert.equal(css.headers['content-type'], 'text/css; charset=utf-8');
+  assert.match(css.body, /font-family/);
+  const etag = String(css.headers.etag);
+  assert.match(etag, /^"[0-9a-f]{64}"$/);
+  assert.equal(css.headers['cache-control'], 'private, no-cache');
+  assert.equal(css.headers['accept-ranges'], 'bytes');
+  assert.match(String(css.headers['content-security-policy']), /^sandbox; default-src 'none'/);
+
+  assert.equal((await get(`/apps/${APP}/notes.js`)).headers['content-type'], 'text/javascript; charset=utf-8');
+  assert.equal((await get(`/apps/${APP}/static/main.mjs`)).headers['content-type'], 'text/javascript; charset=utf-8');
+  assert.equal((await get(`/apps/${APP}/manifest.json`)).headers['content-type'], 'application/json; charset=utf-8');
+
+  const cached = await get(`/apps/${APP}/static/notes.css`, alice, { 'if-none-match': etag });
+  assert.equal(cached.statusCode, 304);
+  assert.equal(cached.body, '');
+  assert.equal((await get(`/apps/${APP}/static/notes.css`, alice, { 'if-none-match': '"other"' })).statusCode, 200);
+  assert.equal((await get(`/apps/${APP}/static/missing.css`)).statusCode, 404);
+});
+
+test('ranges: 206 for one range, 416 past the end, HEAD has headers only', async () => {
+  const full = await get(`/apps/${APP}/static/data.txt`);
+  const size = Buffer.byteLength(full.body);
+  const part = await get(`/apps/${APP}/static/data.txt`, alice, { range: 'bytes=0-4' });
+  assert.equal(part.statusCode, 206);
+  assert.equal(part.body, 'plain');
+  assert.equal(part.headers['content-range'], `bytes 0-4/${size}`);
+  assert.equal(part.headers['content-length'], '5');
+  const suffix = await get(`/apps/${APP}/static/data.txt`, alice, { range: 'bytes=-3' });
+  assert.equal(suffix.statusCode, 206);
+  assert.equal(suffix.body, '89\n');
+  const past = await get(`/apps/${APP}/static/data.txt`, alice, { range: `bytes=${size + 10}-` });
+  assert.equal(past.statusCode, 416);
+  assert.equal(past.headers['content-range'], `bytes */${size}`);
+  assert.equal(past.json().error, 'range_not_satisfiable');
+  // A stale If-Range means "send it all".
+  const stale = await get(`/apps/${APP}/static/data.txt`, alice, { range: 'bytes=0-4', 'if-range': '"stale"' });
+  assert.equal(stale.statusCode, 200);
+  assert.equal(stale.body, full.body);
+
+  const head = await t.app.inject({ method: 'HEAD', url: `/apps/${APP}/static/data.txt`, headers: { cookie: alice } });
+  assert.equal(head.statusCode, 200);
+  assert.equal(head.headers['content-length'], String(size));
+  assert.equal(head.headers['content-type'], 'text/plain; charset=utf-8');
+  assert.equal(head.body, '');
+});
+
+test('traversal attempts never reach a file outside the app', async () => {
+  const attempts = [
+    `/apps/${APP}/../../../../etc/passwd`,
+    `/apps/${APP}/static/../../com.example.other/x`,
+    `/apps/${APP}/%2e%2e/%2e%2e/etc/passwd`,
+    `/apps/${APP}/%2E%2E%2Fmanifest.json`,
+    `/apps/${APP}/static%2fnotes.css`,
+    `/apps/${APP}/..%5c..%5cetc%5cpasswd`,
+    `/apps/${APP}/static/notes.css%00.png`,
+    `/apps/${APP}/%252e%252e/etc/passwd`,
+    `/apps/${APP}//etc/passwd`,
+    '/apps/..%2f..%2fetc/passwd',
+    '/apps/%2e%2e/index',
+  ];
+  for (const url of attempts) {
+    const res = await get(url);
+    assert.ok([400, 404].includes(res.statusCode), `${url} → ${res.statusCode}`);
+    assert.match(String(res.headers['content-type']), /^application\/json/, url);
+    assert.ok(!res.body.includes('root:'), url);
+  }
+});
+
+test("user B cannot load user A's app pages or files", async () => {
+  for (const url of [`/apps/${APP}/index`, `/apps/${APP}/static/notes.css`, `/apps/${APP}/notes.js`]) {
+    const res = await get(url, bob);
+    assert.equal(res.statusCode, 404, url);
+    assert.equal(res.json().error, 'not_found');
+  }
+  const del = await t.app.inject({ method: 'DELETE', url: `/acctapi/apps/${APP}`, headers: { cookie: bob } });
+  assert.equal(del.statusCode, 404);
+});
+
+test('an update keeps serving the old version until the new one is complete', async () => {
+  const blobs = t.services.stores.blobs('alice') as BlobStore & { put: BlobStore['put'] };
+  const realPut = blobs.put.bind(blobs);
+  let reached!: () => void;
+  const atGate = new Promise<void>((r) => { reached = r; });
+  let release!: () => void;
+  const gate = new Promise<void>((r) => { release = r; });
+  blobs.put = async (key, body, opts) => {
+    if (key.endsWith('/notes.js')) {
+      reached();
+      await gate;
+    }
+    return realPut(key, body, opts);
+  };
+  try {
+    const v2 = await zipFixture(APP, { replace: { 'index.html': '<h1>Version two</h1>' } });
+    const pending = install(v2);
+    await atGate;
+    // Halfway through the update: the old page, and the old files, still serve.
+    const during = await get(`/apps/${APP}/index`);
+    assert.equal(during.statusCode, 200);
+    assert.match(during.body, /<h1 id="title">Notes<\/h1>/);
+    assert.equal((await get(`/apps/${APP}/static/notes.css`)).statusCode, 200);
+    release();
+    const res = await pending;
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal(res.json().updated, true);
+  } finally {
+    blobs.put = realPut;
+  }
+  assert.match((await get(`/apps/${APP}/index`)).body, /Version two/);
+});
+
+test('a failed update (the zip lies about a size) leaves the previous version serving', async () => {
+  const zip = await zipFixture(APP, { replace: { 'index.html': '<h1>Version three</h1>' }, extra: [{ name: 'zz.bin', data: Buffer.alloc(100_000) }] });
+  lieAboutSize(zip, 'zz.bin', 10);
+  const res = await install(zip);
+  assert.equal(res.statusCode, 400, res.body);
+  assert.equal(res.json().error, 'invalid_package');
+  assert.match((await get(`/apps/${APP}/index`)).body, /Version two/);
+});
+
+test('bad packages are refused with every problem listed', async () => {
+  const hostile = await buildZip([
+    { name: 'manifest.json', data: '{"identifier":"com.example.x","pages":{"index":{"html_file":"index.html"}}}' },
+    { name: 'index.html', data: 'x' },
+    { name: 'ZZ/x', data: 'x' },
+    { name: 'link', data: '/etc/passwd', mode: 0o120777 },
+  ], [['ZZ/x', '../x']]);
+  const res = await install(hostile);
+  assert.equal(res.statusCode, 400);
+  const body = res.json();
+  assert.equal(body.error, 'invalid_package');
+  assert.equal(typeof body.message, 'string');
+  assert.equal(body.details.length, 2, JSON.stringify(body.details));
+
+  const badManifest = await buildZip([{ name: 'manifest.json', data: '{"identifier":"bad","pages":{"index":{"html_file":"../x"}}}' }]);
+  const res2 = await install(badManifest);
+  assert.equal(res2.statusCode, 400);
+  assert.equal(res2.json().error, 'invalid_manifest');
+  assert.ok(res2.json().details.length >= 2);
+
+  const notZip = multipart(Buffer.from('not a zip at all'));
+  const res3 = await t.app.inject({ method: 'POST', url: '/acctapi/apps/install', payload: notZip.payload, headers: { ...notZip.headers, cookie: alice } });
+  assert.equal(res3.statusCode, 400);
+  assert.equal(res3.json().error, 'invalid_package');
+
+  const wrongField = multipart(Buffer.from('x'), 'zip');
+  const res4 = await t.app.inject({ method: 'POST', url: '/acctapi/apps/install', payload: wrongField.payload, headers: { ...wrongField.headers, cookie: alice } });
+  assert.equal(res4.statusCode, 400);
+  assert.equal(res4.json().error, 'bad_request');
+});
+
+test('management calls from another origin are refused', async () => {
+  const res = await t.app.inject({ method: 'DELETE', url: `/acctapi/apps/${APP}`, headers: { cookie: alice, origin: 'https://evil.example' } });
+  assert.equal(res.statusCode, 403);
+  assert.equal(res.json().error, 'csrf');
+});
+
+test('legacy app_config.json apps install and serve', async () => {
+  const res = await install(await zipFixture('com.example.legacy'));
+  assert.equal(res.statusCode, 200, res.body);
+  assert.equal(res.json().version, '0.01 August 2016');
+  const page = await get('/apps/com.example.legacy/index');
+  assert.equal(page.statusCode, 200);
+  assert.match(page.body, /<p>legacy<\/p>/);
+  assert.match(page.body, /href="\/apps\/com\.example\.legacy\/main\.css"/);
+});
+
+test('remove: stops serving, revokes the page token, keeps data unless asked', async () => {
+  const page = await get(`/apps/${APP}/index`);
+  const token = JSON.parse(/var freezrMeta = (\{.*?\});/.exec(page.body)![1]!).appToken as string;
+  await t.services.stores.records('alice').put('alice', `${APP}.posts`, { _id: 'p1', _date_created: 1, _date_modified: 1 });
+
+  const res = await t.app.inject({ method: 'DELETE', url: `/acctapi/apps/${APP}`, headers: { cookie: alice } });
+  assert.equal(res.statusCode, 200);
+  assert.deepEqual(res.json(), { app_name: APP, removed: true });
+  assert.equal((await get(`/apps/${APP}/index`)).statusCode, 404);
+  assert.equal((await get(`/apps/${APP}/static/notes.css`)).statusCode, 404);
+  assert.equal((await t.services.tokens.check(token, 'app')).ok, false);
+  assert.ok(await t.services.stores.records('alice').get('alice', `${APP}.posts`, 'p1'));
+  assert.equal((await t.app.inject({ method: 'DELETE', url: `/acctapi/apps/${APP}`, headers: { cookie: alice } })).statusCode, 404);
+
+  assert.equal((await install(await zipFixture(APP))).json().updated, false);
+  const del = await t.app.inject({ method: 'DELETE', url: `/acctapi/apps/${APP}?delete_data=true`, headers: { cookie: alice } });
+  assert.equal(del.statusCode, 200);
+  assert.equal(await t.services.stores.records('alice').get('alice', `${APP}.posts`, 'p1'), null);
+});
+
+test('uploads larger than the app limit are refused with 413', async () => {
+  const small = await startTestServer({ config: { maxAppBytes: 64 * 1024 } });
+  try {
+    await small.addUser('carol');
+    const cookie = await small.signIn('carol');
+    const zip = await buildZip([{ name: 'manifest.json', data: '{}' }, { name: 'noise.bin', data: randomBytes(100 * 1024) }]);
+    const body = multipart(readFileSync(zip));
+    const res = await small.app.inject({ method: 'POST', url: '/acctapi/apps/install', payload: body.payload, headers: { ...body.headers, cookie } });
+    assert.equal(res.statusCode, 413, res.body);
+    assert.equal(res.json().error, 'too_large');
+  } finally {
+    await small.close();
+  }
+});
+
+test('OpenAPI lists the app routes', async () => {
+  const doc = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, unknown> };
+  for (const p of ['/acctapi/apps', '/acctapi/apps/install', '/acctapi/apps/{app}', '/apps/{app}']) {
+    assert.ok(doc.paths[p], `${p} missing from ${Object.keys(doc.paths).join(', ')}`);
+  }
+  assert.ok(Object.keys(doc.paths).some((p) => p.startsWith('/apps/{app}/')), Object.keys(doc.paths).join(', '));
+});

@@ -1,0 +1,266 @@
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+const APP = 'com.example.notes';
+let server: TestServer;
+let alice: string; // app token for alice / APP
+let bob: string; // app token for bob / APP
+let aliceOther: string; // alice's token for another app
+
+function call(method: string, url: string, token: string | undefined, payload?: unknown, headers: Record<string, string> = {}) {
+  return server.app.inject({
+    method: method as 'GET', url, ...(payload === undefined ? {} : { payload: payload as object }),
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
+  });
+}
+
+before(async () => {
+  server = await startTestServer();
+  await server.addUser('alice');
+  await server.addUser('bob');
+  alice = await server.appToken('alice', APP);
+  bob = await server.appToken('bob', APP);
+  aliceOther = await server.appToken('alice', 'com.example.other');
+});
+after(() => server.close());
+
+describe('ping', () => {
+  test('without a token says not logged in', async () => {
+    const res = await call('GET', '/ceps/ping', undefined);
+    assert.equal(res.statusCode, 200);
+    const body = res.json();
+    assert.equal(body.logged_in, false);
+    assert.equal(body.server_type, 'freehold');
+    assert.equal(body.ceps_version, '2.0');
+    assert.equal(typeof body.server_version, 'string');
+  });
+  test('with a bad token is not an error', async () => {
+    const res = await call('GET', '/ceps/ping', 'not-a-real-token-but-long-enough');
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.json().logged_in, false);
+  });
+  test('with a good token names the user', async () => {
+    const res = await call('GET', '/ceps/ping', alice);
+    assert.deepEqual([res.json().logged_in, res.json().user_id], [true, 'alice']);
+  });
+});
+
+describe('write, read, update, delete', () => {
+  test('full lifecycle keeps reserved fields straight', async () => {
+    const w = await call('POST', `/ceps/write/${APP}`, alice, { title: 'hello', n: 1 });
+    assert.equal(w.statusCode, 200);
+    const created = w.json();
+    assert.match(created._id, /^[A-Za-z0-9_-]{22,}$/);
+    assert.equal(created._date_created, created._date_modified);
+    assert.ok(Math.abs(created._date_created - Date.now()) < 60_000, 'dates are epoch ms');
+
+    const r = await call('GET', `/ceps/read/${APP}/${created._id}`, alice);
+    assert.equal(r.statusCode, 200);
+    assert.deepEqual(r.json(), { title: 'hello', n: 1, ...created });
+
+    const u = await call('PUT', `/ceps/update/${APP}/${created._id}`, alice, { title: 'bye' });
+    assert.equal(u.statusCode, 200);
+    const updated = u.json();
+    assert.equal(updated._id, created._id);
+    assert.equal(updated._date_created, created._date_created);
+    assert.ok(updated._date_modified > created._date_modified);
+    const r2 = (await call('GET', `/ceps/read/${APP}/${created._id}`, alice)).json();
+    assert.equal(r2.title, 'bye');
+    assert.equal('n' in r2, false, 'update replaces every non-reserved field');
+
+    const d = await call('DELETE', `/ceps/delete/${APP}/${created._id}`, alice);
+    assert.equal(d.statusCode, 200);
+    assert.deepEqual(d.json(), { _id: created._id, _date_created: created._date_created, _date_modified: updated._date_modified, success: true });
+    assert.equal((await call('GET', `/ceps/read/${APP}/${created._id}`, alice)).statusCode, 404);
+    assert.equal((await call('DELETE', `/ceps/delete/${APP}/${created._id}`, alice)).statusCode, 404);
+  });
+
+  test("accepts freezr's { _entity } wrapper and collections", async () => {
+    const w = await call('POST', `/ceps/write/${APP}.tasks`, alice, { _entity: { done: false } });
+    assert.equal(w.statusCode, 200);
+    const r = await call('GET', `/ceps/read/${APP}.tasks/${w.json()._id}`, alice);
+    assert.equal(r.json().done, false);
+  });
+
+  test('reserved fields from the client are ignored, other _ fields refused', async () => {
+    const w = await call('POST', `/ceps/write/${APP}`, alice, { _id: 'mine', _date_created: 1, _owner: 'bob', a: 1 });
+    assert.equal(w.statusCode, 200);
+    assert.notEqual(w.json()._id, 'mine');
+    const r = (await call('GET', `/ceps/read/${APP}/${w.json()._id}`, alice)).json();
+    assert.notEqual(r._date_created, 1);
+    assert.equal(r._owner, undefined);
+    const bad = await call('POST', `/ceps/write/${APP}`, alice, { _secret: 1 });
+    assert.equal(bad.statusCode, 400);
+    assert.equal(bad.json().error, 'invalid_record');
+  });
+
+  test('update never upserts', async () => {
+    const res = await call('PUT', `/ceps/update/${APP}/doesnotexist`, alice, { a: 1 });
+    assert.equal(res.statusCode, 404);
+    assert.equal(res.json().error, 'not_found');
+  });
+
+  test('every update date is strictly greater', async () => {
+    const id = (await call('POST', `/ceps/write/${APP}`, alice, { i: 0 })).json()._id;
+    let last = 0;
+    for (let i = 1; i <= 5; i++) {
+      const m = (await call('PUT', `/ceps/update/${APP}/${id}`, alice, { i })).json()._date_modified;
+      assert.ok(m > last);
+      last = m;
+    }
+  });
+});
+
+describe('queries', () => {
+  const T = `${APP}.q`;
+  before(async () => {
+    for (const [i, rec] of [{ k: 'a', n: 5 }, { k: 'b', n: '5' }, { k: 'c', n: 7, tag: 'x' }, { k: 'd', n: 9, tag: 'y', nest: { deep: 'z' } }].entries()) {
+      await call('POST', `/ceps/write/${T}`, alice, { ...rec, i });
+    }
+  });
+
+  test('GET returns an array, newest first', async () => {
+    const res = await call('GET', `/ceps/query/${T}`, alice);
+    assert.equal(res.statusCode, 200);
+    const rows = res.json();
+    assert.ok(Array.isArray(rows));
+    assert.deepEqual(rows.map((r: { k: string }) => r.k), ['d', 'c', 'b', 'a']);
+  });
+
+  test('GET equality with numeric-looking values matches string or number', async () => {
+    const rows = (await call('GET', `/ceps/query/${T}?n=5`, alice)).json();
+    assert.deepEqual(rows.map((r: { k: string }) => r.k).sort(), ['a', 'b']);
+    const rows2 = (await call('GET', `/ceps/query/${T}?tag=x`, alice)).json();
+    assert.deepEqual(rows2.map((r: { k: string }) => r.k), ['c']);
+  });
+
+  test('GET _count, _skip and modified bounds', async () => {
+    const all = (await call('GET', `/ceps/query/${T}`, alice)).json();
+    const page = (await call('GET', `/ceps/query/${T}?_count=2&_skip=1`, alice)).json();
+    assert.deepEqual(page.map((r: { _id: string }) => r._id), all.slice(1, 3).map((r: { _id: string }) => r._id));
+    const oldest = all[all.length - 1];
+    const after = (await call('GET', `/ceps/query/${T}?_modified_after=${oldest._date_modified}`, alice)).json();
+    assert.ok(after.every((r: { _date_modified: number }) => r._date_modified > oldest._date_modified));
+    const before2 = (await call('GET', `/ceps/query/${T}?_modified_before=${oldest._date_modified}`, alice)).json();
+    assert.equal(before2.length, 0);
+  });
+
+  test('GET bad parameters are refused', async () => {
+    for (const qs of ['_count=0', '_count=5001', '_count=abc', '_skip=-1', '_modified_after=yesterday', '$where=1', '_secret=1', 'a=1&a=2']) {
+      const res = await call('GET', `/ceps/query/${T}?${qs}`, alice);
+      assert.equal(res.statusCode, 400, qs);
+      assert.equal(typeof res.json().message, 'string');
+    }
+  });
+
+  test('POST q with operators, sort, count, skip', async () => {
+    const res = await call('POST', `/ceps/query/${T}`, alice, { q: { n: { $gt: 5 } }, sort: { n: 1 } });
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(res.json().map((r: { k: string }) => r.k), ['c', 'd']);
+    const or = (await call('POST', `/ceps/query/${T}`, alice, { q: { $or: [{ k: 'a' }, { tag: 'y' }] }, sort: { k: -1 } })).json();
+    assert.deepEqual(or.map((r: { k: string }) => r.k), ['d', 'a']);
+    const nested = (await call('POST', `/ceps/query/${T}`, alice, { q: { 'nest.deep': 'z' } })).json();
+    assert.deepEqual(nested.map((r: { k: string }) => r.k), ['d']);
+    const paged = (await call('POST', `/ceps/query/${T}`, alice, { q: {}, sort: { i: 1 }, count: 2, skip: 1 })).json();
+    assert.deepEqual(paged.map((r: { k: string }) => r.k), ['b', 'c']);
+  });
+
+  test('POST blocked operators and bad shapes are 400', async () => {
+    for (const body of [
+      { q: { $where: 'this.a' } }, { q: { a: { $function: {} } } }, { q: { $expr: {} } }, { q: { a: { $accumulator: 1 } } },
+      { q: { a: { $regex: '.*(a+)+$' } } }, { q: { a: { $bogus: 1 } } }, { q: 'string' }, { q: {}, count: 5001 }, { q: {}, sort: { a: 2 } },
+    ]) {
+      const res = await call('POST', `/ceps/query/${T}`, alice, body);
+      assert.equal(res.statusCode, 400, JSON.stringify(body));
+      assert.equal(res.json().error, 'invalid_query');
+    }
+  });
+});
+
+describe('auth and isolation', () => {
+  test('missing, garbage and expired tokens are 401', async () => {
+    const expired = await server.appToken('alice', APP, -1000);
+    for (const token of [undefined, 'garbage', 'x'.repeat(43), expired]) {
+      const res = await call('POST', `/ceps/write/${APP}`, token, { a: 1 });
+      assert.equal(res.statusCode, 401, String(token));
+      assert.ok(['unauthorized', 'token_expired'].includes(res.json().error));
+    }
+    const exp = await call('GET', `/ceps/query/${APP}`, await server.appToken('alice', APP, -1));
+    assert.equal(exp.json().error, 'token_expired');
+  });
+
+  test('a cookie never authenticates CEPS', async () => {
+    const cookie = await server.signIn('alice');
+    const res = await call('GET', `/ceps/query/${APP}`, undefined, undefined, { cookie });
+    assert.equal(res.statusCode, 401);
+  });
+
+  test("an app's token cannot reach another app's tables", async () => {
+    const id = (await call('POST', `/ceps/write/${APP}`, alice, { secret: 's' })).json()._id;
+    for (const [m, url, body] of [
+      ['GET', `/ceps/read/${APP}/${id}`], ['GET', `/ceps/query/${APP}`], ['POST', `/ceps/query/${APP}`, { q: {} }],
+      ['PUT', `/ceps/update/${APP}/${id}`, { x: 1 }], ['DELETE', `/ceps/delete/${APP}/${id}`], ['POST', `/ceps/write/${APP}`, { x: 1 }],
+    ] as Array<[string, string, unknown?]>) {
+      const res = await call(m, url, aliceOther, body);
+      assert.equal(res.statusCode, 403, `${m} ${url}`);
+    }
+    assert.equal((await call('GET', `/ceps/read/${APP}/${id}`, alice)).json().secret, 's');
+  });
+
+  test("user B can never read, query, update or delete user A's records", async () => {
+    const id = (await call('POST', `/ceps/write/${APP}`, alice, { mine: 'alice' })).json()._id;
+    assert.equal((await call('GET', `/ceps/read/${APP}/${id}`, bob)).statusCode, 404);
+    assert.equal((await call('GET', `/ceps/read/${APP}/${id}?owner_id=alice`, bob)).statusCode, 404);
+    const q = (await call('GET', `/ceps/query/${APP}?mine=alice`, bob)).json();
+    assert.deepEqual(q, []);
+    assert.deepEqual((await call('POST', `/ceps/query/${APP}`, bob, { q: {}, owner_id: 'alice' })).statusCode, 404);
+    assert.equal((await call('PUT', `/ceps/update/${APP}/${id}`, bob, { mine: 'bob' })).statusCode, 404);
+    assert.equal((await call('DELETE', `/ceps/delete/${APP}/${id}`, bob)).statusCode, 404);
+    assert.equal((await call('GET', `/ceps/read/${APP}/${id}`, alice)).json().mine, 'alice');
+  });
+});
+
+describe('bad input', () => {
+  test('malformed JSON is a JSON 400', async () => {
+    const res = await call('POST', `/ceps/write/${APP}`, alice, '{"a":', { 'content-type': 'application/json' });
+    assert.equal(res.statusCode, 400);
+    assert.equal(res.json().error, 'bad_request');
+  });
+  test('wrong body types are 400', async () => {
+    for (const body of ['[1,2]', '"str"', '42', 'null']) {
+      const res = await call('POST', `/ceps/write/${APP}`, alice, body, { 'content-type': 'application/json' });
+      assert.equal(res.statusCode, 400, body);
+    }
+  });
+  test('bad table names and ids are refused', async () => {
+    for (const table of ['notes', 'com..example.x', '-com.example.x', `${APP}.files`, `${APP}.bad_name`, `${APP}.-x`, 'a'.repeat(101)]) {
+      const res = await call('POST', `/ceps/write/${encodeURIComponent(table)}`, alice, { a: 1 });
+      assert.ok([400, 403].includes(res.statusCode), table);
+    }
+    for (const id of ['..', '%2e%2e', 'a%00b', '$where', 'a%2Fb']) {
+      const res = await call('GET', `/ceps/read/${APP}/${id}`, alice);
+      assert.ok([400, 404].includes(res.statusCode), id);
+      assert.equal(typeof res.json().error, 'string');
+    }
+  });
+  test('records over 2 MB are 413, nothing written', async () => {
+    const before = (await call('GET', `/ceps/query/${APP}.big`, alice)).json().length;
+    const res = await call('POST', `/ceps/write/${APP}.big`, alice, { blob: 'x'.repeat(2 * 1024 * 1024 + 10) });
+    assert.equal(res.statusCode, 413);
+    assert.equal(res.json().error, 'too_large');
+    assert.equal((await call('GET', `/ceps/query/${APP}.big`, alice)).json().length, before);
+  });
+  test('bodies over the request limit are 413', async () => {
+    const res = await call('POST', `/ceps/write/${APP}`, alice, JSON.stringify({ blob: 'x'.repeat(4 * 1024 * 1024) }), { 'content-type': 'application/json' });
+    assert.equal(res.statusCode, 413);
+    assert.equal(res.json().error, 'too_large');
+  });
+  test('unknown API routes are JSON 404s', async () => {
+    for (const url of ['/ceps/nope', '/feps/nope', '/acctapi/nope', '/oauth/nope']) {
+      const res = await call('GET', url, alice);
+      assert.equal(res.statusCode, 404);
+      assert.equal(res.json().error, 'not_found');
+    }
+  });
+});

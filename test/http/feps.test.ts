@@ -1,0 +1,207 @@
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { multipart } from '../helpers/multipart.js';
+
+const APP = 'com.example.notes';
+let server: TestServer;
+let alice: string;
+let bob: string;
+let other: string;
+
+function call(method: string, url: string, token: string | undefined, payload?: unknown, headers: Record<string, string> = {}) {
+  return server.app.inject({
+    method: method as 'GET', url, ...(payload === undefined ? {} : { payload: payload as object }),
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
+  });
+}
+
+before(async () => {
+  server = await startTestServer();
+  await server.addUser('alice');
+  await server.addUser('bob');
+  alice = await server.appToken('alice', APP);
+  bob = await server.appToken('bob', APP);
+  other = await server.appToken('alice', 'com.example.other');
+});
+after(() => server.close());
+
+describe('FEPS records', () => {
+  test('write with an id, then conflict on a second create', async () => {
+    const res = await call('POST', `/feps/write/${APP}/note-1`, alice, { a: 1 });
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.json()._id, 'note-1');
+    const again = await call('POST', `/feps/write/${APP}/note-1`, alice, { a: 2 });
+    assert.equal(again.statusCode, 409);
+    const viaBody = await call('POST', `/feps/write/${APP}`, alice, { _id: 'note-2', a: 1 });
+    assert.equal(viaBody.json()._id, 'note-2');
+  });
+
+  test('upsert creates, then updates', async () => {
+    const c = await call('POST', `/feps/write/${APP}/up-1?upsert=true`, alice, { a: 1, b: 1 });
+    assert.equal(c.statusCode, 200);
+    const u = await call('POST', `/feps/write/${APP}/up-1?upsert=true`, alice, { a: 2 });
+    assert.equal(u.statusCode, 200);
+    assert.ok(u.json()._date_modified > c.json()._date_modified);
+    const r = (await call('GET', `/ceps/read/${APP}/up-1`, alice)).json();
+    assert.deepEqual([r.a, r.b], [2, 1], 'upsert merges fields unless replaceAllFields');
+    await call('POST', `/feps/write/${APP}/up-1?upsert=true&replaceAllFields=true`, alice, { c: 3 });
+    const r2 = (await call('GET', `/ceps/read/${APP}/up-1`, alice)).json();
+    assert.deepEqual([r2.a, r2.c], [undefined, 3]);
+  });
+
+  test('partial update keeps other fields; 404 when absent', async () => {
+    await call('POST', `/feps/write/${APP}/p-1`, alice, { a: 1, b: 1 });
+    const u = await call('PUT', `/feps/update/${APP}/p-1`, alice, { b: 2 });
+    assert.equal(u.statusCode, 200);
+    const r = (await call('GET', `/ceps/read/${APP}/p-1`, alice)).json();
+    assert.deepEqual([r.a, r.b], [1, 2]);
+    assert.equal((await call('PUT', `/feps/update/${APP}/nope`, alice, { b: 2 })).statusCode, 404);
+  });
+
+  test('update and delete by query, all or nothing', async () => {
+    const T = `${APP}.bulk`;
+    for (let i = 0; i < 6; i++) await call('POST', `/ceps/write/${T}`, alice, { i, group: i % 2 ? 'odd' : 'even' });
+    const u = await call('PUT', `/feps/update/${T}`, alice, { q: { group: 'odd' }, keys: { flagged: true } });
+    assert.equal(u.statusCode, 200);
+    assert.equal(u.json().nModified, 3);
+    const flagged = (await call('GET', `/ceps/query/${T}?flagged=true`, alice)).json();
+    assert.equal(flagged.length, 0, 'GET equality compares strings; flagged is boolean');
+    const viaPost = (await call('POST', `/ceps/query/${T}`, alice, { q: { flagged: true } })).json();
+    assert.equal(viaPost.length, 3);
+    const bad = await call('PUT', `/feps/update/${T}`, alice, { q: { group: 'even' }, keys: { _evil: 1 } });
+    assert.equal(bad.statusCode, 400);
+    const d = await call('DELETE', `/feps/delete/${T}`, alice, { q: { group: 'even' } });
+    assert.equal(d.statusCode, 200);
+    assert.equal(d.json().deleted, 3);
+    assert.equal((await call('GET', `/ceps/query/${T}`, alice)).json().length, 3);
+    assert.equal((await call('DELETE', `/feps/delete/${T}`, alice, { q: { $where: '1' } })).statusCode, 400);
+    assert.equal((await call('DELETE', `/feps/delete/${T}`, alice, {})).statusCode, 400);
+  });
+
+  test('restore keeps ids and dates', async () => {
+    const res = await call('POST', `/feps/restore/${APP}`, alice, { _id: 'old-1', _date_created: 1000, _date_modified: 2000, text: 'back' });
+    assert.equal(res.statusCode, 200);
+    const r = (await call('GET', `/ceps/read/${APP}/old-1`, alice)).json();
+    assert.deepEqual([r._date_created, r._date_modified, r.text], [1000, 2000, 'back']);
+    assert.equal((await call('POST', `/feps/restore/${APP}`, alice, { text: 'no id' })).statusCode, 400);
+  });
+
+  test("bob's token never touches alice's records through FEPS", async () => {
+    await call('POST', `/feps/write/${APP}/alice-only`, alice, { v: 1 });
+    assert.equal((await call('PUT', `/feps/update/${APP}/alice-only`, bob, { v: 2 })).statusCode, 404);
+    assert.equal((await call('DELETE', `/feps/delete/${APP}/alice-only`, bob)).statusCode, 404);
+    const bulk = await call('DELETE', `/feps/delete/${APP}`, bob, { q: {} });
+    assert.equal(bulk.json().deleted, 0);
+    assert.equal((await call('GET', `/ceps/read/${APP}/alice-only`, alice)).json().v, 1);
+    assert.equal((await call('POST', `/feps/write/${APP}/x`, other, { v: 1 })).statusCode, 403);
+  });
+
+  test('traversal and $ ids are refused', async () => {
+    for (const id of ['..', '%2e%2e', '$where', 'a%00b']) {
+      const res = await call('POST', `/feps/write/${APP}/${id}`, alice, { v: 1 });
+      assert.ok([400, 404].includes(res.statusCode), id);
+    }
+  });
+});
+
+describe('FEPS files', () => {
+  const content = Buffer.from('0123456789abcdefghij'.repeat(100));
+
+  async function upload(token: string, opts: object, file = content, filename = 'pic.png') {
+    const { body, contentType } = multipart([
+      { name: 'options', value: JSON.stringify(opts) },
+      { name: 'file', value: file, filename, contentType: 'image/png' },
+    ]);
+    return server.app.inject({ method: 'PUT', url: `/feps/upload/${APP}`, payload: body, headers: { 'content-type': contentType, authorization: `Bearer ${token}` } });
+  }
+
+  test('upload stores the file and its record; download streams it back with ranges', async () => {
+    const res = await upload(alice, { targetFolder: 'pics', fileName: 'one.png' });
+    assert.equal(res.statusCode, 200, res.body);
+    const rec = res.json();
+    assert.equal(rec._id, 'pics/one.png');
+    assert.equal(rec.size, content.length);
+    const listed = (await call('GET', `/ceps/query/${APP}.files`, alice)).json();
+    assert.ok(listed.some((r: { _id: string }) => r._id === 'pics/one.png'));
+
+    const url = `/feps/userfiles/${APP}/alice/pics/one.png`;
+    const full = await call('GET', url, alice);
+    assert.equal(full.statusCode, 200);
+    assert.deepEqual(full.rawPayload, content);
+    assert.equal(full.headers['content-type'], 'image/png');
+    const etag = full.headers.etag as string;
+    assert.ok(etag);
+    assert.equal((await call('GET', url, alice, undefined, { 'if-none-match': etag })).statusCode, 304);
+    const part = await call('GET', url, alice, undefined, { range: 'bytes=10-19' });
+    assert.equal(part.statusCode, 206);
+    assert.equal(part.body, 'abcdefghij');
+    assert.equal(part.headers['content-range'], `bytes 10-19/${content.length}`);
+    assert.equal((await call('GET', url, alice, undefined, { range: `bytes=${content.length + 5}-` })).statusCode, 416);
+    const viaQuery = await call('GET', `${url}?token=${alice}`, undefined);
+    assert.equal(viaQuery.statusCode, 200, 'images can carry the token in the URL');
+  });
+
+  test('doNotOverWrite refuses a second upload of the same name', async () => {
+    assert.equal((await upload(alice, { fileName: 'keep.txt' })).statusCode, 200);
+    const again = await upload(alice, { fileName: 'keep.txt', doNotOverWrite: true });
+    assert.equal(again.statusCode, 409);
+  });
+
+  test('other users and apps cannot read the file', async () => {
+    await upload(alice, { fileName: 'private.png' });
+    assert.equal((await call('GET', `/feps/userfiles/${APP}/alice/private.png`, bob)).statusCode, 404);
+    assert.equal((await call('GET', `/feps/userfiles/${APP}/alice/private.png`, other)).statusCode, 403);
+    assert.equal((await call('GET', `/feps/userfiles/${APP}/alice/private.png`, undefined)).statusCode, 401);
+  });
+
+  test('traversal in file names and paths is refused', async () => {
+    for (const opts of [{ fileName: '../escape.png' }, { targetFolder: '..', fileName: 'x.png' }, { fileName: 'a\\b.png' }, { targetFolder: '%2e%2e', fileName: 'x' }]) {
+      const res = await upload(alice, opts);
+      assert.equal(res.statusCode, 400, JSON.stringify(opts));
+    }
+    for (const p of ['..%2F..%2Fetc%2Fpasswd', '%2e%2e/%2e%2e/etc/passwd', 'a/../../b']) {
+      const res = await call('GET', `/feps/userfiles/${APP}/alice/${p}`, alice);
+      assert.ok([400, 404].includes(res.statusCode), p);
+    }
+  });
+
+  test('bad multipart and missing file are 400; upload for another app is 403', async () => {
+    const noFile = multipart([{ name: 'options', value: '{}' }]);
+    const r1 = await server.app.inject({ method: 'PUT', url: `/feps/upload/${APP}`, payload: noFile.body, headers: { 'content-type': noFile.contentType, authorization: `Bearer ${alice}` } });
+    assert.equal(r1.statusCode, 400);
+    const r2 = await server.app.inject({ method: 'PUT', url: `/feps/upload/${APP}`, payload: 'not multipart', headers: { 'content-type': 'text/plain', authorization: `Bearer ${alice}` } });
+    assert.ok([400, 415].includes(r2.statusCode));
+    const badOpts = multipart([{ name: 'options', value: '{not json' }, { name: 'file', value: 'x', filename: 'x.txt' }]);
+    const r3 = await server.app.inject({ method: 'PUT', url: `/feps/upload/${APP}`, payload: badOpts.body, headers: { 'content-type': badOpts.contentType, authorization: `Bearer ${alice}` } });
+    assert.equal(r3.statusCode, 400);
+    const { body, contentType } = multipart([{ name: 'file', value: 'x', filename: 'x.txt' }]);
+    const r4 = await server.app.inject({ method: 'PUT', url: '/feps/upload/com.example.other', payload: body, headers: { 'content-type': contentType, authorization: `Bearer ${alice}` } });
+    assert.equal(r4.statusCode, 403);
+  });
+
+  test('an upload over the size limit is 413 and leaves nothing', async () => {
+    const small = await startTestServer({ config: { maxUploadBytes: 1000 } });
+    try {
+      await small.addUser('alice');
+      const token = await small.appToken('alice', APP);
+      const { body, contentType } = multipart([{ name: 'options', value: '{"fileName":"big.bin"}' }, { name: 'file', value: Buffer.alloc(5000, 1), filename: 'big.bin' }]);
+      const res = await small.app.inject({ method: 'PUT', url: `/feps/upload/${APP}`, payload: body, headers: { 'content-type': contentType, authorization: `Bearer ${token}` } });
+      assert.equal(res.statusCode, 413);
+      const get = await small.app.inject({ method: 'GET', url: `/feps/userfiles/${APP}/alice/big.bin`, headers: { authorization: `Bearer ${token}` } });
+      assert.equal(get.statusCode, 404);
+      const recs = await small.app.inject({ method: 'GET', url: `/ceps/query/${APP}.files`, headers: { authorization: `Bearer ${token}` } });
+      assert.deepEqual(recs.json(), []);
+    } finally {
+      await small.close();
+    }
+  });
+
+  test('delete removes the file and its record', async () => {
+    await upload(alice, { fileName: 'gone.png' });
+    const res = await call('DELETE', `/feps/userfiles/${APP}/alice/gone.png`, alice);
+    assert.equal(res.statusCode, 200);
+    assert.equal((await call('GET', `/feps/userfiles/${APP}/alice/gone.png`, alice)).statusCode, 404);
+    assert.equal((await call('GET', `/ceps/read/${APP}.files/gone.png`, alice)).statusCode, 404);
+  });
+});

@@ -1,0 +1,67 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FsBlobStore } from '../../src/storage/fs/blob-store.js';
+import { openBlobStore, openRecordStore } from '../../src/storage/urls.js';
+import { blobStoreSuite } from './blob-store.suite.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'freehold-fs-'));
+let n = 0;
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+blobStoreSuite('fs', async () => new FsBlobStore(join(dir, `s${n++}`)));
+
+test('fs: blobs are plain files; sidecars and temp files stay out of listings', async () => {
+  const root = join(dir, 'layout');
+  const s = new FsBlobStore(root);
+  await s.init();
+  await s.put('alice/app/x.txt', Buffer.from('plain'), { contentType: 'text/plain' });
+  assert.equal(readFileSync(join(root, 'blobs/alice/app/x.txt'), 'utf8'), 'plain');
+  assert.deepEqual(readdirSync(join(root, 'blobs/alice/app')), ['x.txt'], 'no temp files left behind');
+  writeFileSync(join(root, 'blobs/alice/app/.tmp-leftover'), 'crash debris');
+  const listed: string[] = [];
+  for await (const e of s.list('')) listed.push(e.key);
+  assert.deepEqual(listed, ['alice/app/x.txt']);
+  await assert.rejects(s.put('alice/.tmp-x', Buffer.from('x')), /tmp/);
+});
+
+test('fs: head repairs a sidecar that no longer matches its blob', async () => {
+  const root = join(dir, 'repair');
+  const s = new FsBlobStore(root);
+  await s.init();
+  await s.put('k/file', Buffer.from('one'), { contentType: 'text/plain' });
+  // An outside edit (or a restore from a copy) replaces the file behind the store's back.
+  rmSync(join(root, 'blobs/k/file'));
+  writeFileSync(join(root, 'blobs/k/file'), 'two!');
+  const h = await s.head('k/file');
+  assert.equal(h!.etag, createHash('sha256').update('two!').digest('hex'));
+  assert.equal(h!.size, 4);
+  assert.equal(h!.contentType, 'text/plain');
+  // A blob with no sidecar at all still gets a real hash.
+  writeFileSync(join(root, 'blobs/k/orphan'), 'o');
+  assert.equal((await s.head('k/orphan'))!.etag, createHash('sha256').update('o').digest('hex'));
+  assert.ok(existsSync(join(root, 'meta/k/orphan')));
+});
+
+test('fs: a key cannot be both a blob and a folder', async () => {
+  const s = new FsBlobStore(join(dir, 'clash'));
+  await s.init();
+  await s.put('a/b', Buffer.from('file'));
+  await assert.rejects(s.put('a/b/c', Buffer.from('x')), /conflicts/);
+  await assert.rejects(s.put('a', Buffer.from('x')), /conflicts/);
+  assert.equal((await s.head('a/b'))!.size, 4);
+});
+
+test('store URLs', async () => {
+  assert.equal(openRecordStore('sqlite::memory:').kind, 'sqlite');
+  assert.equal(openRecordStore(`sqlite:${join(dir, 'u.db')}`).kind, 'sqlite');
+  assert.equal(openBlobStore(`fs:${join(dir, 'u')}`).kind, 'fs');
+  assert.throws(() => openRecordStore('mongodb://x'), /sqlite:<path>/);
+  assert.throws(() => openRecordStore('sqlite:'), /path/);
+  assert.throws(() => openRecordStore('./plain/path'), /Unsupported/);
+  assert.throws(() => openBlobStore('ftp://x'), /fs:<path>/);
+  assert.throws(() => openBlobStore('fs:'), /directory/);
+});

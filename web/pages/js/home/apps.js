@@ -1,0 +1,76 @@
+// "Your apps": the installed apps as cards linking to their pages, each with a
+// remove button.
+import { api, redirectIfSignedOut } from '../api.js';
+import { byId, el, say, formatDate } from '../dom.js';
+
+const HUES = 8;
+
+/** A stable icon colour per app, so each keeps its look between visits. */
+function hueOf(name) {
+  let h = 0;
+  for (const ch of name) h = (h * 31 + ch.codePointAt(0)) >>> 0;
+  return h % HUES;
+}
+
+/** The letter on an app's icon: the first letter of its display name. */
+function initialOf(app) {
+  const name = app.display_name || app.app_name.split('.').pop() || '?';
+  return [...name][0].toUpperCase();
+}
+
+/**
+ * @param {{onApps: (apps: object[]) => void}} hooks  told the list after each load
+ */
+export function appsPanel({ onApps }) {
+  const list = byId('apps-list');
+  const empty = byId('apps-empty');
+  const error = byId('apps-error');
+  const count = byId('apps-count');
+
+  async function refresh() {
+    try {
+      const { apps = [] } = await api('/acctapi/apps');
+      say(error, '');
+      render(apps);
+      onApps(apps);
+    } catch (err) {
+      if (!redirectIfSignedOut(err)) say(error, `Could not load your apps: ${err.message}`);
+    }
+  }
+
+  function render(apps) {
+    const sorted = [...apps].sort((a, b) => (a.display_name || a.app_name).localeCompare(b.display_name || b.app_name));
+    list.replaceChildren(...sorted.map(card));
+    empty.hidden = sorted.length > 0;
+    count.textContent = sorted.length ? `${sorted.length} installed` : '';
+  }
+
+  function card(app) {
+    const name = app.display_name || app.app_name;
+    const updated = formatDate(app.updated_at || app.installed_at);
+    const remove = el('button', { type: 'button', className: 'button small danger', 'aria-label': `Remove ${name}` }, 'Remove');
+    remove.addEventListener('click', () => removeApp(app, name, remove));
+    return el('li', { className: 'app-card', 'data-app': app.app_name },
+      el('a', { className: 'app-link', href: `/apps/${encodeURIComponent(app.app_name)}` },
+        el('span', { className: `app-icon hue-${hueOf(app.app_name)}`, 'aria-hidden': 'true' }, initialOf(app)),
+        el('span', { className: 'app-text' },
+          el('span', { className: 'app-name' }, name),
+          el('span', { className: 'app-id' }, app.app_name),
+          el('span', { className: 'app-meta' }, [app.version && `v${app.version}`, updated && `updated ${updated}`].filter(Boolean).join(' · ')))),
+      el('div', { className: 'app-actions' }, remove));
+  }
+
+  async function removeApp(app, name, button) {
+    if (!confirm(`Remove ${name} (${app.app_name}) from your server?`)) return;
+    button.disabled = true;
+    try {
+      await api(`/acctapi/apps/${encodeURIComponent(app.app_name)}`, { method: 'DELETE' });
+      await refresh();
+    } catch (err) {
+      button.disabled = false;
+      if (!redirectIfSignedOut(err)) say(error, `Could not remove ${name}: ${err.message}`);
+    }
+  }
+
+  return { refresh };
+}
