@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 
-const API_PREFIXES = ['/ceps/', '/feps/', '/oauth/token', '/public/'];
+const API_PREFIXES = ['/ceps/', '/feps/', '/oauth/token', '/oauth/revoke', '/public/'];
 
 /**
  * CORS for the bearer APIs only: apps served elsewhere call CEPS with a token, never

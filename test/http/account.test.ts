@@ -225,3 +225,45 @@ describe('app passwords and OAuth', () => {
     assert.equal(acct.headers['access-control-allow-origin'], undefined);
   });
 });
+
+describe('revoking tokens', () => {
+  before(() => server.addUser('frank'));
+
+  test('the owner lists and revokes app tokens; revocation takes effect at once', async () => {
+    const cookie = await server.signIn('frank');
+    const token = await server.appToken('frank', 'com.example.notes');
+    const list = await server.app.inject({ method: 'GET', url: '/acctapi/tokens', headers: { cookie } });
+    assert.equal(list.statusCode, 200);
+    const tokens = list.json().tokens as Array<{ id: string; app_name: string }>;
+    assert.equal(tokens.length, 1);
+    assert.ok(!list.body.includes(token), 'the list never shows usable secrets');
+    const other = await server.signIn('erin');
+    assert.equal((await server.app.inject({ method: 'DELETE', url: `/acctapi/tokens/${tokens[0]!.id}`, headers: { cookie: other } })).statusCode, 404);
+    const del = await server.app.inject({ method: 'DELETE', url: `/acctapi/tokens/${tokens[0]!.id}`, headers: { cookie } });
+    assert.equal(del.statusCode, 200);
+    const use = await server.app.inject({ method: 'GET', url: '/ceps/query/com.example.notes', headers: { authorization: `Bearer ${token}` } });
+    assert.equal(use.statusCode, 401);
+    assert.equal((await server.app.inject({ method: 'DELETE', url: '/acctapi/tokens/nothex', headers: { cookie } })).statusCode, 400);
+  });
+
+  test('POST /oauth/revoke ends a token held by a client', async () => {
+    const token = await server.appToken('frank', 'com.example.notes');
+    const res = await server.app.inject({ method: 'POST', url: '/oauth/revoke', payload: { token } });
+    assert.deepEqual(res.json(), { revoked: true });
+    const use = await server.app.inject({ method: 'GET', url: '/ceps/query/com.example.notes', headers: { authorization: `Bearer ${token}` } });
+    assert.equal(use.statusCode, 401);
+  });
+});
+
+describe('openapi', () => {
+  test('/openapi.json lists the routes with their schemas', async () => {
+    const res = await server.app.inject({ method: 'GET', url: '/openapi.json' });
+    assert.equal(res.statusCode, 200);
+    const doc = res.json();
+    assert.equal(doc.openapi, '3.0.3');
+    for (const p of ['/ceps/write/{app_table}', '/ceps/query/{app_table}', '/feps/upload/{app_name}', '/acctapi/login', '/oauth/token']) {
+      assert.ok(doc.paths[p], p);
+    }
+    assert.ok(doc.paths['/ceps/query/{app_table}'].post.requestBody);
+  });
+});

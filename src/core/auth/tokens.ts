@@ -90,6 +90,22 @@ export class TokenService {
     };
   }
 
+  /** The owner's live app tokens and app passwords, by id (the stored hash: useless as a credential). */
+  async listFor(userId: string): Promise<Array<{ id: string; kind: TokenKind; appName: string; createdAt: number; expiresAt: number }>> {
+    const rows = (await this.store.query(SYSTEM_OWNER, SystemTable.tokens, { op: 'eq', path: ['owner_id'], value: userId },
+      { sort: [{ path: ['_date_created'], direction: -1 }], skip: 0, limit: 10000 })) as TokenRecord[];
+    const now = Date.now();
+    return rows.filter((r) => r.kind !== 'account' && r.expires_at > now)
+      .map((r) => ({ id: r._id, kind: r.kind, appName: r.app_name, createdAt: r._date_created, expiresAt: r.expires_at }));
+  }
+
+  /** Revokes one of the owner's tokens by id; false when it is not theirs or not there. */
+  async revokeById(userId: string, id: string): Promise<boolean> {
+    const r = (await this.store.get(SYSTEM_OWNER, SystemTable.tokens, id)) as TokenRecord | null;
+    if (!r || r.owner_id !== userId) return false;
+    return (await this.store.delete(SYSTEM_OWNER, SystemTable.tokens, id)) !== null;
+  }
+
   async revoke(token: string): Promise<boolean> {
     return (await this.store.delete(SYSTEM_OWNER, SystemTable.tokens, hashSecret(token))) !== null;
   }

@@ -170,4 +170,23 @@ export async function accountRoutes(fastify: FastifyInstance): Promise<void> {
     const { password, expiresAt } = await services.tokens.issueAppPassword(userId, appName, ttl, request.query.one_device !== 'false');
     return { app_password: password, app_name: appName, expiry: expiresAt };
   });
+
+  const TokenInfo = Type.Object({ id: Type.String(), kind: Type.String(), app_name: Type.String(), created_at: Type.Number(), expires_at: Type.Number() });
+
+  app.get('/acctapi/tokens', {
+    schema: { tags: ['account'], summary: 'Live app tokens and app passwords of the signed-in owner', response: { 200: Type.Object({ tokens: Type.Array(TokenInfo) }) } },
+  }, async (request) => {
+    const { userId } = await requireAccount(services, request);
+    const tokens = await services.tokens.listFor(userId);
+    return { tokens: tokens.map((t) => ({ id: t.id, kind: t.kind, app_name: t.appName, created_at: t.createdAt, expires_at: t.expiresAt })) };
+  });
+
+  app.delete('/acctapi/tokens/:id', {
+    schema: { tags: ['account'], summary: 'Revoke one app token or app password', params: Type.Object({ id: Type.String({ pattern: '^[0-9a-f]{64}$' }) }),
+      response: { 200: Type.Object({ id: Type.String(), revoked: Type.Boolean() }) } },
+  }, async (request) => {
+    const { userId } = await requireAccount(services, request);
+    if (!(await services.tokens.revokeById(userId, request.params.id))) throw new FreeholdError('not_found', 'No such token');
+    return { id: request.params.id, revoked: true };
+  });
 }

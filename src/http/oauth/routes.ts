@@ -36,4 +36,19 @@ export async function oauthRoutes(fastify: FastifyInstance): Promise<void> {
       expires_in: Math.max(0, Math.floor((claims.expiresAt - Date.now()) / 1000)),
     };
   });
+
+  // RFC 7009: whoever holds a token may revoke it. The reply is the same whether or not it existed.
+  app.post('/oauth/revoke', {
+    config: { rateLimit: loginRateLimit(services) },
+    schema: {
+      tags: ['oauth'], summary: 'Revoke an access token (RFC 7009)',
+      consumes: ['application/json', 'application/x-www-form-urlencoded'],
+      body: Type.Object({ token: Type.String({ minLength: 1, maxLength: 300 }) }, { additionalProperties: true }),
+      response: { 200: Type.Object({ revoked: Type.Boolean() }) },
+    },
+  }, async (request) => {
+    const check = await services.tokens.check(request.body.token, 'app');
+    if (check.ok) await services.tokens.revoke(request.body.token);
+    return { revoked: true };
+  });
 }
