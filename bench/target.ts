@@ -55,3 +55,6 @@ if (mode === 'bare') {
   process.stderr.write('usage: target.ts bare|freehold [seedCount]\n');
   process.exit(2);
 }
+
+// Exit cleanly on SIGINT so that --cpu-prof runs can write their profile.
+process.on('SIGINT', () => process.exit(0));

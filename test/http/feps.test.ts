@@ -138,6 +138,10 @@ describe('FEPS files', () => {
     assert.equal(part.body, 'abcdefghij');
     assert.equal(part.headers['content-range'], `bytes 10-19/${content.length}`);
     assert.equal((await call('GET', url, alice, undefined, { range: `bytes=${content.length + 5}-` })).statusCode, 416);
+    const head = await call('HEAD', url, alice);
+    assert.equal(head.statusCode, 200);
+    assert.equal(head.headers['content-length'], String(content.length));
+    assert.equal(head.body, '');
     const viaQuery = await call('GET', `${url}?token=${alice}`, undefined);
     assert.equal(viaQuery.statusCode, 200, 'images can carry the token in the URL');
   });

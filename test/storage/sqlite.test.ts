@@ -31,3 +31,24 @@ test('sqlite compiler: paths are literals only when safe, params match placehold
   assert.equal(sql.split('?').length - 1, params.length);
   assert.ok(!params.some((p) => typeof p === 'boolean'), 'booleans are never bound (better-sqlite3 refuses them)');
 });
+
+test('an app-declared index serves equality queries in CEPS order, even on a big table', async () => {
+  const file = join(dir, 'plan.db');
+  const store = new SqliteRecordStore(file);
+  await store.init();
+  await store.ensureIndex('o', 'com.a.b', [['kind']]);
+  const ops = [];
+  for (let i = 0; i < 3000; i++) ops.push({ kind: 'put' as const, table: 'com.a.b', record: { _id: `r${i}`, _date_created: i, _date_modified: i, kind: `k${i % 100}` } });
+  await store.batch('o', ops);
+  const where = compileSqlite(validateWhere({ kind: 'k7' }), 'data');
+  const order = compileSqliteOrder([{ path: ['_date_modified'], direction: -1 }, { path: ['_id'], direction: 1 }], 'data');
+  const { default: Database } = await import('better-sqlite3');
+  const db = new Database(file, { readonly: true });
+  const plan = db.prepare(`EXPLAIN QUERY PLAN SELECT data FROM records WHERE owner = ? AND tbl = ? AND ${where.sql} ORDER BY ${order} LIMIT 50`)
+    .all('o', 'com.a.b', ...where.params) as Array<{ detail: string }>;
+  db.close();
+  assert.ok(plan.some((p) => /USING INDEX records_x_/.test(p.detail)), JSON.stringify(plan));
+  const rows = await store.query('o', 'com.a.b', validateWhere({ kind: 'k7' }), { sort: [{ path: ['_date_modified'], direction: -1 }], skip: 0, limit: 50 });
+  assert.equal(rows.length, 30);
+  await store.close();
+});

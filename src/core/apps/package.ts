@@ -250,7 +250,13 @@ async function readManifestFiles(files: Map<string, RawFile>): Promise<{ texts: 
   for (const name of MANIFEST_FILES) {
     const f = files.get(name);
     if (!f) continue;
-    const bytes = await readCapped(await f.open(), MAX_MANIFEST_BYTES);
+    let bytes: Buffer | null;
+    try {
+      bytes = await readCapped(await f.open(), MAX_MANIFEST_BYTES);
+    } catch (err) {
+      problems.push(`${name}: cannot be read (${(err as Error).message})`);
+      continue;
+    }
     if (!bytes) problems.push(`${name}: larger than ${MAX_MANIFEST_BYTES / 1024} KB`);
     else if (name === 'manifest.json') texts.manifestJson = bytes.toString('utf8');
     else texts.appConfigJson = bytes.toString('utf8');

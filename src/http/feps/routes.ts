@@ -168,7 +168,8 @@ export async function fepsRoutes(fastify: FastifyInstance): Promise<void> {
     params: Type.Object({ app_name: AppNameParam, user_id: Type.String({ maxLength: 34 }), '*': Type.String({ maxLength: 1000 }) }),
     querystring: Type.Object({ token: Type.Optional(Type.String({ maxLength: 200 })), fileToken: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: true }),
   };
-  app.get('/feps/userfiles/:app_name/:user_id/*', { config: { rateLimit }, schema: userFileSchema }, userFile);
+  // GET and HEAD share one handler; Fastify's generated HEAD route would reset Content-Length to 0.
+  app.route({ method: ['GET', 'HEAD'], url: '/feps/userfiles/:app_name/:user_id/*', exposeHeadRoute: false, config: { rateLimit }, schema: userFileSchema, handler: userFile });
 
   app.delete('/feps/userfiles/:app_name/:user_id/*', {
     config: { rateLimit },
@@ -188,7 +189,8 @@ export async function fepsRoutes(fastify: FastifyInstance): Promise<void> {
     const access = await accessFrom(services, request);
     const appName = assertAppName(request.params.app);
     if (appName !== access.appName) throw new FreeholdError('forbidden', "This app's token cannot read another app's manifest");
-    return { manifest: await services.apps.manifest(access.ownerId, appName), app_name: appName };
+    // freezr clients read the manifest in the app's own words (snake_case keys), not our normalised form.
+    return { manifest: await services.apps.rawManifest(access.ownerId, appName), app_name: appName };
   });
 
   app.get('/feps/permissions/getall/:app', {

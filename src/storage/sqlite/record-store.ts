@@ -91,8 +91,13 @@ export class SqliteRecordStore implements RecordStore {
     db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
     db.pragma('foreign_keys = ON');
+    // Reads straight from the mapped file skip a syscall per page; point reads dominate CEPS traffic.
+    db.pragma('mmap_size = 268435456');
+    db.pragma('cache_size = -32000');
+    db.pragma('wal_autocheckpoint = 10000');
     db.exec(SCHEMA);
     this.db = db;
+    pinPlannerStats(db);
     this.s = {
       insert: db.prepare(
         'INSERT INTO records (owner, tbl, id, created, modified, data) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
@@ -191,6 +196,7 @@ export class SqliteRecordStore implements RecordStore {
     const exprs = fields.map((path) => sqliteValueExpression(path, 'data'));
     const name = 'records_x_' + createHash('sha256').update(JSON.stringify(exprs)).digest('hex').slice(0, 20);
     db.exec(`CREATE INDEX IF NOT EXISTS ${name} ON records (owner, tbl, ${exprs.join(', ')})`);
+    pinPlannerStats(db);
   }
 
   async listTables(owner: string): Promise<Array<{ table: string; count: number }>> {
@@ -320,4 +326,36 @@ function serialise(r: StoredRecord): string {
     throw new FreeholdError('bad_request', 'Record _date_created and _date_modified must be numbers');
   }
   return JSON.stringify(r);
+}
+
+/**
+ * SQLite's planner, without statistics, prefers walking `records_by_modified` (it
+ * saves a sort) over an app-declared field index, and so scans a whole table for an
+ * equality query. Real ANALYZE statistics would fix that but drift with the data and
+ * cost a scan to make; instead we pin fixed statistics that describe the shape every
+ * owner's data has: (owner, tbl) selects many rows, a declared field narrows to few.
+ * SQLite's docs describe this use of sqlite_stat1 ("fixed results of ANALYZE").
+ */
+function pinPlannerStats(db: Database.Database): void {
+  const indexes = db.prepare(
+    "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'records' AND sql IS NOT NULL",
+  ).pluck().all() as string[];
+  db.exec('ANALYZE sqlite_schema'); // makes sqlite_stat1 exist
+  const hasStat = db.prepare("SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_stat1'").pluck().get();
+  if (!hasStat) db.exec('ANALYZE records');
+  db.transaction(() => {
+    db.prepare("DELETE FROM sqlite_stat1 WHERE tbl = 'records'").run();
+    const put = db.prepare("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('records', ?, ?)");
+    // Primary key (owner, tbl, id): one row per id.
+    put.run('records', '1000000 100000 10000 1');
+    for (const name of indexes) {
+      // Every records index starts (owner, tbl): many rows each. Past that, a field narrows to
+      // ~10 rows and each further column halves it; records_by_modified is (…, modified, id).
+      const columns = (db.prepare(`PRAGMA index_info(${JSON.stringify(name)})`).all()).length;
+      const stat = [1000000, 100000, 10000];
+      for (let i = 2; i < columns; i++) stat.push(Math.max(1, Math.floor(10 / 2 ** (i - 2))));
+      put.run(name, stat.join(' '));
+    }
+  })();
+  db.exec('ANALYZE sqlite_schema'); // reloads the statistics into the planner
 }
