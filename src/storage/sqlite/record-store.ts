@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_by_modified ON records (owner, tbl, modified DESC, id);
 CREATE TABLE IF NOT EXISTS changes (
-  seq   INTEGER PRIMARY KEY AUTOINCREMENT,
+  seq   INTEGER PRIMARY KEY, -- no AUTOINCREMENT: change rows are never deleted, so seq only grows, without a sqlite_sequence write per change
   owner TEXT    NOT NULL,
   tbl   TEXT    NOT NULL,
   id    TEXT    NOT NULL,
