@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pino from 'pino';
+import type { DestinationStream } from 'pino';
+import { createLogger } from '../../src/logger.js';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createServices, type Services } from '../../src/core/services.js';
@@ -29,12 +30,12 @@ export const TEST_PASSWORD = 'correct horse battery';
  * A real server on real SQLite and a real file system in a fresh temp folder.
  * Rate limits are off unless a test turns them on.
  */
-export async function startTestServer(opts: { listen?: boolean; config?: Partial<Config>; env?: NodeJS.ProcessEnv } = {}): Promise<TestServer> {
+export async function startTestServer(opts: { listen?: boolean; config?: Partial<Config>; env?: NodeJS.ProcessEnv; logTo?: DestinationStream } = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'freehold-test-'));
   const config = loadConfig({ FREEHOLD_RATE_LIMIT: 'off', FREEHOLD_CONFIG: '', ...opts.env }, { dataDir, port: 0, ...opts.config });
   config.records = opts.config?.records ?? `sqlite:${path.join(dataDir, 'freehold.db')}`;
   config.blobs = opts.config?.blobs ?? `fs:${path.join(dataDir, 'files')}`;
-  const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const log = createLogger(opts.logTo ? 'info' : process.env.TEST_LOG_LEVEL ?? 'silent', opts.logTo);
   const services = await createServices(config, log);
   const app = await buildServer(services);
   let url = '';

@@ -267,3 +267,19 @@ describe('openapi', () => {
     assert.ok(doc.paths['/ceps/query/{app_table}'].post.requestBody);
   });
 });
+
+describe('behind https', () => {
+  test('cookies are Secure and HSTS is sent when the public URL is https', async () => {
+    const s = await startTestServer({ config: { publicUrl: 'https://freehold.example' } });
+    try {
+      await s.addUser('gina');
+      const res = await s.app.inject({ method: 'POST', url: '/acctapi/login', payload: { user_id: 'gina', password: TEST_PASSWORD } });
+      assert.equal(res.statusCode, 200);
+      for (const c of res.cookies) assert.equal(c.secure, true, c.name);
+      assert.match(String(res.headers['strict-transport-security']), /max-age=\d+/);
+      assert.equal(res.headers['x-content-type-options'], 'nosniff');
+    } finally {
+      await s.close();
+    }
+  });
+});

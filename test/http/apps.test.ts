@@ -147,6 +147,16 @@ test('a page is also served at its html_file address, and other pages by name', 
   assert.equal((await get(`/apps/${APP}/nosuchpage`)).statusCode, 404);
 });
 
+test("a page (and so its token) is not handed to another page's fetch", async () => {
+  const nav = await get(`/apps/${APP}/index`, alice, { 'sec-fetch-dest': 'document' });
+  assert.equal(nav.statusCode, 200);
+  for (const dest of ['empty', 'iframe', 'script']) {
+    const res = await get(`/apps/${APP}/index`, alice, { 'sec-fetch-dest': dest });
+    assert.equal(res.statusCode, 403, dest);
+    assert.doesNotMatch(res.body, /freezrMeta/);
+  }
+});
+
 test('freezrMeta is escaped so app text cannot close the script', async () => {
   const evil = readFileSync(new URL('../fixtures/apps/com.example.notes/manifest.json', import.meta.url), 'utf8')
     .replaceAll('"Notes"', '"</script><script>alert(1)</script>\\u2028&"').replaceAll('com.example.notes', 'com.example.evil');

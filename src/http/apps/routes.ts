@@ -89,6 +89,13 @@ export async function appRoutes(fastify: FastifyInstance): Promise<void> {
   }
 
   async function servePage(request: FastifyRequest, reply: FastifyReply, owner: OwnerContext, manifest: AppManifest, pageName: string) {
+    // A wrapped page carries the app's token. Browsers say what a request is for; one app's
+    // script fetching another app's page (to lift its token) is refused. Clients that send
+    // no Sec-Fetch-Dest (not browsers) are not scripts of an app page.
+    const dest = request.headers['sec-fetch-dest'];
+    if (dest !== undefined && dest !== 'document') {
+      throw new FreeholdError('forbidden', 'App pages are served only as top-level documents');
+    }
     const ownerId = owner.user.userId;
     const appName = manifest.identifier;
     const page = manifest.pages[pageName]!;
