@@ -9,6 +9,7 @@ import { loadHostSecret } from './auth/secrets.js';
 import { AppService } from './apps/service.js';
 import { RecordService } from './records/service.js';
 import { FileService } from './files/service.js';
+import { PermissionService } from './permissions/service.js';
 
 /**
  * Everything the HTTP layer and the CLI need, wired once. Nothing here knows HTTP.
@@ -23,6 +24,7 @@ export interface Services {
   apps: AppService;
   records: RecordService;
   files: FileService;
+  permissions: PermissionService;
   close(): Promise<void>;
 }
 
@@ -46,6 +48,7 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     apps,
     records: recordService,
     files: new FileService(stores, config),
+    permissions: new PermissionService(stores, apps),
     close: () => stores.close(),
   };
 }

@@ -19,4 +19,6 @@ export const SystemTable = {
 /** Per-owner internal tables, kept in the owner's own store so that export takes them along. */
 export const OwnerTable = {
   apps: 'system.apps',
+  /** The owner's grants of app-declared permissions. */
+  permissions: 'system.permissions',
 } as const;

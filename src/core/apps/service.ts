@@ -224,12 +224,20 @@ export class AppService {
    * `<app>.*` tables are dropped, but never a table of another installed app whose
    * name happens to extend this one (`com.a.b` must not take `com.a.b.c`'s data).
    */
+  private readonly removeListeners: Array<(ownerId: string, app: string) => Promise<void>> = [];
+
+  /** Lets other services forget what they keep about an app when it is removed (e.g. the owner's grants). */
+  onRemove(listener: (ownerId: string, app: string) => Promise<void>): void {
+    this.removeListeners.push(listener);
+  }
+
   async remove(ownerId: string, app: string, opts: { deleteData?: boolean } = {}): Promise<void> {
     const r = await this.requireRecord(ownerId, app);
     const records = this.stores.records(ownerId);
     await records.delete(ownerId, OwnerTable.apps, r._id);
     await this.stores.blobs(ownerId).deletePrefix(this.appsPrefix(ownerId, app));
     await this.tokens.revokeFor(ownerId, app);
+    for (const listener of this.removeListeners) await listener(ownerId, app);
     if (!opts.deleteData) return;
     const others = (await this.list(ownerId)).map((a) => a.appName).filter((a) => a !== app && a.startsWith(app + '.'));
     const belongsToOther = (table: string) => others.some((o) => table === o || table.startsWith(o + '.'));

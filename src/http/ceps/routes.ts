@@ -139,7 +139,7 @@ export async function cepsRoutes(fastify: FastifyInstance): Promise<void> {
   }, async (request) => {
     const access = await accessFrom(services, request);
     const { table_id, name } = request.query;
-    const perms = await services.apps.permissions(access.ownerId, access.appName);
+    const perms = await services.permissions.list(access.ownerId, access.appName);
     return perms.filter((p) => (name === undefined || p.name === name) && (table_id === undefined || p.table_id.includes(table_id)));
   });
 }

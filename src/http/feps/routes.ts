@@ -200,7 +200,7 @@ export async function fepsRoutes(fastify: FastifyInstance): Promise<void> {
     const access = await accessFrom(services, request);
     const appName = assertAppName(request.params.app);
     if (appName !== access.appName) throw new FreeholdError('forbidden', "This app's token cannot read another app's permissions");
-    return services.apps.permissions(access.ownerId, appName);
+    return services.permissions.list(access.ownerId, appName);
   });
 
   app.put('/feps/permissions/change', {
@@ -217,9 +217,13 @@ export async function fepsRoutes(fastify: FastifyInstance): Promise<void> {
       }, { additionalProperties: true }),
     },
   }, async (request) => {
-    await requireAccount(services, request);
-    // Granting lands with sharing; until then no permission can be changed, and saying so beats pretending.
-    throw new FreeholdError('not_found', `No grantable permission ${request.body.change.name} for ${request.body.change.requestor_app}`);
+    const { userId } = await requireAccount(services, request);
+    const { change } = request.body;
+    const result = await services.permissions.change(userId, {
+      name: change.name, requestor_app: change.requestor_app, action: change.action,
+      ...(change.table_id !== undefined ? { table_id: change.table_id } : {}),
+    });
+    return { success: true, name: result.name, requestor_app: result.requestor_app, granted: result.granted };
   });
 }
 

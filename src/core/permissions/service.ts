@@ -1,0 +1,86 @@
+import type { StoreRegistry } from '../../storage/registry.js';
+import type { StoredRecord } from '../../storage/types.js';
+import type { AppService } from '../apps/service.js';
+import type { Permission } from '../apps/manifest.js';
+import { FreeholdError } from '../errors.js';
+import { assertAppName } from '../names.js';
+import { OwnerTable } from '../system-tables.js';
+
+export interface PermissionState extends Permission {
+  granted: boolean;
+  grantees: string[];
+}
+
+export interface PermissionChange {
+  name: string;
+  requestor_app: string;
+  action: 'Accept' | 'Deny';
+  table_id?: string | string[] | null;
+}
+
+interface GrantRecord extends StoredRecord {
+  requestor_app: string;
+  name: string;
+  granted: boolean;
+}
+
+/**
+ * The owner's decisions on the permissions apps declare. A permission exists only in
+ * an installed app's manifest; the owner's grant is kept beside it in the owner's own
+ * store (so export takes it along) and is read fresh on every check, so a revocation
+ * takes effect at once. What a grant unlocks (sharing, messages) is decided where
+ * those features live; this service only answers "is it granted?".
+ */
+export class PermissionService {
+  constructor(private readonly stores: StoreRegistry, private readonly apps: AppService) {
+    apps.onRemove((ownerId, app) => this.forgetApp(ownerId, app));
+  }
+
+  private static grantId(app: string, name: string): string {
+    return `${app}/${name}`;
+  }
+
+  async list(ownerId: string, appName: string): Promise<PermissionState[]> {
+    const declared = await this.apps.permissions(ownerId, appName);
+    if (declared.length === 0) return [];
+    const store = this.stores.records(ownerId);
+    const grants = (await store.query(ownerId, OwnerTable.permissions, { op: 'eq', path: ['requestor_app'], value: appName },
+      { sort: [], skip: 0, limit: 10000 })) as GrantRecord[];
+    const byName = new Map(grants.map((g) => [g.name, g]));
+    return declared.map((p) => ({ ...p, granted: byName.get(p.name)?.granted === true, grantees: p.grantees ?? [] }));
+  }
+
+  async isGranted(ownerId: string, appName: string, name: string): Promise<boolean> {
+    return (await this.list(ownerId, appName)).some((p) => p.name === name && p.granted);
+  }
+
+  /** Accepts or denies one declared permission; refuses names the app never declared. */
+  async change(ownerId: string, change: PermissionChange): Promise<PermissionState> {
+    const app = assertAppName(change.requestor_app);
+    const declared = (await this.list(ownerId, app)).find((p) => p.name === change.name);
+    if (!declared) throw new FreeholdError('not_found', `App ${app} declares no permission named ${change.name}`);
+    const tables = change.table_id == null ? [] : Array.isArray(change.table_id) ? change.table_id : [change.table_id];
+    if (tables.some((t) => !declared.table_id.includes(t))) {
+      throw new FreeholdError('bad_request', `Permission ${change.name} does not cover table ${tables.find((t) => !declared.table_id.includes(t))}`);
+    }
+    const store = this.stores.records(ownerId);
+    const id = PermissionService.grantId(app, change.name);
+    const now = Date.now();
+    const existing = await store.get(ownerId, OwnerTable.permissions, id);
+    const granted = change.action === 'Accept';
+    await store.put(ownerId, OwnerTable.permissions, {
+      _id: id, _date_created: existing?._date_created ?? now,
+      _date_modified: existing ? Math.max(now, existing._date_modified + 1) : now,
+      requestor_app: app, name: change.name, granted,
+    });
+    return { ...declared, granted };
+  }
+
+  /** Forgets every decision about an app (on removal). */
+  async forgetApp(ownerId: string, appName: string): Promise<void> {
+    const store = this.stores.records(ownerId);
+    const grants = await store.query(ownerId, OwnerTable.permissions, { op: 'eq', path: ['requestor_app'], value: appName },
+      { sort: [], skip: 0, limit: 10000 });
+    if (grants.length) await store.batch(ownerId, grants.map((g) => ({ kind: 'delete' as const, table: OwnerTable.permissions, id: g._id })));
+  }
+}
