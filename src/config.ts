@@ -32,6 +32,10 @@ export interface Config {
   maxAppBytes: number;
   /** Lifetime of a sign-in session, in ms. */
   sessionTtlMs: number;
+  /** How often each process looks for owners' storage changes made elsewhere (ms). */
+  storagePollMs: number;
+  /** Whether owners may point their own data at their own (network) stores, or only the admin may. */
+  ownerStorage: boolean;
 }
 
 type FileConfig = Partial<Record<keyof Config, unknown>>;
@@ -91,6 +95,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     maxUploadBytes: int('FREEHOLD_MAX_UPLOAD', pick(env.FREEHOLD_MAX_UPLOAD, file.maxUploadBytes), 100 * 1024 * 1024),
     maxAppBytes: int('FREEHOLD_MAX_APP', pick(env.FREEHOLD_MAX_APP, file.maxAppBytes), 50 * 1024 * 1024),
     sessionTtlMs: int('FREEHOLD_SESSION_TTL', pick(env.FREEHOLD_SESSION_TTL, file.sessionTtlMs), 30 * 24 * 3600 * 1000),
+    storagePollMs: int('FREEHOLD_STORAGE_POLL', pick(env.FREEHOLD_STORAGE_POLL, file.storagePollMs), 1000),
+    ownerStorage: bool(pick(env.FREEHOLD_OWNER_STORAGE, file.ownerStorage), false),
   };
   return { ...config, ...overrides };
 }

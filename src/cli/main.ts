@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { serveCommand } from './serve.js';
 import { userCommands } from './users.js';
 import { appCommands } from './apps.js';
+import { migrateCommand } from './migrate.js';
 
 /** The `freehold` command line. Each sub-command lives in its own module. */
 const program = new Command();
@@ -9,6 +10,7 @@ program.name('freehold').description('A personal server for CEPS apps').showHelp
 serveCommand(program);
 userCommands(program);
 appCommands(program);
+migrateCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const message = err instanceof Error ? err.message : String(err);

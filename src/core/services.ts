@@ -33,7 +33,8 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
   const blobs = openBlobStore(config.blobs);
   await records.init();
   await blobs.init();
-  const stores = new StoreRegistry(records, blobs);
+  const stores = new StoreRegistry(records, blobs, { hostRecordsUrl: config.records, hostBlobsUrl: config.blobs, pollMs: config.storagePollMs });
+  await stores.start();
   const secret = await loadHostSecret(records);
   const tokens = new TokenService(records, secret);
   const recordService = new RecordService(stores);

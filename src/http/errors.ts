@@ -64,6 +64,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
     if (status >= 500) request.log.error({ err }, 'request failed');
     else request.log.info({ code: body.error, status }, 'request refused');
     if (reply.sent) return;
+    if (status === 503) reply.header('Retry-After', '30');
     const size = (err instanceof FreeholdError && err.code === 'range_not_satisfiable') ? (err.details as { size?: number })?.size : undefined;
     if (typeof size === 'number') {
       reply.header('Content-Range', `bytes */${size}`);

@@ -1,22 +1,172 @@
-import type { BlobStore, RecordStore } from './types.js';
+import type { BlobStore, RecordStore, StoredRecord } from './types.js';
+import { openBlobStore, openRecordStore } from './urls.js';
+import { ReadOnlyBlobStore, ReadOnlyRecordStore } from './read-only.js';
+
+/** Where the host keeps its own state; owners never write here through CEPS. */
+const HOST_OWNER = '_system';
+/** One record per owner with their own stores: `{ _id: owner, records, blobs, state, previous? }`. */
+export const STORAGE_TABLE = 'system.storage';
+
+export type OwnerStorageState = 'active' | 'migrating';
+
+export interface OwnerStorage {
+  records: string;
+  blobs: string;
+  state: OwnerStorageState;
+  /** The stores the owner left by migrating; kept until the owner confirms. */
+  previous?: { records: string; blobs: string };
+  /** While migrating: where the data is going (a rerun resumes towards the same target). */
+  target?: { records: string; blobs: string };
+}
+
+interface StorageRecord extends StoredRecord, OwnerStorage {}
+
+export interface RegistryOptions {
+  hostRecordsUrl: string;
+  hostBlobsUrl: string;
+  /** How often to look for storage changes made by other processes (ms); 0 turns polling off. */
+  pollMs?: number;
+}
 
 /**
- * Which stores hold which owner's data. Today every owner uses the host's stores;
- * per-owner stores ("bring your own storage") resolve here without callers changing.
+ * Which stores hold which owner's data ("bring your own storage"). Owners without a
+ * setting use the host's stores. Settings live in the host store, so every process
+ * sharing it agrees; each process follows changes through the host's change log
+ * (polled), and an owner whose data is being moved is read-only everywhere until
+ * the switch (writes answer 503), so no write can land in a store being left.
  */
 export class StoreRegistry {
-  constructor(readonly host: RecordStore, readonly hostBlobs: BlobStore) {}
+  private readonly owners = new Map<string, OwnerStorage>();
+  private readonly recordStores = new Map<string, RecordStore>();
+  private readonly blobStores = new Map<string, BlobStore>();
+  private lastSeq = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private polling: Promise<void> | undefined;
 
-  records(_owner: string): RecordStore {
-    return this.host;
+  constructor(readonly host: RecordStore, readonly hostBlobs: BlobStore, private readonly opts: RegistryOptions = { hostRecordsUrl: '', hostBlobsUrl: '' }) {
+    if (opts.hostRecordsUrl) this.recordStores.set(opts.hostRecordsUrl, host);
+    if (opts.hostBlobsUrl) this.blobStores.set(opts.hostBlobsUrl, hostBlobs);
   }
 
-  blobs(_owner: string): BlobStore {
-    return this.hostBlobs;
+  /** Loads every owner's setting and starts following changes. */
+  async start(): Promise<void> {
+    // Note where the change log stands, read the whole table, then follow the log from there.
+    this.lastSeq = await this.currentSeq();
+    const rows = (await this.host.query(HOST_OWNER, STORAGE_TABLE, { op: 'true' }, { sort: [], skip: 0, limit: 1_000_000 })) as StorageRecord[];
+    for (const r of rows) await this.apply(r._id, r);
+    const pollMs = this.opts.pollMs ?? 1000;
+    if (pollMs > 0) {
+      this.timer = setInterval(() => void this.poll().catch(() => undefined), pollMs);
+      this.timer.unref();
+    }
+  }
+
+  private async currentSeq(): Promise<number> {
+    let seq = 0;
+    for (;;) {
+      const page = await this.host.changes(HOST_OWNER, seq, 10_000);
+      if (page.length === 0) return seq;
+      seq = page[page.length - 1]!.seq;
+    }
+  }
+
+  /** Applies storage changes made by any process since the last look. */
+  poll(): Promise<void> {
+    this.polling ??= (async () => {
+      try {
+        for (;;) {
+          const page = await this.host.changes(HOST_OWNER, this.lastSeq, 1000);
+          if (page.length === 0) return;
+          for (const c of page) {
+            if (c.table === STORAGE_TABLE) {
+              const r = (await this.host.get(HOST_OWNER, STORAGE_TABLE, c.id)) as StorageRecord | null;
+              await this.apply(c.id, r);
+            }
+            this.lastSeq = c.seq;
+          }
+        }
+      } finally {
+        this.polling = undefined;
+      }
+    })();
+    return this.polling;
+  }
+
+  private async apply(owner: string, r: OwnerStorage | null): Promise<void> {
+    if (!r) {
+      this.owners.delete(owner);
+      return;
+    }
+    // Open (and create the schema of) the stores before any request is routed to them.
+    await this.openRecords(r.records);
+    await this.openBlobs(r.blobs);
+    this.owners.set(owner, {
+      records: r.records, blobs: r.blobs, state: r.state,
+      ...(r.previous ? { previous: r.previous } : {}), ...(r.target ? { target: r.target } : {}),
+    });
+  }
+
+  async openRecords(url: string): Promise<RecordStore> {
+    let store = this.recordStores.get(url);
+    if (!store) {
+      store = openRecordStore(url);
+      await store.init();
+      this.recordStores.set(url, store);
+    }
+    return store;
+  }
+
+  async openBlobs(url: string): Promise<BlobStore> {
+    let store = this.blobStores.get(url);
+    if (!store) {
+      store = openBlobStore(url);
+      await store.init();
+      this.blobStores.set(url, store);
+    }
+    return store;
+  }
+
+  /** The owner's record store; read-only while their data is being moved. */
+  records(owner: string): RecordStore {
+    const s = this.owners.get(owner);
+    if (!s) return this.host;
+    const store = this.recordStores.get(s.records)!;
+    return s.state === 'migrating' ? new ReadOnlyRecordStore(store) : store;
+  }
+
+  /** The owner's blob store; read-only while their data is being moved. */
+  blobs(owner: string): BlobStore {
+    const s = this.owners.get(owner);
+    if (!s) return this.hostBlobs;
+    const store = this.blobStores.get(s.blobs)!;
+    return s.state === 'migrating' ? new ReadOnlyBlobStore(store) : store;
+  }
+
+  /** The owner's storage as configured (host stores when nothing is set). */
+  storageOf(owner: string): OwnerStorage {
+    return this.owners.get(owner) ?? { records: this.opts.hostRecordsUrl, blobs: this.opts.hostBlobsUrl, state: 'active' };
+  }
+
+  /** Records an owner's storage for every process to follow, and follows it here at once. */
+  async setOwnerStorage(owner: string, storage: OwnerStorage): Promise<void> {
+    await this.openRecords(storage.records);
+    await this.openBlobs(storage.blobs);
+    const existing = await this.host.get(HOST_OWNER, STORAGE_TABLE, owner);
+    const now = Date.now();
+    const record: StorageRecord = {
+      _id: owner, _date_created: existing?._date_created ?? now,
+      _date_modified: existing ? Math.max(now, existing._date_modified + 1) : now,
+      records: storage.records, blobs: storage.blobs, state: storage.state,
+      ...(storage.previous ? { previous: storage.previous } : {}), ...(storage.target ? { target: storage.target } : {}),
+    };
+    await this.host.put(HOST_OWNER, STORAGE_TABLE, record);
+    await this.apply(owner, record);
   }
 
   async close(): Promise<void> {
-    await this.host.close();
-    await this.hostBlobs.close();
+    if (this.timer) clearInterval(this.timer);
+    await this.polling?.catch(() => undefined);
+    for (const s of new Set([this.host, ...this.recordStores.values()])) await s.close();
+    for (const s of new Set([this.hostBlobs, ...this.blobStores.values()])) await s.close();
   }
 }

@@ -1,0 +1,44 @@
+import type { Command } from 'commander';
+import { withServices } from './context.js';
+import { Progress } from './progress.js';
+import { abortMigration, confirmMigration, migrateOwner } from '../core/migration/migrate.js';
+
+export function migrateCommand(program: Command): void {
+  program.command('migrate')
+    .description("Move an owner's data to other stores (resumable), or confirm/abort a move")
+    .requiredOption('--user <id>', 'the owner whose data moves')
+    .option('--records <url>', 'target record store, e.g. postgres://… or flatfile:./data/alice (default: keep)')
+    .option('--blobs <url>', 'target blob store, e.g. s3://bucket?… (default: keep)')
+    .option('--confirm', 'delete the data from the stores the owner left')
+    .option('--abort', 'give up a move under way; the owner stays where they are')
+    .action(async (opts: { user: string; records?: string; blobs?: string; confirm?: boolean; abort?: boolean }) => {
+      await withServices(async (s) => {
+        if (!(await s.accounts.get(opts.user))) throw new Error(`no user ${opts.user}`);
+        if (opts.abort) {
+          await abortMigration(s.stores, opts.user);
+          process.stdout.write(`move aborted; ${opts.user} stays on ${s.stores.storageOf(opts.user).records}\n`);
+          return;
+        }
+        if (opts.confirm) {
+          const r = await confirmMigration(s.stores, opts.user);
+          process.stdout.write(`deleted ${r.tables} tables and ${r.files} files from the previous stores\n`);
+          return;
+        }
+        const current = s.stores.storageOf(opts.user);
+        const target = { records: opts.records ?? current.target?.records ?? current.records, blobs: opts.blobs ?? current.target?.blobs ?? current.blobs };
+        const progress = new Progress();
+        try {
+          const r = await migrateOwner(s.stores, opts.user, target, {
+            propagationMs: 2 * s.config.storagePollMs + 500,
+            onProgress: (p) => progress.update(p.phase + ('table' in p && p.table ? ` ${p.table}` : ''), p.done, p.total),
+          });
+          progress.stop();
+          process.stdout.write(`moved ${opts.user}: ${r.records} records in ${r.tables} tables and ${r.files} files, verified\n`
+            + `now on ${r.to.records} + ${r.to.blobs}\n`
+            + `the old copy is kept; when you have checked everything: freehold migrate --user ${opts.user} --confirm\n`);
+        } finally {
+          progress.stop();
+        }
+      });
+    });
+}

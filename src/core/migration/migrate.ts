@@ -1,0 +1,100 @@
+import type { StoreRegistry } from '../../storage/registry.js';
+import { FreeholdError } from '../errors.js';
+import { compareDigests, digestOwner, syncBlobs, syncRecords, type CopyProgress } from './copy.js';
+
+export interface MigrateTarget {
+  records: string;
+  blobs: string;
+}
+
+export interface MigrateOptions {
+  onProgress?: (p: CopyProgress | { phase: 'freeze' | 'switch'; done: number; total: number }) => void;
+  /** How long to wait after making the owner read-only, so every process has seen it (ms). */
+  propagationMs: number;
+}
+
+export interface MigrateResult {
+  from: MigrateTarget;
+  to: MigrateTarget;
+  tables: number;
+  records: number;
+  files: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Moves one owner's data to other stores, resumably:
+ * 1. a first copy while the owner keeps working;
+ * 2. the owner turns read-only (recorded in the host store, so every process follows);
+ * 3. a final pass makes the target equal to the source, and both are compared by
+ *    counts and content hashes;
+ * 4. one write switches the owner to the target and remembers the source, which is
+ *    kept until the owner confirms.
+ * Every step is idempotent, so a rerun after a crash at any point finishes the job
+ * without losing or duplicating anything.
+ */
+export async function migrateOwner(stores: StoreRegistry, owner: string, target: MigrateTarget, opts: MigrateOptions): Promise<MigrateResult> {
+  const progress = opts.onProgress ?? (() => undefined);
+  const current = stores.storageOf(owner);
+  if (current.state === 'migrating' && current.target
+    && (current.target.records !== target.records || current.target.blobs !== target.blobs)) {
+    throw new FreeholdError('conflict', `A move to ${current.target.records} + ${current.target.blobs} is under way: rerun it with the same target, or abort it first`);
+  }
+  if (current.records === target.records && current.blobs === target.blobs) {
+    throw new FreeholdError('bad_request', 'The owner already uses these stores');
+  }
+  const src = { records: await stores.openRecords(current.records), blobs: await stores.openBlobs(current.blobs) };
+  const dst = { records: await stores.openRecords(target.records), blobs: await stores.openBlobs(target.blobs) };
+
+  if (current.state !== 'migrating') {
+    await syncRecords(src.records, dst.records, owner, progress);
+    await syncBlobs(src.blobs, dst.blobs, owner, progress);
+    await stores.setOwnerStorage(owner, { records: current.records, blobs: current.blobs, state: 'migrating', target });
+    progress({ phase: 'freeze', done: 0, total: opts.propagationMs });
+    await sleep(opts.propagationMs);
+  }
+  await syncRecords(src.records, dst.records, owner, progress);
+  await syncBlobs(src.blobs, dst.blobs, owner, progress);
+  progress({ phase: 'verify', done: 0, total: 1 });
+  const [a, b] = await Promise.all([digestOwner(src.records, src.blobs, owner), digestOwner(dst.records, dst.blobs, owner)]);
+  const problems = compareDigests(a, b);
+  if (problems.length) {
+    throw new FreeholdError('internal', `The copy does not match the source; nothing was switched. ${problems.slice(0, 5).join('; ')}`, problems);
+  }
+  progress({ phase: 'switch', done: 1, total: 1 });
+  await stores.setOwnerStorage(owner, { ...target, state: 'active', previous: { records: current.records, blobs: current.blobs } });
+  const tables = Object.values(a.tables);
+  return {
+    from: { records: current.records, blobs: current.blobs }, to: target,
+    tables: tables.length, records: tables.reduce((n, t) => n + t.count, 0), files: Object.keys(a.files).length,
+  };
+}
+
+/** Gives up a move under way: the owner stays on (and may write to) their current stores. */
+export async function abortMigration(stores: StoreRegistry, owner: string): Promise<void> {
+  const current = stores.storageOf(owner);
+  if (current.state !== 'migrating') throw new FreeholdError('bad_request', 'No move is under way for this owner');
+  await stores.setOwnerStorage(owner, { records: current.records, blobs: current.blobs, state: 'active', ...(current.previous ? { previous: current.previous } : {}) });
+}
+
+/** After the owner has checked their data on the new stores: deletes it from the stores they left. */
+export async function confirmMigration(stores: StoreRegistry, owner: string): Promise<{ tables: number; files: number }> {
+  const current = stores.storageOf(owner);
+  if (!current.previous) throw new FreeholdError('bad_request', 'There is no previous storage to delete');
+  if (current.previous.records === current.records && current.previous.blobs === current.blobs) {
+    throw new FreeholdError('internal', 'The previous storage is the current one; refusing to delete it');
+  }
+  const oldRecords = await stores.openRecords(current.previous.records);
+  const oldBlobs = await stores.openBlobs(current.previous.blobs);
+  let tables = 0;
+  if (current.previous.records !== current.records) {
+    for (const { table } of await oldRecords.listTables(owner)) {
+      await oldRecords.dropTable(owner, table);
+      tables++;
+    }
+  }
+  const files = current.previous.blobs !== current.blobs ? await oldBlobs.deletePrefix(owner) : 0;
+  await stores.setOwnerStorage(owner, { records: current.records, blobs: current.blobs, state: 'active' });
+  return { tables, files };
+}

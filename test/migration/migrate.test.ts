@@ -1,0 +1,147 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { startTestServer } from '../helpers/server.js';
+import { multipart } from '../helpers/multipart.js';
+import { migrateOwner, confirmMigration } from '../../src/core/migration/migrate.js';
+import { compareDigests, digestOwner } from '../../src/core/migration/copy.js';
+import { createServices } from '../../src/core/services.js';
+import { createLogger } from '../../src/logger.js';
+
+const APP = 'com.example.notes';
+const root = path.resolve(import.meta.dirname, '..', '..');
+
+test('an owner moves to other stores with everything; others follow; the old copy stays until confirmed', async () => {
+  const server = await startTestServer({ config: { storagePollMs: 50 } });
+  const dest = mkdtempSync(path.join(tmpdir(), 'freehold-dest-'));
+  try {
+    await server.addUser('alice');
+    await server.addUser('bob');
+    await server.services.apps.install('alice', { folder: path.join(root, 'test/fixtures/apps/com.example.notes') });
+    const token = await server.appToken('alice', APP);
+    const bobToken = await server.appToken('bob', APP);
+    const call = (method: string, url: string, payload?: object, t = token) =>
+      server.app.inject({ method: method as 'GET', url, headers: { authorization: `Bearer ${t}` }, ...(payload ? { payload } : {}) });
+    const ids: string[] = [];
+    for (let i = 0; i < 50; i++) ids.push((await call('POST', `/ceps/write/${APP}`, { i, text: `note ${i} ✓` })).json()._id);
+    await call('POST', `/ceps/write/${APP}.tags`, { name: 'x', nested: { deep: [1, 2] } });
+    await call('POST', `/ceps/write/${APP}`, { bob: true }, bobToken);
+    const { body, contentType } = multipart([{ name: 'options', value: '{"fileName":"a.txt"}' }, { name: 'file', value: 'hello file', filename: 'a.txt' }]);
+    assert.equal((await server.app.inject({ method: 'PUT', url: `/feps/upload/${APP}`, payload: body, headers: { 'content-type': contentType, authorization: `Bearer ${token}` } })).statusCode, 200);
+
+    // A second process on the same host store, which must follow the move.
+    const other = await createServices({ ...server.config }, createLogger('silent'));
+    try {
+      const target = { records: `sqlite:${path.join(dest, 'alice.db')}`, blobs: `fs:${path.join(dest, 'files')}` };
+      const before = await digestOwner(server.services.stores.records('alice'), server.services.stores.blobs('alice'), 'alice');
+      const result = await migrateOwner(server.services.stores, 'alice', target, { propagationMs: 150 });
+      assert.equal(result.records, before.tables[APP]!.count + before.tables[`${APP}.tags`]!.count + before.tables[`${APP}.files`]!.count + before.tables['system.apps']!.count);
+      assert.deepEqual(server.services.stores.storageOf('alice').records, target.records);
+
+      // Served from the new stores: reads, the app page's files, user files; new writes land there only.
+      assert.equal((await call('GET', `/ceps/read/${APP}/${ids[7]}`)).json().text, 'note 7 ✓');
+      assert.equal((await call('GET', `/feps/userfiles/${APP}/alice/a.txt`)).body, 'hello file');
+      const w = (await call('POST', `/ceps/write/${APP}`, { after: 'move' })).json();
+      const dst = await server.services.stores.openRecords(target.records);
+      assert.ok(await dst.get('alice', APP, w._id));
+      assert.equal(await server.services.stores.host.get('alice', APP, w._id), null);
+      // Bob never moved.
+      assert.equal((await call('GET', `/ceps/query/${APP}`, undefined, bobToken)).json().length, 1);
+
+      await other.stores.poll();
+      assert.equal(other.stores.storageOf('alice').records, target.records);
+      assert.ok(await other.stores.records('alice').get('alice', APP, w._id), 'the other process reads the new store');
+
+      // The old copy is still there until the owner confirms.
+      assert.equal((await server.services.stores.host.listTables('alice')).length > 0, true);
+      const confirmed = await confirmMigration(server.services.stores, 'alice');
+      assert.ok(confirmed.tables > 0 && confirmed.files > 0);
+      assert.deepEqual(await server.services.stores.host.listTables('alice'), []);
+      assert.equal((await call('GET', `/ceps/read/${APP}/${ids[7]}`)).statusCode, 200);
+    } finally {
+      await other.close();
+    }
+  } finally {
+    await server.close();
+    rmSync(dest, { recursive: true, force: true });
+  }
+});
+
+test('while an owner is being moved, writes answer 503 and reads still work', async () => {
+  const server = await startTestServer();
+  try {
+    await server.addUser('carol');
+    const token = await server.appToken('carol', APP);
+    const id = (await server.app.inject({ method: 'POST', url: `/ceps/write/${APP}`, headers: { authorization: `Bearer ${token}` }, payload: { a: 1 } })).json()._id;
+    const current = server.services.stores.storageOf('carol');
+    await server.services.stores.setOwnerStorage('carol', { ...current, state: 'migrating', target: current });
+    const w = await server.app.inject({ method: 'POST', url: `/ceps/write/${APP}`, headers: { authorization: `Bearer ${token}` }, payload: { a: 2 } });
+    assert.equal(w.statusCode, 503);
+    assert.equal(w.json().error, 'unavailable');
+    assert.equal(w.headers['retry-after'], '30');
+    assert.equal((await server.app.inject({ method: 'DELETE', url: `/ceps/delete/${APP}/${id}`, headers: { authorization: `Bearer ${token}` } })).statusCode, 503);
+    assert.equal((await server.app.inject({ method: 'GET', url: `/ceps/read/${APP}/${id}`, headers: { authorization: `Bearer ${token}` } })).json().a, 1);
+  } finally {
+    await server.close();
+  }
+});
+
+test('a move killed with SIGKILL mid-way finishes on rerun with nothing lost or duplicated', async () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'freehold-mig-'));
+  const env = { ...process.env, FREEHOLD_DATA: dataDir, FREEHOLD_CONFIG: '', FREEHOLD_LOG_LEVEL: 'silent', FREEHOLD_STORAGE_POLL: '100' };
+  const target = { records: `sqlite:${path.join(dataDir, 'moved.db')}`, blobs: `fs:${path.join(dataDir, 'moved-files')}` };
+  try {
+    const { loadConfig } = await import('../../src/config.js');
+    const seedServices = await createServices(loadConfig(env), createLogger('silent'));
+    await seedServices.accounts.create('dave', 'a long passphrase', false);
+    const store = seedServices.stores.records('dave');
+    const now = Date.now();
+    for (let t = 0; t < 3; t++) {
+      for (let i = 0; i < 20000; i += 2000) {
+        await store.batch('dave', Array.from({ length: 2000 }, (_, j) => ({
+          kind: 'put' as const, table: `${APP}.t${t}`,
+          record: { _id: `r${String(i + j).padStart(6, '0')}`, _date_created: now, _date_modified: now + i + j, n: i + j, s: 'x'.repeat(200) },
+        })));
+      }
+    }
+    for (let i = 0; i < 20; i++) await seedServices.stores.blobs('dave').put(`dave/files/${APP}/f${i}.bin`, Buffer.alloc(50_000, i));
+    const expected = await digestOwner(store, seedServices.stores.blobs('dave'), 'dave');
+    await seedServices.close();
+
+    const cli = (args: string[]) => spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli/main.ts'), ...args], { cwd: root, env });
+    const args = ['migrate', '--user', 'dave', '--records', target.records, '--blobs', target.blobs];
+    // Kill the first run as soon as it reports copying progress.
+    const first = cli(args);
+    await new Promise<void>((resolve) => {
+      createInterface({ input: first.stderr }).on('line', (line) => {
+        if (/^records/.test(line)) first.kill('SIGKILL');
+      });
+      first.once('exit', () => resolve());
+    });
+    assert.equal(first.signalCode, 'SIGKILL', 'the first run was killed mid-way');
+
+    const second = cli(args);
+    let out = '';
+    second.stdout.on('data', (d: Buffer) => { out += d; });
+    second.stderr.resume();
+    const code = await new Promise<number | null>((resolve) => second.once('exit', resolve));
+    assert.equal(code, 0, out);
+    assert.match(out, /verified/);
+
+    const after = await createServices(loadConfig(env), createLogger('silent'));
+    try {
+      assert.equal(after.stores.storageOf('dave').records, target.records);
+      const moved = await digestOwner(after.stores.records('dave'), after.stores.blobs('dave'), 'dave');
+      assert.deepEqual(compareDigests(expected, moved), []);
+      assert.equal(moved.tables[`${APP}.t0`]!.count, 20000);
+    } finally {
+      await after.close();
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
