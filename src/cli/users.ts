@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { readStdin, withServices } from './context.js';
+import { chooseOwnerStorage, maskStoreUrl } from '../core/storage-settings.js';
 
 export function userCommands(program: Command): void {
   const user = program.command('user').description('Manage accounts');
@@ -28,4 +29,18 @@ export function userCommands(program: Command): void {
       process.stdout.write(`password changed for ${id}; its sessions were ended\n`);
     });
   });
+  user.command('storage <id>')
+    .description("Show or set where a user's data is kept (set only before the user has data; otherwise use migrate)")
+    .option('--records <url>', 'record store URL')
+    .option('--blobs <url>', 'blob store URL')
+    .action(async (id: string, opts: { records?: string; blobs?: string }) => {
+      await withServices(async (s) => {
+        if (!(await s.accounts.get(id))) throw new Error(`no user ${id}`);
+        if (opts.records || opts.blobs) {
+          await chooseOwnerStorage(s.stores, id, { ...(opts.records ? { records: opts.records } : {}), ...(opts.blobs ? { blobs: opts.blobs } : {}) }, false);
+        }
+        const st = s.stores.storageOf(id);
+        process.stdout.write(`records: ${maskStoreUrl(st.records)}\nblobs:   ${maskStoreUrl(st.blobs)}\nstate:   ${st.state}\n`);
+      });
+    });
 }

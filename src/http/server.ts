@@ -11,8 +11,10 @@ import { registerSecurityHeaders } from './security-headers.js';
 import { cepsRoutes } from './ceps/routes.js';
 import { fepsRoutes } from './feps/routes.js';
 import { accountRoutes } from './account/routes.js';
+import { storageRoutes } from './account/storage-routes.js';
 import { oauthRoutes } from './oauth/routes.js';
 import { appRoutes } from './apps/routes.js';
+import { portabilityRoutes } from './portability/routes.js';
 import { webRoutes } from './web/routes.js';
 import { SERVER_VERSION } from './version.js';
 import { registerRateLimits } from './rate-limits.js';
@@ -61,8 +63,10 @@ export async function buildServer(services: Services, logger: Logger | false = s
   await app.register(cepsRoutes);
   await app.register(fepsRoutes);
   await app.register(accountRoutes);
+  await app.register(storageRoutes);
   await app.register(oauthRoutes);
   await app.register(appRoutes);
+  await app.register(portabilityRoutes);
   await app.register(webRoutes);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

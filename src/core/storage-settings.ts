@@ -1,0 +1,51 @@
+import type { StoreRegistry } from '../storage/registry.js';
+import { FreeholdError } from './errors.js';
+
+/** Schemes an owner may choose for themselves: network stores only, never paths on the host's disks. */
+const OWNER_SCHEMES = /^(postgres|postgresql|s3):\/\//i;
+
+export interface StorageChoice {
+  records?: string;
+  blobs?: string;
+}
+
+/**
+ * Points an owner with no data yet at their own stores ("bring your own storage").
+ * Owners with data move with `freehold migrate`, which copies and verifies; a plain
+ * switch would strand their data. The stores are opened (and their schema made)
+ * before anything is recorded, so a wrong URL fails here and changes nothing.
+ */
+export async function chooseOwnerStorage(stores: StoreRegistry, owner: string, choice: StorageChoice, chosenByOwner: boolean): Promise<void> {
+  const current = stores.storageOf(owner);
+  const records = choice.records ?? current.records;
+  const blobs = choice.blobs ?? current.blobs;
+  if (chosenByOwner) {
+    for (const url of [choice.records, choice.blobs]) {
+      if (url !== undefined && !OWNER_SCHEMES.test(url)) {
+        throw new FreeholdError('forbidden', 'Owners may choose postgres:// or s3:// stores; local paths are for the admin');
+      }
+    }
+  }
+  if (current.state === 'migrating') throw new FreeholdError('conflict', 'A move is under way for this owner');
+  const hasData = (await stores.records(owner).listTables(owner)).some((t) => t.count > 0);
+  let hasFiles = false;
+  for await (const _ of stores.blobs(owner).list(owner)) {
+    hasFiles = true;
+    break;
+  }
+  if (hasData || hasFiles) {
+    throw new FreeholdError('conflict', 'This owner already has data: move it with `freehold migrate`, which copies and verifies it');
+  }
+  try {
+    await stores.openRecords(records);
+    await stores.openBlobs(blobs);
+  } catch (err) {
+    throw new FreeholdError('bad_request', `Cannot open that storage: ${(err as Error).message.replace(/\/\/[^@/]*@/g, '//***@')}`);
+  }
+  await stores.setOwnerStorage(owner, { records, blobs, state: 'active' });
+}
+
+/** A store URL as shown to people: credentials masked. */
+export function maskStoreUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]+):([^@/]+)@/, '//$1:***@').replace(/(secretAccessKey|password)=[^&]*/gi, '$1=***');
+}
