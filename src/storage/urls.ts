@@ -1,7 +1,10 @@
 import { resolve } from 'node:path';
 import type { BlobStore, RecordStore } from './types.js';
 import { SqliteRecordStore } from './sqlite/record-store.js';
+import { PostgresRecordStore } from './postgres/record-store.js';
+import { FlatFileRecordStore } from './flatfile/record-store.js';
 import { FsBlobStore } from './fs/blob-store.js';
+import { S3BlobStore } from './s3/blob-store.js';
 
 /**
  * Store settings are one URL-like string each (DESIGN.md "Storage configuration"),
@@ -9,8 +12,8 @@ import { FsBlobStore } from './fs/blob-store.js';
  * yet initialised: callers run `init()`.
  */
 
-const RECORD_SCHEMES = ['sqlite:<path>', 'sqlite::memory:'];
-const BLOB_SCHEMES = ['fs:<path>'];
+const RECORD_SCHEMES = ['sqlite:<path>', 'sqlite::memory:', 'flatfile:<dir>', 'postgres://user@host/db[?pool=10&schema=name]'];
+const BLOB_SCHEMES = ['fs:<path>', 's3://<bucket>[/<prefix>]?endpoint=…&region=…'];
 
 function split(url: string): { scheme: string; rest: string } {
   const i = url.indexOf(':');
@@ -23,9 +26,14 @@ export function openRecordStore(url: string): RecordStore {
     case 'sqlite':
       if (rest === '') throw new Error('Record store URL sqlite: needs a file path, e.g. sqlite:./data/freehold.db');
       return new SqliteRecordStore(rest === ':memory:' ? rest : resolve(rest));
-    // Later backends plug in here: 'flatfile' (flatfile:<dir>), 'postgres'/'postgresql' (postgres://…).
+    case 'postgres':
+    case 'postgresql':
+      return new PostgresRecordStore(url);
+    case 'flatfile':
+      if (rest === '') throw new Error('Record store URL flatfile: needs a directory, e.g. flatfile:./data/records');
+      return new FlatFileRecordStore(resolve(rest));
     default:
-      throw new Error(`Unsupported record store ${JSON.stringify(url)}: supported forms are ${RECORD_SCHEMES.join(', ')}`);
+      throw new Error(`Unsupported record store scheme ${JSON.stringify(scheme || url.slice(0, 20))}: supported forms are ${RECORD_SCHEMES.join(', ')}`);
   }
 }
 
@@ -35,8 +43,9 @@ export function openBlobStore(url: string): BlobStore {
     case 'fs':
       if (rest === '') throw new Error('Blob store URL fs: needs a directory, e.g. fs:./data/files');
       return new FsBlobStore(resolve(rest));
-    // Later backends plug in here: 's3' (s3://bucket?endpoint=…&region=…).
+    case 's3':
+      return S3BlobStore.fromUrl(url);
     default:
-      throw new Error(`Unsupported blob store ${JSON.stringify(url)}: supported forms are ${BLOB_SCHEMES.join(', ')}`);
+      throw new Error(`Unsupported blob store scheme ${JSON.stringify(scheme || url.slice(0, 20))}: supported forms are ${BLOB_SCHEMES.join(', ')}`);
   }
 }

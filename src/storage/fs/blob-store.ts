@@ -6,6 +6,9 @@ import type { Readable } from 'node:stream';
 import { FreeholdError } from '../../core/errors.js';
 import { compareStrings } from '../../query/evaluate.js';
 import type { BlobInfo, BlobRange, BlobStore } from '../types.js';
+import { keySegments, TMP_PREFIX } from '../keys.js';
+
+export { keySegments } from '../keys.js';
 
 /**
  * Blobs as plain files on the local disk.
@@ -29,33 +32,8 @@ interface Meta {
   contentType?: string;
 }
 
-const TMP_PREFIX = '.tmp-';
-const MAX_KEY_LENGTH = 1024;
-const MAX_SEGMENT_BYTES = 255;
-
-function badKey(message: string): FreeholdError {
-  return new FreeholdError('bad_request', message);
-}
-
 function isErrno(e: unknown, ...codes: string[]): boolean {
   return typeof e === 'object' && e !== null && codes.includes((e as NodeJS.ErrnoException).code ?? '');
-}
-
-/** Splits and checks a key (or, with `allowEmpty`, a prefix) into safe path segments. */
-export function keySegments(key: unknown, allowEmpty = false): string[] {
-  if (typeof key !== 'string' || key.length > MAX_KEY_LENGTH) throw badKey('Invalid blob key');
-  if (allowEmpty && key === '') return [];
-  // A prefix may end with one '/'; a bare '/' is refused rather than read as "everything".
-  const trimmed = allowEmpty && key.endsWith('/') ? key.slice(0, -1) : key;
-  if (trimmed === '') throw badKey('Invalid blob key: empty');
-  const segs = trimmed.split('/');
-  for (const s of segs) {
-    if (s === '' || s === '.' || s === '..') throw badKey('Invalid blob key: empty, "." or ".." segment');
-    if (s.includes('\0') || s.includes('\\')) throw badKey('Invalid blob key: NUL or backslash');
-    if (s.startsWith(TMP_PREFIX)) throw badKey(`Invalid blob key: segments may not start with ${TMP_PREFIX}`);
-    if (Buffer.byteLength(s) > MAX_SEGMENT_BYTES) throw badKey('Invalid blob key: segment too long');
-  }
-  return segs;
 }
 
 export class FsBlobStore implements BlobStore {
@@ -103,7 +81,7 @@ export class FsBlobStore implements BlobStore {
       // Cleanup must not mask the real error (rm fails with ENOTDIR when the folder never existed).
       await rm(tmpBlob, { force: true }).catch(() => {});
       await rm(tmpMeta, { force: true }).catch(() => {});
-      if (isErrno(e, 'EISDIR', 'ENOTDIR', 'EEXIST')) throw badKey(`Blob key ${key} conflicts with an existing folder or file`);
+      if (isErrno(e, 'EISDIR', 'ENOTDIR', 'EEXIST')) throw new FreeholdError('bad_request', `Blob key ${key} conflicts with an existing folder or file`);
       throw e;
     }
   }
@@ -187,7 +165,7 @@ export class FsBlobStore implements BlobStore {
 
   private under(root: string, segs: string[]): string {
     const p = resolve(root, ...segs);
-    if (!p.startsWith(root + sep)) throw badKey('Invalid blob key: outside the store');
+    if (!p.startsWith(root + sep)) throw new FreeholdError('bad_request', 'Invalid blob key: outside the store');
     return p;
   }
 
