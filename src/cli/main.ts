@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { serveCommand } from './serve.js';
 import { userCommands } from './users.js';
 import { appCommands } from './apps.js';
+import { portabilityCommands } from './portability.js';
 import { migrateCommand } from './migrate.js';
 
 /** The `freehold` command line. Each sub-command lives in its own module. */
@@ -10,6 +11,7 @@ program.name('freehold').description('A personal server for CEPS apps').showHelp
 serveCommand(program);
 userCommands(program);
 appCommands(program);
+portabilityCommands(program);
 migrateCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

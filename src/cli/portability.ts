@@ -1,0 +1,110 @@
+import type { Command } from 'commander';
+import { createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { Presets, SingleBar } from 'cli-progress';
+import { withServices } from './context.js';
+import { assertUserId } from '../core/names.js';
+import { exportOwner } from '../core/portability/export.js';
+import { importOwner } from '../core/portability/import.js';
+import { throttled, type Progress, type ProgressCallback } from '../core/portability/progress.js';
+import { SERVER_VERSION } from '../version.js';
+
+/** `freehold export` and `freehold import`: one owner's everything as one zip (docs/export-format.md). */
+
+const MB = 1024 * 1024;
+const mb = (bytes: number) => (bytes / MB).toFixed(1);
+
+/**
+ * A progress bar on stderr when it is a terminal; otherwise a line every few
+ * seconds (logs and CI keep those, and a bar's carriage returns make them unreadable).
+ */
+function progressReporter(): { report: ProgressCallback; stop(): void } {
+  if (process.stderr.isTTY) {
+    const bar = new SingleBar({
+      format: '{phase} [{bar}] {percentage}% | {doneMb}/{totalMb} MB | {entries} entries',
+      hideCursor: true, stream: process.stderr,
+    }, Presets.shades_classic);
+    let phase: Progress['phase'] | null = null;
+    return {
+      report: (p) => {
+        const payload = { phase: p.phase.padEnd(6), doneMb: mb(p.bytesDone), totalMb: mb(p.bytesTotal), entries: `${p.entriesDone}/${p.entriesTotal}` };
+        // Bytes drive the bar; entries before any byte (an archive of empty tables) still move it.
+        const total = Math.max(p.bytesTotal, 1);
+        if (phase !== p.phase) {
+          if (phase !== null) bar.stop();
+          bar.start(total, p.bytesDone, payload);
+          phase = p.phase;
+        }
+        bar.setTotal(total);
+        bar.update(p.bytesDone, payload);
+      },
+      stop: () => {
+        if (phase !== null) bar.stop();
+      },
+    };
+  }
+  const line: ProgressCallback = (p) => {
+    process.stderr.write(`${p.phase}: ${p.entriesDone}/${p.entriesTotal} entries, ${mb(p.bytesDone)}/${mb(p.bytesTotal)} MB\n`);
+  };
+  return { report: throttled(line, 2000), stop: () => {} };
+}
+
+function defaultOutName(user: string): string {
+  return `freehold-export-${user}-${new Date().toISOString().slice(0, 10)}.zip`;
+}
+
+export function portabilityCommands(program: Command): void {
+  program.command('export')
+    .description("Write one user's records, files and apps into one zip archive")
+    .requiredOption('--user <id>', 'the owner to export')
+    .option('--out <file>', 'the archive to write (default freehold-export-<user>-<date>.zip)')
+    .action(async (opts: { user: string; out?: string }) => {
+      const user = assertUserId(opts.user);
+      const out = path.resolve(opts.out ?? defaultOutName(user));
+      // Written under a temporary name and renamed when complete: a failed export never
+      // leaves a file that looks like a finished archive.
+      const partial = `${out}.partial`;
+      await withServices(async (s) => {
+        if (!(await s.accounts.get(user))) throw new Error(`no user ${user}`);
+        const progress = progressReporter();
+        const started = Date.now();
+        try {
+          const summary = await exportOwner(s, user, createWriteStream(partial), progress.report, { serverVersion: SERVER_VERSION });
+          progress.stop();
+          await rename(partial, out);
+          const records = Object.values(summary.tables).reduce((n, c) => n + c, 0);
+          const seconds = Math.max((Date.now() - started) / 1000, 0.001);
+          process.stdout.write(`exported ${user}: ${records} records in ${Object.keys(summary.tables).length} tables, ` +
+            `${summary.files} files, ${summary.apps} apps, ${mb(summary.bytes)} MB in ${seconds.toFixed(1)} s\n${out}\n`);
+        } catch (err) {
+          progress.stop();
+          await rm(partial, { force: true });
+          throw err;
+        }
+      });
+    });
+
+  program.command('import <file>')
+    .description('Import an export archive for a user (verifies everything before writing; safe to repeat)')
+    .requiredOption('--user <id>', 'the owner to import into (the account must exist)')
+    .action(async (file: string, opts: { user: string }) => {
+      const user = assertUserId(opts.user);
+      await withServices(async (s) => {
+        const progress = progressReporter();
+        const started = Date.now();
+        try {
+          const r = await importOwner(s, user, path.resolve(file), progress.report);
+          progress.stop();
+          const records = Object.values(r.tables).reduce((n, c) => n + c, 0);
+          const seconds = Math.max((Date.now() - started) / 1000, 0.001);
+          process.stdout.write(`imported into ${user}: ${records} records in ${Object.keys(r.tables).length} tables, ` +
+            `${r.files} files, ${r.apps} apps in ${seconds.toFixed(1)} s ` +
+            `(${r.recordsWritten} records and ${r.blobsWritten} files written, ${r.recordsUnchanged + r.blobsUnchanged} unchanged)\n`);
+        } catch (err) {
+          progress.stop();
+          throw err;
+        }
+      });
+    });
+}

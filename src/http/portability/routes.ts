@@ -1,0 +1,89 @@
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Type } from '@sinclair/typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import { FreeholdError } from '../../core/errors.js';
+import { exportOwner } from '../../core/portability/export.js';
+import { DEFAULT_IMPORT_LIMITS, importOwner } from '../../core/portability/import.js';
+import { requireOwner } from '../auth.js';
+import { ErrorReply } from '../schemas.js';
+import { SERVER_VERSION } from '../version.js';
+
+/**
+ * The signed-in owner's export and import (docs/export-format.md). The export
+ * streams straight from the stores into the response; the import is streamed to a
+ * temp file first, because a zip is read from its end (the central directory) and
+ * the import reads it twice (verify, then write).
+ */
+
+const ImportReply = Type.Object({
+  imported: Type.Boolean(),
+  tables: Type.Record(Type.String(), Type.Integer()),
+  files: Type.Integer(),
+  apps: Type.Integer(),
+});
+
+export async function portabilityRoutes(fastify: FastifyInstance): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  const { services } = app;
+
+  app.get('/acctapi/export', {
+    schema: {
+      tags: ['account'], summary: "Download the signed-in owner's records, files and apps as one zip",
+      // No response schema: the 200 body is a stream, and a typed reply would refuse it.
+      produces: ['application/zip'],
+    },
+  }, async (request, reply) => {
+    const owner = await requireOwner(services, request);
+    const userId = owner.user.userId;
+    const body = new PassThrough();
+    // Not awaited: the response is the stream. A failure destroys `body`, so the client
+    // gets an aborted download (an invalid zip), never a plausible partial archive; a
+    // client hanging up destroys `body` too, which stops the export.
+    exportOwner(services, userId, body, undefined, { serverVersion: SERVER_VERSION })
+      .then((s) => request.log.info({ user: userId, entries: s.entries, bytes: s.bytes }, 'export sent'))
+      .catch((err: unknown) => request.log.warn({ err, user: userId }, 'export stopped'));
+    const date = new Date().toISOString().slice(0, 10);
+    return reply
+      .header('Content-Disposition', `attachment; filename="freehold-export-${userId}-${date}.zip"`)
+      .header('Cache-Control', 'no-store')
+      .type('application/zip')
+      .send(body);
+  });
+
+  app.post('/acctapi/import', {
+    schema: {
+      tags: ['account'], summary: 'Import an export archive (multipart field `file`) into the signed-in owner', consumes: ['multipart/form-data'],
+      response: { 200: ImportReply, 400: ErrorReply, 401: ErrorReply, 413: ErrorReply },
+    },
+  }, async (request) => {
+    const owner = await requireOwner(services, request);
+    if (!request.isMultipart()) throw new FreeholdError('bad_request', 'Expected a multipart/form-data body with the archive in `file`');
+    const dir = await mkdtemp(path.join(tmpdir(), 'freehold-import-'));
+    try {
+      const zipPath = path.join(dir, 'import.zip');
+      let received = false;
+      for await (const part of request.parts({ limits: { fileSize: DEFAULT_IMPORT_LIMITS.maxArchiveBytes, files: 1 } })) {
+        if (part.type === 'field') continue;
+        if (part.fieldname !== 'file' || received) {
+          part.file.resume();
+          continue;
+        }
+        await pipeline(part.file, createWriteStream(zipPath));
+        if (part.file.truncated) throw new FreeholdError('too_large', 'The archive is too large');
+        received = true;
+      }
+      if (!received) throw new FreeholdError('bad_request', 'No file part named "file" in the upload');
+      const r = await importOwner(services, owner.user.userId, zipPath);
+      request.log.info({ user: owner.user.userId, written: r.recordsWritten + r.blobsWritten }, 'import done');
+      return { imported: true, tables: r.tables, files: r.files, apps: r.apps };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+}
