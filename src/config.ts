@@ -36,6 +36,12 @@ export interface Config {
   storagePollMs: number;
   /** Whether owners may point their own data at their own (network) stores, or only the admin may. */
   ownerStorage: boolean;
+  /** Blob store URL for backups (empty: no backups). */
+  backupBlobs: string;
+  /** Hours between scheduled backups of each owner (0: only on demand). */
+  backupIntervalHours: number;
+  /** Backups kept per owner. */
+  backupKeep: number;
 }
 
 type FileConfig = Partial<Record<keyof Config, unknown>>;
@@ -97,6 +103,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     sessionTtlMs: int('FREEHOLD_SESSION_TTL', pick(env.FREEHOLD_SESSION_TTL, file.sessionTtlMs), 30 * 24 * 3600 * 1000),
     storagePollMs: int('FREEHOLD_STORAGE_POLL', pick(env.FREEHOLD_STORAGE_POLL, file.storagePollMs), 1000),
     ownerStorage: bool(pick(env.FREEHOLD_OWNER_STORAGE, file.ownerStorage), false),
+    backupBlobs: pick(env.FREEHOLD_BACKUP_BLOBS, file.backupBlobs) ?? '',
+    backupIntervalHours: int('FREEHOLD_BACKUP_INTERVAL_HOURS', pick(env.FREEHOLD_BACKUP_INTERVAL_HOURS, file.backupIntervalHours), 24),
+    backupKeep: int('FREEHOLD_BACKUP_KEEP', pick(env.FREEHOLD_BACKUP_KEEP, file.backupKeep), 7),
   };
   return { ...config, ...overrides };
 }

@@ -20,6 +20,7 @@ export function serveCommand(program: Command): void {
         // An ephemeral port (PORT=0) is known only now; the default public URL follows it.
         config.publicUrl = config.publicUrl.replace(/:0$/, `:${address.port}`);
       }
+      services.backups?.start();
       const setupToken = await services.accounts.issueSetupToken();
       const lines = [`freehold is running at ${config.publicUrl}`, `data: ${config.dataDir}`];
       if (setupToken) {

@@ -10,6 +10,7 @@ import { AppService } from './apps/service.js';
 import { RecordService } from './records/service.js';
 import { FileService } from './files/service.js';
 import { PermissionService } from './permissions/service.js';
+import { BackupService } from './backup/service.js';
 
 /**
  * Everything the HTTP layer and the CLI need, wired once. Nothing here knows HTTP.
@@ -25,6 +26,8 @@ export interface Services {
   records: RecordService;
   files: FileService;
   permissions: PermissionService;
+  /** Present when a backup store is configured. */
+  backups?: BackupService;
   close(): Promise<void>;
 }
 
@@ -39,7 +42,7 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
   const tokens = new TokenService(records, secret);
   const recordService = new RecordService(stores);
   const apps = new AppService(stores, tokens, config);
-  return {
+  const services: Services = {
     config,
     log,
     stores,
@@ -50,6 +53,16 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     records: recordService,
     files: new FileService(stores, config),
     permissions: new PermissionService(stores, apps),
-    close: () => stores.close(),
+    close: async () => {
+      await services.backups?.stop();
+      await stores.close();
+    },
   };
+  if (config.backupBlobs) {
+    const target = await stores.openBlobs(config.backupBlobs);
+    services.backups = new BackupService(services, target, {
+      keep: config.backupKeep, intervalMs: config.backupIntervalHours * 3600_000,
+    });
+  }
+  return services;
 }

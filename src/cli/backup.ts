@@ -1,0 +1,48 @@
+import type { Command } from 'commander';
+import { withServices } from './context.js';
+import type { Services } from '../core/services.js';
+import type { BackupService } from '../core/backup/service.js';
+
+function backupsOf(s: Services): BackupService {
+  if (!s.backups) throw new Error('no backup store: set FREEHOLD_BACKUP_BLOBS (e.g. s3://backups?endpoint=…) first');
+  return s.backups;
+}
+
+export function backupCommands(program: Command): void {
+  const backup = program.command('backup').description('Back owners up to the backup store, list and restore backups');
+  backup.command('run')
+    .description('Back up one owner now, or every owner')
+    .option('--user <id>', 'only this owner')
+    .action(async (opts: { user?: string }) => {
+      await withServices(async (s) => {
+        const b = backupsOf(s);
+        const users = opts.user ? [opts.user] : (await s.accounts.list()).map((u) => u.userId);
+        for (const user of users) {
+          process.stderr.write(`backing up ${user} …\n`);
+          const g = await b.run(user);
+          process.stdout.write(`${user}\t${g.name}\t${(g.size / 1024 / 1024).toFixed(1)} MB\n`);
+        }
+      });
+    });
+  backup.command('list').requiredOption('--user <id>').description("An owner's backups, newest first")
+    .action(async (opts: { user: string }) => {
+      await withServices(async (s) => {
+        for (const g of await backupsOf(s).list(opts.user)) {
+          process.stdout.write(`${g.name}\t${new Date(g.takenAt).toISOString()}\t${g.size} bytes\n`);
+        }
+      });
+    });
+  backup.command('restore')
+    .description('Bring a backup back (the newest unless --name); verified whole before anything is written')
+    .requiredOption('--user <id>')
+    .option('--name <generation>', 'which backup (from `backup list`)')
+    .action(async (opts: { user: string; name?: string }) => {
+      await withServices(async (s) => {
+        if (!(await s.accounts.get(opts.user))) throw new Error(`no user ${opts.user}`);
+        process.stderr.write(`restoring ${opts.user} …\n`);
+        const r = await backupsOf(s).restore(opts.user, opts.name);
+        process.stdout.write(`restored ${opts.user} from ${r.generation}: ${r.recordsWritten} records and ${r.blobsWritten} files written, `
+          + `${r.recordsUnchanged + r.blobsUnchanged} unchanged\n`);
+      });
+    });
+}

@@ -1,0 +1,159 @@
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { BlobStore } from '../../storage/types.js';
+import type { Services } from '../services.js';
+import { FreeholdError } from '../errors.js';
+import { assertUserId } from '../names.js';
+import { exportOwner } from '../portability/export.js';
+import { importOwner, type ImportSummary } from '../portability/import.js';
+import { SYSTEM_OWNER } from '../system-tables.js';
+
+/** Leases, so that of several processes sharing the host store one makes each backup. */
+const JOBS_TABLE = 'system.jobs';
+
+export interface Generation {
+  /** The backup's name: its time, as in its key (`backups/<owner>/<name>.zip`). */
+  name: string;
+  key: string;
+  size: number;
+  takenAt: number;
+}
+
+export interface BackupOptions {
+  /** How many backups of each owner to keep; older ones are deleted after a new one is complete. */
+  keep: number;
+  /** How often each owner is backed up by the schedule (ms); 0: only on demand. */
+  intervalMs: number;
+}
+
+/** `2026-11-25T13-40-00-000Z`: sortable, and safe in any store's keys. */
+function generationName(at: Date): string {
+  return at.toISOString().replace(/[:.]/g, '-');
+}
+
+function parseGeneration(key: string, size: number): Generation | null {
+  const m = /\/(\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z)\.zip$/.exec(key);
+  if (!m) return null;
+  const iso = m[1]!.replace(/T(\d\d)-(\d\d)-(\d\d)-(\d{3})Z$/, 'T$1:$2:$3.$4Z');
+  return { name: m[1]!, key, size, takenAt: Date.parse(iso) };
+}
+
+/**
+ * Backups of each owner, as export archives (docs/export-format.md) in a second
+ * blob store (an S3 bucket, a disk elsewhere), N generations kept. A backup is an
+ * export, so restoring one is an import: verified whole before anything is written.
+ */
+export class BackupService {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly services: Services, private readonly target: BlobStore, private readonly opts: BackupOptions) {}
+
+  private prefix(owner: string): string {
+    return `backups/${assertUserId(owner)}`;
+  }
+
+  /** Backs one owner up now; the new generation exists only once complete. */
+  async run(owner: string): Promise<Generation> {
+    const at = new Date();
+    const key = `${this.prefix(owner)}/${generationName(at)}.zip`;
+    const pass = new PassThrough();
+    // Either side failing stops the other: a stalled upload must not leave the export
+    // waiting on a pipe nobody reads, and a failed export must not become a backup.
+    const stored = this.target.put(key, pass, { contentType: 'application/zip' })
+      .catch((err: unknown) => { pass.destroy(err as Error); throw err; });
+    const exported = exportOwner(this.services, owner, pass)
+      .catch((err: unknown) => { pass.destroy(err as Error); throw err; });
+    const [info] = await Promise.all([stored, exported]);
+    await this.prune(owner);
+    return { name: generationName(at), key, size: info.size, takenAt: at.getTime() };
+  }
+
+  /** The owner's backups, newest first. */
+  async list(owner: string): Promise<Generation[]> {
+    const out: Generation[] = [];
+    for await (const { key, size } of this.target.list(this.prefix(owner))) {
+      const g = parseGeneration(key, size);
+      if (g) out.push(g);
+    }
+    return out.sort((a, b) => b.takenAt - a.takenAt);
+  }
+
+  private async prune(owner: string): Promise<void> {
+    const all = await this.list(owner);
+    for (const old of all.slice(Math.max(this.opts.keep, 1))) await this.target.delete(old.key);
+  }
+
+  /**
+   * Brings a backup back (the newest unless named): every record, file and app in it
+   * returns as it was then. Records made since are kept; nothing is deleted.
+   */
+  async restore(owner: string, name?: string): Promise<ImportSummary & { generation: string }> {
+    const all = await this.list(owner);
+    const g = name === undefined ? all[0] : all.find((x) => x.name === name);
+    if (!g) throw new FreeholdError('not_found', name === undefined ? `No backups of ${owner}` : `No backup ${name} of ${owner}`);
+    const dir = await mkdtemp(path.join(tmpdir(), 'freehold-restore-'));
+    try {
+      const body = await this.target.get(g.key);
+      if (!body) throw new FreeholdError('not_found', `Backup ${g.name} vanished`);
+      const file = path.join(dir, 'backup.zip');
+      await pipeline(body, createWriteStream(file));
+      return { ...(await importOwner(this.services, owner, file)), generation: g.name };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Backs up every owner whose newest backup is older than the interval. One process wins each slot. */
+  async runDue(now = Date.now()): Promise<string[]> {
+    if (this.opts.intervalMs <= 0) return [];
+    const done: string[] = [];
+    for (const user of await this.services.accounts.list()) {
+      const newest = (await this.list(user.userId))[0];
+      if (newest && now - newest.takenAt < this.opts.intervalMs) continue;
+      if (!(await this.lease(user.userId, Math.floor(now / this.opts.intervalMs)))) continue;
+      try {
+        await this.run(user.userId);
+        done.push(user.userId);
+      } catch (err) {
+        this.services.log.error({ err, owner: user.userId }, 'backup failed');
+      }
+    }
+    return done;
+  }
+
+  /** Takes the (owner, slot) lease, unless another process already has. */
+  private async lease(owner: string, slot: number): Promise<boolean> {
+    const t = Date.now();
+    try {
+      await this.services.stores.host.create(SYSTEM_OWNER, JOBS_TABLE, { _id: `backup/${owner}/${slot}`, _date_created: t, _date_modified: t });
+      return true;
+    } catch (err) {
+      if (err instanceof FreeholdError && err.code === 'conflict') return false;
+      throw err;
+    }
+  }
+
+  /** Checks every few minutes for owners due a backup. */
+  start(checkEveryMs = 5 * 60_000): void {
+    if (this.opts.intervalMs <= 0 || this.timer) return;
+    const tick = () => {
+      this.running ??= this.runDue().then(() => undefined, (err: unknown) => {
+        this.services.log.error({ err }, 'scheduled backups failed');
+      }).finally(() => { this.running = undefined; });
+    };
+    this.timer = setInterval(tick, checkEveryMs);
+    this.timer.unref();
+    setImmediate(tick);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+}

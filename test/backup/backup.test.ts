@@ -1,0 +1,69 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { startTestServer } from '../helpers/server.js';
+import { startS3Server } from '../helpers/s3.js';
+import { createServices } from '../../src/core/services.js';
+import { createLogger } from '../../src/logger.js';
+
+const APP = 'com.example.notes';
+const root = path.resolve(import.meta.dirname, '..', '..');
+
+test('backups go to an S3 bucket, keep N generations, and restore brings data back', async () => {
+  const s3 = await startS3Server();
+  const server = await startTestServer({ config: { backupBlobs: s3.url('backups', { createBucket: true }), backupKeep: 2, backupIntervalHours: 24 } });
+  try {
+    const backups = server.services.backups!;
+    assert.ok(backups, 'a backup store is configured');
+    await server.addUser('alice');
+    await server.services.apps.install('alice', { folder: path.join(root, 'test/fixtures/apps/com.example.notes') });
+    const token = await server.appToken('alice', APP);
+    const call = (method: string, url: string, payload?: object) =>
+      server.app.inject({ method: method as 'GET', url, headers: { authorization: `Bearer ${token}` }, ...(payload ? { payload } : {}) });
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) ids.push((await call('POST', `/ceps/write/${APP}`, { i })).json()._id);
+
+    const g1 = await backups.run('alice');
+    await new Promise((r) => setTimeout(r, 5));
+    await backups.run('alice');
+    await new Promise((r) => setTimeout(r, 5));
+    const g3 = await backups.run('alice');
+    const list = await backups.list('alice');
+    assert.equal(list.length, 2, 'only the newest two are kept');
+    assert.equal(list[0]!.name, g3.name);
+    assert.ok(!list.some((g) => g.name === g1.name));
+
+    // Lose some data, then bring the newest backup back.
+    for (const id of ids.slice(0, 5)) assert.equal((await call('DELETE', `/ceps/delete/${APP}/${id}`)).statusCode, 200);
+    await call('PUT', `/ceps/update/${APP}/${ids[10]}`, { i: 'changed' });
+    const restored = await backups.restore('alice');
+    assert.equal(restored.generation, g3.name);
+    for (const id of ids.slice(0, 5)) assert.equal((await call('GET', `/ceps/read/${APP}/${id}`)).statusCode, 200);
+    assert.equal((await call('GET', `/ceps/read/${APP}/${ids[10]}`)).json().i, 10);
+    assert.equal((await call('GET', `/ceps/query/${APP}`)).json().length, 20);
+
+    await assert.rejects(backups.restore('alice', '2000-01-01T00-00-00-000Z'), /No backup/);
+  } finally {
+    await server.close();
+    await s3.close();
+  }
+});
+
+test('scheduled backups: one process takes each owner per interval', async () => {
+  const s3 = await startS3Server();
+  const server = await startTestServer({ config: { backupBlobs: s3.url('sched', { createBucket: true }), backupKeep: 3, backupIntervalHours: 1 } });
+  const other = await createServices({ ...server.config }, createLogger('silent'));
+  try {
+    await server.addUser('bob');
+    await server.addUser('carol');
+    const now = Date.now();
+    const [a, b] = await Promise.all([server.services.backups!.runDue(now), other.backups!.runDue(now)]);
+    assert.deepEqual([...a, ...b].sort(), ['bob', 'carol'], 'each owner backed up exactly once');
+    assert.deepEqual(await server.services.backups!.runDue(now + 1000), [], 'not due again within the interval');
+    assert.equal((await server.services.backups!.list('bob')).length, 1);
+  } finally {
+    await other.close();
+    await server.close();
+    await s3.close();
+  }
+});
