@@ -1,0 +1,153 @@
+import { randomBytes } from 'node:crypto';
+import { readdirSync, type Dirent } from 'node:fs';
+import { link, open, rename, rm, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { TMP_PREFIX, TRASH_PREFIX } from './paths.js';
+
+/** Small durable-file helpers: everything the flat-file store writes goes through these. */
+
+export function isErrno(e: unknown, ...codes: string[]): boolean {
+  return typeof e === 'object' && e !== null && codes.includes((e as NodeJS.ErrnoException).code ?? '');
+}
+
+/**
+ * Makes a directory's entries (created, renamed, removed files) durable. Some
+ * platforms (Windows) cannot open a directory for fsync; there the rename itself
+ * is the best we get, so those errors are ignored.
+ */
+export async function fsyncDir(dir: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(dir, 'r');
+  } catch (e) {
+    if (isErrno(e, 'EISDIR', 'EPERM', 'EACCES')) return;
+    throw e;
+  }
+  try {
+    await fh.sync();
+  } catch (e) {
+    if (!isErrno(e, 'EINVAL', 'EPERM', 'EBADF', 'EISDIR')) throw e;
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Replaces `file` with `data` atomically: a temp file in the same directory (same
+ * filesystem, so rename is atomic), written and fsynced, then renamed over the
+ * target. Readers see the old content or the new, never a mix. The caller fsyncs
+ * the directory (once per directory per unit of work, not once per file).
+ */
+export async function writeFileAtomic(file: string, data: string): Promise<void> {
+  const tmp = await writeTemp(file, data);
+  try {
+    await rename(tmp, file);
+  } catch (e) {
+    await unlink(tmp).catch(() => {});
+    throw e;
+  }
+}
+
+/**
+ * Like writeFileAtomic, but never replaces an existing file: the complete temp file
+ * is hard-linked to the target name, which fails with EEXIST if anything holds that
+ * name, so of two creators of one name exactly one wins (even across processes).
+ * Returns false if the name was taken. Filesystems without hard links fall back to
+ * an exclusive create (`wx`), still exclusive, though a crash could then leave a
+ * partial file.
+ */
+export async function writeFileExclusive(file: string, data: string): Promise<boolean> {
+  const tmp = await writeTemp(file, data);
+  try {
+    await link(tmp, file);
+    return true;
+  } catch (e) {
+    if (isErrno(e, 'EEXIST')) return false;
+    if (!isErrno(e, 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV')) throw e;
+  } finally {
+    await unlink(tmp).catch(() => {});
+  }
+  let fh;
+  try {
+    fh = await open(file, 'wx', FILE_MODE);
+  } catch (e) {
+    if (isErrno(e, 'EEXIST')) return false;
+    throw e;
+  }
+  try {
+    await fh.writeFile(data, 'utf8');
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return true;
+}
+
+/** Owner data is private by default: files 0600, directories 0700 (before umask). */
+export const FILE_MODE = 0o600;
+export const DIR_MODE = 0o700;
+
+async function writeTemp(file: string, data: string): Promise<string> {
+  const tmp = join(dirname(file), `${TMP_PREFIX}${basename(file).slice(0, 32)}-${randomBytes(6).toString('hex')}`);
+  const fh = await open(tmp, 'wx', FILE_MODE);
+  try {
+    await fh.writeFile(data, 'utf8');
+    await fh.sync();
+  } catch (e) {
+    await fh.close().catch(() => {});
+    await unlink(tmp).catch(() => {});
+    throw e;
+  }
+  await fh.close();
+  return tmp;
+}
+
+export async function unlinkIfExists(file: string): Promise<boolean> {
+  try {
+    await unlink(file);
+    return true;
+  } catch (e) {
+    if (isErrno(e, 'ENOENT', 'ENOTDIR')) return false;
+    throw e;
+  }
+}
+
+/** Cuts `file` back to `size` bytes if it is longer, durably. A missing file is fine. */
+export async function truncateDurably(file: string, size: number): Promise<void> {
+  let fh;
+  try {
+    fh = await open(file, 'r+');
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return;
+    throw e;
+  }
+  try {
+    if ((await fh.stat()).size > size) {
+      await fh.truncate(size);
+      await fh.sync();
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+export function listDir(dir: string): Dirent[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true });
+  } catch (e) {
+    if (isErrno(e, 'ENOENT', 'ENOTDIR')) return [];
+    throw e;
+  }
+}
+
+/** Temp files from interrupted writes, and trash from dropped tables whose removal was cut short. */
+export async function removeLeftovers(ownerDir: string): Promise<void> {
+  for (const e of listDir(ownerDir)) {
+    const path = join(ownerDir, e.name);
+    if (e.name.startsWith(TMP_PREFIX) || e.name.startsWith(TRASH_PREFIX)) {
+      await rm(path, { recursive: true, force: true });
+    } else if (e.isDirectory()) {
+      for (const f of listDir(path)) if (f.name.startsWith(TMP_PREFIX)) await unlinkIfExists(join(path, f.name));
+    }
+  }
+}

@@ -1,0 +1,518 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FreeholdError } from '../../core/errors.js';
+import { compareForSort, compareStrings, matches } from '../../query/evaluate.js';
+import type { Condition, QueryOptions, SortKey } from '../../query/types.js';
+import { PATH_SEGMENT } from '../../query/validate.js';
+import type { BatchOp, Change, RecordStore, StoredRecord } from '../types.js';
+import { ChangeLog } from './changelog.js';
+import { parseRecord, serializeRecord } from './format.js';
+import { DIR_MODE, fsyncDir, listDir, removeLeftovers, unlinkIfExists, writeFileAtomic, writeFileExclusive } from './fsutil.js';
+import { beforeImage, commitJournal, readJournal, rollBack, writeJournal, buildWriteJournal, type Journal } from './journal.js';
+import { decodeSegment, encodeSegment, FlatFilePaths, idFromFileName, RECORD_SUFFIX, TRASH_PREFIX } from './paths.js';
+import { Plan, type PlannedWrite } from './plan.js';
+import { readRecordFile, readRecordText, TableCache } from './table-cache.js';
+
+/**
+ * Records as plain JSON files, one per record, so an owner can read, grep, edit,
+ * back up and leave with their data using ordinary tools. Layout, journal and limits
+ * are described in docs/flatfile.md; the pieces:
+ *
+ *   paths.ts       owner/table/id → one escaped path segment each, never outside the root
+ *   format.ts      record file format (pretty JSON) and its validation
+ *   plan.ts        deciding a unit of writes in memory before touching disk
+ *   journal.ts     write-ahead journal: commit protocol and crash rollback
+ *   changelog.ts   the per-owner `_changes.jsonl` and its seq
+ *   table-cache.ts parsed records per table for queries, revalidated against disk
+ *
+ * Concurrency. Writes are serialised per owner by an in-process queue (a mutex that
+ * also groups): writes issued while a unit is in flight wait, then commit together as
+ * the next unit, each decided on its own so one failing write affects no other (the
+ * same contract as the SQLite store's group commit). Readers never see half a unit:
+ * they wait while a unit is being applied, then read synchronously. All of this is
+ * in-process only: two processes must not share one flat-file root.
+ *
+ * Queries load the table (cached), filter with `matches`, sort with `compareForSort`:
+ * the reference semantics of the query language, so answers equal SQLite's.
+ */
+
+/** Jobs and record bytes per unit: bound the journal's size and a unit's latency. */
+const MAX_UNIT_JOBS = 256;
+const MAX_UNIT_BYTES = 16 * 1024 * 1024;
+const MAX_INDEX_FIELDS = 8;
+/** SQLite's default order (`modified DESC, id ASC`), in evaluate.ts terms. */
+const DEFAULT_SORT: SortKey[] = [
+  { path: ['_date_modified'], direction: -1 },
+  { path: ['_id'], direction: 1 },
+];
+const ID_ASC: SortKey = { path: ['_id'], direction: 1 };
+
+interface Job {
+  /** Decides the job against the unit's plan (synchronous; throws to refuse it). */
+  run?: (plan: Plan) => unknown;
+  /** A dropTable: runs as a unit of its own. */
+  drop?: string;
+  /** Bytes of record text the job writes. */
+  bytes: number;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+class OwnerState {
+  readonly queue: Job[] = [];
+  draining = false;
+  /** Set while a unit's files are being changed; readers wait for it. */
+  applying: Promise<void> | null = null;
+  /** A unit failed and could not be rolled back in place: recover before anything else. */
+  broken = false;
+  /** Resolved when the queue is empty and nothing is draining (for close()). */
+  idle: Array<() => void> = [];
+
+  constructor(readonly log: ChangeLog) {}
+}
+
+export class FlatFileRecordStore implements RecordStore {
+  readonly kind = 'flatfile';
+  private readonly paths: FlatFilePaths;
+  private readonly cache = new TableCache();
+  private readonly owners = new Map<string, Promise<OwnerState>>();
+  private opened = false;
+  private closed = false;
+
+  constructor(root: string) {
+    this.paths = new FlatFilePaths(root);
+  }
+
+  /** Creates the root and recovers every owner (finishing crashed units). Idempotent. */
+  async init(): Promise<void> {
+    this.closed = false;
+    await mkdir(this.paths.root, { recursive: true, mode: DIR_MODE });
+    this.opened = true;
+    const entries = await readdir(this.paths.root, { withFileTypes: true });
+    for (const e of entries) {
+      const owner = e.isDirectory() ? decodeSegment(e.name, 'dir') : null;
+      if (owner !== null) await this.ready(owner);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    // Queued writes were promised: let them commit first.
+    for (const p of this.owners.values()) {
+      const st = await p.catch(() => null);
+      if (st && (st.draining || st.queue.length > 0)) await new Promise<void>((r) => st.idle.push(r));
+    }
+    this.cache.clear();
+    this.owners.clear();
+    this.opened = false;
+  }
+
+  // --- reads ---
+
+  async get(owner: string, table: string, id: string): Promise<StoredRecord | null> {
+    const file = this.paths.record(owner, table, id);
+    await this.readable(owner);
+    const got = readRecordFile(file);
+    if (!got || got.record._id === id) return got?.record ?? null;
+    // Another id's file answered to this name: a case-insensitive file system folding
+    // 'A' and 'a'. Not this record.
+    if (foldsTogether(got.record._id, id)) return null;
+    throw new FreeholdError('internal', `Record file ${file} holds _id ${JSON.stringify(got.record._id)}, but its name says ${JSON.stringify(id)}`);
+  }
+
+  async query(owner: string, table: string, where: Condition, options: QueryOptions): Promise<StoredRecord[]> {
+    const dir = this.paths.table(owner, table);
+    await this.readable(owner);
+    const hits = this.cache.load(dir).filter((r) => matches(r, where));
+    // `_id` last makes the order total, so equal keys come back the same way every time.
+    const sort = options.sort.length === 0 ? DEFAULT_SORT : options.sort.some((k) => k.path.length === 1 && k.path[0] === '_id') ? options.sort : [...options.sort, ID_ASC];
+    hits.sort((a, b) => compareForSort(a, b, sort));
+    // Copies: the cached objects must not be changed by callers.
+    return structuredClone(hits.slice(options.skip, options.skip + options.limit));
+  }
+
+  async count(owner: string, table: string, where: Condition): Promise<number> {
+    const dir = this.paths.table(owner, table);
+    await this.readable(owner);
+    let n = 0;
+    for (const r of this.cache.load(dir)) if (matches(r, where)) n++;
+    return n;
+  }
+
+  /**
+   * Counts record file names rather than parsing every record: cheap, and equal to
+   * `count(all)` unless a file is broken (which a query reports by name).
+   */
+  async listTables(owner: string): Promise<Array<{ table: string; count: number }>> {
+    const ownerDir = this.paths.owner(owner);
+    await this.readable(owner);
+    const out: Array<{ table: string; count: number }> = [];
+    for (const e of listDir(ownerDir)) {
+      const table = e.isDirectory() ? decodeSegment(e.name, 'dir') : null;
+      if (table === null) continue;
+      const count = listDir(join(ownerDir, e.name)).filter((f) => f.isFile() && idFromFileName(f.name) !== null).length;
+      if (count > 0) out.push({ table, count });
+    }
+    return out.sort((a, b) => compareStrings(a.table, b.table));
+  }
+
+  async changes(owner: string, sinceSeq: number, limit: number): Promise<Change[]> {
+    this.paths.owner(owner);
+    const st = await this.readable(owner);
+    return st.log.read(sinceSeq, limit);
+  }
+
+  /**
+   * No-op: the flat-file store has no indexes, every query scans its table (from the
+   * in-memory cache). Field paths are still checked, so an app declaring an invalid
+   * index fails here as it would on SQLite.
+   */
+  async ensureIndex(owner: string, table: string, fields: string[][]): Promise<void> {
+    this.paths.table(owner, table);
+    if (fields.length === 0 || fields.length > MAX_INDEX_FIELDS) {
+      throw new FreeholdError('bad_request', `An index needs 1 to ${MAX_INDEX_FIELDS} fields`);
+    }
+    for (const path of fields) {
+      if (path.length === 0 || !path.every((seg) => PATH_SEGMENT.test(seg))) {
+        throw new FreeholdError('bad_request', `Invalid index field ${JSON.stringify(path.join('.'))}`);
+      }
+    }
+  }
+
+  // --- writes: each decides itself against the unit's plan ---
+
+  async create(owner: string, table: string, record: StoredRecord): Promise<void> {
+    const text = this.prepare(owner, table, record);
+    await this.enqueue(owner, (plan) => createIn(plan, table, record._id, text), text.length);
+  }
+
+  async replace(owner: string, table: string, record: StoredRecord): Promise<boolean> {
+    const text = this.prepare(owner, table, record);
+    return (await this.enqueue(owner, (plan) => {
+      if (plan.current(table, record._id) === null) return false;
+      plan.write(table, record._id, text);
+      return true;
+    }, text.length)) as boolean;
+  }
+
+  async put(owner: string, table: string, record: StoredRecord): Promise<void> {
+    const text = this.prepare(owner, table, record);
+    await this.enqueue(owner, (plan) => plan.write(table, record._id, text), text.length);
+  }
+
+  async delete(owner: string, table: string, id: string): Promise<StoredRecord | null> {
+    const file = this.paths.record(owner, table, id);
+    return (await this.enqueue(owner, (plan) => deleteIn(plan, table, id, file))) as StoredRecord | null;
+  }
+
+  async batch(owner: string, ops: BatchOp[]): Promise<void> {
+    this.paths.owner(owner);
+    if (ops.length === 0) return;
+    // Validate and serialise everything up front: the batch fails before queueing if any op is malformed.
+    const prepared = ops.map((op) => {
+      switch (op.kind) {
+        case 'create':
+        case 'put': {
+          const text = this.prepare(owner, op.table, op.record);
+          return { kind: op.kind, table: op.table, id: op.record._id, text, file: '' };
+        }
+        case 'delete':
+          return { kind: op.kind, table: op.table, id: op.id, text: null, file: this.paths.record(owner, op.table, op.id) };
+        default:
+          throw new FreeholdError('bad_request', `Unknown batch op ${JSON.stringify((op as { kind: unknown }).kind)}`);
+      }
+    });
+    await this.enqueue(owner, (plan) => {
+      const child = plan.child();
+      for (const op of prepared) {
+        if (op.kind === 'create') createIn(child, op.table, op.id, op.text!);
+        else if (op.kind === 'put') child.write(op.table, op.id, op.text);
+        else deleteIn(child, op.table, op.id, op.file);
+      }
+      plan.merge(child);
+    }, prepared.reduce((sum, op) => sum + (op.text?.length ?? 0), 0));
+  }
+
+  /** Moves the table directory aside in one rename, logs a delete per record, then removes it. */
+  async dropTable(owner: string, table: string): Promise<number> {
+    this.paths.table(owner, table);
+    const st = await this.ready(owner);
+    return new Promise<number>((resolve, reject) => {
+      this.push(owner, st, { drop: table, bytes: 0, resolve: resolve as (v: unknown) => void, reject });
+    });
+  }
+
+  // --- the write queue ---
+
+  /** Checks names and serialises the record now, so errors surface at once and later mutation cannot leak in. */
+  private prepare(owner: string, table: string, record: StoredRecord): string {
+    const text = serializeRecord(record);
+    this.paths.record(owner, table, record._id);
+    return text;
+  }
+
+  private async enqueue(owner: string, run: (plan: Plan) => unknown, bytes = 0): Promise<unknown> {
+    const st = await this.ready(owner);
+    return new Promise((resolve, reject) => this.push(owner, st, { run, bytes, resolve, reject }));
+  }
+
+  private push(owner: string, st: OwnerState, job: Job): void {
+    if (this.closed || !this.opened) {
+      job.reject(new Error('FlatFileRecordStore used before init() or after close()'));
+      return;
+    }
+    st.queue.push(job);
+    if (!st.draining) {
+      st.draining = true;
+      // Wait a turn so that writes issued together (concurrent requests) share a unit.
+      setImmediate(() => void this.drain(owner, st));
+    }
+  }
+
+  private async drain(owner: string, st: OwnerState): Promise<void> {
+    while (st.queue.length > 0) {
+      let jobs: Job[];
+      if (st.queue[0]!.drop !== undefined) {
+        jobs = st.queue.splice(0, 1);
+      } else {
+        let n = 0;
+        let bytes = 0;
+        while (n < st.queue.length && n < MAX_UNIT_JOBS && st.queue[n]!.drop === undefined && (n === 0 || bytes + st.queue[n]!.bytes <= MAX_UNIT_BYTES)) {
+          bytes += st.queue[n]!.bytes;
+          n++;
+        }
+        jobs = st.queue.splice(0, n);
+      }
+      let outcomes: Outcome[];
+      try {
+        if (st.broken) await this.recover(owner, st);
+        outcomes = jobs[0]!.drop !== undefined ? [await this.runDrop(owner, st, jobs[0]!.drop)] : await this.runUnit(owner, st, jobs);
+      } catch (error) {
+        outcomes = jobs.map(() => ({ ok: false, error }));
+      }
+      jobs.forEach((job, i) => {
+        const o = outcomes[i]!;
+        if (o.ok) job.resolve(o.value);
+        else job.reject(o.error);
+      });
+    }
+    st.draining = false;
+    for (const r of st.idle.splice(0)) r();
+  }
+
+  private async runUnit(owner: string, st: OwnerState, jobs: Job[]): Promise<Outcome[]> {
+    const plan = new Plan((table, id) => this.readForWrite(owner, table, id));
+    const outcomes: Outcome[] = jobs.map((job) => {
+      try {
+        return { ok: true, value: job.run!(plan) };
+      } catch (error) {
+        return { ok: false, error };
+      }
+    });
+    if (plan.changes.length === 0) return outcomes;
+    try {
+      await this.commit(owner, st, plan);
+    } catch (error) {
+      // Nothing of the unit was committed: every write in it fails (refused ones keep their own reason).
+      return outcomes.map((o) => (o.ok ? { ok: false, error } : o));
+    }
+    return outcomes;
+  }
+
+  /** Journal, apply, log, commit (see journal.ts). Throws after undoing what it did. */
+  private async commit(owner: string, st: OwnerState, plan: Plan): Promise<void> {
+    const writes = plan.writes();
+    const at = Date.now();
+    const seqBefore = st.log.seq;
+    const changesOffset = st.log.size;
+    const changes: Change[] = plan.changes.map((c, i) => ({ seq: seqBefore + i + 1, table: c.table, id: c.id, op: c.op, at }));
+    await this.journal(owner, st, buildWriteJournal(changesOffset, seqBefore, changes, writes));
+    const touched: PlannedWrite[] = [];
+    await this.applying(st, async () => {
+      try {
+        const tables = [...new Set(writes.map((w) => w.table))];
+        const created = await Promise.all(tables.map((t) => mkdir(this.paths.table(owner, t), { recursive: true, mode: DIR_MODE })));
+        const results = await Promise.allSettled(
+          writes.map(async (w) => {
+            const file = this.paths.record(owner, w.table, w.id);
+            if (w.text === null) {
+              touched.push(w);
+              await unlinkIfExists(file);
+            } else if (w.before === null) {
+              // Exclusive even against anything outside this process; an outside file is not ours to roll back.
+              if (!(await writeFileExclusive(file, w.text))) throw new FreeholdError('conflict', `A record with id ${w.id} already exists in ${w.table}`);
+              touched.push(w);
+            } else {
+              touched.push(w);
+              await writeFileAtomic(file, w.text);
+            }
+          }),
+        );
+        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed) throw failed.reason;
+        await Promise.all(tables.map((t) => fsyncDir(this.paths.table(owner, t))));
+        if (created.some((c) => c !== undefined)) await fsyncDir(this.paths.owner(owner)); // new table directories
+        await st.log.append(changes);
+        await commitJournal(this.paths, owner);
+      } catch (error) {
+        await this.undo(owner, st, { version: 1, kind: 'write', changesOffset, seqBefore, changes: [], writes: [], before: touched.map(beforeImage) });
+        throw error;
+      } finally {
+        for (const t of new Set(writes.map((w) => w.table))) {
+          this.cache.invalidate(this.paths.table(owner, t), writes.filter((w) => w.table === t).map((w) => encodeSegment(w.id, 'id') + RECORD_SUFFIX));
+        }
+      }
+    });
+  }
+
+  private async runDrop(owner: string, st: OwnerState, table: string): Promise<Outcome> {
+    const dir = this.paths.table(owner, table);
+    const ids = listDir(dir)
+      .filter((f) => f.isFile())
+      .map((f) => idFromFileName(f.name))
+      .filter((id): id is string => id !== null)
+      .sort(compareStrings);
+    if (ids.length === 0) {
+      await rm(dir, { recursive: true, force: true }); // nothing but temp files or an empty directory
+      this.cache.invalidate(dir);
+      return { ok: true, value: 0 };
+    }
+    const at = Date.now();
+    const changes: Change[] = ids.map((id, i) => ({ seq: st.log.seq + i + 1, table, id, op: 'delete', at }));
+    const journal: Journal = { version: 1, kind: 'drop', table, trash: TRASH_PREFIX + randomBytes(8).toString('hex'), changesOffset: st.log.size, seqBefore: st.log.seq, changes };
+    const trash = join(this.paths.owner(owner), journal.trash);
+    await this.journal(owner, st, JSON.stringify(journal) + '\n');
+    await this.applying(st, async () => {
+      try {
+        await rename(dir, trash);
+        await fsyncDir(this.paths.owner(owner));
+        await st.log.append(changes);
+        await commitJournal(this.paths, owner);
+      } catch (error) {
+        await this.undo(owner, st, journal);
+        throw error;
+      } finally {
+        this.cache.invalidate(dir);
+      }
+    });
+    // Committed; removing the trash is housekeeping (leftovers go at the next open).
+    await rm(trash, { recursive: true, force: true }).catch(() => {});
+    return { ok: true, value: ids.length };
+  }
+
+  /** Step 1 of a unit. If it fails, nothing was applied; an unchecked journal left behind would only cause a harmless rollback, but is emptied. */
+  private async journal(owner: string, st: OwnerState, json: string): Promise<void> {
+    try {
+      await writeJournal(this.paths, owner, json);
+    } catch (error) {
+      await commitJournal(this.paths, owner).catch(() => {
+        st.broken = true;
+      });
+      throw error;
+    }
+  }
+
+  /** Marks a unit as being applied, so that readers wait for it to finish. */
+  private async applying(st: OwnerState, apply: () => Promise<void>): Promise<void> {
+    let done!: () => void;
+    st.applying = new Promise<void>((r) => (done = r));
+    try {
+      await apply();
+    } finally {
+      st.applying = null;
+      done();
+    }
+  }
+
+  /** In-place rollback after a failed apply; if even that fails, the journal stays and the owner is recovered later. */
+  private async undo(owner: string, st: OwnerState, journal: Journal): Promise<void> {
+    try {
+      await rollBack(this.paths, owner, journal);
+      st.log.load();
+    } catch {
+      st.broken = true;
+    }
+  }
+
+  private async recover(owner: string, st: OwnerState): Promise<void> {
+    const journal = await readJournal(this.paths, owner);
+    if (journal) await rollBack(this.paths, owner, journal);
+    st.log.load();
+    this.cache.clear();
+    st.broken = false;
+  }
+
+  /**
+   * The planner's view of a record on disk: its exact text. A file holding an id that
+   * differs only in case means the file system folded the two names together (case
+   * insensitivity): writing would clobber the other record, so refuse. Any other
+   * mismatch or a broken file is a hand edit gone wrong: a put may replace it, a
+   * delete reports it.
+   */
+  private readForWrite(owner: string, table: string, id: string): string | null {
+    const file = this.paths.record(owner, table, id);
+    const got = readRecordText(file)?.text ?? null;
+    if (got === null) return null;
+    let stored: unknown;
+    try {
+      stored = (JSON.parse(got) as { _id?: unknown })._id;
+    } catch {
+      return got;
+    }
+    if (typeof stored === 'string' && stored !== id && foldsTogether(stored, id)) {
+      throw new FreeholdError('conflict', `Record id ${JSON.stringify(id)} collides with ${JSON.stringify(stored)} in ${table}: this file system ignores case in file names`);
+    }
+    return got;
+  }
+
+  // --- owners ---
+
+  /** Opens an owner once: rolls back a leftover journal, removes leftover temp files, loads the seq. */
+  private ready(owner: string): Promise<OwnerState> {
+    const ownerDir = this.paths.owner(owner);
+    if (!this.opened) return Promise.reject(new Error('FlatFileRecordStore used before init() or after close()'));
+    let p = this.owners.get(owner);
+    if (!p) {
+      p = (async () => {
+        const journal = await readJournal(this.paths, owner);
+        if (journal) await rollBack(this.paths, owner, journal);
+        await removeLeftovers(ownerDir);
+        const st = new OwnerState(new ChangeLog(this.paths.changes(owner)));
+        st.log.load();
+        return st;
+      })();
+      this.owners.set(owner, p);
+      p.catch(() => this.owners.delete(owner)); // let the next call try again
+    }
+    return p;
+  }
+
+  /** An owner state in which reads see only committed units. */
+  private async readable(owner: string): Promise<OwnerState> {
+    const st = await this.ready(owner);
+    if (st.broken) await this.enqueue(owner, () => undefined); // the queue recovers first
+    while (st.applying) await st.applying;
+    return st;
+  }
+}
+
+/** Whether a case-insensitive file system would give two ids one file (approximately: Unicode case folding varies). */
+function foldsTogether(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase() || a.toUpperCase() === b.toUpperCase();
+}
+
+function createIn(plan: Plan, table: string, id: string, text: string): void {
+  if (plan.current(table, id) !== null) throw new FreeholdError('conflict', `A record with id ${id} already exists in ${table}`);
+  plan.write(table, id, text);
+}
+
+function deleteIn(plan: Plan, table: string, id: string, file: string): StoredRecord | null {
+  const text = plan.current(table, id);
+  if (text === null) return null;
+  const old = parseRecord(text, file);
+  plan.write(table, id, null);
+  return old;
+}

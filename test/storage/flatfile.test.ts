@@ -1,0 +1,294 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FreeholdError } from '../../src/core/errors.js';
+import { validateQuery } from '../../src/query/validate.js';
+import { FlatFileRecordStore } from '../../src/storage/flatfile/record-store.js';
+import { writeJournal } from '../../src/storage/flatfile/journal.js';
+import { FlatFilePaths, decodeSegment, encodeSegment } from '../../src/storage/flatfile/paths.js';
+import type { StoredRecord } from '../../src/storage/types.js';
+import { openRecordStore } from '../../src/storage/urls.js';
+import { recordStoreSuite } from './record-store.suite.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'freehold-flatfile-'));
+let n = 0;
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+recordStoreSuite('flatfile', async () => new FlatFileRecordStore(join(dir, `t${n++}`)));
+
+const O = 'alice';
+const T = 'com.example.notes';
+const rec = (id: string, fields: Record<string, unknown> = {}, created = 1000): StoredRecord => ({ _id: id, _date_created: created, _date_modified: created, ...fields });
+const all = { op: 'true' } as const;
+const byId = { sort: [{ path: ['_id'], direction: 1 as const }], skip: 0, limit: 1000 };
+
+async function open(root: string): Promise<FlatFileRecordStore> {
+  const s = new FlatFileRecordStore(root);
+  await s.init();
+  return s;
+}
+
+function fresh(): string {
+  return join(dir, `x${n++}`);
+}
+
+const badRequest = (e: unknown) => e instanceof FreeholdError && e.code === 'bad_request';
+
+test('flatfile: records are pretty JSON files at <root>/<owner>/<table>/<id>.json, changes are JSON lines', async () => {
+  const root = fresh();
+  const s = await open(root);
+  const r = rec('r1', { title: 'hello', tags: ['a', 'b'] });
+  await s.create(O, T, r);
+  await s.put(O, T, { ...r, title: 'again' });
+  await s.delete(O, T, 'r1');
+  await s.create(O, T, r);
+
+  const file = join(root, O, T, 'r1.json');
+  assert.equal(readFileSync(file, 'utf8'), JSON.stringify(r, null, 2) + '\n');
+  assert.deepEqual(readdirSync(join(root, O, T)), ['r1.json'], 'no temp files left behind');
+  assert.equal((statSync(file).mode & 0o777).toString(8), '600', 'owner data is private');
+
+  const lines = readFileSync(join(root, O, '_changes.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { seq: number; op: string });
+  assert.deepEqual(lines.map((l) => `${l.seq}:${l.op}`), ['1:put', '2:put', '3:delete', '4:put']);
+  assert.deepEqual(await s.changes(O, 0, 10), lines);
+  assert.equal(readFileSync(join(root, O, '_journal.json'), 'utf8'), '', 'the journal is empty between writes');
+  await s.close();
+
+  // The seq continues after a restart.
+  const s2 = await open(root);
+  await s2.put(O, T, rec('r2'));
+  assert.deepEqual((await s2.changes(O, 3, 10)).map((c) => c.seq), [4, 5]);
+  await s2.close();
+});
+
+test('flatfile: edits made by hand are seen by the next get and query', async () => {
+  const root = fresh();
+  const s = await open(root);
+  for (const id of ['a', 'b', 'c']) await s.create(O, T, rec(id, { title: `note ${id}` }));
+  const titles = async () => (await s.query(O, T, all, byId)).map((r) => `${r._id}:${String(r.title)}`);
+  assert.deepEqual(await titles(), ['a:note a', 'b:note b', 'c:note c']); // now cached
+
+  // In place (as `vi` or `sed -i`-less tools do), immediately: same directory mtime tick.
+  writeFileSync(join(root, O, T, 'a.json'), JSON.stringify(rec('a', { title: 'edited by hand' }), null, 2));
+  assert.equal((await s.get(O, T, 'a'))!.title, 'edited by hand');
+  assert.deepEqual(await titles(), ['a:edited by hand', 'b:note b', 'c:note c']);
+  // Same size, same tick: only the racy-timestamp rule catches this one.
+  writeFileSync(join(root, O, T, 'b.json'), JSON.stringify(rec('b', { title: 'note B' }), null, 2) + '\n');
+  assert.deepEqual(await titles(), ['a:edited by hand', 'b:note B', 'c:note c']);
+
+  // Added and removed by hand.
+  writeFileSync(join(root, O, T, 'd.json'), JSON.stringify(rec('d', { title: 'new' })));
+  unlinkSync(join(root, O, T, 'c.json'));
+  assert.deepEqual(await titles(), ['a:edited by hand', 'b:note B', 'd:new']);
+  assert.equal(await s.count(O, T, validateQuery({ title: 'new' }).where), 1);
+  assert.deepEqual(await s.listTables(O), [{ table: T, count: 3 }]);
+
+  // Files that are not canonical record names are not records.
+  for (const name of ['a.json~', '.a.json.swp', 'a copy.json', 'README.txt', '%61.json']) writeFileSync(join(root, O, T, name), 'junk');
+  assert.deepEqual((await s.query(O, T, all, byId)).map((r) => r._id), ['a', 'b', 'd']);
+
+  // A broken hand edit is reported with the file's path rather than silently skipped.
+  writeFileSync(join(root, O, T, 'b.json'), '{ "_id": "b", oops');
+  await assert.rejects(s.query(O, T, all, byId), /b\.json is not valid JSON/);
+  await assert.rejects(s.get(O, T, 'b'), /b\.json is not valid JSON/);
+  await s.put(O, T, rec('b', { title: 'repaired' })); // a put may replace it
+  assert.equal((await s.get(O, T, 'b'))!.title, 'repaired');
+  writeFileSync(join(root, O, T, 'b.json'), JSON.stringify(rec('renamed')));
+  await assert.rejects(s.query(O, T, all, byId), /holds _id "renamed", but its name says "b"/);
+  await assert.rejects(s.get(O, T, 'b'), /holds _id "renamed"/);
+  await s.close();
+});
+
+test('flatfile: a crash mid-batch is rolled back at the next open', async () => {
+  const root = fresh();
+  const s = await open(root);
+  await s.create(O, T, rec('keep', { v: 1 }));
+  await s.create(O, T, rec('old', { v: 1 }));
+  await s.close();
+  const changesFile = join(root, O, '_changes.jsonl');
+  const changesBefore = readFileSync(changesFile, 'utf8');
+
+  // What the store leaves when killed halfway through applying
+  //   batch [create new1, put old {v:2}, delete keep]:
+  // the journal, then new1 written, old rewritten, one change line appended; keep not yet deleted.
+  const paths = new FlatFilePaths(root);
+  const at = Date.now();
+  const journal = {
+    version: 1,
+    kind: 'write',
+    changesOffset: Buffer.byteLength(changesBefore),
+    seqBefore: 2,
+    changes: [
+      { seq: 3, table: T, id: 'new1', op: 'put', at },
+      { seq: 4, table: T, id: 'old', op: 'put', at },
+      { seq: 5, table: T, id: 'keep', op: 'delete', at },
+    ],
+    writes: [
+      { table: T, id: 'new1', record: rec('new1') },
+      { table: T, id: 'old', record: rec('old', { v: 2 }) },
+      { table: T, id: 'keep', record: null },
+    ],
+    before: [
+      { table: T, id: 'new1', record: null },
+      { table: T, id: 'old', record: rec('old', { v: 1 }) },
+      { table: T, id: 'keep', record: rec('keep', { v: 1 }) },
+    ],
+  };
+  await writeJournal(paths, O, JSON.stringify(journal));
+  writeFileSync(join(root, O, T, 'new1.json'), JSON.stringify(rec('new1'), null, 2));
+  writeFileSync(join(root, O, T, 'old.json'), JSON.stringify(rec('old', { v: 2 }), null, 2));
+  appendFileSync(changesFile, JSON.stringify(journal.changes[0]) + '\n{"seq":4,"ta'); // torn mid-line
+  writeFileSync(join(root, O, T, '.tmp-keep.json-0123456789ab'), 'partial temp file');
+
+  const s2 = await open(root);
+  assert.equal(await s2.get(O, T, 'new1'), null);
+  assert.deepEqual(await s2.get(O, T, 'old'), rec('old', { v: 1 }));
+  assert.deepEqual(await s2.get(O, T, 'keep'), rec('keep', { v: 1 }));
+  assert.equal(readFileSync(changesFile, 'utf8'), changesBefore, 'change lines of the unfinished batch are cut off');
+  assert.equal(readFileSync(join(root, O, '_journal.json'), 'utf8'), '');
+  assert.deepEqual(readdirSync(join(root, O, T)).sort(), ['keep.json', 'old.json'], 'temp files are cleaned up');
+  // And the store carries on from the right seq.
+  await s2.put(O, T, rec('next'));
+  assert.deepEqual((await s2.changes(O, 0, 10)).map((c) => `${c.seq}:${c.id}`), ['1:keep', '2:old', '3:next']);
+  await s2.close();
+});
+
+test('flatfile: a torn journal (crash while writing it) is discarded; nothing had been applied', async () => {
+  const root = fresh();
+  const s = await open(root);
+  await s.create(O, T, rec('a'));
+  await s.close();
+  // A prefix of a journal without its checksum trailer.
+  writeFileSync(join(root, O, '_journal.json'), '{"version":1,"kind":"write","changesOffset":0,"seqBefore":0,"changes":[],"writes":[],"before":[{"table":"com.exa');
+  const s2 = await open(root);
+  assert.deepEqual(await s2.get(O, T, 'a'), rec('a'));
+  assert.equal((await s2.changes(O, 0, 10)).length, 1);
+  assert.equal(readFileSync(join(root, O, '_journal.json'), 'utf8'), '');
+  await s2.close();
+});
+
+test('flatfile: a crash mid-dropTable is rolled back at the next open', async () => {
+  const root = fresh();
+  const s = await open(root);
+  await s.create(O, T, rec('a'));
+  await s.create(O, T, rec('b'));
+  await s.close();
+  const paths = new FlatFilePaths(root);
+  const changesFile = join(root, O, '_changes.jsonl');
+  const size = statSync(changesFile).size;
+  await writeJournal(paths, O, JSON.stringify({ version: 1, kind: 'drop', table: T, trash: '.trash-0001', changesOffset: size, seqBefore: 2, changes: [] }));
+  // The table was moved aside; the change lines had not been written.
+  const { renameSync } = await import('node:fs');
+  renameSync(join(root, O, T), join(root, O, '.trash-0001'));
+  const s2 = await open(root);
+  assert.deepEqual((await s2.query(O, T, all, byId)).map((r) => r._id), ['a', 'b']);
+  assert.equal(existsSync(join(root, O, '.trash-0001')), false);
+  assert.equal(await s2.dropTable(O, T), 2);
+  assert.equal(existsSync(join(root, O, T)), false);
+  assert.deepEqual(readdirSync(join(root, O)).sort(), ['_changes.jsonl', '_journal.json'], 'no trash left');
+  await s2.close();
+});
+
+test('flatfile: a batch failing while being applied is undone in place', async () => {
+  const root = fresh();
+  const s = await open(root);
+  await s.create(O, T, rec('a', { v: 1 }));
+  const changes = readFileSync(join(root, O, '_changes.jsonl'), 'utf8');
+  // A directory squatting on a record's file name makes that write fail after others succeeded.
+  mkdirSync(join(root, O, 'com.example.other', 'x.json'), { recursive: true });
+  await assert.rejects(
+    s.batch(O, [
+      { kind: 'put', table: T, record: rec('a', { v: 2 }) },
+      { kind: 'create', table: T, record: rec('b') },
+      { kind: 'put', table: 'com.example.other', record: rec('x') },
+    ]),
+    // Planning sees no record x (a directory is not a record), so this comes from the
+    // exclusive write while applying, after the writes of a and b.
+    (e: unknown) => e instanceof FreeholdError && e.code === 'conflict' && /x already exists in com\.example\.other/.test(e.message),
+  );
+  assert.deepEqual(await s.get(O, T, 'a'), rec('a', { v: 1 }));
+  assert.equal(await s.get(O, T, 'b'), null);
+  assert.equal(readFileSync(join(root, O, '_changes.jsonl'), 'utf8'), changes);
+  assert.equal(readFileSync(join(root, O, '_journal.json'), 'utf8'), '');
+  await s.put(O, T, rec('c'));
+  assert.deepEqual((await s.changes(O, 0, 10)).map((c) => `${c.seq}:${c.id}`), ['1:a', '2:c']);
+  await s.close();
+});
+
+test('flatfile: unusual ids, owners and tables round-trip through reversible file names', async () => {
+  const root = fresh();
+  const s = await open(root);
+  const ids = ['.', '..', '.hidden', 'a b', 'é', '😀', '%41', '100%', 'x:y@z+=~-_.', '_under', 'CON', 'a'.repeat(200), 'tab\there', 'new\nline', 'q"uote', '*?<>|'];
+  for (const id of ids) await s.create(O, T, rec(id, { id }));
+  for (const id of ids) assert.deepEqual(await s.get(O, T, id), rec(id, { id }), `get ${JSON.stringify(id)}`);
+  const listed = (await s.query(O, T, all, byId)).map((r) => r._id);
+  assert.deepEqual([...listed].sort(), [...ids].sort());
+  assert.deepEqual(await s.listTables(O), [{ table: T, count: ids.length }]);
+
+  const files = readdirSync(join(root, O, T));
+  for (const f of ['%2E.json', '%2E..json', '%2Ehidden.json', 'a%20b.json', '%C3%A9.json', '%2541.json', 'x:y@z+=~-_..json', '_under.json', 'CON.json']) {
+    assert.ok(files.includes(f), `${f} in ${files.join(' ')}`);
+  }
+  for (const id of ids) assert.equal(decodeSegment(encodeSegment(id, 'id'), 'id'), id);
+
+  // Owners and tables are escaped too, and `_`-names are reserved for the store's own files.
+  for (const [owner, table] of [['_changes.jsonl', '_journal.json'], ['..', '..'], ['.', 'com.x'], ['Zoë', 'com.x.ü']]) {
+    await s.put(owner!, table!, rec('r'));
+    assert.deepEqual(await s.get(owner!, table!, 'r'), rec('r'));
+    assert.deepEqual(await s.listTables(owner!), [{ table: table!, count: 1 }]);
+  }
+  assert.deepEqual(readdirSync(root).sort(), ['%2E', '%2E.', '%5Fchanges.jsonl', 'Zo%C3%AB', 'alice']);
+
+  for (const bad of ['a/b', 'a\\b', 'nul\0', '', 'x'.repeat(300), 'lone\uD800']) {
+    await assert.rejects(s.create(O, T, rec(bad)), badRequest, `id ${JSON.stringify(bad)}`);
+    await assert.rejects(s.get(bad, T, 'r'), badRequest, `owner ${JSON.stringify(bad)}`);
+    await assert.rejects(s.query(O, bad, all, byId), badRequest, `table ${JSON.stringify(bad)}`);
+  }
+  await s.close();
+});
+
+test('flatfile: no owner, table or id reaches outside the root', async () => {
+  const parent = fresh();
+  const root = join(parent, 'root');
+  mkdirSync(parent);
+  const s = await open(root);
+  const nasty = ['..', '../..', '../../etc/passwd', '/etc/passwd', '..\\..', '.', '%2E%2E', '%2F', 'C:\\x'];
+  for (const x of nasty) {
+    await s.put(x, T, rec('r')).catch(() => {});
+    await s.put(O, x, rec('r')).catch(() => {});
+    await s.put(O, T, rec(x)).catch(() => {});
+    await s.batch(O, [{ kind: 'delete', table: x, id: x }]).catch(() => {});
+    await s.dropTable(x, x).catch(() => {});
+  }
+  assert.deepEqual(readdirSync(parent), ['root'], 'nothing written beside the root');
+  const walk = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : [join(d, e.name)]));
+  for (const f of walk(root)) assert.ok(f.startsWith(root + '/'), f);
+  await s.close();
+});
+
+test('flatfile: reading changes from the middle of a long log', async () => {
+  const root = fresh();
+  const s = await open(root);
+  const ops = Array.from({ length: 1000 }, (_, i) => ({ kind: 'put' as const, table: T, record: rec(`r${i}`) }));
+  await s.batch(O, ops);
+  assert.deepEqual((await s.changes(O, 700, 3)).map((c) => c.seq), [701, 702, 703]);
+  await s.batch(O, ops.slice(0, 600)); // appended after the index was built
+  assert.deepEqual((await s.changes(O, 1299, 3)).map((c) => `${c.seq}:${c.id}`), ['1300:r299', '1301:r300', '1302:r301']);
+  assert.deepEqual((await s.changes(O, 1598, 10)).map((c) => c.seq), [1599, 1600]);
+  assert.equal((await s.changes(O, 0, 5000)).length, 1600);
+  assert.deepEqual(await s.changes(O, 1600, 10), []);
+  await s.close();
+});
+
+test('flatfile: flatfile:<dir> store URL', async () => {
+  const root = fresh();
+  const s = openRecordStore(`flatfile:${root}`);
+  assert.equal(s.kind, 'flatfile');
+  await s.init();
+  await s.create(O, T, rec('u'));
+  assert.ok(existsSync(join(root, O, T, 'u.json')));
+  await s.close();
+  assert.throws(() => openRecordStore('flatfile:'), /needs a directory/);
+});
