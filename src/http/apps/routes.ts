@@ -1,8 +1,4 @@
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -16,6 +12,7 @@ import { AppNameParam, ErrorReply } from '../schemas.js';
 import { RangeNotSatisfiable, parseRange, sendBlob } from '../send-blob.js';
 import { SERVER_VERSION } from '../version.js';
 import { newNonce, pageCsp, renderPage } from './page.js';
+import { withUploadedFile } from '../upload-to-temp.js';
 
 /**
  * Serving installed apps (`/apps/<app>/…`) and the owner's app management
@@ -202,28 +199,10 @@ export async function appRoutes(fastify: FastifyInstance): Promise<void> {
     },
   }, async (request) => {
     const owner = await requireOwner(services, request);
-    if (!request.isMultipart()) throw new FreeholdError('bad_request', 'Expected a multipart/form-data body with a zip in `file`');
-    // The zip goes to a temp file as it arrives (the package reader needs random access), never into memory.
-    const dir = await mkdtemp(path.join(tmpdir(), 'freehold-install-'));
-    try {
-      const zipPath = path.join(dir, 'app.zip');
-      let received = false;
-      for await (const part of request.parts({ limits: { fileSize: config.maxAppBytes, files: 1 } })) {
-        if (part.type === 'field') continue;
-        if (part.fieldname !== 'file' || received) {
-          part.file.resume();
-          continue;
-        }
-        await pipeline(part.file, createWriteStream(zipPath));
-        if (part.file.truncated) throw new FreeholdError('too_large', 'The app package is too large');
-        received = true;
-      }
-      if (!received) throw new FreeholdError('bad_request', 'No file part named "file" in the upload');
+    return withUploadedFile(request, 'the app package', config.maxAppBytes, async (zipPath) => {
       const result = await services.apps.install(owner.user.userId, { zipPath });
       return { app_name: result.appName, version: result.version, installed: true, updated: result.updated };
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   app.delete('/acctapi/apps/:app', {

@@ -1,9 +1,5 @@
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { withUploadedFile } from '../upload-to-temp.js';
 import { PassThrough } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
@@ -63,27 +59,10 @@ export async function portabilityRoutes(fastify: FastifyInstance): Promise<void>
     },
   }, async (request) => {
     const owner = await requireOwner(services, request);
-    if (!request.isMultipart()) throw new FreeholdError('bad_request', 'Expected a multipart/form-data body with the archive in `file`');
-    const dir = await mkdtemp(path.join(tmpdir(), 'freehold-import-'));
-    try {
-      const zipPath = path.join(dir, 'import.zip');
-      let received = false;
-      for await (const part of request.parts({ limits: { fileSize: DEFAULT_IMPORT_LIMITS.maxArchiveBytes, files: 1 } })) {
-        if (part.type === 'field') continue;
-        if (part.fieldname !== 'file' || received) {
-          part.file.resume();
-          continue;
-        }
-        await pipeline(part.file, createWriteStream(zipPath));
-        if (part.file.truncated) throw new FreeholdError('too_large', 'The archive is too large');
-        received = true;
-      }
-      if (!received) throw new FreeholdError('bad_request', 'No file part named "file" in the upload');
+    return withUploadedFile(request, 'the archive', DEFAULT_IMPORT_LIMITS.maxArchiveBytes, async (zipPath) => {
       const r = await importOwner(services, owner.user.userId, zipPath);
       request.log.info({ user: owner.user.userId, written: r.recordsWritten + r.blobsWritten }, 'import done');
       return { imported: true, tables: r.tables, files: r.files, apps: r.apps };
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 }
