@@ -3,7 +3,6 @@ import { PassThrough } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import { FreeholdError } from '../../core/errors.js';
 import { exportOwner } from '../../core/portability/export.js';
 import { DEFAULT_IMPORT_LIMITS, importOwner } from '../../core/portability/import.js';
 import { requireOwner } from '../auth.js';
