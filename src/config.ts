@@ -42,6 +42,16 @@ export interface Config {
   backupIntervalHours: number;
   /** Backups kept per owner. */
   backupKeep: number;
+  /** Default per-owner storage quota in bytes (records' JSON + files + apps); 0: unlimited. */
+  quotaBytes: number;
+  /** Default per-owner quota in records; 0: unlimited. */
+  quotaRecords: number;
+  /**
+   * Key material for secrets encrypted at rest (TOTP secrets), kept outside the
+   * store so that a copy of the database alone cannot decrypt them. Empty: derived
+   * from the host secret in the store (protects against partial leaks only).
+   */
+  encryptionKey: string;
 }
 
 type FileConfig = Partial<Record<keyof Config, unknown>>;
@@ -106,6 +116,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     backupBlobs: pick(env.FREEHOLD_BACKUP_BLOBS, file.backupBlobs) ?? '',
     backupIntervalHours: int('FREEHOLD_BACKUP_INTERVAL_HOURS', pick(env.FREEHOLD_BACKUP_INTERVAL_HOURS, file.backupIntervalHours), 24),
     backupKeep: int('FREEHOLD_BACKUP_KEEP', pick(env.FREEHOLD_BACKUP_KEEP, file.backupKeep), 7),
+    quotaBytes: int('FREEHOLD_QUOTA_BYTES', pick(env.FREEHOLD_QUOTA_BYTES, file.quotaBytes), 0),
+    quotaRecords: int('FREEHOLD_QUOTA_RECORDS', pick(env.FREEHOLD_QUOTA_RECORDS, file.quotaRecords), 0),
+    encryptionKey: pick(env.FREEHOLD_ENCRYPTION_KEY, file.encryptionKey) ?? '',
   };
+  if (config.encryptionKey !== '' && config.encryptionKey.length < 32) {
+    throw new Error('FREEHOLD_ENCRYPTION_KEY must be at least 32 characters (e.g. openssl rand -base64 32)');
+  }
   return { ...config, ...overrides };
 }

@@ -29,6 +29,15 @@ export function userCommands(program: Command): void {
       process.stdout.write(`password changed for ${id}; its sessions were ended\n`);
     });
   });
+  user.command('2fa-reset <id>')
+    .description("Turn off a user's two-factor sign-in (lost phone and recovery codes); they sign in with the password alone")
+    .action(async (id: string) => {
+      await withServices(async (s) => {
+        if (!(await s.accounts.get(id))) throw new Error(`no user ${id}`);
+        const had = await s.twoFactor.disable(id);
+        process.stdout.write(had ? `two-factor sign-in turned off for ${id}\n` : `${id} had no two-factor sign-in\n`);
+      });
+    });
   user.command('storage <id>')
     .description("Show or set where a user's data is kept (set only before the user has data; otherwise use migrate)")
     .option('--records <url>', 'record store URL')
@@ -41,6 +50,29 @@ export function userCommands(program: Command): void {
         }
         const st = s.stores.storageOf(id);
         process.stdout.write(`records: ${maskStoreUrl(st.records)}\nblobs:   ${maskStoreUrl(st.blobs)}\nstate:   ${st.state}\n`);
+      });
+    });
+  user.command('quota <id>')
+    .description("Show or set a user's storage quota (0: unlimited; --default: back to the host's default)")
+    .option('--bytes <n>', 'bytes of records, files and apps')
+    .option('--records <n>', 'number of records')
+    .option('--default', "use the host's default quota")
+    .action(async (id: string, opts: { bytes?: string; records?: string; default?: boolean }) => {
+      await withServices(async (s) => {
+        if (!(await s.accounts.get(id))) throw new Error(`no user ${id}`);
+        const num = (v: string | undefined, name: string) => {
+          if (v === undefined) return undefined;
+          if (!/^\d+$/.test(v)) throw new Error(`--${name} must be a whole number`);
+          return Number(v);
+        };
+        if (opts.default) await s.quota.setQuota(id, null);
+        else if (opts.bytes !== undefined || opts.records !== undefined) {
+          const q = await s.quota.quotaOf(id);
+          await s.quota.setQuota(id, { bytes: num(opts.bytes, 'bytes') ?? q.bytes, records: num(opts.records, 'records') ?? q.records });
+        }
+        const [q, u] = await Promise.all([s.quota.quotaOf(id), s.quota.usage(id)]);
+        const lim = (n: number) => (n === 0 ? 'unlimited' : String(n));
+        process.stdout.write(`records: ${u.records} of ${lim(q.records)}\nbytes:   ${u.bytes} of ${lim(q.bytes)}\n`);
       });
     });
 }

@@ -12,6 +12,8 @@ export const ErrorStatus = {
   invalid_package: 400,
   unauthorized: 401,
   token_expired: 401,
+  /** The password was right; the account also needs a TOTP or recovery code. */
+  totp_required: 401,
   forbidden: 403,
   csrf: 403,
   not_found: 404,

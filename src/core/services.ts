@@ -11,6 +11,8 @@ import { RecordService } from './records/service.js';
 import { FileService } from './files/service.js';
 import { PermissionService } from './permissions/service.js';
 import { BackupService } from './backup/service.js';
+import { QuotaService } from './quota/service.js';
+import { TwoFactorService } from './twofactor/service.js';
 
 /**
  * Everything the HTTP layer and the CLI need, wired once. Nothing here knows HTTP.
@@ -22,10 +24,12 @@ export interface Services {
   accounts: AccountService;
   sessions: SessionService;
   tokens: TokenService;
+  twoFactor: TwoFactorService;
   apps: AppService;
   records: RecordService;
   files: FileService;
   permissions: PermissionService;
+  quota: QuotaService;
   /** Present when a backup store is configured. */
   backups?: BackupService;
   close(): Promise<void>;
@@ -38,6 +42,8 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
   await blobs.init();
   const stores = new StoreRegistry(records, blobs, { hostRecordsUrl: config.records, hostBlobsUrl: config.blobs, pollMs: config.storagePollMs });
   await stores.start();
+  const quota = new QuotaService(stores, { bytes: config.quotaBytes, records: config.quotaRecords });
+  stores.decorator = { records: (o, s) => quota.wrapRecords(o, s), blobs: (o, s) => quota.wrapBlobs(o, s) };
   const secret = await loadHostSecret(records);
   const tokens = new TokenService(records, secret);
   const recordService = new RecordService(stores);
@@ -49,10 +55,13 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     accounts: new AccountService(records),
     sessions: new SessionService(records, config.sessionTtlMs),
     tokens,
+    // An operator-held key, when given, keeps TOTP secrets unreadable from a database copy alone.
+    twoFactor: new TwoFactorService(records, config.encryptionKey || secret),
     apps,
     records: recordService,
     files: new FileService(stores, config),
     permissions: new PermissionService(stores, apps),
+    quota,
     close: async () => {
       await services.backups?.stop();
       await stores.close();

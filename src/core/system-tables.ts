@@ -14,6 +14,12 @@ export const SystemTable = {
   tokens: 'system.tokens',
   secrets: 'system.secrets',
   setup: 'system.setup',
+  /** Two-factor state per user (sealed TOTP secret, last used step). */
+  totp: 'system.totp',
+  /** TOTP steps already used, `<user>:<step>`: creating one is the atomic claim of a code. */
+  totpSteps: 'system.totp_steps',
+  /** Unused recovery codes, by sha256. */
+  recoveryCodes: 'system.recovery_codes',
 } as const;
 
 /** Per-owner internal tables, kept in the owner's own store so that export takes them along. */

@@ -12,6 +12,7 @@ import { cepsRoutes } from './ceps/routes.js';
 import { fepsRoutes } from './feps/routes.js';
 import { accountRoutes } from './account/routes.js';
 import { storageRoutes } from './account/storage-routes.js';
+import { twoFactorRoutes } from './account/twofactor-routes.js';
 import { oauthRoutes } from './oauth/routes.js';
 import { appRoutes } from './apps/routes.js';
 import { portabilityRoutes } from './portability/routes.js';
@@ -64,6 +65,7 @@ export async function buildServer(services: Services, logger: Logger | false = s
   await app.register(fepsRoutes);
   await app.register(accountRoutes);
   await app.register(storageRoutes);
+  await app.register(twoFactorRoutes);
   await app.register(oauthRoutes);
   await app.register(appRoutes);
   await app.register(portabilityRoutes);

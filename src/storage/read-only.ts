@@ -17,6 +17,7 @@ export class ReadOnlyRecordStore implements RecordStore {
   query(owner: string, table: string, where: Condition, options: QueryOptions): Promise<StoredRecord[]> { return this.inner.query(owner, table, where, options); }
   count(owner: string, table: string, where: Condition): Promise<number> { return this.inner.count(owner, table, where); }
   listTables(owner: string): Promise<Array<{ table: string; count: number }>> { return this.inner.listTables(owner); }
+  usage(owner: string): Promise<{ records: number; bytes: number }> { return this.inner.usage(owner); }
   changes(owner: string, sinceSeq: number, limit: number): Promise<Change[]> { return this.inner.changes(owner, sinceSeq, limit); }
   async create(_o: string, _t: string, _r: StoredRecord): Promise<void> { throw moving(); }
   async replace(_o: string, _t: string, _r: StoredRecord): Promise<boolean> { throw moving(); }

@@ -21,6 +21,11 @@ export interface OwnerStorage {
 
 interface StorageRecord extends StoredRecord, OwnerStorage {}
 
+export interface StoreDecorator {
+  records(owner: string, store: RecordStore): RecordStore;
+  blobs(owner: string, store: BlobStore): BlobStore;
+}
+
 export interface RegistryOptions {
   hostRecordsUrl: string;
   hostBlobsUrl: string;
@@ -126,20 +131,26 @@ export class StoreRegistry {
     return store;
   }
 
+  /**
+   * Lets the domain see every owner's stores through its own rules (quotas) without
+   * the storage layer knowing them.
+   */
+  decorator: StoreDecorator | undefined;
+
   /** The owner's record store; read-only while their data is being moved. */
   records(owner: string): RecordStore {
     const s = this.owners.get(owner);
-    if (!s) return this.host;
-    const store = this.recordStores.get(s.records)!;
-    return s.state === 'migrating' ? new ReadOnlyRecordStore(store) : store;
+    let store = s ? this.recordStores.get(s.records)! : this.host;
+    if (s?.state === 'migrating') store = new ReadOnlyRecordStore(store);
+    return this.decorator ? this.decorator.records(owner, store) : store;
   }
 
   /** The owner's blob store; read-only while their data is being moved. */
   blobs(owner: string): BlobStore {
     const s = this.owners.get(owner);
-    if (!s) return this.hostBlobs;
-    const store = this.blobStores.get(s.blobs)!;
-    return s.state === 'migrating' ? new ReadOnlyBlobStore(store) : store;
+    let store = s ? this.blobStores.get(s.blobs)! : this.hostBlobs;
+    if (s?.state === 'migrating') store = new ReadOnlyBlobStore(store);
+    return this.decorator ? this.decorator.blobs(owner, store) : store;
   }
 
   /** The owner's storage as configured (host stores when nothing is set). */

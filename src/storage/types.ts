@@ -58,6 +58,8 @@ export interface RecordStore {
   ensureIndex(owner: string, table: string, fields: string[][]): Promise<void>;
   /** The owner's tables with their record counts. */
   listTables(owner: string): Promise<Array<{ table: string; count: number }>>;
+  /** How many records the owner has, and roughly how many bytes they take (their JSON), for quotas. */
+  usage(owner: string): Promise<{ records: number; bytes: number }>;
   /** Changes after `sinceSeq`, oldest first. */
   changes(owner: string, sinceSeq: number, limit: number): Promise<Change[]>;
   /** Removes every record of a table (app removal). */

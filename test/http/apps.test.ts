@@ -252,7 +252,8 @@ test("user B cannot load user A's app pages or files", async () => {
 });
 
 test('an update keeps serving the old version until the new one is complete', async () => {
-  const blobs = t.services.stores.blobs('alice') as BlobStore & { put: BlobStore['put'] };
+  // The underlying store: stores.blobs(owner) hands out a fresh quota-aware view on each call.
+  const blobs = t.services.stores.hostBlobs as BlobStore & { put: BlobStore['put'] };
   const realPut = blobs.put.bind(blobs);
   let reached!: () => void;
   const atGate = new Promise<void>((r) => { reached = r; });

@@ -327,6 +327,21 @@ export function recordStoreSuite(name: string, make: () => Promise<RecordStore>)
       assert.deepEqual(await s.listTables('bob'), [{ table: 'com.example.bob', count: 1 }]);
     }));
 
+  test(`${name}: usage counts an owner's records and their bytes`, () =>
+    withStore(async (s) => {
+      assert.deepEqual(await s.usage('carl'), { records: 0, bytes: 0 });
+      await s.create('carl', T, rec('u1', { text: 'x'.repeat(1000) }));
+      await s.create('carl', 'com.example.notes.other', rec('u2', { text: 'y'.repeat(3000) }));
+      await s.create('dana', T, rec('u3', { text: 'z'.repeat(50_000) }));
+      const u = await s.usage('carl');
+      assert.equal(u.records, 2);
+      assert.ok(u.bytes >= 4000 && u.bytes < 20_000, `bytes ${u.bytes}`);
+      await s.delete('carl', T, 'u1');
+      const after = await s.usage('carl');
+      assert.equal(after.records, 1);
+      assert.ok(after.bytes < u.bytes);
+    }));
+
   test(`${name}: owners are isolated`, () =>
     withStore(async (s) => {
       await s.create('alice', T, rec('same', { who: 'alice' }));

@@ -15,6 +15,9 @@ import type { User } from '../../core/accounts/service.js';
 const Credentials = Type.Object({
   user_id: Type.String({ minLength: 1, maxLength: 100 }),
   password: Type.String({ minLength: 1, maxLength: 1024 }),
+  /** The second factor, when the account has two-factor sign-in on: one of these. */
+  totp: Type.Optional(Type.String({ maxLength: 20, description: 'Code from the authenticator app' })),
+  recovery_code: Type.Optional(Type.String({ maxLength: 40, description: 'One of the recovery codes' })),
 }, { additionalProperties: true });
 
 const LoginReply = Type.Object({ logged_in: Type.Boolean(), user_id: Type.String() });
@@ -59,6 +62,10 @@ export async function accountRoutes(fastify: FastifyInstance): Promise<void> {
     checkSameOrigin(services, request);
     const user = await services.accounts.verify(request.body.user_id, request.body.password);
     if (!user) throw new FreeholdError('unauthorized', 'Wrong user id or password');
+    // Asking for the code only after a right password (as most sites do) tells a
+    // password guesser when they are right, but the code still stands between them
+    // and the account, and both tries count against this route's rate limit.
+    await services.twoFactor.checkSignIn(user.userId, { totp: request.body.totp, recoveryCode: request.body.recovery_code });
     await startSession(services, request, reply, user);
     request.log.info({ user: user.userId }, 'signed in');
     return { logged_in: true, user_id: user.userId };

@@ -54,4 +54,30 @@ export async function storageRoutes(fastify: FastifyInstance): Promise<void> {
     await chooseOwnerStorage(services.stores, userId, request.body, false);
     return describe(userId);
   });
+
+  const QuotaShape = Type.Object({ bytes: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }), records: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }) });
+  const UsageReply = Type.Object({ user_id: Type.String(), records: Type.Number(), bytes: Type.Number(), quota: QuotaShape });
+
+  const usageOf = async (userId: string) => {
+    const [usage, quota] = await Promise.all([services.quota.usage(userId), services.quota.quotaOf(userId)]);
+    return { user_id: userId, records: usage.records, bytes: usage.bytes, quota };
+  };
+
+  app.get('/acctapi/usage', {
+    schema: { tags: ['account'], summary: "The signed-in owner's storage use and quota (0: unlimited)", response: { 200: UsageReply } },
+  }, async (request) => usageOf((await requireOwner(services, request)).user.userId));
+
+  app.put('/acctapi/users/:user_id/quota', {
+    schema: {
+      tags: ['admin'], summary: "Set a user's quota (admin); null goes back to the host's default",
+      params: Type.Object({ user_id: Type.String({ maxLength: 34 }) }),
+      body: Type.Object({ quota: Type.Union([QuotaShape, Type.Null()]) }), response: { 200: UsageReply },
+    },
+  }, async (request) => {
+    await requireAdmin(services, request);
+    const userId = assertUserId(request.params.user_id);
+    if (!(await services.accounts.get(userId))) throw new FreeholdError('not_found', 'No such user');
+    await services.quota.setQuota(userId, request.body.quota);
+    return usageOf(userId);
+  });
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { FreeholdError } from '../../core/errors.js';
 import { compareForSort, compareStrings, matches } from '../../query/evaluate.js';
@@ -157,6 +158,22 @@ export class FlatFileRecordStore implements RecordStore {
       if (count > 0) out.push({ table, count });
     }
     return out.sort((a, b) => compareStrings(a.table, b.table));
+  }
+
+  async usage(owner: string): Promise<{ records: number; bytes: number }> {
+    const ownerDir = this.paths.owner(owner);
+    await this.readable(owner);
+    let records = 0;
+    let bytes = 0;
+    for (const e of listDir(ownerDir)) {
+      if (!e.isDirectory() || decodeSegment(e.name, 'dir') === null) continue;
+      for (const f of listDir(join(ownerDir, e.name))) {
+        if (!f.isFile() || idFromFileName(f.name) === null) continue;
+        records++;
+        bytes += statSync(join(ownerDir, e.name, f.name)).size;
+      }
+    }
+    return { records, bytes };
   }
 
   async changes(owner: string, sinceSeq: number, limit: number): Promise<Change[]> {

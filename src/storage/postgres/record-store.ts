@@ -272,6 +272,11 @@ export class PostgresRecordStore implements RecordStore {
     return rows.map(([table, count]) => ({ table, count }));
   }
 
+  async usage(owner: string): Promise<{ records: number; bytes: number }> {
+    const { rows } = await this.db().query<[string, string]>({ name: 'fh_usage', text: this.sql.usage, values: [owner], rowMode: 'array' });
+    return { records: Number(rows[0]?.[0] ?? 0), bytes: Number(rows[0]?.[1] ?? 0) };
+  }
+
   async changes(owner: string, sinceSeq: number, limit: number): Promise<Change[]> {
     const { rows } = await this.db().query<Change>({ name: 'fh_changes', text: this.sql.changes, values: [owner, sinceSeq, limit] });
     return rows;
@@ -494,6 +499,7 @@ function statements(schema: string | null) {
     drop: `WITH ${lock}, w AS (DELETE FROM ${records} USING lock WHERE owner = $1 AND tbl = $2 RETURNING id),
       c AS (INSERT INTO ${changes} (owner, tbl, id, op, at) SELECT $1, $2, id, 'delete', $3::int8 FROM w) SELECT count(*) FROM w`,
     listTables: `SELECT tbl, count(*) FROM ${records} WHERE owner = $1 GROUP BY tbl ORDER BY tbl`,
+    usage: `SELECT count(*)::int8, coalesce(sum(octet_length(data::text)), 0)::int8 FROM ${records} WHERE owner = $1`,
     changes: `SELECT seq, tbl AS "table", id, op, at FROM ${changes} WHERE owner = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
   };
 }

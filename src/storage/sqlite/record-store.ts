@@ -63,6 +63,7 @@ interface Statements {
   delete: Database.Statement;
   change: Database.Statement;
   listTables: Database.Statement;
+  usage: Database.Statement;
   changes: Database.Statement;
   dropChanges: Database.Statement;
   drop: Database.Statement;
@@ -111,6 +112,7 @@ export class SqliteRecordStore implements RecordStore {
       delete: db.prepare('DELETE FROM records WHERE owner = ? AND tbl = ? AND id = ? RETURNING data').pluck(),
       change: db.prepare('INSERT INTO changes (owner, tbl, id, op, at) VALUES (?, ?, ?, ?, ?)'),
       listTables: db.prepare('SELECT tbl AS "table", count(*) AS count FROM records WHERE owner = ? GROUP BY tbl ORDER BY tbl'),
+      usage: db.prepare('SELECT count(*) AS records, coalesce(sum(length(CAST(data AS BLOB))), 0) AS bytes FROM records WHERE owner = ?'),
       changes: db.prepare('SELECT seq, tbl AS "table", id, op, at FROM changes WHERE owner = ? AND seq > ? ORDER BY seq LIMIT ?'),
       dropChanges: db.prepare(
         "INSERT INTO changes (owner, tbl, id, op, at) SELECT owner, tbl, id, 'delete', ? FROM records WHERE owner = ? AND tbl = ?",
@@ -201,6 +203,10 @@ export class SqliteRecordStore implements RecordStore {
 
   async listTables(owner: string): Promise<Array<{ table: string; count: number }>> {
     return this.open().s.listTables.all(owner) as Array<{ table: string; count: number }>;
+  }
+
+  async usage(owner: string): Promise<{ records: number; bytes: number }> {
+    return this.open().s.usage.get(owner) as { records: number; bytes: number };
   }
 
   async changes(owner: string, sinceSeq: number, limit: number): Promise<Change[]> {

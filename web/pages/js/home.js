@@ -5,6 +5,7 @@ import { appsPanel } from './home/apps.js';
 import { installPanel } from './home/install.js';
 import { appPasswordPanel } from './home/app-password.js';
 import { usersPanel } from './home/users.js';
+import { twoFactorPanel } from './home/twofactor.js';
 
 async function main() {
   let session;
@@ -26,6 +27,7 @@ async function main() {
   const passwords = appPasswordPanel();
   const apps = appsPanel({ onApps: (list) => passwords.setApps(list) });
   installPanel({ onInstalled: () => apps.refresh() });
+  twoFactorPanel().refresh();
   if (session.is_admin) usersPanel().refresh();
   await apps.refresh();
 }

@@ -1,0 +1,142 @@
+import type { RecordStore, BlobStore, StoredRecord } from '../../storage/types.js';
+import type { StoreRegistry } from '../../storage/registry.js';
+import { FreeholdError } from '../errors.js';
+import { SYSTEM_OWNER } from '../system-tables.js';
+import { QuotaBlobStore, QuotaRecordStore } from './stores.js';
+
+/** Limits for one owner; 0 means unlimited. */
+export interface Quota {
+  bytes: number;
+  records: number;
+}
+
+export interface Usage {
+  records: number;
+  /** Record JSON plus files and apps. */
+  bytes: number;
+}
+
+const QUOTA_TABLE = 'system.quotas';
+/** Exact usage is re-read this often; in between, this process adds its own writes. */
+const RECORDS_REFRESH_MS = 30_000;
+const BLOBS_REFRESH_MS = 5 * 60_000;
+const QUOTA_CACHE_MS = 5_000;
+
+interface Tally {
+  records: number;
+  recordBytes: number;
+  recordsAt: number;
+  blobBytes: number;
+  blobsAt: number;
+}
+
+export const recordBytes = (r: StoredRecord): number => Buffer.byteLength(JSON.stringify(r));
+
+export function quotaExceeded(what: string): FreeholdError {
+  return new FreeholdError('quota_exceeded', `Storage quota exceeded: ${what}`);
+}
+
+/**
+ * Per-owner storage quotas (records and bytes). Every write is admitted before it
+ * touches a store, so a write that would cross a limit is refused whole (507) and
+ * nothing is half written. Usage is read exactly from the stores now and then and
+ * kept current in between from this process's own writes; with several processes
+ * each may admit a little past the limit until its next refresh (documented).
+ */
+export class QuotaService {
+  private readonly tallies = new Map<string, Tally>();
+  private readonly quotas = new Map<string, { quota: Quota; at: number }>();
+
+  constructor(private readonly stores: StoreRegistry, private readonly defaults: Quota) {}
+
+  async quotaOf(owner: string): Promise<Quota> {
+    const cached = this.quotas.get(owner);
+    if (cached && Date.now() - cached.at < QUOTA_CACHE_MS) return cached.quota;
+    const r = await this.stores.host.get(SYSTEM_OWNER, QUOTA_TABLE, owner);
+    const quota = r ? { bytes: Number(r.bytes) || 0, records: Number(r.records) || 0 } : this.defaults;
+    this.quotas.set(owner, { quota, at: Date.now() });
+    return quota;
+  }
+
+  /** Sets an owner's own limits (null: back to the host's defaults). */
+  async setQuota(owner: string, quota: Quota | null): Promise<void> {
+    if (quota === null) {
+      await this.stores.host.delete(SYSTEM_OWNER, QUOTA_TABLE, owner);
+    } else {
+      const now = Date.now();
+      const old = await this.stores.host.get(SYSTEM_OWNER, QUOTA_TABLE, owner);
+      await this.stores.host.put(SYSTEM_OWNER, QUOTA_TABLE, {
+        _id: owner, _date_created: old?._date_created ?? now, _date_modified: Math.max(now, (old?._date_modified ?? 0) + 1), ...quota,
+      });
+    }
+    this.quotas.delete(owner);
+  }
+
+  private async tally(owner: string): Promise<Tally> {
+    let t = this.tallies.get(owner);
+    const now = Date.now();
+    if (!t) {
+      t = { records: 0, recordBytes: 0, recordsAt: 0, blobBytes: 0, blobsAt: 0 };
+      this.tallies.set(owner, t);
+    }
+    if (now - t.recordsAt > RECORDS_REFRESH_MS) {
+      const u = await this.stores.records(owner).usage(owner);
+      Object.assign(t, { records: u.records, recordBytes: u.bytes, recordsAt: now });
+    }
+    if (now - t.blobsAt > BLOBS_REFRESH_MS) {
+      let bytes = 0;
+      for await (const { size } of this.stores.blobs(owner).list(owner)) bytes += size;
+      Object.assign(t, { blobBytes: bytes, blobsAt: now });
+    }
+    return t;
+  }
+
+  async usage(owner: string): Promise<Usage> {
+    const t = await this.tally(owner);
+    return { records: t.records, bytes: t.recordBytes + t.blobBytes };
+  }
+
+  /** Refuses (507) a write that would add `records` records and `bytes` bytes past the owner's limits. */
+  async admit(owner: string, records: number, bytes: number): Promise<void> {
+    const q = await this.quotaOf(owner);
+    if (q.records === 0 && q.bytes === 0) return;
+    const u = await this.usage(owner);
+    if (q.records > 0 && records > 0 && u.records + records > q.records) throw quotaExceeded(`at most ${q.records} records`);
+    if (q.bytes > 0 && bytes > 0 && u.bytes + bytes > q.bytes) throw quotaExceeded(`at most ${q.bytes} bytes`);
+  }
+
+  /** Bytes an owner may still add, or Infinity. */
+  async room(owner: string): Promise<number> {
+    const q = await this.quotaOf(owner);
+    if (q.bytes === 0) return Infinity;
+    return Math.max(0, q.bytes - (await this.usage(owner)).bytes);
+  }
+
+  /** Counts a write this process made. */
+  added(owner: string, records: number, recordBytesDelta: number, blobBytesDelta = 0): void {
+    const t = this.tallies.get(owner);
+    if (!t) return;
+    t.records += records;
+    t.recordBytes += recordBytesDelta;
+    t.blobBytes += blobBytesDelta;
+  }
+
+  /** Forgets what we know of an owner's usage (after bulk deletes), so the next check reads it exactly. */
+  invalidate(owner: string): void {
+    this.tallies.delete(owner);
+  }
+
+  /** Whether an owner has any limit at all; the unlimited case skips every extra read. */
+  async limited(owner: string): Promise<boolean> {
+    const q = await this.quotaOf(owner);
+    return q.bytes > 0 || q.records > 0;
+  }
+
+  wrapRecords(owner: string, inner: RecordStore): RecordStore {
+    return new QuotaRecordStore(this, owner, inner);
+  }
+
+  wrapBlobs(owner: string, inner: BlobStore): BlobStore {
+    return new QuotaBlobStore(this, owner, inner);
+  }
+}

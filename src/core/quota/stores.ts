@@ -1,0 +1,109 @@
+import type { Readable } from 'node:stream';
+import type { BatchOp, BlobInfo, BlobRange, BlobStore, Change, RecordStore, StoredRecord } from '../../storage/types.js';
+import type { Condition, QueryOptions } from '../../query/types.js';
+import { FreeholdError } from '../errors.js';
+import { quotaExceeded, recordBytes, type QuotaService } from './service.js';
+
+/**
+ * An owner's record store seen through their quota: each write is admitted first
+ * (refused whole, 507, when it would cross a limit), then counted. Reads pass.
+ */
+export class QuotaRecordStore implements RecordStore {
+  constructor(private readonly quota: QuotaService, private readonly owner: string, private readonly inner: RecordStore) {}
+  get kind(): string { return this.inner.kind; }
+  init(): Promise<void> { return this.inner.init(); }
+  close(): Promise<void> { return Promise.resolve(); }
+  get(o: string, t: string, id: string): Promise<StoredRecord | null> { return this.inner.get(o, t, id); }
+  query(o: string, t: string, w: Condition, opts: QueryOptions): Promise<StoredRecord[]> { return this.inner.query(o, t, w, opts); }
+  count(o: string, t: string, w: Condition): Promise<number> { return this.inner.count(o, t, w); }
+  listTables(o: string): Promise<Array<{ table: string; count: number }>> { return this.inner.listTables(o); }
+  usage(o: string): Promise<{ records: number; bytes: number }> { return this.inner.usage(o); }
+  changes(o: string, since: number, limit: number): Promise<Change[]> { return this.inner.changes(o, since, limit); }
+  ensureIndex(o: string, t: string, f: string[][]): Promise<void> { return this.inner.ensureIndex(o, t, f); }
+
+  /** What a set of writes adds: new records, and the byte difference (old versions read only when limited). */
+  private async delta(ops: BatchOp[]): Promise<{ records: number; bytes: number }> {
+    let records = 0;
+    let bytes = 0;
+    for (const op of ops) {
+      const old = await this.inner.get(this.owner, op.table, op.kind === 'delete' ? op.id : op.record._id);
+      if (op.kind === 'delete') {
+        if (old) { records--; bytes -= recordBytes(old); }
+      } else {
+        if (!old) records++;
+        bytes += recordBytes(op.record) - (old ? recordBytes(old) : 0);
+      }
+    }
+    return { records, bytes };
+  }
+
+  private async guarded<T>(ops: BatchOp[], write: () => Promise<T>): Promise<T> {
+    if (!(await this.quota.limited(this.owner))) return write();
+    const d = await this.delta(ops);
+    await this.quota.admit(this.owner, d.records, d.bytes);
+    const result = await write();
+    this.quota.added(this.owner, d.records, d.bytes);
+    return result;
+  }
+
+  create(o: string, t: string, r: StoredRecord): Promise<void> { return this.guarded([{ kind: 'create', table: t, record: r }], () => this.inner.create(o, t, r)); }
+  replace(o: string, t: string, r: StoredRecord): Promise<boolean> { return this.guarded([{ kind: 'put', table: t, record: r }], () => this.inner.replace(o, t, r)); }
+  put(o: string, t: string, r: StoredRecord): Promise<void> { return this.guarded([{ kind: 'put', table: t, record: r }], () => this.inner.put(o, t, r)); }
+  batch(o: string, ops: BatchOp[]): Promise<void> { return this.guarded(ops, () => this.inner.batch(o, ops)); }
+
+  async delete(o: string, t: string, id: string): Promise<StoredRecord | null> {
+    const old = await this.inner.delete(o, t, id);
+    if (old) this.quota.added(this.owner, -1, -recordBytes(old));
+    return old;
+  }
+
+  async dropTable(o: string, t: string): Promise<number> {
+    const n = await this.inner.dropTable(o, t);
+    this.quota.invalidate(this.owner);
+    return n;
+  }
+}
+
+/** An owner's blob store seen through their quota: a file may use only the bytes left. */
+export class QuotaBlobStore implements BlobStore {
+  constructor(private readonly quota: QuotaService, private readonly owner: string, private readonly inner: BlobStore) {}
+  get kind(): string { return this.inner.kind; }
+  init(): Promise<void> { return this.inner.init(); }
+  close(): Promise<void> { return Promise.resolve(); }
+  get(key: string, range?: BlobRange): Promise<Readable | null> { return this.inner.get(key, range); }
+  head(key: string): Promise<BlobInfo | null> { return this.inner.head(key); }
+  list(prefix: string): AsyncIterable<{ key: string; size: number }> { return this.inner.list(prefix); }
+
+  async put(key: string, body: Readable | Buffer, options: { contentType?: string; maxBytes?: number } = {}): Promise<BlobInfo> {
+    if (!(await this.quota.limited(this.owner))) return this.inner.put(key, body, options);
+    const old = await this.inner.head(key);
+    // Replacing a file frees its old bytes; the new one may use those plus what is left.
+    const room = (await this.quota.room(this.owner)) + (old?.size ?? 0);
+    const limit = Math.min(options.maxBytes ?? Infinity, room);
+    try {
+      const info = await this.inner.put(key, body, { ...options, ...(Number.isFinite(limit) ? { maxBytes: limit } : {}) });
+      this.quota.added(this.owner, 0, 0, info.size - (old?.size ?? 0));
+      return info;
+    } catch (err) {
+      // The store's own size cap tripped on the quota's limit, not the caller's.
+      if (err instanceof FreeholdError && err.code === 'too_large' && limit === room && room < (options.maxBytes ?? Infinity)) {
+        throw quotaExceeded('no room left for this file');
+      }
+      throw err;
+    }
+  }
+
+  async delete(key: string): Promise<boolean> {
+    if (!(await this.quota.limited(this.owner))) return this.inner.delete(key);
+    const old = await this.inner.head(key);
+    const gone = await this.inner.delete(key);
+    if (gone && old) this.quota.added(this.owner, 0, 0, -old.size);
+    return gone;
+  }
+
+  async deletePrefix(prefix: string): Promise<number> {
+    const n = await this.inner.deletePrefix(prefix);
+    this.quota.invalidate(this.owner);
+    return n;
+  }
+}

@@ -1,0 +1,85 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestServer, TEST_PASSWORD } from '../helpers/server.js';
+import { multipart } from '../helpers/multipart.js';
+
+const APP = 'com.example.notes';
+
+test('a records quota refuses the write that would cross it (507), whole', async () => {
+  const server = await startTestServer({ config: { quotaRecords: 5 } });
+  try {
+    await server.addUser('alice');
+    const token = await server.appToken('alice', APP);
+    const call = (method: string, url: string, payload?: object) =>
+      server.app.inject({ method: method as 'GET', url, headers: { authorization: `Bearer ${token}` }, ...(payload ? { payload } : {}) });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await call('POST', `/ceps/write/${APP}`, { i });
+      assert.equal(res.statusCode, 200);
+      ids.push(res.json()._id);
+    }
+    const over = await call('POST', `/ceps/write/${APP}`, { i: 5 });
+    assert.equal(over.statusCode, 507);
+    assert.equal(over.json().error, 'quota_exceeded');
+    // Updates that add no record still work; deleting frees room.
+    assert.equal((await call('PUT', `/ceps/update/${APP}/${ids[0]}`, { i: 'x' })).statusCode, 200);
+    assert.equal((await call('DELETE', `/ceps/delete/${APP}/${ids[1]}`)).statusCode, 200);
+    assert.equal((await call('POST', `/ceps/write/${APP}`, { i: 6 })).statusCode, 200);
+    // A bulk write that would cross the limit writes nothing.
+    const before = (await call('GET', `/ceps/query/${APP}`)).json().length;
+    await server.services.quota.setQuota('alice', { bytes: 0, records: 6 });
+    const bulk = await call('PUT', `/feps/update/${APP}`, { q: {}, keys: { flagged: true } });
+    assert.equal(bulk.statusCode, 200, 'updating existing records adds none');
+    await server.services.quota.setQuota('alice', { bytes: 0, records: 5 });
+    assert.equal((await call('POST', `/feps/restore/${APP}`, { _id: 'new-one', _date_created: 1, _date_modified: 1 })).statusCode, 507);
+    assert.equal((await call('GET', `/ceps/query/${APP}`)).json().length, before);
+  } finally {
+    await server.close();
+  }
+});
+
+test('a bytes quota refuses big records and files, leaving nothing behind', async () => {
+  const server = await startTestServer({ config: { quotaBytes: 100_000 } });
+  try {
+    await server.addUser('bob');
+    const token = await server.appToken('bob', APP);
+    const small = await server.app.inject({ method: 'POST', url: `/ceps/write/${APP}`, headers: { authorization: `Bearer ${token}` }, payload: { t: 'x'.repeat(10_000) } });
+    assert.equal(small.statusCode, 200);
+    const big = await server.app.inject({ method: 'POST', url: `/ceps/write/${APP}`, headers: { authorization: `Bearer ${token}` }, payload: { t: 'x'.repeat(200_000) } });
+    assert.equal(big.statusCode, 507);
+    const { body, contentType } = multipart([{ name: 'options', value: '{"fileName":"big.bin"}' }, { name: 'file', value: Buffer.alloc(150_000, 1), filename: 'big.bin' }]);
+    const up = await server.app.inject({ method: 'PUT', url: `/feps/upload/${APP}`, payload: body, headers: { 'content-type': contentType, authorization: `Bearer ${token}` } });
+    assert.equal(up.statusCode, 507);
+    assert.equal(up.json().error, 'quota_exceeded');
+    assert.equal((await server.app.inject({ method: 'GET', url: `/feps/userfiles/${APP}/bob/big.bin`, headers: { authorization: `Bearer ${token}` } })).statusCode, 404);
+    const fits = multipart([{ name: 'options', value: '{"fileName":"ok.bin"}' }, { name: 'file', value: Buffer.alloc(50_000, 1), filename: 'ok.bin' }]);
+    assert.equal((await server.app.inject({ method: 'PUT', url: `/feps/upload/${APP}`, payload: fits.body, headers: { 'content-type': fits.contentType, authorization: `Bearer ${token}` } })).statusCode, 200);
+  } finally {
+    await server.close();
+  }
+});
+
+test('the admin sets quotas; owners see their use', async () => {
+  const server = await startTestServer();
+  try {
+    await server.addUser('root1', TEST_PASSWORD, true);
+    await server.addUser('carol');
+    const admin = await server.signIn('root1');
+    const carol = await server.signIn('carol');
+    const set = await server.app.inject({ method: 'PUT', url: '/acctapi/users/carol/quota', headers: { cookie: admin }, payload: { quota: { bytes: 0, records: 1 } } });
+    assert.equal(set.statusCode, 200);
+    assert.deepEqual(set.json().quota, { bytes: 0, records: 1 });
+    const token = await server.appToken('carol', APP);
+    assert.equal((await server.app.inject({ method: 'POST', url: `/ceps/write/${APP}`, headers: { authorization: `Bearer ${token}` }, payload: { a: 1 } })).statusCode, 200);
+    assert.equal((await server.app.inject({ method: 'POST', url: `/ceps/write/${APP}`, headers: { authorization: `Bearer ${token}` }, payload: { a: 2 } })).statusCode, 507);
+    const usage = (await server.app.inject({ method: 'GET', url: '/acctapi/usage', headers: { cookie: carol } })).json();
+    assert.equal(usage.records, 1);
+    assert.ok(usage.bytes > 0);
+    assert.equal((await server.app.inject({ method: 'PUT', url: '/acctapi/users/carol/quota', headers: { cookie: carol }, payload: { quota: null } })).statusCode, 403);
+    const reset = await server.app.inject({ method: 'PUT', url: '/acctapi/users/carol/quota', headers: { cookie: admin }, payload: { quota: null } });
+    assert.deepEqual(reset.json().quota, { bytes: 0, records: 0 });
+    assert.equal((await server.app.inject({ method: 'PUT', url: '/acctapi/users/carol/quota', headers: { cookie: admin }, payload: { quota: { bytes: -1, records: 0 } } })).statusCode, 400);
+  } finally {
+    await server.close();
+  }
+});
