@@ -22,6 +22,14 @@ const FASTIFY_CODES: Record<string, { code: string; status: number; message?: st
   FST_ERR_RATE_LIMIT: { code: 'rate_limited', status: 429 },
 };
 
+/**
+ * The multipart parser (busboy, under @fastify/multipart) reports a malformed body
+ * (no boundary in the Content-Type, a body cut short) as a plain Error with no code or
+ * status; unmapped, a client's broken upload became a 500. Its messages are the only
+ * handle, so they are matched here, in the one place that maps library errors.
+ */
+const MALFORMED_MULTIPART = /^(Multipart: Boundary not found|Unsupported Content-Type\.|Unexpected end of (multipart data|form)|Malformed part header|.* terminated early due to unexpected end of multipart data)$/;
+
 export function toErrorBody(err: unknown): { status: number; body: ErrorBody } {
   if (err instanceof FreeholdError) {
     const body: ErrorBody = { error: err.code, message: err.message };
@@ -35,6 +43,9 @@ export function toErrorBody(err: unknown): { status: number; body: ErrorBody } {
   if (fe && typeof fe.code === 'string' && FASTIFY_CODES[fe.code]) {
     const m = FASTIFY_CODES[fe.code]!;
     return { status: m.status, body: { error: m.code, message: m.message ?? fe.message ?? m.code } };
+  }
+  if (err instanceof Error && fe.statusCode === undefined && MALFORMED_MULTIPART.test(err.message)) {
+    return { status: 400, body: { error: 'bad_request', message: 'Malformed multipart/form-data body' } };
   }
   if (fe && fe instanceof SyntaxError) {
     return { status: 400, body: { error: 'bad_request', message: 'Malformed JSON body' } };

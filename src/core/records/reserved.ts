@@ -12,6 +12,28 @@ export const MAX_RECORD_BYTES = 2 * 1024 * 1024;
 export type ClientFields = Record<string, unknown>;
 
 /**
+ * Deepest nesting of objects and arrays a record may have. Storage cannot take much
+ * more: SQLite's JSON functions refuse text nested over 1000 levels, so a deeper record
+ * failed app-declared index writes with a 500 and, stored without an index, made every
+ * filtered query of its table fail; JSON.stringify overflows the stack near 10^4 levels.
+ * Real app data is nowhere near 100 levels.
+ */
+export const MAX_RECORD_DEPTH = 100;
+
+/** Iterative (a recursive walk would itself overflow on the inputs it exists to refuse). */
+function assertShallow(value: unknown): void {
+  const stack: Array<{ v: unknown; depth: number }> = [{ v: value, depth: 1 }];
+  while (stack.length) {
+    const { v, depth } = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > MAX_RECORD_DEPTH) {
+      throw new FreeholdError('invalid_record', `A record may be nested at most ${MAX_RECORD_DEPTH} levels deep`);
+    }
+    for (const child of Object.values(v as object)) if (child !== null && typeof child === 'object') stack.push({ v: child, depth: depth + 1 });
+  }
+}
+
+/**
  * Turns a client's JSON body into the fields we store: reserved fields dropped,
  * other `_`-keys refused, size capped. freezr's `{ _entity: record }` wrapper is
  * unwrapped first.
@@ -39,6 +61,7 @@ export function cleanClientRecord(body: unknown): ClientFields {
     }
     out[key] = value;
   }
+  assertShallow(out);
   return out;
 }
 
