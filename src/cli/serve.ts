@@ -21,6 +21,11 @@ export function serveCommand(program: Command): void {
         config.publicUrl = config.publicUrl.replace(/:0$/, `:${address.port}`);
       }
       services.backups?.start();
+      const sweep = async () => {
+        for (const u of await services.accounts.list()) await services.files.cleanupStaging(u.userId);
+      };
+      void sweep().catch((err: unknown) => log.warn({ err }, 'cleaning up staged uploads failed'));
+      setInterval(() => void sweep().catch(() => undefined), 3600_000).unref();
       const setupToken = await services.accounts.issueSetupToken();
       const lines = [`freehold is running at ${config.publicUrl}`, `data: ${config.dataDir}`];
       if (setupToken) {

@@ -12,7 +12,7 @@ import { S3BlobStore } from './s3/blob-store.js';
  * yet initialised: callers run `init()`.
  */
 
-const RECORD_SCHEMES = ['sqlite:<path>', 'sqlite::memory:', 'flatfile:<dir>', 'postgres://user@host/db[?pool=10&schema=name]'];
+const RECORD_SCHEMES = ['sqlite:<path>[?durability=full]', 'sqlite::memory:', 'flatfile:<dir>', 'postgres://user@host/db[?pool=10&schema=name]'];
 const BLOB_SCHEMES = ['fs:<path>', 's3://<bucket>[/<prefix>]?endpoint=…&region=…'];
 
 function split(url: string): { scheme: string; rest: string } {
@@ -24,8 +24,17 @@ export function openRecordStore(url: string): RecordStore {
   const { scheme, rest } = split(url);
   switch (scheme) {
     case 'sqlite':
-      if (rest === '') throw new Error('Record store URL sqlite: needs a file path, e.g. sqlite:./data/freehold.db');
-      return new SqliteRecordStore(rest === ':memory:' ? rest : resolve(rest));
+    {
+      // `sqlite:<path>[?durability=full]`: the only parameter; anything else after `?` is refused.
+      const [file = '', query] = rest.split('?', 2) as [string, string | undefined];
+      if (file === '') throw new Error('Record store URL sqlite: needs a file path, e.g. sqlite:./data/freehold.db');
+      const params = new URLSearchParams(query ?? '');
+      const durability = params.get('durability') ?? 'normal';
+      if ((durability !== 'normal' && durability !== 'full') || [...params.keys()].some((k) => k !== 'durability')) {
+        throw new Error('sqlite: takes one optional parameter, durability=normal|full');
+      }
+      return new SqliteRecordStore(file === ':memory:' ? file : resolve(file), durability);
+    }
     case 'postgres':
     case 'postgresql':
       return new PostgresRecordStore(url);

@@ -209,3 +209,14 @@ describe('FEPS files', () => {
     assert.equal((await call('GET', `/ceps/read/${APP}.files/gone.png`, alice)).statusCode, 404);
   });
 });
+
+describe('staged uploads', () => {
+  test('leftovers of uploads that died are swept, recent ones are kept', async () => {
+    const blobs = server.services.stores.blobs('alice');
+    await blobs.put('alice/staging/old-one', Buffer.from('x'));
+    await blobs.put('alice/staging/new-one', Buffer.from('y'));
+    assert.equal(await server.services.files.cleanupStaging('alice', 60_000), 0, 'both are younger than a minute');
+    assert.equal(await server.services.files.cleanupStaging('alice', -1), 2);
+    assert.equal(await blobs.head('alice/staging/old-one'), null);
+  });
+});

@@ -52,3 +52,17 @@ test('an app-declared index serves equality queries in CEPS order, even on a big
   assert.equal(rows.length, 30);
   await store.close();
 });
+
+test('sqlite URLs: durability=full turns on synchronous=FULL; unknown parameters are refused', async () => {
+  const { openRecordStore } = await import('../../src/storage/urls.js');
+  const file = join(dir, 'durable.db');
+  const store = openRecordStore(`sqlite:${file}?durability=full`);
+  await store.init();
+  const { default: Database } = await import('better-sqlite3');
+  // synchronous is per connection: ask the store's own connection through a write and a pragma read.
+  const db = (store as unknown as { db: InstanceType<typeof Database> }).db;
+  assert.equal(db.pragma('synchronous', { simple: true }), 2);
+  await store.close();
+  assert.throws(() => openRecordStore(`sqlite:${file}?durability=maybe`), /durability/);
+  assert.throws(() => openRecordStore(`sqlite:${file}?foo=1`), /durability/);
+});

@@ -71,6 +71,23 @@ export class FileService {
     }
   }
 
+  /**
+   * Removes staged uploads left behind by a process that died mid-upload (their
+   * request never finished, so nothing refers to them). Only old ones: a staging
+   * blob younger than `olderThanMs` may belong to an upload still under way.
+   */
+  async cleanupStaging(ownerId: string, olderThanMs = 3600_000): Promise<number> {
+    const blobs = this.stores.blobs(ownerId);
+    const cutoff = Date.now() - olderThanMs;
+    const stale: string[] = [];
+    for await (const { key } of blobs.list(`${ownerId}/staging`)) {
+      const info = await blobs.head(key);
+      if (info && info.modified < cutoff) stale.push(key);
+    }
+    for (const key of stale) await blobs.delete(key);
+    return stale.length;
+  }
+
   async discardStaged(access: Access, staged: StagedUpload): Promise<void> {
     await this.stores.blobs(access.ownerId).delete(staged.key);
   }

@@ -82,14 +82,18 @@ export class SqliteRecordStore implements RecordStore {
   private flushScheduled = false;
 
   /** `file` is a path, or ':memory:' for a private in-memory database. */
-  constructor(private readonly file: string) {}
+  /**
+   * `durability`: `normal` (default) survives a killed process, and a power loss can
+   * drop the last few commits; `full` also fsyncs every commit (power-safe, slower).
+   */
+  constructor(private readonly file: string, private readonly durability: 'normal' | 'full' = 'normal') {}
 
   async init(): Promise<void> {
     if (this.db) return;
     if (this.file !== ':memory:') mkdirSync(dirname(this.file), { recursive: true });
     const db = new Database(this.file);
     db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
+    db.pragma(this.durability === 'full' ? 'synchronous = FULL' : 'synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
     db.pragma('foreign_keys = ON');
     // Reads straight from the mapped file skip a syscall per page; point reads dominate CEPS traffic.
