@@ -1,15 +1,17 @@
 import { resolve } from 'node:path';
 import type { BlobStore, RecordStore } from './types.js';
 import { SqliteRecordStore } from './sqlite/record-store.js';
-import { PostgresRecordStore } from './postgres/record-store.js';
+import { parsePostgresUrl } from './postgres/url.js';
 import { FlatFileRecordStore } from './flatfile/record-store.js';
 import { FsBlobStore } from './fs/blob-store.js';
-import { S3BlobStore } from './s3/blob-store.js';
+import { parseS3Url } from './s3/url.js';
+import { LazyBlobStore, LazyRecordStore } from './lazy.js';
 
 /**
  * Store settings are one URL-like string each (DESIGN.md "Storage configuration"),
  * e.g. `sqlite:./data/freehold.db` or `fs:./data/files`. The returned store is not
- * yet initialised: callers run `init()`.
+ * yet initialised: callers run `init()`, which is also when the drivers of network
+ * stores are loaded.
  */
 
 const RECORD_SCHEMES = ['sqlite:<path>[?durability=full]', 'sqlite::memory:', 'flatfile:<dir>', 'postgres://user@host/db[?pool=10&schema=name]'];
@@ -37,7 +39,8 @@ export function openRecordStore(url: string): RecordStore {
     }
     case 'postgres':
     case 'postgresql':
-      return new PostgresRecordStore(url);
+      parsePostgresUrl(url); // a bad URL fails now, not at init()
+      return new LazyRecordStore('postgres', async () => new (await import('./postgres/record-store.js')).PostgresRecordStore(url));
     case 'flatfile':
       if (rest === '') throw new Error('Record store URL flatfile: needs a directory, e.g. flatfile:./data/records');
       return new FlatFileRecordStore(resolve(rest));
@@ -53,7 +56,10 @@ export function openBlobStore(url: string): BlobStore {
       if (rest === '') throw new Error('Blob store URL fs: needs a directory, e.g. fs:./data/files');
       return new FsBlobStore(resolve(rest));
     case 's3':
-      return S3BlobStore.fromUrl(url);
+    {
+      const location = parseS3Url(url); // a bad URL fails now, not at init()
+      return new LazyBlobStore('s3', async () => new (await import('./s3/blob-store.js')).S3BlobStore(location));
+    }
     default:
       throw new Error(`Unsupported blob store scheme ${JSON.stringify(scheme || url.slice(0, 20))}: supported forms are ${BLOB_SCHEMES.join(', ')}`);
   }
