@@ -1,98 +1,141 @@
 /**
- * `npm run bench`: CEPS write, read-by-id and indexed query on loopback with
- * autocannon, beside the machine's ceiling measured in the same run (a bare Fastify
- * reply, raw better-sqlite3). Prints a markdown table with the previous run's figures
- * and writes JSON to bench/results/. Options: BENCH_SECONDS (default 8),
- * BENCH_CONNECTIONS (default 8), BENCH_SEED (records seeded for the query, default 100000).
+ * `npm run bench`: freehold side by side with the machine's ceiling and a peer
+ * server, all measured in the same run on loopback, each server in its own process.
+ *
+ *   ceiling     bare Fastify GET/POST, raw better-sqlite3, raw pg (when PostgreSQL is there)
+ *   peer        Community Solid Server 7, file backend (PUT/GET of small JSON)
+ *   CEPS        write, read by id, query (manifest-indexed field, and no index),
+ *               update, delete, at 1/8/32 connections, per backend:
+ *               sqlite+fs, flatfile+fs (smaller seed), postgres+s3 (s3rver started here)
+ *   files       10 MB upload/download
+ *   portability export/import MB/s, migrate records/s
+ *   memory      start-up time and idle RSS of `freehold serve`, RSS under load
+ *
+ * Prints a markdown table (previous run beside each row) and writes JSON to
+ * bench/results/ (latest.json is the committed baseline; run-*.json are ignored).
+ * Options (environment): BENCH_SECONDS, BENCH_SEED, BENCH_CONNECTIONS, BENCH_BACKENDS,
+ * BENCH_FLATFILE_SEED, BENCH_FILE_MB, BENCH_PEER=0, BENCH_POSTGRES=0, BENCH_QUICK=1,
+ * BENCH_OUT, DATABASE_URL. See README "Performance".
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
+import { readOptions, BENCH_DIR } from './options.js';
+import { Backends, BACKEND_LABEL } from './backends.js';
+import { buildTargets, rssOf, scriptArgs, startReady, stop } from './processes.js';
+import { runHttpCeiling } from './ceiling.js';
 import { measureSqliteCeiling } from './sqlite-ceiling.js';
+import { measurePgCeiling, type PgCeiling } from './pg-ceiling.js';
+import { runPeer, type PeerResult } from './peer.js';
+import { runCeps } from './ceps.js';
+import { runFiles } from './files.js';
+import { runExportImport, runMigrate, type MigrateRow, type PortabilityRow } from './portability.js';
+import { runStartup, type StartupResult } from './startup.js';
+import { evaluateTargets, figuresOf, renderMarkdown, type BackendResult, type BenchResult } from './report.js';
+import type { TargetConfig, TargetInfo } from './target.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const seconds = Number(process.env.BENCH_SECONDS ?? 8);
-const connections = Number(process.env.BENCH_CONNECTIONS ?? 8);
-const seed = Number(process.env.BENCH_SEED ?? 100000);
+const log = (s: string) => process.stderr.write(s + '\n');
 
-interface Row { name: string; reqPerSec: number; p50: number; p99: number; errors: number }
+async function main(): Promise<void> {
+  const opts = readOptions();
+  const t0 = Date.now();
+  const loadAvgStart = os.loadavg();
+  log(`bench: ${opts.seconds}s per row, connections ${opts.connections.join('/')}, seed ${opts.seed}, backends ${opts.backends.join(', ')}${opts.quick ? ' (QUICK)' : ''}`);
+  if (loadAvgStart[0]! > 0.5) log(`bench: load average is ${loadAvgStart.map((x) => x.toFixed(2)).join(' ')}: other work is running, figures will be low`);
+  if (opts.compiled) log(`  compiled targets in ${Math.round(buildTargets())} ms`);
 
-async function startTarget(mode: string): Promise<{ child: ChildProcess; info: { port: number; token?: string; app?: string; ids?: string[] } }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'target.ts'), mode, String(seed)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    rl.once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`${mode} target exited with ${code}`)));
-  });
-  return { child, info: JSON.parse(line) };
-}
+  const backends = new Backends();
+  const skipped: Record<string, string> = {};
+  const stopAll = () => { void backends.cleanup().finally(() => process.exit(130)); };
+  process.once('SIGINT', stopAll);
+  try {
+    if (opts.backends.includes('postgres')) {
+      await backends.probePostgres();
+      if ('skipped' in backends.postgres) skipped['postgres+s3'] = backends.postgres.skipped;
+      else log(`  PostgreSQL from ${backends.postgres.source}`);
+    }
 
-async function load(name: string, opts: autocannon.Options): Promise<Row> {
-  process.stderr.write(`  ${name} …\n`);
-  const r = await autocannon({ connections, duration: seconds, ...opts });
-  return { name, reqPerSec: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx };
-}
+    log('ceiling:');
+    const http = await runHttpCeiling(opts.connections, opts.seconds, log);
+    log('  raw better-sqlite3 …');
+    const sqlite = measureSqliteCeiling(opts.quick ? 2000 : 20000);
+    let postgres: PgCeiling | undefined;
+    if (backends.postgresUrl) {
+      log('  raw pg single-row inserts …');
+      postgres = await measurePgCeiling(backends.postgresUrl, Math.min(opts.seconds, 5));
+    }
 
-async function main() {
-  process.stderr.write(`bench: ${seconds}s per run, ${connections} connections, ${seed} seeded records\n`);
-  const rows: Row[] = [];
+    let peer: PeerResult = { name: 'Community Solid Server', rows: [], skipped: 'BENCH_PEER=0' };
+    if (opts.peer) {
+      log('peer:');
+      peer = await runPeer(backends, opts.connections, opts.seconds, log);
+      if (peer.skipped) log(`  peer skipped: ${peer.skipped}`);
+    }
 
-  const bare = await startTarget('bare');
-  const bareUrl = `http://127.0.0.1:${bare.info.port}`;
-  rows.push(await load('ceiling: bare Fastify GET', { url: bareUrl + '/' }));
-  rows.push(await load('ceiling: bare Fastify POST', { url: bareUrl + '/', method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"title":"hello"}' }));
-  bare.child.kill();
+    const results: BackendResult[] = [];
+    for (const backend of opts.backends) {
+      if (backend === 'postgres' && !backends.postgresUrl) continue;
+      const label = BACKEND_LABEL[backend];
+      const seed = backend === 'flatfile' ? opts.flatfileSeed : opts.seed;
+      log(`${label}: seeding ${seed} records …`);
+      const stores = await backends.stores(backend);
+      const cfg: TargetConfig = { ...stores, seed, logLevel: opts.logLevel };
+      const target = await startReady<TargetInfo>([...scriptArgs('bench/target'), JSON.stringify(cfg)]);
+      try {
+        const idleRss = await rssOf(target.child);
+        const t = { child: target.child, base: `http://127.0.0.1:${target.info.port}`, token: target.info.token!, seed, backend: label };
+        const rows = await runCeps(t, opts.connections, opts.seconds, log);
+        const files = await runFiles(t, opts.fileMb, opts.seconds, log);
+        results.push({
+          label, seed, seedPerSec: Math.round(target.info.seedPerSec ?? 0), readyMs: Math.round(target.readyMs), idleRss,
+          ...(target.info.storeQuery ? { storeQuery: target.info.storeQuery } : {}), rows, files,
+        });
+      } finally {
+        await stop(target.child);
+      }
+    }
 
-  process.stderr.write('  seeding freehold …\n');
-  const fh = await startTarget('freehold');
-  const base = `http://127.0.0.1:${fh.info.port}`;
-  const auth = { authorization: `Bearer ${fh.info.token}`, 'content-type': 'application/json' };
-  const app = fh.info.app!;
-  const ids = fh.info.ids!;
-  let i = 0;
-  rows.push(await load('CEPS write', { url: `${base}/ceps/write/${app}`, method: 'POST', headers: auth, body: JSON.stringify({ title: 'hello', text: 'lorem ipsum dolor sit amet', n: 1 }) }));
-  rows.push(await load('CEPS read by id', {
-    url: base, headers: auth,
-    requests: [{ setupRequest: (req) => ({ ...req, method: 'GET', path: `/ceps/read/${app}.seeded/${ids[i++ % ids.length]}` }) }],
-  }));
-  rows.push(await load(`CEPS query (indexed equality, ${seed} records)`, {
-    url: base, headers: auth,
-    requests: [{ setupRequest: (req) => ({ ...req, method: 'GET', path: `/ceps/query/${app}.seeded?kind=k${i++ % 1000}&_count=50` }) }],
-  }));
-  fh.child.kill();
+    log('portability:');
+    const portability: PortabilityRow[] = [];
+    const files = opts.portabilityFiles;
+    portability.push(await runExportImport(backends, 'sqlite+fs', () => backends.stores('sqlite'), opts.portabilityRecords, files, opts.fileMb, log));
+    if (backends.postgresUrl && opts.backends.includes('postgres')) {
+      portability.push(await runExportImport(backends, 'postgres+s3', () => backends.stores('postgres'), opts.portabilityRecords, files, opts.fileMb, log));
+    }
+    const migrate: MigrateRow = await runMigrate(backends, opts.portabilityRecords, log);
 
-  process.stderr.write('  raw better-sqlite3 …\n');
-  const sqlite = measureSqliteCeiling();
+    log('start-up and idle memory (freehold serve) …');
+    const startup: StartupResult = await runStartup(backends, opts.quick ? 1 : 3, opts.quick ? 300 : 2000);
 
-  const resultsDir = path.join(here, 'results');
-  mkdirSync(resultsDir, { recursive: true });
-  const latestFile = path.join(resultsDir, 'latest.json');
-  const previous: { rows?: Row[] } = existsSync(latestFile) ? JSON.parse(readFileSync(latestFile, 'utf8')) : {};
-  const prev = new Map((previous.rows ?? []).map((r) => [r.name, r]));
-  const result = { date: new Date().toISOString(), node: process.version, seconds, connections, seed, rows, sqlite };
-  writeFileSync(latestFile, JSON.stringify(result, null, 2) + '\n');
-  writeFileSync(path.join(resultsDir, `run-${result.date.replace(/[:.]/g, '-')}.json`), JSON.stringify(result, null, 2) + '\n');
+    const { outDir, ...shownOptions } = opts;
+    const partial = {
+      format: 'freehold-bench' as const, version: 2 as const,
+      date: new Date().toISOString(), node: process.version,
+      machine: { cpus: os.cpus().length, loadAvgStart, loadAvgEnd: os.loadavg() },
+      options: shownOptions,
+      durationSec: Math.round((Date.now() - t0) / 1000),
+      ceiling: { http: http.rows, ...(http.idleRss ? { bareIdleRss: http.idleRss } : {}), sqlite, ...(postgres ? { postgres } : {}) },
+      backends: results, peer, portability, migrate, startup, skipped,
+    };
+    const result: BenchResult = { ...partial, targets: evaluateTargets(partial), figures: figuresOf(partial) };
 
-  const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-  const ceilingGet = rows[0]!.reqPerSec;
-  const ceilingPost = rows[1]!.reqPerSec;
-  const lines = [
-    `| benchmark | req/s | p50 ms | p99 ms | errors | % of ceiling | previous req/s | previous p99 |`,
-    `|---|---:|---:|---:|---:|---:|---:|---:|`,
-  ];
-  for (const r of rows) {
-    const ceiling = r.name === 'CEPS write' ? ceilingPost : r.name.startsWith('CEPS') ? ceilingGet : undefined;
-    const p = prev.get(r.name);
-    lines.push(`| ${r.name} | ${fmt(r.reqPerSec)} | ${r.p50} | ${r.p99} | ${r.errors} | ${ceiling ? Math.round((100 * r.reqPerSec) / ceiling) + '%' : ''} | ${p ? fmt(p.reqPerSec) : '–'} | ${p ? p.p99 : '–'} |`);
+    mkdirSync(outDir, { recursive: true });
+    const latestFile = path.join(outDir, 'latest.json');
+    const previous = existsSync(latestFile) ? (JSON.parse(readFileSync(latestFile, 'utf8')) as Partial<BenchResult>) : {};
+    const json = JSON.stringify(result, null, 2) + '\n';
+    writeFileSync(path.join(outDir, `run-${result.date.replace(/[:.]/g, '-')}.json`), json);
+    // A quick smoke run never replaces the committed baseline unless it writes elsewhere.
+    const isDefaultOut = outDir === path.join(BENCH_DIR, 'results');
+    if (!(opts.quick && isDefaultOut)) writeFileSync(latestFile, json);
+    process.stdout.write(renderMarkdown(result, previous.figures ?? {}));
+    log(`bench: done in ${result.durationSec} s; JSON in ${outDir}`);
+  } finally {
+    process.removeListener('SIGINT', stopAll);
+    await backends.cleanup();
   }
-  lines.push('', `raw better-sqlite3 (same machine, same run): ${fmt(sqlite.insertPerSec)} inserts/s (one per transaction), ${fmt(sqlite.selectPerSec)} point selects/s`);
-  process.stdout.write(lines.join('\n') + '\n');
 }
 
 main().catch((err) => {
-  process.stderr.write(String(err?.stack ?? err) + '\n');
+  process.stderr.write(String((err as Error)?.stack ?? err) + '\n');
   process.exit(1);
 });

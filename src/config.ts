@@ -52,6 +52,14 @@ export interface Config {
    * from the host secret in the store (protects against partial leaks only).
    */
   encryptionKey: string;
+  /**
+   * How app pages are isolated (README "App isolation"): `subdomain` gives each
+   * (owner, app) an origin of its own; `path` serves apps under /apps/<app>/ on the
+   * main origin (weaker: see the README's list of what it cannot protect).
+   */
+  appOrigins: 'subdomain' | 'path';
+  /** Parent domain of app origins (`<label>.<appsDomain>`); empty: `<app>.<user>.localhost`. */
+  appsDomain: string;
 }
 
 type FileConfig = Partial<Record<keyof Config, unknown>>;
@@ -82,6 +90,23 @@ function int(name: string, value: string | undefined, fallback: number): number 
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${value}`);
   return n;
+}
+
+function appOrigins(value: string | undefined): 'subdomain' | 'path' {
+  if (value === undefined) return 'subdomain';
+  const v = value.toLowerCase();
+  if (v !== 'subdomain' && v !== 'path') throw new Error(`FREEHOLD_APP_ORIGINS must be subdomain or path, got ${value}`);
+  return v;
+}
+
+/** A bare host name (optionally with a port), lowercase, no scheme, no trailing dot. */
+function appsDomain(value: string | undefined): string {
+  if (value === undefined) return '';
+  const v = value.toLowerCase().replace(/\.$/, '');
+  if (!/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+(?::\d{1,5})?$/.test(v)) {
+    throw new Error(`FREEHOLD_APPS_DOMAIN must be a host name such as apps.example.com, got ${value}`);
+  }
+  return v;
 }
 
 function bool(value: string | undefined, fallback: boolean): boolean {
@@ -119,6 +144,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     quotaBytes: int('FREEHOLD_QUOTA_BYTES', pick(env.FREEHOLD_QUOTA_BYTES, file.quotaBytes), 0),
     quotaRecords: int('FREEHOLD_QUOTA_RECORDS', pick(env.FREEHOLD_QUOTA_RECORDS, file.quotaRecords), 0),
     encryptionKey: pick(env.FREEHOLD_ENCRYPTION_KEY, file.encryptionKey) ?? '',
+    appOrigins: appOrigins(pick(env.FREEHOLD_APP_ORIGINS, file.appOrigins)),
+    appsDomain: appsDomain(pick(env.FREEHOLD_APPS_DOMAIN, file.appsDomain)),
   };
   if (config.encryptionKey !== '' && config.encryptionKey.length < 32) {
     throw new Error('FREEHOLD_ENCRYPTION_KEY must be at least 32 characters (e.g. openssl rand -base64 32)');

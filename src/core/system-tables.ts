@@ -20,6 +20,8 @@ export const SystemTable = {
   totpSteps: 'system.totp_steps',
   /** Unused recovery codes, by sha256. */
   recoveryCodes: 'system.recovery_codes',
+  /** Hashed app host labels (too long to read back), by label: which (owner, app) each names. */
+  appHosts: 'system.app_hosts',
 } as const;
 
 /** Per-owner internal tables, kept in the owner's own store so that export takes them along. */

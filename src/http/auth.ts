@@ -38,10 +38,14 @@ export function currentOwner(services: Services, request: FastifyRequest): Promi
   return p;
 }
 
-/** A signed-in owner (cookie session). State-changing calls also pass the Origin check. */
+/**
+ * A signed-in owner (cookie session). Reads too must come from our own pages (fetch
+ * metadata); state-changing calls also pass the Origin check.
+ */
 export async function requireOwner(services: Services, request: FastifyRequest): Promise<OwnerContext> {
   const owner = await currentOwner(services, request);
   if (!owner) throw new FreeholdError('unauthorized', 'Sign in first');
+  checkFetchSite(request);
   checkSameOrigin(services, request);
   return owner;
 }
@@ -89,10 +93,24 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
  */
 export function checkSameOrigin(services: Services, request: FastifyRequest): void {
   if (SAFE_METHODS.has(request.method)) return;
+  checkFetchSite(request);
   const origin = request.headers.origin;
   if (origin === undefined) return;
   const allowed = new Set([new URL(services.config.publicUrl).origin, `${request.protocol}://${request.headers.host ?? ''}`]);
   if (!allowed.has(origin)) throw new FreeholdError('csrf', 'Cross-origin request refused');
+}
+
+/**
+ * Browsers say where a request comes from (Sec-Fetch-Site). The account API is only
+ * ever called by the owner's own pages, or typed into the address bar (`none`); an app
+ * origin under the same registrable domain (`same-site`, e.g. `*.apps.example.com`
+ * next to `freehold.example.com`) gets the owner's SameSite=Lax cookie sent along,
+ * so it is refused here, even for reads (`generateAppPassword` is a GET).
+ * Clients that send no Sec-Fetch-Site (not browsers) pass.
+ */
+export function checkFetchSite(request: FastifyRequest): void {
+  const site = request.headers['sec-fetch-site'];
+  if (site === 'cross-site' || site === 'same-site') throw new FreeholdError('csrf', 'Cross-site request refused');
 }
 
 export function isSecureRequest(services: Services, request: FastifyRequest): boolean {

@@ -545,6 +545,10 @@ const SESSION_ACTIONS = new Set([
   'POST /acctapi/logout', // ends the session (and revokes its account token)
   'POST /acctapi/applogout', // revokes the account token in the cookie
   'POST /acctapi/2fa/setup', // starts a pending two-factor secret
+  // Subdomain mode: opening an app mints a one-time entry code for the app's origin (the
+  // handoff, src/http/apps/handoff.ts): a write by design for a signed-in owner.
+  'GET /apps/:app',
+  'GET /apps/:app/*',
 ]);
 function excluded(route: RouteDef, who: Identity): boolean {
   return SESSION_ACTIONS.has(`${route.method} ${route.url}`) && (who === 'owner' || who === 'admin');

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { DestinationStream } from 'pino';
 import { createLogger } from '../../src/logger.js';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createServices, type Services } from '../../src/core/services.js';
 import { buildServer } from '../../src/http/server.js';
@@ -22,6 +22,13 @@ export interface TestServer {
   signIn(userId: string, password?: string): Promise<string>;
   /** An app token for (user, app), as an app page would get. */
   appToken(userId: string, appName: string, ttlMs?: number): Promise<string>;
+  /**
+   * GETs a page or file of an app the way a browser would reach it, in either app-origin
+   * mode: path mode asks `/apps/<app>/<rel>` on the main origin; subdomain mode follows
+   * the handoff (`/apps/<app>` → `/_freehold/enter` on the app's host) and asks `/<rel>`
+   * on the app's host with the app-session cookie. `headers` go on the final request.
+   */
+  appGet(cookie: string, appName: string, rel: string, headers?: Record<string, string>): Promise<LightMyRequestResponse>;
 }
 
 export const TEST_PASSWORD = 'correct horse battery';
@@ -62,6 +69,16 @@ export async function startTestServer(opts: { listen?: boolean; config?: Partial
     },
     async appToken(userId, appName, ttlMs = 3600_000) {
       return services.tokens.issue({ kind: 'app', userId, ownerId: userId, appName, expiresAt: Date.now() + ttlMs });
+    },
+    async appGet(cookie, appName, rel, headers = {}) {
+      const first = await app.inject({ method: 'GET', url: `/apps/${appName}/${rel}`, headers: { cookie, ...(config.appOrigins === 'path' ? headers : {}) } });
+      const location = String(first.headers.location ?? '');
+      if (first.statusCode !== 302 || !location.includes('/_freehold/enter?')) return first;
+      const enter = new URL(location);
+      const entered = await app.inject({ method: 'GET', url: enter.pathname + enter.search, headers: { host: enter.host } });
+      if (entered.statusCode !== 302) return entered;
+      const appCookie = entered.cookies.map((c) => `${c.name}=${c.value}`).join('; ');
+      return app.inject({ method: 'GET', url: String(entered.headers.location), headers: { host: enter.host, cookie: appCookie, ...headers } });
     },
   };
 }

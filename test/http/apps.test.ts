@@ -30,8 +30,9 @@ async function install(zipPath: string, cookie = alice) {
 const get = (url: string, cookie = alice, headers: Record<string, string> = {}) =>
   t.app.inject({ method: 'GET', url, headers: { ...(cookie ? { cookie } : {}), ...headers } });
 
+// Path mode: apps under /apps/<app>/ on the main origin. Subdomain mode (the default) is in app-origins.test.ts.
 before(async () => {
-  t = await startTestServer();
+  t = await startTestServer({ env: { FREEHOLD_APP_ORIGINS: 'path' } });
   await t.addUser('alice', undefined, true);
   await t.addUser('bob');
   alice = await t.signIn('alice');

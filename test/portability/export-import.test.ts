@@ -274,10 +274,10 @@ describe('export and import', () => {
     assert.equal(file.headers['content-type'], 'image/png');
 
     const cookie = await b.signIn(USER);
-    const page = await b.app.inject({ method: 'GET', url: `/apps/${APP}/index`, headers: { cookie } });
+    const page = await b.appGet(cookie, APP, 'index');
     assert.equal(page.statusCode, 200, page.body);
     assert.match(page.body, /<h1 id="title">Notes<\/h1>/);
-    const data = await b.app.inject({ method: 'GET', url: `/apps/${APP}/static/data.txt`, headers: { cookie } });
+    const data = await b.appGet(cookie, APP, 'static/data.txt');
     assert.equal(data.body, readFileSync(path.join(FIXTURES, APP, 'static', 'data.txt'), 'utf8'));
   });
 

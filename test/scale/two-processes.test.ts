@@ -38,6 +38,8 @@ test('two processes on one PostgreSQL + S3 serve the same owners consistently', 
   const env = {
     ...process.env, FREEHOLD_DATA: dataDir, FREEHOLD_CONFIG: '', FREEHOLD_LOG_LEVEL: 'warn', PORT: '0', FREEHOLD_RATE_LIMIT: 'off',
     FREEHOLD_RECORDS: records, FREEHOLD_BLOBS: s3.url('scale', { createBucket: true }), FREEHOLD_STORAGE_POLL: '100',
+    // Node's fetch cannot reach `*.localhost` app hosts; app pages are fetched on the main origin here.
+    FREEHOLD_APP_ORIGINS: 'path',
   };
   const procs: Proc[] = [];
   try {

@@ -21,7 +21,7 @@
 
   /**
    * @typedef {{ appName: string, appVersion?: string, appDisplayName?: string, appToken?: string,
-   *   userId: string, adminUser?: boolean, serverVersion?: string, serverAddress?: string, type?: string }} FreezrMeta
+   *   userId: string, adminUser?: boolean, serverVersion?: string, serverAddress?: string, homeUrl?: string, type?: string }} FreezrMeta
    * @typedef {Record<string, any>} Json   any: records are arbitrary app JSON
    * @typedef {Record<string, any>} Options any: freezr's option bags are open-ended
    * @typedef {Error & { code?: string, status?: number }} FreezrError
@@ -729,7 +729,8 @@
         el('p', undefined, 'Signed in as ' + (m.userId || '?') + (m.adminUser ? ' (admin)' : '')),
       );
       const home = /** @type {HTMLAnchorElement} */ (el('a', undefined, 'Home'));
-      home.href = '/';
+      // The owner's home is on the main origin, which is not this page's origin in subdomain mode.
+      home.href = typeof m.homeUrl === 'string' && /^https?:\/\//.test(m.homeUrl) ? m.homeUrl : '/';
       box.appendChild(home);
       const list = el('ul');
       box.append(el('h4', undefined, 'Permissions'), list);

@@ -27,8 +27,24 @@ export interface AppTableSpec {
   indexes: string[][];
 }
 
-export const PERMISSION_TYPES = ['share_records', 'message_records', 'read_all', 'write_own', 'write_all', 'upload_pages'] as const;
+export const PERMISSION_TYPES = [
+  'share_records', 'message_records', 'read_all', 'write_own', 'write_all', 'upload_pages',
+  // freehold's own: let an app's pages reach (connect-src) or load scripts from (script-src)
+  // the https hosts the permission lists, once the owner grants it.
+  'external_fetch', 'external_scripts',
+] as const;
 export type PermissionType = (typeof PERMISSION_TYPES)[number];
+
+/** Permission types that name outside hosts (in `hosts`) instead of tables. */
+export const HOST_PERMISSION_TYPES: ReadonlySet<PermissionType> = new Set(['external_fetch', 'external_scripts']);
+
+/**
+ * An outside host an app may ask for: an https origin, optionally `*.` for its
+ * subdomains, no path. Strict on purpose: the value goes into a CSP header, so it can
+ * never carry `;`, quotes, spaces or a scheme other than https.
+ */
+const EXTERNAL_HOST = /^https:\/\/(\*\.)?[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+(?::\d{1,5})?$/;
+const MAX_HOSTS = 20;
 
 /** A declared permission, in CEPS.md §4's object shape (grant state is added by the service). */
 export interface Permission {
@@ -39,6 +55,8 @@ export interface Permission {
   requestor_app: string;
   return_fields?: string[];
   search_fields?: string[];
+  /** external_fetch / external_scripts: the https origins asked for. */
+  hosts?: string[];
 }
 
 export interface AppManifest {
@@ -273,6 +291,16 @@ function permissionTables(app: string, perm: Json, at: string, p: Problems): str
   return good;
 }
 
+function externalHosts(perm: Json, at: string, p: Problems): string[] {
+  const hosts = stringList(perm, 'hosts', at, p);
+  if (hosts.length === 0) p.add(`${at}.hosts`, 'must list at least one https origin (https://api.example.com)');
+  if (hosts.length > MAX_HOSTS) p.add(`${at}.hosts`, `lists more than ${MAX_HOSTS} hosts`);
+  hosts.forEach((h, i) => {
+    if (!EXTERNAL_HOST.test(h)) p.add(`${at}.hosts[${i}]`, `must be an https origin such as https://api.example.com (lowercase, no path): ${JSON.stringify(h.slice(0, 100))}`);
+  });
+  return hosts;
+}
+
 function parsePermission(app: string, name: string, perm: unknown, at: string, p: Problems): Permission | undefined {
   if (!isObject(perm)) {
     p.add(at, `must be an object, not ${typeName(perm)}`);
@@ -288,6 +316,7 @@ function parsePermission(app: string, name: string, perm: unknown, at: string, p
   };
   if (perm.return_fields !== undefined && perm.return_fields !== null) out.return_fields = stringList(perm, 'return_fields', at, p);
   if (perm.search_fields !== undefined && perm.search_fields !== null) out.search_fields = stringList(perm, 'search_fields', at, p);
+  if (type && HOST_PERMISSION_TYPES.has(type)) out.hosts = externalHosts(perm, at, p);
   return type ? out : undefined;
 }
 

@@ -39,6 +39,13 @@ export class SessionService {
     return { hash: r._id, userId: r.user_id, expiresAt: r.expires_at };
   }
 
+  /** A live session by its hash (what tokens refer to), without the cookie. */
+  async byHash(hash: string): Promise<Session | null> {
+    const r = (await this.store.get(SYSTEM_OWNER, SystemTable.sessions, hash)) as SessionRecord | null;
+    if (!r || r.expires_at <= Date.now()) return null;
+    return { hash: r._id, userId: r.user_id, expiresAt: r.expires_at };
+  }
+
   async destroy(hash: string): Promise<void> {
     await this.store.delete(SYSTEM_OWNER, SystemTable.sessions, hash);
   }

@@ -9,8 +9,13 @@ import { SYSTEM_OWNER, SystemTable } from '../system-tables.js';
  * - `app`: reaches CEPS/FEPS for one (owner, app). What app pages and OAuth clients hold.
  * - `account`: account actions only (generateAppPassword, permission changes), never app data.
  * - `app_password`: single-use; traded at /oauth/token for an `app` token.
+ * - `app_entry`: the one-time code of the handoff from the main origin to an app's own
+ *   origin (60 s, single use); bound to (owner, app) and the main session.
+ * - `app_session`: what the app origin's session cookie holds: lets that one origin
+ *   serve that one app's pages and files. Bound to the main session, so signing out
+ *   there ends it (revokeSession). Never accepted by CEPS, which takes `app` only.
  */
-export type TokenKind = 'app' | 'account' | 'app_password';
+export type TokenKind = 'app' | 'account' | 'app_password' | 'app_entry' | 'app_session';
 
 export interface TokenClaims {
   kind: TokenKind;
@@ -38,6 +43,8 @@ interface TokenRecord extends StoredRecord {
 export const MAX_TOKEN_TTL_MS = 365 * 24 * 3600 * 1000;
 export const DEFAULT_APP_PASSWORD_TTL_MS = 30 * 24 * 3600 * 1000;
 export const DEFAULT_OAUTH_TOKEN_TTL_MS = 30 * 24 * 3600 * 1000;
+/** Long enough for one redirect, short enough that a leaked code is useless. */
+export const APP_ENTRY_TTL_MS = 60 * 1000;
 
 export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; reason: 'invalid' | 'expired' };
 
@@ -95,7 +102,8 @@ export class TokenService {
     const rows = (await this.store.query(SYSTEM_OWNER, SystemTable.tokens, { op: 'eq', path: ['owner_id'], value: userId },
       { sort: [{ path: ['_date_created'], direction: -1 }], skip: 0, limit: 10000 })) as TokenRecord[];
     const now = Date.now();
-    return rows.filter((r) => r.kind !== 'account' && r.expires_at > now)
+    // Credentials an owner hands out or apps hold; handoff codes and app-origin sessions die with the sign-in session.
+    return rows.filter((r) => (r.kind === 'app' || r.kind === 'app_password') && r.expires_at > now)
       .map((r) => ({ id: r._id, kind: r.kind, appName: r.app_name, createdAt: r._date_created, expiresAt: r.expires_at }));
   }
 
@@ -127,6 +135,26 @@ export class TokenService {
     if (rows.length === 0) return 0;
     await this.store.batch(SYSTEM_OWNER, rows.map((r) => ({ kind: 'delete' as const, table: SystemTable.tokens, id: r._id })));
     return rows.length;
+  }
+
+  /** A one-time code for entering an app's origin from the signed-in main origin. */
+  async issueAppEntry(sessionHash: string, userId: string, appName: string): Promise<string> {
+    return this.issue({ kind: 'app_entry', userId, ownerId: userId, appName, expiresAt: Date.now() + APP_ENTRY_TTL_MS, session: sessionHash });
+  }
+
+  /**
+   * Burns a handoff code and returns what it was for. The row is deleted before it is
+   * looked at, so a code works once even when two requests race, and a code tried on
+   * the wrong host is spent too. `appName` is compared ignoring case (host names have none).
+   */
+  async redeemAppEntry(code: unknown, ownerId: string, appName: string): Promise<TokenClaims> {
+    if (typeof code !== 'string' || code.length < 20 || code.length > 200) throw new FreeholdError('unauthorized', 'Invalid entry code');
+    const r = (await this.store.delete(SYSTEM_OWNER, SystemTable.tokens, hashSecret(code))) as TokenRecord | null;
+    if (!r || r.kind !== 'app_entry' || r.expires_at <= Date.now() || !r.session
+      || r.owner_id !== ownerId || r.app_name.toLowerCase() !== appName.toLowerCase()) {
+      throw new FreeholdError('unauthorized', 'This entry code is invalid, used or expired');
+    }
+    return { kind: r.kind, userId: r.user_id, ownerId: r.owner_id, appName: r.app_name, expiresAt: r.expires_at, session: r.session };
   }
 
   async issueAppPassword(userId: string, appName: string, ttlMs: number, oneDevice: boolean): Promise<{ password: string; expiresAt: number }> {

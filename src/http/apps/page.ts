@@ -34,6 +34,8 @@ export interface PageContext {
   pathPrefix: string;
   /** URL of the client library. */
   clientLibUrl?: string;
+  /** Where the owner's home page is (the freezr menu's "Home" link): on the main origin. */
+  homeUrl?: string;
 }
 
 export const CLIENT_LIB_URL = '/lib/freezr.js';
@@ -43,16 +45,25 @@ export function newNonce(): string {
   return randomBytes(16).toString('base64');
 }
 
+/** Outside hosts an app page may reach, from the app's granted external_* permissions (csp-grants.ts). */
+export interface ExtraHosts {
+  connect: readonly string[];
+  script: readonly string[];
+}
+
 /**
- * The page's Content-Security-Policy. `style-src` allows 'unsafe-inline' because
+ * The page's Content-Security-Policy (CEPS.md §7). Scripts by nonce only; the network
+ * (`connect-src`) only to the app's own origin and its API origin (the same origin in
+ * subdomain mode), plus hosts the owner granted; no frames in or out, no plugins, no
+ * <base>, forms only to the app's origin. `style-src` allows 'unsafe-inline' because
  * freezr apps style with inline `style=` attributes and <style> blocks throughout;
  * injected CSS cannot run code, so the cost is small next to breaking every app.
  */
-export function pageCsp(nonce: string, appOrigin: string, apiOrigin: string): string {
-  const connect = [...new Set([appOrigin, apiOrigin])].join(' ');
+export function pageCsp(nonce: string, appOrigin: string, apiOrigin: string, extra: ExtraHosts = { connect: [], script: [] }): string {
+  const connect = [...new Set([appOrigin, apiOrigin, ...extra.connect])].join(' ');
   return [
     "default-src 'self'",
-    `script-src 'nonce-${nonce}'`,
+    [`script-src 'nonce-${nonce}'`, ...extra.script].join(' '),
     "style-src 'self' 'unsafe-inline'",
     "img-src 'self' data: blob:",
     "font-src 'self' data:",
@@ -96,6 +107,7 @@ function metaScript(ctx: PageContext): string {
     adminUser: ctx.isAdmin,
     serverVersion: ctx.serverVersion,
     serverAddress: ctx.serverAddress,
+    ...(ctx.homeUrl ? { homeUrl: ctx.homeUrl } : {}),
   };
   // `var` at top level makes real window properties, which is what freezr pages expect.
   return [

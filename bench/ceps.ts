@@ -1,0 +1,78 @@
+/**
+ * CEPS record rows against one running target: write, read by id, query (equality
+ * on the manifest-indexed field), update, delete, at each connection count; plus
+ * the same query on a field without an index, at one connection (it scans).
+ */
+import type autocannon from 'autocannon';
+import type { ChildProcess } from 'node:child_process';
+import { KINDS, PAGE, SEEDED, WRITES, kindOf, seedId, smallBody } from './dataset.js';
+import { load, type LoadRow } from './load.js';
+import { peakRssDuring } from './processes.js';
+
+export interface CepsTarget {
+  child: ChildProcess;
+  base: string;
+  token: string;
+  seed: number;
+  backend: string;
+}
+
+type Req = autocannon.Request;
+
+/** Spreads successive requests over the seed instead of walking it in order. */
+const spread = (i: number, n: number) => (i * 7919) % n;
+
+export async function runCeps(t: CepsTarget, connections: number[], seconds: number, log: (s: string) => void): Promise<LoadRow[]> {
+  const rows: LoadRow[] = [];
+  const auth = { authorization: `Bearer ${t.token}` };
+  const json = { ...auth, 'content-type': 'application/json' };
+  const run = async (name: string, c: number, opts: Omit<autocannon.Options, 'connections' | 'duration' | 'amount'>, amount?: number) => {
+    const { result, peak } = await peakRssDuring(t.child, () => load({ name, backend: t.backend, connections: c, seconds, amount, opts }, log));
+    rows.push({ ...result, ...(peak ? { rssPeak: Math.round(peak.rss * 10) / 10 } : {}) });
+  };
+  let i = 0;
+  for (const c of connections) {
+    // Ids of the records this round writes: the delete row removes exactly those.
+    const written: string[] = [];
+    await run('CEPS write', c, {
+      url: t.base,
+      requests: [{
+        method: 'POST', path: `/ceps/write/${WRITES}`, headers: json,
+        setupRequest: (req: Req) => ({ ...req, body: smallBody(i++) }),
+        onResponse: (status: number, body: string) => { if (status === 200) written.push((JSON.parse(body) as { _id: string })._id); },
+      }],
+    });
+    await run('CEPS read by id', c, {
+      url: t.base, headers: auth,
+      requests: [{ setupRequest: (req: Req) => ({ ...req, method: 'GET', path: `/ceps/read/${SEEDED}/${seedId(spread(i++, t.seed))}` }) }],
+    });
+    await run(`CEPS query (indexed)`, c, {
+      url: t.base, headers: auth,
+      requests: [{ setupRequest: (req: Req) => ({ ...req, method: 'GET', path: `/ceps/query/${SEEDED}?kind=k${i++ % KINDS}&_count=${PAGE}` }) }],
+    });
+    await run('CEPS update', c, {
+      url: t.base,
+      requests: [{
+        setupRequest: (req: Req) => {
+          // Same `kind` as the seed gave the record, so the query rows stay comparable.
+          const j = spread(i++, t.seed);
+          return { ...req, method: 'PUT', path: `/ceps/update/${SEEDED}/${seedId(j)}`, headers: json, body: smallBody(j) };
+        },
+      }],
+    });
+    let d = 0;
+    if (written.length > 0) {
+      await run('CEPS delete', c, {
+        url: t.base, headers: auth,
+        requests: [{ setupRequest: (req: Req) => ({ ...req, method: 'DELETE', path: `/ceps/delete/${WRITES}/${written[d++ % written.length]}` }) }],
+      }, written.length);
+    }
+  }
+  // Without an index every query reads the whole table: one connection shows the cost plainly.
+  await run('CEPS query (no index)', 1, {
+    url: t.base, headers: auth,
+    requests: [{ setupRequest: (req: Req) => ({ ...req, method: 'GET', path: `/ceps/query/${SEEDED}?tag=${kindOf(i++)}&_count=${PAGE}` }) }],
+  });
+  return rows;
+}
+

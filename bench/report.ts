@@ -1,0 +1,228 @@
+/**
+ * The result of one run: its JSON shape, the flat `figures` map used to show the
+ * previous run beside each row, the targets (read from the figures, never
+ * asserted), and the markdown table.
+ */
+import type { LoadRow } from './load.js';
+import type { FileRow } from './files.js';
+import type { PeerResult } from './peer.js';
+import type { MigrateRow, PortabilityRow } from './portability.js';
+import type { StartupResult } from './startup.js';
+import type { Rss } from './processes.js';
+import type { PgCeiling } from './pg-ceiling.js';
+import type { CeilingResult } from './sqlite-ceiling.js';
+import type { Latency } from './stats.js';
+import type { Options } from './options.js';
+
+export interface BackendResult {
+  label: string;
+  seed: number;
+  seedPerSec: number;
+  /** spawn → ready line, including seeding. */
+  readyMs: number;
+  idleRss?: Rss;
+  storeQuery?: { indexed: Latency; unindexed: Latency };
+  rows: LoadRow[];
+  files: FileRow[];
+}
+
+export interface BenchResult {
+  format: 'freehold-bench';
+  version: 2;
+  date: string;
+  node: string;
+  machine: { cpus: number; loadAvgStart: number[]; loadAvgEnd: number[] };
+  options: Omit<Options, 'outDir'>;
+  durationSec: number;
+  ceiling: { http: LoadRow[]; bareIdleRss?: Rss; sqlite: CeilingResult; postgres?: PgCeiling };
+  backends: BackendResult[];
+  peer: PeerResult;
+  portability: PortabilityRow[];
+  migrate?: MigrateRow;
+  startup?: StartupResult;
+  skipped: Record<string, string>;
+  targets: Target[];
+  figures: Record<string, number>;
+}
+
+export interface Target {
+  target: string;
+  measured: string;
+  /** null: not measured in this run. */
+  met: boolean | null;
+}
+
+const r1 = (x: number) => Math.round(x * 10) / 10;
+const fmt = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '–' : n >= 100 ? Math.round(n).toLocaleString('en-US') : String(r1(n)));
+const ms = (n: number | undefined) => (n === undefined ? '–' : n < 10 ? n.toFixed(2) : n.toFixed(1));
+
+export function findRow(rows: LoadRow[], name: string, backend: string, connections: number): LoadRow | undefined {
+  return rows.find((r) => r.name === name && r.backend === backend && r.connections === connections);
+}
+
+/** Every number worth comparing run to run, under a stable key. */
+export function figuresOf(r: Omit<BenchResult, 'figures' | 'targets'>): Record<string, number> {
+  const f: Record<string, number> = {};
+  const put = (k: string, v: number | undefined) => { if (v !== undefined && Number.isFinite(v)) f[k] = r1(v); };
+  for (const row of [...r.ceiling.http, ...r.backends.flatMap((b) => b.rows), ...r.peer.rows]) {
+    const k = `${row.name} | ${row.backend} | ${row.connections}`;
+    put(`${k} | req/s`, row.reqPerSec);
+    put(`${k} | p99`, row.p99);
+  }
+  for (const b of r.backends) {
+    for (const fr of b.files) put(`${fr.name} | ${b.label} | MB/s`, fr.mbPerSec);
+    put(`store query indexed | ${b.label} | p50`, b.storeQuery?.indexed.p50);
+    put(`store query no index | ${b.label} | p50`, b.storeQuery?.unindexed.p50);
+    put(`rss peak | ${b.label}`, Math.max(0, ...b.rows.map((x) => x.rssPeak ?? 0)) || undefined);
+  }
+  for (const p of r.portability) {
+    put(`export | ${p.backend} | MB/s`, p.exportMbPerSec);
+    put(`import | ${p.backend} | MB/s`, p.importMbPerSec);
+  }
+  if (r.migrate) put(`migrate | ${r.migrate.to} | records/s`, r.migrate.recordsPerSec);
+  put('startup | ms', r.startup?.startMs);
+  put('idle rss | MB', r.startup?.idleRss?.rss);
+  put('sqlite raw insert/s', r.ceiling.sqlite.insertPerSec);
+  put('sqlite raw select/s', r.ceiling.sqlite.selectPerSec);
+  put('pg raw insert/s | 1', r.ceiling.postgres?.insert1);
+  put('pg raw insert/s | 8', r.ceiling.postgres?.insert8);
+  return f;
+}
+
+export function evaluateTargets(r: Omit<BenchResult, 'figures' | 'targets'>): Target[] {
+  const t: Target[] = [];
+  const main = 'sqlite+fs';
+  const conns = [...new Set(r.backends.find((b) => b.label === main)?.rows.map((x) => x.connections) ?? [])].sort((a, b) => a - b);
+  const rows = r.backends.flatMap((b) => b.rows);
+  const pct = (a?: LoadRow, b?: LoadRow) => (a && b && b.reqPerSec > 0 ? (100 * a.reqPerSec) / b.reqPerSec : undefined);
+  const ratio = (a?: LoadRow, b?: LoadRow) => (a && b && b.reqPerSec > 0 ? a.reqPerSec / b.reqPerSec : undefined);
+  for (const [op, ceil, peer] of [['CEPS write', 'bare Fastify POST', 'CSS PUT (create)'], ['CEPS read by id', 'bare Fastify GET', 'CSS GET']] as const) {
+    const perConn = conns.map((c) => ({ c, p: pct(findRow(rows, op, main, c), findRow(r.ceiling.http, ceil, 'ceiling', c)) }));
+    const known = perConn.filter((x) => x.p !== undefined) as Array<{ c: number; p: number }>;
+    t.push({
+      target: `${op} ≥ 50% of ${ceil} (${main})`,
+      measured: known.map((x) => `${Math.round(x.p)}% @${x.c}`).join(', ') || 'not measured',
+      met: known.length ? known.every((x) => x.p >= 50) : null,
+    });
+    const perPeer = conns.map((c) => ({ c, x: ratio(findRow(rows, op, main, c), findRow(r.peer.rows, peer, 'peer', c)) }))
+      .filter((x) => x.x !== undefined) as Array<{ c: number; x: number }>;
+    t.push({
+      target: `${op} ≥ 5× the peer's ${peer} (${main})`,
+      measured: perPeer.map((x) => `${r1(x.x)}× @${x.c}`).join(', ') || `not measured${r.peer.skipped ? ` (${r.peer.skipped})` : ''}`,
+      met: perPeer.length ? perPeer.every((x) => x.x >= 5) : null,
+    });
+  }
+  for (const b of r.backends) {
+    const at32 = b.rows.filter((x) => x.connections === 32 && x.name !== 'CEPS query (no index)');
+    t.push({
+      target: `CEPS p99 < 10 ms at 32 connections (${b.label})`,
+      measured: at32.length ? at32.map((x) => `${x.name.replace('CEPS ', '')} ${ms(x.p99)}`).join(', ') : 'not measured (no 32-connection rows)',
+      met: at32.length ? at32.every((x) => x.p99 < 10) : null,
+    });
+  }
+  for (const b of r.backends.filter((x) => x.label !== 'flatfile+fs')) {
+    const q1 = findRow(b.rows, 'CEPS query (indexed)', b.label, 1);
+    const big = b.seed >= 1_000_000;
+    t.push({
+      target: `indexed query over 1M records < 5 ms (${b.label})`,
+      measured: `${b.seed.toLocaleString('en-US')} records: store p50 ${ms(b.storeQuery?.indexed.p50)} / p99 ${ms(b.storeQuery?.indexed.p99)} ms; HTTP @1 p50 ${ms(q1?.p50)} / p99 ${ms(q1?.p99)} ms${big ? '' : ' (run BENCH_SEED=1000000 for the 1M case)'}`,
+      met: big && b.storeQuery && q1 ? b.storeQuery.indexed.p99 < 5 && q1.p99 < 5 : null,
+    });
+  }
+  const idle = r.startup?.idleRss?.rss;
+  t.push({
+    target: 'idle RSS ≤ 60 MB (freehold serve, fresh store)',
+    measured: idle === undefined ? 'not measured' : `${r1(idle)} MB (bare Fastify on this Node: ${fmt(r.ceiling.bareIdleRss?.rss)} MB)`,
+    met: idle === undefined ? null : idle <= 60,
+  });
+  const pgw = findRow(rows, 'CEPS write', 'postgres+s3', 8);
+  const raw8 = r.ceiling.postgres?.insert8;
+  t.push({
+    target: 'postgres CEPS write ≥ 50% of raw pg single-row inserts (8 concurrent)',
+    measured: pgw && raw8 ? `${fmt(pgw.reqPerSec)} vs ${fmt(raw8)} = ${Math.round((100 * pgw.reqPerSec) / raw8)}%` : `not measured${r.skipped.postgres ? ` (${r.skipped.postgres})` : ''}`,
+    met: pgw && raw8 ? pgw.reqPerSec >= raw8 / 2 : null,
+  });
+  return t;
+}
+
+/** The ceiling and peer rows a CEPS row is compared with. */
+const CEILING_OF: Record<string, string> = {
+  'CEPS write': 'bare Fastify POST', 'CEPS update': 'bare Fastify POST',
+  'CEPS read by id': 'bare Fastify GET', 'CEPS query (indexed)': 'bare Fastify GET', 'CEPS delete': 'bare Fastify GET',
+};
+const PEER_OF: Record<string, string> = { 'CEPS write': 'CSS PUT (create)', 'CEPS read by id': 'CSS GET' };
+
+export function renderMarkdown(r: BenchResult, prev: Record<string, number>): string {
+  const out: string[] = [];
+  const was = (k: string) => fmt(prev[k]);
+  const load = r.machine.loadAvgStart[0]!;
+  out.push(`freehold bench · ${r.date} · Node ${r.node} · ${r.machine.cpus} cores · load average at start ${r.machine.loadAvgStart.map(r1).join(' ')}, at end ${r.machine.loadAvgEnd.map(r1).join(' ')}${load > 0.5 ? ' (**machine was busy: figures are low and noisy**)' : ''}`);
+  out.push(`${r.options.seconds} s per row · seed ${r.options.seed.toLocaleString('en-US')} records (flatfile ${r.options.flatfileSeed.toLocaleString('en-US')}) · ${r.options.compiled ? 'targets compiled to JS' : 'targets run through tsx'} · freehold log level ${r.options.logLevel}${r.options.quick ? ' · QUICK smoke run: sizes are tiny, figures mean nothing' : ''}`);
+  out.push('');
+  out.push('### Requests (autocannon on loopback, server in its own process)');
+  out.push('');
+  out.push('| row | backend | conn | req/s | p50 ms | p99 ms | errors | % of ceiling | × peer | previous req/s | previous p99 |');
+  out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  const rowLine = (x: LoadRow) => {
+    const k = `${x.name} | ${x.backend} | ${x.connections}`;
+    const ceil = CEILING_OF[x.name] ? findRow(r.ceiling.http, CEILING_OF[x.name]!, 'ceiling', x.connections) : undefined;
+    const peer = PEER_OF[x.name] ? findRow(r.peer.rows, PEER_OF[x.name]!, 'peer', x.connections) : undefined;
+    out.push(`| ${x.name} | ${x.backend} | ${x.connections} | ${fmt(x.reqPerSec)} | ${ms(x.p50)} | ${ms(x.p99)} | ${x.errors} | ${ceil ? `${Math.round((100 * x.reqPerSec) / ceil.reqPerSec)}%` : ''} | ${peer && peer.reqPerSec > 0 ? `${r1(x.reqPerSec / peer.reqPerSec)}×` : ''} | ${was(`${k} | req/s`)} | ${was(`${k} | p99`)} |`);
+  };
+  r.ceiling.http.forEach(rowLine);
+  r.peer.rows.forEach(rowLine);
+  for (const b of r.backends) b.rows.forEach(rowLine);
+  if (r.peer.skipped) out.push('', `Peer (${r.peer.name}) not run: ${r.peer.skipped}`);
+  for (const [what, why] of Object.entries(r.skipped)) out.push('', `${what} not run: ${why}`);
+
+  out.push('', '### Query: manifest-declared index vs none (store level, no HTTP; CEPS equality query, 50 per page)', '');
+  out.push('| backend | records | indexed p50 ms | indexed p99 ms | no index p50 ms | no index p99 ms | HTTP indexed req/s @1 | HTTP no index req/s @1 | previous indexed p50 |');
+  out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const b of r.backends) {
+    const q = b.storeQuery;
+    out.push(`| ${b.label} | ${b.seed.toLocaleString('en-US')} | ${ms(q?.indexed.p50)} | ${ms(q?.indexed.p99)} | ${ms(q?.unindexed.p50)} | ${ms(q?.unindexed.p99)} | ${fmt(findRow(b.rows, 'CEPS query (indexed)', b.label, 1)?.reqPerSec)} | ${fmt(findRow(b.rows, 'CEPS query (no index)', b.label, 1)?.reqPerSec)} | ${was(`store query indexed | ${b.label} | p50`)} |`);
+  }
+
+  out.push('', '### Files, export, import, migrate', '');
+  out.push('| what | backend | MB/s or records/s | detail | previous |');
+  out.push('|---|---|---:|---|---:|');
+  for (const b of r.backends) {
+    for (const fr of b.files) out.push(`| ${fr.name} | ${b.label} | ${fmt(fr.mbPerSec)} MB/s | ${fr.sizeMb} MB file, 1 connection, ${fr.requests} transfers, ${fr.errors} errors | ${was(`${fr.name} | ${b.label} | MB/s`)} |`);
+  }
+  for (const p of r.portability) {
+    const detail = `${p.records.toLocaleString('en-US')} records + ${p.files} files → ${p.archiveMb} MB archive`;
+    out.push(`| export | ${p.backend} | ${fmt(p.exportMbPerSec)} MB/s | ${detail} in ${p.exportMs} ms | ${was(`export | ${p.backend} | MB/s`)} |`);
+    out.push(`| import | ${p.backend} | ${fmt(p.importMbPerSec)} MB/s | same archive into fresh stores, ${p.importMs} ms | ${was(`import | ${p.backend} | MB/s`)} |`);
+  }
+  if (r.migrate) {
+    const m = r.migrate;
+    out.push(`| migrate | ${m.from} → ${m.to} | ${fmt(m.recordsPerSec)} records/s | ${m.records.toLocaleString('en-US')} records, verified, ${m.ms} ms | ${was(`migrate | ${m.to} | records/s`)} |`);
+  }
+
+  out.push('', '### Memory and start-up', '');
+  out.push('| what | value | previous |');
+  out.push('|---|---:|---:|');
+  if (r.startup) {
+    out.push(`| start-up: spawn → first /ceps/ping (freehold serve, median of ${r.startup.runs.length}) | ${r.startup.startMs} ms | ${was('startup | ms')} |`);
+    out.push(`| idle RSS after start (freehold serve, fresh store) | ${fmt(r.startup.idleRss?.rss)} MB (anon ${fmt(r.startup.idleRss?.anon)}) | ${was('idle rss | MB')} |`);
+  }
+  out.push(`| idle RSS, bare Fastify (floor on this Node) | ${fmt(r.ceiling.bareIdleRss?.rss)} MB (anon ${fmt(r.ceiling.bareIdleRss?.anon)}) | |`);
+  for (const b of r.backends) {
+    const peak = Math.max(0, ...b.rows.map((x) => x.rssPeak ?? 0));
+    out.push(`| RSS under load, ${b.label} (${b.seed.toLocaleString('en-US')} records; idle after seeding ${fmt(b.idleRss?.rss)} MB) | ${fmt(peak || undefined)} MB | ${was(`rss peak | ${b.label}`)} |`);
+  }
+  if (r.peer.rows.length) {
+    const peak = Math.max(0, ...r.peer.rows.map((x) => x.rssPeak ?? 0));
+    out.push(`| peer ${r.peer.name} ${r.peer.version ?? ''}: start-up ${fmt(r.peer.startMs)} ms, idle ${fmt(r.peer.idleRss?.rss)} MB, under load | ${fmt(peak || undefined)} MB | |`);
+  }
+
+  out.push('', '### Raw ceilings (same machine, same run)', '');
+  out.push(`- better-sqlite3, same pragmas: ${fmt(r.ceiling.sqlite.insertPerSec)} inserts/s (one per transaction), ${fmt(r.ceiling.sqlite.selectPerSec)} point selects/s (previous ${was('sqlite raw insert/s')} / ${was('sqlite raw select/s')})`);
+  if (r.ceiling.postgres) out.push(`- pg single-row INSERTs: ${fmt(r.ceiling.postgres.insert1)}/s from 1 client, ${fmt(r.ceiling.postgres.insert8)}/s from 8 (previous ${was('pg raw insert/s | 1')} / ${was('pg raw insert/s | 8')})`);
+
+  out.push('', '### Targets (read from this run, not asserted)', '');
+  out.push('| target | measured | met |');
+  out.push('|---|---|---|');
+  for (const t of r.targets) out.push(`| ${t.target} | ${t.measured} | ${t.met === null ? 'not measured' : t.met ? 'yes' : '**no**'} |`);
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,84 @@
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppHostLabels } from '../../core/apps/host-labels.js';
+import { FreeholdError } from '../../core/errors.js';
+import { classifyHost, mainOrigin, type ParsedAppHost } from '../app-origin.js';
+import { findWebRoot } from '../web/static.js';
+import { appSessionViewer } from './app-session.js';
+import { AppServing, badPath, checkRawPath, checkRest, looksLikePage } from './serve.js';
+
+/**
+ * What an app host (subdomain mode) serves, decided before any route runs:
+ *  - the server's bearer APIs, `/ceps/*` and `/feps/*` (an app's pages call them on
+ *    their own origin: no CORS, no cookies), `/public/query`, the client library
+ *    `/lib/<file>`, and the handoff's `/_freehold/enter`;
+ *  - everything else is the app's own pages and files, from the root: `/index`,
+ *    `/static/app.css` (and, for apps that spell freezr's paths, `/apps/<this app>/…`).
+ * So the owner's pages and the account API (`/`, `/home`, `/signin`, `/acctapi/*`,
+ * admin, export) do not exist on an app host: those paths are the app's, and an app
+ * has no file there, so they answer 404. Another app's files cannot be asked for at
+ * all: the host names the app. A host under the apps domain that names no app serves
+ * nothing.
+ */
+
+/** Path prefixes the server keeps on app hosts (an app's own folder of that name is shadowed). */
+const SERVICE_PREFIXES = ['/ceps/', '/feps/', '/_freehold/', '/public/query'];
+
+/** The (owner, app) a parsed host names; hashed labels are looked up. */
+export async function hostApp(labels: AppHostLabels, host: ParsedAppHost): Promise<{ owner: string; app: string } | null> {
+  if (host.kind === 'named') return { owner: host.owner, app: host.app };
+  return labels.find(host.label);
+}
+
+function decodePath(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw badPath();
+  }
+}
+
+export function registerAppHosts(app: FastifyInstance): void {
+  const { services } = app;
+  const labels = new AppHostLabels(services.stores.host);
+  const serving = new AppServing(services);
+  // Only the files the server really has under /lib are its; any other /lib/… is the app's (apps often have a lib/ folder).
+  const libFiles = new Set(readdirSync(path.join(findWebRoot(), 'lib')).map((f) => `/lib/${f}`));
+  const isServicePath = (p: string) => libFiles.has(p) || SERVICE_PREFIXES.some((s) => p === s || p.startsWith(s));
+
+  async function serveContent(request: FastifyRequest, reply: FastifyReply, target: { owner: string; app: string }, rawPath: string) {
+    if (request.method !== 'GET' && request.method !== 'HEAD') throw new FreeholdError('not_found', `No route for ${request.method} ${rawPath.slice(0, 200)}`);
+    checkRawPath(request.url);
+    // freezr apps may spell their own files `/apps/<app>/…`: the same files, on this origin only.
+    let appPath = rawPath;
+    const alias = /^\/apps\/([^/]+)(\/.*)?$/.exec(rawPath);
+    if (alias && decodePath(alias[1]!).toLowerCase() === target.app.toLowerCase()) appPath = alias[2] ?? '/';
+    const rest = checkRest(decodePath(appPath.slice(1)));
+
+    const session = await appSessionViewer(services, request, target.owner, target.app);
+    if (!session) {
+      if (request.method === 'GET' && looksLikePage(rest)) {
+        // Back through the main origin, which signs the owner in if needed and hands off again.
+        const search = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
+        return reply.redirect(`${mainOrigin(services.config)}/apps/${encodeURIComponent(target.app)}${appPath}${search}`);
+      }
+      throw new FreeholdError('unauthorized', 'Open the app from your home page first');
+    }
+    const installed = await services.apps.get(target.owner, session.appName);
+    if (!installed) throw new FreeholdError('not_found', `App ${session.appName} is not installed`);
+    return serving.serve(request, reply, session.viewer, installed, rest);
+  }
+
+  app.addHook('onRequest', async (request, reply) => {
+    const kind = classifyHost(services.config, request.host);
+    if (kind.kind === 'main') return;
+    const rawPath = request.url.split('?')[0]!;
+    if (kind.kind === 'none') throw new FreeholdError('not_found', 'No app is served at this address');
+    if (isServicePath(rawPath)) return;
+    const target = await hostApp(labels, kind.host);
+    if (!target) throw new FreeholdError('not_found', 'No app is served at this address');
+    await serveContent(request, reply, target, rawPath);
+    return reply;
+  });
+}

@@ -1,0 +1,57 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/**
+ * `npm run bench` in quick mode on tiny sizes: it must start its servers, print the
+ * table and write valid JSON. No timing is asserted: figures depend on the machine.
+ */
+test('bench harness (quick mode) prints a table and writes valid JSON', { timeout: 240_000 }, async () => {
+  const out = mkdtempSync(path.join(tmpdir(), 'freehold-bench-smoke-'));
+  try {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench', 'run.ts')], {
+      cwd: root,
+      env: {
+        ...process.env, BENCH_QUICK: '1', BENCH_OUT: out, BENCH_SECONDS: '0.5', BENCH_SEED: '300', BENCH_FLATFILE_SEED: '100',
+        BENCH_CONNECTIONS: '1', BENCH_BACKENDS: 'sqlite,flatfile', BENCH_PEER: '0', BENCH_POSTGRES: '0', BENCH_PORTABILITY_RECORDS: '100', BENCH_PORTABILITY_FILES: '1',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    assert.equal(code, 0, `bench failed:\n${stderr.slice(-3000)}`);
+
+    assert.match(stdout, /\| row \| backend \| conn \| req\/s \| p50 ms \| p99 ms \|/);
+    for (const row of ['bare Fastify GET', 'CEPS write', 'CEPS read by id', 'CEPS query (indexed)', 'CEPS update', 'CEPS delete', 'CEPS query (no index)']) {
+      assert.ok(stdout.includes(`| ${row} |`), `table has no ${row} row`);
+    }
+    assert.match(stdout, /### Targets/);
+
+    const runs = readdirSync(out).filter((f) => /^run-.*\.json$/.test(f));
+    assert.equal(runs.length, 1);
+    const result = JSON.parse(readFileSync(path.join(out, runs[0]!), 'utf8'));
+    assert.equal(result.format, 'freehold-bench');
+    assert.deepEqual(result.backends.map((b: { label: string }) => b.label), ['sqlite+fs', 'flatfile+fs']);
+    for (const b of result.backends) {
+      assert.ok(b.rows.length >= 6, `${b.label}: ${b.rows.length} rows`);
+      for (const r of b.rows) assert.equal(typeof r.reqPerSec, 'number');
+      assert.equal(b.files.length, 2);
+    }
+    assert.ok(result.portability.length >= 1 && result.migrate.records > 0);
+    assert.ok(result.startup.startMs > 0);
+    assert.ok(Object.keys(result.figures).length > 20);
+    // A run into its own folder also writes latest.json there (never into bench/results from a test).
+    assert.deepEqual(JSON.parse(readFileSync(path.join(out, 'latest.json'), 'utf8')).date, result.date);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
