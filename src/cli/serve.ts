@@ -22,7 +22,7 @@ export function serveCommand(program: Command): void {
       }
       services.backups?.start();
       const sweep = async () => {
-        for (const u of await services.accounts.list()) await services.files.cleanupStaging(u.userId);
+        for (const u of await services.accounts.list()) await services.files.sweepUnreferenced(u.userId);
       };
       void sweep().catch((err: unknown) => log.warn({ err }, 'cleaning up staged uploads failed'));
       setInterval(() => void sweep().catch(() => undefined), 3600_000).unref();

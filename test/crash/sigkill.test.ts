@@ -44,7 +44,7 @@ const FILES_TABLE = `${APP}.files`;
 const PASSWORD = 'a long crash-test passphrase';
 
 const dataDir = mkdtempSync(path.join(tmpdir(), 'freehold-crash-'));
-after(() => rmSync(dataDir, { recursive: true, force: true }));
+after(() => { if (!process.env.CRASH_KEEP) rmSync(dataDir, { recursive: true, force: true }); });
 
 const env = {
   ...process.env, FREEHOLD_DATA: dataDir, FREEHOLD_CONFIG: '', PORT: '0', HOST: '127.0.0.1',

@@ -210,13 +210,30 @@ describe('FEPS files', () => {
   });
 });
 
-describe('staged uploads', () => {
-  test('leftovers of uploads that died are swept, recent ones are kept', async () => {
+describe('unreferenced bytes', () => {
+  test('bytes no file record points at are swept once old; referenced and recent bytes stay', async () => {
     const blobs = server.services.stores.blobs('alice');
-    await blobs.put('alice/staging/old-one', Buffer.from('x'));
-    await blobs.put('alice/staging/new-one', Buffer.from('y'));
-    assert.equal(await server.services.files.cleanupStaging('alice', 60_000), 0, 'both are younger than a minute');
-    assert.equal(await server.services.files.cleanupStaging('alice', -1), 2);
-    assert.equal(await blobs.head('alice/staging/old-one'), null);
+    const { body, contentType } = multipart([{ name: 'options', value: '{"fileName":"kept.txt"}' }, { name: 'file', value: 'kept', filename: 'kept.txt' }]);
+    const up = await server.app.inject({ method: 'PUT', url: `/feps/upload/${APP}`, payload: body, headers: { 'content-type': contentType, authorization: `Bearer ${alice}` } });
+    const keptKey = `alice/filedata/${APP}/${up.json().blob_id}`;
+    await blobs.put(`alice/filedata/${APP}/orphanorphanorphan1`, Buffer.from('x'));
+    await blobs.put('alice/staging/old-one', Buffer.from('y'));
+    assert.equal(await server.services.files.sweepUnreferenced('alice', 60_000), 0, 'everything is younger than a minute');
+    assert.equal(await server.services.files.sweepUnreferenced('alice', -1), 2);
+    assert.equal(await blobs.head(`alice/filedata/${APP}/orphanorphanorphan1`), null);
+    assert.ok(await blobs.head(keptKey), 'bytes a record points at are kept');
+    assert.equal((await call('GET', `/feps/userfiles/${APP}/alice/kept.txt`, alice)).body, 'kept');
+  });
+
+  test('an overwrite keeps the old bytes until the new record is in, then drops them', async () => {
+    const send = async (text: string) => {
+      const { body, contentType } = multipart([{ name: 'options', value: '{"fileName":"v.txt"}' }, { name: 'file', value: text, filename: 'v.txt' }]);
+      return (await server.app.inject({ method: 'PUT', url: `/feps/upload/${APP}`, payload: body, headers: { 'content-type': contentType, authorization: `Bearer ${alice}` } })).json();
+    };
+    const v1 = await send('one');
+    const v2 = await send('two');
+    assert.notEqual(v1.blob_id, v2.blob_id);
+    assert.equal((await call('GET', `/feps/userfiles/${APP}/alice/v.txt`, alice)).body, 'two');
+    assert.equal(await server.services.stores.blobs('alice').head(`alice/filedata/${APP}/${v1.blob_id}`), null);
   });
 });

@@ -132,8 +132,11 @@ describe('memory stays flat', () => {
     m = await startTestServer();
     await m.addUser('bob');
     await m.addUser('carol');
-    const blobs = m.services.stores.blobs('bob');
-    for (let i = 0; i < 16; i++) await blobs.put(`bob/files/${APP}/big/blob-${i}.bin`, randomStream(DATA / 16));
+    // Real files: their bytes and the records that make them files.
+    const access = { userId: 'bob', ownerId: 'bob', appName: APP };
+    for (let i = 0; i < 16; i++) {
+      await m.services.files.upload(access, randomStream(DATA / 16), `blob-${i}.bin`, 'application/octet-stream', { targetFolder: 'big' });
+    }
   });
   after(async () => m.close());
 

@@ -27,7 +27,26 @@ export function joinUserFilePath(folder: unknown, name: unknown): string {
   return normaliseUserFilePath(f ? `${f}/${String(name)}` : String(name));
 }
 
-/** BlobStore key of a user file. */
+/** BlobStore key of a user file in the first layout (bytes under their path), still read for old records. */
 export function userFileKey(ownerId: string, appName: string, path: string): string {
   return `${ownerId}/files/${appName}/${path}`;
+}
+
+const BLOB_ID = /^[A-Za-z0-9_-]{16,64}$/;
+
+/**
+ * Where a file's bytes are. Each upload writes its bytes under a fresh id and then
+ * commits the file record pointing at them, so the record is the one commit point:
+ * a crash before it leaves unreferenced bytes (swept later), never a file whose
+ * bytes and record disagree, and an overwrite keeps the old bytes until the new
+ * record is in. Records from before this layout (no `blob_id`) keep their old key.
+ */
+export function fileBlobKey(ownerId: string, appName: string, record: { _id: string; blob_id?: unknown }): string {
+  return typeof record.blob_id === 'string' && BLOB_ID.test(record.blob_id)
+    ? `${ownerId}/filedata/${appName}/${record.blob_id}`
+    : userFileKey(ownerId, appName, record._id);
+}
+
+export function newBlobKey(ownerId: string, appName: string, blobId: string): string {
+  return `${ownerId}/filedata/${appName}/${blobId}`;
 }

@@ -7,10 +7,11 @@ import { newRecordId } from '../ids.js';
 import type { Access } from '../records/access.js';
 import { authorizeTable } from '../records/access.js';
 import { assertRecordSize, cleanClientRecord } from '../records/reserved.js';
-import { joinUserFilePath, normaliseUserFilePath, userFileKey } from './paths.js';
+import { fileBlobKey, joinUserFilePath, newBlobKey, normaliseUserFilePath } from './paths.js';
 
 export interface StagedUpload {
   key: string;
+  blobId: string;
   info: BlobInfo;
   contentType: string | undefined;
 }
@@ -36,56 +37,67 @@ export class FileService {
   }
 
   async upload(access: Access, body: Readable, clientFileName: string, contentType: string | undefined, options: UploadOptions): Promise<StoredRecord> {
-    const { path, existing } = await this.target(access, clientFileName, options);
-    const info = await this.stores.blobs(access.ownerId).put(userFileKey(access.ownerId, access.appName, path), body, {
-      maxBytes: this.config.maxUploadBytes, ...(contentType ? { contentType } : {}),
-    });
-    return this.record(access, path, existing, info, contentType, options);
+    const target = await this.target(access, clientFileName, options);
+    const staged = await this.stage(access, body, contentType);
+    return this.commitStaged(access, staged, clientFileName, options, target);
   }
 
   /**
-   * For uploads whose options arrive after the file (freezr's own client sends them
-   * last): the bytes are streamed to a staging key first, then moved once the
-   * options say where they belong. Nothing is buffered in memory either way.
+   * Streams the bytes under a fresh key. They belong to no file until a record points
+   * at them (commitStaged), so options may still arrive after the file (freezr's own
+   * client sends them last) without a second copy.
    */
   async stage(access: Access, body: Readable, contentType: string | undefined): Promise<StagedUpload> {
-    const key = `${access.ownerId}/staging/${newRecordId()}`;
+    const blobId = newRecordId();
+    const key = newBlobKey(access.ownerId, access.appName, blobId);
     const info = await this.stores.blobs(access.ownerId).put(key, body, {
       maxBytes: this.config.maxUploadBytes, ...(contentType ? { contentType } : {}),
     });
-    return { key, info, contentType };
+    return { key, blobId, info, contentType };
   }
 
-  async commitStaged(access: Access, staged: StagedUpload, clientFileName: string, options: UploadOptions): Promise<StoredRecord> {
-    const blobs = this.stores.blobs(access.ownerId);
+  /** Commits staged bytes as the file the options name: one record write; the old bytes go after. */
+  async commitStaged(access: Access, staged: StagedUpload, clientFileName: string, options: UploadOptions,
+    known?: { path: string; existing: StoredRecord | null }): Promise<StoredRecord> {
     try {
-      const { path, existing } = await this.target(access, clientFileName, options);
-      const stream = await blobs.get(staged.key);
-      if (!stream) throw new FreeholdError('internal', 'Staged upload vanished');
-      const info = await blobs.put(userFileKey(access.ownerId, access.appName, path), stream, {
-        ...(staged.contentType ? { contentType: staged.contentType } : {}),
-      });
-      return await this.record(access, path, existing, info, staged.contentType, options);
-    } finally {
-      await blobs.delete(staged.key);
+      const { path, existing } = known ?? (await this.target(access, clientFileName, options));
+      const record = await this.record(access, path, existing, staged, options);
+      if (existing) {
+        const oldKey = fileBlobKey(access.ownerId, access.appName, existing);
+        if (oldKey !== staged.key) await this.stores.blobs(access.ownerId).delete(oldKey).catch(() => undefined);
+      }
+      return record;
+    } catch (err) {
+      await this.discardStaged(access, staged).catch(() => undefined);
+      throw err;
     }
   }
 
   /**
-   * Removes staged uploads left behind by a process that died mid-upload (their
-   * request never finished, so nothing refers to them). Only old ones: a staging
-   * blob younger than `olderThanMs` may belong to an upload still under way.
+   * Removes bytes no file record points at: left by a process that died between
+   * writing the bytes and the record, or by a failed delete. Only old ones: bytes
+   * younger than `olderThanMs` may belong to an upload still under way.
    */
-  async cleanupStaging(ownerId: string, olderThanMs = 3600_000): Promise<number> {
+  async sweepUnreferenced(ownerId: string, olderThanMs = 3600_000): Promise<number> {
     const blobs = this.stores.blobs(ownerId);
+    const records = this.stores.records(ownerId);
     const cutoff = Date.now() - olderThanMs;
-    const stale: string[] = [];
-    for await (const { key } of blobs.list(`${ownerId}/staging`)) {
-      const info = await blobs.head(key);
-      if (info && info.modified < cutoff) stale.push(key);
+    let removed = 0;
+    for (const prefix of [`${ownerId}/filedata`, `${ownerId}/staging`]) {
+      const candidates: string[] = [];
+      for await (const { key } of blobs.list(prefix)) candidates.push(key);
+      for (const key of candidates) {
+        const info = await blobs.head(key);
+        if (!info || info.modified >= cutoff) continue;
+        const [, kind, app, blobId] = key.split('/');
+        if (kind === 'filedata' && app && blobId) {
+          const refs = await records.count(ownerId, `${app}.files`, { op: 'eq', path: ['blob_id'], value: blobId });
+          if (refs > 0) continue;
+        }
+        if (await blobs.delete(key)) removed++;
+      }
     }
-    for (const key of stale) await blobs.delete(key);
-    return stale.length;
+    return removed;
   }
 
   async discardStaged(access: Access, staged: StagedUpload): Promise<void> {
@@ -101,7 +113,7 @@ export class FileService {
     return { path, existing };
   }
 
-  private async record(access: Access, path: string, existing: StoredRecord | null, info: BlobInfo, contentType: string | undefined,
+  private async record(access: Access, path: string, existing: StoredRecord | null, staged: StagedUpload,
     options: UploadOptions): Promise<StoredRecord> {
     const extra = options.data === undefined ? {} : cleanClientRecord(options.data);
     const now = Date.now();
@@ -112,40 +124,49 @@ export class FileService {
       _date_modified: existing ? Math.max(now, existing._date_modified + 1) : now,
       fileName: path.split('/').pop(),
       path,
-      size: info.size,
-      content_type: contentType ?? 'application/octet-stream',
-      sha256: info.etag,
+      size: staged.info.size,
+      content_type: staged.contentType ?? 'application/octet-stream',
+      sha256: staged.info.etag,
+      blob_id: staged.blobId,
     };
     assertRecordSize(record);
     await this.stores.records(access.ownerId).put(access.ownerId, this.filesTable(access.appName), record);
     return record;
   }
 
-  async open(access: Access, ownerId: string, rawPath: string, range?: BlobRange): Promise<{ info: BlobInfo; stream: Readable; path: string } | null> {
+  /** Where a file's bytes are, from its record; null when there is no such file. */
+  private async locate(access: Access, ownerId: string, rawPath: string): Promise<{ key: string; path: string } | null> {
     authorizeTable(access, this.filesTable(access.appName), ownerId, 'read');
     const path = normaliseUserFilePath(rawPath);
-    const key = userFileKey(ownerId, access.appName, path);
+    const record = await this.stores.records(ownerId).get(ownerId, this.filesTable(access.appName), path);
+    return record ? { key: fileBlobKey(ownerId, access.appName, record), path } : null;
+  }
+
+  async open(access: Access, ownerId: string, rawPath: string, range?: BlobRange): Promise<{ info: BlobInfo; stream: Readable; path: string } | null> {
+    const at = await this.locate(access, ownerId, rawPath);
+    if (!at) return null;
     const blobs = this.stores.blobs(ownerId);
-    const info = await blobs.head(key);
+    const info = await blobs.head(at.key);
     if (!info) return null;
     if (range && (range.start >= info.size || range.end < range.start)) {
       throw new FreeholdError('bad_request', 'Range not satisfiable');
     }
-    const stream = await blobs.get(key, range ? { start: range.start, end: Math.min(range.end, info.size - 1) } : undefined);
-    return stream ? { info, stream, path } : null;
+    const stream = await blobs.get(at.key, range ? { start: range.start, end: Math.min(range.end, info.size - 1) } : undefined);
+    return stream ? { info, stream, path: at.path } : null;
   }
 
   async head(access: Access, ownerId: string, rawPath: string): Promise<BlobInfo | null> {
-    authorizeTable(access, this.filesTable(access.appName), ownerId, 'read');
-    return this.stores.blobs(ownerId).head(userFileKey(ownerId, access.appName, normaliseUserFilePath(rawPath)));
+    const at = await this.locate(access, ownerId, rawPath);
+    return at ? this.stores.blobs(ownerId).head(at.key) : null;
   }
 
+  /** Deletes the record first (the file is gone at once), then its bytes. */
   async remove(access: Access, rawPath: string): Promise<{ _id: string; success: true }> {
     const path = normaliseUserFilePath(rawPath);
-    const table = this.filesTable(access.appName);
-    const removed = await this.stores.records(access.ownerId).delete(access.ownerId, table, path);
-    const blobGone = await this.stores.blobs(access.ownerId).delete(userFileKey(access.ownerId, access.appName, path));
-    if (!removed && !blobGone) throw new FreeholdError('not_found', 'No such file');
+    const removed = await this.stores.records(access.ownerId).delete(access.ownerId, this.filesTable(access.appName), path);
+    if (!removed) throw new FreeholdError('not_found', 'No such file');
+    // Unreferenced bytes left by a failure here are swept later.
+    await this.stores.blobs(access.ownerId).delete(fileBlobKey(access.ownerId, access.appName, removed)).catch(() => undefined);
     return { _id: path, success: true };
   }
 }

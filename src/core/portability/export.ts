@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { fileBlobKey } from '../files/paths.js';
+import { recordsOf as recordPages } from '../migration/copy.js';
 import { SERVER_VERSION } from '../../version.js';
 import { Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -22,6 +24,7 @@ import { ProgressMeter, type ProgressCallback } from './progress.js';
  */
 
 export const FORMAT = 'freehold-export';
+const FILES_SUFFIX = '.files';
 export const FORMAT_VERSION = 1;
 
 export const Entry = {
@@ -245,9 +248,9 @@ export async function exportOwner(services: Services, ownerId: string, out: Writ
 
   const tables = await records.listTables(owner);
   const apps = await services.apps.list(owner);
-  const filesPrefix = `${owner}/files/`;
+  const filesPrefixes = [`${owner}/files/`, `${owner}/filedata/`];
   const appPrefixes = apps.map((a) => ({ app: a.appName, prefix: `${owner}/apps/${a.appName}/${a.installId}/` }));
-  const blobTotals = await sumBlobs(services, [filesPrefix, ...appPrefixes.map((a) => a.prefix)], owner);
+  const blobTotals = await sumBlobs(services, [...filesPrefixes, ...appPrefixes.map((a) => a.prefix)], owner);
   const fixedEntries = 4; // permissions, contacts, messages, manifest
   const meter = new ProgressMeter('export', tables.length + blobTotals.count + fixedEntries, blobTotals.bytes, onProgress);
   const writer = new ArchiveWriter(out, meter, exportedAt);
@@ -259,10 +262,18 @@ export async function exportOwner(services: Services, ownerId: string, out: Writ
       await writer.add(tableEntry(table), async () => tableLines(records, owner, table, (k) => (n += k)));
       counts[table] = n;
     }
+    // A user file is its record in `<app>.files` plus the bytes it points at (fileBlobKey);
+    // bytes no record points at are not files and stay behind.
     let files = 0;
-    for await (const { key } of services.stores.blobs(owner).list(filesPrefix)) {
-      await writer.add(Entry.filesDir + key.slice(filesPrefix.length), blobOpener(services, owner, key), true);
-      files++;
+    for (const { table } of tables) {
+      if (!table.endsWith(FILES_SUFFIX)) continue;
+      const app = table.slice(0, -FILES_SUFFIX.length);
+      for await (const page of recordPages(records, owner, table)) {
+        for (const r of page) {
+          await writer.add(`${Entry.filesDir}${app}/${r._id}`, blobOpener(services, owner, fileBlobKey(owner, app, r)), true);
+          files++;
+        }
+      }
     }
     for (const { app, prefix } of appPrefixes) {
       for await (const { key } of services.stores.blobs(owner).list(prefix)) {

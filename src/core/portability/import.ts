@@ -12,7 +12,7 @@ import { parseManifest, type AppManifest } from '../apps/manifest.js';
 import { relPathProblem } from '../apps/paths.js';
 import { contentTypeOf } from '../apps/service.js';
 import { FreeholdError } from '../errors.js';
-import { normaliseUserFilePath, userFileKey } from '../files/paths.js';
+import { fileBlobKey, normaliseUserFilePath, userFileKey } from '../files/paths.js';
 import { newRecordId } from '../ids.js';
 import { assertRecordId, assertUserId, isReservedAppName, isValidAppName, parseAppTable } from '../names.js';
 import type { Services } from '../services.js';
@@ -704,7 +704,10 @@ async function writeArchive(services: Services, owner: string, a: OpenArchive, p
     if (e.kind.kind !== 'file') continue;
     meter.startEntry(e.name);
     const { app, path } = e.kind;
-    const wrote = await writeBlob(services, owner, a, e, userFileKey(owner, app, path), await userFileType(services, owner, app, path), meter);
+    // The file's record (written above) says where its bytes go; an archive without one keeps the first layout.
+    const record = await services.stores.records(owner).get(owner, `${app}.files`, path);
+    const key = record ? fileBlobKey(owner, app, record) : userFileKey(owner, app, path);
+    const wrote = await writeBlob(services, owner, a, e, key, await userFileType(services, owner, app, path), meter);
     if (wrote) c.blobsWritten++;
     else c.blobsUnchanged++;
     meter.endEntry();
