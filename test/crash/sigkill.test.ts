@@ -32,6 +32,7 @@ import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { SqliteRecordStore } from '../../src/storage/sqlite/record-store.js';
 import type { Change } from '../../src/storage/types.js';
+import { makeRng } from '../helpers/rng.js';
 
 const SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) >>> 0 : 0xc4a5_4001;
 const ROUNDS = Number(process.env.CRASH_ROUNDS ?? 5);
@@ -51,17 +52,6 @@ const env = {
   FREEHOLD_LOG_LEVEL: 'silent', FREEHOLD_RATE_LIMIT: 'off', FREEHOLD_BACKUP_BLOBS: '',
 };
 
-function makeRng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { next, int: (n: number) => Math.floor(next() * n), pick: <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]! };
-}
 
 function cli(args: string[], input?: string): string {
   const r = spawnSync(process.execPath, ['--import', 'tsx', main, ...args], { cwd: root, env, input, encoding: 'utf8', timeout: 60_000 });

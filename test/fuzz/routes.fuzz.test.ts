@@ -26,6 +26,7 @@
  * shapes, oversized headers, raw bytes in the request line).
  */
 import { test, before, after } from 'node:test';
+import { makeRng } from '../helpers/rng.js';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import path from 'node:path';
@@ -41,25 +42,6 @@ const OWNERS = ['alice', 'bob', 'boss'];
 // Deterministic randomness
 // ---------------------------------------------------------------------------
 
-/** mulberry32: small, fast, and good enough to drive a fuzzer reproducibly. */
-function makeRng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    next,
-    int: (n: number) => Math.floor(next() * n),
-    chance: (p: number) => next() < p,
-    pick<T>(items: readonly T[]): T {
-      return items[Math.floor(next() * items.length)]!;
-    },
-  };
-}
 type Rng = ReturnType<typeof makeRng>;
 
 // ---------------------------------------------------------------------------

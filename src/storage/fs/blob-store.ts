@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { FreeholdError } from '../../core/errors.js';
 import { compareStrings } from '../../query/evaluate.js';
 import type { BlobInfo, BlobRange, BlobStore } from '../types.js';
+import { KeyedLock } from '../key-lock.js';
 import { keySegments, TMP_PREFIX } from '../keys.js';
 
 export { keySegments } from '../keys.js';
@@ -41,7 +42,7 @@ export class FsBlobStore implements BlobStore {
   private readonly blobRoot: string;
   private readonly metaRoot: string;
   /** Per-key queue so that the two renames of one put (and deletes) never interleave. */
-  private readonly locks = new Map<string, Promise<void>>();
+  private readonly locks = new KeyedLock();
 
   constructor(root: string) {
     const abs = resolve(root);
@@ -70,7 +71,7 @@ export class FsBlobStore implements BlobStore {
       const { ino } = await stat(tmpBlob);
       const meta: Meta = { etag, size, ino, ...(options.contentType ? { contentType: options.contentType } : {}) };
       await writeDurably(tmpMeta, JSON.stringify(meta));
-      await this.withLock(key, async () => {
+      await this.locks.run(key, async () => {
         await rename(tmpMeta, metaPath);
         await rename(tmpBlob, blobPath);
       });
@@ -126,7 +127,7 @@ export class FsBlobStore implements BlobStore {
 
   async delete(key: string): Promise<boolean> {
     const segs = keySegments(key);
-    return this.withLock(key, async () => {
+    return this.locks.run(key, async () => {
       const blobPath = this.under(this.blobRoot, segs);
       if (!(await statFile(blobPath))) return false;
       await unlink(blobPath);
@@ -170,7 +171,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   private async repairMeta(key: string, blobPath: string, metaPath: string, stale: Meta | null): Promise<Meta> {
-    return this.withLock(key, async () => {
+    return this.locks.run(key, async () => {
       const st = await stat(blobPath);
       const etag = await hashFile(blobPath);
       const meta: Meta = { etag, size: st.size, ino: st.ino, ...(stale?.contentType ? { contentType: stale.contentType } : {}) };
@@ -186,20 +187,7 @@ export class FsBlobStore implements BlobStore {
     });
   }
 
-  private async withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(key) ?? Promise.resolve();
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const mine = prev.then(() => gate);
-    this.locks.set(key, mine);
-    await prev;
-    try {
-      return await fn();
-    } finally {
-      release();
-      if (this.locks.get(key) === mine) this.locks.delete(key);
-    }
-  }
+
 }
 
 /** Streams `body` to a new file, hashing and counting; refuses more than `max` bytes. */

@@ -18,6 +18,7 @@ import { FreeholdError } from '../../core/errors.js';
 import { compareStrings } from '../../query/evaluate.js';
 import { keySegments } from '../keys.js';
 import type { BlobInfo, BlobRange, BlobStore } from '../types.js';
+import { KeyedLock } from '../key-lock.js';
 import { copyWithMetadata } from './copy.js';
 import { parseS3Url, type S3Location } from './url.js';
 
@@ -112,7 +113,7 @@ export class S3BlobStore implements BlobStore {
   private readonly partSize: number;
   private readonly queueSize: number;
   /** Per-object-key queue for the publishing step of puts, and deletes (see publish). */
-  private readonly locks = new Map<string, Promise<void>>();
+  private readonly locks = new KeyedLock();
 
   constructor(location: S3Location, options: S3BlobStoreOptions = {}) {
     this.bucket = location.bucket;
@@ -231,7 +232,7 @@ export class S3BlobStore implements BlobStore {
    * and holding the key until the head is read lets put report exactly what it stored.
    */
   private async publish(objectKey: string, meter: Meter, contentType: string | undefined, write: () => Promise<unknown>): Promise<BlobInfo> {
-    return this.withLock(objectKey, async () => {
+    return this.locks.run(objectKey, async () => {
       await write();
       return this.infoAfterPut(objectKey, meter, contentType);
     });
@@ -294,7 +295,7 @@ export class S3BlobStore implements BlobStore {
 
   async delete(key: string): Promise<boolean> {
     const objectKey = this.objectKey(key);
-    return this.withLock(objectKey, async () => {
+    return this.locks.run(objectKey, async () => {
       // DeleteObject answers 204 whether or not the key existed, so ask first.
       if (!(await this.headObject(objectKey))) return false;
       await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey }));
@@ -397,20 +398,7 @@ export class S3BlobStore implements BlobStore {
     } while (token);
   }
 
-  private async withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(key) ?? Promise.resolve();
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const mine = prev.then(() => gate);
-    this.locks.set(key, mine);
-    await prev;
-    try {
-      return await fn();
-    } finally {
-      release();
-      if (this.locks.get(key) === mine) this.locks.delete(key);
-    }
-  }
+
 
   private async deleteBatch(keys: string[]): Promise<void> {
     const r = await this.client.send(
