@@ -48,6 +48,7 @@ test('an app-declared index serves equality queries in CEPS order, even on a big
     .all('o', 'com.a.b', ...where.params) as Array<{ detail: string }>;
   db.close();
   assert.ok(plan.some((p) => /USING INDEX records_x_/.test(p.detail)), JSON.stringify(plan));
+  assert.ok(!plan.some((p) => /TEMP B-TREE/.test(p.detail)), `the index already gives CEPS order: ${JSON.stringify(plan)}`);
   const rows = await store.query('o', 'com.a.b', validateWhere({ kind: 'k7' }), { sort: [{ path: ['_date_modified'], direction: -1 }], skip: 0, limit: 50 });
   assert.equal(rows.length, 30);
   await store.close();

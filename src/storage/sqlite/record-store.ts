@@ -200,8 +200,10 @@ export class SqliteRecordStore implements RecordStore {
       }
     }
     const exprs = fields.map((path) => sqliteValueExpression(path, 'data'));
-    const name = 'records_x_' + createHash('sha256').update(JSON.stringify(exprs)).digest('hex').slice(0, 20);
-    db.exec(`CREATE INDEX IF NOT EXISTS ${name} ON records (owner, tbl, ${exprs.join(', ')})`);
+    // Ending in CEPS's default order lets an equality query read its page already sorted
+    // and stop at the limit, instead of sorting every match. ('v2' names this layout.)
+    const name = 'records_x_' + createHash('sha256').update(JSON.stringify(['v2', ...exprs])).digest('hex').slice(0, 20);
+    db.exec(`CREATE INDEX IF NOT EXISTS ${name} ON records (owner, tbl, ${exprs.join(', ')}, modified DESC, id)`);
     pinPlannerStats(db);
   }
 
