@@ -1,4 +1,5 @@
 import type { Condition, FieldPath, Scalar, SortKey } from './types.js';
+import { COLUMN_REF, RESERVED_COLUMNS } from './columns.js';
 import { PATH_SEGMENT } from './validate.js';
 import { asciiLower } from './evaluate.js';
 
@@ -31,14 +32,7 @@ type Field =
   | { kind: 'column'; expr: string; type: 'text' | 'number' }
   | { kind: 'json'; value: string; type: string };
 
-/** Reserved top-level fields that live in real columns with a fixed type. */
-const COLUMNS: Record<string, { column: string; type: 'text' | 'number' }> = {
-  _id: { column: 'id', type: 'text' },
-  _date_created: { column: 'created', type: 'number' },
-  _date_modified: { column: 'modified', type: 'number' },
-};
-
-const COLUMN_REF = /^(?:[A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*$/;
+const COLUMNS = RESERVED_COLUMNS;
 const NUMBER_TYPES = `('integer','real')`;
 
 /** `'$."a"."b"'`: a SQL string literal holding a JSON path with every key quoted. */

@@ -5,7 +5,7 @@ import http from 'node:http';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startTestServer, TEST_PASSWORD, type TestServer } from '../helpers/server.js';
-import { browserSkipReason, launchBrowser, type LaunchedBrowser } from '../helpers/browser.js';
+import { browserSkipReason, launchBrowser, type LaunchedBrowser, collectPageErrors } from '../helpers/browser.js';
 
 /** Screenshots land here (git-ignored) for people to look at; tests don't compare them. */
 const SHOTS = path.join('test-results', 'screenshots');
@@ -45,11 +45,7 @@ before(async () => {
   browser = launched.browser;
   context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
   page = await context.newPage();
-  page.on('pageerror', (err) => pageErrors.push(err.message));
-  page.on('console', (msg) => {
-    // Refused API calls (the wrong password's 401) are logged by Chromium too; they are expected.
-    if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) pageErrors.push(msg.text());
-  });
+  collectPageErrors(page, pageErrors);
 });
 
 after(async () => {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { Secret, TOTP } from 'otpauth';
 import { startTestServer, TEST_PASSWORD, type TestServer } from '../helpers/server.js';
-import { browserSkipReason, launchBrowser, type LaunchedBrowser } from '../helpers/browser.js';
+import { browserSkipReason, launchBrowser, type LaunchedBrowser, collectPageErrors } from '../helpers/browser.js';
 
 /** Screenshots land here (git-ignored) for people to look at; tests don't compare them. */
 const SHOTS = path.join('test-results', 'screenshots');
@@ -43,11 +43,7 @@ before(async () => {
   launched = await launchBrowser();
   context = await launched.browser.newContext({ viewport: { width: 1200, height: 900 } });
   page = await context.newPage();
-  page.on('pageerror', (err) => pageErrors.push(err.message));
-  page.on('console', (msg) => {
-    // Refused API calls (a wrong code's 401) are logged by Chromium too; they are expected.
-    if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) pageErrors.push(msg.text());
-  });
+  collectPageErrors(page, pageErrors);
 });
 
 after(async () => {

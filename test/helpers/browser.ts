@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 /** Debian's chromium (`apt-get install chromium fonts-liberation`); never a downloaded browser. */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -40,4 +40,16 @@ export async function contextWithCookies(browser: Browser, baseUrl: string, cook
   });
   await context.addCookies(cookies);
   return context;
+}
+
+/**
+ * Collects a page's script errors and console errors into `into`. Chromium also logs
+ * every refused request ("Failed to load resource"), which the owner pages' tests
+ * provoke on purpose (a wrong password's 401), so those are left out.
+ */
+export function collectPageErrors(page: Page, into: string[]): void {
+  page.on('pageerror', (err) => into.push(err.message));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) into.push(msg.text());
+  });
 }

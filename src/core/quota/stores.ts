@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
-import type { BatchOp, BlobInfo, BlobRange, BlobStore, Change, RecordStore, StoredRecord } from '../../storage/types.js';
-import type { Condition, QueryOptions } from '../../query/types.js';
+import type { BatchOp, BlobInfo, BlobStore, RecordStore, StoredRecord } from '../../storage/types.js';
+import { DelegatingBlobStore, DelegatingRecordStore } from '../../storage/delegating.js';
 import { FreeholdError } from '../errors.js';
 import { quotaExceeded, recordBytes, type QuotaService } from './service.js';
 
@@ -8,18 +8,9 @@ import { quotaExceeded, recordBytes, type QuotaService } from './service.js';
  * An owner's record store seen through their quota: each write is admitted first
  * (refused whole, 507, when it would cross a limit), then counted. Reads pass.
  */
-export class QuotaRecordStore implements RecordStore {
-  constructor(private readonly quota: QuotaService, private readonly owner: string, private readonly inner: RecordStore) {}
-  get kind(): string { return this.inner.kind; }
-  init(): Promise<void> { return this.inner.init(); }
-  close(): Promise<void> { return Promise.resolve(); }
-  get(o: string, t: string, id: string): Promise<StoredRecord | null> { return this.inner.get(o, t, id); }
-  query(o: string, t: string, w: Condition, opts: QueryOptions): Promise<StoredRecord[]> { return this.inner.query(o, t, w, opts); }
-  count(o: string, t: string, w: Condition): Promise<number> { return this.inner.count(o, t, w); }
-  listTables(o: string): Promise<Array<{ table: string; count: number }>> { return this.inner.listTables(o); }
-  usage(o: string): Promise<{ records: number; bytes: number }> { return this.inner.usage(o); }
-  changes(o: string, since: number, limit: number): Promise<Change[]> { return this.inner.changes(o, since, limit); }
-  ensureIndex(o: string, t: string, f: string[][]): Promise<void> { return this.inner.ensureIndex(o, t, f); }
+export class QuotaRecordStore extends DelegatingRecordStore {
+  constructor(private readonly quota: QuotaService, private readonly owner: string, private readonly store: RecordStore) { super(); }
+  protected get inner(): RecordStore { return this.store; }
 
   /** What a set of writes adds: new records, and the byte difference (old versions read only when limited). */
   private async delta(ops: BatchOp[]): Promise<{ records: number; bytes: number }> {
@@ -46,18 +37,18 @@ export class QuotaRecordStore implements RecordStore {
     return result;
   }
 
-  create(o: string, t: string, r: StoredRecord): Promise<void> { return this.guarded([{ kind: 'create', table: t, record: r }], () => this.inner.create(o, t, r)); }
-  replace(o: string, t: string, r: StoredRecord): Promise<boolean> { return this.guarded([{ kind: 'put', table: t, record: r }], () => this.inner.replace(o, t, r)); }
-  put(o: string, t: string, r: StoredRecord): Promise<void> { return this.guarded([{ kind: 'put', table: t, record: r }], () => this.inner.put(o, t, r)); }
-  batch(o: string, ops: BatchOp[]): Promise<void> { return this.guarded(ops, () => this.inner.batch(o, ops)); }
+  override create(o: string, t: string, r: StoredRecord): Promise<void> { return this.guarded([{ kind: 'create', table: t, record: r }], () => this.inner.create(o, t, r)); }
+  override replace(o: string, t: string, r: StoredRecord): Promise<boolean> { return this.guarded([{ kind: 'put', table: t, record: r }], () => this.inner.replace(o, t, r)); }
+  override put(o: string, t: string, r: StoredRecord): Promise<void> { return this.guarded([{ kind: 'put', table: t, record: r }], () => this.inner.put(o, t, r)); }
+  override batch(o: string, ops: BatchOp[]): Promise<void> { return this.guarded(ops, () => this.inner.batch(o, ops)); }
 
-  async delete(o: string, t: string, id: string): Promise<StoredRecord | null> {
+  override async delete(o: string, t: string, id: string): Promise<StoredRecord | null> {
     const old = await this.inner.delete(o, t, id);
     if (old) this.quota.added(this.owner, -1, -recordBytes(old));
     return old;
   }
 
-  async dropTable(o: string, t: string): Promise<number> {
+  override async dropTable(o: string, t: string): Promise<number> {
     const n = await this.inner.dropTable(o, t);
     this.quota.invalidate(this.owner);
     return n;
@@ -65,16 +56,11 @@ export class QuotaRecordStore implements RecordStore {
 }
 
 /** An owner's blob store seen through their quota: a file may use only the bytes left. */
-export class QuotaBlobStore implements BlobStore {
-  constructor(private readonly quota: QuotaService, private readonly owner: string, private readonly inner: BlobStore) {}
-  get kind(): string { return this.inner.kind; }
-  init(): Promise<void> { return this.inner.init(); }
-  close(): Promise<void> { return Promise.resolve(); }
-  get(key: string, range?: BlobRange): Promise<Readable | null> { return this.inner.get(key, range); }
-  head(key: string): Promise<BlobInfo | null> { return this.inner.head(key); }
-  list(prefix: string): AsyncIterable<{ key: string; size: number }> { return this.inner.list(prefix); }
+export class QuotaBlobStore extends DelegatingBlobStore {
+  constructor(private readonly quota: QuotaService, private readonly owner: string, private readonly store: BlobStore) { super(); }
+  protected get inner(): BlobStore { return this.store; }
 
-  async put(key: string, body: Readable | Buffer, options: { contentType?: string; maxBytes?: number } = {}): Promise<BlobInfo> {
+  override async put(key: string, body: Readable | Buffer, options: { contentType?: string; maxBytes?: number } = {}): Promise<BlobInfo> {
     if (!(await this.quota.limited(this.owner))) return this.inner.put(key, body, options);
     const old = await this.inner.head(key);
     // Replacing a file frees its old bytes; the new one may use those plus what is left.
@@ -93,7 +79,7 @@ export class QuotaBlobStore implements BlobStore {
     }
   }
 
-  async delete(key: string): Promise<boolean> {
+  override async delete(key: string): Promise<boolean> {
     if (!(await this.quota.limited(this.owner))) return this.inner.delete(key);
     const old = await this.inner.head(key);
     const gone = await this.inner.delete(key);
@@ -101,7 +87,7 @@ export class QuotaBlobStore implements BlobStore {
     return gone;
   }
 
-  async deletePrefix(prefix: string): Promise<number> {
+  override async deletePrefix(prefix: string): Promise<number> {
     const n = await this.inner.deletePrefix(prefix);
     this.quota.invalidate(this.owner);
     return n;

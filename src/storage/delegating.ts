@@ -1,0 +1,42 @@
+import type { Readable } from 'node:stream';
+import type { Condition, QueryOptions } from '../query/types.js';
+import type { BatchOp, BlobInfo, BlobRange, BlobStore, Change, RecordStore, StoredRecord } from './types.js';
+
+/**
+ * A record store that hands every call to another one. Views of a store (read-only
+ * while an owner moves, quota-checked, loaded on first use) extend it and override
+ * only what they change. `close` does nothing: a view never owns the store it wraps.
+ */
+export abstract class DelegatingRecordStore implements RecordStore {
+  protected abstract get inner(): RecordStore;
+  get kind(): string { return this.inner.kind; }
+  init(): Promise<void> { return this.inner.init(); }
+  close(): Promise<void> { return Promise.resolve(); }
+  create(o: string, t: string, r: StoredRecord): Promise<void> { return this.inner.create(o, t, r); }
+  get(o: string, t: string, id: string): Promise<StoredRecord | null> { return this.inner.get(o, t, id); }
+  replace(o: string, t: string, r: StoredRecord): Promise<boolean> { return this.inner.replace(o, t, r); }
+  put(o: string, t: string, r: StoredRecord): Promise<void> { return this.inner.put(o, t, r); }
+  delete(o: string, t: string, id: string): Promise<StoredRecord | null> { return this.inner.delete(o, t, id); }
+  query(o: string, t: string, w: Condition, opts: QueryOptions): Promise<StoredRecord[]> { return this.inner.query(o, t, w, opts); }
+  count(o: string, t: string, w: Condition): Promise<number> { return this.inner.count(o, t, w); }
+  batch(o: string, ops: BatchOp[]): Promise<void> { return this.inner.batch(o, ops); }
+  ensureIndex(o: string, t: string, f: string[][]): Promise<void> { return this.inner.ensureIndex(o, t, f); }
+  listTables(o: string): Promise<Array<{ table: string; count: number }>> { return this.inner.listTables(o); }
+  usage(o: string): Promise<{ records: number; bytes: number }> { return this.inner.usage(o); }
+  changes(o: string, since: number, limit: number): Promise<Change[]> { return this.inner.changes(o, since, limit); }
+  dropTable(o: string, t: string): Promise<number> { return this.inner.dropTable(o, t); }
+}
+
+/** The blob-store counterpart of DelegatingRecordStore. */
+export abstract class DelegatingBlobStore implements BlobStore {
+  protected abstract get inner(): BlobStore;
+  get kind(): string { return this.inner.kind; }
+  init(): Promise<void> { return this.inner.init(); }
+  close(): Promise<void> { return Promise.resolve(); }
+  put(key: string, body: Readable | Buffer, options?: { contentType?: string; maxBytes?: number }): Promise<BlobInfo> { return this.inner.put(key, body, options); }
+  get(key: string, range?: BlobRange): Promise<Readable | null> { return this.inner.get(key, range); }
+  head(key: string): Promise<BlobInfo | null> { return this.inner.head(key); }
+  delete(key: string): Promise<boolean> { return this.inner.delete(key); }
+  deletePrefix(prefix: string): Promise<number> { return this.inner.deletePrefix(prefix); }
+  list(prefix: string): AsyncIterable<{ key: string; size: number }> { return this.inner.list(prefix); }
+}
