@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Condition, QueryOptions } from '../query/types.js';
+import { getRecordJson, queryRecordsJson } from './record-json.js';
 import type { BatchOp, BlobInfo, BlobRange, BlobStore, Change, RecordStore, StoredRecord } from './types.js';
 
 /**
@@ -18,6 +19,8 @@ export abstract class DelegatingRecordStore implements RecordStore {
   put(o: string, t: string, r: StoredRecord): Promise<void> { return this.inner.put(o, t, r); }
   delete(o: string, t: string, id: string): Promise<StoredRecord | null> { return this.inner.delete(o, t, id); }
   query(o: string, t: string, w: Condition, opts: QueryOptions): Promise<StoredRecord[]> { return this.inner.query(o, t, w, opts); }
+  getJson(o: string, t: string, id: string): Promise<string | null> { return getRecordJson(this.inner, o, t, id); }
+  queryJson(o: string, t: string, w: Condition, opts: QueryOptions): Promise<string> { return queryRecordsJson(this.inner, o, t, w, opts); }
   count(o: string, t: string, w: Condition): Promise<number> { return this.inner.count(o, t, w); }
   batch(o: string, ops: BatchOp[]): Promise<void> { return this.inner.batch(o, ops); }
   ensureIndex(o: string, t: string, f: string[][]): Promise<void> { return this.inner.ensureIndex(o, t, f); }

@@ -50,6 +50,15 @@ export interface RecordStore {
   delete(owner: string, table: string, id: string): Promise<StoredRecord | null>;
 
   query(owner: string, table: string, where: Condition, options: QueryOptions): Promise<StoredRecord[]>;
+  /**
+   * Optional fast paths for stores that keep records as JSON text: `get` and `query`
+   * answered as the JSON text of the record (or of the array of records), so a read
+   * goes to the client without a parse and a re-serialisation. Must describe exactly
+   * what `get`/`query` return. Callers use the helpers in record-json.ts, which fall
+   * back to `get`/`query` + JSON.stringify for stores without them.
+   */
+  getJson?(owner: string, table: string, id: string): Promise<string | null>;
+  queryJson?(owner: string, table: string, where: Condition, options: QueryOptions): Promise<string>;
   count(owner: string, table: string, where: Condition): Promise<number>;
   /** Applies every op or none. */
   batch(owner: string, ops: BatchOp[]): Promise<void>;

@@ -1,5 +1,6 @@
 import type { StoreRegistry } from '../../storage/registry.js';
 import type { StoredRecord } from '../../storage/types.js';
+import { getRecordJson, queryRecordsJson } from '../../storage/record-json.js';
 import type { Condition, Query } from '../../query/types.js';
 import { FreeholdError } from '../errors.js';
 import { newRecordId } from '../ids.js';
@@ -59,6 +60,23 @@ export class RecordService {
   async query(access: Access, table: string, query: Query, ownerId = access.ownerId): Promise<StoredRecord[]> {
     authorizeTable(access, table, ownerId, 'read');
     return this.stores.records(ownerId).query(ownerId, table, query.where, query.options);
+  }
+
+  /**
+   * `read` and `query` as the JSON text the client receives, for routes that pass
+   * records on untouched: stores that keep JSON text skip a parse and a re-serialise
+   * per record (a third of a 50-record query's cost on SQLite).
+   */
+  async readJson(access: Access, table: string, id: string, ownerId = access.ownerId): Promise<string> {
+    authorizeTable(access, table, ownerId, 'read');
+    const json = await getRecordJson(this.stores.records(ownerId), ownerId, table, assertRecordId(id));
+    if (json === null) throw new FreeholdError('not_found', 'No such record');
+    return json;
+  }
+
+  async queryJson(access: Access, table: string, query: Query, ownerId = access.ownerId): Promise<string> {
+    authorizeTable(access, table, ownerId, 'read');
+    return queryRecordsJson(this.stores.records(ownerId), ownerId, table, query.where, query.options);
   }
 
   /** CEPS update: replaces every non-reserved field. Never creates. */

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { bearerToken, requireAppToken } from '../auth.js';
 import { queryFromParams, NEWEST_FIRST } from './query-params.js';
 import { validateQuery } from '../../query/validate.js';
@@ -24,6 +24,11 @@ function ownerParam(access: Access, v: unknown): string {
   if (v === undefined || v === '' || v === access.ownerId) return access.ownerId;
   if (typeof v !== 'string' || v.length > 200) throw new FreeholdError('bad_request', 'owner_id must be a user id');
   return v;
+}
+
+/** Sends JSON text that is already serialised (records as the store keeps them). */
+function sendJson(reply: FastifyReply, json: string): FastifyReply {
+  return reply.type('application/json; charset=utf-8').send(json);
 }
 
 /** CEPS 2.0 record endpoints (CEPS.md §3). Bearer tokens only, never cookies. */
@@ -63,10 +68,10 @@ export async function cepsRoutes(fastify: FastifyInstance): Promise<void> {
       tags: ['ceps'], summary: 'Read one record', security: bearer, params: RecordParams,
       querystring: Type.Object({ owner_id: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: true }),
     },
-  }, async (request) => {
+  }, async (request, reply) => {
     const access = await accessFrom(services, request);
     const { app_table, id } = request.params;
-    return services.records.read(access, app_table, id, ownerParam(access, (request.query as Record<string, unknown>).owner_id));
+    return sendJson(reply, await services.records.readJson(access, app_table, id, ownerParam(access, (request.query as Record<string, unknown>).owner_id)));
   });
 
   app.get('/ceps/query/:app_table', {
@@ -75,12 +80,12 @@ export async function cepsRoutes(fastify: FastifyInstance): Promise<void> {
       tags: ['ceps'], summary: 'Query by equality parameters', security: bearer, params: TableParams,
       querystring: Type.Object({}, { additionalProperties: true, description: 'field=value equality filters; _count, _skip, _modified_after, _modified_before' }),
     },
-  }, async (request) => {
+  }, async (request, reply) => {
     const access = await accessFrom(services, request);
     const params = { ...(request.query as Record<string, unknown>) };
     const ownerId = ownerParam(access, params.owner_id);
     delete params.owner_id;
-    return services.records.query(access, request.params.app_table, queryFromParams(params), ownerId);
+    return sendJson(reply, await services.records.queryJson(access, request.params.app_table, queryFromParams(params), ownerId));
   });
 
   app.post('/ceps/query/:app_table', {
@@ -92,7 +97,7 @@ export async function cepsRoutes(fastify: FastifyInstance): Promise<void> {
         skip: Type.Optional(Type.Unknown()), owner_id: Type.Optional(Type.Unknown()), permission_name: Type.Optional(Type.Unknown()),
       }, { additionalProperties: true }),
     },
-  }, async (request) => {
+  }, async (request, reply) => {
     const access = await accessFrom(services, request);
     const body = request.body;
     const query = validateQuery(body.q, { sort: body.sort, skip: body.skip, count: body.count });
@@ -100,8 +105,8 @@ export async function cepsRoutes(fastify: FastifyInstance): Promise<void> {
     const seen = new Set(query.options.sort.map((s) => s.path.join('.')));
     const sort = query.options.sort.length === 0 ? NEWEST_FIRST
       : [...query.options.sort, ...NEWEST_FIRST.filter((s) => !seen.has(s.path.join('.')))];
-    return services.records.query(access, request.params.app_table, { where: query.where, options: { ...query.options, sort } },
-      ownerParam(access, body.owner_id));
+    return sendJson(reply, await services.records.queryJson(access, request.params.app_table, { where: query.where, options: { ...query.options, sort } },
+      ownerParam(access, body.owner_id)));
   });
 
   app.put('/ceps/update/:app_table/:id', {

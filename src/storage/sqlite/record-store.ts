@@ -151,6 +151,11 @@ export class SqliteRecordStore implements RecordStore {
     return data === undefined ? null : (JSON.parse(data) as StoredRecord);
   }
 
+  /** The record's JSON exactly as stored: reads go out without a parse and a re-serialise. */
+  async getJson(owner: string, table: string, id: string): Promise<string | null> {
+    return (this.open().s.get.get(owner, table, id) as string | undefined) ?? null;
+  }
+
   async replace(owner: string, table: string, record: StoredRecord): Promise<boolean> {
     return this.write(() => this.replaceSync(owner, table, record));
   }
@@ -164,13 +169,21 @@ export class SqliteRecordStore implements RecordStore {
   }
 
   async query(owner: string, table: string, where: Condition, options: QueryOptions): Promise<StoredRecord[]> {
+    return this.queryRows(owner, table, where, options).map((d) => JSON.parse(d) as StoredRecord);
+  }
+
+  /** The matching records' JSON text, in order. */
+  private queryRows(owner: string, table: string, where: Condition, options: QueryOptions): string[] {
     const { sql, params } = compileSqlite(where, 'data');
     const order = compileSqliteOrder(options.sort, 'data') || DEFAULT_ORDER;
     const stmt = this.statement(
       `SELECT data FROM records WHERE owner = ? AND tbl = ? AND ${sql} ORDER BY ${order} LIMIT ? OFFSET ?`,
     );
-    const rows = stmt.all(owner, table, ...params, options.limit, options.skip) as string[];
-    return rows.map((d) => JSON.parse(d) as StoredRecord);
+    return stmt.all(owner, table, ...params, options.limit, options.skip) as string[];
+  }
+
+  async queryJson(owner: string, table: string, where: Condition, options: QueryOptions): Promise<string> {
+    return `[${this.queryRows(owner, table, where, options).join(',')}]`;
   }
 
   async count(owner: string, table: string, where: Condition): Promise<number> {
