@@ -124,6 +124,13 @@ export function recordStoreSuite(name: string, make: () => Promise<RecordStore>)
     [{ o: { $ne: 'flat' } }, 'a b c e f'],
     [{ 'o.flat': { $exists: true } }, ''],
     [{ arr: 1 }, ''],
+    // Look-alikes of other JSON types: an object's or array's JSON text, and 0/1 for booleans.
+    [{ o: '{"x":1,"y":"a"}' }, ''],
+    [{ arr: '[1,2]' }, ''],
+    [{ o: { $in: ['{"x":2}', 'flat'] } }, 'd'],
+    [{ b: 0 }, ''],
+    [{ b: { $in: [0, 1] } }, 'e'],
+    [{ b: { $in: [1, 2] } }, 'e'],
     [{ arr: { $exists: true } }, 'a'],
     [{ 'arr.0': { $exists: true } }, ''],
     [{ s: { $regex: 'apple' } }, 'a d'],
