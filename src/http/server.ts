@@ -42,7 +42,7 @@ export async function buildServer(services: Services, logger: Logger | false = s
     // Request ids are ours; a client-sent id is never trusted into logs.
     requestIdHeader: false,
     // One access-log line per request, not two (see access-log.ts: measured cost).
-    logController: new AccessLog(),
+    logController: new AccessLog(logger === false ? undefined : logger),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     routerOptions: { maxParamLength: 500 },
   });
