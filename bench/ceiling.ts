@@ -1,28 +1,57 @@
 /**
- * The HTTP ceiling in the same run: a bare Fastify JSON reply (GET and POST) in its
- * own process, at the same connection counts as the CEPS rows, so "% of ceiling"
- * compares like with like. Also reports the bare process's idle RSS: the floor any
- * Fastify server on this Node starts from.
+ * The HTTP ceilings in the same run, at the same connection counts as the CEPS rows:
+ *
+ * - a bare Fastify JSON reply (GET and POST) in its own process; its idle RSS is the
+ *   floor any Fastify server on this Node starts from;
+ * - Fastify + raw better-sqlite3 (sqlite-http-target.ts): a POST that inserts one
+ *   record and a GET that selects one by id over the same seed — the least work a
+ *   server must do per CEPS write/read, against which the targets are judged.
  */
+import type autocannon from 'autocannon';
 import { load, type LoadRow } from './load.js';
 import { rssOf, scriptArgs, startReady, stop, type Rss } from './processes.js';
+import { SEEDED, WRITES, seedId, smallBody, spread } from './dataset.js';
 
-export async function runHttpCeiling(connections: number[], seconds: number, log: (s: string) => void): Promise<{ rows: LoadRow[]; idleRss?: Rss }> {
+export const BARE_GET = 'bare Fastify GET';
+export const BARE_POST = 'bare Fastify POST';
+export const SQLITE_HTTP_WRITE = 'Fastify + SQLite insert';
+export const SQLITE_HTTP_READ = 'Fastify + SQLite read by id';
+
+export async function runHttpCeiling(connections: number[], seconds: number, seed: number, log: (s: string) => void): Promise<{ rows: LoadRow[]; idleRss?: Rss }> {
+  const rows: LoadRow[] = [];
+  let idleRss: Rss | undefined;
   const bare = await startReady<{ port: number }>(scriptArgs('bench/bare-target'));
   try {
     await new Promise((r) => setTimeout(r, 500));
-    const idleRss = await rssOf(bare.child);
+    idleRss = await rssOf(bare.child);
     const url = `http://127.0.0.1:${bare.info.port}/`;
-    const rows: LoadRow[] = [];
     for (const c of connections) {
-      rows.push(await load({ name: 'bare Fastify GET', backend: 'ceiling', connections: c, seconds, opts: { url } }, log));
+      rows.push(await load({ name: BARE_GET, backend: 'ceiling', connections: c, seconds, opts: { url } }, log));
       rows.push(await load({
-        name: 'bare Fastify POST', backend: 'ceiling', connections: c, seconds,
+        name: BARE_POST, backend: 'ceiling', connections: c, seconds,
         opts: { url, method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"title":"hello"}' },
       }, log));
     }
-    return { rows, idleRss };
   } finally {
     await stop(bare.child);
   }
+  const withDb = await startReady<{ port: number }>([...scriptArgs('bench/sqlite-http-target'), String(seed)]);
+  try {
+    const url = `http://127.0.0.1:${withDb.info.port}`;
+    let i = 0;
+    for (const c of connections) {
+      rows.push(await load({
+        name: SQLITE_HTTP_WRITE, backend: 'ceiling', connections: c, seconds,
+        opts: { url, requests: [{ method: 'POST', path: `/ceps/write/${WRITES}`, headers: { 'content-type': 'application/json' }, setupRequest: (req: autocannon.Request) => ({ ...req, body: smallBody(i++) }) }] },
+      }, log));
+      rows.push(await load({
+        name: SQLITE_HTTP_READ, backend: 'ceiling', connections: c, seconds,
+        // The same walk over the seed as the CEPS read row.
+        opts: { url, requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, method: 'GET', path: `/ceps/read/${SEEDED}/${seedId(spread(i++, seed))}` }) }] },
+      }, log));
+    }
+  } finally {
+    await stop(withDb.child);
+  }
+  return { rows, idleRss };
 }

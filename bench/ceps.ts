@@ -5,7 +5,7 @@
  */
 import type autocannon from 'autocannon';
 import type { ChildProcess } from 'node:child_process';
-import { KINDS, PAGE, SEEDED, WRITES, kindOf, seedId, smallBody } from './dataset.js';
+import { KINDS, PAGE, SEEDED, WRITES, kindOf, seedId, smallBody, spread } from './dataset.js';
 import { load, type LoadRow } from './load.js';
 import { peakRssDuring } from './processes.js';
 
@@ -18,9 +18,6 @@ export interface CepsTarget {
 }
 
 type Req = autocannon.Request;
-
-/** Spreads successive requests over the seed instead of walking it in order. */
-const spread = (i: number, n: number) => (i * 7919) % n;
 
 export async function runCeps(t: CepsTarget, connections: number[], seconds: number, log: (s: string) => void): Promise<LoadRow[]> {
   const rows: LoadRow[] = [];

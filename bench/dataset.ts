@@ -14,6 +14,9 @@ export const KINDS = 1000;
 export const PAGE = 50;
 
 export const seedId = (j: number): string => `seed${j.toString(36).padStart(6, '0')}`;
+/** Spreads successive requests over the seed instead of walking it in order. */
+export const spread = (i: number, n: number): number => (i * 7919) % Math.max(1, n);
+
 export const kindOf = (j: number): string => `k${j % KINDS}`;
 
 /** Record j of the seed. `tag` carries the same values as `kind` but has no index. */

@@ -13,7 +13,7 @@ import { BENCH_DIR, ROOT } from './options.js';
 const BUILD_DIR = path.join(BENCH_DIR, 'tmp', 'build');
 
 /** A script of ours, compiled or through tsx. */
-export type Script = 'bench/target' | 'bench/bare-target' | 'bench/s3-server' | 'src/cli/main';
+export type Script = 'bench/target' | 'bench/bare-target' | 'bench/sqlite-http-target' | 'bench/s3-server' | 'src/cli/main';
 let compiled = false;
 
 /**

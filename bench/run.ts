@@ -56,7 +56,7 @@ async function main(): Promise<void> {
     }
 
     log('ceiling:');
-    const http = await runHttpCeiling(opts.connections, opts.seconds, log);
+    const http = await runHttpCeiling(opts.connections, opts.seconds, opts.seed, log);
     log('  raw better-sqlite3 …');
     const sqlite = measureSqliteCeiling(opts.quick ? 2000 : 20000);
     let postgres: PgCeiling | undefined;
