@@ -39,8 +39,12 @@ export type HostKind =
   /** Under the app hosts' parent, but naming no app: nothing is served there. */
   | { kind: 'none' };
 
+let parsedPublicUrl: { text: string; url: URL } | undefined;
+
+/** The parsed public URL; every request asks (classifyHost), so the parse is kept until the text changes. Callers only read it. */
 function publicUrl(config: Config): URL {
-  return new URL(config.publicUrl);
+  if (parsedPublicUrl?.text !== config.publicUrl) parsedPublicUrl = { text: config.publicUrl, url: new URL(config.publicUrl) };
+  return parsedPublicUrl.url;
 }
 
 /** Whether subdomains can be used: an apps domain, or a public URL on localhost. */
