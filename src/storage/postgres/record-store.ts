@@ -5,7 +5,10 @@ import { compilePostgres, compilePostgresOrder, fromJsonb, postgresValueExpressi
 import { PATH_SEGMENT } from '../../query/validate.js';
 import type { Condition, QueryOptions } from '../../query/types.js';
 import type { BatchOp, Change, RecordStore, StoredRecord } from '../types.js';
+import { DDL_LOCK, quoteIdent, statements, type Statements } from './sql.js';
 import { parsePostgresUrl, type PostgresOptions } from './url.js';
+import { SharedConnection } from './shared-connection.js';
+import { WriteQueue, type Statement } from './write-queue.js';
 
 export { parsePostgresUrl, type PostgresOptions } from './url.js';
 
@@ -34,22 +37,15 @@ export { parsePostgresUrl, type PostgresOptions } from './url.js';
  *     of order, letting a reader skip a change. Every write therefore first takes a
  *     per-owner transaction-scoped advisory lock, which serialises an owner's
  *     writes (across processes too) so seq order is commit order.
- *   - Call order: writes issued together apply in the order they were called (the
- *     suite relies on it, and SQLite gives it). Each owner has a queue; while one
- *     write runs, later ones wait and then commit together in one transaction
- *     (group commit: one commit, one lock wait for many writes). Batches run in a
- *     savepoint so a failing batch leaves the rest of the group alone; if a group
- *     fails for another reason (an SQL error) its writes are retried one by one,
- *     so one bad write never fails another.
+ *   - Call order: writes issued together apply in the order they were called. The
+ *     per-owner WriteQueue keeps it, and commits the writes that pile up behind an
+ *     in-flight one as one pipelined transaction: one round trip and one commit for
+ *     the group (write-queue.ts).
+ * Connections are pipelined (pg's `pipeline` mode) so a group, or a batch, goes out
+ * in one write; a pooled connection is still used by one caller at a time.
  */
 
 const { Pool } = pg;
-type Queryable = pg.Pool | pg.PoolClient;
-
-/** Advisory lock namespaces ("free", "fref"): init/DDL, and one lock per owner for writes. */
-const DDL_LOCK = 1718773093;
-const OWNER_LOCK = 1718773094;
-const MAX_GROUP = 500;
 /** Background ANALYZE after this many writes, then after twice as many more, and so on. */
 const FIRST_ANALYZE_AFTER = 1000;
 const ANALYZE_DELAY_MS = 1000;
@@ -57,6 +53,7 @@ const MAX_INDEX_FIELDS = 8;
 const DEFAULT_ORDER = 'modified DESC, id ASC';
 /** PostgreSQL's program_limit_exceeded: a btree entry over ~2.7 kB (a huge value in an indexed field). */
 const PG_LIMIT_EXCEEDED = '54000';
+const PG_UNIQUE_VIOLATION = '23505';
 const PG_JSONB = 3802;
 const PG_INT8 = 20;
 
@@ -72,24 +69,15 @@ const types: pg.CustomTypesConfig = {
   }) as pg.CustomTypesConfig['getTypeParser'],
 };
 
-interface Job {
-  run: (db: Queryable) => Promise<unknown>;
-  /** Several statements: runs in a savepoint when it shares a transaction. */
-  multi: boolean;
-  resolve: (value: unknown) => void;
-  reject: (error: unknown) => void;
-}
-
-type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
-
 export class PostgresRecordStore implements RecordStore {
   readonly kind = 'postgres';
   private pool: pg.Pool | null = null;
+  /** Point reads (get): one pipelined connection beside the pool (shared-connection.ts). */
+  private reads: SharedConnection | null = null;
   private starting: Promise<void> | null = null;
   private readonly options: PostgresOptions;
-  private readonly sql: ReturnType<typeof statements>;
-  private readonly queues = new Map<string, Job[]>();
-  private readonly flushing = new Map<string, Promise<void>>();
+  private readonly sql: Statements;
+  private readonly writes = new WriteQueue(() => this.db(), translate);
   private analyzeEvery = FIRST_ANALYZE_AFTER;
   private writesUntilAnalyze = FIRST_ANALYZE_AFTER;
   private analyzeTimer: NodeJS.Timeout | null = null;
@@ -108,7 +96,7 @@ export class PostgresRecordStore implements RecordStore {
   }
 
   private async start(): Promise<void> {
-    const pool = new Pool({ connectionString: this.options.connectionString, max: this.options.poolSize, types });
+    const pool = new Pool({ connectionString: this.options.connectionString, max: this.options.poolSize, types, pipeline: true });
     // An idle client whose connection drops emits 'error' on the pool; without a listener
     // that would crash the process. The pool discards the client; the next query reconnects.
     pool.on('error', () => {});
@@ -125,38 +113,47 @@ export class PostgresRecordStore implements RecordStore {
       throw error;
     }
     this.pool = pool;
+    this.reads = new SharedConnection({ connectionString: this.options.connectionString, types });
   }
 
   async close(): Promise<void> {
     // Queued writes were promised: let them finish first.
-    while (this.flushing.size > 0) await Promise.allSettled([...this.flushing.values()]);
+    await this.writes.drain();
     if (this.analyzeTimer) clearTimeout(this.analyzeTimer);
     this.analyzeTimer = null;
     await this.analyzing;
     const pool = this.pool;
+    const reads = this.reads;
     this.pool = null;
+    this.reads = null;
+    await reads?.close();
     await pool?.end();
   }
 
   async create(owner: string, table: string, record: StoredRecord): Promise<void> {
-    await this.write(owner, false, 1, (db) => this.createIn(db, owner, table, record));
+    await this.write(owner, 1, [this.recordWrite('fh_create', this.sql.create, owner, table, record)], ([r]) => {
+      if (r!.rowCount === 0) throw conflict(record._id, table);
+    });
   }
 
   async get(owner: string, table: string, id: string): Promise<StoredRecord | null> {
-    const { rows } = await this.db().query<[string]>({ name: 'fh_get', text: this.sql.get, values: [owner, table, id], rowMode: 'array' });
+    const { rows } = await this.reader().query<[string]>({ name: 'fh_get', text: this.sql.get, values: [owner, table, id], rowMode: 'array' });
     return rows.length === 0 ? null : fromJsonb<StoredRecord>(rows[0]![0]);
   }
 
   async replace(owner: string, table: string, record: StoredRecord): Promise<boolean> {
-    return this.write(owner, false, 1, (db) => this.replaceIn(db, owner, table, record));
+    return this.write(owner, 1, [this.recordWrite('fh_replace', this.sql.replace, owner, table, record)], ([r]) => r!.rowCount !== 0);
   }
 
   async put(owner: string, table: string, record: StoredRecord): Promise<void> {
-    await this.write(owner, false, 1, (db) => this.putIn(db, owner, table, record));
+    await this.write(owner, 1, [this.recordWrite('fh_put', this.sql.put, owner, table, record)], () => undefined);
   }
 
   async delete(owner: string, table: string, id: string): Promise<StoredRecord | null> {
-    return this.write(owner, false, 1, (db) => this.deleteIn(db, owner, table, id));
+    return this.write(owner, 1, [this.deleteWrite(owner, table, id)], ([r]) => {
+      const rows = r!.rows as Array<[string]>;
+      return rows.length === 0 ? null : fromJsonb<StoredRecord>(rows[0]![0]);
+    });
   }
 
   async query(owner: string, table: string, where: Condition, options: QueryOptions): Promise<StoredRecord[]> {
@@ -182,23 +179,20 @@ export class PostgresRecordStore implements RecordStore {
 
   async batch(owner: string, ops: BatchOp[]): Promise<void> {
     if (ops.length === 0) return;
-    await this.write(owner, true, ops.length, async (db) => {
-      for (const op of ops) {
-        switch (op.kind) {
-          case 'create':
-            await this.createIn(db, owner, op.table, op.record);
-            break;
-          case 'put':
-            await this.putIn(db, owner, op.table, op.record);
-            break;
-          case 'delete':
-            await this.deleteIn(db, owner, op.table, op.id);
-            break;
-          default:
-            throw new FreeholdError('bad_request', `Unknown batch op ${JSON.stringify((op as { kind: unknown }).kind)}`);
-        }
+    const statements = ops.map((op): Statement => {
+      switch (op.kind) {
+        case 'create':
+          return this.recordWrite('fh_create_strict', this.sql.createStrict, owner, op.table, op.record);
+        case 'put':
+          return this.recordWrite('fh_put', this.sql.put, owner, op.table, op.record);
+        case 'delete':
+          return this.deleteWrite(owner, op.table, op.id);
+        default:
+          throw new FreeholdError('bad_request', `Unknown batch op ${JSON.stringify((op as { kind: unknown }).kind)}`);
       }
     });
+    // The statements run back to back in one transaction, so the batch is all or nothing.
+    await this.write(owner, ops.length, statements, () => undefined);
   }
 
   /**
@@ -246,36 +240,22 @@ export class PostgresRecordStore implements RecordStore {
   }
 
   async dropTable(owner: string, table: string): Promise<number> {
-    return this.write(owner, false, 1, async (db) => {
-      const { rows } = await db.query<[number]>({ name: 'fh_drop', text: this.sql.drop, values: [owner, table, Date.now()], rowMode: 'array' });
-      return rows[0]![0];
-    });
+    const drop: Statement = { name: 'fh_drop', text: this.sql.drop, values: [owner, table, Date.now()], rowMode: 'array' };
+    return this.write(owner, 1, [drop], ([r]) => (r!.rows as Array<[number]>)[0]![0]);
   }
 
-  // --- single writes; each is one statement, valid alone or inside a transaction ---
+  // --- writes: built here, committed in order by the owner's queue ---
 
-  private async createIn(db: Queryable, owner: string, table: string, r: StoredRecord): Promise<void> {
-    const { rowCount } = await db.query({ name: 'fh_create', text: this.sql.create, values: [owner, table, ...columns(r), Date.now()] });
-    if (rowCount === 0) throw new FreeholdError('conflict', `A record with id ${r._id} already exists in ${table}`);
+  /** A create, put or replace: each takes (owner, table, id, created, modified, data, at). */
+  private recordWrite(name: string, text: string, owner: string, table: string, r: StoredRecord): Statement {
+    return { name, text, values: [owner, table, ...columns(r), Date.now()] };
   }
 
-  private async replaceIn(db: Queryable, owner: string, table: string, r: StoredRecord): Promise<boolean> {
-    const { rowCount } = await db.query({ name: 'fh_replace', text: this.sql.replace, values: [owner, table, ...columns(r), Date.now()] });
-    return rowCount !== 0;
+  private deleteWrite(owner: string, table: string, id: string): Statement {
+    return { name: 'fh_delete', text: this.sql.delete, values: [owner, table, id, Date.now()], rowMode: 'array' };
   }
 
-  private async putIn(db: Queryable, owner: string, table: string, r: StoredRecord): Promise<void> {
-    await db.query({ name: 'fh_put', text: this.sql.put, values: [owner, table, ...columns(r), Date.now()] });
-  }
-
-  private async deleteIn(db: Queryable, owner: string, table: string, id: string): Promise<StoredRecord | null> {
-    const { rows } = await db.query<[string]>({ name: 'fh_delete', text: this.sql.delete, values: [owner, table, id, Date.now()], rowMode: 'array' });
-    return rows.length === 0 ? null : fromJsonb<StoredRecord>(rows[0]![0]);
-  }
-
-  // --- per-owner write queue with group commit ---
-
-  private write<T>(owner: string, multi: boolean, rows: number, run: (db: Queryable) => Promise<T>): Promise<T> {
+  private write<T>(owner: string, rows: number, statements: Statement[], result: (results: pg.QueryResult[]) => T): Promise<T> {
     this.db();
     this.writesUntilAnalyze -= rows;
     if (this.writesUntilAnalyze <= 0) {
@@ -283,59 +263,7 @@ export class PostgresRecordStore implements RecordStore {
       this.writesUntilAnalyze = this.analyzeEvery;
       this.analyzeSoon();
     }
-    return new Promise<T>((resolve, reject) => {
-      const queue = this.queues.get(owner);
-      const job: Job = { run, multi, resolve: resolve as (v: unknown) => void, reject };
-      if (queue) queue.push(job);
-      else this.queues.set(owner, [job]);
-      if (!this.flushing.has(owner)) this.flushing.set(owner, this.flush(owner));
-    });
-  }
-
-  private async flush(owner: string): Promise<void> {
-    try {
-      for (;;) {
-        const queue = this.queues.get(owner)!;
-        if (queue.length === 0) break;
-        const jobs = queue.splice(0, MAX_GROUP);
-        if (jobs.length === 1 && !jobs[0]!.multi) {
-          // The common case, one write: its statement commits on its own, one round trip.
-          settle(jobs[0]!, await outcome(() => jobs[0]!.run(this.db())));
-        } else {
-          await this.runGroup(jobs);
-        }
-      }
-    } catch (error) {
-      // Not expected (outcome() catches), but a queued write must never be left unsettled.
-      for (const job of this.queues.get(owner)!.splice(0)) job.reject(error);
-    } finally {
-      // Synchronously after seeing an empty queue, so no write can slip in between.
-      this.queues.delete(owner);
-      this.flushing.delete(owner);
-    }
-  }
-
-  private async runGroup(jobs: Job[]): Promise<void> {
-    const results: Outcome[] = [];
-    const committed = await outcome(() =>
-      inTransaction(this.db(), async (c) => {
-        for (const job of jobs) {
-          if (job.multi) await c.query('SAVEPOINT fh_job');
-          const r = await outcome(() => job.run(c));
-          if (job.multi) await c.query(r.ok ? 'RELEASE SAVEPOINT fh_job' : 'ROLLBACK TO SAVEPOINT fh_job; RELEASE SAVEPOINT fh_job');
-          // An SQL error outside a savepoint has aborted the transaction: retry one by one.
-          else if (!r.ok && r.error instanceof pg.DatabaseError) throw r.error;
-          results.push(r);
-        }
-      }),
-    );
-    if (committed.ok) {
-      jobs.forEach((job, i) => settle(job, results[i]!));
-    } else if (jobs.length > 1) {
-      for (const job of jobs) await this.runGroup([job]); // find the bad one; the rest still commit, in order
-    } else {
-      settle(jobs[0]!, committed);
-    }
+    return this.writes.run(owner, { statements, result });
   }
 
   /** Refreshes planner statistics shortly (debounced), off the request path; failures only cost plan quality. */
@@ -350,6 +278,11 @@ export class PostgresRecordStore implements RecordStore {
       ).finally(() => (this.analyzing = null));
     }, ANALYZE_DELAY_MS);
     this.analyzeTimer.unref();
+  }
+
+  private reader(): SharedConnection {
+    if (!this.reads) throw new Error('PostgresRecordStore used before init() or after close()');
+    return this.reads;
   }
 
   private db(): pg.Pool {
@@ -374,22 +307,19 @@ async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise
   }
 }
 
-async function outcome(fn: () => Promise<unknown>): Promise<Outcome> {
-  try {
-    return { ok: true, value: await fn() };
-  } catch (error) {
-    return { ok: false, error };
-  }
+function conflict(id: string, table: string): FreeholdError {
+  return new FreeholdError('conflict', `A record with id ${id} already exists in ${table}`);
 }
 
-function settle(job: Job, r: Outcome): void {
-  if (r.ok) job.resolve(r.value);
-  else job.reject(translate(r.error));
-}
-
-function translate(error: unknown): unknown {
-  if (error instanceof Error && (error as { code?: unknown }).code === PG_LIMIT_EXCEEDED) {
+/** Driver errors the caller should see as domain errors; record writes name (owner, table, id) in $1..$3. */
+function translate(error: unknown, statement: Statement | undefined): unknown {
+  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  if (code === PG_LIMIT_EXCEEDED) {
     return new FreeholdError('too_large', 'A value in an indexed field is too large to index (about 2.7 kB at most)');
+  }
+  // Only a batch's strict create can meet the primary key: every other write tolerates an existing row.
+  if (code === PG_UNIQUE_VIOLATION && statement?.name === 'fh_create_strict') {
+    return conflict(String(statement.values[2]), String(statement.values[1]));
   }
   return error;
 }
@@ -410,59 +340,4 @@ export function scopeOf(owner: string, table: string): string {
   let n = 0;
   for (const _ of owner) n++;
   return `${n}:${owner}${table}`;
-}
-
-function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
-/** All fixed SQL of one store, with table names qualified by the configured schema. */
-function statements(schema: string | null) {
-  const p = schema ? quoteIdent(schema) + '.' : '';
-  const records = `${p}records`;
-  const changes = `${p}changes`;
-  // Taken first by every write (see the class comment); the lock CTE feeds the write, so it runs before it.
-  const lock = `lock AS (SELECT pg_advisory_xact_lock(${OWNER_LOCK}, hashtext($1::text)) AS locked)`;
-  const values = 'SELECT $1::text, $2::text, $3::text, $4::int8, $5::int8, $6::jsonb FROM lock';
-  const logPut = `INSERT INTO ${changes} (owner, tbl, id, op, at) SELECT $1, $2, id, 'put', $7::int8 FROM w`;
-  return {
-    records,
-    schema: `
-      CREATE TABLE IF NOT EXISTS ${records} (
-        owner    text COLLATE "C" NOT NULL,
-        tbl      text COLLATE "C" NOT NULL,
-        id       text COLLATE "C" NOT NULL,
-        created  bigint NOT NULL,
-        modified bigint NOT NULL,
-        data     jsonb  NOT NULL,
-        -- (owner, table) as one injective value (length-prefixed owner): see the class comment.
-        scope    text COLLATE "C" NOT NULL GENERATED ALWAYS AS (length(owner)::text || ':' || owner || tbl) STORED,
-        PRIMARY KEY (owner, tbl, id)
-      );
-      CREATE INDEX IF NOT EXISTS records_by_modified ON ${records} (scope, modified DESC, id);
-      CREATE TABLE IF NOT EXISTS ${changes} (
-        seq   bigserial PRIMARY KEY,
-        owner text COLLATE "C" NOT NULL,
-        tbl   text COLLATE "C" NOT NULL,
-        id    text COLLATE "C" NOT NULL,
-        op    text   NOT NULL,
-        at    bigint NOT NULL
-      );
-      CREATE INDEX IF NOT EXISTS changes_by_owner ON ${changes} (owner, seq);`,
-    get: `SELECT data FROM ${records} WHERE owner = $1 AND tbl = $2 AND id = $3`,
-    create: `WITH ${lock}, w AS (INSERT INTO ${records} (owner, tbl, id, created, modified, data) ${values}
-      ON CONFLICT DO NOTHING RETURNING id) ${logPut}`,
-    put: `WITH ${lock}, w AS (INSERT INTO ${records} (owner, tbl, id, created, modified, data) ${values}
-      ON CONFLICT (owner, tbl, id) DO UPDATE SET created = excluded.created, modified = excluded.modified, data = excluded.data
-      RETURNING id) ${logPut}`,
-    replace: `WITH ${lock}, w AS (UPDATE ${records} SET created = $4::int8, modified = $5::int8, data = $6::jsonb FROM lock
-      WHERE owner = $1 AND tbl = $2 AND id = $3::text RETURNING id) ${logPut}`,
-    delete: `WITH ${lock}, w AS (DELETE FROM ${records} USING lock WHERE owner = $1 AND tbl = $2 AND id = $3 RETURNING id, data),
-      c AS (INSERT INTO ${changes} (owner, tbl, id, op, at) SELECT $1, $2, id, 'delete', $4::int8 FROM w) SELECT data FROM w`,
-    drop: `WITH ${lock}, w AS (DELETE FROM ${records} USING lock WHERE owner = $1 AND tbl = $2 RETURNING id),
-      c AS (INSERT INTO ${changes} (owner, tbl, id, op, at) SELECT $1, $2, id, 'delete', $3::int8 FROM w) SELECT count(*) FROM w`,
-    listTables: `SELECT tbl, count(*) FROM ${records} WHERE owner = $1 GROUP BY tbl ORDER BY tbl`,
-    usage: `SELECT count(*)::int8, coalesce(sum(octet_length(data::text)), 0)::int8 FROM ${records} WHERE owner = $1`,
-    changes: `SELECT seq, tbl AS "table", id, op, at FROM ${changes} WHERE owner = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
-  };
 }

@@ -1,0 +1,64 @@
+import pg from 'pg';
+
+/**
+ * One pipelined connection shared by every caller, for short point reads. Queries
+ * are sent as soon as they are made, without checking a connection out of a pool,
+ * and those made in one turn of the event loop leave in one socket write: under
+ * load, many lookups then cost one write, one server wake-up and one read, where
+ * pooled connections cost each lookup its own. On this kind of machine (few cores,
+ * costly syscalls) that is most of a lookup's price.
+ *
+ * The server answers in order, so a slow query would hold up the ones behind it:
+ * only primary-key lookups come here. A lost connection fails the queries then in
+ * flight (as a pooled one would); the next query opens a new connection.
+ */
+export class SharedConnection {
+  private client: pg.Client | null = null;
+  private flushScheduled = false;
+  private closed = false;
+
+  constructor(private readonly config: pg.ClientConfig) {}
+
+  query<R extends unknown[]>(config: pg.QueryConfig & { rowMode: 'array' }): Promise<pg.QueryArrayResult<R>> {
+    if (this.closed) return Promise.reject(new Error('SharedConnection used after close()'));
+    const client = this.client ?? this.open();
+    this.holdWrites(client);
+    return client.query<R>(config);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const client = this.client;
+    this.client = null;
+    if (!client) return;
+    // Answers come in order, so once this one is back every query sent before it is too.
+    await client.query('SELECT 1').catch(() => undefined);
+    await client.end().catch(() => undefined);
+  }
+
+  private open(): pg.Client {
+    const client = new pg.Client({ ...this.config, pipeline: true });
+    const drop = () => {
+      if (this.client === client) this.client = null;
+    };
+    // A dropped connection emits 'error' (its queries fail); without a listener that would crash.
+    client.on('error', drop);
+    client.on('end', drop);
+    // Queries made before the connection is up wait in the client and go out once it is.
+    client.connect().catch(drop);
+    this.client = client;
+    return client;
+  }
+
+  /** Corks the socket until the loop's I/O phase ends (setImmediate), so this turn's queries share one write. */
+  private holdWrites(client: pg.Client): void {
+    if (this.flushScheduled) return;
+    const socket = client.connection.stream;
+    socket.cork();
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      socket.uncork();
+    });
+  }
+}

@@ -1,0 +1,74 @@
+/** The fixed SQL of the PostgreSQL record store (see record-store.ts for the design). */
+
+/** Advisory lock namespaces ("free", "fref"): init/DDL, and one lock per owner for writes. */
+export const DDL_LOCK = 1718773093;
+const OWNER_LOCK = 1718773094;
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+export type Statements = ReturnType<typeof statements>;
+
+/**
+ * All fixed SQL of one store, with table names qualified by the configured schema.
+ * Every write is one statement that also appends its `changes` row, so alone it
+ * commits atomically in one round trip. Record writes take (owner, table, id, …) as
+ * $1..$3, which the store relies on to name the record in errors.
+ */
+export function statements(schema: string | null) {
+  const p = schema ? quoteIdent(schema) + '.' : '';
+  const records = `${p}records`;
+  const changes = `${p}changes`;
+  // Taken first by every write (see the store's comment); the lock CTE feeds the write, so it runs before it.
+  // Re-taking it in a transaction that holds it already only bumps a local count.
+  const lock = `lock AS (SELECT pg_advisory_xact_lock(${OWNER_LOCK}, hashtext($1::text)) AS locked)`;
+  const values = 'SELECT $1::text, $2::text, $3::text, $4::int8, $5::int8, $6::jsonb FROM lock';
+  const insert = `INSERT INTO ${records} (owner, tbl, id, created, modified, data) ${values}`;
+  const logPut = `INSERT INTO ${changes} (owner, tbl, id, op, at) SELECT $1, $2, id, 'put', $7::int8 FROM w`;
+  return {
+    records,
+    schema: `
+      CREATE TABLE IF NOT EXISTS ${records} (
+        owner    text COLLATE "C" NOT NULL,
+        tbl      text COLLATE "C" NOT NULL,
+        id       text COLLATE "C" NOT NULL,
+        created  bigint NOT NULL,
+        modified bigint NOT NULL,
+        data     jsonb  NOT NULL,
+        -- (owner, table) as one injective value (length-prefixed owner): see the store's comment.
+        scope    text COLLATE "C" NOT NULL GENERATED ALWAYS AS (length(owner)::text || ':' || owner || tbl) STORED,
+        PRIMARY KEY (owner, tbl, id)
+      );
+      CREATE INDEX IF NOT EXISTS records_by_modified ON ${records} (scope, modified DESC, id);
+      CREATE TABLE IF NOT EXISTS ${changes} (
+        seq   bigserial PRIMARY KEY,
+        owner text COLLATE "C" NOT NULL,
+        tbl   text COLLATE "C" NOT NULL,
+        id    text COLLATE "C" NOT NULL,
+        op    text   NOT NULL,
+        at    bigint NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS changes_by_owner ON ${changes} (owner, seq);`,
+    get: `SELECT data FROM ${records} WHERE owner = $1 AND tbl = $2 AND id = $3`,
+    /** An existing id inserts nothing (rowCount 0), so a conflict fails no other write of its group. */
+    create: `WITH ${lock}, w AS (${insert} ON CONFLICT DO NOTHING RETURNING id) ${logPut}`,
+    /**
+     * In a batch: an existing id raises unique_violation, which aborts the transaction
+     * (the batch must fail whole, and pipelined statements cannot wait to look).
+     */
+    createStrict: `WITH ${lock}, w AS (${insert} RETURNING id) ${logPut}`,
+    put: `WITH ${lock}, w AS (${insert}
+      ON CONFLICT (owner, tbl, id) DO UPDATE SET created = excluded.created, modified = excluded.modified, data = excluded.data
+      RETURNING id) ${logPut}`,
+    replace: `WITH ${lock}, w AS (UPDATE ${records} SET created = $4::int8, modified = $5::int8, data = $6::jsonb FROM lock
+      WHERE owner = $1 AND tbl = $2 AND id = $3::text RETURNING id) ${logPut}`,
+    delete: `WITH ${lock}, w AS (DELETE FROM ${records} USING lock WHERE owner = $1 AND tbl = $2 AND id = $3 RETURNING id, data),
+      c AS (INSERT INTO ${changes} (owner, tbl, id, op, at) SELECT $1, $2, id, 'delete', $4::int8 FROM w) SELECT data FROM w`,
+    drop: `WITH ${lock}, w AS (DELETE FROM ${records} USING lock WHERE owner = $1 AND tbl = $2 RETURNING id),
+      c AS (INSERT INTO ${changes} (owner, tbl, id, op, at) SELECT $1, $2, id, 'delete', $3::int8 FROM w) SELECT count(*) FROM w`,
+    listTables: `SELECT tbl, count(*) FROM ${records} WHERE owner = $1 GROUP BY tbl ORDER BY tbl`,
+    usage: `SELECT count(*)::int8, coalesce(sum(octet_length(data::text)), 0)::int8 FROM ${records} WHERE owner = $1`,
+    changes: `SELECT seq, tbl AS "table", id, op, at FROM ${changes} WHERE owner = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+  };
+}

@@ -1,0 +1,144 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { PostgresRecordStore } from '../../src/storage/postgres/record-store.js';
+import { FreeholdError } from '../../src/core/errors.js';
+import type { StoredRecord } from '../../src/storage/types.js';
+import { postgresUrl } from '../helpers/postgres.js';
+
+/**
+ * How the PostgreSQL store sends its work (write-queue.ts, shared-connection.ts):
+ * pipelined group commits that keep call order and isolate a failing write, and
+ * the shared point-read connection surviving a lost connection.
+ */
+
+const DATABASE_URL = postgresUrl();
+const T = 'com.example.notes';
+const rec = (id: string, extra: Record<string, unknown> = {}): StoredRecord => ({ _id: id, _date_created: 1, _date_modified: 1, ...extra });
+const conflict = (e: unknown) => e instanceof FreeholdError && e.code === 'conflict';
+
+if (!DATABASE_URL) {
+  test.skip('postgres writes: DATABASE_URL is not set (run `export DATABASE_URL=$(scripts/pg-dev.sh start)`)');
+} else {
+  const databaseUrl = DATABASE_URL;
+  const schemas: string[] = [];
+  const admin = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  after(async () => {
+    for (const s of schemas) await admin.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
+    await admin.end();
+  });
+
+  async function withStore(params: Record<string, string>, fn: (s: PostgresRecordStore, app: string) => Promise<void>): Promise<void> {
+    const schema = `fh_test_${randomBytes(6).toString('hex')}`;
+    schemas.push(schema);
+    const app = `fh_w_${randomBytes(4).toString('hex')}`;
+    const u = new URL(databaseUrl);
+    u.searchParams.set('schema', schema);
+    u.searchParams.set('application_name', app);
+    for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
+    const store = new PostgresRecordStore(u.toString());
+    await store.init();
+    try {
+      await fn(store, app);
+    } finally {
+      await store.close();
+    }
+  }
+
+  test('postgres writes: writes made together apply in call order, and the feed shows that order', () =>
+    withStore({}, async (s) => {
+      const results = await Promise.allSettled([
+        s.create('o', T, rec('a', { v: 1 })),
+        s.replace('o', T, rec('a', { v: 2 })),
+        s.create('o', T, rec('a', { v: 3 })),
+        s.delete('o', T, 'a'),
+        s.create('o', T, rec('a', { v: 4 })),
+        s.replace('o', T, rec('b')),
+        s.put('o', T, rec('b', { v: 5 })),
+      ]);
+      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+      assert.ok(conflict((results[2] as PromiseRejectedResult).reason));
+      assert.equal((results[1] as PromiseFulfilledResult<boolean>).value, true);
+      assert.deepEqual((results[3] as PromiseFulfilledResult<StoredRecord | null>).value, rec('a', { v: 2 }));
+      assert.equal((results[5] as PromiseFulfilledResult<boolean>).value, false);
+      assert.deepEqual(await s.get('o', T, 'a'), rec('a', { v: 4 }));
+      assert.deepEqual((await s.changes('o', 0, 100)).map((c) => `${c.op}:${c.id}`), ['put:a', 'put:a', 'delete:a', 'put:a', 'put:b']);
+    }));
+
+  test('postgres writes: a batch failing in a group, before statements the connection never prepared, fails alone', () =>
+    // One connection, so the batch's aborted transaction and the writes queued behind it share it.
+    withStore({ pool: '1' }, async (s) => {
+      await s.create('o', T, rec('taken'));
+      // Keeps the owner's queue busy so that everything below is sent as one group.
+      const first = s.put('o', T, rec('first'));
+      const results = await Promise.allSettled([
+        s.batch('o', [
+          { kind: 'create', table: T, record: rec('taken') },
+          { kind: 'delete', table: T, id: 'first' },
+          { kind: 'create', table: T, record: rec('n0') },
+        ]),
+        s.delete('o', T, 'taken'),
+        s.create('o', T, rec('n1')),
+        s.batch('o', [{ kind: 'create', table: T, record: rec('n2') }, { kind: 'put', table: 'com.example.other', record: rec('n3') }]),
+        s.dropTable('o', 'com.example.gone'),
+      ]);
+      await first;
+      assert.deepEqual(results.map((r) => r.status), ['rejected', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+      const reason = (results[0] as PromiseRejectedResult).reason;
+      assert.ok(conflict(reason), String(reason));
+      assert.match((reason as Error).message, /taken/);
+      assert.ok(await s.get('o', T, 'first'), 'the failed batch deleted nothing');
+      assert.equal(await s.get('o', T, 'n0'), null);
+      assert.equal(await s.get('o', T, 'taken'), null);
+      for (const id of ['n1', 'n2']) assert.ok(await s.get('o', T, id), id);
+      assert.ok(await s.get('o', 'com.example.other', 'n3'));
+      // And the connection is fine afterwards, for every statement.
+      await s.batch('o', [{ kind: 'create', table: T, record: rec('n4') }, { kind: 'delete', table: T, id: 'n4' }, { kind: 'put', table: T, record: rec('n5') }]);
+      assert.deepEqual((await s.changes('o', 0, 100)).map((c) => `${c.op}:${c.id}`),
+        ['put:taken', 'put:first', 'delete:taken', 'put:n1', 'put:n2', 'put:n3', 'put:n4', 'delete:n4', 'put:n5']);
+    }));
+
+  test('postgres writes: many concurrent writes of one owner all land, once each', () =>
+    withStore({ pool: '2' }, async (s) => {
+      await Promise.all(Array.from({ length: 1200 }, (_, i) => s.create('o', T, rec(`r${i}`, { i }))));
+      assert.equal(await s.count('o', T, { op: 'true' }), 1200);
+      const feed = await s.changes('o', 0, 10_000);
+      assert.deepEqual(feed.map((c) => c.id), Array.from({ length: 1200 }, (_, i) => `r${i}`), 'feed in call order');
+    }));
+
+  test('postgres writes: point reads reconnect after their connection is lost', () =>
+    withStore({}, async (s, app) => {
+      await s.create('o', T, rec('x'));
+      assert.deepEqual(await s.get('o', T, 'x'), rec('x'));
+      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [app]);
+      // Reads made while the loss is noticed may fail, as on any lost connection; later ones reconnect.
+      let got: StoredRecord | null = null;
+      for (let i = 0; i < 50 && !got; i++) {
+        got = await s.get('o', T, 'x').catch(() => null);
+        if (!got) await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.deepEqual(got, rec('x'));
+      await s.put('o', T, rec('y'));
+      assert.deepEqual(await s.get('o', T, 'y'), rec('y'));
+    }));
+
+  test('postgres writes: close() lets reads and writes already made finish', async () => {
+    const schema = `fh_test_${randomBytes(6).toString('hex')}`;
+    schemas.push(schema);
+    const u = new URL(databaseUrl);
+    u.searchParams.set('schema', schema);
+    const s = new PostgresRecordStore(u.toString());
+    await s.init();
+    await s.create('o', T, rec('x'));
+    const writes = Array.from({ length: 50 }, (_, i) => s.put('o', T, rec(`w${i}`)));
+    const reads = Array.from({ length: 50 }, () => s.get('o', T, 'x'));
+    await s.close();
+    await Promise.all(writes);
+    for (const r of await Promise.all(reads)) assert.deepEqual(r, rec('x'));
+    const check = new PostgresRecordStore(u.toString());
+    await check.init();
+    assert.equal(await check.count('o', T, { op: 'true' }), 51);
+    await check.close();
+  });
+}
