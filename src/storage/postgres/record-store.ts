@@ -41,8 +41,12 @@ export { parsePostgresUrl, type PostgresOptions } from './url.js';
  *     per-owner WriteQueue keeps it, and commits the writes that pile up behind an
  *     in-flight one as one pipelined transaction: one round trip and one commit for
  *     the group (write-queue.ts).
- * Connections are pipelined (pg's `pipeline` mode) so a group, or a batch, goes out
- * in one write; a pooled connection is still used by one caller at a time.
+ * Connections are pipelined (pg's `pipeline` mode): a group, or a batch, goes out
+ * in one socket write, though a pooled connection still serves one caller at a
+ * time. Point reads (`get`, which every request makes to check its token) skip the
+ * pool: they share one more connection, batched per event-loop turn
+ * (shared-connection.ts). Writes never go there, as a commit waiting on its WAL
+ * flush would hold up every read behind it.
  */
 
 const { Pool } = pg;
