@@ -7,6 +7,7 @@ import { compileSqlite, compileSqliteOrder, sqliteValueExpression } from '../../
 import { PATH_SEGMENT } from '../../query/validate.js';
 import type { Condition, QueryOptions } from '../../query/types.js';
 import type { BatchOp, Change, RecordStore, StoredRecord } from '../types.js';
+import { defaultCheckpointer, type Checkpointer, type CheckpointRegistration } from './checkpointer.js';
 
 /**
  * The default record backend: one SQLite file, one physical `records` table for
@@ -47,6 +48,12 @@ CREATE INDEX IF NOT EXISTS changes_by_owner ON changes (owner, seq);
 const STATEMENT_CACHE_SIZE = 200;
 const MAX_INDEX_FIELDS = 8;
 const DEFAULT_ORDER = 'modified DESC, id ASC';
+/**
+ * The WAL file is truncated back to this size when it restarts after a burst; below it,
+ * its space is reused (overwriting allocated blocks is cheaper than growing a file).
+ * Checkpoints (checkpointer.ts) normally keep it well under this.
+ */
+const JOURNAL_SIZE_LIMIT = 128 * 1024 * 1024;
 
 interface WriteJob {
   run: () => unknown;
@@ -67,6 +74,7 @@ interface Statements {
   changes: Database.Statement;
   dropChanges: Database.Statement;
   drop: Database.Statement;
+  totalChanges: Database.Statement;
 }
 
 export class SqliteRecordStore implements RecordStore {
@@ -80,17 +88,31 @@ export class SqliteRecordStore implements RecordStore {
   private txOne!: (run: () => unknown) => unknown;
   private pending: WriteJob[] = [];
   private flushScheduled = false;
+  /** This file's place in the checkpoint worker's care; null for ':memory:' and once closed. */
+  private checkpoints: CheckpointRegistration | null = null;
+  /** SQLite total_changes() at the last commit, to tell the checkpointer how much each commit wrote. */
+  private totalChanges = 0;
 
   /** `file` is a path, or ':memory:' for a private in-memory database. */
   /**
    * `durability`: `normal` (default) survives a killed process, and a power loss can
    * drop the last few commits; `full` also fsyncs every commit (power-safe, slower).
+   * `checkpointer`: who moves the WAL into the database file (tests pass their own).
    */
-  constructor(private readonly file: string, private readonly durability: 'normal' | 'full' = 'normal') {}
+  constructor(
+    private readonly file: string,
+    private readonly durability: 'normal' | 'full' = 'normal',
+    private readonly checkpointer: Checkpointer = defaultCheckpointer,
+  ) {}
 
   async init(): Promise<void> {
     if (this.db) return;
-    if (this.file !== ':memory:') mkdirSync(dirname(this.file), { recursive: true });
+    if (this.file !== ':memory:') {
+      // A store on this file closing just before must be fully closed, worker side too.
+      await this.checkpointer.closed(this.file);
+      if (this.db) return; // a concurrent init() got there first
+      mkdirSync(dirname(this.file), { recursive: true });
+    }
     const db = new Database(this.file);
     db.pragma('journal_mode = WAL');
     db.pragma(this.durability === 'full' ? 'synchronous = FULL' : 'synchronous = NORMAL');
@@ -99,7 +121,7 @@ export class SqliteRecordStore implements RecordStore {
     // Reads straight from the mapped file skip a syscall per page; point reads dominate CEPS traffic.
     db.pragma('mmap_size = 268435456');
     db.pragma('cache_size = -32000');
-    db.pragma('wal_autocheckpoint = 10000');
+    db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
     db.exec(SCHEMA);
     this.db = db;
     pinPlannerStats(db);
@@ -122,7 +144,11 @@ export class SqliteRecordStore implements RecordStore {
         "INSERT INTO changes (owner, tbl, id, op, at) SELECT owner, tbl, id, 'delete', ? FROM records WHERE owner = ? AND tbl = ?",
       ),
       drop: db.prepare('DELETE FROM records WHERE owner = ? AND tbl = ?'),
+      totalChanges: db.prepare('SELECT total_changes()').pluck(),
     };
+    this.totalChanges = this.s.totalChanges.get() as number;
+    // The checkpointer also sets this connection's wal_autocheckpoint.
+    if (this.file !== ':memory:') this.checkpoints = this.checkpointer.register(this.file, db);
     this.txOne = db.transaction((run: () => unknown) => run());
     this.txGroup = db.transaction((jobs: WriteJob[]) => {
       for (const job of jobs) {
@@ -136,10 +162,15 @@ export class SqliteRecordStore implements RecordStore {
   }
 
   async close(): Promise<void> {
-    if (this.db) this.flush(); // queued writes were promised; commit them first
+    if (this.db) this.flush(true); // queued writes were promised; commit them first
     this.cache.clear();
     this.db?.close();
     this.db = null;
+    const checkpoints = this.checkpoints;
+    this.checkpoints = null;
+    // With the worker's connection still open, ours was not the last: the worker's, closed
+    // now, checkpoints the rest of the WAL and removes it, off the event loop.
+    await checkpoints?.close();
   }
 
   async create(owner: string, table: string, record: StoredRecord): Promise<void> {
@@ -257,7 +288,15 @@ export class SqliteRecordStore implements RecordStore {
     });
   }
 
-  private flush(): void {
+  /** `force`: commit now even if the checkpointer holds commits (close()). */
+  private flush(force = false): void {
+    // The WAL is due to restart: the checkpointer holds commits (not reads) until the
+    // worker has caught up, which takes a few ms. Later writes join this queue meanwhile.
+    const hold = force ? null : this.checkpoints?.writeHold();
+    if (hold) {
+      void hold.then(() => this.flush());
+      return;
+    }
     this.flushScheduled = false;
     const jobs = this.pending;
     this.pending = [];
@@ -269,6 +308,11 @@ export class SqliteRecordStore implements RecordStore {
       // The commit itself failed (disk full, lock timeout): nothing was written.
       for (const job of jobs) job.reject(error);
       return;
+    }
+    if (this.checkpoints) {
+      const total = this.s.totalChanges.get() as number;
+      this.checkpoints.committed(total - this.totalChanges);
+      this.totalChanges = total;
     }
     for (const job of jobs) {
       const r = job.result!;
