@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { SingleBar, Presets } from 'cli-progress';
 import { withServices } from './context.js';
 import { assertAppName } from '../core/names.js';
 import { DEFAULT_APP_PASSWORD_TTL_MS } from '../core/auth/tokens.js';
@@ -16,6 +15,8 @@ export function appCommands(program: Command): void {
       const isDir = statSync(full).isDirectory();
       await withServices(async (s) => {
         if (!(await s.accounts.get(opts.user))) throw new Error(`no user ${opts.user}`);
+        // Loaded here, not at start-up: only this command draws a bar (the server never does).
+        const { SingleBar, Presets } = await import('cli-progress');
         const bar = new SingleBar({ format: 'installing [{bar}] {value}/{total} files', hideCursor: true }, Presets.shades_classic);
         let started = false;
         const installed = await s.apps.install(opts.user, isDir ? { folder: full } : { zipPath: full }, (done, total) => {

@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
 import { withServices } from './context.js';
-import { Progress } from './progress.js';
-import { abortMigration, confirmMigration, migrateOwner } from '../core/migration/migrate.js';
 
 export function migrateCommand(program: Command): void {
   program.command('migrate')
@@ -12,6 +10,9 @@ export function migrateCommand(program: Command): void {
     .option('--confirm', 'delete the data from the stores the owner left')
     .option('--abort', 'give up a move under way; the owner stays where they are')
     .action(async (opts: { user: string; records?: string; blobs?: string; confirm?: boolean; abort?: boolean }) => {
+      // Loaded on use: `freehold serve` shares this module graph and never migrates.
+      const { abortMigration, confirmMigration, migrateOwner } = await import('../core/migration/migrate.js');
+      const { Progress } = await import('./progress.js');
       await withServices(async (s) => {
         if (!(await s.accounts.get(opts.user))) throw new Error(`no user ${opts.user}`);
         if (opts.abort) {

@@ -2,15 +2,16 @@ import type { Command } from 'commander';
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { Presets, SingleBar } from 'cli-progress';
 import { withServices } from './context.js';
 import { assertUserId } from '../core/names.js';
-import { exportOwner } from '../core/portability/export.js';
-import { importOwner } from '../core/portability/import.js';
 import { throttled, type Progress, type ProgressCallback } from '../core/portability/progress.js';
 import { SERVER_VERSION } from '../version.js';
 
-/** `freehold export` and `freehold import`: one owner's everything as one zip (docs/export-format.md). */
+/**
+ * `freehold export` and `freehold import`: one owner's everything as one zip (docs/export-format.md).
+ * The zip code and the progress bar are imported when a command runs: `freehold serve`
+ * loads this module too (commander lists every command) and should not hold them.
+ */
 
 const MB = 1024 * 1024;
 const mb = (bytes: number) => (bytes / MB).toFixed(1);
@@ -19,8 +20,9 @@ const mb = (bytes: number) => (bytes / MB).toFixed(1);
  * A progress bar on stderr when it is a terminal; otherwise a line every few
  * seconds (logs and CI keep those, and a bar's carriage returns make them unreadable).
  */
-function progressReporter(): { report: ProgressCallback; stop(): void } {
+async function progressReporter(): Promise<{ report: ProgressCallback; stop(): void }> {
   if (process.stderr.isTTY) {
+    const { Presets, SingleBar } = await import('cli-progress');
     const bar = new SingleBar({
       format: '{phase} [{bar}] {percentage}% | {doneMb}/{totalMb} MB | {entries} entries',
       hideCursor: true, stream: process.stderr,
@@ -65,9 +67,10 @@ export function portabilityCommands(program: Command): void {
       // Written under a temporary name and renamed when complete: a failed export never
       // leaves a file that looks like a finished archive.
       const partial = `${out}.partial`;
+      const { exportOwner } = await import('../core/portability/export.js');
       await withServices(async (s) => {
         if (!(await s.accounts.get(user))) throw new Error(`no user ${user}`);
-        const progress = progressReporter();
+        const progress = await progressReporter();
         const started = Date.now();
         try {
           const summary = await exportOwner(s, user, createWriteStream(partial), progress.report, { serverVersion: SERVER_VERSION });
@@ -90,8 +93,9 @@ export function portabilityCommands(program: Command): void {
     .requiredOption('--user <id>', 'the owner to import into (the account must exist)')
     .action(async (file: string, opts: { user: string }) => {
       const user = assertUserId(opts.user);
+      const { importOwner } = await import('../core/portability/import.js');
       await withServices(async (s) => {
-        const progress = progressReporter();
+        const progress = await progressReporter();
         const started = Date.now();
         try {
           const r = await importOwner(s, user, path.resolve(file), progress.report);

@@ -4,6 +4,7 @@ import { loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
 import { createServices } from '../core/services.js';
 import { buildServer } from '../http/server.js';
+import { endStartup } from './startup-mode.js';
 
 export function serveCommand(program: Command): void {
   program.command('serve', { isDefault: true })
@@ -15,6 +16,7 @@ export function serveCommand(program: Command): void {
       const services = await createServices(config, log);
       const app = await buildServer(services);
       await app.listen({ port: config.port, host: config.host });
+      endStartup();
       const address = app.server.address();
       if (config.port === 0 && address && typeof address === 'object') {
         // An ephemeral port (PORT=0) is known only now; the default public URL follows it.

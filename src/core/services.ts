@@ -10,7 +10,7 @@ import { AppService } from './apps/service.js';
 import { RecordService } from './records/service.js';
 import { FileService } from './files/service.js';
 import { PermissionService } from './permissions/service.js';
-import { BackupService } from './backup/service.js';
+import type { BackupService } from './backup/service.js';
 import { QuotaService } from './quota/service.js';
 import { TwoFactorService } from './twofactor/service.js';
 
@@ -68,6 +68,8 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     },
   };
   if (config.backupBlobs) {
+    // Imported only when configured: backups pull in the zip export and import.
+    const { BackupService } = await import('./backup/service.js');
     const target = await stores.openBlobs(config.backupBlobs);
     services.backups = new BackupService(services, target, {
       keep: config.backupKeep, intervalMs: config.backupIntervalHours * 3600_000,

@@ -2,7 +2,6 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import multipart from '@fastify/multipart';
-import swagger from '@fastify/swagger';
 import type { Logger } from 'pino';
 import type { Services } from '../core/services.js';
 import { registerErrorHandling } from './errors.js';
@@ -23,6 +22,7 @@ import { webRoutes } from './web/routes.js';
 import { SERVER_VERSION } from './version.js';
 import { registerRateLimits } from './rate-limits.js';
 import { AccessLog } from './access-log.js';
+import { lazyOpenApi } from './openapi.js';
 
 export type App = FastifyInstance;
 
@@ -56,7 +56,8 @@ export async function buildServer(services: Services, logger: Logger | false = s
     limits: { fileSize: config.maxUploadBytes + 1, files: 1, fields: 20, fieldSize: 1024 * 1024, parts: 30, headerPairs: 200 },
     throwFileSizeLimit: true,
   });
-  await app.register(swagger, {
+  // Routes are recorded from here on, as @fastify/swagger would; the document is built on first request.
+  const openapi = lazyOpenApi(app, {
     openapi: {
       openapi: '3.0.3',
       info: { title: 'freehold', version: SERVER_VERSION, description: 'CEPS 2.0 personal server API' },
@@ -82,7 +83,7 @@ export async function buildServer(services: Services, logger: Logger | false = s
   await app.register(portabilityRoutes);
   await app.register(webRoutes);
 
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { schema: { hide: true } }, () => openapi());
   await app.ready();
   return app;
 }

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import yauzl from 'yauzl';
+import type { ZipFile } from 'yauzl';
 import { FreeholdError } from '../errors.js';
 import { parseManifest, type AppManifest } from './manifest.js';
 import { relPathProblem } from './paths.js';
@@ -79,7 +79,9 @@ const S_IFDIR = 0o040000;
 const S_IFLNK = 0o120000;
 
 async function listZip(zipPath: string, maxEntries: number): Promise<Listing> {
-  let zip: yauzl.ZipFile;
+  // Loaded with the first zip install, not with the server: most installs are rare events.
+  const { default: yauzl } = await import('yauzl');
+  let zip: ZipFile;
   try {
     // decodeStrings: false so that yauzl does not stop at the first bad name; we
     // decode and judge every name ourselves and report them all.

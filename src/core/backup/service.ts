@@ -8,8 +8,7 @@ import type { BlobStore } from '../../storage/types.js';
 import type { Services } from '../services.js';
 import { FreeholdError } from '../errors.js';
 import { assertUserId } from '../names.js';
-import { exportOwner } from '../portability/export.js';
-import { importOwner, type ImportSummary } from '../portability/import.js';
+import type { ImportSummary } from '../portability/import.js';
 import { SYSTEM_OWNER } from '../system-tables.js';
 
 /** Leases, so that of several processes sharing the host store one makes each backup. */
@@ -59,6 +58,8 @@ export class BackupService {
 
   /** Backs one owner up now; the new generation exists only once complete. */
   async run(owner: string): Promise<Generation> {
+    // The zip code loads with the first backup, not with every server that has a backup store.
+    const { exportOwner } = await import('../portability/export.js');
     const at = new Date();
     const key = `${this.prefix(owner)}/${generationName(at)}.zip`;
     const pass = new PassThrough();
@@ -96,6 +97,7 @@ export class BackupService {
     const all = await this.list(owner);
     const g = name === undefined ? all[0] : all.find((x) => x.name === name);
     if (!g) throw new FreeholdError('not_found', name === undefined ? `No backups of ${owner}` : `No backup ${name} of ${owner}`);
+    const { importOwner } = await import('../portability/import.js');
     const dir = await mkdtemp(path.join(tmpdir(), 'freehold-restore-'));
     try {
       const body = await this.target.get(g.key);

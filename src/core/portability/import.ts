@@ -19,6 +19,7 @@ import type { Services } from '../services.js';
 import { OwnerTable } from '../system-tables.js';
 import { Entry, FORMAT, FORMAT_VERSION, tableEntry } from './export.js';
 import { ProgressMeter, type ProgressCallback } from './progress.js';
+import { DEFAULT_IMPORT_LIMITS, type ImportLimits } from './limits.js';
 
 /**
  * Import of an export archive (docs/export-format.md) into one owner's stores.
@@ -34,24 +35,7 @@ import { ProgressMeter, type ProgressCallback } from './progress.js';
  * Import merges: what the owner has that the archive lacks is left alone.
  */
 
-export interface ImportLimits {
-  /** The zip file itself. */
-  maxArchiveBytes: number;
-  /** Sum of the entries' uncompressed sizes (a zip bomb's real size, checked while inflating too). */
-  maxTotalBytes: number;
-  maxEntries: number;
-  /** One record, serialised (CEPS caps client records at 2 MB; internal ones have headroom). */
-  maxLineBytes: number;
-  maxManifestBytes: number;
-}
-
-export const DEFAULT_IMPORT_LIMITS: ImportLimits = {
-  maxArchiveBytes: 20 * 1024 ** 3,
-  maxTotalBytes: 40 * 1024 ** 3,
-  maxEntries: 500_000,
-  maxLineBytes: 8 * 1024 * 1024,
-  maxManifestBytes: 128 * 1024 * 1024,
-};
+export { DEFAULT_IMPORT_LIMITS, type ImportLimits } from './limits.js';
 
 export interface ImportSummary {
   /** Records per table in the archive. */

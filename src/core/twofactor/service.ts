@@ -2,8 +2,14 @@ import type { RecordStore, StoredRecord } from '../../storage/types.js';
 import { FreeholdError } from '../errors.js';
 import { SYSTEM_OWNER, SystemTable } from '../system-tables.js';
 import { SecretBox } from './sealed.js';
-import { matchStep, newTotpSecret, otpauthUri } from './totp.js';
 import { newRecoveryCodes, normaliseRecoveryCode, recoveryCodeId } from './recovery-codes.js';
+
+/**
+ * The TOTP code (and its otpauth library), imported when a code is first made or
+ * checked: a server whose owners do not use 2FA never needs it, and every sign-in
+ * only asks whether 2FA is on, which is a record lookup.
+ */
+const totp = (): Promise<typeof import('./totp.js')> => import('./totp.js');
 
 /** What a person offers as their second factor: a TOTP code or a recovery code. */
 export interface SecondFactor {
@@ -70,6 +76,7 @@ export class TwoFactorService {
   async beginSetup(userId: string, issuer: string): Promise<{ secret: string; uri: string }> {
     const r = await this.record(userId);
     if (r?.secret) throw new FreeholdError('conflict', 'Two-factor sign-in is already on; turn it off first to set up a new app');
+    const { newTotpSecret, otpauthUri } = await totp();
     const secret = newTotpSecret();
     const now = Date.now();
     const pending = this.box.seal(secret, `totp|${userId}`);
@@ -85,7 +92,7 @@ export class TwoFactorService {
     if (r?.secret) throw new FreeholdError('conflict', 'Two-factor sign-in is already on');
     const secret = this.open(r?.pending, userId);
     if (!r || !secret) throw new FreeholdError('bad_request', 'Start the set-up first');
-    const step = matchStep(secret, code, now);
+    const step = (await totp()).matchStep(secret, code, now);
     if (step === null) throw new FreeholdError('forbidden', 'That code does not match; check the app and try again');
     // The confirming code counts as used: it cannot sign in afterwards.
     const enabled: TotpRecord = {
@@ -106,7 +113,7 @@ export class TwoFactorService {
     const r = await this.record(userId);
     const secret = this.open(r?.secret, userId);
     if (!r || !secret) return false;
-    const step = matchStep(secret, code, now);
+    const step = (await totp()).matchStep(secret, code, now);
     if (step === null || (r.last_step !== undefined && step <= r.last_step)) return false;
     try {
       await this.store.create(SYSTEM_OWNER, SystemTable.totpSteps, {

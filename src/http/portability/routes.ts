@@ -3,8 +3,7 @@ import { PassThrough } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import { exportOwner } from '../../core/portability/export.js';
-import { DEFAULT_IMPORT_LIMITS, importOwner } from '../../core/portability/import.js';
+import { DEFAULT_IMPORT_LIMITS } from '../../core/portability/limits.js';
 import { requireOwner } from '../auth.js';
 import { ErrorReply } from '../schemas.js';
 import { SERVER_VERSION } from '../version.js';
@@ -14,6 +13,9 @@ import { SERVER_VERSION } from '../version.js';
  * streams straight from the stores into the response; the import is streamed to a
  * temp file first, because a zip is read from its end (the central directory) and
  * the import reads it twice (verify, then write).
+ *
+ * The export and import code (zip libraries, archive validation) is imported on the
+ * first request that needs it: most servers never see one, and idle memory matters.
  */
 
 const ImportReply = Type.Object({
@@ -36,6 +38,7 @@ export async function portabilityRoutes(fastify: FastifyInstance): Promise<void>
   }, async (request, reply) => {
     const owner = await requireOwner(services, request);
     const userId = owner.user.userId;
+    const { exportOwner } = await import('../../core/portability/export.js');
     const body = new PassThrough();
     // Not awaited: the response is the stream. A failure destroys `body`, so the client
     // gets an aborted download (an invalid zip), never a plausible partial archive; a
@@ -59,6 +62,7 @@ export async function portabilityRoutes(fastify: FastifyInstance): Promise<void>
   }, async (request) => {
     const owner = await requireOwner(services, request);
     return withUploadedFile(request, 'the archive', DEFAULT_IMPORT_LIMITS.maxArchiveBytes, async (zipPath) => {
+      const { importOwner } = await import('../../core/portability/import.js');
       const r = await importOwner(services, owner.user.userId, zipPath);
       request.log.info({ user: owner.user.userId, written: r.recordsWritten + r.blobsWritten }, 'import done');
       return { imported: true, tables: r.tables, files: r.files, apps: r.apps };

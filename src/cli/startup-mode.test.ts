@@ -1,0 +1,27 @@
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { flagsToHold } from './startup-mode.js';
+
+const names = (execArgv: string[], nodeOptions = '') => flagsToHold(execArgv, nodeOptions).map((f) => f.name);
+
+test('both flags are held when the operator set neither', () => {
+  assert.deepEqual(names([], ''), ['semi-space-growth-factor', 'turbofan']);
+  assert.deepEqual(names(['--enable-source-maps'], '--max-old-space-size=200 --max-semi-space-size=8'), ['semi-space-growth-factor', 'turbofan']);
+});
+
+test("a flag the operator gave is left alone, however it is spelled", () => {
+  assert.deepEqual(names(['--semi_space_growth_factor=4']), ['turbofan']);
+  assert.deepEqual(names(['--semi-space-growth-factor', '3']), ['turbofan']);
+  for (const f of ['--no-turbofan', '--turbofan', '--no-opt', '--noopt', '--opt', '--jitless']) {
+    assert.deepEqual(names([f]), ['semi-space-growth-factor'], f);
+  }
+  assert.deepEqual(names([], '--jitless'), ['semi-space-growth-factor']);
+});
+
+test('this node knows every flag held and released (V8 prints "unrecognized flag" for an unknown one)', () => {
+  const flags = flagsToHold([], '').flatMap((f) => [f.hold, f.release]);
+  const r = spawnSync(process.execPath, ['-e', `const v8 = require('node:v8'); for (const f of ${JSON.stringify(flags)}) v8.setFlagsFromString(f);`], { encoding: 'utf8' });
+  assert.equal(r.status, 0);
+  assert.equal(r.stdout + r.stderr, '');
+});
