@@ -13,6 +13,7 @@ import { PermissionService } from './permissions/service.js';
 import type { BackupService } from './backup/service.js';
 import { QuotaService } from './quota/service.js';
 import { TwoFactorService } from './twofactor/service.js';
+import { defaultCheckpointer } from '../storage/sqlite/checkpointer.js';
 
 /**
  * Everything the HTTP layer and the CLI need, wired once. Nothing here knows HTTP.
@@ -36,6 +37,8 @@ export interface Services {
 }
 
 export async function createServices(config: Config, log: Logger): Promise<Services> {
+  // A checkpoint worker that fails falls back to main-thread checkpoints; say so in the server's log.
+  defaultCheckpointer.setLog(log);
   const records = openRecordStore(config.records);
   const blobs = openBlobStore(config.blobs);
   await records.init();
