@@ -4,7 +4,7 @@ const SECRET_PARAMS = /([?&](?:token|fileToken|password|app_password|access_toke
 
 /** Strips secrets that may ride in query strings before a URL reaches a log line. */
 export function redactUrl(url: string): string {
-  return url.replace(SECRET_PARAMS, '$1[redacted]');
+  return url.includes('?') ? url.replace(SECRET_PARAMS, '$1[redacted]') : url;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { randomBytes, createHash } from 'node:crypto';
+import crypto, { randomBytes, createHash } from 'node:crypto';
 
 /** base64url's characters in ASCII order, so that ids sort by the time they were made. */
 const SORTED_ALPHABET = '-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz';
@@ -39,6 +39,9 @@ export function newSecret(bytes = 32): string {
 }
 
 /** sha256 hex of a secret, the form in which tokens are stored and looked up. */
+/** Node's one-shot hash (20.12+): a third of createHash's cost, and every API request hashes its token. */
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
+
 export function hashSecret(secret: string): string {
-  return createHash('sha256').update(secret).digest('hex');
+  return oneShotHash ? oneShotHash('sha256', secret, 'hex') : createHash('sha256').update(secret).digest('hex');
 }
