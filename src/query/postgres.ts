@@ -78,6 +78,14 @@ export function toJsonb(v: unknown): string {
   return /\\u(?:000[01]|d[89a-f])/.test(json) ? JSON.stringify(mapStrings(v, encodeText)) : json;
 }
 
+/**
+ * jsonb output text as JSON for a client: the text itself (the same values; jsonb's own
+ * spacing) unless it holds an encoded string, which must be decoded first.
+ */
+export function jsonbToJson(text: string): string {
+  return text.includes('\\u0001') ? JSON.stringify(fromJsonb(text)) : text;
+}
+
 /** Parses jsonb output text; PostgreSQL writes U+0001 as `\u0001`, so most values skip the walk. */
 export function fromJsonb<T>(text: string): T {
   const v: unknown = JSON.parse(text);

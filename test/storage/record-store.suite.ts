@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RecordStore, StoredRecord } from '../../src/storage/types.js';
 import { FreeholdError } from '../../src/core/errors.js';
+import { getRecordJson, queryRecordsJson } from '../../src/storage/record-json.js';
 import { validateQuery } from '../../src/query/validate.js';
 import { compareForSort, matches } from '../../src/query/evaluate.js';
 
@@ -61,6 +62,29 @@ export function recordStoreSuite(name: string, make: () => Promise<RecordStore>)
       assert.deepEqual(await s.delete(O, T, 'r1'), r2);
       assert.equal(await s.delete(O, T, 'r1'), null);
       assert.equal(await s.get(O, T, 'r1'), null);
+    }));
+
+  test(`${name}: reads as JSON text say exactly what get and query say`, () =>
+    withStore(async (s) => {
+      const records = [
+        rec('j1', { s: 'plain', n: 1.5, big: 1e21, neg: -0.25, b: true, z: null, o: { a: [1, 'x', { y: false }] } }, 1, 3),
+        rec('j2', { nul: 'a \u0000 b', one: 'c \u0001 d', esc: 'quote " \\ \n end', 'clé😀': '中文' }, 2, 2),
+        rec('j3', {}, 3, 1),
+      ];
+      for (const r of records) await s.create(O, T, r);
+      for (const r of records) {
+        const text = await getRecordJson(s, O, T, r._id);
+        assert.ok(text !== null);
+        assert.deepEqual(JSON.parse(text), await s.get(O, T, r._id));
+        assert.deepEqual(JSON.parse(text), r);
+      }
+      assert.equal(await getRecordJson(s, O, T, 'missing'), null);
+      const { where, options } = validateQuery({}, { sort: { _date_modified: -1 } });
+      const list = await queryRecordsJson(s, O, T, where, options);
+      assert.deepEqual(JSON.parse(list), await s.query(O, T, where, options));
+      assert.deepEqual((JSON.parse(list) as StoredRecord[]).map((r) => r._id), ['j1', 'j2', 'j3']);
+      const none = validateQuery({ s: 'nothing' }, {});
+      assert.equal(await queryRecordsJson(s, O, T, none.where, none.options), '[]');
     }));
 
   test(`${name}: unicode values and keys, large records`, () =>

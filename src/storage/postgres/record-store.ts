@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { FreeholdError } from '../../core/errors.js';
-import { compilePostgres, compilePostgresOrder, fromJsonb, postgresValueExpression, toJsonb } from '../../query/postgres.js';
+import { compilePostgres, compilePostgresOrder, fromJsonb, jsonbToJson, postgresValueExpression, toJsonb } from '../../query/postgres.js';
 import { PATH_SEGMENT } from '../../query/validate.js';
 import type { Condition, QueryOptions } from '../../query/types.js';
 import type { BatchOp, Change, RecordStore, StoredRecord } from '../types.js';
@@ -141,8 +141,19 @@ export class PostgresRecordStore implements RecordStore {
   }
 
   async get(owner: string, table: string, id: string): Promise<StoredRecord | null> {
+    const text = await this.getText(owner, table, id);
+    return text === null ? null : fromJsonb<StoredRecord>(text);
+  }
+
+  /** The record as JSON text, without a parse and a re-serialise (CEPS reads). */
+  async getJson(owner: string, table: string, id: string): Promise<string | null> {
+    const text = await this.getText(owner, table, id);
+    return text === null ? null : jsonbToJson(text);
+  }
+
+  private async getText(owner: string, table: string, id: string): Promise<string | null> {
     const { rows } = await this.reader().query<[string]>({ name: 'fh_get', text: this.sql.get, values: [owner, table, id], rowMode: 'array' });
-    return rows.length === 0 ? null : fromJsonb<StoredRecord>(rows[0]![0]);
+    return rows.length === 0 ? null : rows[0]![0];
   }
 
   async replace(owner: string, table: string, record: StoredRecord): Promise<boolean> {
@@ -161,6 +172,15 @@ export class PostgresRecordStore implements RecordStore {
   }
 
   async query(owner: string, table: string, where: Condition, options: QueryOptions): Promise<StoredRecord[]> {
+    return (await this.queryTexts(owner, table, where, options)).map((t) => fromJsonb<StoredRecord>(t));
+  }
+
+  async queryJson(owner: string, table: string, where: Condition, options: QueryOptions): Promise<string> {
+    return `[${(await this.queryTexts(owner, table, where, options)).map(jsonbToJson).join(',')}]`;
+  }
+
+  /** The matching records' jsonb text, in order. */
+  private async queryTexts(owner: string, table: string, where: Condition, options: QueryOptions): Promise<string[]> {
     const params: unknown[] = [scopeOf(owner, table)];
     const cond = compilePostgres(where, 'data', params);
     let order = compilePostgresOrder(options.sort, 'data') || DEFAULT_ORDER;
@@ -170,7 +190,7 @@ export class PostgresRecordStore implements RecordStore {
     const n = params.length;
     const text = `SELECT data FROM ${this.sql.records} WHERE scope = $1 AND ${cond} ORDER BY ${order} LIMIT $${n - 1} OFFSET $${n}`;
     const { rows } = await this.db().query<[string]>({ text, values: params, rowMode: 'array' });
-    return rows.map((r) => fromJsonb<StoredRecord>(r[0]));
+    return rows.map((r) => r[0]);
   }
 
   async count(owner: string, table: string, where: Condition): Promise<number> {
