@@ -1,16 +1,27 @@
-import { hash, verify, Algorithm } from '@node-rs/argon2';
+/**
+ * argon2id with OWASP's recommended minimum (19 MiB, 2 passes). The native module
+ * loads at the first hash or verify: a server that nobody signs in to does not keep it
+ * resident (README "Performance", idle memory).
+ */
+type Argon2 = typeof import('@node-rs/argon2');
+let argon2: Promise<Argon2> | undefined;
+const loadArgon2 = (): Promise<Argon2> => (argon2 ??= import('@node-rs/argon2'));
 
-/** argon2id with OWASP's recommended minimum (19 MiB, 2 passes). */
-const OPTIONS = { algorithm: Algorithm.Argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
+async function options(): Promise<import('@node-rs/argon2').Options> {
+  const { Algorithm } = await loadArgon2();
+  return { algorithm: Algorithm.Argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 };
+}
 
 export const MIN_PASSWORD_LENGTH = 8;
 export const MAX_PASSWORD_LENGTH = 1024;
 
-export function hashPassword(password: string): Promise<string> {
-  return hash(password, OPTIONS);
+export async function hashPassword(password: string): Promise<string> {
+  const { hash } = await loadArgon2();
+  return hash(password, await options());
 }
 
 export async function verifyPassword(stored: string, password: string): Promise<boolean> {
+  const { verify } = await loadArgon2();
   try {
     return await verify(stored, password);
   } catch {
