@@ -78,13 +78,15 @@ class OwnerState {
 export class FlatFileRecordStore implements RecordStore {
   readonly kind = 'flatfile';
   private readonly paths: FlatFilePaths;
-  private readonly cache = new TableCache();
+  private readonly cache: TableCache;
   private readonly owners = new Map<string, Promise<OwnerState>>();
   private opened = false;
   private closed = false;
 
-  constructor(root: string) {
+  /** `watch: false` checks every file on every query instead of watching directories (tests of that path). */
+  constructor(root: string, options: { watch?: boolean } = {}) {
     this.paths = new FlatFilePaths(root);
+    this.cache = new TableCache({ watch: options.watch });
   }
 
   /** Creates the root and recovers every owner (finishing crashed units). Idempotent. */
@@ -106,7 +108,7 @@ export class FlatFileRecordStore implements RecordStore {
       const st = await p.catch(() => null);
       if (st && (st.draining || st.queue.length > 0)) await new Promise<void>((r) => st.idle.push(r));
     }
-    this.cache.clear();
+    this.cache.close();
     this.owners.clear();
     this.opened = false;
   }
@@ -126,8 +128,10 @@ export class FlatFileRecordStore implements RecordStore {
 
   async query(owner: string, table: string, where: Condition, options: QueryOptions): Promise<StoredRecord[]> {
     const dir = this.paths.table(owner, table);
+    // The barrier first: waiting for a unit afterwards can only add changes, never hide one.
+    const watched = await this.cache.barrier(dir);
     await this.readable(owner);
-    const hits = this.cache.load(dir).filter((r) => matches(r, where));
+    const hits = this.cache.select(dir, where, watched).filter((r) => matches(r, where));
     // `_id` last makes the order total, so equal keys come back the same way every time.
     const sort = options.sort.length === 0 ? DEFAULT_SORT : options.sort.some((k) => k.path.length === 1 && k.path[0] === '_id') ? options.sort : [...options.sort, ID_ASC];
     hits.sort((a, b) => compareForSort(a, b, sort));
@@ -137,9 +141,10 @@ export class FlatFileRecordStore implements RecordStore {
 
   async count(owner: string, table: string, where: Condition): Promise<number> {
     const dir = this.paths.table(owner, table);
+    const watched = await this.cache.barrier(dir);
     await this.readable(owner);
     let n = 0;
-    for (const r of this.cache.load(dir)) if (matches(r, where)) n++;
+    for (const r of this.cache.select(dir, where, watched)) if (matches(r, where)) n++;
     return n;
   }
 
@@ -183,9 +188,10 @@ export class FlatFileRecordStore implements RecordStore {
   }
 
   /**
-   * No-op: the flat-file store has no indexes, every query scans its table (from the
-   * in-memory cache). Field paths are still checked, so an app declaring an invalid
-   * index fails here as it would on SQLite.
+   * Indexes live in memory only (table-cache.ts): the first field of each declared
+   * index gets an equality index when the table is next loaded. Nothing is stored,
+   * so after a restart a path is indexed again when a query first compares it by
+   * equality (the cache indexes such paths on demand anyway).
    */
   async ensureIndex(owner: string, table: string, fields: string[][]): Promise<void> {
     this.paths.table(owner, table);
@@ -197,6 +203,7 @@ export class FlatFileRecordStore implements RecordStore {
         throw new FreeholdError('bad_request', `Invalid index field ${JSON.stringify(path.join('.'))}`);
       }
     }
+    this.cache.declareIndex(this.paths.table(owner, table), fields[0]!);
   }
 
   // --- writes: each decides itself against the unit's plan ---

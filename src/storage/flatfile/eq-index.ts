@@ -1,0 +1,112 @@
+import { resolvePath } from '../../query/evaluate.js';
+import type { Condition, FieldPath, Scalar } from '../../query/types.js';
+
+/**
+ * In-memory equality indexes over one cached table, so an equality query looks at
+ * the records it can match instead of every record.
+ *
+ * An index only narrows: the store still runs `matches` (the reference semantics)
+ * on every candidate, so the one property that must hold is that the candidates
+ * include every record that matches. The keys follow `eq` exactly: same JSON type
+ * and value (5 ≠ "5"), null and missing share a key (`eq null` matches both), and
+ * objects and arrays get no key (no scalar equals them).
+ */
+
+/** The key `eq value` looks up; for a record's value, null if no scalar can equal it. */
+export function keyOf(value: unknown): string | null {
+  switch (typeof value) {
+    case 'string':
+      return 's' + value;
+    case 'number':
+      return 'n' + String(value); // injective on finite numbers, and 0 and -0 are `===`
+    case 'boolean':
+      return value ? 'bt' : 'bf';
+    case 'symbol':
+      return 'z'; // resolvePath's marker for a missing field
+    default:
+      return value === null ? 'z' : null;
+  }
+}
+
+export const pathKey = (path: FieldPath): string => JSON.stringify(path);
+
+export class EqIndex<T extends { record: object }> {
+  private readonly buckets = new Map<string, Set<T>>();
+
+  constructor(readonly path: FieldPath) {}
+
+  add(entry: T): void {
+    const k = keyOf(resolvePath(entry.record, this.path));
+    if (k === null) return;
+    let b = this.buckets.get(k);
+    if (!b) this.buckets.set(k, (b = new Set()));
+    b.add(entry);
+  }
+
+  /** `entry` must be the object that was added (records in the cache are never mutated). */
+  remove(entry: T): void {
+    const k = keyOf(resolvePath(entry.record, this.path));
+    if (k === null) return;
+    const b = this.buckets.get(k);
+    if (!b) return;
+    b.delete(entry);
+    if (b.size === 0) this.buckets.delete(k);
+  }
+
+  lookup(value: Scalar): ReadonlySet<T> {
+    return this.buckets.get(keyOf(value)!) ?? EMPTY;
+  }
+}
+
+const EMPTY: ReadonlySet<never> = new Set();
+
+/** Paths compared by `eq`/`in` at the top of the condition (inside `and`/`or`): what an index could serve. */
+export function equalityPaths(cond: Condition, out: FieldPath[] = []): FieldPath[] {
+  if (cond.op === 'eq' || cond.op === 'in') out.push(cond.path);
+  else if (cond.op === 'and' || cond.op === 'or') for (const c of cond.items) equalityPaths(c, out);
+  return out;
+}
+
+/**
+ * Entries that may match `cond`, or null when the indexes cannot narrow it (scan
+ * everything). A superset: `and` takes its narrowest item, `or` the union of its
+ * items only if every item narrows.
+ */
+export function candidates<T extends { record: object }>(cond: Condition, indexes: ReadonlyMap<string, EqIndex<T>>): ReadonlySet<T> | null {
+  switch (cond.op) {
+    case 'eq':
+      return indexes.get(pathKey(cond.path))?.lookup(cond.value) ?? null;
+    case 'in': {
+      const ix = indexes.get(pathKey(cond.path));
+      if (!ix) return null;
+      return union(cond.values.map((v) => ix.lookup(v)));
+    }
+    case 'and': {
+      let best: ReadonlySet<T> | null = null;
+      for (const c of cond.items) {
+        const got = candidates(c, indexes);
+        if (got && (!best || got.size < best.size)) best = got;
+      }
+      return best;
+    }
+    case 'or': {
+      const parts: Array<ReadonlySet<T>> = [];
+      for (const c of cond.items) {
+        const got = candidates(c, indexes);
+        if (!got) return null;
+        parts.push(got);
+      }
+      return union(parts);
+    }
+    default:
+      return null;
+  }
+}
+
+function union<T>(sets: Array<ReadonlySet<T>>): ReadonlySet<T> {
+  const nonEmpty = sets.filter((s) => s.size > 0);
+  if (nonEmpty.length <= 1) return nonEmpty[0] ?? EMPTY;
+  const out = new Set<T>();
+  for (const s of nonEmpty) for (const e of s) out.add(e);
+  return out;
+}

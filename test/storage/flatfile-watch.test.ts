@@ -1,0 +1,233 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { linkSync, mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { compareForSort, matches } from '../../src/query/evaluate.js';
+import type { Condition, FieldPath, Scalar } from '../../src/query/types.js';
+import { FlatFileRecordStore } from '../../src/storage/flatfile/record-store.js';
+import type { TableCache } from '../../src/storage/flatfile/table-cache.js';
+import type { StoredRecord } from '../../src/storage/types.js';
+import { recordStoreSuite } from './record-store.suite.js';
+
+/**
+ * The flat-file store's query cache: equality indexes (answers equal to a scan with
+ * the reference semantics) and hand edits seen through directory watching, with its
+ * fallbacks. The shared backend suite also runs here with watching switched off, so
+ * the stat-sweep path keeps passing it.
+ */
+
+const dir = mkdtempSync(join(tmpdir(), 'freehold-flatfile-watch-'));
+let n = 0;
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+recordStoreSuite('flatfile (no watching)', async () => new FlatFileRecordStore(join(dir, `t${n++}`), { watch: false }));
+
+const O = 'alice';
+const T = 'com.example.notes';
+const byId = { sort: [{ path: ['_id'] as FieldPath, direction: 1 as const }], skip: 0, limit: 5000 };
+const rec = (id: string, fields: Record<string, unknown> = {}): StoredRecord => ({ _id: id, _date_created: 1000, _date_modified: 1000, ...fields });
+const eq = (field: string, value: Scalar): Condition => ({ op: 'eq', path: [field], value });
+
+async function open(options: { watch?: boolean } = {}): Promise<{ s: FlatFileRecordStore; root: string; tdir: string }> {
+  const root = join(dir, `x${n++}`);
+  const s = new FlatFileRecordStore(root, options);
+  await s.init();
+  return { s, root, tdir: join(root, O, T) };
+}
+
+const cacheOf = (s: FlatFileRecordStore): TableCache => (s as unknown as { cache: TableCache }).cache;
+const ids = async (s: FlatFileRecordStore, where: Condition): Promise<string[]> => (await s.query(O, T, where, byId)).map((r) => r._id);
+const pretty = (r: StoredRecord): string => JSON.stringify(r, null, 2) + '\n';
+
+// --- indexes ---
+
+/** A small deterministic generator, so a failure can be replayed. */
+function rng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 2 ** 32;
+  };
+}
+
+// Values chosen to sit next to each other in every way eq could confuse them.
+const VALUES: unknown[] = ['5', 5, 5.0, 0, -0, '0', '', 'a', 'A', true, false, 'true', null, [5], { a: 5 }, 1e21, '1e+21', -1];
+const SCALARS: Scalar[] = ['5', 5, 0, '0', '', 'a', 'A', true, false, 'true', null, 1e21, '1e+21', -1, 'absent'];
+
+function randomRecord(r: () => number, id: string): StoredRecord {
+  const out = rec(id);
+  for (const f of ['k', 'm']) {
+    if (r() < 0.15) continue; // missing
+    out[f] = VALUES[Math.floor(r() * VALUES.length)];
+  }
+  if (r() < 0.7) out.nested = r() < 0.2 ? 'flat' : { k: VALUES[Math.floor(r() * VALUES.length)] };
+  return out;
+}
+
+function randomCondition(r: () => number, depth = 0): Condition {
+  const paths: FieldPath[] = [['k'], ['m'], ['nested', 'k'], ['other']];
+  const path = paths[Math.floor(r() * paths.length)]!;
+  const value = SCALARS[Math.floor(r() * SCALARS.length)]!;
+  const pick = r();
+  if (depth < 2 && pick < 0.2) return { op: 'and', items: [randomCondition(r, depth + 1), randomCondition(r, depth + 1)] };
+  if (depth < 2 && pick < 0.35) return { op: 'or', items: [randomCondition(r, depth + 1), randomCondition(r, depth + 1)] };
+  if (depth < 2 && pick < 0.4) return { op: 'not', item: randomCondition(r, depth + 1) };
+  if (pick < 0.55) return { op: 'in', path, values: [value, SCALARS[Math.floor(r() * SCALARS.length)]!] };
+  if (pick < 0.6) return { op: 'exists', path, value: r() < 0.5 };
+  if (pick < 0.65) return { op: 'ne', path, value };
+  return { op: 'eq', path, value };
+}
+
+test('flatfile indexes: answers equal a scan with the reference semantics, across writes and hand edits', async () => {
+  const r = rng(20261125);
+  const { s, tdir } = await open();
+  await s.ensureIndex(O, T, [['k'], ['m']]);
+  await s.ensureIndex(O, T, [['nested', 'k']]);
+  const truth = new Map<string, StoredRecord>();
+  const check = async (round: number) => {
+    for (let q = 0; q < 60; q++) {
+      const where = randomCondition(r);
+      const want = [...truth.values()].filter((x) => matches(x, where)).sort((a, b) => compareForSort(a, b, byId.sort)).map((x) => x._id);
+      assert.deepEqual(await ids(s, where), want, `round ${round}: ${JSON.stringify(where)}`);
+      assert.equal(await s.count(O, T, where), want.length);
+    }
+  };
+  for (let round = 0; round < 6; round++) {
+    // Through the store…
+    const ops = [];
+    for (let i = 0; i < 40; i++) {
+      const id = `r${Math.floor(r() * 120)}`;
+      if (r() < 0.25) {
+        ops.push(s.delete(O, T, id));
+        truth.delete(id);
+      } else {
+        const x = randomRecord(r, id);
+        ops.push(s.put(O, T, x));
+        truth.set(id, x);
+      }
+    }
+    await Promise.all(ops);
+    await check(round);
+    // …and by hand, including changes of an indexed field's value and type.
+    for (let i = 0; i < 15; i++) {
+      const id = `r${Math.floor(r() * 120)}`;
+      if (r() < 0.3) {
+        rmSync(join(tdir, `${id}.json`), { force: true });
+        truth.delete(id);
+      } else {
+        const x = randomRecord(r, id);
+        writeFileSync(join(tdir, `${id}.json`), pretty(x));
+        truth.set(id, x);
+      }
+    }
+    await check(round);
+  }
+  await s.close();
+});
+
+test('flatfile indexes: paths queried by equality are indexed on demand (no ensureIndex, as after a restart)', async () => {
+  const { s, tdir } = await open();
+  for (let i = 0; i < 30; i++) await s.put(O, T, rec(`r${i}`, { kind: `k${i % 3}` }));
+  assert.deepEqual(await ids(s, eq('kind', 'k1')), ['r1', 'r10', 'r13', 'r16', 'r19', 'r22', 'r25', 'r28', 'r4', 'r7']);
+  writeFileSync(join(tdir, 'r1.json'), pretty(rec('r1', { kind: 'k2' })));
+  writeFileSync(join(tdir, 'new.json'), pretty(rec('new', { kind: 'k1' })));
+  assert.deepEqual(await ids(s, eq('kind', 'k1')), ['new', 'r10', 'r13', 'r16', 'r19', 'r22', 'r25', 'r28', 'r4', 'r7']);
+  assert.deepEqual(await ids(s, { op: 'in', path: ['kind'], values: ['k9', 'k2'] }), ['r1', 'r11', 'r14', 'r17', 'r2', 'r20', 'r23', 'r26', 'r29', 'r5', 'r8']);
+  await s.close();
+});
+
+// --- hand edits seen by the very next query ---
+
+for (const watch of [true, false]) {
+  test(`flatfile ${watch ? 'watched' : 'swept'}: a hand edit that completed before a query is seen by it`, async () => {
+    const { s, root, tdir } = await open({ watch });
+    await s.ensureIndex(O, T, [['kind']]);
+    for (const id of ['a', 'b', 'c']) await s.create(O, T, rec(id, { kind: 'x' }));
+    assert.deepEqual(await ids(s, eq('kind', 'x')), ['a', 'b', 'c']);
+    assert.deepEqual(await ids(s, eq('kind', 'x')), ['a', 'b', 'c']); // watched from here on
+
+    // Every step below is checked by the query right after it, with no pause between.
+    writeFileSync(join(tdir, 'a.json'), pretty(rec('a', { kind: 'y' }))); // in place, indexed value changes
+    assert.deepEqual(await ids(s, eq('kind', 'x')), ['b', 'c']);
+    assert.deepEqual(await ids(s, eq('kind', 'y')), ['a']);
+    writeFileSync(join(tdir, 'd.json'), pretty(rec('d', { kind: 'x' }))); // added
+    assert.deepEqual(await ids(s, eq('kind', 'x')), ['b', 'c', 'd']);
+    unlinkSync(join(tdir, 'b.json')); // removed
+    assert.deepEqual(await ids(s, eq('kind', 'x')), ['c', 'd']);
+    writeFileSync(join(root, 'e.tmp'), pretty(rec('e', { kind: 'x' })));
+    renameSync(join(root, 'e.tmp'), join(tdir, 'e.json')); // moved in, as editors save
+    assert.deepEqual(await ids(s, eq('kind', 'x')), ['c', 'd', 'e']);
+    renameSync(join(tdir, 'c.json'), join(root, 'c.json')); // moved out
+    assert.deepEqual(await ids(s, eq('kind', 'x')), ['d', 'e']);
+    writeFileSync(join(tdir, 'd.json'), pretty(rec('d', { kind: 'z' }))); // twice within one timestamp tick
+    writeFileSync(join(tdir, 'd.json'), pretty(rec('d', { kind: 'x' })));
+    assert.deepEqual(await ids(s, eq('kind', 'x')), ['d', 'e']);
+    writeFileSync(join(tdir, 'd.json'), pretty(rec('d', { kind: 'w' })));
+    assert.equal(await s.count(O, T, eq('kind', 'w')), 1); // count takes the same path
+
+    // The whole directory replaced (a restore from backup).
+    const restore = join(root, 'restore');
+    mkdirSync(restore);
+    writeFileSync(join(restore, 'r.json'), pretty(rec('r', { kind: 'x' })));
+    rmSync(tdir, { recursive: true });
+    renameSync(restore, tdir);
+    assert.deepEqual(await ids(s, eq('kind', 'x')), ['r']);
+    writeFileSync(join(tdir, 's.json'), pretty(rec('s', { kind: 'x' }))); // and the new directory is watched
+    assert.deepEqual(await ids(s, eq('kind', 'x')), ['r', 's']);
+    rmSync(tdir, { recursive: true });
+    assert.deepEqual(await ids(s, eq('kind', 'x')), []);
+    await s.close();
+  });
+}
+
+test('flatfile watched: a write through another hard link (not reported on this directory) is seen', async () => {
+  const { s, root, tdir } = await open();
+  await s.create(O, T, rec('a', { kind: 'x' }));
+  await s.create(O, T, rec('b', { kind: 'x' }));
+  const elsewhere = join(root, 'a-link.json');
+  linkSync(join(tdir, 'a.json'), elsewhere);
+  unlinkSync(join(tdir, 'b.json'));
+  assert.deepEqual(await ids(s, eq('kind', 'x')), ['a']); // a now has two links
+  assert.deepEqual(await ids(s, eq('kind', 'x')), ['a']);
+  writeFileSync(elsewhere, pretty(rec('a', { kind: 'edited elsewhere' }))); // same inode, other directory
+  assert.deepEqual(await ids(s, eq('kind', 'x')), []);
+  await s.close();
+});
+
+test('flatfile watched: when the inotify queue overflows (events lost), every file is checked again', async () => {
+  const { s, tdir } = await open();
+  for (const id of ['a', 'b', 'c']) await s.create(O, T, rec(id, { kind: 'x' }));
+  assert.deepEqual(await ids(s, eq('kind', 'x')), ['a', 'b', 'c']);
+  assert.deepEqual(await ids(s, eq('kind', 'x')), ['a', 'b', 'c']);
+  // Without yielding, so nothing reads the queue: fill it past max_queued_events
+  // (alternating files, as identical consecutive events are merged), then make the
+  // change whose event the kernel drops.
+  const [a, b] = [join(tdir, 'a.json'), join(tdir, 'b.json')];
+  const t = new Date(1_700_000_000_000);
+  for (let i = 0; i < 40_000; i++) utimesSync(i % 2 ? a : b, t, t);
+  writeFileSync(join(tdir, 'c.json'), pretty(rec('c', { kind: 'lost event' })));
+  // Let the overflowing burst be read first: a query that touched the barrier while
+  // the queue was full would lose that event too and time out into a sweep instead.
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(await ids(s, eq('kind', 'x')), ['a', 'b']);
+  await s.close();
+});
+
+test('flatfile watched: a failed watch falls back to checking every file', async () => {
+  const { s, tdir } = await open();
+  for (const id of ['a', 'b']) await s.create(O, T, rec(id, { kind: 'x' }));
+  assert.deepEqual(await ids(s, eq('kind', 'x')), ['a', 'b']);
+  assert.deepEqual(await ids(s, eq('kind', 'x')), ['a', 'b']);
+  // As if the watch had failed before reporting this edit.
+  const cache = cacheOf(s) as unknown as { tables: Map<string, { watch: { close(): void } | null }> };
+  cache.tables.get(tdir)!.watch!.close();
+  const st = { ...rec('b', { kind: 'y' }) };
+  writeFileSync(join(tdir, 'b.json'), pretty(st));
+  assert.deepEqual(await ids(s, eq('kind', 'x')), ['a']);
+  writeFileSync(join(tdir, 'a.json'), pretty(rec('a', { kind: 'y' }))); // watched again after that sweep
+  assert.deepEqual(await ids(s, eq('kind', 'y')), ['a', 'b']);
+  await s.close();
+});
