@@ -2,7 +2,6 @@ import { resolve } from 'node:path';
 import type { BlobStore, RecordStore } from './types.js';
 import { SqliteRecordStore } from './sqlite/record-store.js';
 import { parsePostgresUrl } from './postgres/url.js';
-import { FlatFileRecordStore } from './flatfile/record-store.js';
 import { FsBlobStore } from './fs/blob-store.js';
 import { parseS3Url } from './s3/url.js';
 import { LazyBlobStore, LazyRecordStore } from './lazy.js';
@@ -10,8 +9,8 @@ import { LazyBlobStore, LazyRecordStore } from './lazy.js';
 /**
  * Store settings are one URL-like string each (DESIGN.md "Storage configuration"),
  * e.g. `sqlite:./data/freehold.db` or `fs:./data/files`. The returned store is not
- * yet initialised: callers run `init()`, which is also when the drivers of network
- * stores are loaded.
+ * yet initialised: callers run `init()`, which is also when the modules of stores
+ * other than the default SQLite are loaded.
  */
 
 const RECORD_SCHEMES = ['sqlite:<path>[?durability=full]', 'sqlite::memory:', 'flatfile:<dir>', 'postgres://user@host/db[?pool=10&schema=name]'];
@@ -43,7 +42,8 @@ export function openRecordStore(url: string): RecordStore {
       return new LazyRecordStore('postgres', async () => new (await import('./postgres/record-store.js')).PostgresRecordStore(url));
     case 'flatfile':
       if (rest === '') throw new Error('Record store URL flatfile: needs a directory, e.g. flatfile:./data/records');
-      return new FlatFileRecordStore(resolve(rest));
+      // Loaded at init() like the network stores: most servers never use it.
+      return new LazyRecordStore('flatfile', async () => new (await import('./flatfile/record-store.js')).FlatFileRecordStore(resolve(rest)));
     default:
       throw new Error(`Unsupported record store scheme ${JSON.stringify(scheme || url.slice(0, 20))}: supported forms are ${RECORD_SCHEMES.join(', ')}`);
   }

@@ -1,5 +1,4 @@
 import type { Readable } from 'node:stream';
-import mime from 'mime-types';
 import type { Config } from '../../config.js';
 import type { StoreRegistry } from '../../storage/registry.js';
 import type { BlobInfo, BlobRange, StoredRecord } from '../../storage/types.js';
@@ -11,6 +10,7 @@ import { OwnerTable } from '../system-tables.js';
 import type { AppManifest, Permission } from './manifest.js';
 import { readAppPackage, type AppPackage, type PackageSource } from './package.js';
 import { relPathProblem } from './paths.js';
+import { contentTypeFor, lookupType } from '../mime.js';
 
 /**
  * Installed apps, per owner. An app's files live in the owner's BlobStore under
@@ -76,8 +76,8 @@ function toInstalled(r: AppRecord): InstalledApp {
 }
 
 export function contentTypeOf(relPath: string): string {
-  const type = mime.lookup(relPath) || 'application/octet-stream';
-  return mime.contentType(type) || type;
+  const type = lookupType(relPath) || 'application/octet-stream';
+  return contentTypeFor(type) || type;
 }
 
 function assertRelPath(relPath: string): string {

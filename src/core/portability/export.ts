@@ -4,12 +4,12 @@ import { recordsOf as recordPages } from '../migration/copy.js';
 import { SERVER_VERSION } from '../../version.js';
 import { Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import mime from 'mime-types';
 import yazl from 'yazl';
 import type { Condition } from '../../query/types.js';
 import type { AppPermission } from '../apps/service.js';
 import type { RecordStore, StoredRecord } from '../../storage/types.js';
 import { FreeholdError } from '../errors.js';
+import { lookupType } from '../mime.js';
 import { assertUserId } from '../names.js';
 import type { Services } from '../services.js';
 import { ProgressMeter, type ProgressCallback } from './progress.js';
@@ -82,7 +82,7 @@ const COMPRESSIBLE = /^(text\/|application\/(json|x-ndjson|javascript|xml|wasm|x
 
 function compressible(name: string): boolean {
   if (name.endsWith('.jsonl') || name.endsWith('.json')) return true;
-  const type = mime.lookup(name);
+  const type = lookupType(name);
   return type !== false && COMPRESSIBLE.test(type);
 }
 

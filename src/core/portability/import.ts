@@ -4,7 +4,6 @@ import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { isDeepStrictEqual } from 'node:util';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import mime from 'mime-types';
 import yauzl from 'yauzl';
 import { compareStrings } from '../../query/evaluate.js';
 import type { BatchOp, StoredRecord } from '../../storage/types.js';
@@ -12,6 +11,7 @@ import { parseManifest, type AppManifest } from '../apps/manifest.js';
 import { relPathProblem } from '../apps/paths.js';
 import { contentTypeOf } from '../apps/service.js';
 import { FreeholdError } from '../errors.js';
+import { lookupType } from '../mime.js';
 import { fileBlobKey, normaliseUserFilePath, userFileKey } from '../files/paths.js';
 import { newRecordId } from '../ids.js';
 import { assertRecordId, assertUserId, isReservedAppName, isValidAppName, parseAppTable } from '../names.js';
@@ -588,7 +588,7 @@ async function writeBlob(services: Services, owner: string, a: OpenArchive, e: A
 async function userFileType(services: Services, owner: string, app: string, path: string): Promise<string> {
   const record = await services.stores.records(owner).get(owner, `${app}.files`, path);
   const type = record?.content_type;
-  return typeof type === 'string' && type.length > 0 && type.length < 200 ? type : (mime.lookup(path) || 'application/octet-stream');
+  return typeof type === 'string' && type.length > 0 && type.length < 200 ? type : (lookupType(path) || 'application/octet-stream');
 }
 
 /** Whether the app's live install already holds exactly these files (same paths, sizes and hashes). */

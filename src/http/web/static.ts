@@ -3,7 +3,7 @@ import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import mime from 'mime-types';
+import { contentTypeFor } from '../../core/mime.js';
 
 /**
  * A tiny static file server for the owner's pages and the client library.
@@ -63,7 +63,7 @@ export class StaticFolder {
 }
 
 export function contentTypeOf(file: string): string {
-  return mime.contentType(path.extname(file)) || 'application/octet-stream';
+  return contentTypeFor(path.extname(file)) || 'application/octet-stream';
 }
 
 /** Weak validator from size and mtime: cheap, and changes whenever the file does. */
