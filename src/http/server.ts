@@ -22,6 +22,7 @@ import { webRoutes } from './web/routes.js';
 import { SERVER_VERSION } from './version.js';
 import { registerRateLimits } from './rate-limits.js';
 import { AccessLog } from './access-log.js';
+import { lazyCompilers } from './lazy-compilers.js';
 import { lazyOpenApi } from './openapi.js';
 
 export type App = FastifyInstance;
@@ -29,12 +30,15 @@ export type App = FastifyInstance;
 declare module 'fastify' {
   interface FastifyInstance {
     services: Services;
+    /** Compiles every route's validators and serializers now, instead of at each route's first request. */
+    compileAllSchemas(): void;
   }
 }
 
 /** Builds the HTTP server around already-created services. Does not listen. */
 export async function buildServer(services: Services, logger: Logger | false = services.log): Promise<FastifyInstance> {
   const { config } = services;
+  const compilers = lazyCompilers();
   const app = Fastify({
     ...(logger === false ? { logger: false } : { loggerInstance: logger as FastifyBaseLogger }),
     bodyLimit: config.maxBodyBytes,
@@ -44,10 +48,12 @@ export async function buildServer(services: Services, logger: Logger | false = s
     // One access-log line per request, not two (see access-log.ts: measured cost).
     logController: new AccessLog(logger === false ? undefined : logger),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    schemaController: { compilersFactory: compilers.compilersFactory },
     routerOptions: { maxParamLength: 500 },
   });
 
   app.decorate('services', services);
+  app.decorate('compileAllSchemas', compilers.compileAll);
   registerErrorHandling(app);
   await app.register(cookie);
   await app.register(formbody, { bodyLimit: 64 * 1024 });

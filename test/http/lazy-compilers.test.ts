@@ -1,0 +1,55 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import Fastify from 'fastify';
+import { lazyCompilers } from '../../src/http/lazy-compilers.js';
+import { startTestServer } from '../helpers/server.js';
+
+function appWith(compilers = lazyCompilers()) {
+  const app = Fastify({ schemaController: { compilersFactory: compilers.compilersFactory } });
+  return { app, compilers };
+}
+
+test('every route schema of the full server compiles', async () => {
+  const server = await startTestServer();
+  try {
+    assert.doesNotThrow(() => server.app.compileAllSchemas());
+    assert.doesNotThrow(() => server.app.compileAllSchemas()); // nothing left pending
+  } finally {
+    await server.close();
+  }
+});
+
+test('a lazily compiled validator refuses bad input with Ajv errors and passes good input', async () => {
+  const { app } = appWith();
+  app.post('/n', { schema: { body: { type: 'object', required: ['n'], properties: { n: { type: 'integer' } }, additionalProperties: false } } }, (req) => req.body);
+  await app.ready();
+  for (let k = 0; k < 2; k++) { // the first call compiles, the second reuses
+    const bad = await app.inject({ method: 'POST', url: '/n', payload: { n: 'x' } });
+    assert.equal(bad.statusCode, 400);
+    assert.match(bad.json().message, /body\/n must be integer/);
+    const missing = await app.inject({ method: 'POST', url: '/n', payload: {} });
+    assert.equal(missing.statusCode, 400);
+    assert.match(missing.json().message, /must have required property 'n'/);
+    const good = await app.inject({ method: 'POST', url: '/n', payload: { n: 3 } });
+    assert.equal(good.statusCode, 200);
+    assert.deepEqual(good.json(), { n: 3 });
+  }
+  await app.close();
+});
+
+test('a lazily compiled serializer shapes the response as its schema says', async () => {
+  const { app } = appWith();
+  app.get('/s', { schema: { response: { 200: { type: 'object', properties: { kept: { type: 'string' } } } } } }, () => ({ kept: 'yes', dropped: 'secret' }));
+  await app.ready();
+  const res = await app.inject({ method: 'GET', url: '/s' });
+  assert.deepEqual(res.json(), { kept: 'yes' });
+  await app.close();
+});
+
+test('a schema that cannot compile fails at compileAll, and nothing is compiled before it is needed', async () => {
+  const { app, compilers } = appWith();
+  app.post('/broken', { schema: { body: { type: 'object', properties: { n: { type: 'no-such-type' } } } } }, () => 'ok');
+  await app.ready(); // lazy: start-up does not compile
+  assert.throws(() => compilers.compileAll(), /no-such-type|type must be/);
+  await app.close();
+});
