@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox';
+import { Type } from './typed-schema.js';
 
 /** Route schema pieces shared by the API plugins. Names are checked again in core. */
 export const AppTableParam = Type.String({ minLength: 1, maxLength: 100, description: 'App table: <app_name> or <app_name>.<collection>' });

@@ -1,6 +1,6 @@
 import { withUploadedFile } from '../upload-to-temp.js';
 import { PassThrough } from 'node:stream';
-import { Type } from '@sinclair/typebox';
+import { Type } from '../typed-schema.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { DEFAULT_IMPORT_LIMITS } from '../../core/portability/limits.js';
