@@ -3,9 +3,24 @@ import { beginStartup } from './startup-mode.js';
 // Before anything else is loaded: see startup-mode.ts.
 beginStartup();
 
+/**
+ * `freehold` and `freehold serve` (no options: serve reads the environment) start the
+ * server without building the whole command line, whose parser pulls in modules
+ * (child_process and the cluster machinery among them) a running server never uses
+ * and would hold in memory for its lifetime. Anything else, `--help` included, goes
+ * through the full command line.
+ */
+function isPlainServe(args: string[]): boolean {
+  return args.length === 0 || (args.length === 1 && args[0] === 'serve');
+}
+
 try {
-  const { run } = await import('./program.js');
-  await run(process.argv);
+  if (isPlainServe(process.argv.slice(2))) {
+    await (await import('./serve.js')).serve();
+  } else {
+    const { run } = await import('./program.js');
+    await run(process.argv);
+  }
 } catch (err: unknown) {
   const message = err instanceof Error ? err.message : String(err);
   process.stderr.write(`freehold: ${message}\n`);

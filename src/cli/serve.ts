@@ -9,42 +9,45 @@ import { endStartup } from './startup-mode.js';
 export function serveCommand(program: Command): void {
   program.command('serve', { isDefault: true })
     .description('Start the server (PORT, FREEHOLD_DATA and the rest from the environment)')
-    .action(async () => {
-      const config = loadConfig();
-      mkdirSync(config.dataDir, { recursive: true });
-      const log = createLogger(config.logLevel);
-      const services = await createServices(config, log);
-      const app = await buildServer(services);
-      await app.listen({ port: config.port, host: config.host });
-      endStartup();
-      const address = app.server.address();
-      if (config.port === 0 && address && typeof address === 'object') {
-        // An ephemeral port (PORT=0) is known only now; the default public URL follows it.
-        config.publicUrl = config.publicUrl.replace(/:0$/, `:${address.port}`);
-      }
-      services.backups?.start();
-      const sweep = async () => {
-        for (const u of await services.accounts.list()) await services.files.sweepUnreferenced(u.userId);
-      };
-      void sweep().catch((err: unknown) => log.warn({ err }, 'cleaning up staged uploads failed'));
-      setInterval(() => void sweep().catch(() => undefined), 3600_000).unref();
-      const setupToken = await services.accounts.issueSetupToken();
-      const lines = [`freehold is running at ${config.publicUrl}`, `data: ${config.dataDir}`];
-      if (setupToken) {
-        lines.push('', 'No admin yet. Create the first account (this link works once, for 1 hour):',
-          `  ${config.publicUrl}/setup?token=${setupToken}`,
-          'or from a shell:  echo "<password>" | npx freehold user add <user-id> --password-stdin --admin');
-      } else {
-        lines.push(`Sign in at ${config.publicUrl}/signin`);
-      }
-      // Printed, not logged: the setup link is for the person at the console, never for log storage.
-      process.stdout.write(lines.join('\n') + '\n');
-      const stop = async () => {
-        await app.close();
-        await services.close();
-        process.exit(0);
-      };
-      process.once('SIGINT', () => void stop());
-      process.once('SIGTERM', () => void stop());
-    });
+    .action(serve);
+}
+
+/** Starts the server from the environment and keeps it running until SIGINT or SIGTERM. */
+export async function serve(): Promise<void> {
+  const config = loadConfig();
+  mkdirSync(config.dataDir, { recursive: true });
+  const log = createLogger(config.logLevel);
+  const services = await createServices(config, log);
+  const app = await buildServer(services);
+  await app.listen({ port: config.port, host: config.host });
+  endStartup();
+  const address = app.server.address();
+  if (config.port === 0 && address && typeof address === 'object') {
+    // An ephemeral port (PORT=0) is known only now; the default public URL follows it.
+    config.publicUrl = config.publicUrl.replace(/:0$/, `:${address.port}`);
+  }
+  services.backups?.start();
+  const sweep = async () => {
+    for (const u of await services.accounts.list()) await services.files.sweepUnreferenced(u.userId);
+  };
+  void sweep().catch((err: unknown) => log.warn({ err }, 'cleaning up staged uploads failed'));
+  setInterval(() => void sweep().catch(() => undefined), 3600_000).unref();
+  const setupToken = await services.accounts.issueSetupToken();
+  const lines = [`freehold is running at ${config.publicUrl}`, `data: ${config.dataDir}`];
+  if (setupToken) {
+    lines.push('', 'No admin yet. Create the first account (this link works once, for 1 hour):',
+      `  ${config.publicUrl}/setup?token=${setupToken}`,
+      'or from a shell:  echo "<password>" | npx freehold user add <user-id> --password-stdin --admin');
+  } else {
+    lines.push(`Sign in at ${config.publicUrl}/signin`);
+  }
+  // Printed, not logged: the setup link is for the person at the console, never for log storage.
+  process.stdout.write(lines.join('\n') + '\n');
+  const stop = async () => {
+    await app.close();
+    await services.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
 }

@@ -48,9 +48,10 @@ test('app install from a folder, list, app-password, remove', () => {
   assert.doesNotMatch(cli(['app', 'list', '--user', 'alice']).stdout, /com\.freehold\.notes/);
 });
 
-test('serve prints the URL and a one-time setup link when there is no admin', async () => {
+// `freehold` alone serves too (serve is the default command); both skip building the full command line.
+for (const args of [['serve'], []]) test(`${['freehold', ...args].join(' ')} prints the URL and a one-time setup link when there is no admin`, async () => {
   const fresh = mkdtempSync(path.join(tmpdir(), 'freehold-serve-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', main, 'serve'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', main, ...args], {
     cwd: root, env: { ...process.env, FREEHOLD_DATA: fresh, FREEHOLD_CONFIG: '', PORT: '0', FREEHOLD_LOG_LEVEL: 'silent' },
   });
   try {
@@ -69,4 +70,13 @@ test('serve prints the URL and a one-time setup link when there is no admin', as
     child.kill('SIGTERM');
     rmSync(fresh, { recursive: true, force: true });
   }
+});
+
+test('serve with anything after it goes through the full command line: --help prints help, an unknown option fails', () => {
+  const help = cli(['serve', '--help']);
+  assert.equal(help.status, 0, help.stderr);
+  assert.match(help.stdout, /Usage: freehold serve/);
+  const bad = cli(['serve', '--no-such-option']);
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /unknown option/);
 });

@@ -12,10 +12,7 @@
 import { fsyncSync } from 'node:fs';
 import { isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import Database from 'better-sqlite3';
-
-/** This file's own URL (.ts under tsx, .js compiled), for `new Worker`. */
-export const CHECKPOINT_WORKER_URL = import.meta.url;
-export const CHECKPOINT_WORKER_ROLE = 'freehold-sqlite-checkpointer';
+import { CHECKPOINT_WORKER_ROLE } from './checkpoint-protocol.js';
 
 export type ToWorker =
   /**

@@ -29,9 +29,11 @@
  */
 import { closeSync, openSync } from 'node:fs';
 import { extname } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import type { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
-import { CHECKPOINT_WORKER_ROLE, CHECKPOINT_WORKER_URL, type FromWorker, type ToWorker } from './checkpoint-worker.js';
+import { CHECKPOINT_WORKER_ROLE, CHECKPOINT_WORKER_URL } from './checkpoint-protocol.js';
+import type { FromWorker, ToWorker } from './checkpoint-worker.js';
 
 export interface CheckpointerOptions {
   /** Rows changed (SQLite total_changes) since the last request before the worker is asked again (~2.5 WAL frames a row). */
@@ -416,6 +418,8 @@ function setAutocheckpoint(db: Database.Database, frames: number): void {
 }
 
 function startWorker(): Worker {
+  // Loaded here, not at start-up: a server that has not written yet needs no thread.
+  const { Worker } = createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads');
   const workerData = { role: CHECKPOINT_WORKER_ROLE };
   const url = new URL(CHECKPOINT_WORKER_URL);
   if (extname(url.pathname) !== '.ts') return new Worker(url, { workerData });
