@@ -9,7 +9,7 @@
  */
 import type autocannon from 'autocannon';
 import { load, type LoadRow } from './load.js';
-import { rssOf, scriptArgs, startReady, stop, type Rss } from './processes.js';
+import { idleRssOf, scriptArgs, startReady, stop, type IdleRss } from './processes.js';
 import { SEEDED, WRITES, seedId, smallBody, spread } from './dataset.js';
 
 export const BARE_GET = 'bare Fastify GET';
@@ -17,13 +17,13 @@ export const BARE_POST = 'bare Fastify POST';
 export const SQLITE_HTTP_WRITE = 'Fastify + SQLite insert';
 export const SQLITE_HTTP_READ = 'Fastify + SQLite read by id';
 
-export async function runHttpCeiling(connections: number[], seconds: number, seed: number, log: (s: string) => void): Promise<{ rows: LoadRow[]; idleRss?: Rss }> {
+export async function runHttpCeiling(connections: number[], seconds: number, seed: number, settleMs: number, log: (s: string) => void): Promise<{ rows: LoadRow[]; idleRss: IdleRss }> {
   const rows: LoadRow[] = [];
-  let idleRss: Rss | undefined;
+  let idleRss: IdleRss = {};
   const bare = await startReady<{ port: number }>(scriptArgs('bench/bare-target'));
   try {
-    await new Promise((r) => setTimeout(r, 500));
-    idleRss = await rssOf(bare.child);
+    // Measured as freehold serve's is (startup.ts), so the two compare.
+    idleRss = await idleRssOf(bare.child, 2000, settleMs);
     const url = `http://127.0.0.1:${bare.info.port}/`;
     for (const c of connections) {
       rows.push(await load({ name: BARE_GET, backend: 'ceiling', connections: c, seconds, opts: { url } }, log));

@@ -78,6 +78,29 @@ export interface Rss {
   anon?: number;
 }
 
+/**
+ * How long an idle server is watched before its RSS counts as idle. Start-up leaves
+ * garbage that V8 keeps until its memory reducer runs, about 8 s after start-up's
+ * allocations stop; a figure taken before that measures start-up, not idling.
+ */
+export const SETTLE_MS = 15_000;
+
+export interface IdleRss {
+  /** Soon after the server answered. */
+  early?: Rss;
+  /** After `settleMs` without a request: the idle figure. */
+  settled?: Rss;
+}
+
+/** RSS of an idle child: once `earlyMs` after now, and again after `settleMs`. Nothing is sent to it meanwhile. */
+export async function idleRssOf(child: ChildProcess, earlyMs: number, settleMs: number): Promise<IdleRss> {
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, Math.min(earlyMs, settleMs)));
+  const early = await rssOf(child);
+  await new Promise((r) => setTimeout(r, Math.max(0, settleMs - (performance.now() - t0))));
+  return { early, settled: await rssOf(child) };
+}
+
 /** Resident memory of a child: /proc on Linux, else the child's own process.memoryUsage over IPC. */
 export async function rssOf(child: ChildProcess): Promise<Rss | undefined> {
   if (child.pid === undefined || child.exitCode !== null) return undefined;

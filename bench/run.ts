@@ -22,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { readOptions, BENCH_DIR } from './options.js';
 import { Backends, BACKEND_LABEL } from './backends.js';
-import { buildTargets, rssOf, scriptArgs, startReady, stop } from './processes.js';
+import { buildTargets, rssOf, scriptArgs, SETTLE_MS, startReady, stop } from './processes.js';
 import { runHttpCeiling } from './ceiling.js';
 import { measureSqliteCeiling } from './sqlite-ceiling.js';
 import { measurePgCeiling, type PgCeiling } from './pg-ceiling.js';
@@ -56,7 +56,8 @@ async function main(): Promise<void> {
     }
 
     log('ceiling:');
-    const http = await runHttpCeiling(opts.connections, opts.seconds, opts.seed, log);
+    const settleMs = opts.quick ? 2000 : SETTLE_MS;
+    const http = await runHttpCeiling(opts.connections, opts.seconds, opts.seed, settleMs, log);
     log('  raw better-sqlite3 …');
     const sqlite = measureSqliteCeiling(opts.quick ? 2000 : 20000);
     let postgres: PgCeiling | undefined;
@@ -105,7 +106,7 @@ async function main(): Promise<void> {
     const migrate: MigrateRow = await runMigrate(backends, opts.portabilityRecords, log);
 
     log('start-up and idle memory (freehold serve) …');
-    const startup: StartupResult = await runStartup(backends, opts.quick ? 1 : 3, opts.quick ? 300 : 2000);
+    const startup: StartupResult = await runStartup(backends, opts.quick ? 1 : 3, settleMs);
 
     const { outDir, ...shownOptions } = opts;
     const partial = {
@@ -114,7 +115,7 @@ async function main(): Promise<void> {
       machine: { cpus: os.cpus().length, loadAvgStart, loadAvgEnd: os.loadavg() },
       options: shownOptions,
       durationSec: Math.round((Date.now() - t0) / 1000),
-      ceiling: { http: http.rows, ...(http.idleRss ? { bareIdleRss: http.idleRss } : {}), sqlite, ...(postgres ? { postgres } : {}) },
+      ceiling: { http: http.rows, ...(http.idleRss.settled ? { bareIdleRss: http.idleRss.settled } : {}), ...(http.idleRss.early ? { bareEarlyRss: http.idleRss.early } : {}), sqlite, ...(postgres ? { postgres } : {}) },
       backends: results, peer, portability, migrate, startup, skipped,
     };
     const result: BenchResult = { ...partial, targets: evaluateTargets(partial), figures: figuresOf(partial) };

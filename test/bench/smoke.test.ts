@@ -48,6 +48,11 @@ test('bench harness (quick mode) prints a table and writes valid JSON', { timeou
     }
     assert.ok(result.portability.length >= 1 && result.migrate.records > 0);
     assert.ok(result.startup.startMs > 0);
+    // Idle memory is read twice, soon after start and once settled, for freehold and for bare Fastify alike.
+    for (const rss of [result.startup.idleRss, result.startup.earlyRss, result.ceiling.bareIdleRss, result.ceiling.bareEarlyRss]) {
+      assert.ok(rss.rss > 10 && rss.rss < 2000, JSON.stringify(rss));
+    }
+    assert.match(stdout, /\| idle RSS, freehold serve on a fresh store, after 2 s idle \| [\d.]+ MiB/);
     assert.ok(Object.keys(result.figures).length > 20);
     // A run into its own folder also writes latest.json there (never into bench/results from a test).
     assert.deepEqual(JSON.parse(readFileSync(path.join(out, 'latest.json'), 'utf8')).date, result.date);
