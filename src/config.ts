@@ -23,6 +23,11 @@ export interface Config {
   loginRateLimit: number;
   /** API requests per token per minute. */
   apiRateLimit: number;
+  /**
+   * How long a checked app token may be trusted without a store lookup (ms); also
+   * the longest a revocation made by another process goes unseen. 0: every request looks.
+   */
+  tokenCacheMs: number;
   logLevel: string;
   /** Largest JSON request body, in bytes. Records themselves are capped at 2 MB. */
   maxBodyBytes: number;
@@ -131,6 +136,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     rateLimit: bool(pick(env.FREEHOLD_RATE_LIMIT, file.rateLimit), true),
     loginRateLimit: int('FREEHOLD_LOGIN_RATE_LIMIT', pick(env.FREEHOLD_LOGIN_RATE_LIMIT, file.loginRateLimit), 10),
     apiRateLimit: int('FREEHOLD_API_RATE_LIMIT', pick(env.FREEHOLD_API_RATE_LIMIT, file.apiRateLimit), 6000),
+    tokenCacheMs: int('FREEHOLD_TOKEN_CACHE_MS', pick(env.FREEHOLD_TOKEN_CACHE_MS, file.tokenCacheMs), 1000),
     logLevel: pick(env.FREEHOLD_LOG_LEVEL, file.logLevel) ?? 'info',
     maxBodyBytes: int('FREEHOLD_MAX_BODY', pick(env.FREEHOLD_MAX_BODY, file.maxBodyBytes), 3 * 1024 * 1024),
     maxUploadBytes: int('FREEHOLD_MAX_UPLOAD', pick(env.FREEHOLD_MAX_UPLOAD, file.maxUploadBytes), 100 * 1024 * 1024),

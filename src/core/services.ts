@@ -48,7 +48,7 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
   const quota = new QuotaService(stores, { bytes: config.quotaBytes, records: config.quotaRecords });
   stores.decorator = { records: (o, s) => quota.wrapRecords(o, s), blobs: (o, s) => quota.wrapBlobs(o, s) };
   const secret = await loadHostSecret(records);
-  const tokens = new TokenService(records, secret);
+  const tokens = new TokenService(records, secret, config.tokenCacheMs);
   const recordService = new RecordService(stores);
   const apps = new AppService(stores, tokens, config);
   const services: Services = {

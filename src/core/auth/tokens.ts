@@ -3,6 +3,7 @@ import type { RecordStore, StoredRecord } from '../../storage/types.js';
 import { FreeholdError } from '../errors.js';
 import { hashSecret, newSecret } from '../ids.js';
 import { SYSTEM_OWNER, SystemTable } from '../system-tables.js';
+import { TokenCache } from './token-cache.js';
 
 /**
  * Kinds of bearer secret:
@@ -48,9 +49,23 @@ export const APP_ENTRY_TTL_MS = 60 * 1000;
 
 export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; reason: 'invalid' | 'expired' };
 
-/** Stores only hashes of tokens; a leaked database gives no usable token. */
+/** Kinds whose checks may be answered from the cache: the ones every API call and app file request presents. */
+const CACHED_KINDS: ReadonlySet<TokenKind> = new Set(['app', 'app_session']);
+
+/** Default for FREEHOLD_TOKEN_CACHE_MS: how long another process's revocation may go unseen here. */
+export const DEFAULT_TOKEN_CACHE_MS = 1000;
+
+/**
+ * Stores only hashes of tokens; a leaked database gives no usable token.
+ * Checks of app and app-session tokens go through a short-lived cache (token-cache.ts
+ * says what that may cost); every method that deletes tokens empties it.
+ */
 export class TokenService {
-  constructor(private readonly store: RecordStore, private readonly secret: string) {}
+  private readonly cache: TokenCache<TokenRecord>;
+
+  constructor(private readonly store: RecordStore, private readonly secret: string, cacheMs = DEFAULT_TOKEN_CACHE_MS) {
+    this.cache = new TokenCache(cacheMs);
+  }
 
   private async save(token: string, c: TokenClaims, extra: Partial<TokenRecord> = {}): Promise<void> {
     const now = Date.now();
@@ -60,6 +75,7 @@ export class TokenService {
       ...(c.session ? { session: c.session } : {}), ...extra,
     };
     await this.store.put(SYSTEM_OWNER, SystemTable.tokens, record);
+    this.cache.forget(record._id); // a rewritten row is looked up afresh
   }
 
   async issue(claims: TokenClaims): Promise<string> {
@@ -82,10 +98,19 @@ export class TokenService {
 
   async check(token: unknown, kind: TokenKind): Promise<TokenCheck> {
     if (typeof token !== 'string' || token.length < 20 || token.length > 200) return { ok: false, reason: 'invalid' };
-    const r = (await this.store.get(SYSTEM_OWNER, SystemTable.tokens, hashSecret(token))) as TokenRecord | null;
-    if (!r || r.kind !== kind) return { ok: false, reason: 'invalid' };
-    if (r.expires_at <= Date.now()) {
-      await this.store.delete(SYSTEM_OWNER, SystemTable.tokens, r._id);
+    const hash = hashSecret(token);
+    const now = Date.now();
+    const cacheable = CACHED_KINDS.has(kind);
+    let r = cacheable ? this.cache.get(hash, now) : undefined;
+    if (r === undefined) {
+      const found = (await this.store.get(SYSTEM_OWNER, SystemTable.tokens, hash)) as TokenRecord | null;
+      if (!found) return { ok: false, reason: 'invalid' };
+      r = found;
+      if (cacheable && r.kind === kind && r.expires_at > now) this.cache.set(hash, r, now);
+    }
+    if (r.kind !== kind) return { ok: false, reason: 'invalid' };
+    if (r.expires_at <= now) {
+      await this.deleteToken(r._id);
       return { ok: false, reason: 'expired' };
     }
     return {
@@ -111,11 +136,20 @@ export class TokenService {
   async revokeById(userId: string, id: string): Promise<boolean> {
     const r = (await this.store.get(SYSTEM_OWNER, SystemTable.tokens, id)) as TokenRecord | null;
     if (!r || r.owner_id !== userId) return false;
-    return (await this.store.delete(SYSTEM_OWNER, SystemTable.tokens, id)) !== null;
+    return (await this.deleteToken(id)) !== null;
   }
 
   async revoke(token: string): Promise<boolean> {
-    return (await this.store.delete(SYSTEM_OWNER, SystemTable.tokens, hashSecret(token))) !== null;
+    return (await this.deleteToken(hashSecret(token))) !== null;
+  }
+
+  /** Every token deletion goes through here: the cache is emptied after the store has the delete. */
+  private async deleteToken(id: string): Promise<TokenRecord | null> {
+    try {
+      return (await this.store.delete(SYSTEM_OWNER, SystemTable.tokens, id)) as TokenRecord | null;
+    } finally {
+      this.cache.clear();
+    }
   }
 
   /** Revokes every token minted under a sign-in session (sign-out). */
@@ -133,7 +167,11 @@ export class TokenService {
   private async revokeWhere(where: Parameters<RecordStore['query']>[2]): Promise<number> {
     const rows = await this.store.query(SYSTEM_OWNER, SystemTable.tokens, where, { sort: [], skip: 0, limit: 100000 });
     if (rows.length === 0) return 0;
-    await this.store.batch(SYSTEM_OWNER, rows.map((r) => ({ kind: 'delete' as const, table: SystemTable.tokens, id: r._id })));
+    try {
+      await this.store.batch(SYSTEM_OWNER, rows.map((r) => ({ kind: 'delete' as const, table: SystemTable.tokens, id: r._id })));
+    } finally {
+      this.cache.clear();
+    }
     return rows.length;
   }
 
@@ -149,7 +187,7 @@ export class TokenService {
    */
   async redeemAppEntry(code: unknown, ownerId: string, appName: string): Promise<TokenClaims> {
     if (typeof code !== 'string' || code.length < 20 || code.length > 200) throw new FreeholdError('unauthorized', 'Invalid entry code');
-    const r = (await this.store.delete(SYSTEM_OWNER, SystemTable.tokens, hashSecret(code))) as TokenRecord | null;
+    const r = await this.deleteToken(hashSecret(code));
     if (!r || r.kind !== 'app_entry' || r.expires_at <= Date.now() || !r.session
       || r.owner_id !== ownerId || r.app_name.toLowerCase() !== appName.toLowerCase()) {
       throw new FreeholdError('unauthorized', 'This entry code is invalid, used or expired');
@@ -173,7 +211,7 @@ export class TokenService {
     if (!check.ok || check.claims.userId !== userId || check.claims.appName !== appName) {
       throw new FreeholdError('unauthorized', 'Invalid app password, user or app');
     }
-    const burned = await this.store.delete(SYSTEM_OWNER, SystemTable.tokens, hashSecret(password as string));
+    const burned = await this.deleteToken(hashSecret(password as string));
     if (!burned) throw new FreeholdError('unauthorized', 'This app password was already used');
     const claims: TokenClaims = {
       kind: 'app', userId: check.claims.userId, ownerId: check.claims.ownerId, appName: check.claims.appName,

@@ -1,0 +1,137 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { SqliteRecordStore } from '../../src/storage/sqlite/record-store.js';
+import { TokenService } from '../../src/core/auth/tokens.js';
+import { TokenCache } from '../../src/core/auth/token-cache.js';
+import { loadConfig } from '../../src/config.js';
+import { startTestServer } from '../helpers/server.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Two TokenServices on two connections to one SQLite file stand for two processes
+ * sharing a store (the CLI beside a running server, or two server processes).
+ */
+async function twoProcesses(cacheMs: number) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'freehold-token-cache-'));
+  const file = path.join(dir, 'host.db');
+  const storeA = new SqliteRecordStore(file);
+  const storeB = new SqliteRecordStore(file);
+  await storeA.init();
+  await storeB.init();
+  const a = new TokenService(storeA, 'secret', cacheMs);
+  const b = new TokenService(storeB, 'secret', cacheMs);
+  return {
+    a, b,
+    async close() {
+      await storeA.close();
+      await storeB.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const claims = (expiresAt = Date.now() + 3_600_000) => ({ kind: 'app' as const, userId: 'alice', ownerId: 'alice', appName: 'com.example.notes', expiresAt });
+
+test('a revocation made in this process is seen at once, even with the cache on', async () => {
+  const p = await twoProcesses(60_000);
+  try {
+    const token = await p.a.issue(claims());
+    assert.equal((await p.a.check(token, 'app')).ok, true);
+    assert.equal((await p.a.check(token, 'app')).ok, true); // now from the cache
+    assert.equal(await p.a.revoke(token), true);
+    assert.deepEqual(await p.a.check(token, 'app'), { ok: false, reason: 'invalid' });
+
+    const other = await p.a.issue(claims());
+    assert.equal((await p.a.check(other, 'app')).ok, true);
+    assert.equal(await p.a.revokeFor('alice', 'com.example.notes'), 1);
+    assert.equal((await p.a.check(other, 'app')).ok, false, 'revokeFor empties the cache');
+  } finally {
+    await p.close();
+  }
+});
+
+test('a revocation made by another process is seen here once the cache entry ages out, and at once without a cache', async () => {
+  const cached = await twoProcesses(150);
+  try {
+    const token = await cached.a.issue(claims());
+    assert.equal((await cached.a.check(token, 'app')).ok, true);
+    assert.equal(await cached.b.revoke(token), true);
+    assert.equal((await cached.b.check(token, 'app')).ok, false, 'the revoking process refuses it at once');
+    assert.equal((await cached.a.check(token, 'app')).ok, true, 'the other process may still accept it within the cache time');
+    await sleep(250);
+    assert.equal((await cached.a.check(token, 'app')).ok, false, 'and refuses it once that has passed');
+  } finally {
+    await cached.close();
+  }
+  const uncached = await twoProcesses(0);
+  try {
+    const token = await uncached.a.issue(claims());
+    assert.equal((await uncached.a.check(token, 'app')).ok, true);
+    await uncached.b.revoke(token);
+    assert.equal((await uncached.a.check(token, 'app')).ok, false);
+  } finally {
+    await uncached.close();
+  }
+});
+
+test('a cached token still expires on time, and the wrong kind is refused from the cache too', async () => {
+  const p = await twoProcesses(60_000);
+  try {
+    const token = await p.a.issue(claims(Date.now() + 120));
+    assert.equal((await p.a.check(token, 'app')).ok, true);
+    assert.deepEqual(await p.a.check(token, 'account'), { ok: false, reason: 'invalid' });
+    await sleep(200);
+    assert.deepEqual(await p.a.check(token, 'app'), { ok: false, reason: 'expired' });
+    assert.deepEqual(await p.a.check(token, 'app'), { ok: false, reason: 'invalid' }, 'the expired row was deleted');
+  } finally {
+    await p.close();
+  }
+});
+
+test('single-use secrets are never answered from the cache: an app password works once across processes', async () => {
+  const p = await twoProcesses(60_000);
+  try {
+    const { password } = await p.a.issueAppPassword('alice', 'com.example.notes', 60_000, false);
+    assert.equal((await p.a.check(password, 'app_password')).ok, true);
+    await p.b.exchangeAppPassword('alice', password, 'com.example.notes');
+    await assert.rejects(p.a.exchangeAppPassword('alice', password, 'com.example.notes'), /Invalid app password|already used/);
+  } finally {
+    await p.close();
+  }
+});
+
+test('the cache keeps only what was found, at most its cap, oldest out first', () => {
+  const c = new TokenCache<number>(1000, 3);
+  for (let i = 0; i < 5; i++) c.set(`h${i}`, i, 0);
+  assert.equal(c.size, 3);
+  assert.equal(c.get('h0', 1), undefined);
+  assert.equal(c.get('h1', 1), undefined);
+  assert.equal(c.get('h4', 1), 4);
+  assert.equal(c.get('h4', 1000), undefined, 'an entry lives ttlMs, no longer');
+  const off = new TokenCache<number>(0);
+  off.set('h', 1, 0);
+  assert.equal(off.size, 0);
+});
+
+test('FREEHOLD_TOKEN_CACHE_MS sets the cache time; over HTTP, a token revoked in the server is refused at once', async () => {
+  assert.equal(loadConfig({ FREEHOLD_CONFIG: '' }).tokenCacheMs, 1000);
+  assert.equal(loadConfig({ FREEHOLD_CONFIG: '', FREEHOLD_TOKEN_CACHE_MS: '0' }).tokenCacheMs, 0);
+  assert.throws(() => loadConfig({ FREEHOLD_CONFIG: '', FREEHOLD_TOKEN_CACHE_MS: '-5' }), /FREEHOLD_TOKEN_CACHE_MS/);
+
+  const server = await startTestServer();
+  try {
+    await server.addUser('alice');
+    const token = await server.appToken('alice', 'com.example.notes');
+    const ask = () => server.app.inject({ method: 'GET', url: '/ceps/ping', headers: { authorization: `Bearer ${token}` } });
+    assert.equal((await ask()).json().logged_in, true);
+    assert.equal((await ask()).json().logged_in, true);
+    await server.services.tokens.revoke(token);
+    assert.equal((await ask()).json().logged_in, false);
+  } finally {
+    await server.close();
+  }
+});
