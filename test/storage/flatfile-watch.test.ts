@@ -1,6 +1,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { linkSync, mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compareForSort, matches } from '../../src/query/evaluate.js';
@@ -229,5 +229,23 @@ test('flatfile watched: a failed watch falls back to checking every file', async
   assert.deepEqual(await ids(s, eq('kind', 'x')), ['a']);
   writeFileSync(join(tdir, 'a.json'), pretty(rec('a', { kind: 'y' }))); // watched again after that sweep
   assert.deepEqual(await ids(s, eq('kind', 'y')), ['a', 'b']);
+  await s.close();
+});
+
+// --- writes: record texts are staged while the journal is written ---
+
+test('flatfile writes: a unit that fails while staging leaves no trace (journal empty, log and records unchanged, no temp files)', async () => {
+  const { s, root } = await open();
+  await s.create(O, T, rec('a', { v: 1 }));
+  const log = readFileSync(join(root, O, '_changes.jsonl'), 'utf8');
+  writeFileSync(join(root, O, 'com.example.blocked'), 'a file where the table directory would go');
+  const results = await Promise.allSettled([s.put(O, T, rec('a', { v: 2 })), s.put(O, 'com.example.blocked', rec('b'))]);
+  assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected'], 'one unit: both fail together');
+  assert.equal(readFileSync(join(root, O, '_journal.json'), 'utf8'), '');
+  assert.equal(readFileSync(join(root, O, '_changes.jsonl'), 'utf8'), log);
+  assert.deepEqual(readdirSync(join(root, O, T)), ['a.json']);
+  assert.equal((await s.get(O, T, 'a'))!.v, 1);
+  await s.put(O, T, rec('a', { v: 3 })); // and the owner is not left broken
+  assert.equal((await s.get(O, T, 'a'))!.v, 3);
   await s.close();
 });

@@ -39,7 +39,11 @@ export async function fsyncDir(dir: string): Promise<void> {
  * the directory (once per directory per unit of work, not once per file).
  */
 export async function writeFileAtomic(file: string, data: string): Promise<void> {
-  const tmp = await writeTemp(file, data);
+  await replaceWithTemp(await writeTemp(file, data), file);
+}
+
+/** The second half of writeFileAtomic, for a temp file written (and fsynced) earlier by writeTemp. */
+export async function replaceWithTemp(tmp: string, file: string): Promise<void> {
   try {
     await rename(tmp, file);
   } catch (e) {
@@ -57,7 +61,11 @@ export async function writeFileAtomic(file: string, data: string): Promise<void>
  * partial file.
  */
 export async function writeFileExclusive(file: string, data: string): Promise<boolean> {
-  const tmp = await writeTemp(file, data);
+  return linkTemp(await writeTemp(file, data), file, data);
+}
+
+/** The second half of writeFileExclusive, for a temp file of `data` written earlier by writeTemp; removes the temp. */
+export async function linkTemp(tmp: string, file: string, data: string): Promise<boolean> {
   try {
     await link(tmp, file);
     return true;
@@ -87,7 +95,11 @@ export async function writeFileExclusive(file: string, data: string): Promise<bo
 export const FILE_MODE = 0o600;
 export const DIR_MODE = 0o700;
 
-async function writeTemp(file: string, data: string): Promise<string> {
+/**
+ * Writes `data` to a new temp file (fsynced) beside `file` and returns its name.
+ * Temp names are never records, and leftovers are removed when the owner is opened.
+ */
+export async function writeTemp(file: string, data: string): Promise<string> {
   const tmp = join(dirname(file), `${TMP_PREFIX}${basename(file).slice(0, 32)}-${randomBytes(6).toString('hex')}`);
   const fh = await open(tmp, 'wx', FILE_MODE);
   try {

@@ -9,7 +9,7 @@ import { PATH_SEGMENT } from '../../query/validate.js';
 import type { BatchOp, Change, RecordStore, StoredRecord } from '../types.js';
 import { ChangeLog } from './changelog.js';
 import { parseRecord, serializeRecord } from './format.js';
-import { DIR_MODE, fsyncDir, listDir, removeLeftovers, unlinkIfExists, writeFileAtomic, writeFileExclusive } from './fsutil.js';
+import { DIR_MODE, fsyncDir, linkTemp, listDir, removeLeftovers, replaceWithTemp, unlinkIfExists, writeTemp } from './fsutil.js';
 import { beforeImage, commitJournal, readJournal, rollBack, writeJournal, buildWriteJournal, type Journal } from './journal.js';
 import { decodeSegment, encodeSegment, FlatFilePaths, idFromFileName, RECORD_SUFFIX, TRASH_PREFIX } from './paths.js';
 import { Plan, type PlannedWrite } from './plan.js';
@@ -346,19 +346,47 @@ export class FlatFileRecordStore implements RecordStore {
     return outcomes;
   }
 
-  /** Journal, apply, log, commit (see journal.ts). Throws after undoing what it did. */
+  /**
+   * Journal, apply, log, commit (see journal.ts). Throws after undoing what it did.
+   *
+   * Each record's new text is written to a temp file and fsynced while the journal
+   * is being written and fsynced, not after: temp files are not records (and are
+   * removed at open), so they need not wait for the journal. Only putting them in
+   * place (rename, link) and unlinking waits for it. The directory fsyncs and the
+   * change log's append are independent of each other, and both precede the commit.
+   */
   private async commit(owner: string, st: OwnerState, plan: Plan): Promise<void> {
     const writes = plan.writes();
     const at = Date.now();
     const seqBefore = st.log.seq;
     const changesOffset = st.log.size;
     const changes: Change[] = plan.changes.map((c, i) => ({ seq: seqBefore + i + 1, table: c.table, id: c.id, op: c.op, at }));
-    await this.journal(owner, st, buildWriteJournal(changesOffset, seqBefore, changes, writes));
+    const tables = [...new Set(writes.map((w) => w.table))];
+    const temps = new Map<PlannedWrite, string>();
+    const dropTemps = () => Promise.all([...temps.values()].map((t) => unlinkIfExists(t).catch(() => false)));
+    const staging = (async () => {
+      // An empty table directory left by a crash here is harmless: it holds no records.
+      const created = await Promise.all(tables.map((t) => mkdir(this.paths.table(owner, t), { recursive: true, mode: DIR_MODE })));
+      const results = await Promise.allSettled(
+        writes.map(async (w) => {
+          if (w.text !== null) temps.set(w, await writeTemp(this.paths.record(owner, w.table, w.id), w.text));
+        }),
+      );
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      return created.some((c) => c !== undefined);
+    })();
+    const [journalled, staged] = await Promise.allSettled([this.journal(owner, st, buildWriteJournal(changesOffset, seqBefore, changes, writes)), staging]);
+    if (journalled.status === 'rejected' || staged.status === 'rejected') {
+      await dropTemps();
+      // Nothing was applied: a journal that did get written is emptied (this.journal cleans up after itself).
+      if (journalled.status === 'fulfilled') await commitJournal(this.paths, owner).catch(() => (st.broken = true));
+      throw journalled.status === 'rejected' ? journalled.reason : (staged as PromiseRejectedResult).reason;
+    }
+    const newTables = staged.value;
     const touched: PlannedWrite[] = [];
     await this.applying(st, async () => {
       try {
-        const tables = [...new Set(writes.map((w) => w.table))];
-        const created = await Promise.all(tables.map((t) => mkdir(this.paths.table(owner, t), { recursive: true, mode: DIR_MODE })));
         const results = await Promise.allSettled(
           writes.map(async (w) => {
             const file = this.paths.record(owner, w.table, w.id);
@@ -367,25 +395,30 @@ export class FlatFileRecordStore implements RecordStore {
               await unlinkIfExists(file);
             } else if (w.before === null) {
               // Exclusive even against anything outside this process; an outside file is not ours to roll back.
-              if (!(await writeFileExclusive(file, w.text))) throw new FreeholdError('conflict', `A record with id ${w.id} already exists in ${w.table}`);
+              if (!(await linkTemp(temps.get(w)!, file, w.text))) throw new FreeholdError('conflict', `A record with id ${w.id} already exists in ${w.table}`);
               touched.push(w);
             } else {
               touched.push(w);
-              await writeFileAtomic(file, w.text);
+              await replaceWithTemp(temps.get(w)!, file);
             }
           }),
         );
         const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
         if (failed) throw failed.reason;
-        await Promise.all(tables.map((t) => fsyncDir(this.paths.table(owner, t))));
-        if (created.some((c) => c !== undefined)) await fsyncDir(this.paths.owner(owner)); // new table directories
-        await st.log.append(changes);
+        await Promise.all([
+          (async () => {
+            await Promise.all(tables.map((t) => fsyncDir(this.paths.table(owner, t))));
+            if (newTables) await fsyncDir(this.paths.owner(owner)); // new table directories
+          })(),
+          st.log.append(changes),
+        ]);
         await commitJournal(this.paths, owner);
       } catch (error) {
+        await dropTemps();
         await this.undo(owner, st, { version: 1, kind: 'write', changesOffset, seqBefore, changes: [], writes: [], before: touched.map(beforeImage) });
         throw error;
       } finally {
-        for (const t of new Set(writes.map((w) => w.table))) {
+        for (const t of tables) {
           this.cache.invalidate(this.paths.table(owner, t), writes.filter((w) => w.table === t).map((w) => encodeSegment(w.id, 'id') + RECORD_SUFFIX));
         }
       }
