@@ -8,6 +8,7 @@ import type { BatchOp, Change, RecordStore, StoredRecord } from '../types.js';
 import { DDL_LOCK, quoteIdent, statements, type Statements } from './sql.js';
 import { parsePostgresUrl, type PostgresOptions } from './url.js';
 import { SharedConnection } from './shared-connection.js';
+import { StatementNames } from './statement-names.js';
 import { WriteQueue, type Statement } from './write-queue.js';
 
 export { parsePostgresUrl, type PostgresOptions } from './url.js';
@@ -46,7 +47,9 @@ export { parsePostgresUrl, type PostgresOptions } from './url.js';
  * time. Point reads (`get`, which every request makes to check its token) skip the
  * pool: they share one more connection, batched per event-loop turn
  * (shared-connection.ts). Writes never go there, as a commit waiting on its WAL
- * flush would hold up every read behind it.
+ * flush would hold up every read behind it. Queries and counts are named statements
+ * (one per query shape, statement-names.ts), so a connection parses and plans each
+ * shape once.
  */
 
 const { Pool } = pg;
@@ -82,6 +85,8 @@ export class PostgresRecordStore implements RecordStore {
   private readonly options: PostgresOptions;
   private readonly sql: Statements;
   private readonly writes = new WriteQueue(() => this.db(), translate);
+  /** Names for query and count texts, so each connection parses and plans a query shape once. */
+  private readonly names = new StatementNames();
   private analyzeEvery = FIRST_ANALYZE_AFTER;
   private writesUntilAnalyze = FIRST_ANALYZE_AFTER;
   private analyzeTimer: NodeJS.Timeout | null = null;
@@ -189,7 +194,7 @@ export class PostgresRecordStore implements RecordStore {
     params.push(options.limit, options.skip);
     const n = params.length;
     const text = `SELECT data FROM ${this.sql.records} WHERE scope = $1 AND ${cond} ORDER BY ${order} LIMIT $${n - 1} OFFSET $${n}`;
-    const { rows } = await this.db().query<[string]>({ text, values: params, rowMode: 'array' });
+    const { rows } = await this.db().query<[string]>({ name: this.names.of(text), text, values: params, rowMode: 'array' });
     return rows.map((r) => r[0]);
   }
 
@@ -197,7 +202,7 @@ export class PostgresRecordStore implements RecordStore {
     const params: unknown[] = [scopeOf(owner, table)];
     const cond = compilePostgres(where, 'data', params);
     const text = `SELECT count(*) FROM ${this.sql.records} WHERE scope = $1 AND ${cond}`;
-    const { rows } = await this.db().query<[number]>({ text, values: params, rowMode: 'array' });
+    const { rows } = await this.db().query<[number]>({ name: this.names.of(text), text, values: params, rowMode: 'array' });
     return rows[0]![0];
   }
 
