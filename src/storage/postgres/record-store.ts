@@ -46,10 +46,11 @@ export { parsePostgresUrl, type PostgresOptions } from './url.js';
  * in one socket write, though a pooled connection still serves one caller at a
  * time. Point reads (`get`, which every request makes to check its token) skip the
  * pool: they share one more connection, batched per event-loop turn
- * (shared-connection.ts). Writes never go there, as a commit waiting on its WAL
- * flush would hold up every read behind it. Queries and counts are named statements
- * (one per query shape, statement-names.ts), so a connection parses and plans each
- * shape once.
+ * (shared-connection.ts). Queries share another, so a token check never waits
+ * behind a 50-record page; while a slow query holds that one up, queries go to the
+ * pool. Writes never go to either, as a commit waiting on its WAL flush would hold
+ * up every read behind it. Queries and counts are named statements (one per query
+ * shape, statement-names.ts), so a connection parses and plans each shape once.
  */
 
 const { Pool } = pg;
@@ -58,6 +59,12 @@ const FIRST_ANALYZE_AFTER = 1000;
 const ANALYZE_DELAY_MS = 1000;
 const MAX_INDEX_FIELDS = 8;
 const DEFAULT_ORDER = 'modified DESC, id ASC';
+/**
+ * Queries go to the pool while the shared query connection has gone this long without
+ * an answer. An indexed page takes ~0.1 ms, so even a few dozen queued ones answer
+ * well within it; what goes past it is a slow query.
+ */
+const QUERY_STALL_MS = 20;
 /** PostgreSQL's program_limit_exceeded: a btree entry over ~2.7 kB (a huge value in an indexed field). */
 const PG_LIMIT_EXCEEDED = '54000';
 const PG_UNIQUE_VIOLATION = '23505';
@@ -81,6 +88,8 @@ export class PostgresRecordStore implements RecordStore {
   private pool: pg.Pool | null = null;
   /** Point reads (get): one pipelined connection beside the pool (shared-connection.ts). */
   private reads: SharedConnection | null = null;
+  /** Queries: one more, apart from point reads so a token check never waits behind a query. */
+  private queries: SharedConnection | null = null;
   private starting: Promise<void> | null = null;
   private readonly options: PostgresOptions;
   private readonly sql: Statements;
@@ -123,6 +132,7 @@ export class PostgresRecordStore implements RecordStore {
     }
     this.pool = pool;
     this.reads = new SharedConnection({ connectionString: this.options.connectionString, types });
+    this.queries = new SharedConnection({ connectionString: this.options.connectionString, types });
   }
 
   async close(): Promise<void> {
@@ -132,10 +142,11 @@ export class PostgresRecordStore implements RecordStore {
     this.analyzeTimer = null;
     await this.analyzing;
     const pool = this.pool;
-    const reads = this.reads;
+    const shared = [this.reads, this.queries];
     this.pool = null;
     this.reads = null;
-    await reads?.close();
+    this.queries = null;
+    await Promise.all(shared.map((c) => c?.close()));
     await pool?.end();
   }
 
@@ -194,7 +205,7 @@ export class PostgresRecordStore implements RecordStore {
     params.push(options.limit, options.skip);
     const n = params.length;
     const text = `SELECT data FROM ${this.sql.records} WHERE scope = $1 AND ${cond} ORDER BY ${order} LIMIT $${n - 1} OFFSET $${n}`;
-    const { rows } = await this.db().query<[string]>({ name: this.names.of(text), text, values: params, rowMode: 'array' });
+    const { rows } = await this.queryConnection().query<[string]>({ name: this.names.of(text), text, values: params, rowMode: 'array' });
     return rows.map((r) => r[0]);
   }
 
@@ -312,6 +323,16 @@ export class PostgresRecordStore implements RecordStore {
   private reader(): SharedConnection {
     if (!this.reads) throw new Error('PostgresRecordStore used before init() or after close()');
     return this.reads;
+  }
+
+  /**
+   * The shared query connection, unless a slow query (an unindexed filter over a big
+   * table) is holding it up: then the pool, so that only the queries already sent
+   * behind it wait.
+   */
+  private queryConnection(): Pick<SharedConnection, 'query'> {
+    if (!this.queries) throw new Error('PostgresRecordStore used before init() or after close()');
+    return this.queries.stalledFor() < QUERY_STALL_MS ? this.queries : this.db();
   }
 
   private db(): pg.Pool {

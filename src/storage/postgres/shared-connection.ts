@@ -1,21 +1,29 @@
 import pg from 'pg';
 
 /**
- * One pipelined connection shared by every caller, for short point reads. Queries
+ * One pipelined connection shared by every caller, for short reads. Queries
  * are sent as soon as they are made, without checking a connection out of a pool,
  * and those made in one turn of the event loop leave in one socket write: under
  * load, many lookups then cost one write, one server wake-up and one read, where
  * pooled connections cost each lookup its own. On this kind of machine (few cores,
  * costly syscalls) that is most of a lookup's price.
  *
- * The server answers in order, so a slow query would hold up the ones behind it:
- * only primary-key lookups come here. A lost connection fails the queries then in
- * flight (as a pooled one would); the next query opens a new connection.
+ * The server answers in order, so a slow query holds up the ones behind it: callers
+ * send only queries expected to be quick, and `stalledFor` lets them go elsewhere
+ * while one is not. A lost connection fails the queries then in flight (as a pooled
+ * one would); the next query opens a new connection.
  */
 export class SharedConnection {
   private client: pg.Client | null = null;
   private flushScheduled = false;
   private closed = false;
+  private inFlight = 0;
+  /** performance.now() when an answer last came back, or when the first of those in flight was sent. */
+  private progressAt = 0;
+  private readonly settled = (): void => {
+    this.inFlight--;
+    this.progressAt = performance.now();
+  };
 
   constructor(private readonly config: pg.ClientConfig) {}
 
@@ -23,7 +31,19 @@ export class SharedConnection {
     if (this.closed) return Promise.reject(new Error('SharedConnection used after close()'));
     const client = this.client ?? this.open();
     this.holdWrites(client);
-    return client.query<R>(config);
+    if (this.inFlight++ === 0) this.progressAt = performance.now();
+    const result = client.query<R>(config);
+    result.then(this.settled, this.settled);
+    return result;
+  }
+
+  /**
+   * Milliseconds the connection has had queries in flight without an answer coming
+   * back; 0 when idle or flowing. Answers come in order, so a large value means a slow
+   * query is holding up everything sent after it.
+   */
+  stalledFor(): number {
+    return this.inFlight === 0 ? 0 : performance.now() - this.progressAt;
   }
 
   async close(): Promise<void> {

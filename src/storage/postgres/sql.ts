@@ -2,7 +2,7 @@
 
 /** Advisory lock namespaces ("free", "fref"): init/DDL, and one lock per owner for writes. */
 export const DDL_LOCK = 1718773093;
-const OWNER_LOCK = 1718773094;
+export const OWNER_LOCK = 1718773094;
 
 export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
