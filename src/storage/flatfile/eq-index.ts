@@ -31,16 +31,18 @@ export function keyOf(value: unknown): string | null {
 export const pathKey = (path: FieldPath): string => JSON.stringify(path);
 
 export class EqIndex<T extends { record: object }> {
-  private readonly buckets = new Map<string, Set<T>>();
+  /** A bucket of one is the entry itself: a Set each costs ~200 bytes, and unique fields are common. */
+  private readonly buckets = new Map<string, T | Set<T>>();
 
   constructor(readonly path: FieldPath) {}
 
   add(entry: T): void {
     const k = keyOf(resolvePath(entry.record, this.path));
     if (k === null) return;
-    let b = this.buckets.get(k);
-    if (!b) this.buckets.set(k, (b = new Set()));
-    b.add(entry);
+    const b = this.buckets.get(k);
+    if (b === undefined) this.buckets.set(k, entry);
+    else if (b instanceof Set) b.add(entry);
+    else if (b !== entry) this.buckets.set(k, new Set([b, entry]));
   }
 
   /** `entry` must be the object that was added (records in the cache are never mutated). */
@@ -48,13 +50,16 @@ export class EqIndex<T extends { record: object }> {
     const k = keyOf(resolvePath(entry.record, this.path));
     if (k === null) return;
     const b = this.buckets.get(k);
-    if (!b) return;
-    b.delete(entry);
-    if (b.size === 0) this.buckets.delete(k);
+    if (b === entry) this.buckets.delete(k);
+    else if (b instanceof Set) {
+      b.delete(entry);
+      if (b.size === 1) this.buckets.set(k, b.values().next().value!);
+    }
   }
 
   lookup(value: Scalar): ReadonlySet<T> {
-    return this.buckets.get(keyOf(value)!) ?? EMPTY;
+    const b = this.buckets.get(keyOf(value)!);
+    return b === undefined ? EMPTY : b instanceof Set ? b : new Set([b]);
   }
 }
 
