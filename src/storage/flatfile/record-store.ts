@@ -26,6 +26,8 @@ import { readRecordFile, readRecordText, TableCache } from './table-cache.js';
  *   journal.ts     write-ahead journal: commit protocol and crash rollback
  *   changelog.ts   the per-owner `_changes.jsonl` and its seq
  *   table-cache.ts parsed records per table for queries, revalidated against disk
+ *   watch.ts       directory watching (inotify) and the barrier that makes it exact
+ *   eq-index.ts    in-memory equality indexes that narrow a query's candidates
  *
  * Concurrency. Writes are serialised per owner by an in-process queue (a mutex that
  * also groups): writes issued while a unit is in flight wait, then commit together as
@@ -34,8 +36,10 @@ import { readRecordFile, readRecordText, TableCache } from './table-cache.js';
  * they wait while a unit is being applied, then read synchronously. All of this is
  * in-process only: two processes must not share one flat-file root.
  *
- * Queries load the table (cached), filter with `matches`, sort with `compareForSort`:
- * the reference semantics of the query language, so answers equal SQLite's.
+ * Queries take the table's candidates from the cache (every record, or those an
+ * equality index leaves), filter with `matches`, sort with `compareForSort`: the
+ * reference semantics of the query language, so answers equal SQLite's. A hand edit
+ * that completed before a query started is seen by it (table-cache.ts, watch.ts).
  */
 
 /** Jobs and record bytes per unit: bound the journal's size and a unit's latency. */
