@@ -132,7 +132,7 @@ export class PostgresRecordStore implements RecordStore {
     }
     this.pool = pool;
     this.reads = new SharedConnection({ connectionString: this.options.connectionString, types });
-    this.queries = new SharedConnection({ connectionString: this.options.connectionString, types });
+    this.queries = new SharedConnection({ connectionString: this.options.connectionString, types }, true);
   }
 
   async close(): Promise<void> {

@@ -25,22 +25,28 @@ export class SharedConnection {
     this.progressAt = performance.now();
   };
 
-  constructor(private readonly config: pg.ClientConfig) {}
+  /** `watchProgress` makes `stalledFor` work, at the price of one more promise reaction per query. */
+  constructor(
+    private readonly config: pg.ClientConfig,
+    private readonly watchProgress = false,
+  ) {}
 
   query<R extends unknown[]>(config: pg.QueryConfig & { rowMode: 'array' }): Promise<pg.QueryArrayResult<R>> {
     if (this.closed) return Promise.reject(new Error('SharedConnection used after close()'));
     const client = this.client ?? this.open();
     this.holdWrites(client);
-    if (this.inFlight++ === 0) this.progressAt = performance.now();
     const result = client.query<R>(config);
-    result.then(this.settled, this.settled);
+    if (this.watchProgress) {
+      if (this.inFlight++ === 0) this.progressAt = performance.now();
+      result.then(this.settled, this.settled);
+    }
     return result;
   }
 
   /**
    * Milliseconds the connection has had queries in flight without an answer coming
    * back; 0 when idle or flowing. Answers come in order, so a large value means a slow
-   * query is holding up everything sent after it.
+   * query is holding up everything sent after it. Always 0 without `watchProgress`.
    */
   stalledFor(): number {
     return this.inFlight === 0 ? 0 : performance.now() - this.progressAt;
