@@ -249,3 +249,24 @@ test('flatfile writes: a unit that fails while staging leaves no trace (journal 
   assert.equal((await s.get(O, T, 'a'))!.v, 3);
   await s.close();
 });
+
+test('the barrier\'s sentinel folder in the temp dir goes with the process, even when the store is never closed', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { fileURLToPath, pathToFileURL } = await import('node:url');
+  const storeModule = pathToFileURL(fileURLToPath(new URL('../../src/storage/flatfile/record-store.ts', import.meta.url))).href;
+  const tmp = mkdtempSync(join(dir, 'tmp-'));
+  const root = join(dir, `exit${n++}`);
+  const script = `
+    const { FlatFileRecordStore } = await import(${JSON.stringify(storeModule)});
+    const { readdirSync } = await import('node:fs');
+    const s = new FlatFileRecordStore(${JSON.stringify(root)});
+    await s.init();
+    await s.create('alice', 'com.example.notes', { _id: 'a', _date_created: 1, _date_modified: 1, kind: 'x' });
+    await s.query('alice', 'com.example.notes', { op: 'eq', path: ['kind'], value: 'x' }, { sort: [], skip: 0, limit: 10 });
+    console.log(readdirSync(process.env.TMPDIR).filter((f) => f.startsWith('freehold-barrier-')).length);
+  `;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { env: { ...process.env, TMPDIR: tmp }, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), '1', 'the watcher made its sentinel folder while running');
+  assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('freehold-barrier-')), [], 'and it was removed at exit');
+});

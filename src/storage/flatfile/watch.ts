@@ -59,6 +59,22 @@ type Waiter = (ok: boolean) => void;
  * Owns the watchers of one store: per-directory watches, the barrier, and the
  * overflow guess shared by them (they share one inotify queue).
  */
+/**
+ * Sentinel folders live in the system temp dir: each goes with its watcher, or with
+ * the process if its store was never closed (one exit listener for all of them).
+ */
+const sentinelDirs = new Set<string>();
+
+function removeSentinelDir(dir: string): void {
+  sentinelDirs.delete(dir);
+  if (sentinelDirs.size === 0) process.off('exit', removeAllSentinelDirs);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+function removeAllSentinelDirs(): void {
+  for (const dir of [...sentinelDirs]) removeSentinelDir(dir);
+}
+
 export class Watcher {
   private readonly watches = new Set<DirWatchImpl>();
   private readonly overflowAt = Math.max(1, Math.floor(maxQueuedEvents() / 2));
@@ -108,7 +124,11 @@ export class Watcher {
     this.timer = null;
     this.settle(false);
     for (const r of this.next.splice(0)) r(false);
-    if (this.sentinelDir) rmSync(this.sentinelDir, { recursive: true, force: true });
+    this.removeSentinelDir();
+  }
+
+  private removeSentinelDir(): void {
+    if (this.sentinelDir) removeSentinelDir(this.sentinelDir);
     this.sentinelDir = null;
   }
 
@@ -118,6 +138,8 @@ export class Watcher {
     try {
       // Outside the data root: owners should not find our files among theirs.
       this.sentinelDir = mkdtempSync(join(tmpdir(), 'freehold-barrier-'));
+      sentinelDirs.add(this.sentinelDir);
+      if (sentinelDirs.size === 1) process.once('exit', removeAllSentinelDirs);
       writeFileSync(join(this.sentinelDir, 'sentinel'), '');
       const w = watch(this.sentinelDir, { persistent: false }, (_type, name) => {
         this.noteEvent();
