@@ -56,10 +56,6 @@ export interface DirWatch {
 type Waiter = (ok: boolean) => void;
 
 /**
- * Owns the watchers of one store: per-directory watches, the barrier, and the
- * overflow guess shared by them (they share one inotify queue).
- */
-/**
  * Sentinel folders live in the system temp dir: each goes with its watcher, or with
  * the process if its store was never closed (one exit listener for all of them).
  */
@@ -75,6 +71,10 @@ function removeAllSentinelDirs(): void {
   for (const dir of [...sentinelDirs]) removeSentinelDir(dir);
 }
 
+/**
+ * Owns the watchers of one store: per-directory watches, the barrier, and the
+ * overflow guess shared by them (they share one inotify queue).
+ */
 export class Watcher {
   private readonly watches = new Set<DirWatchImpl>();
   private readonly overflowAt = Math.max(1, Math.floor(maxQueuedEvents() / 2));
