@@ -104,6 +104,44 @@ test('single-use secrets are never answered from the cache: an app password work
   }
 });
 
+test('a lookup that overlaps a revocation is not cached: the next check asks the store again', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'freehold-token-race-'));
+  const store = new SqliteRecordStore(path.join(dir, 'host.db'));
+  await store.init();
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => { open = resolve; });
+  let gated = false;
+  // The store answers get() only when the gate opens, having read the row before.
+  const slowGets = new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'get' && gated) {
+        return async (...args: Parameters<SqliteRecordStore['get']>) => {
+          const row = await target.get(...args);
+          await gate;
+          return row;
+        };
+      }
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  try {
+    const tokens = new TokenService(slowGets, 'secret', 60_000);
+    const token = await tokens.issue(claims());
+    gated = true;
+    const inFlight = tokens.check(token, 'app');
+    await sleep(20); // the lookup has read the row and waits at the gate
+    gated = false;
+    assert.equal(await tokens.revoke(token), true);
+    open();
+    assert.equal((await inFlight).ok, true, 'it read the row before the revocation');
+    assert.deepEqual(await tokens.check(token, 'app'), { ok: false, reason: 'invalid' }, 'and that answer was not kept');
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('the cache keeps only what was found, at most its cap, oldest out first', () => {
   const c = new TokenCache<number>(1000, 3);
   for (let i = 0; i < 5; i++) c.set(`h${i}`, i, 0);

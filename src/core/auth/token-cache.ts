@@ -5,8 +5,9 @@
  * What it may cost is bounded:
  *  - an entry is trusted for at most `ttlMs` after its lookup; expiry is still checked
  *    on every use, against the token's own `expires_at`;
- *  - every revocation made through this process's TokenService empties the cache, so
- *    here a revoked token fails at once;
+ *  - every revocation made through this process's TokenService takes the token out of
+ *    the cache (and a lookup that overlapped a deletion is not cached), so here a
+ *    revoked token fails at once;
  *  - a revocation made by another process sharing the store (the CLI, a second server
  *    process) is seen here within `ttlMs`.
  * Entries are capped; the oldest go first. Only tokens that were found are kept, so
@@ -43,10 +44,6 @@ export class TokenCache<T> {
 
   forget(hash: string): void {
     this.entries.delete(hash);
-  }
-
-  clear(): void {
-    this.entries.clear();
   }
 
   get size(): number {

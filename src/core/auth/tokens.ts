@@ -58,10 +58,12 @@ export const DEFAULT_TOKEN_CACHE_MS = 1000;
 /**
  * Stores only hashes of tokens; a leaked database gives no usable token.
  * Checks of app and app-session tokens go through a short-lived cache (token-cache.ts
- * says what that may cost); every method that deletes tokens empties it.
+ * says what that may cost); every deletion here takes the deleted rows out of it.
  */
 export class TokenService {
   private readonly cache: TokenCache<TokenRecord>;
+  /** Bumped by every deletion: a lookup that overlapped one is not cached, since it may have read the row just deleted. */
+  private deletions = 0;
 
   constructor(private readonly store: RecordStore, private readonly secret: string, cacheMs = DEFAULT_TOKEN_CACHE_MS) {
     this.cache = new TokenCache(cacheMs);
@@ -103,10 +105,11 @@ export class TokenService {
     const cacheable = CACHED_KINDS.has(kind);
     let r = cacheable ? this.cache.get(hash, now) : undefined;
     if (r === undefined) {
+      const deletionsBefore = this.deletions;
       const found = (await this.store.get(SYSTEM_OWNER, SystemTable.tokens, hash)) as TokenRecord | null;
       if (!found) return { ok: false, reason: 'invalid' };
       r = found;
-      if (cacheable && r.kind === kind && r.expires_at > now) this.cache.set(hash, r, now);
+      if (cacheable && r.kind === kind && r.expires_at > now && this.deletions === deletionsBefore) this.cache.set(hash, r, now);
     }
     if (r.kind !== kind) return { ok: false, reason: 'invalid' };
     if (r.expires_at <= now) {
@@ -143,12 +146,14 @@ export class TokenService {
     return (await this.deleteToken(hashSecret(token))) !== null;
   }
 
-  /** Every token deletion goes through here: the cache is emptied after the store has the delete. */
+  /** Every single deletion goes through here; the cache forgets the row once the store has the delete. */
   private async deleteToken(id: string): Promise<TokenRecord | null> {
+    this.deletions++;
     try {
       return (await this.store.delete(SYSTEM_OWNER, SystemTable.tokens, id)) as TokenRecord | null;
     } finally {
-      this.cache.clear();
+      this.deletions++;
+      this.cache.forget(id);
     }
   }
 
@@ -167,10 +172,12 @@ export class TokenService {
   private async revokeWhere(where: Parameters<RecordStore['query']>[2]): Promise<number> {
     const rows = await this.store.query(SYSTEM_OWNER, SystemTable.tokens, where, { sort: [], skip: 0, limit: 100000 });
     if (rows.length === 0) return 0;
+    this.deletions++;
     try {
       await this.store.batch(SYSTEM_OWNER, rows.map((r) => ({ kind: 'delete' as const, table: SystemTable.tokens, id: r._id })));
     } finally {
-      this.cache.clear();
+      this.deletions++;
+      for (const r of rows) this.cache.forget(r._id);
     }
     return rows.length;
   }
