@@ -24,8 +24,8 @@ export interface Config {
   /** API requests per token per minute. */
   apiRateLimit: number;
   /**
-   * How long a checked app token may be trusted without a store lookup (ms); also
-   * the longest a revocation made by another process goes unseen. 0: every request looks.
+   * How long a checked app token may be kept without a store lookup (ms), on stores
+   * that report commits by other processes (SQLite); 0: every request looks.
    */
   tokenCacheMs: number;
   logLevel: string;

@@ -21,6 +21,7 @@ export abstract class DelegatingRecordStore implements RecordStore {
   query(o: string, t: string, w: Condition, opts: QueryOptions): Promise<StoredRecord[]> { return this.inner.query(o, t, w, opts); }
   getJson(o: string, t: string, id: string): Promise<string | null> { return getRecordJson(this.inner, o, t, id); }
   queryJson(o: string, t: string, w: Condition, opts: QueryOptions): Promise<string> { return queryRecordsJson(this.inner, o, t, w, opts); }
+  changeStamp(): number | undefined { return this.inner.changeStamp?.(); }
   count(o: string, t: string, w: Condition): Promise<number> { return this.inner.count(o, t, w); }
   batch(o: string, ops: BatchOp[]): Promise<void> { return this.inner.batch(o, ops); }
   ensureIndex(o: string, t: string, f: string[][]): Promise<void> { return this.inner.ensureIndex(o, t, f); }

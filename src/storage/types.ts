@@ -59,6 +59,13 @@ export interface RecordStore {
    */
   getJson?(owner: string, table: string, id: string): Promise<string | null>;
   queryJson?(owner: string, table: string, where: Condition, options: QueryOptions): Promise<string>;
+  /**
+   * Optional: a value that changes whenever another connection or process commits
+   * to this store, read synchronously and cheaply; undefined when the store cannot
+   * tell. Lets a process trust what it read earlier (the token cache) exactly as long
+   * as nobody else wrote. The store's own writes do not change it.
+   */
+  changeStamp?(): number | undefined;
   count(owner: string, table: string, where: Condition): Promise<number>;
   /** Applies every op or none. */
   batch(owner: string, ops: BatchOp[]): Promise<void>;

@@ -54,27 +54,71 @@ test('a revocation made in this process is seen at once, even with the cache on'
   }
 });
 
-test('a revocation made by another process is seen here once the cache entry ages out, and at once without a cache', async () => {
-  const cached = await twoProcesses(150);
+test('a revocation made by another process is seen at once: its commit moves the store\'s change stamp', async () => {
+  const p = await twoProcesses(60_000);
   try {
-    const token = await cached.a.issue(claims());
-    assert.equal((await cached.a.check(token, 'app')).ok, true);
-    assert.equal(await cached.b.revoke(token), true);
-    assert.equal((await cached.b.check(token, 'app')).ok, false, 'the revoking process refuses it at once');
-    assert.equal((await cached.a.check(token, 'app')).ok, true, 'the other process may still accept it within the cache time');
-    await sleep(250);
-    assert.equal((await cached.a.check(token, 'app')).ok, false, 'and refuses it once that has passed');
+    const token = await p.a.issue(claims());
+    assert.equal((await p.a.check(token, 'app')).ok, true);
+    assert.equal((await p.a.check(token, 'app')).ok, true); // cached in a
+    assert.equal(await p.b.revoke(token), true);
+    assert.deepEqual(await p.a.check(token, 'app'), { ok: false, reason: 'invalid' });
   } finally {
-    await cached.close();
+    await p.close();
   }
-  const uncached = await twoProcesses(0);
+});
+
+/** A TokenService over a store that counts its get() calls; `stamp: false` hides changeStamp. */
+async function counted(opts: { stamp: boolean }) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'freehold-token-count-'));
+  const store = new SqliteRecordStore(path.join(dir, 'host.db'));
+  await store.init();
+  const other = new SqliteRecordStore(path.join(dir, 'host.db'));
+  await other.init();
+  let gets = 0;
+  const view = new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'get') return (...args: Parameters<SqliteRecordStore['get']>) => { gets++; return target.get(...args); };
+      if (prop === 'changeStamp' && !opts.stamp) return undefined;
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return {
+    tokens: new TokenService(view, 'secret', 60_000),
+    other,
+    gets: () => gets,
+    async close() {
+      await other.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+test('repeated checks of one token look it up once, until another connection commits anything', async () => {
+  const c = await counted({ stamp: true });
   try {
-    const token = await uncached.a.issue(claims());
-    assert.equal((await uncached.a.check(token, 'app')).ok, true);
-    await uncached.b.revoke(token);
-    assert.equal((await uncached.a.check(token, 'app')).ok, false);
+    const token = await c.tokens.issue(claims());
+    for (let i = 0; i < 5; i++) assert.equal((await c.tokens.check(token, 'app')).ok, true);
+    assert.equal(c.gets(), 1);
+    await c.other.put('alice', 'com.example.notes', { _id: 'x', _date_created: 1, _date_modified: 1 });
+    assert.equal((await c.tokens.check(token, 'app')).ok, true);
+    assert.equal(c.gets(), 2, 'a commit by another connection makes the next check look again');
+    assert.equal((await c.tokens.check(token, 'app')).ok, true);
+    assert.equal(c.gets(), 2);
   } finally {
-    await uncached.close();
+    await c.close();
+  }
+});
+
+test('a store that cannot report others\' commits gets no cache: every check looks', async () => {
+  const c = await counted({ stamp: false });
+  try {
+    const token = await c.tokens.issue(claims());
+    for (let i = 0; i < 3; i++) assert.equal((await c.tokens.check(token, 'app')).ok, true);
+    assert.equal(c.gets(), 3);
+  } finally {
+    await c.close();
   }
 });
 
@@ -142,16 +186,18 @@ test('a lookup that overlaps a revocation is not cached: the next check asks the
   }
 });
 
-test('the cache keeps only what was found, at most its cap, oldest out first', () => {
+test('the cache keeps only what was found, under the stamp it was found with, at most its cap, oldest out first', () => {
   const c = new TokenCache<number>(1000, 3);
-  for (let i = 0; i < 5; i++) c.set(`h${i}`, i, 0);
+  for (let i = 0; i < 5; i++) c.set(`h${i}`, i, 7, 0);
   assert.equal(c.size, 3);
-  assert.equal(c.get('h0', 1), undefined);
-  assert.equal(c.get('h1', 1), undefined);
-  assert.equal(c.get('h4', 1), 4);
-  assert.equal(c.get('h4', 1000), undefined, 'an entry lives ttlMs, no longer');
+  assert.equal(c.get('h0', 7, 1), undefined);
+  assert.equal(c.get('h1', 7, 1), undefined);
+  assert.equal(c.get('h4', 7, 1), 4);
+  assert.equal(c.get('h4', 7, 1000), undefined, 'an entry lives ttlMs, no longer');
+  assert.equal(c.get('h3', 8, 1), undefined, 'nor past a change of stamp');
+  assert.equal(c.get('h3', 7, 1), undefined, 'and is dropped then');
   const off = new TokenCache<number>(0);
-  off.set('h', 1, 0);
+  off.set('h', 1, 7, 0);
   assert.equal(off.size, 0);
 });
 

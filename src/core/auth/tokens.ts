@@ -52,13 +52,14 @@ export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; reason
 /** Kinds whose checks may be answered from the cache: the ones every API call and app file request presents. */
 const CACHED_KINDS: ReadonlySet<TokenKind> = new Set(['app', 'app_session']);
 
-/** Default for FREEHOLD_TOKEN_CACHE_MS: how long another process's revocation may go unseen here. */
+/** Default for FREEHOLD_TOKEN_CACHE_MS: the longest an entry is kept (revocations are seen at once regardless). */
 export const DEFAULT_TOKEN_CACHE_MS = 1000;
 
 /**
  * Stores only hashes of tokens; a leaked database gives no usable token.
- * Checks of app and app-session tokens go through a short-lived cache (token-cache.ts
- * says what that may cost); every deletion here takes the deleted rows out of it.
+ * Checks of app and app-session tokens go through a cache on stores that can tell
+ * when another process wrote (token-cache.ts says how a revocation stays immediate);
+ * every deletion here takes the deleted rows out of it.
  */
 export class TokenService {
   private readonly cache: TokenCache<TokenRecord>;
@@ -102,14 +103,15 @@ export class TokenService {
     if (typeof token !== 'string' || token.length < 20 || token.length > 200) return { ok: false, reason: 'invalid' };
     const hash = hashSecret(token);
     const now = Date.now();
-    const cacheable = CACHED_KINDS.has(kind);
-    let r = cacheable ? this.cache.get(hash, now) : undefined;
+    // Read before the lookup: a commit elsewhere after this point makes the entry stale at once.
+    const stamp = this.cache.enabled && CACHED_KINDS.has(kind) ? this.store.changeStamp?.() : undefined;
+    let r = stamp === undefined ? undefined : this.cache.get(hash, stamp, now);
     if (r === undefined) {
       const deletionsBefore = this.deletions;
       const found = (await this.store.get(SYSTEM_OWNER, SystemTable.tokens, hash)) as TokenRecord | null;
       if (!found) return { ok: false, reason: 'invalid' };
       r = found;
-      if (cacheable && r.kind === kind && r.expires_at > now && this.deletions === deletionsBefore) this.cache.set(hash, r, now);
+      if (stamp !== undefined && r.kind === kind && r.expires_at > now && this.deletions === deletionsBefore) this.cache.set(hash, r, stamp, now);
     }
     if (r.kind !== kind) return { ok: false, reason: 'invalid' };
     if (r.expires_at <= now) {

@@ -75,6 +75,7 @@ interface Statements {
   dropChanges: Database.Statement;
   drop: Database.Statement;
   totalChanges: Database.Statement;
+  dataVersion: Database.Statement;
 }
 
 export class SqliteRecordStore implements RecordStore {
@@ -145,6 +146,7 @@ export class SqliteRecordStore implements RecordStore {
       ),
       drop: db.prepare('DELETE FROM records WHERE owner = ? AND tbl = ?'),
       totalChanges: db.prepare('SELECT total_changes()').pluck(),
+      dataVersion: db.prepare('PRAGMA data_version').pluck(),
     };
     this.totalChanges = this.s.totalChanges.get() as number;
     // The checkpointer also sets this connection's wal_autocheckpoint.
@@ -180,6 +182,11 @@ export class SqliteRecordStore implements RecordStore {
   async get(owner: string, table: string, id: string): Promise<StoredRecord | null> {
     const data = this.open().s.get.get(owner, table, id) as string | undefined;
     return data === undefined ? null : (JSON.parse(data) as StoredRecord);
+  }
+
+  /** SQLite's data_version: it moves when any other connection, in any process, commits to the file. */
+  changeStamp(): number | undefined {
+    return this.db ? (this.s.dataVersion.get() as number) : undefined;
   }
 
   /** The record's JSON exactly as stored: reads go out without a parse and a re-serialise. */
