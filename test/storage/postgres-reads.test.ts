@@ -1,15 +1,12 @@
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
-import { PostgresRecordStore } from '../../src/storage/postgres/record-store.js';
 import { OWNER_LOCK } from '../../src/storage/postgres/sql.js';
 import { StatementNames } from '../../src/storage/postgres/statement-names.js';
 import type { SharedConnection } from '../../src/storage/postgres/shared-connection.js';
 import { validateQuery } from '../../src/query/validate.js';
 import type { StoredRecord } from '../../src/storage/types.js';
-import { postgresUrl } from '../helpers/postgres.js';
+import { postgresSuite } from '../helpers/postgres.js';
 
 /**
  * How the PostgreSQL store sends queries: as named statements (prepared once per
@@ -17,7 +14,6 @@ import { postgresUrl } from '../helpers/postgres.js';
  * write pool, and through the pool while a slow query holds that connection up.
  */
 
-const DATABASE_URL = postgresUrl();
 const T = 'com.example.notes';
 const rec = (id: string, extra: Record<string, unknown> = {}): StoredRecord => ({ _id: id, _date_created: 1, _date_modified: 1, ...extra });
 
@@ -31,39 +27,9 @@ test('statement names: one name per text, stable, and none past the limit', () =
   assert.equal(names.of('SELECT 2'), b, 'named texts keep their names');
 });
 
-if (!DATABASE_URL) {
-  if (process.env.CI) {
-    test('postgres reads', () => {
-      assert.fail('DATABASE_URL is not set: CI must run the PostgreSQL tests (.ci/run starts a cluster and sets it)');
-    });
-  } else {
-    test.skip('postgres reads: DATABASE_URL is not set (run `export DATABASE_URL=$(scripts/pg-dev.sh start)`)');
-  }
-} else {
-  const databaseUrl = DATABASE_URL;
-  const schemas: string[] = [];
-  const admin = new pg.Pool({ connectionString: databaseUrl, max: 3 });
-  after(async () => {
-    for (const s of schemas) await admin.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
-    await admin.end();
-  });
-
-  async function withStore(params: Record<string, string>, fn: (s: PostgresRecordStore, app: string, schema: string) => Promise<void>): Promise<void> {
-    const schema = `fh_test_${randomBytes(6).toString('hex')}`;
-    schemas.push(schema);
-    const app = `fh_r_${randomBytes(4).toString('hex')}`;
-    const u = new URL(databaseUrl);
-    u.searchParams.set('schema', schema);
-    u.searchParams.set('application_name', app);
-    for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
-    const store = new PostgresRecordStore(u.toString());
-    await store.init();
-    try {
-      await fn(store, app, schema);
-    } finally {
-      await store.close();
-    }
-  }
+postgresSuite('postgres reads', 'fh_r_', (scratch) => {
+  const { admin } = scratch;
+  const withStore = scratch.withStore.bind(scratch);
 
   /** `p`, or a rejection after `ms`, so a query stuck behind the pool fails the test instead of hanging it. */
   function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -140,4 +106,4 @@ if (!DATABASE_URL) {
         locker.release();
       }
     }));
-}
+});

@@ -1,11 +1,9 @@
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { PostgresRecordStore } from '../../src/storage/postgres/record-store.js';
 import { FreeholdError } from '../../src/core/errors.js';
 import type { StoredRecord } from '../../src/storage/types.js';
-import { postgresUrl } from '../helpers/postgres.js';
+import { postgresSuite } from '../helpers/postgres.js';
 
 /**
  * How the PostgreSQL store sends its work (write-queue.ts, shared-connection.ts):
@@ -13,44 +11,13 @@ import { postgresUrl } from '../helpers/postgres.js';
  * the shared point-read connection surviving a lost connection.
  */
 
-const DATABASE_URL = postgresUrl();
 const T = 'com.example.notes';
 const rec = (id: string, extra: Record<string, unknown> = {}): StoredRecord => ({ _id: id, _date_created: 1, _date_modified: 1, ...extra });
 const conflict = (e: unknown) => e instanceof FreeholdError && e.code === 'conflict';
 
-if (!DATABASE_URL) {
-  if (process.env.CI) {
-    test('postgres writes', () => {
-      assert.fail('DATABASE_URL is not set: CI must run the PostgreSQL tests (.ci/run starts a cluster and sets it)');
-    });
-  } else {
-    test.skip('postgres writes: DATABASE_URL is not set (run `export DATABASE_URL=$(scripts/pg-dev.sh start)`)');
-  }
-} else {
-  const databaseUrl = DATABASE_URL;
-  const schemas: string[] = [];
-  const admin = new pg.Pool({ connectionString: databaseUrl, max: 2 });
-  after(async () => {
-    for (const s of schemas) await admin.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
-    await admin.end();
-  });
-
-  async function withStore(params: Record<string, string>, fn: (s: PostgresRecordStore, app: string) => Promise<void>): Promise<void> {
-    const schema = `fh_test_${randomBytes(6).toString('hex')}`;
-    schemas.push(schema);
-    const app = `fh_w_${randomBytes(4).toString('hex')}`;
-    const u = new URL(databaseUrl);
-    u.searchParams.set('schema', schema);
-    u.searchParams.set('application_name', app);
-    for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
-    const store = new PostgresRecordStore(u.toString());
-    await store.init();
-    try {
-      await fn(store, app);
-    } finally {
-      await store.close();
-    }
-  }
+postgresSuite('postgres writes', 'fh_w_', (scratch) => {
+  const { admin } = scratch;
+  const withStore = scratch.withStore.bind(scratch);
 
   test('postgres writes: writes made together apply in call order, and the feed shows that order', () =>
     withStore({}, async (s) => {
@@ -130,10 +97,8 @@ if (!DATABASE_URL) {
     }));
 
   test('postgres writes: close() lets reads and writes already made finish', async () => {
-    const schema = `fh_test_${randomBytes(6).toString('hex')}`;
-    schemas.push(schema);
-    const u = new URL(databaseUrl);
-    u.searchParams.set('schema', schema);
+    const u = new URL(scratch.databaseUrl);
+    u.searchParams.set('schema', scratch.schema());
     const s = new PostgresRecordStore(u.toString());
     await s.init();
     await s.create('o', T, rec('x'));
@@ -147,4 +112,4 @@ if (!DATABASE_URL) {
     assert.equal(await check.count('o', T, { op: 'true' }), 51);
     await check.close();
   });
-}
+});
