@@ -67,6 +67,21 @@ test('a revocation made by another process is seen at once: its commit moves the
   }
 });
 
+/** Returned by a storeView override to keep the store's own member. */
+const OWN = Symbol('own');
+
+/** The store with some members replaced: `override` gives the replacement, or OWN. */
+function storeView(store: SqliteRecordStore, override: (prop: string | symbol) => unknown): SqliteRecordStore {
+  return new Proxy(store, {
+    get(target, prop) {
+      const replaced = override(prop);
+      if (replaced !== OWN) return replaced;
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
 /** A TokenService over a store that counts its get() calls; `stamp: false` hides changeStamp. */
 async function counted(opts: { stamp: boolean }) {
   const dir = mkdtempSync(path.join(tmpdir(), 'freehold-token-count-'));
@@ -75,13 +90,10 @@ async function counted(opts: { stamp: boolean }) {
   const other = new SqliteRecordStore(path.join(dir, 'host.db'));
   await other.init();
   let gets = 0;
-  const view = new Proxy(store, {
-    get(target, prop) {
-      if (prop === 'get') return (...args: Parameters<SqliteRecordStore['get']>) => { gets++; return target.get(...args); };
-      if (prop === 'changeStamp' && !opts.stamp) return undefined;
-      const value = Reflect.get(target, prop, target) as unknown;
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
+  const view = storeView(store, (prop) => {
+    if (prop === 'get') return (...args: Parameters<SqliteRecordStore['get']>) => { gets++; return store.get(...args); };
+    if (prop === 'changeStamp' && !opts.stamp) return undefined;
+    return OWN;
   });
   return {
     tokens: new TokenService(view, 'secret', 60_000),
@@ -156,18 +168,13 @@ test('a lookup that overlaps a revocation is not cached: the next check asks the
   const gate = new Promise<void>((resolve) => { open = resolve; });
   let gated = false;
   // The store answers get() only when the gate opens, having read the row before.
-  const slowGets = new Proxy(store, {
-    get(target, prop) {
-      if (prop === 'get' && gated) {
-        return async (...args: Parameters<SqliteRecordStore['get']>) => {
-          const row = await target.get(...args);
-          await gate;
-          return row;
-        };
-      }
-      const value = Reflect.get(target, prop, target) as unknown;
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
+  const slowGets = storeView(store, (prop) => {
+    if (prop !== 'get' || !gated) return OWN;
+    return async (...args: Parameters<SqliteRecordStore['get']>) => {
+      const row = await store.get(...args);
+      await gate;
+      return row;
+    };
   });
   try {
     const tokens = new TokenService(slowGets, 'secret', 60_000);
