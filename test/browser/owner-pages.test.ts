@@ -124,6 +124,11 @@ describe('web routes', () => {
   });
 });
 
+/** The home page names the signed-in user once its session request has answered; the URL changes before that. */
+async function whoamiFilled(): Promise<void> {
+  await page.waitForFunction(() => (document.querySelector('#whoami-name')?.textContent ?? '') !== '');
+}
+
 describe('owner pages in a browser', { skip: browserSkipReason() }, () => {
   test('setup creates the admin and lands on home', async () => {
     const token = await server.services.accounts.issueSetupToken();
@@ -140,6 +145,7 @@ describe('owner pages in a browser', { skip: browserSkipReason() }, () => {
     await page.fill('#password2', TEST_PASSWORD);
     await page.click('#create');
     await page.waitForURL(`${server.url}/home`);
+    await whoamiFilled();
     assert.equal(await page.textContent('#whoami-name'), ADMIN);
     await page.waitForSelector('#users-panel:not([hidden])');
     await page.waitForSelector(`#users-list li[data-user="${ADMIN}"]`);
@@ -174,6 +180,7 @@ describe('owner pages in a browser', { skip: browserSkipReason() }, () => {
     await page.fill('#password', TEST_PASSWORD);
     await page.click('#signin');
     await page.waitForURL(`${server.url}/home`);
+    await whoamiFilled();
     assert.equal(await page.textContent('#whoami-name'), ADMIN);
     await page.waitForSelector('#apps-empty:not([hidden])');
   });
