@@ -19,7 +19,6 @@ const FASTIFY_CODES: Record<string, { code: string; status: number; message?: st
   FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'bad_request', status: 400, message: 'Body must not be empty when Content-Type is application/json' },
   FST_ERR_CTP_INVALID_JSON_BODY: { code: 'bad_request', status: 400, message: 'Malformed JSON body' },
   FST_INVALID_MULTIPART_CONTENT_TYPE: { code: 'bad_request', status: 400, message: 'Expected a multipart/form-data body' },
-  FST_ERR_RATE_LIMIT: { code: 'rate_limited', status: 429 },
 };
 
 /**

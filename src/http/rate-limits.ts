@@ -1,42 +1,84 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { createHash } from 'node:crypto';
 import type { Services } from '../core/services.js';
+import { FreeholdError } from '../core/errors.js';
 import { bearerToken } from './auth.js';
+import { addressKey, RequestWindows } from './rate-window.js';
 
 /**
  * Rate limits are opt-in per route (`config.rateLimit`), on by default in config, and
  * all switched off by FREEHOLD_RATE_LIMIT=off (benchmarks, conformance runs).
+ *
+ * Routes that give the same limit share its counters: every sign-in route (password,
+ * second factor, OAuth token, app password) draws on one allowance per address, so
+ * an attacker gets `loginRateLimit` guesses a minute in all, not that many per route;
+ * every CEPS/FEPS route draws on one allowance per token.
+ *
  * Counters live in process memory: with several processes each enforces its own share.
+ * Answers carry `x-ratelimit-limit`, `-remaining` and `-reset` (seconds), and a 429
+ * carries `retry-after`.
  */
-export async function registerRateLimits(app: FastifyInstance): Promise<void> {
-  await app.register(rateLimit, {
-    global: false,
-    errorResponseBuilder: (_request, context) => ({
-      statusCode: 429,
-      error: 'rate_limited',
-      message: `Too many requests; try again in ${Math.ceil(context.ttl / 1000)} s`,
-    }),
+
+export interface RouteLimit {
+  windows: RequestWindows;
+  /** What one client is: requests with the same key share the allowance. */
+  key(request: FastifyRequest): string;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    rateLimit?: RouteLimit | false;
+  }
+}
+
+const MINUTE = 60_000;
+
+export function registerRateLimits(app: FastifyInstance): void {
+  app.addHook('onRoute', (route) => {
+    const limit = route.config?.rateLimit;
+    if (!limit) return;
+    const check = limitHook(limit);
+    const existing = route.onRequest;
+    route.onRequest = existing === undefined ? [check] : Array.isArray(existing) ? [...existing, check] : [existing, check];
   });
 }
 
-type RouteLimit = { max: number; timeWindow: number; keyGenerator?: (r: FastifyRequest) => string } | false;
-
-/** Sign-in: per client address. */
-export function loginRateLimit(services: Services): RouteLimit {
-  if (!services.config.rateLimit) return false;
-  return { max: services.config.loginRateLimit, timeWindow: 60_000 };
-}
-
-/** API: per token (hashed, so the counter table never holds a usable token), else per address. */
-export function apiRateLimit(services: Services): RouteLimit {
-  if (!services.config.rateLimit) return false;
-  return {
-    max: services.config.apiRateLimit,
-    timeWindow: 60_000,
-    keyGenerator: (r) => {
-      const token = bearerToken(r);
-      return token ? 't:' + createHash('sha256').update(token).digest('base64url').slice(0, 22) : 'ip:' + r.ip;
-    },
+function limitHook({ windows, key }: RouteLimit): onRequestHookHandler {
+  return (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+    const now = Date.now();
+    const hit = windows.hit(key(request), now);
+    const resetSeconds = Math.max(1, Math.ceil((hit.resetAt - now) / 1000));
+    reply.header('x-ratelimit-limit', windows.max);
+    reply.header('x-ratelimit-remaining', Math.max(0, windows.max - hit.count));
+    reply.header('x-ratelimit-reset', resetSeconds);
+    if (hit.count <= windows.max) return done();
+    reply.header('retry-after', resetSeconds);
+    done(new FreeholdError('rate_limited', `Too many requests; try again in ${resetSeconds} s`));
   };
 }
+
+/** One set of counters per server (tests build several servers in one process). */
+function perServer(make: (services: Services) => RouteLimit): (services: Services) => RouteLimit | false {
+  const made = new WeakMap<Services, RouteLimit>();
+  return (services) => {
+    if (!services.config.rateLimit) return false;
+    let limit = made.get(services);
+    if (!limit) made.set(services, (limit = make(services)));
+    return limit;
+  };
+}
+
+/** Sign-in and token attempts: per client address, shared by every sign-in route. */
+export const loginRateLimit = perServer((services) => ({
+  windows: new RequestWindows(services.config.loginRateLimit, MINUTE),
+  key: (r) => addressKey(r.ip),
+}));
+
+/** API: per token (hashed, so the counters never hold a usable token), else per address. */
+export const apiRateLimit = perServer((services) => ({
+  windows: new RequestWindows(services.config.apiRateLimit, MINUTE),
+  key: (r) => {
+    const token = bearerToken(r);
+    return token ? 't:' + createHash('sha256').update(token).digest('base64url').slice(0, 22) : 'ip:' + addressKey(r.ip);
+  },
+}));

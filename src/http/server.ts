@@ -70,7 +70,7 @@ export async function buildServer(services: Services, logger: Logger | false = s
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
   });
-  await registerRateLimits(app);
+  registerRateLimits(app);
   registerSecurityHeaders(app);
   registerCors(app);
   // Before any route: on an app's own host only its files and the bearer APIs exist.
