@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Fastify from 'fastify';
+import { spawnSync } from 'node:child_process';
 import { lazyCompilers } from '../../src/http/lazy-compilers.js';
 import { startTestServer } from '../helpers/server.js';
 
@@ -52,4 +53,23 @@ test('a schema that cannot compile fails at compileAll, and nothing is compiled 
   await app.ready(); // lazy: start-up does not compile
   assert.throws(() => compilers.compileAll(), /no-such-type|type must be/);
   await app.close();
+});
+
+test('the validator compiler (and its Ajv instance) is not loaded until a route validates input: not at start-up, not for /ceps/ping', () => {
+  // A process of its own: this file's other tests load it on purpose.
+  const script = `
+    import { createRequire } from 'node:module';
+    import { startTestServer } from './test/helpers/server.ts';
+    const cache = createRequire(import.meta.url).cache;
+    const ajvLoaded = () => Object.keys(cache).some((f) => f.includes('/node_modules/@fastify/ajv-compiler/'));
+    const server = await startTestServer();
+    const ping = await server.app.inject({ method: 'GET', url: '/ceps/ping' });
+    const before = ajvLoaded();
+    const bad = await server.app.inject({ method: 'POST', url: '/acctapi/login', payload: { user_id: 7 } });
+    console.log(JSON.stringify({ ping: ping.statusCode, before, bad: bad.statusCode, after: ajvLoaded() }));
+    await server.close();
+  `;
+  const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', cwd: process.cwd() });
+  assert.equal(run.status, 0, run.stderr);
+  assert.deepEqual(JSON.parse(run.stdout.trim().split('\n').pop()!), { ping: 200, before: false, bad: 400, after: true });
 });
