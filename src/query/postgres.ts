@@ -71,10 +71,9 @@ function mapStrings(v: unknown, f: (s: string) => string): unknown {
  * JSON text for a jsonb parameter. JSON.stringify escapes U+0000/U+0001 and lone
  * surrogates as `\u…`, so scanning its output finds every value that needs the
  * (slower) structural encoding; a literal backslash-u in a string only costs a
- * needless walk.
+ * needless walk. `json` is JSON.stringify(v), when the caller has it already.
  */
-export function toJsonb(v: unknown): string {
-  const json = JSON.stringify(v);
+export function toJsonb(v: unknown, json: string = JSON.stringify(v)): string {
   return /\\u(?:000[01]|d[89a-f])/.test(json) ? JSON.stringify(mapStrings(v, encodeText)) : json;
 }
 

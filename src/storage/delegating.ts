@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Condition, QueryOptions } from '../query/types.js';
 import { getRecordJson, queryRecordsJson } from './record-json.js';
-import type { BatchOp, BlobInfo, BlobRange, BlobStore, Change, RecordStore, StoredRecord } from './types.js';
+import type { BatchOp, BlobInfo, BlobRange, BlobStore, Change, RecordStore, RecordUpdate, StoredRecord } from './types.js';
 
 /**
  * A record store that hands every call to another one. Views of a store (read-only
@@ -16,6 +16,10 @@ export abstract class DelegatingRecordStore implements RecordStore {
   create(o: string, t: string, r: StoredRecord): Promise<void> { return this.inner.create(o, t, r); }
   get(o: string, t: string, id: string): Promise<StoredRecord | null> { return this.inner.get(o, t, id); }
   replace(o: string, t: string, r: StoredRecord): Promise<boolean> { return this.inner.replace(o, t, r); }
+  /** Null ("take the general path") when the inner store has no single-step update. */
+  update(o: string, t: string, id: string, u: RecordUpdate): Promise<{ _date_created: number; _date_modified: number } | null> {
+    return this.inner.update ? this.inner.update(o, t, id, u) : Promise.resolve(null);
+  }
   put(o: string, t: string, r: StoredRecord): Promise<void> { return this.inner.put(o, t, r); }
   delete(o: string, t: string, id: string): Promise<StoredRecord | null> { return this.inner.delete(o, t, id); }
   query(o: string, t: string, w: Condition, opts: QueryOptions): Promise<StoredRecord[]> { return this.inner.query(o, t, w, opts); }

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { BatchOp, BlobInfo, BlobStore, RecordStore, StoredRecord } from './types.js';
+import type { BatchOp, BlobInfo, BlobStore, RecordStore, RecordUpdate, StoredRecord } from './types.js';
 import { FreeholdError } from '../core/errors.js';
 import { DelegatingBlobStore, DelegatingRecordStore } from './delegating.js';
 
@@ -13,6 +13,8 @@ export class ReadOnlyRecordStore extends DelegatingRecordStore {
   protected get inner(): RecordStore { return this.store; }
   override async create(_o: string, _t: string, _r: StoredRecord): Promise<void> { throw moving(); }
   override async replace(_o: string, _t: string, _r: StoredRecord): Promise<boolean> { throw moving(); }
+  /** The general path it leaves to refuses the write (and still answers 404 for a missing record). */
+  override async update(_o: string, _t: string, _id: string, _u: RecordUpdate): Promise<null> { return null; }
   override async put(_o: string, _t: string, _r: StoredRecord): Promise<void> { throw moving(); }
   override async delete(_o: string, _t: string, _id: string): Promise<StoredRecord | null> { throw moving(); }
   override async batch(_o: string, _ops: BatchOp[]): Promise<void> { throw moving(); }

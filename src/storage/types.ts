@@ -12,6 +12,18 @@ export interface StoredRecord {
   [field: string]: unknown;
 }
 
+/** What RecordStore.update writes. */
+export interface RecordUpdate {
+  /** The new fields; they win over kept ones. Never `_id`, `_date_created` or `_date_modified`. */
+  fields: Record<string, unknown>;
+  /** The stored record's fields that stay: every one (a merge), or only these. */
+  keep: 'all' | readonly string[];
+  /** The new `_date_modified`, unless the stored one + 1 is later. */
+  modified: number;
+  /** Most UTF-8 bytes the new record's JSON.stringify may take. */
+  maxBytes: number;
+}
+
 /** One write in an atomic batch. */
 export type BatchOp =
   /** Fails the whole batch with FreeholdError('conflict') if the id exists. */
@@ -44,6 +56,17 @@ export interface RecordStore {
   get(owner: string, table: string, id: string): Promise<StoredRecord | null>;
   /** Replaces an existing record whole; returns false (and writes nothing) if it does not exist. */
   replace(owner: string, table: string, record: StoredRecord): Promise<boolean>;
+  /**
+   * Optional: rewrites an existing record in one step, with no read before the write and
+   * no other write of the record between the two (so two merges at once both land). The
+   * new record is `fields` over the stored record's `keep` fields, with `_id` and
+   * `_date_created` as stored and `_date_modified` = max(`modified`, stored + 1).
+   * Resolves to the new dates, or to null having written nothing: when there is no such
+   * record, or when the new record might be over `maxBytes` (a store may judge that
+   * roughly, erring large). The caller then takes the general path, `get` and `replace`,
+   * which decides both exactly.
+   */
+  update?(owner: string, table: string, id: string, change: RecordUpdate): Promise<{ _date_created: number; _date_modified: number } | null>;
   /** Inserts or replaces. */
   put(owner: string, table: string, record: StoredRecord): Promise<void>;
   /** Deletes one record, returning what was stored, or null if absent. */

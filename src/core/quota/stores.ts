@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { BatchOp, BlobInfo, BlobStore, RecordStore, StoredRecord } from '../../storage/types.js';
+import type { BatchOp, BlobInfo, BlobStore, RecordStore, RecordUpdate, StoredRecord } from '../../storage/types.js';
 import { DelegatingBlobStore, DelegatingRecordStore } from '../../storage/delegating.js';
 import { FreeholdError } from '../errors.js';
 import { quotaExceeded, recordBytes, type QuotaService } from './service.js';
@@ -40,6 +40,11 @@ export class QuotaRecordStore extends DelegatingRecordStore {
   override create(o: string, t: string, r: StoredRecord): Promise<void> { return this.guarded([{ kind: 'create', table: t, record: r }], () => this.inner.create(o, t, r)); }
   override replace(o: string, t: string, r: StoredRecord): Promise<boolean> { return this.guarded([{ kind: 'put', table: t, record: r }], () => this.inner.replace(o, t, r)); }
   override put(o: string, t: string, r: StoredRecord): Promise<void> { return this.guarded([{ kind: 'put', table: t, record: r }], () => this.inner.put(o, t, r)); }
+  /** A limited owner's update takes the general path, where the new record's size is known before it is admitted. */
+  override async update(o: string, t: string, id: string, u: RecordUpdate): Promise<{ _date_created: number; _date_modified: number } | null> {
+    if (!this.inner.update || (await this.quota.limited(this.owner))) return null;
+    return this.inner.update(o, t, id, u);
+  }
   override batch(o: string, ops: BatchOp[]): Promise<void> { return this.guarded(ops, () => this.inner.batch(o, ops)); }
 
   override async delete(o: string, t: string, id: string): Promise<StoredRecord | null> {

@@ -6,7 +6,7 @@ import { FreeholdError } from '../errors.js';
 import { newRecordId } from '../ids.js';
 import { assertRecordId } from '../names.js';
 import { authorizeTable, type Access } from './access.js';
-import { assertRecordSize, cleanClientRecord, RESERVED_FIELDS, type ClientFields } from './reserved.js';
+import { assertRecordSize, cleanClientRecord, MAX_RECORD_BYTES, RESERVED_FIELDS, type ClientFields } from './reserved.js';
 
 export interface WriteResult {
   _id: string;
@@ -22,6 +22,9 @@ function nextModified(previous: number): number {
 function datesOf(r: StoredRecord): WriteResult {
   return { _id: r._id, _date_created: r._date_created, _date_modified: r._date_modified };
 }
+
+/** The reserved fields a CEPS update keeps from the stored record, besides the id and dates it sets itself. */
+const KEPT_ON_REPLACE: readonly string[] = [...RESERVED_FIELDS].filter((k) => k !== '_id' && k !== '_date_created' && k !== '_date_modified');
 
 /** Client fields with the reserved ones from the stored record put back. */
 function withReserved(fields: ClientFields, stored: StoredRecord, modified: number): StoredRecord {
@@ -77,15 +80,13 @@ export class RecordService {
   /** CEPS update: replaces every non-reserved field. Never creates. */
   async replace(access: Access, table: string, id: string, body: unknown): Promise<WriteResult> {
     authorizeTable(access, table);
-    const fields = cleanClientRecord(body);
-    return this.rewrite(access, table, id, () => fields);
+    return this.rewrite(access, table, id, cleanClientRecord(body), false);
   }
 
   /** FEPS partial update: merges the given top-level fields into the record. */
   async updateFields(access: Access, table: string, id: string, body: unknown): Promise<WriteResult> {
     authorizeTable(access, table);
-    const patch = cleanClientRecord(body);
-    return this.rewrite(access, table, id, (old) => ({ ...stripReserved(old), ...patch }));
+    return this.rewrite(access, table, id, cleanClientRecord(body), true);
   }
 
   /** FEPS write with `upsert`: replaces the record if it exists, else creates it with this id. */
@@ -102,14 +103,27 @@ export class RecordService {
         if (!(err instanceof FreeholdError && err.code === 'conflict')) throw err;
       }
     }
-    return this.rewrite(access, table, id, (old) => (replaceAll ? fields : { ...stripReserved(old), ...fields }));
+    return this.rewrite(access, table, id, fields, !replaceAll);
   }
 
-  private async rewrite(access: Access, table: string, id: string, next: (old: StoredRecord) => ClientFields): Promise<WriteResult> {
+  /**
+   * Writes `fields` over an existing record: in place of its client fields, or merged
+   * into them. In one step where the store can (RecordStore.update: no read first, and
+   * concurrent merges cannot lose each other's fields); else, or when that step
+   * declines, by reading the record and replacing it, where a merge racing another
+   * write of the same record can lose one of them.
+   */
+  private async rewrite(access: Access, table: string, id: string, fields: ClientFields, merge: boolean): Promise<WriteResult> {
     const store = this.stores.records(access.ownerId);
-    const old = await store.get(access.ownerId, table, assertRecordId(id));
+    const recordId = assertRecordId(id);
+    if (store.update) {
+      const keep = merge ? 'all' : KEPT_ON_REPLACE;
+      const dates = await store.update(access.ownerId, table, recordId, { fields, keep, modified: Date.now(), maxBytes: MAX_RECORD_BYTES });
+      if (dates) return { _id: recordId, ...dates };
+    }
+    const old = await store.get(access.ownerId, table, recordId);
     if (!old) throw new FreeholdError('not_found', 'No such record');
-    const record = withReserved(next(old), old, nextModified(old._date_modified));
+    const record = withReserved(merge ? { ...stripReserved(old), ...fields } : fields, old, nextModified(old._date_modified));
     assertRecordSize(record);
     if (!(await store.replace(access.ownerId, table, record))) throw new FreeholdError('not_found', 'No such record');
     return datesOf(record);

@@ -63,6 +63,10 @@ export function statements(schema: string | null) {
       RETURNING id) ${logPut}`,
     replace: `WITH ${lock}, w AS (UPDATE ${records} SET created = $4::int8, modified = $5::int8, data = $6::jsonb FROM lock
       WHERE owner = $1 AND tbl = $2 AND id = $3::text RETURNING id) ${logPut}`,
+    /** update(): the new record is built from the stored row by the UPDATE itself (see updateOf). */
+    updateMerge: updateOf(records, lock, logPut, 'r.data'),
+    updateKeep: updateOf(records, lock, logPut, `CASE WHEN r.data ?| $8::text[]
+      THEN (SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(r.data) AS e WHERE e.key = ANY($8::text[])) ELSE '{}'::jsonb END`),
     delete: `WITH ${lock}, w AS (DELETE FROM ${records} USING lock WHERE owner = $1 AND tbl = $2 AND id = $3 RETURNING id, data),
       c AS (INSERT INTO ${changes} (owner, tbl, id, op, at) SELECT $1, $2, id, 'delete', $4::int8 FROM w) SELECT data FROM w`,
     drop: `WITH ${lock}, w AS (DELETE FROM ${records} USING lock WHERE owner = $1 AND tbl = $2 RETURNING id),
@@ -71,4 +75,24 @@ export function statements(schema: string | null) {
     usage: `SELECT count(*)::int8, coalesce(sum(octet_length(data::text)), 0)::int8 FROM ${records} WHERE owner = $1`,
     changes: `SELECT seq, tbl AS "table", id, op, at FROM ${changes} WHERE owner = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
   };
+}
+
+/**
+ * A single-statement update taking (owner, table, id, fields, modified, budget, at[, keep]):
+ * `base` (an expression over the stored row `r`: all of its data, or the kept fields)
+ * with the new fields over it, and the stored id and creation date. Built inside the
+ * UPDATE, the expressions see the row's latest version even when a concurrent write got
+ * there first (PostgreSQL re-evaluates them on it), so nothing is lost between reading
+ * and writing. The size check errs large: `base` in jsonb's text (never shorter than
+ * the JSON.stringify of the same values, which is what the limit counts) within a
+ * budget the caller has left after the new fields; a row failing it is left alone.
+ * Answers (created, modified), or no row when nothing was written.
+ */
+function updateOf(records: string, lock: string, logPut: string, base: string): string {
+  const modified = 'greatest($5::int8, r.modified + 1)';
+  return `WITH ${lock}, w AS (UPDATE ${records} AS r SET modified = ${modified},
+      data = ${base} || $4::jsonb || jsonb_build_object('_id', r.id, '_date_created', r.created, '_date_modified', ${modified})
+      FROM lock WHERE r.owner = $1 AND r.tbl = $2 AND r.id = $3::text AND octet_length((${base})::text) <= $6::int8
+      RETURNING r.id, r.created, r.modified),
+    c AS (${logPut}) SELECT created, modified FROM w`;
 }
