@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { FreeholdError } from '../../src/core/errors.js';
 import { validateQuery } from '../../src/query/validate.js';
 import { FlatFileRecordStore } from '../../src/storage/flatfile/record-store.js';
-import { writeJournal } from '../../src/storage/flatfile/journal.js';
+import { frameEntry, readJournals } from '../../src/storage/flatfile/journal.js';
 import { FlatFilePaths, decodeSegment, encodeSegment } from '../../src/storage/flatfile/paths.js';
 import type { StoredRecord } from '../../src/storage/types.js';
 import { openRecordStore } from '../../src/storage/urls.js';
@@ -53,8 +53,8 @@ test('flatfile: records are pretty JSON files at <root>/<owner>/<table>/<id>.jso
   const lines = readFileSync(join(root, O, '_changes.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { seq: number; op: string });
   assert.deepEqual(lines.map((l) => `${l.seq}:${l.op}`), ['1:put', '2:put', '3:delete', '4:put']);
   assert.deepEqual(await s.changes(O, 0, 10), lines);
-  assert.equal(readFileSync(join(root, O, '_journal.json'), 'utf8'), '', 'the journal is empty between writes');
   await s.close();
+  assert.equal(readFileSync(join(root, O, '_journal.json'), 'utf8') + readFileSync(join(root, O, '_journal2.json'), 'utf8'), '', 'a clean close leaves the journal empty');
 
   // The seq continues after a restart.
   const s2 = await open(root);
@@ -101,7 +101,12 @@ test('flatfile: edits made by hand are seen by the next get and query', async ()
   await s.close();
 });
 
-test('flatfile: a crash mid-batch is rolled back at the next open', async () => {
+/** What a crash leaves in a journal file: framed entries, as the store appends them. */
+function journalEntry(entry: Record<string, unknown>): Buffer {
+  return frameEntry(JSON.stringify({ version: 2, ...entry }));
+}
+
+test('flatfile: a committed batch the crash cut short is rolled forward at the next open', async () => {
   const root = fresh();
   const s = await open(root);
   await s.create(O, T, rec('keep', { v: 1 }));
@@ -109,59 +114,76 @@ test('flatfile: a crash mid-batch is rolled back at the next open', async () => 
   await s.close();
   const changesFile = join(root, O, '_changes.jsonl');
   const changesBefore = readFileSync(changesFile, 'utf8');
+  const text = (r: StoredRecord) => JSON.stringify(r, null, 2) + '\n';
 
-  // What the store leaves when killed halfway through applying
+  // What the store leaves when killed halfway through applying a committed (journalled)
   //   batch [create new1, put old {v:2}, delete keep]:
-  // the journal, then new1 written, old rewritten, one change line appended; keep not yet deleted.
-  const paths = new FlatFilePaths(root);
+  // new1 in place, old not yet replaced, keep not yet deleted, one change line torn.
   const at = Date.now();
-  const journal = {
-    version: 1,
-    kind: 'write',
-    changesOffset: Buffer.byteLength(changesBefore),
-    seqBefore: 2,
-    changes: [
-      { seq: 3, table: T, id: 'new1', op: 'put', at },
-      { seq: 4, table: T, id: 'old', op: 'put', at },
-      { seq: 5, table: T, id: 'keep', op: 'delete', at },
-    ],
-    writes: [
-      { table: T, id: 'new1', record: rec('new1') },
-      { table: T, id: 'old', record: rec('old', { v: 2 }) },
-      { table: T, id: 'keep', record: null },
-    ],
-    before: [
-      { table: T, id: 'new1', record: null },
-      { table: T, id: 'old', record: rec('old', { v: 1 }) },
-      { table: T, id: 'keep', record: rec('keep', { v: 1 }) },
-    ],
-  };
-  await writeJournal(paths, O, JSON.stringify(journal));
-  writeFileSync(join(root, O, T, 'new1.json'), JSON.stringify(rec('new1'), null, 2));
-  writeFileSync(join(root, O, T, 'old.json'), JSON.stringify(rec('old', { v: 2 }), null, 2));
-  appendFileSync(changesFile, JSON.stringify(journal.changes[0]) + '\n{"seq":4,"ta'); // torn mid-line
-  writeFileSync(join(root, O, T, '.tmp-keep.json-0123456789ab'), 'partial temp file');
+  const changes = [
+    { seq: 3, table: T, id: 'new1', op: 'put', at },
+    { seq: 4, table: T, id: 'old', op: 'put', at },
+    { seq: 5, table: T, id: 'keep', op: 'delete', at },
+  ];
+  writeFileSync(join(root, O, '_journal2.json'), journalEntry({
+    kind: 'write', changesOffset: Buffer.byteLength(changesBefore), seqBefore: 2, changes,
+    writes: [{ table: T, id: 'new1', text: text(rec('new1')) }, { table: T, id: 'old', text: text(rec('old', { v: 2 })) }, { table: T, id: 'keep', text: null }],
+    before: [{ table: T, id: 'new1', text: null }, { table: T, id: 'old', text: text(rec('old', { v: 1 })) }, { table: T, id: 'keep', text: text(rec('keep', { v: 1 })) }],
+  }));
+  writeFileSync(join(root, O, T, 'new1.json'), text(rec('new1')));
+  appendFileSync(changesFile, JSON.stringify(changes[0]) + '\n{"seq":4,"ta'); // torn mid-line
+  writeFileSync(join(root, O, T, '.tmp-old.json-0123456789ab'), 'temp file');
 
   const s2 = await open(root);
-  assert.equal(await s2.get(O, T, 'new1'), null);
-  assert.deepEqual(await s2.get(O, T, 'old'), rec('old', { v: 1 }));
-  assert.deepEqual(await s2.get(O, T, 'keep'), rec('keep', { v: 1 }));
-  assert.equal(readFileSync(changesFile, 'utf8'), changesBefore, 'change lines of the unfinished batch are cut off');
-  assert.equal(readFileSync(join(root, O, '_journal.json'), 'utf8'), '');
-  assert.deepEqual(readdirSync(join(root, O, T)).sort(), ['keep.json', 'old.json'], 'temp files are cleaned up');
-  // And the store carries on from the right seq.
+  assert.deepEqual(await s2.get(O, T, 'new1'), rec('new1'));
+  assert.deepEqual(await s2.get(O, T, 'old'), rec('old', { v: 2 }));
+  assert.equal(await s2.get(O, T, 'keep'), null);
+  assert.equal(readFileSync(changesFile, 'utf8'), changesBefore + changes.map((c) => JSON.stringify(c) + '\n').join(''), 'the change lines are written again, whole');
+  assert.equal(readFileSync(join(root, O, '_journal.json'), 'utf8') + readFileSync(join(root, O, '_journal2.json'), 'utf8'), '');
+  assert.deepEqual(readdirSync(join(root, O, T)).sort(), ['new1.json', 'old.json'], 'temp files are cleaned up');
   await s2.put(O, T, rec('next'));
-  assert.deepEqual((await s2.changes(O, 0, 10)).map((c) => `${c.seq}:${c.id}`), ['1:keep', '2:old', '3:next']);
+  assert.deepEqual((await s2.changes(O, 0, 10)).map((c) => `${c.seq}:${c.id}`), ['1:keep', '2:old', '3:new1', '4:old', '5:keep', '6:next']);
   await s2.close();
 });
 
-test('flatfile: a torn journal (crash while writing it) is discarded; nothing had been applied', async () => {
+test('flatfile: roll-forward after a power loss: lost renames and lost data are redone, hand edits made since are kept', async () => {
+  const root = fresh();
+  const s = await open(root);
+  for (const id of ['a', 'b', 'c', 'd']) await s.create(O, T, rec(id, { v: 1 }));
+  await s.close();
+  const changesFile = join(root, O, '_changes.jsonl');
+  const offset = statSync(changesFile).size;
+  const text = (r: StoredRecord) => JSON.stringify(r, null, 2) + '\n';
+  const at = Date.now();
+  const put = (id: string, seq: number, v: number) => ({
+    kind: 'write', changesOffset: offset + (seq - 5) * 10_000, seqBefore: seq - 1, changes: [{ seq, table: T, id, op: 'put', at }],
+    writes: [{ table: T, id, text: text(rec(id, { v })) }], before: [{ table: T, id, text: text(rec(id, { v: v - 1 })) }],
+  });
+  // Two units for a (v2, v3); one each for b, c, d. Only the first unit's offset is used, so the others' do not matter.
+  const entries = [put('a', 5, 2), put('b', 6, 2), put('a', 7, 3), put('c', 8, 2), put('d', 9, 2)];
+  writeFileSync(join(root, O, '_journal.json'), Buffer.concat(entries.map(journalEntry)));
+  appendFileSync(join(root, O, '_journal.json'), '{"bytes":999,"sha256":"00"}\n{"version":2,"ki'); // torn: never acknowledged
+  // a: still its checkpointed text (both renames lost). b: emptied (rename kept, data lost).
+  // c: edited by hand after its write. d: its intermediate text (v2 written, all fine).
+  writeFileSync(join(root, O, T, 'b.json'), '');
+  writeFileSync(join(root, O, T, 'c.json'), text(rec('c', { v: 'by hand' })));
+  writeFileSync(join(root, O, T, 'd.json'), text(rec('d', { v: 2 })));
+
+  const s2 = await open(root);
+  assert.deepEqual(await s2.get(O, T, 'a'), rec('a', { v: 3 }));
+  assert.deepEqual(await s2.get(O, T, 'b'), rec('b', { v: 2 }));
+  assert.deepEqual(await s2.get(O, T, 'c'), rec('c', { v: 'by hand' }), 'a hand edit made after the write is not clobbered');
+  assert.deepEqual(await s2.get(O, T, 'd'), rec('d', { v: 2 }));
+  assert.deepEqual((await s2.changes(O, 0, 20)).map((c) => `${c.seq}:${c.id}`), ['1:a', '2:b', '3:c', '4:d', '5:a', '6:b', '7:a', '8:c', '9:d']);
+  await s2.close();
+});
+
+test('flatfile: a torn journal entry (crash while appending it) is discarded; nothing had been applied', async () => {
   const root = fresh();
   const s = await open(root);
   await s.create(O, T, rec('a'));
   await s.close();
-  // A prefix of a journal without its checksum trailer.
-  writeFileSync(join(root, O, '_journal.json'), '{"version":1,"kind":"write","changesOffset":0,"seqBefore":0,"changes":[],"writes":[],"before":[{"table":"com.exa');
+  writeFileSync(join(root, O, '_journal.json'), journalEntry({ kind: 'write', changesOffset: 0, seqBefore: 1, changes: [], writes: [], before: [] }).subarray(0, 40));
   const s2 = await open(root);
   assert.deepEqual(await s2.get(O, T, 'a'), rec('a'));
   assert.equal((await s2.changes(O, 0, 10)).length, 1);
@@ -169,25 +191,54 @@ test('flatfile: a torn journal (crash while writing it) is discarded; nothing ha
   await s2.close();
 });
 
-test('flatfile: a crash mid-dropTable is rolled back at the next open', async () => {
+test('flatfile: a journal left by freehold before roll-forward (version 1) is still rolled back', async () => {
+  const root = fresh();
+  const s = await open(root);
+  await s.create(O, T, rec('old', { v: 1 }));
+  await s.close();
+  const changesFile = join(root, O, '_changes.jsonl');
+  const changesBefore = readFileSync(changesFile, 'utf8');
+  const at = Date.now();
+  const body = JSON.stringify({
+    version: 1, kind: 'write', changesOffset: Buffer.byteLength(changesBefore), seqBefore: 1,
+    changes: [{ seq: 2, table: T, id: 'old', op: 'put', at }, { seq: 3, table: T, id: 'new1', op: 'put', at }],
+    writes: [{ table: T, id: 'old', record: rec('old', { v: 2 }) }, { table: T, id: 'new1', record: rec('new1') }],
+    before: [{ table: T, id: 'old', record: rec('old', { v: 1 }) }, { table: T, id: 'new1', record: null }],
+  }) + '\n';
+  const { createHash } = await import('node:crypto');
+  const trailer = JSON.stringify({ bytes: Buffer.byteLength(body), sha256: createHash('sha256').update(body).digest('hex') }) + '\n';
+  writeFileSync(join(root, O, '_journal.json'), body + trailer);
+  writeFileSync(join(root, O, T, 'old.json'), JSON.stringify(rec('old', { v: 2 }), null, 2));
+  writeFileSync(join(root, O, T, 'new1.json'), JSON.stringify(rec('new1'), null, 2));
+  appendFileSync(changesFile, '{"seq":2,"table":"x","id":"old","op":"put","at":1}\n');
+  const s2 = await open(root);
+  assert.deepEqual(await s2.get(O, T, 'old'), rec('old', { v: 1 }));
+  assert.equal(await s2.get(O, T, 'new1'), null);
+  assert.equal(readFileSync(changesFile, 'utf8'), changesBefore);
+  assert.equal(readFileSync(join(root, O, '_journal.json'), 'utf8'), '');
+  await s2.close();
+});
+
+test('flatfile: a committed dropTable the crash cut short is rolled forward at the next open', async () => {
   const root = fresh();
   const s = await open(root);
   await s.create(O, T, rec('a'));
   await s.create(O, T, rec('b'));
   await s.close();
-  const paths = new FlatFilePaths(root);
   const changesFile = join(root, O, '_changes.jsonl');
   const size = statSync(changesFile).size;
-  await writeJournal(paths, O, JSON.stringify({ version: 1, kind: 'drop', table: T, trash: '.trash-0001', changesOffset: size, seqBefore: 2, changes: [] }));
-  // The table was moved aside; the change lines had not been written.
-  const { renameSync } = await import('node:fs');
-  renameSync(join(root, O, T), join(root, O, '.trash-0001'));
+  const at = Date.now();
+  const changes = [{ seq: 3, table: T, id: 'a', op: 'delete', at }, { seq: 4, table: T, id: 'b', op: 'delete', at }];
+  writeFileSync(join(root, O, '_journal.json'), journalEntry({ kind: 'drop', table: T, trash: '.trash-0001', changesOffset: size, seqBefore: 2, changes }));
+  // Killed before the table was moved aside.
   const s2 = await open(root);
-  assert.deepEqual((await s2.query(O, T, all, byId)).map((r) => r._id), ['a', 'b']);
-  assert.equal(existsSync(join(root, O, '.trash-0001')), false);
-  assert.equal(await s2.dropTable(O, T), 2);
+  assert.deepEqual(await s2.query(O, T, all, byId), []);
+  assert.equal(existsSync(join(root, O, '.trash-0001')), false, 'the trash is removed');
   assert.equal(existsSync(join(root, O, T)), false);
-  assert.deepEqual(readdirSync(join(root, O)).sort(), ['_changes.jsonl', '_journal.json'], 'no trash left');
+  assert.deepEqual((await s2.changes(O, 0, 10)).map((c) => `${c.seq}:${c.op}`), ['1:put', '2:put', '3:delete', '4:delete']);
+  await s2.create(O, T, rec('c'));
+  assert.equal(await s2.dropTable(O, T), 1);
+  assert.deepEqual(readdirSync(join(root, O)).sort(), ['_changes.jsonl', '_journal.json', '_journal2.json'], 'no trash left');
   await s2.close();
 });
 
@@ -211,7 +262,8 @@ test('flatfile: a batch failing while being applied is undone in place', async (
   assert.deepEqual(await s.get(O, T, 'a'), rec('a', { v: 1 }));
   assert.equal(await s.get(O, T, 'b'), null);
   assert.equal(readFileSync(join(root, O, '_changes.jsonl'), 'utf8'), changes);
-  assert.equal(readFileSync(join(root, O, '_journal.json'), 'utf8'), '');
+  const { entries } = await readJournals(new FlatFilePaths(root), O);
+  assert.ok(entries.every((e) => e.changes.every((c) => c.seq === 1)), 'the failed unit\'s entry was taken back off the journal: it is never rolled forward');
   await s.put(O, T, rec('c'));
   assert.deepEqual((await s.changes(O, 0, 10)).map((c) => `${c.seq}:${c.id}`), ['1:a', '2:c']);
   await s.close();

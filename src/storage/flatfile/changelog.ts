@@ -1,5 +1,5 @@
 import { closeSync, fstatSync, ftruncateSync, fsyncSync, openSync, readSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { appendFile, open } from 'node:fs/promises';
 import { FreeholdError } from '../../core/errors.js';
 import type { Change } from '../types.js';
 import { FILE_MODE, isErrno } from './fsutil.js';
@@ -7,9 +7,10 @@ import { FILE_MODE, isErrno } from './fsutil.js';
 /**
  * One owner's change log: `_changes.jsonl`, one JSON object per line
  * (`{"seq":1,"table":"…","id":"…","op":"put","at":1700000000000}`), seq strictly
- * increasing. Only the store appends to it, always inside a journalled unit, so a
- * crash can at worst leave lines past the journal's recorded offset, which recovery
- * cuts off again.
+ * increasing. Only the store appends to it, always inside a journalled unit: lines
+ * are appended (not fsynced) once the unit's journal entry is durable, and fsynced by
+ * the checkpoint that empties that journal. After a crash, recovery cuts the log back
+ * to the first journalled unit's offset and writes the journalled lines again.
  *
  * Reading `changes(since)` must not rescan a long log every time, so the first read
  * scans the file once and keeps a sparse index (every MARK_EVERY-th line: its seq and
@@ -48,6 +49,11 @@ function* lines(fd: number, start: number, end: number): Generator<{ text: strin
     carry = Buffer.from(data.subarray(from)); // copy: `buf` is reused
     carryOffset += from;
   }
+}
+
+/** A change as its log line: the one spelling, shared by appends and by recovery's rewrite. */
+export function changeLine(c: Change): string {
+  return JSON.stringify({ seq: c.seq, table: c.table, id: c.id, op: c.op, at: c.at }) + '\n';
 }
 
 export class ChangeLog {
@@ -123,23 +129,37 @@ export class ChangeLog {
     return { seq: c.seq, table: c.table, id: c.id, op: c.op === 'delete' ? 'delete' : 'put', at: Number(c.at) };
   }
 
-  /** Appends already-numbered changes and fsyncs. The caller holds the owner's write lock. */
+  /**
+   * Appends already-numbered changes, without fsync (the journal makes them durable
+   * until a checkpoint calls `sync`). The caller holds the owner's write lock, and
+   * holds readers off until this returns.
+   */
   async append(changes: Change[]): Promise<void> {
     if (changes.length === 0) return;
-    const lines = changes.map((c) => JSON.stringify({ seq: c.seq, table: c.table, id: c.id, op: c.op, at: c.at }) + '\n');
-    const fh = await open(this.file, 'a', FILE_MODE);
-    try {
-      await fh.writeFile(lines.join(''), 'utf8');
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    const lines = changes.map(changeLine);
+    await appendFile(this.file, lines.join(''), { encoding: 'utf8', mode: FILE_MODE });
     changes.forEach((c, i) => {
       if (this.marks && this.lineCount % MARK_EVERY === 0) this.marks.push({ seq: c.seq, offset: this.size });
       this.lineCount++;
       this.size += Buffer.byteLength(lines[i]!);
     });
     this.seq = changes.at(-1)!.seq;
+  }
+
+  /** Makes every appended line durable (a checkpoint, before it empties the journal). */
+  async sync(): Promise<void> {
+    let fh;
+    try {
+      fh = await open(this.file, 'r');
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return;
+      throw e;
+    }
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
   }
 
   /** Changes with seq > since, oldest first, at most `limit`. */

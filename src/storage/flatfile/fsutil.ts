@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readdirSync, type Dirent } from 'node:fs';
+import { readdirSync, unlinkSync, type Dirent } from 'node:fs';
 import { link, open, rename, rm, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { TMP_PREFIX, TRASH_PREFIX } from './paths.js';
@@ -96,15 +96,17 @@ export const FILE_MODE = 0o600;
 export const DIR_MODE = 0o700;
 
 /**
- * Writes `data` to a new temp file (fsynced) beside `file` and returns its name.
- * Temp names are never records, and leftovers are removed when the owner is opened.
+ * Writes `data` to a new temp file (fsynced, unless `sync` is false: a record text
+ * that a durable journal entry holds is fsynced later, by a checkpoint) beside `file`
+ * and returns its name. Temp names are never records, and leftovers are removed when
+ * the owner is opened.
  */
-export async function writeTemp(file: string, data: string): Promise<string> {
+export async function writeTemp(file: string, data: string, sync = true): Promise<string> {
   const tmp = join(dirname(file), `${TMP_PREFIX}${basename(file).slice(0, 32)}-${randomBytes(6).toString('hex')}`);
   const fh = await open(tmp, 'wx', FILE_MODE);
   try {
     await fh.writeFile(data, 'utf8');
-    await fh.sync();
+    if (sync) await fh.sync();
   } catch (e) {
     await fh.close().catch(() => {});
     await unlink(tmp).catch(() => {});
@@ -112,6 +114,32 @@ export async function writeTemp(file: string, data: string): Promise<string> {
   }
   await fh.close();
   return tmp;
+}
+
+export function unlinkIfExistsSync(file: string): boolean {
+  try {
+    unlinkSync(file);
+    return true;
+  } catch (e) {
+    if (isErrno(e, 'ENOENT', 'ENOTDIR')) return false;
+    throw e;
+  }
+}
+
+/** fsyncs a file by name; a file that is gone (replaced or deleted since) needs nothing. */
+export async function fsyncFile(file: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(file, 'r');
+  } catch (e) {
+    if (isErrno(e, 'ENOENT', 'ENOTDIR')) return;
+    throw e;
+  }
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }
 
 export async function unlinkIfExists(file: string): Promise<boolean> {

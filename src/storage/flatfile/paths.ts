@@ -6,7 +6,8 @@ import { FreeholdError } from '../../core/errors.js';
  *
  *   <root>/<owner>/<app_table>/<id>.json   one record, pretty-printed JSON
  *   <root>/<owner>/_changes.jsonl          the owner's change log, one JSON line per change
- *   <root>/<owner>/_journal.json           only while a write is in flight (or after a crash)
+ *   <root>/<owner>/_journal.json           write-ahead journal, two files used in turn (journal.ts);
+ *   <root>/<owner>/_journal2.json          empty after a clean shutdown
  *
  * Every name becomes exactly one path segment through `encodeSegment`: characters
  * that are safe and readable in a file name pass through, everything else becomes
@@ -26,6 +27,7 @@ export const TMP_PREFIX = '.tmp-';
 export const TRASH_PREFIX = '.trash-';
 export const CHANGES_FILE = '_changes.jsonl';
 export const JOURNAL_FILE = '_journal.json';
+export const JOURNAL_FILE_2 = '_journal2.json';
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
@@ -112,6 +114,11 @@ export class FlatFilePaths {
 
   journal(owner: string): string {
     return join(this.owner(owner), JOURNAL_FILE);
+  }
+
+  /** Both journal files: units append to one while the other is being checkpointed (journal.ts). */
+  journals(owner: string): [string, string] {
+    return [join(this.owner(owner), JOURNAL_FILE), join(this.owner(owner), JOURNAL_FILE_2)];
   }
 
   /** Belt and braces: the encoding already makes escaping impossible; this proves it per call. */

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { FreeholdError } from '../../core/errors.js';
 import { compareForSort, compareStrings, matches } from '../../query/evaluate.js';
@@ -9,8 +9,10 @@ import { PATH_SEGMENT } from '../../query/validate.js';
 import type { BatchOp, Change, RecordStore, StoredRecord } from '../types.js';
 import { ChangeLog } from './changelog.js';
 import { parseRecord, serializeRecord } from './format.js';
-import { DIR_MODE, fsyncDir, linkTemp, listDir, removeLeftovers, replaceWithTemp, unlinkIfExists, writeTemp } from './fsutil.js';
-import { beforeImage, commitJournal, readJournal, rollBack, writeJournal, buildWriteJournal, type Journal } from './journal.js';
+import { PendingSync } from './checkpoint.js';
+import { DIR_MODE, fsyncDir, linkTemp, listDir, removeLeftovers, replaceWithTemp, truncateDurably, unlinkIfExists, writeTemp } from './fsutil.js';
+import { buildWriteEntry, frameEntry, readJournals, restoreBefore, rollBackLegacy, rollForward, type DropEntry } from './journal.js';
+import { JournalFiles } from './journal-files.js';
 import { decodeSegment, encodeSegment, FlatFilePaths, idFromFileName, RECORD_SUFFIX, TRASH_PREFIX } from './paths.js';
 import { Plan, type PlannedWrite } from './plan.js';
 import { readRecordFile, readRecordText, TableCache } from './table-cache.js';
@@ -23,7 +25,9 @@ import { readRecordFile, readRecordText, TableCache } from './table-cache.js';
  *   paths.ts       owner/table/id → one escaped path segment each, never outside the root
  *   format.ts      record file format (pretty JSON) and its validation
  *   plan.ts        deciding a unit of writes in memory before touching disk
- *   journal.ts     write-ahead journal: commit protocol and crash rollback
+ *   journal.ts     write-ahead journal: commit protocol and crash roll-forward
+ *   journal-files.ts  the two journal files an owner's units append to in turn
+ *   checkpoint.ts  what a checkpoint must fsync before it empties a journal file
  *   changelog.ts   the per-owner `_changes.jsonl` and its seq
  *   table-cache.ts parsed records per table for queries, revalidated against disk
  *   watch.ts       directory watching (inotify) and the barrier that makes it exact
@@ -32,8 +36,10 @@ import { readRecordFile, readRecordText, TableCache } from './table-cache.js';
  * Concurrency. Writes are serialised per owner by an in-process queue (a mutex that
  * also groups): writes issued while a unit is in flight wait, then commit together as
  * the next unit, each decided on its own so one failing write affects no other (the
- * same contract as the SQLite store's group commit). Readers never see half a unit:
- * they wait while a unit is being applied, then read synchronously. All of this is
+ * same contract as the SQLite store's group commit). A unit is acknowledged once its
+ * journal entry is durable and its files are in place; fsyncing those files happens
+ * in a background checkpoint (journal.ts). Readers never see half a unit: a unit's
+ * files are put in place synchronously, and readers wait while recovery runs. All of this is
  * in-process only: two processes must not share one flat-file root.
  *
  * Queries take the table's candidates from the cache (every record, or those an
@@ -45,6 +51,11 @@ import { readRecordFile, readRecordText, TableCache } from './table-cache.js';
 /** Jobs and record bytes per unit: bound the journal's size and a unit's latency. */
 const MAX_UNIT_JOBS = 256;
 const MAX_UNIT_BYTES = 16 * 1024 * 1024;
+/** Past this much unflushed work a unit waits for the running checkpoint (bounds the journal and recovery). */
+const MAX_PENDING_JOURNAL_BYTES = 64 * 1024 * 1024;
+const MAX_PENDING_FILES = 20_000;
+/** While the disk refuses even recovery, how often to try again. */
+const RECOVERY_RETRY_MS = 1000;
 const MAX_INDEX_FIELDS = 8;
 /** SQLite's default order (`modified DESC, id ASC`), in evaluate.ts terms. */
 const DEFAULT_SORT: SortKey[] = [
@@ -71,8 +82,15 @@ class OwnerState {
   draining = false;
   /** Set while a unit's files are being changed; readers wait for it. */
   applying: Promise<void> | null = null;
-  /** A unit failed and could not be rolled back in place: recover before anything else. */
+  /** A unit's outcome or a checkpoint failed: recover (roll forward) before anything else. */
   broken = false;
+  /** Opened at the owner's first write (a read must not create the owner's directory). */
+  journal: JournalFiles | null = null;
+  /** Changed since the last checkpoint's switch, not yet fsynced. */
+  pending = new PendingSync();
+  checkpointing: Promise<void> | null = null;
+  /** Between a unit's journal append and its files being noted in `pending`: no checkpoint may switch files then. */
+  inUnit = false;
   /** Resolved when the queue is empty and nothing is draining (for close()). */
   idle: Array<() => void> = [];
 
@@ -111,6 +129,12 @@ export class FlatFileRecordStore implements RecordStore {
     for (const p of this.owners.values()) {
       const st = await p.catch(() => null);
       if (st && (st.draining || st.queue.length > 0)) await new Promise<void>((r) => st.idle.push(r));
+      // A clean stop leaves empty journals behind.
+      if (st) {
+        await this.checkpointNow(st).catch(() => {});
+        st.journal?.close();
+        st.journal = null;
+      }
     }
     this.cache.close();
     this.owners.clear();
@@ -317,10 +341,12 @@ export class FlatFileRecordStore implements RecordStore {
       let outcomes: Outcome[];
       try {
         if (st.broken) await this.recover(owner, st);
+        if (st.journal && (st.journal.size > MAX_PENDING_JOURNAL_BYTES || st.pending.files.size > MAX_PENDING_FILES)) await st.checkpointing?.catch(() => {});
         outcomes = jobs[0]!.drop !== undefined ? [await this.runDrop(owner, st, jobs[0]!.drop)] : await this.runUnit(owner, st, jobs);
       } catch (error) {
         outcomes = jobs.map(() => ({ ok: false, error }));
       }
+      this.checkpointSoon(st);
       jobs.forEach((job, i) => {
         const o = outcomes[i]!;
         if (o.ok) job.resolve(o.value);
@@ -351,13 +377,8 @@ export class FlatFileRecordStore implements RecordStore {
   }
 
   /**
-   * Journal, apply, log, commit (see journal.ts). Throws after undoing what it did.
-   *
-   * Each record's new text is written to a temp file and fsynced while the journal
-   * is being written and fsynced, not after: temp files are not records (and are
-   * removed at open), so they need not wait for the journal. Only putting them in
-   * place (rename, link) and unlinking waits for it. The directory fsyncs and the
-   * change log's append are independent of each other, and both precede the commit.
+   * Stage, commit, apply (journal.ts); the checkpoint comes later. Returns once the
+   * unit is durable and visible; throws only when it is neither and never will be.
    */
   private async commit(owner: string, st: OwnerState, plan: Plan): Promise<void> {
     const writes = plan.writes();
@@ -366,113 +387,74 @@ export class FlatFileRecordStore implements RecordStore {
     const changesOffset = st.log.size;
     const changes: Change[] = plan.changes.map((c, i) => ({ seq: seqBefore + i + 1, table: c.table, id: c.id, op: c.op, at }));
     const tables = [...new Set(writes.map((w) => w.table))];
+    st.journal ??= await JournalFiles.open(this.paths, owner);
+    const journal = st.journal;
+
+    // 1. Stage, in parallel. Temp files are not records (and are removed at open), so they need no journal.
     const temps = new Map<PlannedWrite, string>();
     const dropTemps = () => Promise.all([...temps.values()].map((t) => unlinkIfExists(t).catch(() => false)));
-    const staging = (async () => {
+    let newTables = false;
+    try {
       // An empty table directory left by a crash here is harmless: it holds no records.
       const created = await Promise.all(tables.map((t) => mkdir(this.paths.table(owner, t), { recursive: true, mode: DIR_MODE })));
-      const results = await Promise.allSettled(
-        writes.map(async (w) => {
-          if (w.text !== null) temps.set(w, await writeTemp(this.paths.record(owner, w.table, w.id), w.text));
-        }),
-      );
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
-      return created.some((c) => c !== undefined);
-    })();
-    const [journalled, staged] = await Promise.allSettled([this.journal(owner, st, buildWriteJournal(changesOffset, seqBefore, changes, writes)), staging]);
-    if (journalled.status === 'rejected' || staged.status === 'rejected') {
+      newTables = created.some((c) => c !== undefined);
+      await settleAll(writes.map(async (w) => {
+        if (w.text !== null) temps.set(w, await writeTemp(this.paths.record(owner, w.table, w.id), w.text, false));
+      }));
+    } catch (error) {
       await dropTemps();
-      // Nothing was applied: a journal that did get written is emptied (this.journal cleans up after itself).
-      if (journalled.status === 'fulfilled') await commitJournal(this.paths, owner).catch(() => (st.broken = true));
-      throw journalled.status === 'rejected' ? journalled.reason : (staged as PromiseRejectedResult).reason;
+      throw error;
     }
-    const newTables = staged.value;
-    const touched: PlannedWrite[] = [];
-    await this.applying(st, async () => {
+
+    // 2. Commit: the entry, durable.
+    st.inUnit = true;
+    try {
+      let start: number;
       try {
-        const results = await Promise.allSettled(
-          writes.map(async (w) => {
+        start = await journal.append(frameEntry(buildWriteEntry(changesOffset, seqBefore, changes, writes)));
+      } catch (error) {
+        await dropTemps();
+        if (await this.settle(owner, st, seqBefore + changes.length)) return;
+        throw error;
+      }
+
+      // 3. Apply, with readers held off until it is done: they see all of the unit or none of it.
+      const touched: PlannedWrite[] = [];
+      let failure: { error: unknown } | null = null;
+      await this.applying(st, async () => {
+        try {
+          await settleAll(writes.map(async (w) => {
             const file = this.paths.record(owner, w.table, w.id);
             if (w.text === null) {
               touched.push(w);
               await unlinkIfExists(file);
             } else if (w.before === null) {
-              // Exclusive even against anything outside this process; an outside file is not ours to roll back.
+              // Exclusive even against anything outside this process; an outside file is not ours to restore.
               if (!(await linkTemp(temps.get(w)!, file, w.text))) throw new FreeholdError('conflict', `A record with id ${w.id} already exists in ${w.table}`);
               touched.push(w);
             } else {
               touched.push(w);
               await replaceWithTemp(temps.get(w)!, file);
             }
-          }),
-        );
-        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-        if (failed) throw failed.reason;
-        await Promise.all([
-          (async () => {
-            await Promise.all(tables.map((t) => fsyncDir(this.paths.table(owner, t))));
-            if (newTables) await fsyncDir(this.paths.owner(owner)); // new table directories
-          })(),
-          st.log.append(changes),
-        ]);
-        await commitJournal(this.paths, owner);
-      } catch (error) {
-        await dropTemps();
-        await this.undo(owner, st, { version: 1, kind: 'write', changesOffset, seqBefore, changes: [], writes: [], before: touched.map(beforeImage) });
-        throw error;
-      } finally {
-        for (const t of tables) {
-          this.cache.invalidate(this.paths.table(owner, t), writes.filter((w) => w.table === t).map((w) => encodeSegment(w.id, 'id') + RECORD_SUFFIX));
+          }));
+          await st.log.append(changes);
+        } catch (error) {
+          failure = { error };
+          await dropTemps();
+          // Revoked before readers may look again, so no reader sees a unit that then fails.
+          if (await this.revoke(owner, st, start, touched, changesOffset)) return;
+          if (await this.settle(owner, st, seqBefore + changes.length, false)) failure = null;
+        } finally {
+          this.invalidate(owner, tables, writes);
         }
-      }
-    });
-  }
-
-  private async runDrop(owner: string, st: OwnerState, table: string): Promise<Outcome> {
-    const dir = this.paths.table(owner, table);
-    const ids = listDir(dir)
-      .filter((f) => f.isFile())
-      .map((f) => idFromFileName(f.name))
-      .filter((id): id is string => id !== null)
-      .sort(compareStrings);
-    if (ids.length === 0) {
-      await rm(dir, { recursive: true, force: true }); // nothing but temp files or an empty directory
-      this.cache.invalidate(dir);
-      return { ok: true, value: 0 };
-    }
-    const at = Date.now();
-    const changes: Change[] = ids.map((id, i) => ({ seq: st.log.seq + i + 1, table, id, op: 'delete', at }));
-    const journal: Journal = { version: 1, kind: 'drop', table, trash: TRASH_PREFIX + randomBytes(8).toString('hex'), changesOffset: st.log.size, seqBefore: st.log.seq, changes };
-    const trash = join(this.paths.owner(owner), journal.trash);
-    await this.journal(owner, st, JSON.stringify(journal) + '\n');
-    await this.applying(st, async () => {
-      try {
-        await rename(dir, trash);
-        await fsyncDir(this.paths.owner(owner));
-        await st.log.append(changes);
-        await commitJournal(this.paths, owner);
-      } catch (error) {
-        await this.undo(owner, st, journal);
-        throw error;
-      } finally {
-        this.cache.invalidate(dir);
-      }
-    });
-    // Committed; removing the trash is housekeeping (leftovers go at the next open).
-    await rm(trash, { recursive: true, force: true }).catch(() => {});
-    return { ok: true, value: ids.length };
-  }
-
-  /** Step 1 of a unit. If it fails, nothing was applied; an unchecked journal left behind would only cause a harmless rollback, but is emptied. */
-  private async journal(owner: string, st: OwnerState, json: string): Promise<void> {
-    try {
-      await writeJournal(this.paths, owner, json);
-    } catch (error) {
-      await commitJournal(this.paths, owner).catch(() => {
-        st.broken = true;
       });
-      throw error;
+      if (failure) throw (failure as { error: unknown }).error;
+      for (const w of writes) if (w.text !== null) st.pending.files.add(this.paths.record(owner, w.table, w.id));
+      for (const t of tables) st.pending.dirs.add(this.paths.table(owner, t));
+      if (newTables) st.pending.dirs.add(this.paths.owner(owner));
+      st.pending.log = true;
+    } finally {
+      st.inUnit = false;
     }
   }
 
@@ -488,22 +470,176 @@ export class FlatFileRecordStore implements RecordStore {
     }
   }
 
-  /** In-place rollback after a failed apply; if even that fails, the journal stays and the owner is recovered later. */
-  private async undo(owner: string, st: OwnerState, journal: Journal): Promise<void> {
-    try {
-      await rollBack(this.paths, owner, journal);
-      st.log.load();
-    } catch {
-      st.broken = true;
+  private invalidate(owner: string, tables: string[], writes: PlannedWrite[]): void {
+    for (const t of tables) {
+      this.cache.invalidate(this.paths.table(owner, t), writes.filter((w) => w.table === t).map((w) => encodeSegment(w.id, 'id') + RECORD_SUFFIX));
     }
   }
 
-  private async recover(owner: string, st: OwnerState): Promise<void> {
-    const journal = await readJournal(this.paths, owner);
-    if (journal) await rollBack(this.paths, owner, journal);
-    st.log.load();
-    this.cache.clear();
-    st.broken = false;
+  /**
+   * Takes back a committed unit whose apply failed, so that its callers may be told
+   * it failed: old texts restored and the log cut back (durably), then the entry
+   * truncated off the journal. False if that could not be done.
+   */
+  private async revoke(owner: string, st: OwnerState, start: number, touched: PlannedWrite[], changesOffset: number): Promise<boolean> {
+    try {
+      await restoreBefore(this.paths, owner, touched.map((w) => ({ table: w.table, id: w.id, text: w.before })), changesOffset);
+      await st.journal!.revoke(start);
+      st.log.load();
+      return true;
+    } catch {
+      st.broken = true;
+      return false;
+    }
+  }
+
+  /**
+   * A unit whose outcome is unknown (its journal append failed, or it could not be
+   * revoked): recover, which rolls forward whatever the journal durably holds, and
+   * report what recovery found (committed iff the log reached `seqAfter`). An error
+   * is never reported for a unit that could still be rolled forward later, so while
+   * the disk refuses even recovery, this keeps trying (until the store is closed).
+   */
+  private async settle(owner: string, st: OwnerState, seqAfter: number, holdReaders = true): Promise<boolean> {
+    for (;;) {
+      try {
+        await this.recover(owner, st, holdReaders);
+        return st.log.seq >= seqAfter;
+      } catch (error) {
+        if (this.closed) throw new FreeholdError('internal', `Write outcome unknown: recovery of ${owner} failed (${(error as Error).message}); it is retried at the next start`);
+        await new Promise((r) => setTimeout(r, RECOVERY_RETRY_MS));
+      }
+    }
+  }
+
+  /** Starts a checkpoint in the background if there is work and none is running (and no unit is between append and apply). */
+  private checkpointSoon(st: OwnerState): void {
+    if (st.checkpointing || st.inUnit || st.pending.empty || !st.journal || st.broken) return;
+    st.checkpointing = this.checkpoint(st)
+      .catch(() => {
+        st.broken = true; // the journal still holds everything: the next unit recovers first
+      })
+      .finally(() => {
+        st.checkpointing = null;
+        this.checkpointSoon(st);
+      });
+  }
+
+  /** Waits for a running checkpoint, then runs one over everything so far. */
+  private async checkpointNow(st: OwnerState): Promise<void> {
+    while (st.checkpointing) await st.checkpointing;
+    if (st.pending.empty || !st.journal || st.broken) return;
+    const p = this.checkpoint(st);
+    st.checkpointing = p.catch(() => undefined).finally(() => (st.checkpointing = null));
+    await p;
+  }
+
+  /** Step 4 (journal.ts): switch journal files, make the old file's units durable, empty it. */
+  private async checkpoint(st: OwnerState): Promise<void> {
+    const pending = st.pending;
+    st.pending = new PendingSync();
+    const old = st.journal!.switch();
+    await pending.flush(() => st.log.sync());
+    await st.journal!.empty(old);
+  }
+
+  private async runDrop(owner: string, st: OwnerState, table: string): Promise<Outcome> {
+    const dir = this.paths.table(owner, table);
+    const ownerDir = this.paths.owner(owner);
+    const ids = listDir(dir)
+      .filter((f) => f.isFile())
+      .map((f) => idFromFileName(f.name))
+      .filter((id): id is string => id !== null)
+      .sort(compareStrings);
+    if (ids.length === 0) {
+      await rm(dir, { recursive: true, force: true }); // nothing but temp files or an empty directory
+      this.cache.invalidate(dir);
+      return { ok: true, value: 0 };
+    }
+    st.journal ??= await JournalFiles.open(this.paths, owner);
+    const at = Date.now();
+    const seqBefore = st.log.seq;
+    const changesOffset = st.log.size;
+    const changes: Change[] = ids.map((id, i) => ({ seq: seqBefore + i + 1, table, id, op: 'delete', at }));
+    const entry: DropEntry = { version: 2, kind: 'drop', table, trash: TRASH_PREFIX + randomBytes(8).toString('hex'), changesOffset, seqBefore, changes };
+    const trash = join(ownerDir, entry.trash);
+    const seqAfter = seqBefore + changes.length;
+    const done = async (): Promise<Outcome> => {
+      await rm(trash, { recursive: true, force: true }).catch(() => {}); // housekeeping: leftovers go at the next open
+      return { ok: true, value: ids.length };
+    };
+    st.inUnit = true;
+    try {
+      let start: number;
+      try {
+        start = await st.journal.append(frameEntry(JSON.stringify(entry)));
+      } catch (error) {
+        if (await this.settle(owner, st, seqAfter)) return await done();
+        throw error;
+      }
+      const journal = st.journal;
+      let failure: { error: unknown } | null = null;
+      await this.applying(st, async () => {
+        try {
+          await rename(dir, trash);
+          await st.log.append(changes);
+        } catch (error) {
+          failure = { error };
+          // Revoked (journal.ts) before readers may look again.
+          try {
+            if (existsSync(trash)) await rename(trash, dir);
+            await fsyncDir(ownerDir);
+            await truncateDurably(this.paths.changes(owner), changesOffset);
+            await journal.revoke(start);
+            st.log.load();
+            return;
+          } catch {
+            st.broken = true;
+          }
+          if (await this.settle(owner, st, seqAfter, false)) failure = null;
+        } finally {
+          this.cache.invalidate(dir);
+        }
+      });
+      if (failure) throw (failure as { error: unknown }).error;
+      st.pending.dirs.add(ownerDir);
+      st.pending.log = true;
+    } finally {
+      st.inUnit = false;
+    }
+    // Nothing may be journalled after a drop until the drop is checkpointed: roll-forward then never meets a later unit in a dropped table.
+    try {
+      await this.checkpointNow(st);
+    } catch (error) {
+      st.broken = true;
+      if (!(await this.settle(owner, st, seqAfter))) throw error;
+    }
+    return await done();
+  }
+
+  /** Recovery in the running store: what open does (see ready), with readers held off. */
+  private async recover(owner: string, st: OwnerState, holdReaders = true): Promise<void> {
+    while (st.checkpointing) await st.checkpointing.catch(() => {});
+    const run = async () => {
+      await this.recoverOnDisk(owner);
+      st.journal?.reset();
+      st.pending = new PendingSync();
+      st.log.load();
+      this.cache.clear();
+      st.broken = false;
+    };
+    // Inside a unit's apply, readers are held off already.
+    if (holdReaders) await this.applying(st, run);
+    else await run();
+  }
+
+  /** Rolls forward what the journal files hold (or back, for a version 1 journal), empties them, removes leftovers. */
+  private async recoverOnDisk(owner: string): Promise<void> {
+    const { entries, legacy } = await readJournals(this.paths, owner);
+    if (legacy) await rollBackLegacy(this.paths, owner, legacy);
+    await rollForward(this.paths, owner, entries);
+    for (const file of this.paths.journals(owner)) await truncateDurably(file, 0);
+    await removeLeftovers(this.paths.owner(owner));
   }
 
   /**
@@ -531,16 +667,14 @@ export class FlatFileRecordStore implements RecordStore {
 
   // --- owners ---
 
-  /** Opens an owner once: rolls back a leftover journal, removes leftover temp files, loads the seq. */
+  /** Opens an owner once: recovers its journal (journal.ts), removes leftover temp files, loads the seq. */
   private ready(owner: string): Promise<OwnerState> {
-    const ownerDir = this.paths.owner(owner);
+    this.paths.owner(owner);
     if (!this.opened) return Promise.reject(new Error('FlatFileRecordStore used before init() or after close()'));
     let p = this.owners.get(owner);
     if (!p) {
       p = (async () => {
-        const journal = await readJournal(this.paths, owner);
-        if (journal) await rollBack(this.paths, owner, journal);
-        await removeLeftovers(ownerDir);
+        await this.recoverOnDisk(owner);
         const st = new OwnerState(new ChangeLog(this.paths.changes(owner)));
         st.log.load();
         return st;
@@ -563,6 +697,13 @@ export class FlatFileRecordStore implements RecordStore {
 /** Whether a case-insensitive file system would give two ids one file (approximately: Unicode case folding varies). */
 function foldsTogether(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase() || a.toUpperCase() === b.toUpperCase();
+}
+
+/** Waits for every promise, then throws the first failure: nothing is still running when the caller cleans up. */
+async function settleAll(work: Array<Promise<unknown>>): Promise<void> {
+  const results = await Promise.allSettled(work);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 function createIn(plan: Plan, table: string, id: string, text: string): void {
