@@ -2,7 +2,8 @@
  * Security hardening, item 7: crash safety.
  *
  * The real server runs as a child process (`node --import tsx src/cli/main.ts serve`)
- * on a temp FREEHOLD_DATA with the default stores (SQLite records, fs blobs). A
+ * on a temp FREEHOLD_DATA with the default stores (SQLite records, fs blobs), or with
+ * CRASH_RECORDS=flatfile the flat-file record store (sigkill-flatfile.test.ts). A
  * concurrent load of CEPS creates, updates and deletes plus FEPS uploads runs against
  * it, and the process is killed with SIGKILL at a seeded moment, several rounds in a
  * row, each time restarting on the same data. After every kill:
@@ -26,12 +27,15 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { SqliteRecordStore } from '../../src/storage/sqlite/record-store.js';
-import type { Change } from '../../src/storage/types.js';
+import { FlatFileRecordStore } from '../../src/storage/flatfile/record-store.js';
+import { readJournals } from '../../src/storage/flatfile/journal.js';
+import { FlatFilePaths } from '../../src/storage/flatfile/paths.js';
+import type { Change, RecordStore } from '../../src/storage/types.js';
 import { makeRng } from '../helpers/rng.js';
 
 const SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) >>> 0 : 0xc4a5_4001;
@@ -47,8 +51,10 @@ const PASSWORD = 'a long crash-test passphrase';
 const dataDir = mkdtempSync(path.join(tmpdir(), 'freehold-crash-'));
 after(() => { if (!process.env.CRASH_KEEP) rmSync(dataDir, { recursive: true, force: true }); });
 
+const FLATFILE = process.env.CRASH_RECORDS === 'flatfile';
+const flatRoot = path.join(dataDir, 'records');
 const env = {
-  ...process.env, FREEHOLD_DATA: dataDir, FREEHOLD_CONFIG: '', PORT: '0', HOST: '127.0.0.1',
+  ...process.env, ...(FLATFILE ? { FREEHOLD_RECORDS: `flatfile:${flatRoot}` } : {}), FREEHOLD_DATA: dataDir, FREEHOLD_CONFIG: '', PORT: '0', HOST: '127.0.0.1',
   FREEHOLD_LOG_LEVEL: 'silent', FREEHOLD_RATE_LIMIT: 'off', FREEHOLD_BACKUP_BLOBS: '',
 };
 
@@ -139,7 +145,7 @@ class Load {
       const r = this.rng.next();
       if (r < 0.45) await this.create();
       else if (r < 0.72) await this.update();
-      else if (r < 0.88) await this.remove();
+      else if (r < 0.88 || FLATFILE) await this.remove(); // file records' ids hold '/', which flat-file names refuse
       else await this.upload();
     }
   }
@@ -328,7 +334,7 @@ async function verifyOverHttp(url: string, token: string, round: number): Promis
  * owner's change log through the RecordStore API.
  */
 async function verifyChangeLog(round: number): Promise<number> {
-  const store = new SqliteRecordStore(path.join(dataDir, 'freehold.db'));
+  const store: RecordStore = FLATFILE ? new FlatFileRecordStore(flatRoot) : new SqliteRecordStore(path.join(dataDir, 'freehold.db'));
   await store.init();
   try {
     const all = await store.changes('alice', 0, 1_000_000_000);
@@ -368,7 +374,39 @@ async function verifyChangeLog(round: number): Promise<number> {
   }
 }
 
-test(`SIGKILL under write load loses no acknowledged write (seed ${SEED})`, { timeout: 600_000 }, async (t) => {
+/**
+ * Flat files only. A SIGKILL keeps the page cache, so what the store wrote without
+ * fsync is still there. This makes the disk look as a power loss at the moment of the
+ * kill could have left it: for every record written by a journalled unit (one not yet
+ * checkpointed), the file is left as it is, or put back to its last checkpointed
+ * state (the rename or unlink lost), or emptied (the rename kept, its data lost); the
+ * change log loses every line after the last checkpoint; a torn entry follows the
+ * journal. Recovery must still bring back every acknowledged write. Returns the
+ * number of journalled units (how much recovery had to redo).
+ */
+async function losePower(rng: ReturnType<typeof makeRng>): Promise<number> {
+  const paths = new FlatFilePaths(flatRoot);
+  const { entries } = await readJournals(paths, 'alice');
+  const checkpointed = new Map<string, string | null>();
+  for (const e of entries) {
+    if (e.kind !== 'write') continue;
+    e.writes.forEach((w, i) => {
+      const file = paths.record('alice', w.table, w.id);
+      if (!checkpointed.has(file)) checkpointed.set(file, e.before[i]!.text);
+    });
+  }
+  for (const [file, before] of checkpointed) {
+    const r = rng.int(3);
+    if (r === 1 && before === null) rmSync(file, { force: true });
+    else if (r === 1) writeFileSync(file, before!);
+    else if (r === 2 && existsSync(file)) writeFileSync(file, '');
+  }
+  if (entries.length > 0) truncateSync(paths.changes('alice'), entries[0]!.changesOffset);
+  appendFileSync(paths.journals('alice')[rng.int(2)], '{"bytes":4096,"sha256":"0000"}\n{"version":2,"ki');
+  return entries.length;
+}
+
+test(`SIGKILL under write load loses no acknowledged write (${FLATFILE ? 'flatfile' : 'sqlite'}, seed ${SEED})`, { timeout: 600_000 }, async (t) => {
   t.diagnostic(`FUZZ_SEED=${SEED} rounds=${ROUNDS}`);
   console.log(`crash: FUZZ_SEED=${SEED}, ${ROUNDS} rounds, data in ${dataDir}`);
   const rng = makeRng(SEED);
@@ -384,6 +422,7 @@ test(`SIGKILL under write load loses no acknowledged write (seed ${SEED})`, { ti
   assert.equal(tokenRes.status, 200, await tokenRes.clone().text());
   const token = ((await tokenRes.json()) as { access_token: string }).access_token;
 
+  let journalled = 0;
   try {
     for (let round = 1; round <= ROUNDS; round++) {
       const load = new Load(server.url, token, rng);
@@ -407,6 +446,9 @@ test(`SIGKILL under write load loses no acknowledged write (seed ${SEED})`, { ti
       await Promise.all(workers);
       if (load.error) throw load.error;
       assert.equal(code, null, 'the server died of the signal');
+      // Flat files: every other round, a power loss rather than a process kill.
+      const units = FLATFILE ? (round % 2 === 0 ? await losePower(rng) : (await readJournals(new FlatFilePaths(flatRoot), 'alice')).entries.length) : 0;
+      journalled += units;
       const changes = await verifyChangeLog(round);
 
       server = await startServer();
@@ -414,7 +456,7 @@ test(`SIGKILL under write load loses no acknowledged write (seed ${SEED})`, { ti
       assert.deepEqual(((await ping.json()) as { logged_in: boolean }).logged_in, true, 'the app token survives the crash');
       const { live, files: fileCount, inFlight } = await verifyOverHttp(server.url, token, round);
       console.log(`crash: round ${round}: killed after ${load.acked} acknowledged writes (+${delayMs} ms) with ${inFlight} in flight; ` +
-        `${live} live records, ${fileCount} files, ${changes} changes; restart clean`);
+        `${live} live records, ${fileCount} files, ${changes} changes${FLATFILE ? `, ${units} journalled units redone${round % 2 === 0 ? ' after a simulated power loss' : ''}` : ''}; restart clean`);
       assert.equal(server.stderr(), '', `the restarted server wrote to stderr:\n${server.stderr()}`);
     }
   } finally {
@@ -425,4 +467,5 @@ test(`SIGKILL under write load loses no acknowledged write (seed ${SEED})`, { ti
     clearTimeout(timer);
   }
   await verifyChangeLog(ROUNDS + 1);
+  if (FLATFILE) assert.ok(journalled > 0, 'no kill landed before a checkpoint: roll-forward was never exercised');
 });
