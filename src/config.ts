@@ -1,5 +1,6 @@
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
+import { DEFAULT_TOKEN_CACHE_MS } from './core/auth/tokens.js';
 
 /**
  * Configuration comes from environment variables, then an optional JSON file
@@ -136,7 +137,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     rateLimit: bool(pick(env.FREEHOLD_RATE_LIMIT, file.rateLimit), true),
     loginRateLimit: int('FREEHOLD_LOGIN_RATE_LIMIT', pick(env.FREEHOLD_LOGIN_RATE_LIMIT, file.loginRateLimit), 10),
     apiRateLimit: int('FREEHOLD_API_RATE_LIMIT', pick(env.FREEHOLD_API_RATE_LIMIT, file.apiRateLimit), 6000),
-    tokenCacheMs: int('FREEHOLD_TOKEN_CACHE_MS', pick(env.FREEHOLD_TOKEN_CACHE_MS, file.tokenCacheMs), 1000),
+    tokenCacheMs: int('FREEHOLD_TOKEN_CACHE_MS', pick(env.FREEHOLD_TOKEN_CACHE_MS, file.tokenCacheMs), DEFAULT_TOKEN_CACHE_MS),
     logLevel: pick(env.FREEHOLD_LOG_LEVEL, file.logLevel) ?? 'info',
     maxBodyBytes: int('FREEHOLD_MAX_BODY', pick(env.FREEHOLD_MAX_BODY, file.maxBodyBytes), 3 * 1024 * 1024),
     maxUploadBytes: int('FREEHOLD_MAX_UPLOAD', pick(env.FREEHOLD_MAX_UPLOAD, file.maxUploadBytes), 100 * 1024 * 1024),
