@@ -22,6 +22,12 @@ export interface RecordUpdate {
   modified: number;
   /** Most UTF-8 bytes the new record's JSON.stringify may take. */
   maxBytes: number;
+  /**
+   * The same new record, built in JS from the stored one: for stores that apply the
+   * update in their own process (SQLite, inside its write transaction) rather than in
+   * a database server. Stores that build it in SQL ignore it.
+   */
+  build(stored: StoredRecord): StoredRecord;
 }
 
 /** One write in an atomic batch. */

@@ -12,7 +12,9 @@ import { postgresSuite } from '../helpers/postgres.js';
 
 const T = 'com.example.notes';
 const MAX = 2 * 1024 * 1024;
-const change = (fields: Record<string, unknown>, keep: RecordUpdate['keep'], modified = 1000): RecordUpdate => ({ fields, keep, modified, maxBytes: MAX });
+/** PostgreSQL builds the new record in SQL: a store that called `build` would be taking the JS path. */
+const inSql = (): never => { throw new Error('the PostgreSQL store must not build the record in JS'); };
+const change = (fields: Record<string, unknown>, keep: RecordUpdate['keep'], modified = 1000): RecordUpdate => ({ fields, keep, modified, maxBytes: MAX, build: inSql });
 
 postgresSuite('postgres update', 'fh_u_', (scratch) => {
   const withStore = scratch.withStore.bind(scratch);
@@ -50,11 +52,11 @@ postgresSuite('postgres update', 'fh_u_', (scratch) => {
       const stored: StoredRecord = { _id: 'a', _date_created: 5, _date_modified: 7, text: 'y'.repeat(300) };
       await s.put('o', T, stored);
       // Replacing with small fields fits; merging into the stored 300 bytes might not.
-      assert.equal(await s.update('o', T, 'a', { fields: { text: 'y'.repeat(300) }, keep: 'all', modified: 1000, maxBytes: 500 }), null);
-      assert.equal(await s.update('o', T, 'a', { fields: { text: 'z'.repeat(600) }, keep: [], modified: 1000, maxBytes: 500 }), null);
+      assert.equal(await s.update('o', T, 'a', { fields: { text: 'y'.repeat(300) }, keep: 'all', modified: 1000, maxBytes: 500, build: inSql }), null);
+      assert.equal(await s.update('o', T, 'a', { fields: { text: 'z'.repeat(600) }, keep: [], modified: 1000, maxBytes: 500, build: inSql }), null);
       assert.deepEqual(await s.get('o', T, 'a'), stored);
       assert.deepEqual((await s.changes('o', 0, 10)).length, 1);
-      assert.ok(await s.update('o', T, 'a', { fields: { text: 'z' }, keep: [], modified: 1000, maxBytes: 500 }));
+      assert.ok(await s.update('o', T, 'a', { fields: { text: 'z' }, keep: [], modified: 1000, maxBytes: 500, build: inSql }));
     }));
 
   test('postgres update: strings PostgreSQL cannot hold as they are round-trip', () =>

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteRecordStore } from '../../src/storage/sqlite/record-store.js';
+import type { RecordUpdate, StoredRecord } from '../../src/storage/types.js';
 import { recordStoreSuite } from './record-store.suite.js';
 import { compileSqlite, compileSqliteOrder } from '../../src/query/sqlite.js';
 import { validateWhere } from '../../src/query/validate.js';
@@ -66,4 +67,27 @@ test('sqlite URLs: durability=full turns on synchronous=FULL; unknown parameters
   await store.close();
   assert.throws(() => openRecordStore(`sqlite:${file}?durability=maybe`), /durability/);
   assert.throws(() => openRecordStore(`sqlite:${file}?foo=1`), /durability/);
+});
+
+test('sqlite update: builds the record inside the write, logs a put, declines when absent or over the limit', async () => {
+  const s = new SqliteRecordStore(join(dir, `t${n++}.db`));
+  await s.init();
+  try {
+    const T = 'com.example.notes';
+    await s.put('o', T, { _id: 'a', _date_created: 5, _date_modified: 7, _publicid: 'p1', title: 'old' });
+    const seen: StoredRecord[] = [];
+    const change = (build: (old: StoredRecord) => StoredRecord, maxBytes = 1000): RecordUpdate =>
+      ({ fields: {}, keep: 'all', modified: 0, maxBytes, build: (old) => { seen.push(old); return build(old); } });
+    const dates = await s.update('o', T, 'a', change((old) => ({ ...old, title: 'new', _date_modified: 9 })));
+    assert.deepEqual(dates, { _date_created: 5, _date_modified: 9 });
+    assert.deepEqual(seen, [{ _id: 'a', _date_created: 5, _date_modified: 7, _publicid: 'p1', title: 'old' }], 'built from the stored record');
+    assert.deepEqual(await s.get('o', T, 'a'), { _id: 'a', _date_created: 5, _date_modified: 9, _publicid: 'p1', title: 'new' });
+    assert.deepEqual((await s.changes('o', 0, 10)).map((c) => `${c.op}:${c.id}`), ['put:a', 'put:a']);
+    assert.equal(await s.update('o', T, 'missing', change((old) => old)), null);
+    assert.equal(await s.update('o', T, 'a', change((old) => ({ ...old, title: 'x'.repeat(2000) }), 1000)), null);
+    assert.equal((await s.get('o', T, 'a'))!.title, 'new', 'nothing written when over the limit');
+    assert.equal((await s.changes('o', 0, 10)).length, 2);
+  } finally {
+    await s.close();
+  }
 });

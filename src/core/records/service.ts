@@ -116,14 +116,18 @@ export class RecordService {
   private async rewrite(access: Access, table: string, id: string, fields: ClientFields, merge: boolean): Promise<WriteResult> {
     const store = this.stores.records(access.ownerId);
     const recordId = assertRecordId(id);
+    const modified = Date.now();
+    // What RecordUpdate describes, in JS: for stores that apply it themselves, and for the general path below.
+    const build = (old: StoredRecord): StoredRecord =>
+      withReserved(merge ? { ...stripReserved(old), ...fields } : fields, old, Math.max(modified, old._date_modified + 1));
     if (store.update) {
       const keep = merge ? 'all' : KEPT_ON_REPLACE;
-      const dates = await store.update(access.ownerId, table, recordId, { fields, keep, modified: Date.now(), maxBytes: MAX_RECORD_BYTES });
+      const dates = await store.update(access.ownerId, table, recordId, { fields, keep, modified, maxBytes: MAX_RECORD_BYTES, build });
       if (dates) return { _id: recordId, ...dates };
     }
     const old = await store.get(access.ownerId, table, recordId);
     if (!old) throw new FreeholdError('not_found', 'No such record');
-    const record = withReserved(merge ? { ...stripReserved(old), ...fields } : fields, old, nextModified(old._date_modified));
+    const record = build(old);
     assertRecordSize(record);
     if (!(await store.replace(access.ownerId, table, record))) throw new FreeholdError('not_found', 'No such record');
     return datesOf(record);

@@ -1,0 +1,106 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { postgresSuite } from '../helpers/postgres.js';
+import { MAX_RECORD_BYTES } from '../../src/core/records/reserved.js';
+
+/**
+ * CEPS and FEPS updates over the stores that apply them in one step (RecordStore.update:
+ * one UPDATE statement on PostgreSQL, one write transaction on SQLite): the same answers
+ * as the general path, exactly at the size limit too, and concurrent merges of one
+ * record all kept.
+ */
+
+const APP = 'com.example.notes';
+
+function updateTests(label: string, start: () => Promise<TestServer>): void {
+  let server: TestServer;
+  let token: string;
+  const call = (method: string, url: string, payload?: unknown) => server.app.inject({
+    method: method as 'GET', url, ...(payload === undefined ? {} : { payload: payload as object }), headers: { authorization: `Bearer ${token}` },
+  });
+  const write = async (payload: object): Promise<{ _id: string; _date_created: number; _date_modified: number }> => {
+    const res = await call('POST', `/ceps/write/${APP}`, payload);
+    assert.equal(res.statusCode, 200, res.body);
+    return res.json();
+  };
+  /** JSON bytes of a record holding `fields`, with dates of today's length: what the limit counts. */
+  const recordBytes = (fields: object, id: string, created: number) =>
+    Buffer.byteLength(JSON.stringify({ ...fields, _id: id, _date_created: created, _date_modified: Date.now() }));
+
+  before(async () => {
+    server = await start();
+    await server.addUser('alice');
+    token = await server.appToken('alice', APP);
+  });
+  after(() => server.close());
+
+  test(`${label} CEPS update: the dates answered, the fields replaced, 404 without creating`, async () => {
+    const created = await write({ title: 'hi', n: 1 });
+    const res = await call('PUT', `/ceps/update/${APP}/${created._id}`, { title: 'bye', _date_created: 1, _id: 'other' });
+    assert.equal(res.statusCode, 200, res.body);
+    const body = res.json();
+    assert.deepEqual(Object.keys(body), ['_id', '_date_created', '_date_modified']);
+    assert.equal(body._id, created._id);
+    assert.equal(body._date_created, created._date_created);
+    assert.ok(body._date_modified > created._date_modified);
+    const read = (await call('GET', `/ceps/read/${APP}/${created._id}`)).json();
+    assert.deepEqual(read, { _id: created._id, _date_created: created._date_created, _date_modified: body._date_modified, title: 'bye' });
+
+    const missing = await call('PUT', `/ceps/update/${APP}/doesnotexist`, { a: 1 });
+    assert.equal(missing.statusCode, 404);
+    assert.equal((await call('GET', `/ceps/read/${APP}/doesnotexist`)).statusCode, 404);
+  });
+
+  test(`${label} CEPS update: each date strictly later than the last`, async () => {
+    const { _id } = await write({ i: -1 });
+    let last = 0;
+    for (let i = 0; i < 20; i++) {
+      const m = (await call('PUT', `/ceps/update/${APP}/${_id}`, { i })).json()._date_modified as number;
+      assert.ok(m > last);
+      last = m;
+    }
+  });
+
+  test(`${label} CEPS update: a record of exactly the limit is written, one byte more is 413 and writes nothing`, async () => {
+    const { _id, _date_created } = await write({ blob: '' });
+    const fill = MAX_RECORD_BYTES - recordBytes({ blob: '' }, _id, _date_created);
+    const fits = await call('PUT', `/ceps/update/${APP}/${_id}`, { blob: 'x'.repeat(fill) });
+    assert.equal(fits.statusCode, 200, fits.body.slice(0, 200));
+    const over = await call('PUT', `/ceps/update/${APP}/${_id}`, { blob: 'y'.repeat(fill + 1) });
+    assert.equal(over.statusCode, 413);
+    assert.equal(over.json().error, 'too_large');
+    assert.equal((await call('GET', `/ceps/read/${APP}/${_id}`)).json().blob, 'x'.repeat(fill));
+  });
+
+  test(`${label} FEPS merge: exactly at the limit after merging is written, one byte more is 413`, async () => {
+    const { _id, _date_created } = await write({ a: 'x'.repeat(1000) });
+    const fill = MAX_RECORD_BYTES - recordBytes({ a: 'x'.repeat(1000), b: '' }, _id, _date_created);
+    const over = await call('PUT', `/feps/update/${APP}/${_id}`, { b: 'y'.repeat(fill + 1) });
+    assert.equal(over.statusCode, 413);
+    assert.equal(over.json().error, 'too_large');
+    assert.equal('b' in (await call('GET', `/ceps/read/${APP}/${_id}`)).json(), false);
+    const fits = await call('PUT', `/feps/update/${APP}/${_id}`, { b: 'y'.repeat(fill) });
+    assert.equal(fits.statusCode, 200, fits.body.slice(0, 200));
+    const read = (await call('GET', `/ceps/read/${APP}/${_id}`)).json();
+    assert.equal(read.a.length + read.b.length, 1000 + fill);
+  });
+
+  test(`${label} FEPS merge: concurrent merges of one record all land; absent is 404`, async () => {
+    const { _id } = await write({ base: true });
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => call('PUT', `/feps/update/${APP}/${_id}`, { [`f${i}`]: i })));
+    for (const a of answers) assert.equal(a.statusCode, 200, a.body);
+    const read = (await call('GET', `/ceps/read/${APP}/${_id}`)).json();
+    for (let i = 0; i < 20; i++) assert.equal(read[`f${i}`], i, `f${i} was lost`);
+    assert.equal(read.base, true);
+    assert.equal((await call('PUT', `/feps/update/${APP}/nope`, { b: 2 })).statusCode, 404);
+  });
+}
+
+describe('sqlite updates over HTTP', () => updateTests('sqlite', () => startTestServer()));
+
+postgresSuite('postgres updates over HTTP', 'fh_hu_', (scratch) => updateTests('postgres', () => {
+  const u = new URL(scratch.databaseUrl);
+  u.searchParams.set('schema', scratch.schema());
+  return startTestServer({ config: { records: u.toString() } });
+}));
