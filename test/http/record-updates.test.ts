@@ -1,12 +1,16 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { postgresSuite } from '../helpers/postgres.js';
 import { MAX_RECORD_BYTES } from '../../src/core/records/reserved.js';
 
 /**
  * CEPS and FEPS updates over the stores that apply them in one step (RecordStore.update:
- * one UPDATE statement on PostgreSQL, one write transaction on SQLite): the same answers
+ * one UPDATE statement on PostgreSQL, one write transaction on SQLite, one journalled
+ * unit on flat files): the same answers
  * as the general path, exactly at the size limit too, and concurrent merges of one
  * record all kept.
  */
@@ -98,6 +102,12 @@ function updateTests(label: string, start: () => Promise<TestServer>): void {
 }
 
 describe('sqlite updates over HTTP', () => updateTests('sqlite', () => startTestServer()));
+
+describe('flatfile updates over HTTP', () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'freehold-updates-flat-'));
+  after(() => rmSync(root, { recursive: true, force: true }));
+  updateTests('flatfile', () => startTestServer({ config: { records: `flatfile:${root}` } }));
+});
 
 postgresSuite('postgres updates over HTTP', 'fh_hu_', (scratch) => updateTests('postgres', () => {
   const u = new URL(scratch.databaseUrl);

@@ -344,3 +344,27 @@ test('flatfile: flatfile:<dir> store URL', async () => {
   await s.close();
   assert.throws(() => openRecordStore('flatfile:'), /needs a directory/);
 });
+
+test('flatfile update: rebuilt inside the unit from the current file; a broken or foreign file is left to the general path', async () => {
+  const root = fresh();
+  const s = await open(root);
+  try {
+    await s.put(O, T, rec('a', { title: 'old' }));
+    const change = (title: string) => ({
+      fields: { title }, keep: 'all' as const, modified: 5000, maxBytes: 1000,
+      build: (old: StoredRecord): StoredRecord => ({ ...old, title, _date_modified: 5000 }),
+    });
+    assert.deepEqual(await s.update(O, T, 'a', change('new')), { _date_created: 1000, _date_modified: 5000 });
+    const file = join(root, O, T, 'a.json');
+    assert.equal(readFileSync(file, 'utf8'), JSON.stringify({ ...rec('a'), _date_modified: 5000, title: 'new' }, null, 2) + '\n', 'pretty, like every record file');
+    assert.equal(await s.update(O, T, 'missing', change('x')), null);
+    assert.equal(await s.update(O, T, 'a', change('y'.repeat(2000))), null, 'over the limit');
+    writeFileSync(file, '{ "_id": "a", broken');
+    assert.equal(await s.update(O, T, 'a', change('z')), null, 'a broken hand edit');
+    assert.equal(readFileSync(file, 'utf8'), '{ "_id": "a", broken', 'and it is left alone');
+    writeFileSync(file, JSON.stringify(rec('b')));
+    assert.equal(await s.update(O, T, 'a', change('z')), null, 'a file naming another id');
+  } finally {
+    await s.close();
+  }
+});

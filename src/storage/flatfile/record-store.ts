@@ -6,7 +6,7 @@ import { FreeholdError } from '../../core/errors.js';
 import { compareForSort, compareStrings, matches } from '../../query/evaluate.js';
 import type { Condition, QueryOptions, SortKey } from '../../query/types.js';
 import { PATH_SEGMENT } from '../../query/validate.js';
-import type { BatchOp, Change, RecordStore, StoredRecord } from '../types.js';
+import type { BatchOp, Change, RecordStore, RecordUpdate, StoredRecord } from '../types.js';
 import { ChangeLog } from './changelog.js';
 import { parseRecord, serializeRecord } from './format.js';
 import { PendingSync } from './checkpoint.js';
@@ -253,6 +253,33 @@ export class FlatFileRecordStore implements RecordStore {
   async put(owner: string, table: string, record: StoredRecord): Promise<void> {
     const text = this.prepare(owner, table, record);
     await this.enqueue(owner, (plan) => plan.write(table, record._id, text), text.length);
+  }
+
+  /**
+   * Rebuilds the record from its current text inside the unit that writes it, so no
+   * other write of it can come between (two merges at once both land). Anything
+   * unusual (no record, a file that does not parse or names another id, a result over
+   * the limit) is left to the caller's general path, which decides it as before.
+   */
+  async update(owner: string, table: string, id: string, change: RecordUpdate): Promise<{ _date_created: number; _date_modified: number } | null> {
+    const file = this.paths.record(owner, table, id);
+    const estimate = JSON.stringify(change.fields).length;
+    return (await this.enqueue(owner, (plan) => {
+      const text = plan.current(table, id);
+      if (text === null) return null;
+      let stored: StoredRecord;
+      try {
+        stored = parseRecord(text, file);
+      } catch {
+        return null;
+      }
+      if (stored._id !== id) return null;
+      const record = change.build(stored);
+      const compact = JSON.stringify(record);
+      if (compact.length * 3 > change.maxBytes && Buffer.byteLength(compact) > change.maxBytes) return null;
+      plan.write(table, id, serializeRecord(record));
+      return { _date_created: record._date_created, _date_modified: record._date_modified };
+    }, estimate)) as { _date_created: number; _date_modified: number } | null;
   }
 
   async delete(owner: string, table: string, id: string): Promise<StoredRecord | null> {
