@@ -15,3 +15,8 @@ export function queryRecordsJson(store: RecordStore, owner: string, table: strin
   if (store.queryJson) return store.queryJson(owner, table, where, options);
   return store.query(owner, table, where, options).then((rows) => JSON.stringify(rows));
 }
+
+/** Whether JSON text takes more than `maxBytes` in UTF-8; short texts skip the count (a UTF-16 unit is at most 3 bytes). */
+export function jsonOverBytes(json: string, maxBytes: number): boolean {
+  return json.length * 3 > maxBytes && Buffer.byteLength(json) > maxBytes;
+}

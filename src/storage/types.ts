@@ -24,8 +24,9 @@ export interface RecordUpdate {
   maxBytes: number;
   /**
    * The same new record, built in JS from the stored one: for stores that apply the
-   * update in their own process (SQLite, inside its write transaction) rather than in
-   * a database server. Stores that build it in SQL ignore it.
+   * update in their own process (SQLite inside its write transaction, flat files inside
+   * their journalled unit) rather than in a database server. Stores that build it in
+   * SQL ignore it.
    */
   build(stored: StoredRecord): StoredRecord;
 }

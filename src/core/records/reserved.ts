@@ -1,4 +1,5 @@
 import { FreeholdError } from '../errors.js';
+import { jsonOverBytes } from '../../storage/record-json.js';
 
 /** Fields only the server sets (CEPS.md §3). Stripped from client input, never trusted. */
 export const RESERVED_FIELDS = new Set([
@@ -66,9 +67,7 @@ export function cleanClientRecord(body: unknown): ClientFields {
 }
 
 export function assertRecordSize(record: object): void {
-  // Each UTF-16 unit is at most 3 UTF-8 bytes, so short records skip the byte count.
-  const json = JSON.stringify(record);
-  if (json.length * 3 > MAX_RECORD_BYTES && Buffer.byteLength(json) > MAX_RECORD_BYTES) {
+  if (jsonOverBytes(JSON.stringify(record), MAX_RECORD_BYTES)) {
     throw new FreeholdError('too_large', `A record may be at most ${MAX_RECORD_BYTES} bytes`);
   }
 }

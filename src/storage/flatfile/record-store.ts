@@ -7,6 +7,7 @@ import { compareForSort, compareStrings, matches } from '../../query/evaluate.js
 import type { Condition, QueryOptions, SortKey } from '../../query/types.js';
 import { PATH_SEGMENT } from '../../query/validate.js';
 import type { BatchOp, Change, RecordStore, RecordUpdate, StoredRecord } from '../types.js';
+import { jsonOverBytes } from '../record-json.js';
 import { ChangeLog } from './changelog.js';
 import { parseRecord, serializeRecord } from './format.js';
 import { PendingSync } from './checkpoint.js';
@@ -275,8 +276,7 @@ export class FlatFileRecordStore implements RecordStore {
       }
       if (stored._id !== id) return null;
       const record = change.build(stored);
-      const compact = JSON.stringify(record);
-      if (compact.length * 3 > change.maxBytes && Buffer.byteLength(compact) > change.maxBytes) return null;
+      if (jsonOverBytes(JSON.stringify(record), change.maxBytes)) return null;
       plan.write(table, id, serializeRecord(record));
       return { _date_created: record._date_created, _date_modified: record._date_modified };
     }, estimate)) as { _date_created: number; _date_modified: number } | null;

@@ -7,6 +7,7 @@ import { compileSqlite, compileSqliteOrder, sqliteValueExpression } from '../../
 import { PATH_SEGMENT } from '../../query/validate.js';
 import type { Condition, QueryOptions } from '../../query/types.js';
 import type { BatchOp, Change, RecordStore, RecordUpdate, StoredRecord } from '../types.js';
+import { jsonOverBytes } from '../record-json.js';
 import { defaultCheckpointer, type Checkpointer, type CheckpointRegistration } from './checkpointer.js';
 
 /**
@@ -214,7 +215,7 @@ export class SqliteRecordStore implements RecordStore {
       const record = change.build(JSON.parse(stored) as StoredRecord);
       const data = serialise(record);
       // Over the limit: the caller's general path measures it again and refuses it.
-      if (data.length * 3 > change.maxBytes && Buffer.byteLength(data) > change.maxBytes) return null;
+      if (jsonOverBytes(data, change.maxBytes)) return null;
       this.s.update.run(record._date_created, record._date_modified, data, owner, table, id);
       this.s.change.run(owner, table, id, 'put', Date.now());
       return { _date_created: record._date_created, _date_modified: record._date_modified };
