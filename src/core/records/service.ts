@@ -15,8 +15,8 @@ export interface WriteResult {
 }
 
 /** A date strictly after the previous one, even when the clock stands still or steps back. */
-function nextModified(previous: number): number {
-  return Math.max(Date.now(), previous + 1);
+function nextModified(previous: number, now = Date.now()): number {
+  return Math.max(now, previous + 1);
 }
 
 function datesOf(r: StoredRecord): WriteResult {
@@ -119,7 +119,7 @@ export class RecordService {
     const modified = Date.now();
     // What RecordUpdate describes, in JS: for stores that apply it themselves, and for the general path below.
     const build = (old: StoredRecord): StoredRecord =>
-      withReserved(merge ? { ...stripReserved(old), ...fields } : fields, old, Math.max(modified, old._date_modified + 1));
+      withReserved(merge ? { ...stripReserved(old), ...fields } : fields, old, nextModified(old._date_modified, modified));
     if (store.update) {
       const keep = merge ? 'all' : KEPT_ON_REPLACE;
       const dates = await store.update(access.ownerId, table, recordId, { fields, keep, modified, maxBytes: MAX_RECORD_BYTES, build });
