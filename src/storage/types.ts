@@ -93,7 +93,8 @@ export interface RecordStore {
    * Optional: a value that changes whenever another connection or process commits
    * to this store, read synchronously and cheaply; undefined when the store cannot
    * tell. Lets a process trust what it read earlier (the token cache) exactly as long
-   * as nobody else wrote. The store's own writes do not change it.
+   * as nobody else wrote. The store's own writes do not change it. A store may answer
+   * from a read made earlier in the same event-loop turn.
    */
   changeStamp?(): number | undefined;
   count(owner: string, table: string, where: Condition): Promise<number>;

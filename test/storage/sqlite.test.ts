@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { SqliteRecordStore } from '../../src/storage/sqlite/record-store.js';
 import type { RecordUpdate, StoredRecord } from '../../src/storage/types.js';
 import { recordStoreSuite } from './record-store.suite.js';
@@ -89,5 +90,27 @@ test('sqlite update: builds the record inside the write, logs a put, declines wh
     assert.equal((await s.changes('o', 0, 10)).length, 2);
   } finally {
     await s.close();
+  }
+});
+
+test('sqlite change stamp: read once per event-loop turn; another connection\'s commit shows in the next turn', async () => {
+  const file = join(dir, 'stamp.db');
+  const store = new SqliteRecordStore(file);
+  await store.init();
+  const other = new Database(file);
+  try {
+    const before = store.changeStamp();
+    assert.equal(typeof before, 'number');
+    other.exec('CREATE TABLE IF NOT EXISTS elsewhere (x); INSERT INTO elsewhere VALUES (1)');
+    assert.equal(store.changeStamp(), before, 'within the turn, the stamp read at its start');
+    await new Promise((resolve) => setImmediate(resolve));
+    const after = store.changeStamp();
+    assert.notEqual(after, before, 'the next turn reads it again and sees the commit');
+    await store.put('o', 't', { _id: 'mine', _date_created: 1, _date_modified: 1 });
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(store.changeStamp(), after, 'the store\'s own commits do not move it');
+  } finally {
+    other.close();
+    await store.close();
   }
 });

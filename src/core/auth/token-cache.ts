@@ -2,8 +2,9 @@
  * Recently checked tokens, so a burst of API calls with one token costs one store
  * lookup instead of one per request (measured: about a fifth of a CEPS read's time).
  *
- * A revoked token must fail at once, in every process sharing the store, so an entry
- * is trusted only while nothing can have removed its row:
+ * A revoked token must fail at once, in every process sharing the store (from the
+ * next event-loop turn: see SqliteRecordStore.changeStamp), so an entry is trusted
+ * only while nothing can have removed its row:
  *  - each entry carries the store's change stamp (RecordStore.changeStamp) from
  *    before its lookup, and is used only while the stamp is unchanged: any commit by
  *    another connection or process (the CLI, a second server) moves the stamp;
