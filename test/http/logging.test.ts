@@ -30,3 +30,30 @@ test('logs are structured JSON and never carry passwords, tokens or cookies', as
     await server.close();
   }
 });
+
+test('one access line per request, in pino\'s JSON: level, time, pid, hostname, request id, method, redacted URL, address, status, time taken', async () => {
+  const lines: string[] = [];
+  const sink = new Writable({ write(chunk, _enc, done) { lines.push(...String(chunk).split('\n').filter(Boolean)); done(); } });
+  const server = await startTestServer({ logTo: sink as unknown as import('pino').DestinationStream });
+  try {
+    // A URL with quotes, a backslash, non-ASCII (inject sends it percent-encoded) and a secret: the line must stay valid JSON and say no secret.
+    const url = '/ceps/ping?x=%22q%22&y=a\\b&z=\u00e9&token=s3cr3t-value';
+    const res = await server.app.inject({ method: 'GET', url });
+    assert.equal(res.statusCode, 200);
+    const access = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request completed');
+    assert.equal(access.length, 1, lines.join('\n'));
+    const line = access[0]!;
+    assert.deepEqual(Object.keys(line), ['level', 'time', 'pid', 'hostname', 'reqId', 'req', 'res', 'responseTime', 'msg']);
+    assert.equal(line.level, 30);
+    assert.ok(typeof line.time === 'number' && Math.abs((line.time as number) - Date.now()) < 60_000);
+    assert.equal(line.pid, process.pid);
+    assert.equal(typeof line.hostname, 'string');
+    assert.equal(typeof line.reqId, 'string');
+    assert.deepEqual(line.req, { method: 'GET', url: '/ceps/ping?x=%22q%22&y=a\\b&z=%C3%A9&token=[redacted]', ip: '127.0.0.1' });
+    assert.deepEqual(line.res, { statusCode: 200 });
+    assert.ok(typeof line.responseTime === 'number' && (line.responseTime as number) >= 0);
+    assert.ok(!lines.join('').includes('s3cr3t-value'));
+  } finally {
+    await server.close();
+  }
+});
