@@ -90,11 +90,13 @@ export interface RecordStore {
   getJson?(owner: string, table: string, id: string): Promise<string | null>;
   queryJson?(owner: string, table: string, where: Condition, options: QueryOptions): Promise<string>;
   /**
-   * Optional: a value that changes whenever another connection or process commits
-   * to this store, read synchronously and cheaply; undefined when the store cannot
-   * tell. Lets a process trust what it read earlier (the token cache) exactly as long
-   * as nobody else wrote. The store's own writes do not change it. A store may answer
-   * from a read made earlier in the same event-loop turn.
+   * Optional: a value that changes whenever another connection or process commits a
+   * change to a system record (SYSTEM_OWNER's), read synchronously and cheaply;
+   * undefined when the store cannot tell. Lets a process trust what it read of those
+   * earlier (the token cache) exactly as long as nobody else changed them. A store may
+   * move it more often: SQLite moves it for any commit by another connection, and
+   * answers from a read made earlier in the same event-loop turn; PostgreSQL moves it
+   * when the notification of such a commit arrives, a moment after it.
    */
   changeStamp?(): number | undefined;
   count(owner: string, table: string, where: Condition): Promise<number>;

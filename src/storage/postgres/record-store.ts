@@ -5,7 +5,8 @@ import { compilePostgres, compilePostgresOrder, encodeText, fromJsonb, jsonbToJs
 import { PATH_SEGMENT } from '../../query/validate.js';
 import type { Condition, QueryOptions } from '../../query/types.js';
 import type { BatchOp, Change, RecordStore, RecordUpdate, StoredRecord } from '../types.js';
-import { DDL_LOCK, quoteIdent, statements, type Statements } from './sql.js';
+import { DDL_LOCK, quoteIdent, statements, systemChannel, type Statements } from './sql.js';
+import { ChangeListener } from './change-listener.js';
 import { parsePostgresUrl, type PostgresOptions } from './url.js';
 import { SharedConnection } from './shared-connection.js';
 import { StatementNames } from './statement-names.js';
@@ -93,6 +94,8 @@ export class PostgresRecordStore implements RecordStore {
   /** Queries: one more, apart from point reads so a token check never waits behind a query. */
   private queries: SharedConnection | null = null;
   private starting: Promise<void> | null = null;
+  /** Hears other connections' changes to system records: the change stamp (change-listener.ts). */
+  private systemChanges: ChangeListener | null = null;
   private readonly options: PostgresOptions;
   private readonly sql: Statements;
   private readonly writes = new WriteQueue(() => this.db(), translate);
@@ -135,6 +138,8 @@ export class PostgresRecordStore implements RecordStore {
     this.pool = pool;
     this.reads = new SharedConnection({ connectionString: this.options.connectionString, types });
     this.queries = new SharedConnection({ connectionString: this.options.connectionString, types }, true);
+    this.systemChanges = new ChangeListener({ connectionString: this.options.connectionString }, systemChannel(this.options.schema));
+    await this.systemChanges.start();
   }
 
   async close(): Promise<void> {
@@ -144,10 +149,11 @@ export class PostgresRecordStore implements RecordStore {
     this.analyzeTimer = null;
     await this.analyzing;
     const pool = this.pool;
-    const shared = [this.reads, this.queries];
+    const shared = [this.reads, this.queries, this.systemChanges];
     this.pool = null;
     this.reads = null;
     this.queries = null;
+    this.systemChanges = null;
     await Promise.all(shared.map((c) => c?.close()));
     await pool?.end();
   }
@@ -161,6 +167,15 @@ export class PostgresRecordStore implements RecordStore {
   async get(owner: string, table: string, id: string): Promise<StoredRecord | null> {
     const text = await this.getText(owner, table, id);
     return text === null ? null : fromJsonb<StoredRecord>(text);
+  }
+
+  /**
+   * Moves when any connection, in any process, commits an update or deletion of a
+   * system record (the trigger in sql.ts), which is all its user, the token cache,
+   * needs: it keeps only rows it found. Undefined while not listening.
+   */
+  changeStamp(): number | undefined {
+    return this.systemChanges?.current();
   }
 
   /** The record as JSON text, without a parse and a re-serialise (CEPS reads). */

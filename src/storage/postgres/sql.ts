@@ -1,4 +1,6 @@
 /** The fixed SQL of the PostgreSQL record store (see record-store.ts for the design). */
+import { createHash } from 'node:crypto';
+import { SYSTEM_OWNER } from '../../core/system-tables.js';
 
 /** Advisory lock namespaces ("free", "fref"): init/DDL, and one lock per owner for writes. */
 export const DDL_LOCK = 1718773093;
@@ -9,6 +11,15 @@ export function quoteIdent(name: string): string {
 }
 
 export type Statements = ReturnType<typeof statements>;
+
+/**
+ * The notification channel on which the trigger below reports changes to system
+ * records (change-listener.ts): one per schema, so stores in different schemas of one
+ * database do not hear each other. Channel names are identifiers (at most 63 bytes).
+ */
+export function systemChannel(schema: string | null): string {
+  return schema === null ? 'fh_system_changed' : `fh_system_changed_${createHash('sha256').update(schema).digest('hex').slice(0, 24)}`;
+}
 
 /**
  * All fixed SQL of one store, with table names qualified by the configured schema.
@@ -49,7 +60,17 @@ export function statements(schema: string | null) {
         op    text   NOT NULL,
         at    bigint NOT NULL
       );
-      CREATE INDEX IF NOT EXISTS changes_by_owner ON ${changes} (owner, seq);`,
+      CREATE INDEX IF NOT EXISTS changes_by_owner ON ${changes} (owner, seq);
+      -- Any connection updating or deleting a system record (a revoked token, say) tells every
+      -- store listening (change-listener.ts). Inserts need no word: nothing caches an absence.
+      CREATE OR REPLACE FUNCTION ${p}fh_system_changed() RETURNS trigger LANGUAGE plpgsql AS $fn$
+        BEGIN PERFORM pg_notify('${systemChannel(schema)}', ''); RETURN NULL; END $fn$;
+      DO $do$ BEGIN
+        IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'fh_system_changed' AND tgrelid = '${records}'::regclass) THEN
+          CREATE TRIGGER fh_system_changed AFTER UPDATE OR DELETE ON ${records}
+            FOR EACH ROW WHEN (OLD.owner = '${SYSTEM_OWNER}') EXECUTE FUNCTION ${p}fh_system_changed();
+        END IF;
+      END $do$;`,
     get: `SELECT data FROM ${records} WHERE owner = $1 AND tbl = $2 AND id = $3`,
     /** An existing id inserts nothing (rowCount 0), so a conflict fails no other write of its group. */
     create: `WITH ${lock}, w AS (${insert} ON CONFLICT DO NOTHING RETURNING id) ${logPut}`,

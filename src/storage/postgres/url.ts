@@ -3,7 +3,7 @@
 export interface PostgresOptions {
   /** The URL without our own parameters, for `pg`. */
   connectionString: string;
-  /** Pooled connections (writes, counts); point reads share one more and queries another (shared-connection.ts). */
+  /** Pooled connections (writes, counts); point reads share one more, queries another (shared-connection.ts), and one listens (change-listener.ts). */
   poolSize: number;
   /** Schema holding the tables (created if missing); null for the connection's default (public). */
   schema: string | null;
