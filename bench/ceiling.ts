@@ -4,18 +4,20 @@
  * - a bare Fastify JSON reply (GET and POST) in its own process; its idle RSS is the
  *   floor any Fastify server on this Node starts from;
  * - Fastify + raw better-sqlite3 (sqlite-http-target.ts): a POST that inserts one
- *   record and a GET that selects one by id over the same seed — the least work a
- *   server must do per CEPS write/read, against which the targets are judged.
+ *   record, a GET that selects one by id and a GET of one indexed query page, over the
+ *   same seed — the least work a server must do per CEPS write/read/query, against
+ *   which the targets are judged.
  */
 import type autocannon from 'autocannon';
 import { load, type LoadRow } from './load.js';
 import { idleRssOf, scriptArgs, startReady, stop, type IdleRss } from './processes.js';
-import { SEEDED, WRITES, seedId, smallBody, spread } from './dataset.js';
+import { KINDS, PAGE, SEEDED, WRITES, seedId, smallBody, spread } from './dataset.js';
 
 export const BARE_GET = 'bare Fastify GET';
 export const BARE_POST = 'bare Fastify POST';
 export const SQLITE_HTTP_WRITE = 'Fastify + SQLite insert';
 export const SQLITE_HTTP_READ = 'Fastify + SQLite read by id';
+export const SQLITE_HTTP_QUERY = 'Fastify + SQLite indexed query';
 
 export async function runHttpCeiling(connections: number[], seconds: number, seed: number, settleMs: number, log: (s: string) => void): Promise<{ rows: LoadRow[]; idleRss: IdleRss }> {
   const rows: LoadRow[] = [];
@@ -48,6 +50,11 @@ export async function runHttpCeiling(connections: number[], seconds: number, see
         name: SQLITE_HTTP_READ, backend: 'ceiling', connections: c, seconds,
         // The same walk over the seed as the CEPS read row.
         opts: { url, requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, method: 'GET', path: `/ceps/read/${SEEDED}/${seedId(spread(i++, seed))}` }) }] },
+      }, log));
+      rows.push(await load({
+        name: SQLITE_HTTP_QUERY, backend: 'ceiling', connections: c, seconds,
+        // The same queries as the CEPS indexed query row.
+        opts: { url, requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, method: 'GET', path: `/ceps/query/${SEEDED}?kind=k${i++ % KINDS}&_count=${PAGE}` }) }] },
       }, log));
     }
   } finally {

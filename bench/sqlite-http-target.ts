@@ -2,9 +2,11 @@
  * The combined ceiling for a CEPS record call: Fastify plus raw better-sqlite3, and
  * nothing else — no token, no validation beyond JSON parsing, no change log, no
  * logging. One row inserted per POST in its own transaction; one primary-key select
- * per GET. Same schema shape and pragmas as freehold's SQLite store, seeded with the
- * same records, so "% of ceiling" for CEPS write/read compares freehold with the
- * least work any HTTP server must do to store or fetch a record on this machine.
+ * per GET; one page of an equality query on `kind` through the same expression index
+ * freehold builds for a manifest-declared index, sent as the stored texts joined. Same
+ * schema shape and pragmas as freehold's SQLite store, seeded with the same records,
+ * so "% of ceiling" for CEPS write/read/query compares freehold with the least work
+ * any HTTP server must do to store or fetch records on this machine.
  *
  *   sqlite-http-target.ts <seed>
  */
@@ -27,6 +29,10 @@ db.exec(`CREATE TABLE records (owner TEXT NOT NULL, tbl TEXT NOT NULL, id TEXT N
   modified INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (owner, tbl, id))`);
 const insert = db.prepare('INSERT INTO records (owner, tbl, id, created, modified, data) VALUES (?, ?, ?, ?, ?, ?)');
 const select = db.prepare('SELECT data FROM records WHERE owner = ? AND tbl = ? AND id = ?').pluck();
+// freehold's layout for an app-declared index on `kind` (SqliteRecordStore.ensureIndex), and its default order.
+const kind = `json_extract(data, '$."kind"')`;
+db.exec(`CREATE INDEX records_by_kind ON records (owner, tbl, ${kind}, modified DESC, id)`);
+const page = db.prepare(`SELECT data FROM records WHERE owner = ? AND tbl = ? AND ${kind} = ? ORDER BY modified DESC, id ASC LIMIT ?`).pluck();
 const now = Date.now();
 db.transaction(() => {
   for (let j = 0; j < seed; j++) {
@@ -47,6 +53,12 @@ app.get('/ceps/read/:table/:id', async (request, reply) => {
   const data = select.get(OWNER, table, id) as string | undefined;
   if (data === undefined) return reply.code(404).send({ error: 'not_found', message: 'No such record' });
   return JSON.parse(data) as object;
+});
+app.get('/ceps/query/:table', async (request, reply) => {
+  const { table } = request.params as { table: string };
+  const q = request.query as { kind?: string; _count?: string };
+  const rows = page.all(OWNER, table, String(q.kind), Number(q._count ?? 50)) as string[];
+  return reply.type('application/json; charset=utf-8').send(`[${rows.join(',')}]`);
 });
 await app.listen({ port: 0, host: '127.0.0.1' });
 const addr = app.server.address();

@@ -31,7 +31,7 @@ test('bench harness (quick mode) prints a table and writes valid JSON', { timeou
     assert.equal(code, 0, `bench failed:\n${stderr.slice(-3000)}`);
 
     assert.match(stdout, /\| row \| backend \| conn \| req\/s \| p50 ms \| p99 ms \|/);
-    for (const row of ['bare Fastify GET', 'CEPS write', 'CEPS read by id', 'CEPS query (indexed)', 'CEPS update', 'CEPS delete', 'CEPS query (no index)']) {
+    for (const row of ['bare Fastify GET', 'Fastify + SQLite insert', 'Fastify + SQLite read by id', 'Fastify + SQLite indexed query', 'CEPS write', 'CEPS read by id', 'CEPS query (indexed)', 'CEPS update', 'CEPS delete', 'CEPS query (no index)']) {
       assert.ok(stdout.includes(`| ${row} |`), `table has no ${row} row`);
     }
     assert.match(stdout, /### Targets/);
@@ -40,6 +40,7 @@ test('bench harness (quick mode) prints a table and writes valid JSON', { timeou
     assert.equal(runs.length, 1);
     const result = JSON.parse(readFileSync(path.join(out, runs[0]!), 'utf8'));
     assert.equal(result.format, 'freehold-bench');
+    for (const ceiling of result.ceiling.http) assert.ok(ceiling.requests > 0 && ceiling.errors === 0, JSON.stringify(ceiling));
     assert.deepEqual(result.backends.map((b: { label: string }) => b.label), ['sqlite+fs', 'flatfile+fs']);
     for (const b of result.backends) {
       assert.ok(b.rows.length >= 6, `${b.label}: ${b.rows.length} rows`);
