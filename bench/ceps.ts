@@ -19,6 +19,14 @@ export interface CepsTarget {
 
 type Req = autocannon.Request;
 
+/** The indexed query row's requests: one page of records of one `kind` each, walking the kinds. */
+export function indexedQuery(t: CepsTarget, next: () => number): Omit<autocannon.Options, 'connections' | 'duration' | 'amount'> {
+  return {
+    url: t.base, headers: { authorization: `Bearer ${t.token}` },
+    requests: [{ setupRequest: (req: Req) => ({ ...req, method: 'GET', path: `/ceps/query/${SEEDED}?kind=k${next() % KINDS}&_count=${PAGE}` }) }],
+  };
+}
+
 export async function runCeps(t: CepsTarget, connections: number[], seconds: number, log: (s: string) => void): Promise<LoadRow[]> {
   const rows: LoadRow[] = [];
   const auth = { authorization: `Bearer ${t.token}` };
@@ -43,10 +51,7 @@ export async function runCeps(t: CepsTarget, connections: number[], seconds: num
       url: t.base, headers: auth,
       requests: [{ setupRequest: (req: Req) => ({ ...req, method: 'GET', path: `/ceps/read/${SEEDED}/${seedId(spread(i++, t.seed))}` }) }],
     });
-    await run(`CEPS query (indexed)`, c, {
-      url: t.base, headers: auth,
-      requests: [{ setupRequest: (req: Req) => ({ ...req, method: 'GET', path: `/ceps/query/${SEEDED}?kind=k${i++ % KINDS}&_count=${PAGE}` }) }],
-    });
+    await run(`CEPS query (indexed)`, c, indexedQuery(t, () => i++));
     await run('CEPS update', c, {
       url: t.base,
       requests: [{

@@ -19,6 +19,12 @@ export interface Options {
   seed: number;
   /** The flat-file store writes one file per record: it gets a smaller seed. */
   flatfileSeed: number;
+  /**
+   * Records for the "indexed query over 1M records" target: sqlite and postgres get a
+   * second target seeded this big, for the indexed query alone (store level and HTTP at
+   * one connection). 0, or a `seed` at least this big, skips it.
+   */
+  bigSeed: number;
   backends: Backend[];
   peer: boolean;
   /** Size of each file in the upload/download rows. */
@@ -57,6 +63,7 @@ export function readOptions(): Options {
     connections: (env.BENCH_CONNECTIONS ?? (quick ? '1,8' : '1,8,32')).split(',').map(Number).filter((n) => n > 0),
     seed,
     flatfileSeed: num('BENCH_FLATFILE_SEED', Math.min(seed, quick ? 200 : 10_000)),
+    bigSeed: num('BENCH_BIG_SEED', quick ? 0 : 1_000_000),
     backends: backends as Backend[],
     peer: flag('BENCH_PEER', !quick),
     fileMb: num('BENCH_FILE_MB', quick ? 1 : 10),

@@ -25,6 +25,17 @@ export interface BackendResult {
   storeQuery?: { indexed: Latency; unindexed: Latency };
   rows: LoadRow[];
   files: FileRow[];
+  /** The indexed query again, on a second target seeded with opts.bigSeed records. */
+  big?: BigQueryResult;
+}
+
+export interface BigQueryResult {
+  seed: number;
+  seedPerSec: number;
+  /** Store level, no HTTP. */
+  storeQuery: Latency;
+  /** HTTP, one connection. */
+  http: LoadRow;
 }
 
 export interface BenchResult {
@@ -75,6 +86,11 @@ export function figuresOf(r: Omit<BenchResult, 'figures' | 'targets'>): Record<s
     put(`store query indexed | ${b.label} | p50`, b.storeQuery?.indexed.p50);
     put(`store query no index | ${b.label} | p50`, b.storeQuery?.unindexed.p50);
     put(`rss peak | ${b.label}`, Math.max(0, ...b.rows.map((x) => x.rssPeak ?? 0)) || undefined);
+    if (b.big) {
+      put(`store query indexed | ${b.label} | ${b.big.seed} | p50`, b.big.storeQuery.p50);
+      put(`store query indexed | ${b.label} | ${b.big.seed} | p99`, b.big.storeQuery.p99);
+      put(`CEPS query (indexed) | ${b.label} | ${b.big.seed} | p99`, b.big.http.p99);
+    }
   }
   for (const p of r.portability) {
     put(`export | ${p.backend} | MB/s`, p.exportMbPerSec);
@@ -131,12 +147,17 @@ export function evaluateTargets(r: Omit<BenchResult, 'figures' | 'targets'>): Ta
     });
   }
   for (const b of r.backends.filter((x) => x.label !== 'flatfile+fs')) {
-    const q1 = findRow(b.rows, 'CEPS query (indexed)', b.label, 1);
-    const big = b.seed >= 1_000_000;
+    // The main target when it was seeded big enough, else the second, big one.
+    const q1 = b.seed >= 1_000_000 ? findRow(b.rows, 'CEPS query (indexed)', b.label, 1) : b.big?.http;
+    const store = b.seed >= 1_000_000 ? b.storeQuery?.indexed : b.big?.storeQuery;
+    const seed = b.seed >= 1_000_000 ? b.seed : b.big?.seed;
+    const big = seed !== undefined && seed >= 1_000_000;
     t.push({
       target: `indexed query over 1M records < 5 ms (${b.label})`,
-      measured: `${b.seed.toLocaleString('en-US')} records: store p50 ${ms(b.storeQuery?.indexed.p50)} / p99 ${ms(b.storeQuery?.indexed.p99)} ms; HTTP @1 p50 ${ms(q1?.p50)} / p99 ${ms(q1?.p99)} ms${big ? '' : ' (run BENCH_SEED=1000000 for the 1M case)'}`,
-      met: big && b.storeQuery && q1 ? b.storeQuery.indexed.p99 < 5 && q1.p99 < 5 : null,
+      measured: big
+        ? `${seed.toLocaleString('en-US')} records: store p50 ${ms(store?.p50)} / p99 ${ms(store?.p99)} ms; HTTP @1 p50 ${ms(q1?.p50)} / p99 ${ms(q1?.p99)} ms`
+        : `not measured: no target had 1M records (BENCH_BIG_SEED=1000000 runs one)`,
+      met: big && store && q1 ? store.p99 < 5 && q1.p99 < 5 : null,
     });
   }
   const idle = r.startup?.idleRss?.rss;
@@ -198,7 +219,10 @@ export function renderMarkdown(r: BenchResult, prev: Record<string, number>): st
   out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const b of r.backends) {
     const q = b.storeQuery;
-    out.push(`| ${b.label} | ${b.seed.toLocaleString('en-US')} | ${ms(q?.indexed.p50)} | ${ms(q?.indexed.p99)} | ${ms(q?.unindexed.p50)} | ${ms(q?.unindexed.p99)} | ${fmt(findRow(b.rows, 'CEPS query (indexed)', b.label, 1)?.reqPerSec)} | ${fmt(findRow(b.rows, 'CEPS query (no index)', b.label, 1)?.reqPerSec)} | ${was(`store query indexed | ${b.label} | p50`)} |`);
+    out.push(`| ${b.label} | ${b.seed.toLocaleString('en-US')} | ${ms(q?.indexed.p50)} | ${ms(q?.indexed.p99)} | ${ms(q?.unindexed.p50)} | ${ms(q?.unindexed.p99)} | ${fmt(findRow(b.rows, 'CEPS query (indexed)', b.label, 1)?.reqPerSec)} | ${fmt(findRow(b.rows, 'CEPS query (no index)', b.label, 1)?.reqPerSec)} | ${was(`store query indexed | ${b.label} | p50`)} |`);    if (b.big) {
+      const g = b.big;
+      out.push(`| ${b.label} | ${g.seed.toLocaleString('en-US')} | ${ms(g.storeQuery.p50)} | ${ms(g.storeQuery.p99)} | | | ${fmt(g.http.reqPerSec)} (p50 ${ms(g.http.p50)}, p99 ${ms(g.http.p99)} ms) | | ${was(`store query indexed | ${b.label} | ${g.seed} | p50`)} |`);
+    }
   }
 
   out.push('', '### Files, export, import, migrate', '');

@@ -6,7 +6,8 @@
  *   peer        Community Solid Server 7, file backend (PUT/GET of small JSON)
  *   CEPS        write, read by id, query (manifest-indexed field, and no index),
  *               update, delete, at 1/8/32 connections, per backend:
- *               sqlite+fs, flatfile+fs (smaller seed), postgres+s3 (s3rver started here)
+ *               sqlite+fs, flatfile+fs (smaller seed), postgres+s3 (s3rver started here);
+ *               and the indexed query alone over 1M records (sqlite, postgres)
  *   files       10 MB upload/download
  *   portability export/import MB/s, migrate records/s
  *   memory      start-up time and idle RSS of `freehold serve`, RSS under load
@@ -14,7 +15,7 @@
  * Prints a markdown table (previous run beside each row) and writes JSON to
  * bench/results/ (latest.json is the committed baseline; run-*.json are ignored).
  * Options (environment): BENCH_SECONDS, BENCH_SEED, BENCH_CONNECTIONS, BENCH_BACKENDS,
- * BENCH_FLATFILE_SEED, BENCH_FILE_MB, BENCH_PEER=0, BENCH_POSTGRES=0, BENCH_QUICK=1,
+ * BENCH_FLATFILE_SEED, BENCH_BIG_SEED, BENCH_FILE_MB, BENCH_PEER=0, BENCH_POSTGRES=0, BENCH_QUICK=1,
  * BENCH_OUT, DATABASE_URL. See README "Performance".
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -27,11 +28,12 @@ import { runHttpCeiling } from './ceiling.js';
 import { measureSqliteCeiling } from './sqlite-ceiling.js';
 import { measurePgCeiling, type PgCeiling } from './pg-ceiling.js';
 import { runPeer, type PeerResult } from './peer.js';
-import { runCeps } from './ceps.js';
+import { indexedQuery, runCeps } from './ceps.js';
+import { load } from './load.js';
 import { runFiles } from './files.js';
 import { runExportImport, runMigrate, type MigrateRow, type PortabilityRow } from './portability.js';
 import { runStartup, type StartupResult } from './startup.js';
-import { evaluateTargets, figuresOf, renderMarkdown, type BackendResult, type BenchResult } from './report.js';
+import { evaluateTargets, figuresOf, renderMarkdown, type BackendResult, type BenchResult, type BigQueryResult } from './report.js';
 import type { TargetConfig, TargetInfo } from './target.js';
 
 const log = (s: string) => process.stderr.write(s + '\n');
@@ -94,6 +96,10 @@ async function main(): Promise<void> {
       } finally {
         await stop(target.child);
       }
+      if (backend !== 'flatfile' && opts.bigSeed > seed) {
+        const big = await runBigQuery(backends, backend, opts.bigSeed, opts.seconds, opts.logLevel);
+        results[results.length - 1]!.big = big;
+      }
     }
 
     log('portability:');
@@ -133,6 +139,26 @@ async function main(): Promise<void> {
   } finally {
     process.removeListener('SIGINT', stopAll);
     await backends.cleanup();
+  }
+}
+
+/**
+ * The "indexed query over 1M records" target: a second target seeded with `seed`
+ * records, for the indexed query alone, at the store (the target times it) and over
+ * HTTP at one connection.
+ */
+async function runBigQuery(backends: Backends, backend: 'sqlite' | 'postgres', seed: number, seconds: number, logLevel: string): Promise<BigQueryResult> {
+  const label = BACKEND_LABEL[backend];
+  log(`${label}: seeding ${seed} records for the big indexed query …`);
+  const cfg: TargetConfig = { ...(await backends.stores(backend)), seed, logLevel };
+  const target = await startReady<TargetInfo>([...scriptArgs('bench/target'), JSON.stringify(cfg)]);
+  try {
+    const t = { child: target.child, base: `http://127.0.0.1:${target.info.port}`, token: target.info.token!, seed, backend: label };
+    let i = 0;
+    const http = await load({ name: 'CEPS query (indexed)', backend: label, connections: 1, seconds, opts: indexedQuery(t, () => i++) }, log);
+    return { seed, seedPerSec: Math.round(target.info.seedPerSec ?? 0), storeQuery: target.info.storeQuery!.indexed, http };
+  } finally {
+    await stop(target.child);
   }
 }
 

@@ -18,7 +18,7 @@ test('bench harness (quick mode) prints a table and writes valid JSON', { timeou
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench', 'run.ts')], {
       cwd: root,
       env: {
-        ...process.env, BENCH_QUICK: '1', BENCH_OUT: out, BENCH_SECONDS: '0.5', BENCH_SEED: '300', BENCH_FLATFILE_SEED: '100',
+        ...process.env, BENCH_QUICK: '1', BENCH_OUT: out, BENCH_SECONDS: '0.5', BENCH_SEED: '300', BENCH_FLATFILE_SEED: '100', BENCH_BIG_SEED: '600',
         BENCH_CONNECTIONS: '1', BENCH_BACKENDS: 'sqlite,flatfile', BENCH_PEER: '0', BENCH_POSTGRES: '0', BENCH_PORTABILITY_RECORDS: '100', BENCH_PORTABILITY_FILES: '1',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -47,6 +47,13 @@ test('bench harness (quick mode) prints a table and writes valid JSON', { timeou
       for (const r of b.rows) assert.equal(typeof r.reqPerSec, 'number');
       assert.equal(b.files.length, 2);
     }
+    // The big-seed query ran on sqlite (not on flat files), and the 1M target says it was not 1M.
+    const [sqlite, flatfile] = result.backends;
+    assert.equal(sqlite.big.seed, 600);
+    assert.ok(sqlite.big.http.requests > 0 && sqlite.big.http.errors === 0, JSON.stringify(sqlite.big));
+    assert.equal(flatfile.big, undefined);
+    assert.match(stdout, /\| sqlite\+fs \| 600 \|/);
+    assert.match(stdout, /indexed query over 1M records < 5 ms \(sqlite\+fs\) \| not measured/);
     assert.ok(result.portability.length >= 1 && result.migrate.records > 0);
     assert.ok(result.startup.startMs > 0);
     // Idle memory is read twice, soon after start and once settled, for freehold and for bare Fastify alike.
