@@ -1,11 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
+import { spawn, spawnSync } from 'node:child_process';
 import { startTestServer, TEST_PASSWORD } from '../helpers/server.js';
+
+const endOfTurn = () => new Promise((resolve) => setImmediate(resolve));
 
 test('logs are structured JSON and never carry passwords, tokens or cookies', async () => {
   const lines: string[] = [];
-  const sink = new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } });
+  const sink = new Writable({ write(chunk, _enc, done) { lines.push(...String(chunk).split('\n').filter(Boolean)); done(); } });
   const server = await startTestServer({ logTo: sink as unknown as import('pino').DestinationStream });
   try {
     await server.addUser('alice');
@@ -19,6 +22,7 @@ test('logs are structured JSON and never carry passwords, tokens or cookies', as
     const pw = (await server.app.inject({ method: 'GET', url: '/acctapi/generateAppPassword?app_name=com.example.notes', headers: { cookie } })).json().app_password;
     await server.app.inject({ method: 'POST', url: '/oauth/token', payload: { grant_type: 'password', username: 'alice', password: pw, client_id: 'com.example.notes' } });
 
+    await endOfTurn(); // access lines reach the destination when the turn ends
     assert.ok(lines.length > 5, 'requests were logged');
     for (const line of lines) assert.doesNotThrow(() => JSON.parse(line), line);
     const all = lines.join('');
@@ -40,6 +44,7 @@ test('one access line per request, in pino\'s JSON: level, time, pid, hostname, 
     const url = '/ceps/ping?x=%22q%22&y=a\\b&z=\u00e9&token=s3cr3t-value';
     const res = await server.app.inject({ method: 'GET', url });
     assert.equal(res.statusCode, 200);
+    await endOfTurn();
     const access = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request completed');
     assert.equal(access.length, 1, lines.join('\n'));
     const line = access[0]!;
@@ -56,4 +61,47 @@ test('one access line per request, in pino\'s JSON: level, time, pid, hostname, 
   } finally {
     await server.close();
   }
+});
+
+test('access lines of one turn reach the destination in one write; a quiet server\'s lines are written within a second, and held ones at exit', async () => {
+  const writes: string[] = [];
+  const sink = new Writable({ write(chunk, _enc, done) { writes.push(String(chunk)); done(); } });
+  const server = await startTestServer({ logTo: sink as unknown as import('pino').DestinationStream });
+  try {
+    writes.length = 0;
+    await Promise.all(['/ceps/ping?n=1', '/ceps/ping?n=2', '/ceps/ping?n=3'].map((url) => server.app.inject({ method: 'GET', url })));
+    await endOfTurn();
+    const access = writes.filter((w) => w.includes('request completed'));
+    const urls = access.join('').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { req: { url: string } }).req.url);
+    assert.deepEqual(urls.sort(), ['/ceps/ping?n=1', '/ceps/ping?n=2', '/ceps/ping?n=3']);
+    assert.ok(access.length < 3, `three lines in ${access.length} writes`);
+  } finally {
+    await server.close();
+  }
+  // The stdout writer (no destination given) flushes a lone line after a second, not at 4 KB.
+  const child = spawn(process.execPath, ['--import', 'tsx', '-e', `
+    import { createLogger, accessWriterOf } from ${JSON.stringify(new URL('../../src/logger.ts', import.meta.url).href)};
+    const log = createLogger('info');
+    accessWriterOf(log)({ reqId: 'r1', method: 'GET', url: '/lone', ip: '127.0.0.1', statusCode: 200, responseTime: 1 });
+    setInterval(() => {}, 1000);
+  `], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => resolve(String(d)));
+      child.once('exit', () => reject(new Error('exited without writing the line')));
+      // Far longer than the flush interval; without it the line would wait for 4 KB more, for ever.
+      setTimeout(() => reject(new Error('the lone line was not written within 10 s')), 10_000).unref();
+    });
+    assert.match(line, /"url":"\/lone"/);
+  } finally {
+    child.kill();
+  }
+  // A line still held when the process exits in the same turn is written on the way out.
+  const exiting = spawnSync(process.execPath, ['--import', 'tsx', '-e', `
+    import { createLogger, accessWriterOf } from ${JSON.stringify(new URL('../../src/logger.ts', import.meta.url).href)};
+    accessWriterOf(createLogger('info'))({ reqId: 'r2', method: 'GET', url: '/at-exit', ip: '127.0.0.1', statusCode: 200, responseTime: 1 });
+    process.exit(0);
+  `], { encoding: 'utf8' });
+  assert.equal(exiting.status, 0, exiting.stderr);
+  assert.match(exiting.stdout, /"url":"\/at-exit"/);
 });
