@@ -114,3 +114,30 @@ test('sqlite change stamp: read once per event-loop turn; another connection\'s 
     await store.close();
   }
 });
+
+test('sqlite reads: one snapshot per event-loop turn; the next turn, and the store\'s own writes, see new commits; nothing is held between turns', async () => {
+  const file = join(dir, 'turns.db');
+  const store = new SqliteRecordStore(file);
+  await store.init();
+  await store.put('o', 't', { _id: 'x', _date_created: 1, _date_modified: 1, v: 1 });
+  const other = new Database(file);
+  const otherWrite = (v: number) => other.prepare("UPDATE records SET data = json_set(data, '$.v', ?) WHERE id = 'x'").run(v);
+  try {
+    assert.equal((await store.get('o', 't', 'x'))?.v, 1);
+    otherWrite(2);
+    assert.equal((await store.get('o', 't', 'x'))?.v, 1, 'the same turn reads the snapshot it began with');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal((await store.get('o', 't', 'x'))?.v, 2, 'the next turn sees the other connection\'s commit');
+    await store.put('o', 't', { _id: 'x', _date_created: 1, _date_modified: 2, v: 3 });
+    assert.equal((await store.get('o', 't', 'x'))?.v, 3, 'a write of this store is read back at once');
+    await store.ensureIndex('o', 't', [['v']]); // a schema change right after a read in the same turn
+    assert.deepEqual((await store.query('o', 't', { op: 'eq', path: ['v'], value: 3 }, { sort: [], skip: 0, limit: 10 })).map((r) => r._id), ['x']);
+    await new Promise((resolve) => setImmediate(resolve));
+    // With no read transaction left open, another connection can checkpoint and empty the whole WAL.
+    const [result] = other.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number; log: number }>;
+    assert.deepEqual({ busy: result!.busy, log: result!.log }, { busy: 0, log: 0 });
+  } finally {
+    other.close();
+    await store.close();
+  }
+});

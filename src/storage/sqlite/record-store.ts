@@ -77,6 +77,8 @@ interface Statements {
   drop: Database.Statement;
   totalChanges: Database.Statement;
   dataVersion: Database.Statement;
+  begin: Database.Statement;
+  commit: Database.Statement;
 }
 
 export class SqliteRecordStore implements RecordStore {
@@ -94,6 +96,13 @@ export class SqliteRecordStore implements RecordStore {
   private checkpoints: CheckpointRegistration | null = null;
   /** SQLite total_changes() at the last commit, to tell the checkpointer how much each commit wrote. */
   private totalChanges = 0;
+  /** A read transaction is open for the current event-loop turn (reading()). */
+  private readTurn = false;
+  private readonly endReadTurn = (): void => {
+    if (!this.readTurn) return;
+    this.readTurn = false;
+    if (this.db?.inTransaction) this.s.commit.run();
+  };
   /** changeStamp()'s value for the current event-loop turn; cleared when the turn ends. */
   private turnStamp: number | undefined;
   private readonly endTurn = (): void => { this.turnStamp = undefined; };
@@ -151,6 +160,8 @@ export class SqliteRecordStore implements RecordStore {
       drop: db.prepare('DELETE FROM records WHERE owner = ? AND tbl = ?'),
       totalChanges: db.prepare('SELECT total_changes()').pluck(),
       dataVersion: db.prepare('PRAGMA data_version').pluck(),
+      begin: db.prepare('BEGIN'),
+      commit: db.prepare('COMMIT'),
     };
     this.totalChanges = this.s.totalChanges.get() as number;
     // The checkpointer also sets this connection's wal_autocheckpoint.
@@ -168,6 +179,7 @@ export class SqliteRecordStore implements RecordStore {
   }
 
   async close(): Promise<void> {
+    this.endReadTurn();
     if (this.db) this.flush(true); // queued writes were promised; commit them first
     this.cache.clear();
     this.db?.close();
@@ -184,7 +196,7 @@ export class SqliteRecordStore implements RecordStore {
   }
 
   async get(owner: string, table: string, id: string): Promise<StoredRecord | null> {
-    const data = this.open().s.get.get(owner, table, id) as string | undefined;
+    const data = this.reading().s.get.get(owner, table, id) as string | undefined;
     return data === undefined ? null : (JSON.parse(data) as StoredRecord);
   }
 
@@ -192,14 +204,14 @@ export class SqliteRecordStore implements RecordStore {
    * SQLite's data_version: it moves when any other connection, in any process, commits
    * to the file. Read once per event-loop turn: every request authorised in one turn
    * shares the value, which a commit elsewhere could only have beaten by the length of
-   * that turn (as if it had landed just after). Each read is a read transaction with
-   * its WAL locks, ~4 µs under load, a twentieth of a CEPS read (bench/, README
-   * "Performance").
+   * that turn (as if it had landed just after). Read alone, it cost a read transaction
+   * with its WAL locks, ~4 µs under load, a twentieth of a CEPS read (bench/, README
+   * "Performance"); it is read inside the turn's read transaction (reading()).
    */
   changeStamp(): number | undefined {
     if (!this.db) return undefined;
     if (this.turnStamp === undefined) {
-      this.turnStamp = this.s.dataVersion.get() as number;
+      this.turnStamp = this.reading().s.dataVersion.get() as number;
       setImmediate(this.endTurn);
     }
     return this.turnStamp;
@@ -207,7 +219,7 @@ export class SqliteRecordStore implements RecordStore {
 
   /** The record's JSON exactly as stored: reads go out without a parse and a re-serialise. */
   async getJson(owner: string, table: string, id: string): Promise<string | null> {
-    return (this.open().s.get.get(owner, table, id) as string | undefined) ?? null;
+    return (this.reading().s.get.get(owner, table, id) as string | undefined) ?? null;
   }
 
   async replace(owner: string, table: string, record: StoredRecord): Promise<boolean> {
@@ -249,7 +261,7 @@ export class SqliteRecordStore implements RecordStore {
   private queryRows(owner: string, table: string, where: Condition, options: QueryOptions): string[] {
     const { sql, params } = compileSqlite(where, 'data');
     const order = compileSqliteOrder(options.sort, 'data') || DEFAULT_ORDER;
-    const stmt = this.statement(
+    const stmt = this.reading().statement(
       `SELECT data FROM records WHERE owner = ? AND tbl = ? AND ${sql} ORDER BY ${order} LIMIT ? OFFSET ?`,
     );
     return stmt.all(owner, table, ...params, options.limit, options.skip) as string[];
@@ -261,7 +273,7 @@ export class SqliteRecordStore implements RecordStore {
 
   async count(owner: string, table: string, where: Condition): Promise<number> {
     const { sql, params } = compileSqlite(where, 'data');
-    const stmt = this.statement(`SELECT count(*) FROM records WHERE owner = ? AND tbl = ? AND ${sql}`);
+    const stmt = this.reading().statement(`SELECT count(*) FROM records WHERE owner = ? AND tbl = ? AND ${sql}`);
     return stmt.get(owner, table, ...params) as number;
   }
 
@@ -277,6 +289,7 @@ export class SqliteRecordStore implements RecordStore {
    */
   async ensureIndex(_owner: string, _table: string, fields: string[][]): Promise<void> {
     const db = this.open().db!;
+    this.endReadTurn(); // schema changes write: not inside this turn's read transaction
     if (fields.length === 0 || fields.length > MAX_INDEX_FIELDS) {
       throw new FreeholdError('bad_request', `An index needs 1 to ${MAX_INDEX_FIELDS} fields`);
     }
@@ -294,15 +307,15 @@ export class SqliteRecordStore implements RecordStore {
   }
 
   async listTables(owner: string): Promise<Array<{ table: string; count: number }>> {
-    return this.open().s.listTables.all(owner) as Array<{ table: string; count: number }>;
+    return this.reading().s.listTables.all(owner) as Array<{ table: string; count: number }>;
   }
 
   async usage(owner: string): Promise<{ records: number; bytes: number }> {
-    return this.open().s.usage.get(owner) as { records: number; bytes: number };
+    return this.reading().s.usage.get(owner) as { records: number; bytes: number };
   }
 
   async changes(owner: string, sinceSeq: number, limit: number): Promise<Change[]> {
-    return this.open().s.changes.all(owner, sinceSeq, limit) as Change[];
+    return this.reading().s.changes.all(owner, sinceSeq, limit) as Change[];
   }
 
   async dropTable(owner: string, table: string): Promise<number> {
@@ -343,6 +356,8 @@ export class SqliteRecordStore implements RecordStore {
     const jobs = this.pending;
     this.pending = [];
     if (jobs.length === 0) return;
+    // The group commits on the latest data, and reads after it see it.
+    this.endReadTurn();
     try {
       if (!this.db) throw new Error('SqliteRecordStore closed before a queued write ran');
       this.txGroup(jobs);
@@ -412,6 +427,27 @@ export class SqliteRecordStore implements RecordStore {
 
   private open(): this {
     if (!this.db) throw new Error('SqliteRecordStore used before init() or after close()');
+    return this;
+  }
+
+  /**
+   * Every read runs inside one read transaction per event-loop turn, begun by the
+   * turn's first read and committed when the turn ends (or before a write). A
+   * statement outside a transaction is a transaction of its own, with a lock and an
+   * unlock of the WAL index each time (fcntl calls): ~2.5 µs of a ~5 µs point read
+   * in-process, more under load; sharing one per turn gave CEPS read at 32
+   * connections about +10% (bench/, README "Performance"). The reads of a turn
+   * see one snapshot, as requests answered together may; another process's commit
+   * shows from the next turn, this process's own writes at once (a group commit
+   * ends the read transaction first). A turn is short: the transaction never waits
+   * on I/O, so it does not hold back checkpoints.
+   */
+  private reading(): this {
+    if (!this.readTurn && !this.open().db!.inTransaction) {
+      this.s.begin.run();
+      this.readTurn = true;
+      setImmediate(this.endReadTurn);
+    }
     return this;
   }
 
