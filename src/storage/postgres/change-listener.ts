@@ -43,6 +43,8 @@ export class ChangeListener {
     });
     try {
       await client.connect();
+      // Listening alone must not keep a process alive (a CLI command that opened the store).
+      (client.connection.stream as { unref?: () => void }).unref?.();
       await client.query(`LISTEN ${quoteIdent(this.channel)}`);
       if (this.client !== client) return; // lost, or closed, meanwhile
       // Whatever was read before this point was read unwatched.
