@@ -27,11 +27,14 @@ db.pragma('synchronous = NORMAL');
 db.pragma('mmap_size = 268435456');
 db.exec(`CREATE TABLE records (owner TEXT NOT NULL, tbl TEXT NOT NULL, id TEXT NOT NULL, created INTEGER NOT NULL,
   modified INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (owner, tbl, id))`);
-const insert = db.prepare('INSERT INTO records (owner, tbl, id, created, modified, data) VALUES (?, ?, ?, ?, ?, ?)');
-const select = db.prepare('SELECT data FROM records WHERE owner = ? AND tbl = ? AND id = ?').pluck();
-// freehold's layout for an app-declared index on `kind` (SqliteRecordStore.ensureIndex), and its default order.
+// freehold's layout for an app-declared index on `kind` (SqliteRecordStore.ensureIndex), made
+// before the records, as an app's install makes it: built as rows arrive, it is laid out as a
+// real store's is (built after them, it would be packed in order: ~10% faster to query).
 const kind = `json_extract(data, '$."kind"')`;
 db.exec(`CREATE INDEX records_by_kind ON records (owner, tbl, ${kind}, modified DESC, id)`);
+const insert = db.prepare('INSERT INTO records (owner, tbl, id, created, modified, data) VALUES (?, ?, ?, ?, ?, ?)');
+const select = db.prepare('SELECT data FROM records WHERE owner = ? AND tbl = ? AND id = ?').pluck();
+// freehold's default order (modified DESC, id ASC).
 const page = db.prepare(`SELECT data FROM records WHERE owner = ? AND tbl = ? AND ${kind} = ? ORDER BY modified DESC, id ASC LIMIT ?`).pluck();
 const now = Date.now();
 db.transaction(() => {
