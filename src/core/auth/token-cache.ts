@@ -2,12 +2,14 @@
  * Recently checked tokens, so a burst of API calls with one token costs one store
  * lookup instead of one per request (measured: about a fifth of a CEPS read's time).
  *
- * A revoked token must fail at once, in every process sharing the store (from the
- * next event-loop turn: see SqliteRecordStore.changeStamp), so an entry is trusted
- * only while nothing can have removed its row:
+ * A revoked token must fail at once, in every process sharing the store (as soon as
+ * that process can know: from its next event-loop turn on SQLite, when the commit's
+ * notification arrives on PostgreSQL; see RecordStore.changeStamp), so an entry is
+ * trusted only while nothing can have removed its row:
  *  - each entry carries the store's change stamp (RecordStore.changeStamp) from
- *    before its lookup, and is used only while the stamp is unchanged: any commit by
- *    another connection or process (the CLI, a second server) moves the stamp;
+ *    before its lookup, and is used only while the stamp is unchanged: a commit by
+ *    another connection or process (the CLI, a second server) that could have removed
+ *    it moves the stamp;
  *  - deletions made through this process's TokenService, which do not move the stamp,
  *    take their rows out of the cache themselves (tokens.ts);
  *  - a store that cannot give a stamp gets no caching at all;

@@ -63,9 +63,12 @@ export function statements(schema: string | null) {
       CREATE INDEX IF NOT EXISTS changes_by_owner ON ${changes} (owner, seq);
       -- Any connection updating or deleting a system record (a revoked token, say) tells every
       -- store listening (change-listener.ts). Inserts need no word: nothing caches an absence.
-      CREATE OR REPLACE FUNCTION ${p}fh_system_changed() RETURNS trigger LANGUAGE plpgsql AS $fn$
-        BEGIN PERFORM pg_notify('${systemChannel(schema)}', ''); RETURN NULL; END $fn$;
+      -- Made only when missing, so a store connecting as a role that does not own them still starts.
       DO $do$ BEGIN
+        IF to_regprocedure('${p}fh_system_changed()') IS NULL THEN
+          CREATE FUNCTION ${p}fh_system_changed() RETURNS trigger LANGUAGE plpgsql AS $fn$
+            BEGIN PERFORM pg_notify('${systemChannel(schema)}', ''); RETURN NULL; END $fn$;
+        END IF;
         IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'fh_system_changed' AND tgrelid = '${records}'::regclass) THEN
           CREATE TRIGGER fh_system_changed AFTER UPDATE OR DELETE ON ${records}
             FOR EACH ROW WHEN (OLD.owner = '${SYSTEM_OWNER}') EXECUTE FUNCTION ${p}fh_system_changed();
