@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { PostgresRecordStore } from '../../src/storage/postgres/record-store.js';
 import { systemChannel } from '../../src/storage/postgres/sql.js';
@@ -9,6 +8,7 @@ import { SYSTEM_OWNER, SystemTable } from '../../src/core/system-tables.js';
 import { TokenService } from '../../src/core/auth/tokens.js';
 import type { StoredRecord } from '../../src/storage/types.js';
 import { postgresSuite, type PostgresScratch } from '../helpers/postgres.js';
+import { until } from '../helpers/until.js';
 
 /**
  * The PostgreSQL store's change stamp: a trigger notifies on every update or deletion
@@ -17,12 +17,6 @@ import { postgresSuite, type PostgresScratch } from '../helpers/postgres.js';
  */
 
 const rec = (id: string, extra: Record<string, unknown> = {}): StoredRecord => ({ _id: id, _date_created: 1, _date_modified: 1, ...extra });
-
-/** Polls `ready` every 10 ms until it holds; fails after `ms` (a generous bound, never a timing claim). */
-async function until(ready: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; await sleep(10)) if (await ready()) return;
-  assert.fail(`${what}: not within ${ms} ms`);
-}
 
 postgresSuite('postgres change stamp', 'fh_cs_', (scratch: PostgresScratch) => {
   /** Two stores on one schema, standing for two processes, their connections named `app`. */
@@ -51,7 +45,7 @@ postgresSuite('postgres change stamp', 'fh_cs_', (scratch: PostgresScratch) => {
       // Notifications arrive in commit order: a marker sent after some writes shows whether they notified.
       const mark = async (name: string) => {
         await scratch.admin.query('SELECT pg_notify($1, $2)', [channel, name]);
-        await until(() => heard.includes(name), `marker ${name}`);
+        await until(`marker ${name}`, () => heard.includes(name));
       };
       await s.b.create('alice', 'com.example.notes', rec('n1'));
       await s.b.put('alice', 'com.example.notes', rec('n1', { v: 2 }));
@@ -90,7 +84,7 @@ postgresSuite('postgres change stamp', 'fh_cs_', (scratch: PostgresScratch) => {
       for (let i = 0; i < 3; i++) assert.equal((await a.check(token, 'app')).ok, true);
       assert.equal(lookups, 1, 'checks answered from the cache');
       assert.equal(await b.revoke(token), true);
-      await until(async () => !(await a.check(token, 'app')).ok, 'the revoked token refused');
+      await until('the revoked token refused', async () => !(await a.check(token, 'app')).ok);
       assert.deepEqual(await a.check(token, 'app'), { ok: false, reason: 'invalid' });
     } finally {
       await s.close();
@@ -106,14 +100,14 @@ postgresSuite('postgres change stamp', 'fh_cs_', (scratch: PostgresScratch) => {
       const { rows } = await scratch.admin.query(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'", [s.app]);
       assert.equal(rows.length, 2);
-      await until(() => s.a.changeStamp() === undefined, 'stamp gone with the connection');
-      await until(() => s.a.changeStamp() !== undefined, 'listening again');
+      await until('stamp gone with the connection', () => s.a.changeStamp() === undefined);
+      await until('listening again', () => s.a.changeStamp() !== undefined);
       assert.notEqual(s.a.changeStamp(), before, 'what was read while not listening is not trusted');
       // And it hears changes again.
       const now = s.a.changeStamp();
       await s.b.put(SYSTEM_OWNER, SystemTable.tokens, rec('t2'));
       await s.b.delete(SYSTEM_OWNER, SystemTable.tokens, 't2');
-      await until(() => s.a.changeStamp() !== now, 'a change heard after listening again');
+      await until('a change heard after listening again', () => s.a.changeStamp() !== now);
     } finally {
       await s.close();
     }

@@ -19,6 +19,7 @@ import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { SqliteRecordStore } from '../../src/storage/sqlite/record-store.js';
 import { Checkpointer, type CheckpointerOptions, type CheckpointLog } from '../../src/storage/sqlite/checkpointer.js';
+import { until } from '../helpers/until.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'freehold-checkpoint-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -67,14 +68,6 @@ async function putMany(store: SqliteRecordStore, from: number, count: number, ve
       await store.put(O, T, record(i, version));
     }
   }));
-}
-
-async function until(what: string, ok: () => boolean, ms = 20_000): Promise<void> {
-  const t0 = Date.now();
-  while (!ok()) {
-    if (Date.now() - t0 > ms) assert.fail(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 const size = (file: string): number => (existsSync(file) ? statSync(file).size : 0);
