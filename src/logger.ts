@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import { atTurnEnd } from './turn-end.js';
 
 const SECRET_PARAMS = /([?&](?:token|fileToken|password|app_password|access_token|code)=)[^&#]*/gi;
 
@@ -95,7 +96,7 @@ export function accessWriterOf(log: Logger): (line: AccessLine) => void {
         `"res":{"statusCode":${l.statusCode}},"responseTime":${l.responseTime},"msg":"request completed"}\n`;
       if (!heldLines.has(release)) {
         heldLines.add(release);
-        setImmediate(release);
+        atTurnEnd(release);
       }
     };
     accessWriters.set(log, write);

@@ -8,6 +8,7 @@ import { PATH_SEGMENT } from '../../query/validate.js';
 import type { Condition, QueryOptions } from '../../query/types.js';
 import type { BatchOp, Change, RecordStore, RecordUpdate, StoredRecord } from '../types.js';
 import { jsonOverBytes } from '../record-json.js';
+import { atTurnEnd } from '../../turn-end.js';
 import { defaultCheckpointer, type Checkpointer, type CheckpointRegistration } from './checkpointer.js';
 
 /**
@@ -212,7 +213,7 @@ export class SqliteRecordStore implements RecordStore {
     if (!this.db) return undefined;
     if (this.turnStamp === undefined) {
       this.turnStamp = this.reading().s.dataVersion.get() as number;
-      setImmediate(this.endTurn);
+      atTurnEnd(this.endTurn);
     }
     return this.turnStamp;
   }
@@ -432,7 +433,7 @@ export class SqliteRecordStore implements RecordStore {
 
   /**
    * Every read runs inside one read transaction per event-loop turn, begun by the
-   * turn's first read and committed when the turn ends (or before a write). A
+   * turn's first read and committed when the turn ends (atTurnEnd) or before a write. A
    * statement outside a transaction is a transaction of its own, with a lock and an
    * unlock of the WAL index each time (fcntl calls): ~2.5 µs of a ~5 µs point read
    * in-process, more under load; sharing one per turn gave CEPS read at 32
@@ -446,7 +447,7 @@ export class SqliteRecordStore implements RecordStore {
     if (!this.readTurn && !this.open().db!.inTransaction) {
       this.s.begin.run();
       this.readTurn = true;
-      setImmediate(this.endReadTurn);
+      atTurnEnd(this.endReadTurn);
     }
     return this;
   }
