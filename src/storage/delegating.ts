@@ -20,6 +20,13 @@ export abstract class DelegatingRecordStore implements RecordStore {
   update(o: string, t: string, id: string, u: RecordUpdate): Promise<{ _date_created: number; _date_modified: number } | null> {
     return this.inner.update ? this.inner.update(o, t, id, u) : Promise.resolve(null);
   }
+  /** Null ("take the general path") when the inner store has no single-step bulk update or delete. */
+  updateWhere(o: string, t: string, w: Condition, limit: number, build: (stored: StoredRecord) => StoredRecord): Promise<number | null> {
+    return this.inner.updateWhere ? this.inner.updateWhere(o, t, w, limit, build) : Promise.resolve(null);
+  }
+  deleteWhere(o: string, t: string, w: Condition, limit: number): Promise<number | null> {
+    return this.inner.deleteWhere ? this.inner.deleteWhere(o, t, w, limit) : Promise.resolve(null);
+  }
   put(o: string, t: string, r: StoredRecord): Promise<void> { return this.inner.put(o, t, r); }
   delete(o: string, t: string, id: string): Promise<StoredRecord | null> { return this.inner.delete(o, t, id); }
   query(o: string, t: string, w: Condition, opts: QueryOptions): Promise<StoredRecord[]> { return this.inner.query(o, t, w, opts); }

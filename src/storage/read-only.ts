@@ -15,6 +15,8 @@ export class ReadOnlyRecordStore extends DelegatingRecordStore {
   override async replace(_o: string, _t: string, _r: StoredRecord): Promise<boolean> { throw moving(); }
   /** The general path it leaves to refuses the write (and still answers 404 for a missing record). */
   override async update(_o: string, _t: string, _id: string, _u: RecordUpdate): Promise<null> { return null; }
+  override async updateWhere(): Promise<null> { return null; }
+  override async deleteWhere(): Promise<null> { return null; }
   override async put(_o: string, _t: string, _r: StoredRecord): Promise<void> { throw moving(); }
   override async delete(_o: string, _t: string, _id: string): Promise<StoredRecord | null> { throw moving(); }
   override async batch(_o: string, _ops: BatchOp[]): Promise<void> { throw moving(); }

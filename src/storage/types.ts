@@ -74,6 +74,17 @@ export interface RecordStore {
    * which decides both exactly.
    */
   update?(owner: string, table: string, id: string, change: RecordUpdate): Promise<{ _date_created: number; _date_modified: number } | null>;
+  /**
+   * Optional: rewrites every record of `table` matching `where` (at most `limit`) in one
+   * step, finding and writing them with no other write between, so a write racing the
+   * bulk update is neither lost under it nor missed by it. `build` makes each new record
+   * from the stored one and may throw to refuse it, which writes nothing at all.
+   * Resolves to the number rewritten, or to null having done nothing, when the caller
+   * must take the general path: a query, then a batch.
+   */
+  updateWhere?(owner: string, table: string, where: Condition, limit: number, build: (stored: StoredRecord) => StoredRecord): Promise<number | null>;
+  /** Optional: deletes the records matching `where` (at most `limit`) in one step, as updateWhere does; how many, or null. */
+  deleteWhere?(owner: string, table: string, where: Condition, limit: number): Promise<number | null>;
   /** Inserts or replaces. */
   put(owner: string, table: string, record: StoredRecord): Promise<void>;
   /** Deletes one record, returning what was stored, or null if absent. */

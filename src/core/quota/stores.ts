@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { Condition } from '../../query/types.js';
 import type { BatchOp, BlobInfo, BlobStore, RecordStore, RecordUpdate, StoredRecord } from '../../storage/types.js';
 import { DelegatingBlobStore, DelegatingRecordStore } from '../../storage/delegating.js';
 import { FreeholdError } from '../errors.js';
@@ -46,6 +47,18 @@ export class QuotaRecordStore extends DelegatingRecordStore {
     return this.inner.update(o, t, id, u);
   }
   override batch(o: string, ops: BatchOp[]): Promise<void> { return this.guarded(ops, () => this.inner.batch(o, ops)); }
+  /** As update: a limited owner's bulk update takes the general path, a batch whose growth is admitted first. */
+  override async updateWhere(o: string, t: string, w: Condition, limit: number, build: (stored: StoredRecord) => StoredRecord): Promise<number | null> {
+    if (!this.inner.updateWhere || (await this.quota.limited(this.owner))) return null;
+    return this.inner.updateWhere(o, t, w, limit, build);
+  }
+  /** The sizes of what it removed are not known here: usage is counted afresh, as after dropTable. */
+  override async deleteWhere(o: string, t: string, w: Condition, limit: number): Promise<number | null> {
+    if (!this.inner.deleteWhere) return null;
+    const n = await this.inner.deleteWhere(o, t, w, limit);
+    if (n) this.quota.invalidate(this.owner);
+    return n;
+  }
 
   override async delete(o: string, t: string, id: string): Promise<StoredRecord | null> {
     const old = await this.inner.delete(o, t, id);

@@ -133,17 +133,24 @@ export class RecordService {
     return datesOf(record);
   }
 
-  /** FEPS update by query: merges `keys` into every matching record, all or none. */
+  /**
+   * FEPS update by query: merges `keys` into every matching record, all or none. In one
+   * step where the store can (RecordStore.updateWhere); else by a query and then a batch,
+   * where a write of a match between the two can be lost under the bulk update.
+   */
   async updateWhere(access: Access, table: string, where: Condition, keys: unknown): Promise<{ nModified: number }> {
     authorizeTable(access, table);
     const patch = cleanClientRecord(keys);
     const store = this.stores.records(access.ownerId);
-    const matches = await store.query(access.ownerId, table, where, { sort: [], skip: 0, limit: MAX_BULK });
-    const ops = matches.map((old) => {
+    const build = (old: StoredRecord): StoredRecord => {
       const record = withReserved({ ...stripReserved(old), ...patch }, old, nextModified(old._date_modified));
       assertRecordSize(record);
-      return { kind: 'put' as const, table, record };
-    });
+      return record;
+    };
+    const done = store.updateWhere ? await store.updateWhere(access.ownerId, table, where, MAX_BULK, build) : null;
+    if (done !== null) return { nModified: done };
+    const matches = await store.query(access.ownerId, table, where, { sort: [], skip: 0, limit: MAX_BULK });
+    const ops = matches.map((old) => ({ kind: 'put' as const, table, record: build(old) }));
     if (ops.length) await store.batch(access.ownerId, ops);
     return { nModified: ops.length };
   }
@@ -155,10 +162,12 @@ export class RecordService {
     return { ...datesOf(removed), success: true };
   }
 
-  /** FEPS delete by query, all or none. */
+  /** FEPS delete by query, all or none; in one step where the store can, as updateWhere. */
   async deleteWhere(access: Access, table: string, where: Condition): Promise<{ success: true; deleted: number }> {
     authorizeTable(access, table);
     const store = this.stores.records(access.ownerId);
+    const done = store.deleteWhere ? await store.deleteWhere(access.ownerId, table, where, MAX_BULK) : null;
+    if (done !== null) return { success: true, deleted: done };
     const matches = await store.query(access.ownerId, table, where, { sort: [], skip: 0, limit: MAX_BULK });
     if (matches.length) await store.batch(access.ownerId, matches.map((r) => ({ kind: 'delete' as const, table, id: r._id })));
     return { success: true, deleted: matches.length };

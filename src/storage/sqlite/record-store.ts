@@ -254,6 +254,24 @@ export class SqliteRecordStore implements RecordStore {
     return this.write(() => this.deleteSync(owner, table, id));
   }
 
+  /** Finds and rewrites the matches inside one write transaction (RecordStore.updateWhere). */
+  async updateWhere(owner: string, table: string, where: Condition, limit: number, build: (stored: StoredRecord) => StoredRecord): Promise<number | null> {
+    return this.write(() => {
+      const records = this.queryRows(owner, table, where, { sort: [], skip: 0, limit }).map((d) => build(JSON.parse(d) as StoredRecord));
+      for (const r of records) this.replaceSync(owner, table, r);
+      return records.length;
+    });
+  }
+
+  /** Finds and deletes the matches inside one write transaction (RecordStore.deleteWhere). */
+  async deleteWhere(owner: string, table: string, where: Condition, limit: number): Promise<number | null> {
+    return this.write(() => {
+      const ids = this.queryRows(owner, table, where, { sort: [], skip: 0, limit }).map((d) => (JSON.parse(d) as StoredRecord)._id);
+      for (const id of ids) this.deleteSync(owner, table, id);
+      return ids.length;
+    });
+  }
+
   async query(owner: string, table: string, where: Condition, options: QueryOptions): Promise<StoredRecord[]> {
     return this.queryRows(owner, table, where, options).map((d) => JSON.parse(d) as StoredRecord);
   }
