@@ -266,7 +266,7 @@ export class SqliteRecordStore implements RecordStore {
   /** Finds and deletes the matches inside one write transaction (RecordStore.deleteWhere). */
   async deleteWhere(owner: string, table: string, where: Condition, limit: number): Promise<number | null> {
     return this.write(() => {
-      const ids = this.queryRows(owner, table, where, { sort: [], skip: 0, limit }).map((d) => (JSON.parse(d) as StoredRecord)._id);
+      const ids = this.queryRows(owner, table, where, { sort: [], skip: 0, limit }, 'id');
       for (const id of ids) this.deleteSync(owner, table, id);
       return ids.length;
     });
@@ -276,12 +276,12 @@ export class SqliteRecordStore implements RecordStore {
     return this.queryRows(owner, table, where, options).map((d) => JSON.parse(d) as StoredRecord);
   }
 
-  /** The matching records' JSON text, in order. */
-  private queryRows(owner: string, table: string, where: Condition, options: QueryOptions): string[] {
+  /** The matching records' JSON text (or only their ids), in order. */
+  private queryRows(owner: string, table: string, where: Condition, options: QueryOptions, column: 'data' | 'id' = 'data'): string[] {
     const { sql, params } = compileSqlite(where, 'data');
     const order = compileSqliteOrder(options.sort, 'data') || DEFAULT_ORDER;
     const stmt = this.reading().statement(
-      `SELECT data FROM records WHERE owner = ? AND tbl = ? AND ${sql} ORDER BY ${order} LIMIT ? OFFSET ?`,
+      `SELECT ${column} FROM records WHERE owner = ? AND tbl = ? AND ${sql} ORDER BY ${order} LIMIT ? OFFSET ?`,
     );
     return stmt.all(owner, table, ...params, options.limit, options.skip) as string[];
   }
