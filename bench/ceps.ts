@@ -8,6 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { KINDS, PAGE, SEEDED, WRITES, kindOf, seedId, smallBody, spread } from './dataset.js';
 import { load, type LoadRow } from './load.js';
 import { peakRssDuring } from './processes.js';
+import type { CeilingOp } from './ceiling.js';
 
 export interface CepsTarget {
   child: ChildProcess;
@@ -27,7 +28,19 @@ export function indexedQuery(t: CepsTarget, next: () => number): Omit<autocannon
   };
 }
 
-export async function runCeps(t: CepsTarget, connections: number[], seconds: number, log: (s: string) => void): Promise<LoadRow[]> {
+/**
+ * A write row leaves the target work to finish in the background (SQLite's checkpoint
+ * in its worker thread, PostgreSQL's WAL writer): a pause after it keeps that work
+ * out of the next row, whichever server that row measures.
+ */
+const AFTER_WRITES_MS = 1000;
+
+/**
+ * `paired`, when given, runs just before the CEPS write, read and query rows: the
+ * run measures each one's ceiling row there (ceiling.ts says why).
+ */
+export async function runCeps(t: CepsTarget, connections: number[], seconds: number, log: (s: string) => void,
+  paired?: (op: CeilingOp, connections: number) => Promise<unknown>): Promise<LoadRow[]> {
   const rows: LoadRow[] = [];
   const auth = { authorization: `Bearer ${t.token}` };
   const json = { ...auth, 'content-type': 'application/json' };
@@ -35,10 +48,12 @@ export async function runCeps(t: CepsTarget, connections: number[], seconds: num
     const { result, peak } = await peakRssDuring(t.child, () => load({ name, backend: t.backend, connections: c, seconds, amount, opts }, log));
     rows.push({ ...result, ...(peak ? { rssPeak: Math.round(peak.rss * 10) / 10 } : {}) });
   };
+  const settle = () => new Promise((r) => setTimeout(r, AFTER_WRITES_MS));
   let i = 0;
   for (const c of connections) {
     // Ids of the records this round writes: the delete row removes exactly those.
     const written: string[] = [];
+    await paired?.('write', c);
     await run('CEPS write', c, {
       url: t.base,
       requests: [{
@@ -47,10 +62,13 @@ export async function runCeps(t: CepsTarget, connections: number[], seconds: num
         onResponse: (status: number, body: string) => { if (status === 200) written.push((JSON.parse(body) as { _id: string })._id); },
       }],
     });
+    await settle();
+    await paired?.('read', c);
     await run('CEPS read by id', c, {
       url: t.base, headers: auth,
       requests: [{ setupRequest: (req: Req) => ({ ...req, method: 'GET', path: `/ceps/read/${SEEDED}/${seedId(spread(i++, t.seed))}` }) }],
     });
+    await paired?.('query', c);
     await run(`CEPS query (indexed)`, c, indexedQuery(t, () => i++));
     await run('CEPS update', c, {
       url: t.base,
@@ -62,12 +80,14 @@ export async function runCeps(t: CepsTarget, connections: number[], seconds: num
         },
       }],
     });
+    await settle();
     let d = 0;
     if (written.length > 0) {
       await run('CEPS delete', c, {
         url: t.base, headers: auth,
         requests: [{ setupRequest: (req: Req) => ({ ...req, method: 'DELETE', path: `/ceps/delete/${WRITES}/${written[d++ % written.length]}` }) }],
       }, written.length);
+      await settle();
     }
   }
   // Without an index every query reads the whole table: one connection shows the cost plainly.

@@ -2,7 +2,8 @@
  * `npm run bench`: freehold side by side with the machine's ceiling and a peer
  * server, all measured in the same run on loopback, each server in its own process.
  *
- *   ceiling     bare Fastify GET/POST, raw better-sqlite3, raw pg (when PostgreSQL is there)
+ *   ceiling     bare Fastify GET/POST, raw better-sqlite3, raw pg (when PostgreSQL is there);
+ *               Fastify + SQLite write/read/query, each row just before its sqlite+fs CEPS row
  *   peer        Community Solid Server 7, file backend (PUT/GET of small JSON)
  *   CEPS        write, read by id, query (manifest-indexed field, and no index),
  *               update, delete, at 1/8/32 connections, per backend:
@@ -21,10 +22,10 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readOptions, BENCH_DIR } from './options.js';
+import { readOptions, BENCH_DIR, type Options } from './options.js';
 import { Backends, BACKEND_LABEL } from './backends.js';
 import { buildTargets, rssOf, scriptArgs, SETTLE_MS, startReady, stop } from './processes.js';
-import { runHttpCeiling } from './ceiling.js';
+import { runBareCeiling, SqliteHttpCeiling, type CeilingOp } from './ceiling.js';
 import { measureSqliteCeiling } from './sqlite-ceiling.js';
 import { measurePgCeiling, type PgCeiling } from './pg-ceiling.js';
 import { runPeer, type PeerResult } from './peer.js';
@@ -59,7 +60,7 @@ async function main(): Promise<void> {
 
     log('ceiling:');
     const settleMs = opts.quick ? 2000 : SETTLE_MS;
-    const http = await runHttpCeiling(opts.connections, opts.seconds, opts.seed, settleMs, log);
+    const http = await runBareCeiling(opts.connections, opts.seconds, settleMs, log);
     log('  raw better-sqlite3 …');
     const sqlite = measureSqliteCeiling(opts.quick ? 2000 : 20000);
     let postgres: PgCeiling | undefined;
@@ -75,32 +76,18 @@ async function main(): Promise<void> {
       if (peer.skipped) log(`  peer skipped: ${peer.skipped}`);
     }
 
-    const results: BackendResult[] = [];
-    for (const backend of opts.backends) {
-      if (backend === 'postgres' && !backends.postgresUrl) continue;
-      const label = BACKEND_LABEL[backend];
-      const seed = backend === 'flatfile' ? opts.flatfileSeed : opts.seed;
-      log(`${label}: seeding ${seed} records …`);
-      const stores = await backends.stores(backend);
-      const cfg: TargetConfig = { ...stores, seed, logLevel: opts.logLevel };
-      const target = await startReady<TargetInfo>([...scriptArgs('bench/target'), JSON.stringify(cfg)]);
-      try {
-        const idleRss = await rssOf(target.child);
-        const t = { child: target.child, base: `http://127.0.0.1:${target.info.port}`, token: target.info.token!, seed, backend: label };
-        const rows = await runCeps(t, opts.connections, opts.seconds, log);
-        const files = await runFiles(t, opts.fileMb, opts.seconds, log);
-        results.push({
-          label, seed, seedPerSec: Math.round(target.info.seedPerSec ?? 0), readyMs: Math.round(target.readyMs), idleRss,
-          ...(target.info.storeQuery ? { storeQuery: target.info.storeQuery } : {}), rows, files,
-        });
-      } finally {
-        await stop(target.child);
-      }
-      if (backend !== 'flatfile' && opts.bigSeed > seed) {
-        const big = await runBigQuery(backends, backend, opts.bigSeed, opts.seconds, opts.logLevel);
-        results[results.length - 1]!.big = big;
-      }
+    // The Fastify + SQLite ceiling runs beside the sqlite+fs target, each of its rows
+    // measured just before the CEPS row it judges (ceiling.ts); alone, without one.
+    log(`  Fastify + SQLite: seeding ${opts.seed} records …`);
+    const sqliteHttp = await SqliteHttpCeiling.start(opts.seed);
+    let results: BackendResult[];
+    try {
+      if (!opts.backends.includes('sqlite')) await sqliteHttp.runAll(opts.connections, opts.seconds, log);
+      results = await runBackends(backends, opts, sqliteHttp);
+    } finally {
+      await sqliteHttp.stop();
     }
+    http.rows.push(...sqliteHttp.sortedRows());
 
     log('portability:');
     const portability: PortabilityRow[] = [];
@@ -140,6 +127,38 @@ async function main(): Promise<void> {
     process.removeListener('SIGINT', stopAll);
     await backends.cleanup();
   }
+}
+
+/** The CEPS and file rows of each backend's target; sqlite+fs's CEPS rows each after their ceiling row. */
+async function runBackends(backends: Backends, opts: Options, sqliteHttp: SqliteHttpCeiling): Promise<BackendResult[]> {
+  const results: BackendResult[] = [];
+  for (const backend of opts.backends) {
+    if (backend === 'postgres' && !backends.postgresUrl) continue;
+    const label = BACKEND_LABEL[backend];
+    const seed = backend === 'flatfile' ? opts.flatfileSeed : opts.seed;
+    log(`${label}: seeding ${seed} records …`);
+    const stores = await backends.stores(backend);
+    const cfg: TargetConfig = { ...stores, seed, logLevel: opts.logLevel };
+    const target = await startReady<TargetInfo>([...scriptArgs('bench/target'), JSON.stringify(cfg)]);
+    try {
+      const idleRss = await rssOf(target.child);
+      const t = { child: target.child, base: `http://127.0.0.1:${target.info.port}`, token: target.info.token!, seed, backend: label };
+      const paired = backend === 'sqlite' ? (op: CeilingOp, c: number) => sqliteHttp.row(op, c, opts.seconds, log) : undefined;
+      const rows = await runCeps(t, opts.connections, opts.seconds, log, paired);
+      const files = await runFiles(t, opts.fileMb, opts.seconds, log);
+      results.push({
+        label, seed, seedPerSec: Math.round(target.info.seedPerSec ?? 0), readyMs: Math.round(target.readyMs), idleRss,
+        ...(target.info.storeQuery ? { storeQuery: target.info.storeQuery } : {}), rows, files,
+      });
+    } finally {
+      await stop(target.child);
+    }
+    if (backend !== 'flatfile' && opts.bigSeed > seed) {
+      const big = await runBigQuery(backends, backend, opts.bigSeed, opts.seconds, opts.logLevel);
+      results[results.length - 1]!.big = big;
+    }
+  }
+  return results;
 }
 
 /**

@@ -35,6 +35,13 @@ test('bench harness (quick mode) prints a table and writes valid JSON', { timeou
       assert.ok(stdout.includes(`| ${row} |`), `table has no ${row} row`);
     }
     assert.match(stdout, /### Targets/);
+    // Each Fastify + SQLite ceiling row runs right before the sqlite+fs CEPS row it judges.
+    const progress = stderr.split('\n').map((l) => l.trim());
+    for (const [ceiling, ceps] of [['Fastify + SQLite insert', 'CEPS write'], ['Fastify + SQLite read by id', 'CEPS read by id'], ['Fastify + SQLite indexed query', 'CEPS query (indexed)']]) {
+      const at = progress.indexOf(`${ceiling} · ceiling · 1 conn`);
+      assert.ok(at >= 0, `no progress line for ${ceiling}`);
+      assert.equal(progress[at + 1], `${ceps} · sqlite+fs · 1 conn`, `${ceiling} is followed by ${progress[at + 1]}`);
+    }
 
     const runs = readdirSync(out).filter((f) => /^run-.*\.json$/.test(f));
     assert.equal(runs.length, 1);
