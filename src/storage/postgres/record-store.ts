@@ -228,6 +228,41 @@ export class PostgresRecordStore implements RecordStore {
     });
   }
 
+  /**
+   * Finds and rewrites the matches in one transaction, in its place in the owner's write
+   * order (RecordStore.updateWhere): the owner's lock first, so the matches are read
+   * after every write before it committed, and locked (FOR UPDATE) against writers that
+   * do not take the owner's lock. A record `build` refuses (too large) rolls back all.
+   */
+  async updateWhere(owner: string, table: string, where: Condition, limit: number, build: (stored: StoredRecord) => StoredRecord): Promise<number | null> {
+    return this.exclusive(owner, async (c) => {
+      const records = (await this.lockMatches(c, owner, table, where, limit, 'data')).map((d) => build(fromJsonb<StoredRecord>(d)));
+      // Sent together (the connection pipelines them): one round trip for the lot.
+      const written = await Promise.all(records.map((r) => c.query(this.recordWrite('fh_replace', this.sql.replace, owner, table, r))));
+      return written.length;
+    });
+  }
+
+  /** Finds and deletes the matches in one transaction, as updateWhere does (RecordStore.deleteWhere). */
+  async deleteWhere(owner: string, table: string, where: Condition, limit: number): Promise<number | null> {
+    return this.exclusive(owner, async (c) => {
+      const ids = await this.lockMatches(c, owner, table, where, limit, 'id');
+      const deleted = await Promise.all(ids.map((id) => c.query(this.deleteWrite(owner, table, id))));
+      return deleted.filter((r) => r.rows.length > 0).length;
+    });
+  }
+
+  /** Inside an exclusive write: takes the owner's lock, then selects and row-locks up to `limit` matches. */
+  private async lockMatches(c: pg.PoolClient, owner: string, table: string, where: Condition, limit: number, column: 'data' | 'id'): Promise<string[]> {
+    await c.query({ name: 'fh_owner_lock', text: this.sql.ownerLock, values: [owner] });
+    const params: unknown[] = [scopeOf(owner, table)];
+    const cond = compilePostgres(where, 'data', params);
+    params.push(limit);
+    const text = `SELECT ${column} FROM ${this.sql.records} WHERE scope = $1 AND ${cond} LIMIT $${params.length} FOR UPDATE`;
+    const { rows } = await c.query<[string]>({ name: this.names.of(text), text, values: params, rowMode: 'array' });
+    return rows.map((r) => r[0]);
+  }
+
   async query(owner: string, table: string, where: Condition, options: QueryOptions): Promise<StoredRecord[]> {
     return fromJsonb<StoredRecord[]>(await this.queryArray(owner, table, where, options));
   }
@@ -346,13 +381,26 @@ export class PostgresRecordStore implements RecordStore {
 
   private write<T>(owner: string, rows: number, statements: Statement[], result: (results: pg.QueryResult[]) => T): Promise<T> {
     this.db();
+    this.countWrites(rows);
+    return this.writes.run(owner, { statements, result });
+  }
+
+  /** Statistics go stale as rows change: ANALYZE after 1000 written, then 2000 more, and so on. */
+  private countWrites(rows: number): void {
     this.writesUntilAnalyze -= rows;
     if (this.writesUntilAnalyze <= 0) {
       this.analyzeEvery *= 2;
       this.writesUntilAnalyze = this.analyzeEvery;
       this.analyzeSoon();
     }
-    return this.writes.run(owner, { statements, result });
+  }
+
+  /** An update or delete by query: a transaction of its own, in the owner's write order (write-queue.ts). */
+  private async exclusive(owner: string, run: (c: pg.PoolClient) => Promise<number>): Promise<number> {
+    this.db();
+    const rows = await this.writes.run(owner, { run });
+    this.countWrites(rows);
+    return rows;
   }
 
   /** Refreshes planner statistics shortly (debounced), off the request path; failures only cost plan quality. */

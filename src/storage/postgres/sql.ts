@@ -74,6 +74,8 @@ export function statements(schema: string | null) {
             FOR EACH ROW WHEN (OLD.owner = '${SYSTEM_OWNER}') EXECUTE FUNCTION ${p}fh_system_changed();
         END IF;
       END $do$;`,
+    /** Taken first by a write that runs as a transaction of its own (an update or delete by query). */
+    ownerLock: `SELECT pg_advisory_xact_lock(${OWNER_LOCK}, hashtext($1::text))`,
     get: `SELECT data FROM ${records} WHERE owner = $1 AND tbl = $2 AND id = $3`,
     /** An existing id inserts nothing (rowCount 0), so a conflict fails no other write of its group. */
     create: `WITH ${lock}, w AS (${insert} ON CONFLICT DO NOTHING RETURNING id) ${logPut}`,

@@ -15,8 +15,19 @@ export interface Write<T> {
   result: (results: pg.QueryResult[]) => T;
 }
 
+/**
+ * A write that must look before it writes (update or delete by query): `run` gets a
+ * pooled client inside a transaction of its own (BEGIN before, COMMIT after; ROLLBACK
+ * if it throws) and may query and write on it. It runs alone, in its place in the
+ * owner's order: after every write called before it has settled, before any called
+ * after it is sent.
+ */
+export interface Exclusive<T> {
+  run: (client: pg.PoolClient) => Promise<T>;
+}
+
 interface Job {
-  write: Write<unknown>;
+  write: Write<unknown> | Exclusive<unknown>;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -48,7 +59,7 @@ export class WriteQueue {
     private readonly translate: (error: unknown, statement: Statement | undefined) => unknown,
   ) {}
 
-  run<T>(owner: string, write: Write<T>): Promise<T> {
+  run<T>(owner: string, write: Write<T> | Exclusive<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const job: Job = { write, resolve: resolve as (v: unknown) => void, reject };
       const queue = this.queues.get(owner);
@@ -67,7 +78,16 @@ export class WriteQueue {
   private async flush(owner: string): Promise<void> {
     const queue = this.queues.get(owner)!;
     try {
-      while (queue.length > 0) queue.unshift(...(await this.runGroup(queue.splice(0, MAX_GROUP))));
+      while (queue.length > 0) {
+        if (isExclusive(queue[0]!.write)) {
+          await this.runExclusive(queue.shift()!);
+          continue;
+        }
+        // A group ends before the next exclusive write: that one must see the group committed.
+        const next = queue.findIndex((job) => isExclusive(job.write));
+        const size = Math.min(MAX_GROUP, next < 0 ? queue.length : next);
+        queue.unshift(...(await this.runGroup(queue.splice(0, size))));
+      }
     } catch (error) {
       // Not expected (runGroup settles what it takes), but a queued write must never be left unsettled.
       for (const job of queue.splice(0)) job.reject(error);
@@ -78,11 +98,35 @@ export class WriteQueue {
     }
   }
 
+  /** Runs one exclusive write in its own transaction; settles it, whatever happens. */
+  private async runExclusive(job: Job): Promise<void> {
+    const { run } = job.write as Exclusive<unknown>;
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool().connect();
+    } catch (error) {
+      job.reject(error);
+      return;
+    }
+    try {
+      await client.query('BEGIN');
+      const value = await run(client);
+      await client.query('COMMIT');
+      client.release();
+      job.resolve(value);
+    } catch (error) {
+      // A client whose ROLLBACK fails is in an unknown state: discard it.
+      const clean = await client.query('ROLLBACK').then(() => true, () => false);
+      client.release(!clean);
+      job.reject(this.translate(error, undefined));
+    }
+  }
+
   /** Runs one group; returns the writes to send again (those a failing write rolled back). */
   private async runGroup(jobs: Job[]): Promise<Job[]> {
-    const lone = jobs.length === 1 && jobs[0]!.write.statements.length === 1 ? jobs[0]! : null;
+    const lone = jobs.length === 1 && (jobs[0]!.write as Write<unknown>).statements.length === 1 ? jobs[0]! : null;
     if (lone) {
-      const statement = lone.write.statements[0]!;
+      const statement = (lone.write as Write<unknown>).statements[0]!;
       try {
         settle(lone, [await this.pool().query(statement)]);
       } catch (error) {
@@ -100,7 +144,7 @@ export class WriteQueue {
     }
     // All sent before any answer is read. Each query ends in its own Sync, so after an error the
     // rest of the transaction fails ("aborted") and COMMIT answers ROLLBACK: nothing half-done.
-    const statements = jobs.flatMap((job) => job.write.statements);
+    const statements = jobs.flatMap((job) => (job.write as Write<unknown>).statements);
     // One socket write for the group, not one per query (a syscall costs more than a statement
     // here): each query corks and uncorks the socket itself, which only flushes once ours lifts.
     const socket = client.connection.stream;
@@ -117,7 +161,7 @@ export class WriteQueue {
       client.release();
       let at = 1;
       for (const job of jobs) {
-        const n = job.write.statements.length;
+        const n = (job.write as Write<unknown>).statements.length;
         settle(job, settled.slice(at, at + n).map((s) => (s as PromiseFulfilledResult<pg.QueryResult>).value));
         at += n;
       }
@@ -146,15 +190,20 @@ export class WriteQueue {
 /** The job owning the group's `index`-th statement. */
 function jobOf(jobs: Job[], index: number): Job {
   for (const job of jobs) {
-    if (index < job.write.statements.length) return job;
-    index -= job.write.statements.length;
+    const n = (job.write as Write<unknown>).statements.length;
+    if (index < n) return job;
+    index -= n;
   }
   throw new Error('statement index out of range');
 }
 
+function isExclusive(write: Write<unknown> | Exclusive<unknown>): write is Exclusive<unknown> {
+  return 'run' in write;
+}
+
 function settle(job: Job, results: pg.QueryResult[]): void {
   try {
-    job.resolve(job.write.result(results));
+    job.resolve((job.write as Write<unknown>).result(results));
   } catch (error) {
     job.reject(error);
   }
