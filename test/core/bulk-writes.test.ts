@@ -1,5 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { postgresSuite } from '../helpers/postgres.js';
 import { MAX_RECORD_BYTES } from '../../src/core/records/reserved.js';
@@ -9,7 +12,8 @@ import type { Access } from '../../src/core/records/access.js';
  * FEPS update and delete by query against a write of one of their matches made at the
  * same moment, on the stores that find and write the matches in one step
  * (RecordStore.updateWhere/deleteWhere): SQLite, in one write transaction; PostgreSQL,
- * in one transaction in its place in the owner's write order. The single write is
+ * in one transaction in its place in the owner's write order; flat files, in a unit
+ * of their own in that order. The single write is
  * made right after the bulk one is called. Through a query and then a batch, that
  * single write landed between the two, and the bulk write, built from what it had
  * read, undid it.
@@ -69,6 +73,12 @@ function bulkTests(label: string, start: () => Promise<TestServer>): void {
 }
 
 describe('bulk writes, sqlite', () => bulkTests('sqlite', () => startTestServer()));
+
+describe('bulk writes, flatfile', () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'freehold-bulk-flat-'));
+  after(() => rmSync(root, { recursive: true, force: true }));
+  bulkTests('flatfile', () => startTestServer({ config: { records: `flatfile:${root}` } }));
+});
 
 postgresSuite('bulk writes, postgres', 'fh_bw_', (scratch) => bulkTests('postgres', () => {
   const u = new URL(scratch.databaseUrl);

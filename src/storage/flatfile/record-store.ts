@@ -70,6 +70,11 @@ interface Job {
   run?: (plan: Plan) => unknown;
   /** A dropTable: runs as a unit of its own. */
   drop?: string;
+  /**
+   * An update or delete by query: makes its `run` once every write before it has
+   * committed, and runs as a unit of its own before any write after it.
+   */
+  prepare?: () => Promise<(plan: Plan) => unknown>;
   /** Bytes of record text the job writes. */
   bytes: number;
   resolve: (value: unknown) => void;
@@ -315,6 +320,50 @@ export class FlatFileRecordStore implements RecordStore {
     }, prepared.reduce((sum, op) => sum + (op.text?.length ?? 0), 0));
   }
 
+  /**
+   * Finds the matches once every write before this one has committed, then rewrites
+   * them in a unit of its own (RecordStore.updateWhere): each judged again on its text
+   * in that unit, so a file edited by hand in between is neither undone nor, no longer
+   * matching, rewritten. A record `build` refuses leaves the whole unit unwritten.
+   */
+  async updateWhere(owner: string, table: string, where: Condition, limit: number, build: (stored: StoredRecord) => StoredRecord): Promise<number | null> {
+    return (await this.exclusive(owner, table, where, limit, (child, id, stored) => {
+      const record = build(stored);
+      if (record._id !== id) throw new Error('updateWhere: build must keep the record id');
+      child.write(table, id, this.prepare(owner, table, record));
+    })) as number;
+  }
+
+  /** Finds and deletes the matches as updateWhere does (RecordStore.deleteWhere). */
+  async deleteWhere(owner: string, table: string, where: Condition, limit: number): Promise<number | null> {
+    return (await this.exclusive(owner, table, where, limit, (child, id) => child.write(table, id, null))) as number;
+  }
+
+  /** An update or delete by query: `each` writes one current match into the unit's plan. */
+  private async exclusive(owner: string, table: string, where: Condition, limit: number,
+    each: (child: Plan, id: string, stored: StoredRecord) => void): Promise<unknown> {
+    this.paths.table(owner, table);
+    const st = await this.ready(owner);
+    const prepare = async () => {
+      const candidates = (await this.query(owner, table, where, { sort: [], skip: 0, limit })).map((r) => r._id);
+      return (plan: Plan) => {
+        const child = plan.child();
+        let n = 0;
+        for (const id of candidates) {
+          const text = child.current(table, id);
+          if (text === null) continue;
+          const stored = parseRecord(text, this.paths.record(owner, table, id));
+          if (stored._id !== id || !matches(stored, where)) continue;
+          each(child, id, stored);
+          n++;
+        }
+        plan.merge(child);
+        return n;
+      };
+    };
+    return new Promise((resolve, reject) => this.push(owner, st, { prepare, bytes: 0, resolve, reject }));
+  }
+
   /** Moves the table directory aside in one rename, logs a delete per record, then removes it. */
   async dropTable(owner: string, table: string): Promise<number> {
     this.paths.table(owner, table);
@@ -354,12 +403,13 @@ export class FlatFileRecordStore implements RecordStore {
   private async drain(owner: string, st: OwnerState): Promise<void> {
     while (st.queue.length > 0) {
       let jobs: Job[];
-      if (st.queue[0]!.drop !== undefined) {
+      const alone = (job: Job) => job.drop !== undefined || job.prepare !== undefined;
+      if (alone(st.queue[0]!)) {
         jobs = st.queue.splice(0, 1);
       } else {
         let n = 0;
         let bytes = 0;
-        while (n < st.queue.length && n < MAX_UNIT_JOBS && st.queue[n]!.drop === undefined && (n === 0 || bytes + st.queue[n]!.bytes <= MAX_UNIT_BYTES)) {
+        while (n < st.queue.length && n < MAX_UNIT_JOBS && !alone(st.queue[n]!) && (n === 0 || bytes + st.queue[n]!.bytes <= MAX_UNIT_BYTES)) {
           bytes += st.queue[n]!.bytes;
           n++;
         }
@@ -369,7 +419,10 @@ export class FlatFileRecordStore implements RecordStore {
       try {
         if (st.broken) await this.recover(owner, st);
         if (st.journal && (st.journal.size > MAX_PENDING_JOURNAL_BYTES || st.pending.files.size > MAX_PENDING_FILES)) await st.checkpointing?.catch(() => {});
-        outcomes = jobs[0]!.drop !== undefined ? [await this.runDrop(owner, st, jobs[0]!.drop)] : await this.runUnit(owner, st, jobs);
+        const first = jobs[0]!;
+        outcomes = first.drop !== undefined ? [await this.runDrop(owner, st, first.drop)]
+          : first.prepare ? await this.runPrepared(owner, st, first, first.prepare)
+            : await this.runUnit(owner, st, jobs);
       } catch (error) {
         outcomes = jobs.map(() => ({ ok: false, error }));
       }
@@ -382,6 +435,17 @@ export class FlatFileRecordStore implements RecordStore {
     }
     st.draining = false;
     for (const r of st.idle.splice(0)) r();
+  }
+
+  /** An exclusive job: its run is made now that every write before it has committed. */
+  private async runPrepared(owner: string, st: OwnerState, job: Job, prepare: () => Promise<(plan: Plan) => unknown>): Promise<Outcome[]> {
+    let run: (plan: Plan) => unknown;
+    try {
+      run = await prepare();
+    } catch (error) {
+      return [{ ok: false, error }];
+    }
+    return this.runUnit(owner, st, [{ ...job, run }]);
   }
 
   private async runUnit(owner: string, st: OwnerState, jobs: Job[]): Promise<Outcome[]> {
