@@ -59,6 +59,34 @@ test('a bytes quota refuses big records and files, leaving nothing behind', asyn
   }
 });
 
+test('a bytes quota: a bulk update is admitted in one step, refused whole (507) when its growth passes the bytes left', async () => {
+  const server = await startTestServer({ config: { quotaBytes: 20_000 } });
+  try {
+    await server.addUser('dan');
+    const records = server.services.records;
+    const dan = { userId: 'dan', ownerId: 'dan', appName: APP };
+    const ids = await Promise.all([1, 2, 3, 4].map(async (n) => (await records.create(dan, APP, { kind: 'x', n }))._id));
+    // A write racing the bulk update is kept: the bulk one builds on what is stored when it writes.
+    const bulk = records.updateWhere(dan, APP, { op: 'eq', path: ['kind'], value: 'x' }, { tagged: true });
+    const single = records.updateFields(dan, APP, ids[0]!, { note: 'meanwhile' });
+    assert.deepEqual(await bulk, { nModified: 4 });
+    await single;
+    assert.equal((await records.read(dan, APP, ids[0]!)).note, 'meanwhile');
+    const used = (await server.services.quota.usage('dan')).bytes;
+    // Each match grows by a little more than a quarter of the bytes left: together they pass it.
+    const big = 'y'.repeat(Math.ceil((20_000 - used) / 4) + 100);
+    await assert.rejects(records.updateWhere(dan, APP, { op: 'eq', path: ['kind'], value: 'x' }, { big }), { code: 'quota_exceeded' });
+    for (const id of ids) assert.equal((await records.read(dan, APP, id)).big, undefined, 'none of the matches was written');
+    // A little less than a quarter each: together they fit.
+    const fits = 'z'.repeat(Math.floor((20_000 - used) / 4) - 100);
+    assert.deepEqual(await records.updateWhere(dan, APP, { op: 'eq', path: ['kind'], value: 'x' }, { fits }), { nModified: 4 });
+    // The growth is counted: nothing more fits.
+    await assert.rejects(records.create(dan, APP, { pad: 'p'.repeat(600) }), { code: 'quota_exceeded' });
+  } finally {
+    await server.close();
+  }
+});
+
 test('the admin sets quotas; owners see their use', async () => {
   const server = await startTestServer();
   try {

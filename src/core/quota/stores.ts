@@ -47,10 +47,24 @@ export class QuotaRecordStore extends DelegatingRecordStore {
     return this.inner.update(o, t, id, u);
   }
   override batch(o: string, ops: BatchOp[]): Promise<void> { return this.guarded(ops, () => this.inner.batch(o, ops)); }
-  /** As update: a limited owner's bulk update takes the general path, a batch whose growth is admitted first. */
+  /**
+   * In one step for a limited owner too: the store builds every new record before it
+   * writes any, and `build` refuses (507) the one with which the bulk update's growth
+   * passes the bytes left, so the store writes none of them. It adds no record.
+   */
   override async updateWhere(o: string, t: string, w: Condition, limit: number, build: (stored: StoredRecord) => StoredRecord): Promise<number | null> {
-    if (!this.inner.updateWhere || (await this.quota.limited(this.owner))) return null;
-    return this.inner.updateWhere(o, t, w, limit, build);
+    if (!this.inner.updateWhere) return null;
+    if (!(await this.quota.limited(this.owner))) return this.inner.updateWhere(o, t, w, limit, build);
+    const [room, quota] = [await this.quota.room(this.owner), await this.quota.quotaOf(this.owner)];
+    let growth = 0;
+    const n = await this.inner.updateWhere(o, t, w, limit, (stored) => {
+      const record = build(stored);
+      growth += recordBytes(record) - recordBytes(stored);
+      if (growth > 0 && growth > room) throw quotaExceeded(`at most ${quota.bytes} bytes`);
+      return record;
+    });
+    if (n !== null) this.quota.added(this.owner, 0, growth);
+    return n;
   }
   /** The sizes of what it removed are not known here: usage is counted afresh, as after dropTable. */
   override async deleteWhere(o: string, t: string, w: Condition, limit: number): Promise<number | null> {
