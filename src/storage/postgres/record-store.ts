@@ -124,13 +124,18 @@ export class PostgresRecordStore implements RecordStore {
     // that would crash the process. The pool discards the client; the next query reconnects.
     pool.on('error', () => {});
     try {
-      await inTransaction(pool, async (c) => {
-        // Concurrent CREATE … IF NOT EXISTS can still fail on a catalog unique index; the lock makes
-        // concurrent init() calls (several processes starting at once) take turns.
-        await c.query('SELECT pg_advisory_xact_lock($1, 0)', [DDL_LOCK]);
-        if (this.options.schema) await c.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(this.options.schema)}`);
-        await c.query(this.sql.schema);
-      });
+      const { rows } = await pool.query<[boolean]>({ text: this.sql.installed, values: this.sql.installedNames, rowMode: 'array' });
+      if (!rows[0]![0]) {
+        await inTransaction(pool, async (c) => {
+          // Concurrent CREATE … IF NOT EXISTS can still fail on a catalog unique index; the lock makes
+          // concurrent init() calls (several processes starting at once) take turns.
+          await c.query('SELECT pg_advisory_xact_lock($1, 0)', [DDL_LOCK]);
+          if (this.options.schema) await c.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(this.options.schema)}`);
+          await c.query(this.sql.schema);
+        }).catch((error: unknown) => {
+          throw privilegeHint(error, 'create its tables', 'Start freehold once as a role that may create them (the database owner), then run it as this one');
+        });
+      }
     } catch (error) {
       await pool.end();
       throw error;
@@ -341,9 +346,17 @@ export class PostgresRecordStore implements RecordStore {
     // records_by_modified whatever its statistics say (none, for a new index).
     if (!exprs.includes('modified') && !exprs.includes('id')) exprs.push('modified DESC', 'id');
     const name = 'records_x_' + createHash('sha256').update(JSON.stringify(exprs)).digest('hex').slice(0, 20);
+    const qualified = this.options.schema ? `${quoteIdent(this.options.schema)}.${name}` : name;
+    // Already there (every app indexing these fields shares it): nothing to do, and nothing a role
+    // that does not own the table may not do.
+    const { rows } = await this.db().query<[boolean]>({ text: 'SELECT to_regclass($1) IS NOT NULL', values: [qualified], rowMode: 'array' });
+    if (rows[0]![0]) return;
+    const create = `CREATE INDEX IF NOT EXISTS ${name} ON ${this.sql.records} (scope, ${exprs.join(', ')})`;
     await inTransaction(this.db(), async (c) => {
       await c.query('SELECT pg_advisory_xact_lock($1, 1)', [DDL_LOCK]);
-      await c.query(`CREATE INDEX IF NOT EXISTS ${name} ON ${this.sql.records} (scope, ${exprs.join(', ')})`);
+      await c.query(create);
+    }).catch((error: unknown) => {
+      throw privilegeHint(error, `create the index an app declares (${name})`, `Run as the table's owner: ${create}`);
     });
     this.analyzeSoon(); // statistics for the new expressions
   }
@@ -452,6 +465,16 @@ async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise
     c.release(!clean);
     throw error;
   }
+}
+
+/** PostgreSQL's insufficient_privilege, and "must be owner" (reported with it). */
+const PG_INSUFFICIENT_PRIVILEGE = '42501';
+
+/** A privilege error with what the operator can do about it; any other error as it is. */
+function privilegeHint(error: unknown, what: string, fix: string): unknown {
+  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  if (code !== PG_INSUFFICIENT_PRIVILEGE) return error;
+  return new Error(`The PostgreSQL role may not ${what}: ${(error as Error).message}. ${fix}.`, { cause: error });
 }
 
 function conflict(id: string, table: string): FreeholdError {

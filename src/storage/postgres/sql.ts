@@ -39,6 +39,17 @@ export function statements(schema: string | null) {
   const logPut = `INSERT INTO ${changes} (owner, tbl, id, op, at) SELECT $1, $2, id, 'put', $7::int8 FROM w`;
   return {
     records,
+    /**
+     * Whether every object `schema` makes is there ($1..$5: installedNames). When it is,
+     * a store starts without any DDL, so it can run as a role that may only read and
+     * write the tables: even CREATE … IF NOT EXISTS needs the right to create (or to own
+     * the table, for an index) before PostgreSQL looks whether the object exists. Any
+     * object added to `schema` must be checked here too.
+     */
+    installed: `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL
+      AND to_regclass($4) IS NOT NULL AND to_regprocedure($5) IS NOT NULL
+      AND EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'fh_system_changed' AND tgrelid = to_regclass($1))`,
+    installedNames: [records, changes, `${p}records_by_modified`, `${p}changes_by_owner`, `${p}fh_system_changed()`],
     schema: `
       CREATE TABLE IF NOT EXISTS ${records} (
         owner    text COLLATE "C" NOT NULL,
