@@ -5,6 +5,7 @@ import { createLogger } from '../logger.js';
 import { createServices } from '../core/services.js';
 import { buildServer } from '../http/server.js';
 import { endStartup } from './startup-mode.js';
+import { housekeeping } from '../core/housekeeping.js';
 
 export function serveCommand(program: Command): void {
   program.command('serve', { isDefault: true })
@@ -27,11 +28,12 @@ export async function serve(): Promise<void> {
     config.publicUrl = config.publicUrl.replace(/:0$/, `:${address.port}`);
   }
   services.backups?.start();
-  const sweep = async () => {
-    for (const u of await services.accounts.list()) await services.files.sweepUnreferenced(u.userId);
-  };
-  void sweep().catch((err: unknown) => log.warn({ err }, 'cleaning up staged uploads failed'));
-  setInterval(() => void sweep().catch(() => undefined), 3600_000).unref();
+  const sweep = () => void housekeeping(services).then(
+    (swept) => { if (swept.tokens + swept.sessions > 0) log.info(swept, 'removed expired tokens and sessions'); },
+    (err: unknown) => log.warn({ err }, 'housekeeping (staged uploads, expired tokens) failed'),
+  );
+  sweep();
+  setInterval(sweep, 3600_000).unref();
   const setupToken = await services.accounts.issueSetupToken();
   const lines = [`freehold is running at ${config.publicUrl}`, `data: ${config.dataDir}`];
   if (setupToken) {

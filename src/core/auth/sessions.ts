@@ -50,6 +50,14 @@ export class SessionService {
     await this.store.delete(SYSTEM_OWNER, SystemTable.sessions, hash);
   }
 
+  /** Deletes the sessions whose time is up (each is refused once expired; this frees the rows). */
+  async sweepExpired(now = Date.now()): Promise<number> {
+    const rows = await this.store.query(SYSTEM_OWNER, SystemTable.sessions, { op: 'lte', path: ['expires_at'], value: now },
+      { sort: [], skip: 0, limit: 100000 });
+    if (rows.length) await this.store.batch(SYSTEM_OWNER, rows.map((r) => ({ kind: 'delete' as const, table: SystemTable.sessions, id: r._id })));
+    return rows.length;
+  }
+
   async destroyAllFor(userId: string): Promise<void> {
     const rows = await this.store.query(SYSTEM_OWNER, SystemTable.sessions, { op: 'eq', path: ['user_id'], value: userId },
       { sort: [], skip: 0, limit: 100000 });

@@ -171,6 +171,15 @@ export class TokenService {
       : { op: 'and', items: [byUser, { op: 'eq', path: ['app_name'], value: appName }] });
   }
 
+  /**
+   * Deletes the tokens, entry codes and app passwords whose time is up. Each is refused
+   * once expired anyway; without this, those never presented again (an unused entry
+   * code, a token of an app no longer opened) would stay in the store for good.
+   */
+  async sweepExpired(now = Date.now()): Promise<number> {
+    return this.revokeWhere({ op: 'lte', path: ['expires_at'], value: now });
+  }
+
   private async revokeWhere(where: Parameters<RecordStore['query']>[2]): Promise<number> {
     const rows = await this.store.query(SYSTEM_OWNER, SystemTable.tokens, where, { sort: [], skip: 0, limit: 100000 });
     if (rows.length === 0) return 0;

@@ -1,0 +1,18 @@
+import type { Services } from './services.js';
+
+/** What one housekeeping pass removed. */
+export interface Swept {
+  tokens: number;
+  sessions: number;
+}
+
+/**
+ * Removes what nothing will ask for again: staged uploads no record refers to, and
+ * tokens, entry codes, app passwords and sign-ins whose time is up (each already
+ * refused once expired; this frees the rows). `freehold serve` runs it at start and
+ * hourly.
+ */
+export async function housekeeping(services: Services, now = Date.now()): Promise<Swept> {
+  for (const u of await services.accounts.list()) await services.files.sweepUnreferenced(u.userId);
+  return { tokens: await services.tokens.sweepExpired(now), sessions: await services.sessions.sweepExpired(now) };
+}

@@ -1,0 +1,50 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { housekeeping } from '../../src/core/housekeeping.js';
+import { SYSTEM_OWNER, SystemTable } from '../../src/core/system-tables.js';
+
+/**
+ * `freehold serve`'s hourly housekeeping: tokens (app tokens, entry codes, app
+ * passwords) and sign-ins whose time is up are removed from the store; live ones stay
+ * and keep working.
+ */
+
+const APP = 'com.example.notes';
+let server: TestServer;
+
+before(async () => {
+  server = await startTestServer({ config: { sessionTtlMs: 3 * 3600_000 } });
+  await server.addUser('alice');
+});
+after(() => server.close());
+
+const rows = async (table: string) => (await server.services.stores.host.query(SYSTEM_OWNER, table, { op: 'true' }, { sort: [], skip: 0, limit: 1000 })).length;
+
+test('housekeeping removes expired tokens and sessions, and only those', async () => {
+  const { tokens, sessions } = server.services;
+  const { session } = await sessions.create('alice');
+  const live = await tokens.issue({ kind: 'app', userId: 'alice', ownerId: 'alice', appName: APP, expiresAt: Date.now() + 3600_000 });
+  await tokens.issue({ kind: 'app', userId: 'alice', ownerId: 'alice', appName: APP, expiresAt: Date.now() - 1 });
+  await tokens.issueAppEntry(session.hash, 'alice', APP);
+  await tokens.issueAppPassword('alice', APP, 3600_000, false);
+  const stale = await sessions.create('alice');
+  const tokensBefore = await rows(SystemTable.tokens);
+  const sessionsBefore = await rows(SystemTable.sessions);
+
+  // Now: only the token issued already expired is due.
+  assert.deepEqual(await housekeeping(server.services), { tokens: 1, sessions: 0 });
+  assert.equal(await rows(SystemTable.tokens), tokensBefore - 1);
+  assert.equal((await tokens.check(live, 'app')).ok, true);
+
+  // Two hours on: the entry code (60 s), the app password and the live token (1 h) are due;
+  // the sign-ins (3 h) are not.
+  const hour = 3600_000;
+  assert.deepEqual(await housekeeping(server.services, Date.now() + 2 * hour), { tokens: 3, sessions: 0 });
+  assert.equal(await rows(SystemTable.tokens), tokensBefore - 4);
+  assert.equal(await rows(SystemTable.sessions), sessionsBefore);
+  assert.ok(await sessions.byHash(stale.session.hash));
+  // Four hours on, the sign-ins too.
+  assert.deepEqual(await housekeeping(server.services, Date.now() + 4 * hour), { tokens: 0, sessions: 2 });
+  assert.equal(await rows(SystemTable.sessions), sessionsBefore - 2);
+});
