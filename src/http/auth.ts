@@ -6,6 +6,17 @@ import type { User } from '../core/accounts/service.js';
 import { FreeholdError } from '../core/errors.js';
 
 export const SESSION_COOKIE = 'freehold_session';
+
+/**
+ * A cookie's name as this request's origin uses it. Over HTTPS it carries the
+ * `__Host-` prefix: browsers then accept it only when set Secure, with Path=/ and no
+ * Domain, by this very host, so another host of the same site (an app's origin in
+ * subdomain mode, `*.apps.example.com`) cannot plant or overwrite it (cookie tossing,
+ * session fixation). Plain HTTP (local use) cannot have the prefix.
+ */
+export function cookieName(services: Services, request: FastifyRequest, base: string): string {
+  return isSecureRequest(services, request) ? `__Host-${base}` : base;
+}
 export const accountCookieName = (userId: string) => `app_token_${userId}`;
 
 export interface OwnerContext {
@@ -28,7 +39,7 @@ export function currentOwner(services: Services, request: FastifyRequest): Promi
   let p = ownerCache.get(request);
   if (!p) {
     p = (async () => {
-      const session = await services.sessions.get(request.cookies[SESSION_COOKIE]);
+      const session = await services.sessions.get(request.cookies[cookieName(services, request, SESSION_COOKIE)]);
       if (!session) return null;
       const user = await services.accounts.get(session.userId);
       return user ? { session, user } : null;
@@ -118,7 +129,7 @@ export function isSecureRequest(services: Services, request: FastifyRequest): bo
 }
 
 export function setSessionCookie(services: Services, request: FastifyRequest, reply: FastifyReply, cookie: string, expiresAt: number): void {
-  reply.setCookie(SESSION_COOKIE, cookie, {
+  reply.setCookie(cookieName(services, request, SESSION_COOKIE), cookie, {
     httpOnly: true, sameSite: 'lax', secure: isSecureRequest(services, request), path: '/', expires: new Date(expiresAt),
   });
 }

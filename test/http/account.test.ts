@@ -278,6 +278,19 @@ describe('behind https', () => {
       for (const c of res.cookies) assert.equal(c.secure, true, c.name);
       assert.match(String(res.headers['strict-transport-security']), /max-age=\d+/);
       assert.equal(res.headers['x-content-type-options'], 'nosniff');
+      // The session cookie is __Host- prefixed: only this host may set it (no app origin of the same site can plant one).
+      const session = res.cookies.find((c) => c.name === '__Host-freehold_session');
+      assert.ok(session, res.cookies.map((c) => c.name).join());
+      assert.equal(session.path, '/');
+      assert.equal(session.domain, undefined);
+      const as = (cookie: string) => s.app.inject({ method: 'GET', url: '/acctapi/session', headers: { cookie } });
+      assert.equal((await as(`__Host-freehold_session=${session.value}`)).json().logged_in, true);
+      // The same value under the name a sibling host could set is not a sign-in.
+      assert.notEqual((await as(`freehold_session=${session.value}`)).json().logged_in, true);
+      const out = await s.app.inject({ method: 'POST', url: '/acctapi/logout', headers: { cookie: `__Host-freehold_session=${session.value}`, origin: 'https://freehold.example' } });
+      assert.equal(out.statusCode, 200);
+      const cleared = out.cookies.find((c) => c.name === '__Host-freehold_session');
+      assert.ok(cleared && cleared.secure && cleared.value === '', JSON.stringify(out.cookies));
     } finally {
       await s.close();
     }

@@ -319,7 +319,7 @@ describe('FREEHOLD_APPS_DOMAIN', () => {
     const res = await handoff(APP);
     assert.equal(res.target.origin, 'https://com-example-notes---a-user-name-that-is-long.apps.example.test');
     assert.equal(res.statusCode, 302);
-    assert.match(String(res.headers['set-cookie']), /freehold_app_session=[^;]+;.*Secure/);
+    assert.match(String(res.headers['set-cookie']), /^__Host-freehold_app_session=[^;]+;.*Secure/);
     const page = await d.app.inject({ url: '/index', headers: { host: res.target.host, cookie: cookieHeader(res) } });
     assert.equal(page.statusCode, 200);
     assert.match(String(page.headers['content-security-policy']), /connect-src https:\/\/com-example-notes---a-user-name-that-is-long\.apps\.example\.test;/);

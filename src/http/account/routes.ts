@@ -2,7 +2,7 @@ import { Type } from '../typed-schema.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
-  SESSION_COOKIE, accountCookieName, bearerToken, checkSameOrigin, currentOwner, isSecureRequest, requireAccount,
+  SESSION_COOKIE, accountCookieName, cookieName, bearerToken, checkSameOrigin, currentOwner, isSecureRequest, requireAccount,
   requireAdmin, setSessionCookie,
 } from '../auth.js';
 import { loginRateLimit } from '../rate-limits.js';
@@ -43,8 +43,8 @@ async function startSession(services: Services, request: FastifyRequest, reply: 
   });
 }
 
-function clearCookies(reply: FastifyReply, request: FastifyRequest): void {
-  reply.clearCookie(SESSION_COOKIE, { path: '/' });
+function clearCookies(services: Services, reply: FastifyReply, request: FastifyRequest): void {
+  reply.clearCookie(cookieName(services, request, SESSION_COOKIE), { path: '/', secure: isSecureRequest(services, request) });
   for (const name of Object.keys(request.cookies)) {
     if (name.startsWith('app_token_')) reply.clearCookie(name, { path: '/' });
   }
@@ -80,7 +80,7 @@ export async function accountRoutes(fastify: FastifyInstance): Promise<void> {
       await services.tokens.revokeSession(owner.session.hash);
       await services.sessions.destroy(owner.session.hash);
     }
-    clearCookies(reply, request);
+    clearCookies(services, reply, request);
     return { logged_out: true };
   });
 

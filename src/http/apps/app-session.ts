@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { TokenClaims } from '../../core/auth/tokens.js';
 import type { Services } from '../../core/services.js';
-import { isSecureRequest } from '../auth.js';
+import { cookieName, isSecureRequest } from '../auth.js';
 import type { Viewer } from './serve.js';
 
 /**
@@ -35,7 +35,7 @@ function cookieValues(request: FastifyRequest, name: string): string[] {
 /** The viewer of an app host and the app's exact name, when its cookie is live, names this (owner, app) and its main session still stands. */
 export async function appSessionViewer(services: Services, request: FastifyRequest, ownerId: string, appName: string): Promise<{ viewer: Viewer; appName: string } | null> {
   let c: TokenClaims | undefined;
-  for (const value of cookieValues(request, APP_SESSION_COOKIE)) {
+  for (const value of cookieValues(request, cookieName(services, request, APP_SESSION_COOKIE))) {
     const check = await services.tokens.check(value, 'app_session');
     if (check.ok && check.claims.ownerId === ownerId && check.claims.appName.toLowerCase() === appName.toLowerCase() && check.claims.session) {
       c = check.claims;
@@ -61,7 +61,7 @@ export async function appSessionViewer(services: Services, request: FastifyReque
  * scripts never need it), SameSite=Lax (sent when the owner follows a link to the app).
  */
 export function setAppSessionCookie(services: Services, request: FastifyRequest, reply: FastifyReply, token: string, expiresAt: number): void {
-  reply.setCookie(APP_SESSION_COOKIE, token, {
+  reply.setCookie(cookieName(services, request, APP_SESSION_COOKIE), token, {
     httpOnly: true, sameSite: 'lax', secure: isSecureRequest(services, request), path: '/', expires: new Date(expiresAt),
   });
 }

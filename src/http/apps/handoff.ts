@@ -6,7 +6,7 @@ import type { InstalledApp } from '../../core/apps/service.js';
 import { FreeholdError } from '../../core/errors.js';
 import type { Services } from '../../core/services.js';
 import { appLocation, resolveAppHost } from '../app-origin.js';
-import type { OwnerContext } from '../auth.js';
+import { cookieName, type OwnerContext } from '../auth.js';
 import { APP_SESSION_COOKIE, appSessionViewer, setAppSessionCookie } from './app-session.js';
 import { hostApp } from './app-host.js';
 import { requireDocumentRequest } from './serve.js';
@@ -93,7 +93,7 @@ export async function enterRoutes(fastify: FastifyInstance): Promise<void> {
     if (!main || main.userId !== claims.userId) throw new FreeholdError('unauthorized', 'The sign-in this entry came from has ended');
 
     // One app session per browser and app origin: a previous one is ended, not piled up.
-    const previous = request.cookies[APP_SESSION_COOKIE];
+    const previous = request.cookies[cookieName(services, request, APP_SESSION_COOKIE)];
     if (previous && (await services.tokens.check(previous, 'app_session')).ok) await services.tokens.revoke(previous);
     const token = await services.tokens.issue({
       kind: 'app_session', userId: claims.userId, ownerId: claims.ownerId, appName: claims.appName,
