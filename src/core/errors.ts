@@ -14,6 +14,10 @@ export const ErrorStatus = {
   token_expired: 401,
   /** The password was right; the account also needs a TOTP or recovery code. */
   totp_required: 401,
+  /** OAuth 2 token endpoint (RFC 6749 §5.2): a code or other grant that is invalid, used, expired or does not match. */
+  invalid_grant: 400,
+  /** OAuth 2 token endpoint: a grant_type the server does not offer. */
+  unsupported_grant_type: 400,
   forbidden: 403,
   csrf: 403,
   not_found: 404,

@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { RecordStore, StoredRecord } from '../../storage/types.js';
 import { FreeholdError } from '../errors.js';
 import { hashSecret, newSecret } from '../ids.js';
@@ -15,8 +15,10 @@ import { TokenCache } from './token-cache.js';
  * - `app_session`: what the app origin's session cookie holds: lets that one origin
  *   serve that one app's pages and files. Bound to the main session, so signing out
  *   there ends it (revokeSession). Never accepted by CEPS, which takes `app` only.
+ * - `oauth_code`: an authorization code (OAuth 2 with PKCE, 60 s, single use), bound to
+ *   the redirect URI and code challenge it was made for; traded at /oauth/token.
  */
-export type TokenKind = 'app' | 'account' | 'app_password' | 'app_entry' | 'app_session';
+export type TokenKind = 'app' | 'account' | 'app_password' | 'app_entry' | 'app_session' | 'oauth_code';
 
 export interface TokenClaims {
   kind: TokenKind;
@@ -39,6 +41,9 @@ interface TokenRecord extends StoredRecord {
   expires_at: number;
   session?: string;
   one_device?: boolean;
+  /** oauth_code: where the code was sent, and the PKCE challenge (S256) the verifier must meet. */
+  redirect_uri?: string;
+  code_challenge?: string;
 }
 
 export const MAX_TOKEN_TTL_MS = 365 * 24 * 3600 * 1000;
@@ -46,6 +51,8 @@ export const DEFAULT_APP_PASSWORD_TTL_MS = 30 * 24 * 3600 * 1000;
 export const DEFAULT_OAUTH_TOKEN_TTL_MS = 30 * 24 * 3600 * 1000;
 /** Long enough for one redirect, short enough that a leaked code is useless. */
 export const APP_ENTRY_TTL_MS = 60 * 1000;
+/** An authorization code's life: one redirect and one token request (RFC 6749 §4.1.2 advises at most 10 minutes). */
+export const OAUTH_CODE_TTL_MS = 60 * 1000;
 
 export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; reason: 'invalid' | 'expired' };
 
@@ -220,6 +227,32 @@ export class TokenService {
     return { password, expiresAt };
   }
 
+  /** An authorization code for (owner, app), to be sent to `redirectUri` (OAuth 2, PKCE S256). */
+  async issueAuthCode(userId: string, appName: string, redirectUri: string, codeChallenge: string): Promise<string> {
+    const code = newSecret();
+    await this.save(code, { kind: 'oauth_code', userId, ownerId: userId, appName, expiresAt: Date.now() + OAUTH_CODE_TTL_MS },
+      { redirect_uri: redirectUri, code_challenge: codeChallenge });
+    return code;
+  }
+
+  /**
+   * Trades an authorization code for an app token (RFC 6749 §4.1.3, RFC 7636 §4.6). The
+   * code is deleted before anything is checked, so it works once whatever the outcome:
+   * a wrong verifier burns it too (RFC 6749 §10.5, a code tried twice is treated as
+   * stolen). Refusals are `invalid_grant` without saying which check failed.
+   */
+  async redeemAuthCode(code: string, clientId: string, redirectUri: string, codeVerifier: string): Promise<{ token: string; claims: TokenClaims }> {
+    const refused = () => new FreeholdError('invalid_grant', 'The authorization code is invalid, used or expired, or does not match this request');
+    if (code.length < 20 || code.length > 200) throw refused();
+    const r = await this.deleteToken(hashSecret(code));
+    if (!r || r.kind !== 'oauth_code' || r.expires_at <= Date.now() || r.app_name !== clientId || r.redirect_uri !== redirectUri
+      || !r.code_challenge || !sameText(pkceChallenge(codeVerifier), r.code_challenge)) {
+      throw refused();
+    }
+    const claims: TokenClaims = { kind: 'app', userId: r.user_id, ownerId: r.owner_id, appName: r.app_name, expiresAt: Date.now() + DEFAULT_OAUTH_TOKEN_TTL_MS };
+    return { token: await this.issue(claims), claims };
+  }
+
   /**
    * Trades a one-time app password for an app token. The password row is deleted
    * before the token is issued, so two racing requests cannot both succeed.
@@ -237,4 +270,16 @@ export class TokenService {
     };
     return { token: await this.issue(claims), claims };
   }
+}
+
+/** The S256 code challenge of a PKCE verifier (RFC 7636 §4.2): base64url of its SHA-256, unpadded. */
+export function pkceChallenge(verifier: string): string {
+  return createHash('sha256').update(verifier, 'ascii').digest('base64url');
+}
+
+/** String equality in time that does not depend on where they first differ. */
+function sameText(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }

@@ -3,10 +3,17 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { FreeholdError } from '../../core/errors.js';
 import { loginRateLimit } from '../rate-limits.js';
+import { requireOwner } from '../auth.js';
+import { checkAuthorization, describeRedirect, isCodeVerifier, redirectWith } from './authorization.js';
 
 /**
- * OAuth 2 token endpoint for apps served elsewhere: a one-time app password (made by
- * the owner) is traded for an app-scoped bearer token. JSON or form bodies.
+ * OAuth 2 for apps served elsewhere (native, extension, another origin), two ways to an
+ * app-scoped bearer token:
+ * - `grant_type=password`: a one-time app password the owner made in the UI;
+ * - `grant_type=authorization_code` with PKCE (RFC 6749 §4.1, RFC 7636): the app sends
+ *   the owner to `/oauth/authorize`, the owner allows it on their own server's page,
+ *   and the app trades the code it gets back, with its code verifier.
+ * JSON or form bodies.
  */
 export async function oauthRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -18,23 +25,70 @@ export async function oauthRoutes(fastify: FastifyInstance): Promise<void> {
       consumes: ['application/json', 'application/x-www-form-urlencoded'],
       body: Type.Object({
         grant_type: Type.String({ maxLength: 50 }),
-        username: Type.String({ maxLength: 100 }),
-        password: Type.String({ maxLength: 300 }),
         client_id: Type.String({ maxLength: 35 }),
+        // grant_type=password
+        username: Type.Optional(Type.String({ maxLength: 100 })),
+        password: Type.Optional(Type.String({ maxLength: 300 })),
+        // grant_type=authorization_code
+        code: Type.Optional(Type.String({ maxLength: 300 })),
+        redirect_uri: Type.Optional(Type.String({ maxLength: 1000 })),
+        code_verifier: Type.Optional(Type.String({ maxLength: 128 })),
       }, { additionalProperties: true }),
       response: { 200: Type.Object({
         access_token: Type.String(), token_type: Type.String(), user_id: Type.String(), app_name: Type.String(), expires_in: Type.Number(),
       }) },
     },
   }, async (request, reply) => {
-    const { grant_type, username, password, client_id } = request.body;
-    if (grant_type !== 'password') throw new FreeholdError('bad_request', 'grant_type must be "password"');
-    const { token, claims } = await services.tokens.exchangeAppPassword(username, password, client_id);
+    const body = request.body;
+    let exchanged;
+    if (body.grant_type === 'password') {
+      if (body.username === undefined || body.password === undefined) throw new FreeholdError('bad_request', 'grant_type=password needs username and password');
+      exchanged = await services.tokens.exchangeAppPassword(body.username, body.password, body.client_id);
+    } else if (body.grant_type === 'authorization_code') {
+      if (body.code === undefined || body.redirect_uri === undefined) throw new FreeholdError('bad_request', 'grant_type=authorization_code needs code and redirect_uri');
+      if (!isCodeVerifier(body.code_verifier)) throw new FreeholdError('bad_request', 'code_verifier is required: the PKCE verifier (43 to 128 characters of A-Z a-z 0-9 - . _ ~)');
+      exchanged = await services.tokens.redeemAuthCode(body.code, body.client_id, body.redirect_uri, body.code_verifier);
+    } else {
+      throw new FreeholdError('unsupported_grant_type', 'grant_type must be "password" or "authorization_code"');
+    }
+    const { token, claims } = exchanged;
     reply.header('Cache-Control', 'no-store');
     return {
       access_token: token, token_type: 'Bearer', user_id: claims.userId, app_name: claims.appName,
       expires_in: Math.max(0, Math.floor((claims.expiresAt - Date.now()) / 1000)),
     };
+  });
+
+  const AuthorizationFields = Type.Object({
+    response_type: Type.Optional(Type.String({ maxLength: 50 })),
+    client_id: Type.Optional(Type.String({ maxLength: 100 })),
+    redirect_uri: Type.Optional(Type.String({ maxLength: 2000 })),
+    code_challenge: Type.Optional(Type.String({ maxLength: 200 })),
+    code_challenge_method: Type.Optional(Type.String({ maxLength: 20 })),
+    state: Type.Optional(Type.String({ maxLength: 1000 })),
+    scope: Type.Optional(Type.String({ maxLength: 1000 })),
+    approve: Type.Optional(Type.Boolean()),
+  }, { additionalProperties: true });
+
+  // What the page shows (no `approve`), then the owner's answer: where to send the browser.
+  app.post('/oauth/authorize', {
+    schema: {
+      tags: ['oauth'], summary: "The owner's answer to an authorization request (their own page calls it)",
+      body: AuthorizationFields,
+      response: { 200: Type.Object({
+        app_name: Type.String(), redirect_to: Type.String(), redirect: Type.Optional(Type.String()),
+      }) },
+    },
+  }, async (request, reply) => {
+    const owner = await requireOwner(services, request);
+    const { approve, ...params } = request.body;
+    const asked = checkAuthorization(params);
+    const shown = { app_name: asked.appName, redirect_to: describeRedirect(asked.redirectUri) };
+    if (approve === undefined) return shown;
+    reply.header('Cache-Control', 'no-store');
+    if (!approve) return { ...shown, redirect: redirectWith(asked.redirectUri, { error: 'access_denied', state: asked.state }) };
+    const code = await services.tokens.issueAuthCode(owner.user.userId, asked.appName, asked.redirectUri, asked.codeChallenge);
+    return { ...shown, redirect: redirectWith(asked.redirectUri, { code, state: asked.state }) };
   });
 
   // RFC 7009: whoever holds a token may revoke it. The reply is the same whether or not it existed.

@@ -25,7 +25,8 @@ const AssetParams = Type.Object({ '*': Type.String() });
  */
 export function safeNext(next: string | undefined): string {
   if (!next || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return '/home';
-  if (/[\u0000-\u001f\u007f]/.test(next) || next.length > 500) return '/home';
+  // Long enough for an authorization request's address (/oauth/authorize?…).
+  if (/[\u0000-\u001f\u007f]/.test(next) || next.length > 3000) return '/home';
   return next;
 }
 
@@ -69,6 +70,13 @@ export async function webRoutes(fastify: FastifyInstance): Promise<void> {
   app.get('/home', { schema: hide }, async (request, reply) => {
     if (!(await currentOwner(services, request))) return reply.redirect('/signin?next=/home');
     return sendPage(request, reply, 'home.html');
+  });
+
+  // An app served elsewhere asks for a token (OAuth 2 with PKCE): the owner answers on
+  // this page, whose script shows the request and posts the answer (oauth/routes.ts).
+  app.get('/oauth/authorize', { schema: hide }, async (request, reply) => {
+    if (!(await currentOwner(services, request))) return reply.redirect(`/signin?next=${encodeURIComponent(request.url)}`);
+    return sendPage(request, reply, 'authorize.html');
   });
 
   app.get('/pages/*', { schema: { ...hide, params: AssetParams } }, async (request, reply) => {
