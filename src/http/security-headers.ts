@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
  * public records and the client library. Everything else (owner pages, the account
  * API, app pages and files) is for its own origin only (Cross-Origin-Resource-Policy).
  */
-const SHARED_PREFIXES = ['/ceps/', '/feps/', '/oauth/', '/public/', '/lib/', '/@', '/.well-known/', '/openapi.json'];
+const SHARED_PREFIXES = ['/ceps/', '/feps/', '/oauth/token', '/oauth/revoke', '/public/', '/lib/', '/@', '/.well-known/', '/openapi.json'];
 
 /** Headers every reply carries. App pages set their own CSP and opener policy (see apps/serve.ts). */
 export function registerSecurityHeaders(app: FastifyInstance): void {

@@ -60,6 +60,10 @@ test('the page asks a signed-in owner; a visitor signs in first and comes back t
   const page = await server.app.inject({ url, headers: { cookie } });
   assert.equal(page.statusCode, 200);
   assert.match(page.body, /Allow access\?/);
+  // The owner's page: never framed, never embedded by another origin, never cached.
+  assert.match(String(page.headers['content-security-policy']), /frame-ancestors 'none'/);
+  assert.equal(page.headers['cross-origin-resource-policy'], 'same-origin');
+  assert.match(String(page.headers['cache-control']), /no-store/);
   // What the page shows: the app and where the answer goes, as an origin.
   const shown = await ask(request('c'.repeat(43)));
   assert.deepEqual(shown.json(), { app_name: APP, redirect_to: 'https://notes.example' });
