@@ -124,9 +124,9 @@ export class WriteQueue {
 
   /** Runs one group; returns the writes to send again (those a failing write rolled back). */
   private async runGroup(jobs: Job[]): Promise<Job[]> {
-    const lone = jobs.length === 1 && (jobs[0]!.write as Write<unknown>).statements.length === 1 ? jobs[0]! : null;
+    const lone = jobs.length === 1 && statementsOf(jobs[0]!).length === 1 ? jobs[0]! : null;
     if (lone) {
-      const statement = (lone.write as Write<unknown>).statements[0]!;
+      const statement = statementsOf(lone)[0]!;
       try {
         settle(lone, [await this.pool().query(statement)]);
       } catch (error) {
@@ -144,7 +144,7 @@ export class WriteQueue {
     }
     // All sent before any answer is read. Each query ends in its own Sync, so after an error the
     // rest of the transaction fails ("aborted") and COMMIT answers ROLLBACK: nothing half-done.
-    const statements = jobs.flatMap((job) => (job.write as Write<unknown>).statements);
+    const statements = jobs.flatMap(statementsOf);
     // One socket write for the group, not one per query (a syscall costs more than a statement
     // here): each query corks and uncorks the socket itself, which only flushes once ours lifts.
     const socket = client.connection.stream;
@@ -161,7 +161,7 @@ export class WriteQueue {
       client.release();
       let at = 1;
       for (const job of jobs) {
-        const n = (job.write as Write<unknown>).statements.length;
+        const n = statementsOf(job).length;
         settle(job, settled.slice(at, at + n).map((s) => (s as PromiseFulfilledResult<pg.QueryResult>).value));
         at += n;
       }
@@ -190,11 +190,16 @@ export class WriteQueue {
 /** The job owning the group's `index`-th statement. */
 function jobOf(jobs: Job[], index: number): Job {
   for (const job of jobs) {
-    const n = (job.write as Write<unknown>).statements.length;
+    const n = statementsOf(job).length;
     if (index < n) return job;
     index -= n;
   }
   throw new Error('statement index out of range');
+}
+
+/** A group's job: flush keeps exclusive writes out of groups, so every job in one has statements. */
+function statementsOf(job: Job): Statement[] {
+  return (job.write as Write<unknown>).statements;
 }
 
 function isExclusive(write: Write<unknown> | Exclusive<unknown>): write is Exclusive<unknown> {
