@@ -119,6 +119,7 @@ test('requests that cannot be answered are refused without a redirect', async ()
   for (const [extra, why] of [
     [{ response_type: 'token' }, /response_type/],
     [{ client_id: 'not an app' }, /app name/],
+    [{ client_id: 'info.freezr.account' }, /reserved/],
     [{ redirect_uri: 'http://notes.example/cb' }, /redirect_uri/],
     [{ redirect_uri: 'https://notes.example/cb#frag' }, /fragment/],
     [{ redirect_uri: 'javascript:alert(1)' }, /redirect_uri/],

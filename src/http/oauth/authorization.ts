@@ -36,7 +36,8 @@ const invalid = (message: string) => new FreeholdError('bad_request', message);
 /** Checks every parameter; a request that fails is never redirected (its redirect_uri is not trusted yet). */
 export function checkAuthorization(p: AuthorizationParams): AuthorizationRequest {
   if (p.response_type !== 'code') throw invalid('response_type must be "code"');
-  const appName = assertAppName(p.client_id);
+  // As for app passwords: never a name reserved for the server's own apps.
+  const appName = assertAppName(p.client_id, true);
   const redirectUri = checkRedirectUri(p.redirect_uri);
   if (typeof p.code_challenge !== 'string' || !PKCE_TEXT.test(p.code_challenge)) {
     throw invalid('code_challenge is required: the S256 challenge of a PKCE code verifier (RFC 7636)');
