@@ -55,16 +55,48 @@ export class FreeholdClient {
   static async fromAppPassword(opts: {
     baseUrl: string; userId: string; appPassword: string; appName: string; fetch?: typeof fetch;
   }): Promise<FreeholdClient> {
+    const body = { grant_type: 'password', username: opts.userId, password: opts.appPassword, client_id: opts.appName };
+    return FreeholdClient.#fromTokenRequest(opts, body, opts.userId);
+  }
+
+  /**
+   * Step one of the authorization-code flow with PKCE (CEPS.md §7): where to send the
+   * owner's browser, and the verifier and state to keep until the answer comes back to
+   * `redirectUri` (https, loopback http, or the app's own reverse-domain scheme).
+   * Uses Web Crypto, so it runs in browsers and in Node alike.
+   */
+  static async authorizationRequest(opts: { baseUrl: string; appName: string; redirectUri: string; state?: string }): Promise<{ url: string; verifier: string; state: string }> {
+    const verifier = base64url(globalThis.crypto.getRandomValues(new Uint8Array(32)));
+    const challenge = base64url(new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))));
+    const state = opts.state ?? base64url(globalThis.crypto.getRandomValues(new Uint8Array(16)));
+    const q = new URLSearchParams({
+      response_type: 'code', client_id: opts.appName, redirect_uri: opts.redirectUri,
+      code_challenge: challenge, code_challenge_method: 'S256', state,
+    });
+    return { url: `${opts.baseUrl.replace(/\/+$/, '')}/oauth/authorize?${q}`, verifier, state };
+  }
+
+  /**
+   * Step two: trades the code the answer carried (check its `state` first) for a client.
+   * A code works once, within a minute.
+   */
+  static async fromAuthorizationCode(opts: {
+    baseUrl: string; appName: string; code: string; redirectUri: string; verifier: string; fetch?: typeof fetch;
+  }): Promise<FreeholdClient> {
+    const body = { grant_type: 'authorization_code', code: opts.code, redirect_uri: opts.redirectUri, client_id: opts.appName, code_verifier: opts.verifier };
+    return FreeholdClient.#fromTokenRequest(opts, body);
+  }
+
+  static async #fromTokenRequest(opts: { baseUrl: string; appName: string; fetch?: typeof fetch }, body: object, userId?: string): Promise<FreeholdClient> {
     const f = opts.fetch ?? globalThis.fetch.bind(globalThis);
     const baseUrl = opts.baseUrl.replace(/\/+$/, '');
-    const body = { grant_type: 'password', username: opts.userId, password: opts.appPassword, client_id: opts.appName };
     const res = await send(f, `${baseUrl}/oauth/token`, { method: 'POST', headers: jsonHeaders(), body: JSON.stringify(body) });
     const token = await readJson<TokenResponse>(res);
     if (typeof token.access_token !== 'string' || !token.access_token) {
       throw new CepsError('bad_response', res.status, 'The token reply has no access_token');
     }
     return new FreeholdClient({
-      baseUrl, token: token.access_token, appName: token.app_name || opts.appName, userId: token.user_id || opts.userId,
+      baseUrl, token: token.access_token, appName: token.app_name || opts.appName, userId: token.user_id || userId,
       ...(opts.fetch ? { fetch: opts.fetch } : {}),
     });
   }
@@ -232,4 +264,11 @@ async function readJson<R>(res: Response): Promise<R> {
   } catch {
     throw new CepsError('bad_response', res.status, 'The server replied 200 with a body that is not JSON');
   }
+}
+
+/** RFC 4648 §5 base64url without padding, as PKCE wants it; no Buffer, so it runs in browsers. */
+function base64url(bytes: Uint8Array): string {
+  let text = '';
+  for (const b of bytes) text += String.fromCharCode(b);
+  return btoa(text).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
@@ -188,6 +189,39 @@ describe('FreeholdClient against a real server', () => {
     assert.equal(seen[0]!.url, `${server.url}/ceps/write/${APP}`);
     assert.equal(seen[0]!.auth, `Bearer ${token}`);
     assert.equal(seen[0]!.type, 'application/json');
+  });
+
+  test('authorizationRequest and fromAuthorizationCode: the code flow with PKCE gives a working client', async () => {
+    const redirectUri = 'http://127.0.0.1:9/callback';
+    const asked = await FreeholdClient.authorizationRequest({ baseUrl: `${server.url}/`, appName: APP, redirectUri });
+    const url = new URL(asked.url);
+    assert.equal(url.pathname, '/oauth/authorize');
+    assert.equal(url.searchParams.get('code_challenge_method'), 'S256');
+    assert.equal(url.searchParams.get('state'), asked.state);
+    assert.match(asked.verifier, /^[A-Za-z0-9_-]{43}$/);
+    assert.equal(url.searchParams.get('code_challenge'), createHash('sha256').update(asked.verifier).digest('base64url'));
+
+    // The owner allows it on their page (what its script posts).
+    const cookie = await server.signIn(USER);
+    const answer = await fetch(`${server.url}/oauth/authorize`, {
+      method: 'POST', headers: { cookie, 'content-type': 'application/json' },
+      body: JSON.stringify({ ...Object.fromEntries(url.searchParams), approve: true }),
+    });
+    assert.equal(answer.status, 200, await answer.clone().text());
+    const back = new URL(((await answer.json()) as { redirect: string }).redirect);
+    assert.equal(back.searchParams.get('state'), asked.state);
+
+    const c = await FreeholdClient.fromAuthorizationCode({
+      baseUrl: server.url, appName: APP, code: back.searchParams.get('code')!, redirectUri, verifier: asked.verifier,
+    });
+    assert.equal(c.userId, USER);
+    const { _id } = await c.write('', { from: 'authorization code' });
+    assert.equal((await client.read('', _id)).from, 'authorization code');
+    await assert.rejects(
+      FreeholdClient.fromAuthorizationCode({ baseUrl: server.url, appName: APP, code: back.searchParams.get('code')!, redirectUri, verifier: asked.verifier }),
+      (err: unknown) => err instanceof CepsError && err.code === 'invalid_grant',
+      'a code works once',
+    );
   });
 
   test('fromAppPassword trades a one-time app password for a working client', async () => {
