@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
-import { createHash } from 'node:crypto';
 import type { Services } from '../core/services.js';
 import { FreeholdError } from '../core/errors.js';
+import { hashSecret } from '../core/ids.js';
 import { bearerToken } from './auth.js';
 import { addressKey, RequestWindows } from './rate-window.js';
 
@@ -79,6 +79,6 @@ export const apiRateLimit = perServer((services) => ({
   windows: new RequestWindows(services.config.apiRateLimit, MINUTE),
   key: (r) => {
     const token = bearerToken(r);
-    return token ? 't:' + createHash('sha256').update(token).digest('base64url').slice(0, 22) : 'ip:' + addressKey(r.ip);
+    return token ? 't:' + hashSecret(token).slice(0, 32) : 'ip:' + addressKey(r.ip);
   },
 }));
