@@ -2,6 +2,7 @@ import { Type } from '../typed-schema.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { FreeholdError } from '../../core/errors.js';
+import type { TokenClaims } from '../../core/auth/tokens.js';
 import { loginRateLimit } from '../rate-limits.js';
 import { requireOwner } from '../auth.js';
 import { checkAuthorization, describeRedirect, isCodeVerifier, redirectWith } from './authorization.js';
@@ -21,7 +22,7 @@ export async function oauthRoutes(fastify: FastifyInstance): Promise<void> {
   app.post('/oauth/token', {
     config: { rateLimit: loginRateLimit(services) },
     schema: {
-      tags: ['oauth'], summary: 'Trade an app password for an access token (grant_type=password)',
+      tags: ['oauth'], summary: 'Trade an app password (grant_type=password) or an authorization code with its PKCE verifier (grant_type=authorization_code) for an access token',
       consumes: ['application/json', 'application/x-www-form-urlencoded'],
       body: Type.Object({
         grant_type: Type.String({ maxLength: 50 }),
@@ -40,7 +41,7 @@ export async function oauthRoutes(fastify: FastifyInstance): Promise<void> {
     },
   }, async (request, reply) => {
     const body = request.body;
-    let exchanged;
+    let exchanged: { token: string; claims: TokenClaims };
     if (body.grant_type === 'password') {
       if (body.username === undefined || body.password === undefined) throw new FreeholdError('bad_request', 'grant_type=password needs username and password');
       exchanged = await services.tokens.exchangeAppPassword(body.username, body.password, body.client_id);
