@@ -1,10 +1,7 @@
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { postgresSuite } from '../helpers/postgres.js';
+import type { TestServer } from '../helpers/server.js';
+import { forEachRecordBackend } from '../helpers/backends.js';
 import { MAX_RECORD_BYTES } from '../../src/core/records/reserved.js';
 import type { Access } from '../../src/core/records/access.js';
 
@@ -72,16 +69,4 @@ function bulkTests(label: string, start: () => Promise<TestServer>): void {
   });
 }
 
-describe('bulk writes, sqlite', () => bulkTests('sqlite', () => startTestServer()));
-
-describe('bulk writes, flatfile', () => {
-  const root = mkdtempSync(path.join(tmpdir(), 'freehold-bulk-flat-'));
-  after(() => rmSync(root, { recursive: true, force: true }));
-  bulkTests('flatfile', () => startTestServer({ config: { records: `flatfile:${root}` } }));
-});
-
-postgresSuite('bulk writes, postgres', 'fh_bw_', (scratch) => bulkTests('postgres', () => {
-  const u = new URL(scratch.databaseUrl);
-  u.searchParams.set('schema', scratch.schema());
-  return startTestServer({ config: { records: u.toString() } });
-}));
+forEachRecordBackend('bulk writes', 'fh_bw_', bulkTests);

@@ -45,6 +45,13 @@ export class PostgresScratch {
     return schema;
   }
 
+  /** A store URL for a new schema of its own (dropped after the file's tests). */
+  schemaUrl(): string {
+    const u = new URL(this.databaseUrl);
+    u.searchParams.set('schema', this.schema());
+    return u.toString();
+  }
+
   /**
    * Runs `fn` with a store in a fresh schema, its connections named `app` (to find them
    * in pg_stat_activity); `params` go on the store URL. The store is closed after.

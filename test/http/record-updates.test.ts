@@ -1,10 +1,7 @@
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { postgresSuite } from '../helpers/postgres.js';
+import type { TestServer } from '../helpers/server.js';
+import { forEachRecordBackend } from '../helpers/backends.js';
 import { MAX_RECORD_BYTES } from '../../src/core/records/reserved.js';
 
 /**
@@ -101,16 +98,4 @@ function updateTests(label: string, start: () => Promise<TestServer>): void {
   });
 }
 
-describe('sqlite updates over HTTP', () => updateTests('sqlite', () => startTestServer()));
-
-describe('flatfile updates over HTTP', () => {
-  const root = mkdtempSync(path.join(tmpdir(), 'freehold-updates-flat-'));
-  after(() => rmSync(root, { recursive: true, force: true }));
-  updateTests('flatfile', () => startTestServer({ config: { records: `flatfile:${root}` } }));
-});
-
-postgresSuite('postgres updates over HTTP', 'fh_hu_', (scratch) => updateTests('postgres', () => {
-  const u = new URL(scratch.databaseUrl);
-  u.searchParams.set('schema', scratch.schema());
-  return startTestServer({ config: { records: u.toString() } });
-}));
+forEachRecordBackend('updates over HTTP', 'fh_hu_', updateTests);

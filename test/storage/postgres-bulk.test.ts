@@ -25,6 +25,25 @@ const tag = (r: StoredRecord): StoredRecord => ({ ...r, tagged: true, _date_modi
 postgresSuite('postgres bulk writes', 'fh_bk_', (scratch) => {
   const withStore = scratch.withStore.bind(scratch);
 
+  /**
+   * Runs `bulk` while another connection, outside the owner's lock, has record `a`
+   * changed by `patch` (merged into its data) and not yet committed; commits once `bulk`
+   * waits on that row, and answers what `bulk` answered.
+   */
+  async function racingAnotherConnection<T>(schema: string, patch: object, bulk: () => Promise<T>): Promise<T> {
+    const other = await scratch.admin.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query(`UPDATE "${schema}".records SET data = data || $1::jsonb WHERE owner = 'o' AND id = 'a'`, [JSON.stringify(patch)]);
+      const answer = bulk();
+      await until('the bulk write waits on the row lock', waitingOnRowLock(scratch.admin));
+      await other.query('COMMIT');
+      return await answer;
+    } finally {
+      other.release();
+    }
+  }
+
   test('postgres deleteWhere/updateWhere: in call order with the writes around them, and in the change feed in that order', () =>
     withStore({}, async (s) => {
       await s.put('o', T, rec('a', { kind: 'x' }));
@@ -51,18 +70,7 @@ postgresSuite('postgres bulk writes', 'fh_bk_', (scratch) => {
     withStore({}, async (s, _app, schema) => {
       await s.put('o', T, rec('a', { kind: 'x' }));
       await s.put('o', T, rec('b', { kind: 'x' }));
-      const other = await scratch.admin.connect();
-      try {
-        await other.query('BEGIN');
-        await other.query(`UPDATE "${schema}".records SET data = data || '{"kind":"kept"}' WHERE owner = 'o' AND id = 'a'`);
-        const deleted = s.deleteWhere('o', T, kindIs('x'), 100);
-        // The delete waits on the row the other transaction holds.
-        await until('the delete waits on the row lock', waitingOnRowLock(scratch.admin));
-        await other.query('COMMIT');
-        assert.equal(await deleted, 1);
-      } finally {
-        other.release();
-      }
+      assert.equal(await racingAnotherConnection(schema, { kind: 'kept' }, () => s.deleteWhere('o', T, kindIs('x'), 100)), 1);
       assert.equal((await s.get('o', T, 'a'))!.kind, 'kept', 'no longer a match when its change committed: not deleted');
       assert.equal(await s.get('o', T, 'b'), null);
     }));
@@ -71,17 +79,7 @@ postgresSuite('postgres bulk writes', 'fh_bk_', (scratch) => {
     withStore({}, async (s, _app, schema) => {
       await s.put('o', T, rec('a', { kind: 'x' }));
       await s.put('o', T, rec('b', { kind: 'x' }));
-      const other = await scratch.admin.connect();
-      try {
-        await other.query('BEGIN');
-        await other.query(`UPDATE "${schema}".records SET data = data || '{"note":"meanwhile"}' WHERE owner = 'o' AND id = 'a'`);
-        const updated = s.updateWhere('o', T, kindIs('x'), 100, tag);
-        await until('the update waits on the row lock', waitingOnRowLock(scratch.admin));
-        await other.query('COMMIT');
-        assert.equal(await updated, 2);
-      } finally {
-        other.release();
-      }
+      assert.equal(await racingAnotherConnection(schema, { note: 'meanwhile' }, () => s.updateWhere('o', T, kindIs('x'), 100, tag)), 2);
       assert.deepEqual(await s.get('o', T, 'a'), { ...rec('a', { kind: 'x', note: 'meanwhile', tagged: true }), _date_modified: 2 });
 
       const refuse = (r: StoredRecord): StoredRecord => {
