@@ -1,3 +1,4 @@
+import type { Condition } from '../../query/types.js';
 import type { RecordStore, StoredRecord } from '../../storage/types.js';
 import { hashSecret, newSecret } from '../ids.js';
 import { SYSTEM_OWNER, SystemTable } from '../system-tables.js';
@@ -52,15 +53,16 @@ export class SessionService {
 
   /** Deletes the sessions whose time is up (each is refused once expired; this frees the rows). */
   async sweepExpired(now = Date.now()): Promise<number> {
-    const rows = await this.store.query(SYSTEM_OWNER, SystemTable.sessions, { op: 'lte', path: ['expires_at'], value: now },
-      { sort: [], skip: 0, limit: 100000 });
-    if (rows.length) await this.store.batch(SYSTEM_OWNER, rows.map((r) => ({ kind: 'delete' as const, table: SystemTable.sessions, id: r._id })));
-    return rows.length;
+    return this.destroyWhere({ op: 'lte', path: ['expires_at'], value: now });
   }
 
   async destroyAllFor(userId: string): Promise<void> {
-    const rows = await this.store.query(SYSTEM_OWNER, SystemTable.sessions, { op: 'eq', path: ['user_id'], value: userId },
-      { sort: [], skip: 0, limit: 100000 });
+    await this.destroyWhere({ op: 'eq', path: ['user_id'], value: userId });
+  }
+
+  private async destroyWhere(where: Condition): Promise<number> {
+    const rows = await this.store.query(SYSTEM_OWNER, SystemTable.sessions, where, { sort: [], skip: 0, limit: 100000 });
     if (rows.length) await this.store.batch(SYSTEM_OWNER, rows.map((r) => ({ kind: 'delete' as const, table: SystemTable.sessions, id: r._id })));
+    return rows.length;
   }
 }

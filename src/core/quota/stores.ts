@@ -55,12 +55,13 @@ export class QuotaRecordStore extends DelegatingRecordStore {
   override async updateWhere(o: string, t: string, w: Condition, limit: number, build: (stored: StoredRecord) => StoredRecord): Promise<number | null> {
     if (!this.inner.updateWhere) return null;
     if (!(await this.quota.limited(this.owner))) return this.inner.updateWhere(o, t, w, limit, build);
-    const [room, quota] = [await this.quota.room(this.owner), await this.quota.quotaOf(this.owner)];
+    const room = await this.quota.room(this.owner);
+    const quota = await this.quota.quotaOf(this.owner);
     let growth = 0;
     const n = await this.inner.updateWhere(o, t, w, limit, (stored) => {
       const record = build(stored);
       growth += recordBytes(record) - recordBytes(stored);
-      if (growth > 0 && growth > room) throw quotaExceeded(`at most ${quota.bytes} bytes`);
+      if (growth > room) throw quotaExceeded(`at most ${quota.bytes} bytes`);
       return record;
     });
     if (n !== null) this.quota.added(this.owner, 0, growth);

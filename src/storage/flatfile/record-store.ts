@@ -74,7 +74,7 @@ interface Job {
    * An update or delete by query: makes its `run` once every write before it has
    * committed, and runs as a unit of its own before any write after it.
    */
-  prepare?: () => Promise<(plan: Plan) => unknown>;
+  makeRun?: () => Promise<(plan: Plan) => unknown>;
   /** Bytes of record text the job writes. */
   bytes: number;
   resolve: (value: unknown) => void;
@@ -344,7 +344,7 @@ export class FlatFileRecordStore implements RecordStore {
     each: (child: Plan, id: string, stored: StoredRecord) => void): Promise<unknown> {
     this.paths.table(owner, table);
     const st = await this.ready(owner);
-    const prepare = async () => {
+    const makeRun = async () => {
       const candidates = (await this.query(owner, table, where, { sort: [], skip: 0, limit })).map((r) => r._id);
       return (plan: Plan) => {
         const child = plan.child();
@@ -361,7 +361,7 @@ export class FlatFileRecordStore implements RecordStore {
         return n;
       };
     };
-    return new Promise((resolve, reject) => this.push(owner, st, { prepare, bytes: 0, resolve, reject }));
+    return new Promise((resolve, reject) => this.push(owner, st, { makeRun, bytes: 0, resolve, reject }));
   }
 
   /** Moves the table directory aside in one rename, logs a delete per record, then removes it. */
@@ -403,7 +403,7 @@ export class FlatFileRecordStore implements RecordStore {
   private async drain(owner: string, st: OwnerState): Promise<void> {
     while (st.queue.length > 0) {
       let jobs: Job[];
-      const alone = (job: Job) => job.drop !== undefined || job.prepare !== undefined;
+      const alone = (job: Job) => job.drop !== undefined || job.makeRun !== undefined;
       if (alone(st.queue[0]!)) {
         jobs = st.queue.splice(0, 1);
       } else {
@@ -421,7 +421,7 @@ export class FlatFileRecordStore implements RecordStore {
         if (st.journal && (st.journal.size > MAX_PENDING_JOURNAL_BYTES || st.pending.files.size > MAX_PENDING_FILES)) await st.checkpointing?.catch(() => {});
         const first = jobs[0]!;
         outcomes = first.drop !== undefined ? [await this.runDrop(owner, st, first.drop)]
-          : first.prepare ? await this.runPrepared(owner, st, first, first.prepare)
+          : first.makeRun ? await this.runExclusive(owner, st, first, first.makeRun)
             : await this.runUnit(owner, st, jobs);
       } catch (error) {
         outcomes = jobs.map(() => ({ ok: false, error }));
@@ -438,10 +438,10 @@ export class FlatFileRecordStore implements RecordStore {
   }
 
   /** An exclusive job: its run is made now that every write before it has committed. */
-  private async runPrepared(owner: string, st: OwnerState, job: Job, prepare: () => Promise<(plan: Plan) => unknown>): Promise<Outcome[]> {
+  private async runExclusive(owner: string, st: OwnerState, job: Job, makeRun: () => Promise<(plan: Plan) => unknown>): Promise<Outcome[]> {
     let run: (plan: Plan) => unknown;
     try {
-      run = await prepare();
+      run = await makeRun();
     } catch (error) {
       return [{ ok: false, error }];
     }

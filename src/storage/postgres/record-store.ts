@@ -467,13 +467,17 @@ async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise
   }
 }
 
+/** The SQLSTATE of a driver error, if it is one. */
+function pgCode(error: unknown): unknown {
+  return error instanceof Error ? (error as { code?: unknown }).code : undefined;
+}
+
 /** PostgreSQL's insufficient_privilege, and "must be owner" (reported with it). */
 const PG_INSUFFICIENT_PRIVILEGE = '42501';
 
 /** A privilege error with what the operator can do about it; any other error as it is. */
 function privilegeHint(error: unknown, what: string, fix: string): unknown {
-  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
-  if (code !== PG_INSUFFICIENT_PRIVILEGE) return error;
+  if (pgCode(error) !== PG_INSUFFICIENT_PRIVILEGE) return error;
   return new Error(`The PostgreSQL role may not ${what}: ${(error as Error).message}. ${fix}.`, { cause: error });
 }
 
@@ -483,7 +487,7 @@ function conflict(id: string, table: string): FreeholdError {
 
 /** Driver errors the caller should see as domain errors; record writes name (owner, table, id) in $1..$3. */
 function translate(error: unknown, statement: Statement | undefined): unknown {
-  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  const code = pgCode(error);
   if (code === PG_LIMIT_EXCEEDED) {
     return new FreeholdError('too_large', 'A value in an indexed field is too large to index (about 2.7 kB at most)');
   }
