@@ -18,7 +18,7 @@
 import type autocannon from 'autocannon';
 import { load, type LoadRow } from './load.js';
 import { idleRssOf, scriptArgs, startReady, stop, type IdleRss, type Started } from './processes.js';
-import { KINDS, PAGE, SEEDED, WRITES, seedId, smallBody, spread } from './dataset.js';
+import { WRITE_PATH, queryPath, readPath, smallBody } from './dataset.js';
 
 export const BARE_GET = 'bare Fastify GET';
 export const BARE_POST = 'bare Fastify POST';
@@ -69,17 +69,17 @@ export class SqliteHttpCeiling {
     const specs: Record<CeilingOp, { name: string; opts: Omit<autocannon.Options, 'connections' | 'duration' | 'amount'> }> = {
       write: {
         name: SQLITE_HTTP_WRITE,
-        opts: { url, requests: [{ method: 'POST', path: `/ceps/write/${WRITES}`, headers: { 'content-type': 'application/json' }, setupRequest: (req: autocannon.Request) => ({ ...req, body: smallBody(next()) }) }] },
+        opts: { url, requests: [{ method: 'POST', path: WRITE_PATH, headers: { 'content-type': 'application/json' }, setupRequest: (req: autocannon.Request) => ({ ...req, body: smallBody(next()) }) }] },
       },
       read: {
         name: SQLITE_HTTP_READ,
         // The same walk over the seed as the CEPS read row.
-        opts: { url, requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, method: 'GET', path: `/ceps/read/${SEEDED}/${seedId(spread(next(), this.seed))}` }) }] },
+        opts: { url, requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, method: 'GET', path: readPath(next(), this.seed) }) }] },
       },
       query: {
         name: SQLITE_HTTP_QUERY,
         // The same queries as the CEPS indexed query row.
-        opts: { url, requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, method: 'GET', path: `/ceps/query/${SEEDED}?kind=k${next() % KINDS}&_count=${PAGE}` }) }] },
+        opts: { url, requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, method: 'GET', path: queryPath(next()) }) }] },
       },
     };
     const row = await load({ name: specs[op].name, backend: 'ceiling', connections, seconds, opts: specs[op].opts }, log);

@@ -5,7 +5,7 @@
  */
 import type autocannon from 'autocannon';
 import type { ChildProcess } from 'node:child_process';
-import { KINDS, PAGE, SEEDED, WRITES, kindOf, seedId, smallBody, spread } from './dataset.js';
+import { PAGE, SEEDED, WRITES, WRITE_PATH, kindOf, queryPath, readPath, seedId, smallBody, spread } from './dataset.js';
 import { load, type LoadRow } from './load.js';
 import { peakRssDuring } from './processes.js';
 import type { CeilingOp } from './ceiling.js';
@@ -24,7 +24,7 @@ type Req = autocannon.Request;
 export function indexedQuery(t: CepsTarget, next: () => number): Omit<autocannon.Options, 'connections' | 'duration' | 'amount'> {
   return {
     url: t.base, headers: { authorization: `Bearer ${t.token}` },
-    requests: [{ setupRequest: (req: Req) => ({ ...req, method: 'GET', path: `/ceps/query/${SEEDED}?kind=k${next() % KINDS}&_count=${PAGE}` }) }],
+    requests: [{ setupRequest: (req: Req) => ({ ...req, method: 'GET', path: queryPath(next()) }) }],
   };
 }
 
@@ -57,7 +57,7 @@ export async function runCeps(t: CepsTarget, connections: number[], seconds: num
     await run('CEPS write', c, {
       url: t.base,
       requests: [{
-        method: 'POST', path: `/ceps/write/${WRITES}`, headers: json,
+        method: 'POST', path: WRITE_PATH, headers: json,
         setupRequest: (req: Req) => ({ ...req, body: smallBody(i++) }),
         onResponse: (status: number, body: string) => { if (status === 200) written.push((JSON.parse(body) as { _id: string })._id); },
       }],
@@ -66,7 +66,7 @@ export async function runCeps(t: CepsTarget, connections: number[], seconds: num
     await paired?.('read', c);
     await run('CEPS read by id', c, {
       url: t.base, headers: auth,
-      requests: [{ setupRequest: (req: Req) => ({ ...req, method: 'GET', path: `/ceps/read/${SEEDED}/${seedId(spread(i++, t.seed))}` }) }],
+      requests: [{ setupRequest: (req: Req) => ({ ...req, method: 'GET', path: readPath(i++, t.seed) }) }],
     });
     await paired?.('query', c);
     await run(`CEPS query (indexed)`, c, indexedQuery(t, () => i++));

@@ -19,6 +19,16 @@ export const spread = (i: number, n: number): number => (i * 7919) % Math.max(1,
 
 export const kindOf = (j: number): string => `k${j % KINDS}`;
 
+/**
+ * The request paths the CEPS rows and their Fastify + SQLite ceiling rows both send,
+ * so the two rows compared ask for exactly the same things.
+ */
+export const WRITE_PATH = `/ceps/write/${WRITES}`;
+/** Read of the i-th request: spread over a seed of n records. */
+export const readPath = (i: number, n: number): string => `/ceps/read/${SEEDED}/${seedId(spread(i, n))}`;
+/** The indexed query of the i-th request: one page of one `kind`, walking the kinds. */
+export const queryPath = (i: number): string => `/ceps/query/${SEEDED}?kind=${kindOf(i)}&_count=${PAGE}`;
+
 /** Record j of the seed. `tag` carries the same values as `kind` but has no index. */
 export function seedRecord(j: number, now: number): { _id: string; _date_created: number; _date_modified: number; kind: string; tag: string; n: number; text: string } {
   return { _id: seedId(j), _date_created: now, _date_modified: now + j, kind: kindOf(j), tag: kindOf(j), n: j, text: 'lorem ipsum dolor sit amet' };
