@@ -252,23 +252,55 @@ test('flatfile writes: a unit that fails while staging leaves no trace (journal 
   await s.close();
 });
 
-test('the barrier\'s sentinel folder in the temp dir goes with the process, even when the store is never closed', async () => {
+/**
+ * Runs a process that opens a flat-file store in `root` and queries it (which makes the
+ * barrier's sentinel folder in TMPDIR=`tmp`), prints the sentinel folders it then sees,
+ * and exits normally, or is killed when `kill` is set (no exit listener runs).
+ */
+async function runStoreProcess(tmp: string, root: string, kill = false): Promise<{ status: number | null; signal: string | null; seen: string[]; pid: number; stderr: string }> {
   const { spawnSync } = await import('node:child_process');
   const { fileURLToPath, pathToFileURL } = await import('node:url');
   const storeModule = pathToFileURL(fileURLToPath(new URL('../../src/storage/flatfile/record-store.ts', import.meta.url))).href;
-  const tmp = mkdtempSync(join(dir, 'tmp-'));
-  const root = join(dir, `exit${n++}`);
   const script = `
     const { FlatFileRecordStore } = await import(${JSON.stringify(storeModule)});
     const { readdirSync } = await import('node:fs');
     const s = new FlatFileRecordStore(${JSON.stringify(root)});
     await s.init();
-    await s.create('alice', 'com.example.notes', { _id: 'a', _date_created: 1, _date_modified: 1, kind: 'x' });
+    await s.create('alice', 'com.example.notes', { _id: 'a' + Date.now(), _date_created: 1, _date_modified: 1, kind: 'x' });
     await s.query('alice', 'com.example.notes', { op: 'eq', path: ['kind'], value: 'x' }, { sort: [], skip: 0, limit: 10 });
-    console.log(readdirSync(process.env.TMPDIR).filter((f) => f.startsWith('freehold-barrier-')).length);
+    console.log(JSON.stringify({ pid: process.pid, seen: readdirSync(process.env.TMPDIR).filter((f) => f.startsWith('freehold-barrier-')) }));
+    if (${kill}) process.kill(process.pid, 'SIGKILL');
   `;
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { env: { ...process.env, TMPDIR: tmp }, encoding: 'utf8' });
+  const out = JSON.parse(r.stdout.trim() || '{"pid":0,"seen":[]}') as { pid: number; seen: string[] };
+  return { status: r.status, signal: r.signal, stderr: r.stderr, ...out };
+}
+
+const sentinelFolders = (tmp: string) => readdirSync(tmp).filter((f) => f.startsWith('freehold-barrier-')).sort();
+
+test('the barrier\'s sentinel folder in the temp dir goes with the process, even when the store is never closed', async () => {
+  const tmp = mkdtempSync(join(dir, 'tmp-'));
+  const r = await runStoreProcess(tmp, join(dir, `exit${n++}`));
   assert.equal(r.status, 0, r.stderr);
-  assert.equal(r.stdout.trim(), '1', 'the watcher made its sentinel folder while running');
-  assert.deepEqual(readdirSync(tmp).filter((f) => f.startsWith('freehold-barrier-')), [], 'and it was removed at exit');
+  assert.equal(r.seen.length, 1, 'the watcher made its sentinel folder while running');
+  assert.ok(r.seen[0]!.startsWith(`freehold-barrier-${r.pid}-`), 'named after its process');
+  assert.deepEqual(sentinelFolders(tmp), [], 'and it was removed at exit');
+});
+
+test('a killed process\'s sentinel folder is removed by the next process that makes one; a running process\'s is left alone', async () => {
+  const tmp = mkdtempSync(join(dir, 'tmp-'));
+  const live = `freehold-barrier-${process.pid}-abcdef`; // this test process runs
+  mkdirSync(join(tmp, live));
+  mkdirSync(join(tmp, 'freehold-barrier-notapid'));
+  const killed = await runStoreProcess(tmp, join(dir, `killed${n++}`), true);
+  assert.equal(killed.signal, 'SIGKILL', killed.stderr);
+  const orphan = killed.seen.find((f) => f.startsWith(`freehold-barrier-${killed.pid}-`));
+  assert.ok(orphan, 'the killed process had made its folder');
+  assert.deepEqual(sentinelFolders(tmp), [orphan, live, 'freehold-barrier-notapid'].sort(), 'killed: no exit listener ran, so its folder is still there');
+
+  const next = await runStoreProcess(tmp, join(dir, `next${n++}`));
+  assert.equal(next.status, 0, next.stderr);
+  assert.ok(!next.seen.includes(orphan), 'the next process removed the orphan before making its own');
+  assert.ok(next.seen.includes(live), 'but not the folder of a process that still runs');
+  assert.deepEqual(sentinelFolders(tmp), [live, 'freehold-barrier-notapid'].sort());
 });

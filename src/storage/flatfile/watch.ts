@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, utimesSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 
@@ -58,8 +58,50 @@ type Waiter = (ok: boolean) => void;
 /**
  * Sentinel folders live in the system temp dir: each goes with its watcher, or with
  * the process if its store was never closed (one exit listener for all of them).
+ * A process that is killed runs no exit listener, so folder names carry the pid,
+ * and making a folder first removes those of processes that no longer run. (A
+ * process in another pid namespace sharing this temp dir would lose its folder; its
+ * watcher then fails over to the stat sweep, which is slower but exact.)
  */
 const sentinelDirs = new Set<string>();
+const SENTINEL_PREFIX = 'freehold-barrier-';
+
+function makeSentinelDir(): string {
+  removeOrphanedSentinelDirs();
+  const dir = mkdtempSync(join(tmpdir(), `${SENTINEL_PREFIX}${process.pid}-`));
+  sentinelDirs.add(dir);
+  if (sentinelDirs.size === 1) process.once('exit', removeAllSentinelDirs);
+  return dir;
+}
+
+function removeOrphanedSentinelDirs(): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return; // housekeeping only: the new folder's own creation reports a real problem
+  }
+  for (const name of names) {
+    if (!name.startsWith(SENTINEL_PREFIX)) continue;
+    const pid = /^(\d+)-/.exec(name.slice(SENTINEL_PREFIX.length))?.[1];
+    if (pid === undefined || Number(pid) === process.pid || processRuns(Number(pid))) continue;
+    try {
+      rmSync(join(tmpdir(), name), { recursive: true, force: true });
+    } catch {
+      // another user's folder: not ours to remove
+    }
+  }
+}
+
+/** Signal 0 probes without signalling; EPERM means it runs under another user. */
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 function removeSentinelDir(dir: string): void {
   sentinelDirs.delete(dir);
@@ -137,9 +179,7 @@ export class Watcher {
     if (this.broken) return false;
     try {
       // Outside the data root: owners should not find our files among theirs.
-      this.sentinelDir = mkdtempSync(join(tmpdir(), 'freehold-barrier-'));
-      sentinelDirs.add(this.sentinelDir);
-      if (sentinelDirs.size === 1) process.once('exit', removeAllSentinelDirs);
+      this.sentinelDir = makeSentinelDir();
       writeFileSync(join(this.sentinelDir, 'sentinel'), '');
       const w = watch(this.sentinelDir, { persistent: false }, (_type, name) => {
         this.noteEvent();
