@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,9 +29,19 @@ export async function buildZip(entries: ZipEntry[], patch: Array<[string, string
   for await (const c of zip.outputStream as AsyncIterable<Buffer>) chunks.push(c);
   let buf: Buffer = Buffer.concat(chunks);
   for (const [from, to] of patch) buf = replaceAll(buf, Buffer.from(from), Buffer.from(to));
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'freehold-zip-')), 'app.zip');
+  const file = path.join(zipDir(), 'app.zip');
   writeFileSync(file, buf);
   return file;
+}
+
+/** Folders of the zips built by this test process, removed when it exits. */
+const zipDirs: string[] = [];
+
+function zipDir(): string {
+  if (zipDirs.length === 0) process.once('exit', () => zipDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  const dir = mkdtempSync(path.join(tmpdir(), 'freehold-zip-'));
+  zipDirs.push(dir);
+  return dir;
 }
 
 function replaceAll(buf: Buffer, from: Buffer, to: Buffer): Buffer {
