@@ -1,5 +1,5 @@
-import { closeSync, fstatSync, ftruncateSync, fsyncSync, openSync, readSync } from 'node:fs';
-import { appendFile, open } from 'node:fs/promises';
+import { appendFileSync, closeSync, fstatSync, ftruncateSync, fsyncSync, openSync, readSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { FreeholdError } from '../../core/errors.js';
 import type { Change } from '../types.js';
 import { FILE_MODE, isErrno } from './fsutil.js';
@@ -131,13 +131,14 @@ export class ChangeLog {
 
   /**
    * Appends already-numbered changes, without fsync (the journal makes them durable
-   * until a checkpoint calls `sync`). The caller holds the owner's write lock, and
-   * holds readers off until this returns.
+   * until a checkpoint calls `sync`), on the calling thread like the unit's other
+   * small writes (journal.ts). The caller holds the owner's write lock, and holds
+   * readers off until this returns.
    */
-  async append(changes: Change[]): Promise<void> {
+  append(changes: Change[]): void {
     if (changes.length === 0) return;
     const lines = changes.map(changeLine);
-    await appendFile(this.file, lines.join(''), { encoding: 'utf8', mode: FILE_MODE });
+    appendFileSync(this.file, lines.join(''), { encoding: 'utf8', mode: FILE_MODE });
     changes.forEach((c, i) => {
       if (this.marks && this.lineCount % MARK_EVERY === 0) this.marks.push({ seq: c.seq, offset: this.size });
       this.lineCount++;

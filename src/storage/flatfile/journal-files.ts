@@ -1,10 +1,9 @@
-import { closeSync, fdatasync, fstatSync, ftruncateSync, mkdirSync, openSync, write } from 'node:fs';
+import { closeSync, fdatasync, fstatSync, ftruncateSync, mkdirSync, openSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { DIR_MODE, FILE_MODE, fsyncDir, isErrno, truncateDurably } from './fsutil.js';
+import { DIR_MODE, FILE_MODE, fsyncDir, isErrno, truncateDurably, writeAllSync } from './fsutil.js';
 import type { FlatFilePaths } from './paths.js';
 
 const datasync = promisify(fdatasync);
-const writeAt = promisify(write);
 
 /**
  * One owner's two journal files (protocol in journal.ts): entries are appended to
@@ -55,8 +54,8 @@ export class JournalFiles {
     const start = this.size;
     const fd = this.fds[this.active];
     this.size = start + entry.length;
-    let written = 0;
-    while (written < entry.length) written += (await writeAt(fd, entry, written, entry.length - written, start + written)).bytesWritten;
+    // The write goes to the page cache (on the calling thread, like the unit's other small writes); only the sync waits on the disk.
+    writeAllSync(fd, entry, start);
     await datasync(fd);
     return start;
   }

@@ -26,7 +26,12 @@ import type { FlatFilePaths } from './paths.js';
  *
  * Acknowledging at step 2 is what makes writes fast: one fdatasync on the critical
  * path, shared by every write that queued meanwhile (group commit), instead of four
- * rounds. It is safe because recovery ROLLS FORWARD: whatever the journal files hold
+ * rounds. The other steps' calls (create, write and link the files, append to the
+ * journal and the change log) are made on the event loop's thread: they touch only
+ * the page cache, a few µs each on a local disk, whereas a trip through the thread
+ * pool costs a loop turn each, about a millisecond on a busy server, and a unit made
+ * a dozen such trips in turn (measured: staging 16 records took ~4 ms that way, and
+ * ~0.3 ms in place). Only the syncs (step 2's, the checkpoint's) wait off the thread. It is safe because recovery ROLLS FORWARD: whatever the journal files hold
  * after a crash is the durable truth, and `rollForward` rewrites record files and
  * change lines from it, idempotently (a crash during recovery is recovered by the
  * next open). The second journal file means a unit never waits for a checkpoint's

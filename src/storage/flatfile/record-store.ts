@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { FreeholdError } from '../../core/errors.js';
 import { compareForSort, compareStrings, matches } from '../../query/evaluate.js';
@@ -11,7 +11,7 @@ import { jsonOverBytes } from '../record-json.js';
 import { ChangeLog } from './changelog.js';
 import { parseRecord, serializeRecord } from './format.js';
 import { PendingSync } from './checkpoint.js';
-import { DIR_MODE, fsyncDir, linkTemp, listDir, removeLeftovers, replaceWithTemp, truncateDurably, unlinkIfExists, writeTemp } from './fsutil.js';
+import { DIR_MODE, fsyncDir, isErrno, linkTempSync, listDir, removeLeftovers, replaceWithTempSync, truncateDurably, unlinkIfExistsSync, writeTempSync } from './fsutil.js';
 import { buildWriteEntry, frameEntry, readJournals, restoreBefore, rollBackLegacy, rollForward, type DropEntry } from './journal.js';
 import { JournalFiles } from './journal-files.js';
 import { decodeSegment, encodeSegment, FlatFilePaths, idFromFileName, RECORD_SUFFIX, TRASH_PREFIX } from './paths.js';
@@ -481,19 +481,35 @@ export class FlatFileRecordStore implements RecordStore {
     st.journal ??= await JournalFiles.open(this.paths, owner);
     const journal = st.journal;
 
-    // 1. Stage, in parallel. Temp files are not records (and are removed at open), so they need no journal.
+    // 1. Stage. Temp files are not records (and are removed at open), so they need no journal.
     const temps = new Map<PlannedWrite, string>();
-    const dropTemps = () => Promise.all([...temps.values()].map((t) => unlinkIfExists(t).catch(() => false)));
+    const dropTemps = (): void => {
+      for (const t of temps.values()) {
+        try {
+          unlinkIfExistsSync(t);
+        } catch {
+          // a temp left behind is removed at the next open
+        }
+      }
+    };
     let newTables = false;
     try {
-      // An empty table directory left by a crash here is harmless: it holds no records.
-      const created = await Promise.all(tables.map((t) => mkdir(this.paths.table(owner, t), { recursive: true, mode: DIR_MODE })));
-      newTables = created.some((c) => c !== undefined);
-      await settleAll(writes.map(async (w) => {
-        if (w.text !== null) temps.set(w, await writeTemp(this.paths.record(owner, w.table, w.id), w.text, false));
-      }));
+      for (const w of writes) {
+        if (w.text === null) continue;
+        const file = this.paths.record(owner, w.table, w.id);
+        let tmp: string;
+        try {
+          tmp = writeTempSync(file, w.text);
+        } catch (e) {
+          if (!isErrno(e, 'ENOENT')) throw e;
+          // The table's first record. An empty table directory left by a crash here is harmless: it holds no records.
+          if (mkdirSync(this.paths.table(owner, w.table), { recursive: true, mode: DIR_MODE }) !== undefined) newTables = true;
+          tmp = writeTempSync(file, w.text);
+        }
+        temps.set(w, tmp);
+      }
     } catch (error) {
-      await dropTemps();
+      dropTemps();
       throw error;
     }
 
@@ -504,7 +520,7 @@ export class FlatFileRecordStore implements RecordStore {
       try {
         start = await journal.append(frameEntry(buildWriteEntry(changesOffset, seqBefore, changes, writes)));
       } catch (error) {
-        await dropTemps();
+        dropTemps();
         if (await this.settle(owner, st, seqBefore + changes.length)) return;
         throw error;
       }
@@ -514,24 +530,24 @@ export class FlatFileRecordStore implements RecordStore {
       let failure: { error: unknown } | null = null;
       await this.applying(st, async () => {
         try {
-          await settleAll(writes.map(async (w) => {
+          for (const w of writes) {
             const file = this.paths.record(owner, w.table, w.id);
             if (w.text === null) {
               touched.push(w);
-              await unlinkIfExists(file);
+              unlinkIfExistsSync(file);
             } else if (w.before === null) {
               // Exclusive even against anything outside this process; an outside file is not ours to restore.
-              if (!(await linkTemp(temps.get(w)!, file, w.text))) throw new FreeholdError('conflict', `A record with id ${w.id} already exists in ${w.table}`);
+              if (!linkTempSync(temps.get(w)!, file, w.text)) throw new FreeholdError('conflict', `A record with id ${w.id} already exists in ${w.table}`);
               touched.push(w);
             } else {
               touched.push(w);
-              await replaceWithTemp(temps.get(w)!, file);
+              replaceWithTempSync(temps.get(w)!, file);
             }
-          }));
-          await st.log.append(changes);
+          }
+          st.log.append(changes);
         } catch (error) {
           failure = { error };
-          await dropTemps();
+          dropTemps();
           // Revoked before readers may look again, so no reader sees a unit that then fails.
           if (await this.revoke(owner, st, start, touched, changesOffset)) return;
           if (await this.settle(owner, st, seqBefore + changes.length, false)) failure = null;
@@ -673,7 +689,7 @@ export class FlatFileRecordStore implements RecordStore {
       await this.applying(st, async () => {
         try {
           await rename(dir, trash);
-          await st.log.append(changes);
+          st.log.append(changes);
         } catch (error) {
           failure = { error };
           // Revoked (journal.ts) before readers may look again.
@@ -791,12 +807,6 @@ function foldsTogether(a: string, b: string): boolean {
 }
 
 /** Waits for every promise, then throws the first failure: nothing is still running when the caller cleans up. */
-async function settleAll(work: Array<Promise<unknown>>): Promise<void> {
-  const results = await Promise.allSettled(work);
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
-}
-
 function createIn(plan: Plan, table: string, id: string, text: string): void {
   if (plan.current(table, id) !== null) throw new FreeholdError('conflict', `A record with id ${id} already exists in ${table}`);
   plan.write(table, id, text);
