@@ -113,6 +113,8 @@ export function evaluateTargets(r: Omit<BenchResult, 'figures' | 'targets'>): Ta
   const rows = r.backends.flatMap((b) => b.rows);
   const pct = (a?: LoadRow, b?: LoadRow) => (a && b && b.reqPerSec > 0 ? (100 * a.reqPerSec) / b.reqPerSec : undefined);
   const ratio = (a?: LoadRow, b?: LoadRow) => (a && b && b.reqPerSec > 0 ? a.reqPerSec / b.reqPerSec : undefined);
+  // Whole percents, unless rounding would carry a figure across the 50% line (49.5% is not met).
+  const pctText = (p: number) => ((Math.round(p) >= 50) !== (p >= 50) ? p.toFixed(1) : String(Math.round(p)));
   for (const [op, peer] of [['CEPS write', 'CSS PUT (create)'], ['CEPS read by id', 'CSS GET']] as const) {
     const ceil = JUDGED_CEILING[op]!;
     const perConn = conns.map((c) => ({ c, p: pct(findRow(rows, op, main, c), findRow(r.ceiling.http, ceil, 'ceiling', c)) }));
@@ -121,7 +123,7 @@ export function evaluateTargets(r: Omit<BenchResult, 'figures' | 'targets'>): Ta
       .filter((x) => x.p !== undefined) as Array<{ c: number; p: number }>;
     t.push({
       target: `${op} ≥ 50% of the ceiling "${ceil}" (${main})`,
-      measured: (known.map((x) => `${Math.round(x.p)}% @${x.c}`).join(', ') || 'not measured') +
+      measured: (known.map((x) => `${pctText(x.p)}% @${x.c}`).join(', ') || 'not measured') +
         (bare.length ? ` (of a bare Fastify reply with no storage: ${bare.map((x) => `${Math.round(x.p)}% @${x.c}`).join(', ')})` : ''),
       met: known.length ? known.every((x) => x.p >= 50) : null,
     });
@@ -170,7 +172,7 @@ export function evaluateTargets(r: Omit<BenchResult, 'figures' | 'targets'>): Ta
   const raw8 = r.ceiling.postgres?.insert8;
   t.push({
     target: 'postgres CEPS write ≥ 50% of raw pg single-row inserts (8 concurrent)',
-    measured: pgw && raw8 ? `${fmt(pgw.reqPerSec)} vs ${fmt(raw8)} = ${Math.round((100 * pgw.reqPerSec) / raw8)}%` : `not measured${r.skipped.postgres ? ` (${r.skipped.postgres})` : ''}`,
+    measured: pgw && raw8 ? `${fmt(pgw.reqPerSec)} vs ${fmt(raw8)} = ${pctText((100 * pgw.reqPerSec) / raw8)}%` : `not measured${r.skipped.postgres ? ` (${r.skipped.postgres})` : ''}`,
     met: pgw && raw8 ? pgw.reqPerSec >= raw8 / 2 : null,
   });
   return t;

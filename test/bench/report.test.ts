@@ -1,0 +1,28 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { evaluateTargets, findRow, type BenchResult } from '../../bench/report.js';
+
+/** The committed full run, as a realistic result to vary one figure of. */
+function latest(): BenchResult {
+  return JSON.parse(readFileSync(new URL('../../bench/results/latest.json', import.meta.url), 'utf8')) as BenchResult;
+}
+
+/** Sets CEPS read by id at 8 connections to `percent` of its ceiling row and reads the target back. */
+function readTargetAt(percent: number) {
+  const r = latest();
+  const ceiling = findRow(r.ceiling.http, 'Fastify + SQLite read by id', 'ceiling', 8)!;
+  const ceps = findRow(r.backends.find((b) => b.label === 'sqlite+fs')!.rows, 'CEPS read by id', 'sqlite+fs', 8)!;
+  ceiling.reqPerSec = 20_000;
+  ceps.reqPerSec = 200 * percent;
+  const t = evaluateTargets(r).find((x) => x.target.startsWith('CEPS read by id ≥ 50% of the ceiling'))!;
+  return { measured: t.measured, at8: /([\d.]+)% @8/.exec(t.measured)![1], met: t.met };
+}
+
+test('a ceiling share just under 50% is printed with its decimal, so the table never reads "50%" beside "no"', () => {
+  const under = readTargetAt(49.51);
+  assert.equal(under.at8, '49.5');
+  assert.equal(under.met, false);
+  assert.equal(readTargetAt(55.4).at8, '55', 'whole percents otherwise');
+  assert.equal(readTargetAt(50.2).at8, '50', 'a figure at or over the line that rounds to 50 stays whole');
+});
