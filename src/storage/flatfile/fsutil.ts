@@ -58,8 +58,7 @@ export async function replaceWithTemp(tmp: string, file: string): Promise<void> 
  * if anything holds that name, so of two creators of one name exactly one wins (even
  * across processes). Returns false if the name was taken; the temp is removed either
  * way. Filesystems without hard links fall back to an exclusive create (`wx`), still
- * exclusive; a crash could then leave a partial file, which the journal's roll-forward
- * rewrites (its text is in the entry).
+ * exclusive, though a crash could then leave a partial file.
  */
 export function linkTempSync(tmp: string, file: string, data: string): boolean {
   try {

@@ -26,12 +26,7 @@ import type { FlatFilePaths } from './paths.js';
  *
  * Acknowledging at step 2 is what makes writes fast: one fdatasync on the critical
  * path, shared by every write that queued meanwhile (group commit), instead of four
- * rounds. The other steps' calls (create, write and link the files, append to the
- * journal and the change log) are made on the event loop's thread: they touch only
- * the page cache, a few µs each on a local disk, whereas a trip through the thread
- * pool costs a loop turn each, about a millisecond on a busy server, and a unit made
- * a dozen such trips in turn (measured: staging 16 records took ~4 ms that way, and
- * ~0.3 ms in place). Only the syncs (step 2's, the checkpoint's) wait off the thread. It is safe because recovery ROLLS FORWARD: whatever the journal files hold
+ * rounds. It is safe because recovery ROLLS FORWARD: whatever the journal files hold
  * after a crash is the durable truth, and `rollForward` rewrites record files and
  * change lines from it, idempotently (a crash during recovery is recovered by the
  * next open). The second journal file means a unit never waits for a checkpoint's
@@ -48,6 +43,14 @@ import type { FlatFilePaths } from './paths.js';
  * the change log back, and only then truncates the entry off the journal (`revoke`);
  * only after that is the error reported. If that cannot be done, the store rolls the
  * journal forward instead and reports what it then finds (record-store.ts).
+ *
+ * The calls of steps 1 and 3 and the journal's write (create, write and link the
+ * files, append to the journal and the change log) are made on the event loop's
+ * thread: they touch only the page cache, a few µs each on a local disk, whereas a
+ * trip through the thread pool costs a loop turn, about a millisecond on a busy
+ * server, and a unit made a dozen such trips in turn (measured: staging 16 records
+ * took ~4 ms that way, ~0.3 ms in place). Only the syncs (step 2's, the checkpoint's)
+ * wait off the thread.
  *
  * Hand edits. Roll-forward rewrites a record only when its file holds a version this
  * journal knows for it (its text before the first journalled write, or any text a

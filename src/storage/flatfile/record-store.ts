@@ -806,7 +806,6 @@ function foldsTogether(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase() || a.toUpperCase() === b.toUpperCase();
 }
 
-/** Waits for every promise, then throws the first failure: nothing is still running when the caller cleans up. */
 function createIn(plan: Plan, table: string, id: string, text: string): void {
   if (plan.current(table, id) !== null) throw new FreeholdError('conflict', `A record with id ${id} already exists in ${table}`);
   plan.write(table, id, text);
