@@ -11,6 +11,7 @@ import { parsePostgresUrl, type PostgresOptions } from './url.js';
 import { SharedConnection } from './shared-connection.js';
 import { StatementNames } from './statement-names.js';
 import { WriteQueue, type Statement } from './write-queue.js';
+import { inTransaction } from './transaction.js';
 
 export { parsePostgresUrl, type PostgresOptions } from './url.js';
 
@@ -448,22 +449,6 @@ export class PostgresRecordStore implements RecordStore {
   private db(): pg.Pool {
     if (!this.pool) throw new Error('PostgresRecordStore used before init() or after close()');
     return this.pool;
-  }
-}
-
-/** Runs `fn` in a transaction on a pooled client; a client whose ROLLBACK fails is discarded. */
-async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-  const c = await pool.connect();
-  try {
-    await c.query('BEGIN');
-    const value = await fn(c);
-    await c.query('COMMIT');
-    c.release();
-    return value;
-  } catch (error) {
-    const clean = await c.query('ROLLBACK').then(() => true, () => false);
-    c.release(!clean);
-    throw error;
   }
 }
 

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { inTransaction } from './transaction.js';
 
 /** One statement of a write; named, so each connection parses and plans it once. */
 export interface Statement {
@@ -100,24 +101,9 @@ export class WriteQueue {
 
   /** Runs one exclusive write in its own transaction; settles it, whatever happens. */
   private async runExclusive(job: Job): Promise<void> {
-    const { run } = job.write as Exclusive<unknown>;
-    let client: pg.PoolClient;
     try {
-      client = await this.pool().connect();
+      job.resolve(await inTransaction(this.pool(), (job.write as Exclusive<unknown>).run));
     } catch (error) {
-      job.reject(error);
-      return;
-    }
-    try {
-      await client.query('BEGIN');
-      const value = await run(client);
-      await client.query('COMMIT');
-      client.release();
-      job.resolve(value);
-    } catch (error) {
-      // A client whose ROLLBACK fails is in an unknown state: discard it.
-      const clean = await client.query('ROLLBACK').then(() => true, () => false);
-      client.release(!clean);
       job.reject(this.translate(error, undefined));
     }
   }
