@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, linkSync, openSync, readdirSync, renameSync, unlinkSync, writeSync, type Dirent } from 'node:fs';
-import { open, rename, rm, unlink } from 'node:fs/promises';
+import { open, rm, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { TMP_PREFIX, TRASH_PREFIX } from './paths.js';
 
@@ -39,17 +39,7 @@ export async function fsyncDir(dir: string): Promise<void> {
  * the directory (once per directory per unit of work, not once per file).
  */
 export async function writeFileAtomic(file: string, data: string): Promise<void> {
-  await replaceWithTemp(await writeTemp(file, data), file);
-}
-
-/** The second half of writeFileAtomic, for a temp file written (and fsynced) earlier by writeTemp. */
-export async function replaceWithTemp(tmp: string, file: string): Promise<void> {
-  try {
-    await rename(tmp, file);
-  } catch (e) {
-    await unlink(tmp).catch(() => {});
-    throw e;
-  }
+  replaceWithTempSync(await writeTemp(file, data), file);
 }
 
 /**
@@ -85,7 +75,7 @@ export function linkTempSync(tmp: string, file: string, data: string): boolean {
   return true;
 }
 
-/** Puts a temp file written by writeTempSync in place under `file`, replacing what is there (atomically, by rename). */
+/** Puts a temp file in place under `file`, replacing what is there (atomically, by rename). */
 export function replaceWithTempSync(tmp: string, file: string): void {
   try {
     renameSync(tmp, file);
@@ -100,17 +90,15 @@ export const FILE_MODE = 0o600;
 export const DIR_MODE = 0o700;
 
 /**
- * Writes `data` to a new temp file (fsynced, unless `sync` is false: a record text
- * that a durable journal entry holds is fsynced later, by a checkpoint) beside `file`
- * and returns its name. Temp names are never records, and leftovers are removed when
- * the owner is opened.
+ * Writes `data` to a new temp file beside `file`, fsynced, and returns its name. Temp
+ * names are never records, and leftovers are removed when the owner is opened.
  */
-export async function writeTemp(file: string, data: string, sync = true): Promise<string> {
+async function writeTemp(file: string, data: string): Promise<string> {
   const tmp = tempNameFor(file);
   const fh = await open(tmp, 'wx', FILE_MODE);
   try {
     await fh.writeFile(data, 'utf8');
-    if (sync) await fh.sync();
+    await fh.sync();
   } catch (e) {
     await fh.close().catch(() => {});
     await unlink(tmp).catch(() => {});
@@ -121,7 +109,7 @@ export async function writeTemp(file: string, data: string, sync = true): Promis
 }
 
 /**
- * writeTemp for a record text that a journal entry will hold (no fsync: a checkpoint
+ * A temp file for a record text that a journal entry will hold (no fsync: a checkpoint
  * does it later), in three system calls on the calling thread. A unit stages all its
  * records at once, and for small files on a local disk the round trips through the
  * thread pool cost far more than the calls themselves (journal.ts).
