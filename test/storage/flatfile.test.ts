@@ -149,18 +149,18 @@ test('flatfile: a committed batch the crash cut short is rolled forward at the n
 test('flatfile: roll-forward after a power loss: lost renames and lost data are redone, hand edits made since are kept', async () => {
   const root = fresh();
   const s = await open(root);
-  for (const id of ['a', 'b', 'c', 'd']) await s.create(O, T, rec(id, { v: 1 }));
+  for (const id of ['a', 'b', 'c', 'd', 'e', 'f']) await s.create(O, T, rec(id, { v: 1 }));
   await s.close();
   const changesFile = join(root, O, '_changes.jsonl');
   const offset = statSync(changesFile).size;
   const text = (r: StoredRecord) => JSON.stringify(r, null, 2) + '\n';
   const at = Date.now();
   const put = (id: string, seq: number, v: number) => ({
-    kind: 'write', changesOffset: offset + (seq - 5) * 10_000, seqBefore: seq - 1, changes: [{ seq, table: T, id, op: 'put', at }],
+    kind: 'write', changesOffset: offset + (seq - 7) * 10_000, seqBefore: seq - 1, changes: [{ seq, table: T, id, op: 'put', at }],
     writes: [{ table: T, id, text: text(rec(id, { v })) }], before: [{ table: T, id, text: text(rec(id, { v: v - 1 })) }],
   });
   // Two units for a (v2, v3); one each for b, c, d. Only the first unit's offset is used, so the others' do not matter.
-  const entries = [put('a', 5, 2), put('b', 6, 2), put('a', 7, 3), put('c', 8, 2), put('d', 9, 2)];
+  const entries = [put('a', 7, 2), put('b', 8, 2), put('a', 9, 3), put('c', 10, 2), put('d', 11, 2), put('e', 12, 2), put('f', 13, 2)];
   writeFileSync(join(root, O, '_journal.json'), Buffer.concat(entries.map(journalEntry)));
   appendFileSync(join(root, O, '_journal.json'), '{"bytes":999,"sha256":"00"}\n{"version":2,"ki'); // torn: never acknowledged
   // a: still its checkpointed text (both renames lost). b: emptied (rename kept, data lost).
@@ -168,13 +168,20 @@ test('flatfile: roll-forward after a power loss: lost renames and lost data are 
   writeFileSync(join(root, O, T, 'b.json'), '');
   writeFileSync(join(root, O, T, 'c.json'), text(rec('c', { v: 'by hand' })));
   writeFileSync(join(root, O, T, 'd.json'), text(rec('d', { v: 2 })));
+  // e: its new text with its second half never written (zeros). f: its new text cut short (size not kept).
+  const e2 = text(rec('e', { v: 2 }));
+  writeFileSync(join(root, O, T, 'e.json'), e2.slice(0, 20) + '\0'.repeat(e2.length - 20));
+  writeFileSync(join(root, O, T, 'f.json'), text(rec('f', { v: 2 })).slice(0, 25));
 
   const s2 = await open(root);
   assert.deepEqual(await s2.get(O, T, 'a'), rec('a', { v: 3 }));
   assert.deepEqual(await s2.get(O, T, 'b'), rec('b', { v: 2 }));
   assert.deepEqual(await s2.get(O, T, 'c'), rec('c', { v: 'by hand' }), 'a hand edit made after the write is not clobbered');
   assert.deepEqual(await s2.get(O, T, 'd'), rec('d', { v: 2 }));
-  assert.deepEqual((await s2.changes(O, 0, 20)).map((c) => `${c.seq}:${c.id}`), ['1:a', '2:b', '3:c', '4:d', '5:a', '6:b', '7:a', '8:c', '9:d']);
+  assert.deepEqual(await s2.get(O, T, 'e'), rec('e', { v: 2 }), 'a text with unwritten pages (NUL bytes) is no hand edit');
+  assert.deepEqual(await s2.get(O, T, 'f'), rec('f', { v: 2 }), 'a journalled text cut short is no hand edit');
+  assert.deepEqual((await s2.changes(O, 0, 20)).map((c) => `${c.seq}:${c.id}`),
+    ['1:a', '2:b', '3:c', '4:d', '5:e', '6:f', '7:a', '8:b', '9:a', '10:c', '11:d', '12:e', '13:f']);
   await s2.close();
 });
 

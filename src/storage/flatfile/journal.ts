@@ -54,8 +54,9 @@ import type { FlatFilePaths } from './paths.js';
  *
  * Hand edits. Roll-forward rewrites a record only when its file holds a version this
  * journal knows for it (its text before the first journalled write, or any text a
- * journalled write gave it), is missing, or is empty (a rename whose data a power
- * loss did not keep). A file holding anything else was edited by hand after the
+ * journalled write gave it), is missing, or shows a rename whose data a power loss
+ * did not keep whole: the file is empty, holds NUL bytes (pages never written), or
+ * holds the start of a journalled text. A file holding anything else was edited by hand after the
  * write: it is left alone. The one hand change recovery can undo is a record deleted
  * by hand in the moment between a write's acknowledgement and its checkpoint.
  *
@@ -225,8 +226,10 @@ async function redoRecord(file: string, final: string | null, known: Set<string 
     if (!isErrno(e, 'ENOENT', 'ENOTDIR')) throw e;
     current = null;
   }
-  // A power loss can keep a rename but not the data behind it: an empty (or zero-filled) file.
-  const lost = current === null || /^\0*$/.test(current);
+  // A power loss can keep a rename but not all the data behind it: an empty file, a text
+  // with zeros where pages were not written, or one cut short where its size was not kept.
+  // No hand edit looks like that: JSON holds no NUL byte, and no one saves half a text.
+  const lost = current === null || current.includes('\0') || [...known].some((k) => k !== null && k.startsWith(current));
   if (current === final) {
     if (final !== null) await fsyncFile(file); // in the page cache after a kill -9, maybe not yet on disk
     return;
