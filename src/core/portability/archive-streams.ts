@@ -1,0 +1,115 @@
+import { createHash } from 'node:crypto';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import type yauzl from 'yauzl';
+import { compareStrings } from '../../query/evaluate.js';
+import type { StoredRecord } from '../../storage/types.js';
+import { FreeholdError } from '../errors.js';
+import { invalid, messageOf, recordIdProblem } from './archive-names.js';
+import type { ArchiveEntry } from './archive-reader.js';
+import type { ProgressMeter } from './progress.js';
+
+/**
+ * Reading an archive entry's data for import, checked as it streams: its size and
+ * sha256 against manifest.json, its JSON lines one at a time (nothing holds a whole
+ * table in memory).
+ */
+
+/**
+ * Passes an entry's bytes through, checking as they flow that there are exactly as
+ * many as declared and that their sha256 is the declared one; errors (before the
+ * end of the stream, so a BlobStore put never commits) when not.
+ */
+function verified(e: ArchiveEntry, meter: ProgressMeter): Transform {
+  const hash = createHash('sha256');
+  let size = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+      size += chunk.length;
+      if (size > e.size) return cb(invalid(e.name, `holds more than the ${e.size} bytes listed in manifest.json`));
+      hash.update(chunk);
+      meter.bytes(chunk.length);
+      cb(null, chunk);
+    },
+    flush(cb: TransformCallback) {
+      if (size !== e.size) return cb(invalid(e.name, `holds ${size} bytes, manifest.json says ${e.size} (truncated?)`));
+      const sha = hash.digest('hex');
+      if (sha !== e.digest.sha256) return cb(invalid(e.name, 'its sha256 does not match manifest.json (the entry was altered or damaged)'));
+      cb();
+    },
+  });
+}
+
+export async function openVerified(zip: yauzl.ZipFile, e: ArchiveEntry, meter: ProgressMeter): Promise<Readable> {
+  let src: Readable;
+  try {
+    src = await zip.openReadStreamPromise(e.entry);
+  } catch (err) {
+    throw invalid(e.name, `cannot be read: ${messageOf(err)}`);
+  }
+  const check = verified(e, meter);
+  // Inflate errors, short data, bad sizes: all reported as a problem of this entry.
+  src.on('error', (err) => check.destroy(err instanceof FreeholdError ? err : invalid(e.name, `cannot be read: ${messageOf(err)}`)));
+  check.on('close', () => src.destroy());
+  return src.pipe(check);
+}
+
+/** Lines of a stream (without their newline), each at most `max` bytes; a last line without newline counts. */
+export async function* lines(stream: AsyncIterable<Buffer>, max: number, entry: string): AsyncGenerator<Buffer> {
+  let parts: Buffer[] = [];
+  let partLength = 0;
+  let lineNo = 0;
+  const tooLong = () => invalid(entry, `line ${lineNo + 1} is longer than ${max} bytes`);
+  for await (const chunk of stream) {
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(10, start);
+      if (nl < 0) {
+        if (start < chunk.length) {
+          parts.push(chunk.subarray(start));
+          partLength += chunk.length - start;
+          if (partLength > max) throw tooLong();
+        }
+        break;
+      }
+      const piece = chunk.subarray(start, nl);
+      if (partLength + piece.length > max) throw tooLong();
+      const line = parts.length > 0 ? Buffer.concat([...parts, piece]) : piece;
+      parts = [];
+      partLength = 0;
+      lineNo++;
+      yield line;
+      start = nl + 1;
+    }
+  }
+  if (partLength > 0) yield Buffer.concat(parts);
+}
+
+/** One JSONL line as a JSON object, or an error naming the entry and line. */
+export function parseObjectLine(line: Buffer, entry: string, lineNo: number): Record<string, unknown> {
+  if (line.length === 0) throw invalid(entry, `line ${lineNo} is empty`);
+  let value: unknown;
+  try {
+    value = JSON.parse(line.toString('utf8'));
+  } catch (err) {
+    throw invalid(entry, `line ${lineNo} is not valid JSON: ${messageOf(err)}`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid(entry, `line ${lineNo} is not a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+/** Checks one record line of a table entry; `previous` is the previous line's _id (ids must increase). */
+export function parseRecordLine(line: Buffer, e: ArchiveEntry, table: string, lineNo: number, previous: string | null): StoredRecord {
+  const r = parseObjectLine(line, e.name, lineNo);
+  const id = r._id;
+  if (typeof id !== 'string' || id.length === 0) throw invalid(e.name, `line ${lineNo} has no _id`);
+  const problem = recordIdProblem(table, id);
+  if (problem) throw invalid(e.name, `line ${lineNo}: _id ${JSON.stringify(id.slice(0, 100))} ${problem}`);
+  for (const field of ['_date_created', '_date_modified'] as const) {
+    if (typeof r[field] !== 'number' || !Number.isFinite(r[field])) throw invalid(e.name, `line ${lineNo}: ${field} must be a number`);
+  }
+  // Sorted, strictly increasing ids make duplicates impossible without remembering every id.
+  if (previous !== null && compareStrings(previous, id) >= 0) {
+    throw invalid(e.name, `line ${lineNo}: _id ${JSON.stringify(id.slice(0, 100))} is not after the previous line's (tables are sorted by _id, without duplicates)`);
+  }
+  return r as StoredRecord;
+}
