@@ -14,13 +14,6 @@ export function postgresUrl(): string | undefined {
   return url;
 }
 
-/** A fresh schema name, so that each test's stores start empty. */
-export function freshSchemaUrl(base: string): string {
-  const u = new URL(base);
-  u.searchParams.set('schema', `t_${randomBytes(6).toString('hex')}`);
-  return u.toString();
-}
-
 /**
  * A test file's scratch space on the PostgreSQL server: stores opened in schemas of
  * their own (dropped when the file's tests are done) and an admin pool for looking

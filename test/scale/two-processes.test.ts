@@ -7,7 +7,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { createHash } from 'node:crypto';
 import { startS3Server } from '../helpers/s3.js';
-import { freshSchemaUrl, postgresUrl } from '../helpers/postgres.js';
+import { PostgresScratch, postgresUrl } from '../helpers/postgres.js';
 import { multipart } from '../helpers/multipart.js';
 import { zipFixture } from '../apps/zip-helpers.js';
 
@@ -15,6 +15,8 @@ const root = path.resolve(import.meta.dirname, '..', '..');
 const APP = 'com.example.notes';
 const PASSWORD = 'a long passphrase';
 const pg = postgresUrl();
+/** The processes' schema, dropped when the test is done. */
+const scratch = pg ? new PostgresScratch(pg, 'freehold-scale') : null;
 
 interface Proc { child: ChildProcess; url: string }
 
@@ -34,7 +36,7 @@ async function serve(env: NodeJS.ProcessEnv): Promise<Proc> {
 test('two processes on one PostgreSQL + S3 serve the same owners consistently', { skip: pg ? false : 'DATABASE_URL not set (scripts/pg-dev.sh start)' }, async () => {
   const s3 = await startS3Server();
   const dataDir = mkdtempSync(path.join(tmpdir(), 'freehold-scale-'));
-  const records = freshSchemaUrl(pg!);
+  const records = scratch!.schemaUrl();
   const env = {
     ...process.env, FREEHOLD_DATA: dataDir, FREEHOLD_CONFIG: '', FREEHOLD_LOG_LEVEL: 'warn', PORT: '0', FREEHOLD_RATE_LIMIT: 'off',
     FREEHOLD_RECORDS: records, FREEHOLD_BLOBS: s3.url('scale', { createBucket: true }), FREEHOLD_STORAGE_POLL: '100',
