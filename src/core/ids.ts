@@ -38,21 +38,10 @@ export function newSecret(bytes = 32): string {
   return randomBytes(bytes).toString('base64url');
 }
 
+/** sha256 hex of a secret, the form in which tokens are stored and looked up. */
 /** Node's one-shot hash (20.12+): a third of createHash's cost, and every API request hashes its token. */
 const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
 
-/**
- * The last secret hashed and its hash: with rate limits on, a request hashes its token
- * twice in a row (its rate-limit key, then its lookup), and the second is answered here.
- */
-let lastSecret: string | undefined;
-let lastHash = '';
-
-/** sha256 hex of a secret, the form in which tokens are stored and looked up. */
 export function hashSecret(secret: string): string {
-  if (secret === lastSecret) return lastHash;
-  const hash = oneShotHash ? oneShotHash('sha256', secret, 'hex') : createHash('sha256').update(secret).digest('hex');
-  lastSecret = secret;
-  lastHash = hash;
-  return hash;
+  return oneShotHash ? oneShotHash('sha256', secret, 'hex') : createHash('sha256').update(secret).digest('hex');
 }

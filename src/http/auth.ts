@@ -4,6 +4,7 @@ import type { TokenClaims } from '../core/auth/tokens.js';
 import type { Session } from '../core/auth/sessions.js';
 import type { User } from '../core/accounts/service.js';
 import { FreeholdError } from '../core/errors.js';
+import { hashSecret } from '../core/ids.js';
 
 export const SESSION_COOKIE = 'freehold_session';
 
@@ -30,6 +31,21 @@ export function bearerToken(request: FastifyRequest): string | undefined {
   if (typeof h !== 'string') return undefined;
   const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
   return m ? m[1] : undefined;
+}
+
+/** Each request's bearer token hash: the rate limiter keys on it, then the token check looks it up. */
+const tokenHashes = new WeakMap<FastifyRequest, string>();
+
+/** The hash of the request's bearer token (hashSecret), computed once per request; undefined without one. */
+export function bearerTokenHash(request: FastifyRequest): string | undefined {
+  let hash = tokenHashes.get(request);
+  if (hash === undefined) {
+    const token = bearerToken(request);
+    if (token === undefined) return undefined;
+    hash = hashSecret(token);
+    tokenHashes.set(request, hash);
+  }
+  return hash;
 }
 
 /** Resolved once per request and memoised, since several hooks may ask. */
@@ -71,7 +87,7 @@ export async function requireAdmin(services: Services, request: FastifyRequest):
 export async function requireAppToken(services: Services, request: FastifyRequest): Promise<TokenClaims> {
   const token = bearerToken(request);
   if (!token) throw new FreeholdError('unauthorized', 'Missing Authorization: Bearer token');
-  const check = await services.tokens.check(token, 'app');
+  const check = await services.tokens.check(token, 'app', bearerTokenHash(request));
   if (!check.ok) {
     throw check.reason === 'expired'
       ? new FreeholdError('token_expired', 'The token has expired')
@@ -87,7 +103,7 @@ export async function requireAppToken(services: Services, request: FastifyReques
 export async function requireAccount(services: Services, request: FastifyRequest): Promise<{ userId: string; session?: string }> {
   const token = bearerToken(request);
   if (token) {
-    const check = await services.tokens.check(token, 'account');
+    const check = await services.tokens.check(token, 'account', bearerTokenHash(request));
     if (!check.ok) throw new FreeholdError(check.reason === 'expired' ? 'token_expired' : 'unauthorized', 'Invalid account token');
     return { userId: check.claims.userId, ...(check.claims.session ? { session: check.claims.session } : {}) };
   }

@@ -1,8 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { Services } from '../core/services.js';
 import { FreeholdError } from '../core/errors.js';
-import { hashSecret } from '../core/ids.js';
-import { bearerToken } from './auth.js';
+import { bearerTokenHash } from './auth.js';
 import { addressKey, RequestWindows } from './rate-window.js';
 
 /**
@@ -78,7 +77,7 @@ export const loginRateLimit = perServer((services) => ({
 export const apiRateLimit = perServer((services) => ({
   windows: new RequestWindows(services.config.apiRateLimit, MINUTE),
   key: (r) => {
-    const token = bearerToken(r);
-    return token ? 't:' + hashSecret(token).slice(0, 32) : 'ip:' + addressKey(r.ip);
+    const hash = bearerTokenHash(r);
+    return hash ? 't:' + hash.slice(0, 32) : 'ip:' + addressKey(r.ip);
   },
 }));

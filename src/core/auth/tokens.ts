@@ -106,9 +106,10 @@ export class TokenService {
     return token;
   }
 
-  async check(token: unknown, kind: TokenKind): Promise<TokenCheck> {
+  /** `tokenHash`, when the caller has it already, must be `hashSecret(token)`. */
+  async check(token: unknown, kind: TokenKind, tokenHash?: string): Promise<TokenCheck> {
     if (typeof token !== 'string' || token.length < 20 || token.length > 200) return { ok: false, reason: 'invalid' };
-    const hash = hashSecret(token);
+    const hash = tokenHash ?? hashSecret(token);
     const now = Date.now();
     // Read before the lookup: a commit elsewhere after this point makes the entry stale at once.
     const stamp = this.cache.enabled && CACHED_KINDS.has(kind) ? this.store.changeStamp?.() : undefined;
