@@ -56,9 +56,10 @@ import type { FlatFilePaths } from './paths.js';
  * journal knows for it (its text before the first journalled write, or any text a
  * journalled write gave it), is missing, or shows a rename whose data a power loss
  * did not keep whole: the file is empty, holds NUL bytes (pages never written), or
- * holds the start of a journalled text. A file holding anything else was edited by hand after the
- * write: it is left alone. The one hand change recovery can undo is a record deleted
- * by hand in the moment between a write's acknowledgement and its checkpoint.
+ * holds the start of a journalled text. A file holding anything else was edited by
+ * hand after the write: it is left alone. The one hand change recovery can undo is a
+ * record deleted by hand in the moment between a write's acknowledgement and its
+ * checkpoint.
  *
  * Version 1 journals (one entry plus a trailer, undone rather than redone) may be
  * left by an older freehold that crashed; they are still rolled back at open.
