@@ -36,12 +36,10 @@ export function bearerToken(request: FastifyRequest): string | undefined {
 /** Each request's bearer token hash: the rate limiter keys on it, then the token check looks it up. */
 const tokenHashes = new WeakMap<FastifyRequest, string>();
 
-/** The hash of the request's bearer token (hashSecret), computed once per request; undefined without one. */
-export function bearerTokenHash(request: FastifyRequest): string | undefined {
+/** hashSecret of `token`, the request's bearer token (bearerToken), computed once per request. */
+export function bearerTokenHash(request: FastifyRequest, token: string): string {
   let hash = tokenHashes.get(request);
   if (hash === undefined) {
-    const token = bearerToken(request);
-    if (token === undefined) return undefined;
     hash = hashSecret(token);
     tokenHashes.set(request, hash);
   }
@@ -87,7 +85,7 @@ export async function requireAdmin(services: Services, request: FastifyRequest):
 export async function requireAppToken(services: Services, request: FastifyRequest): Promise<TokenClaims> {
   const token = bearerToken(request);
   if (!token) throw new FreeholdError('unauthorized', 'Missing Authorization: Bearer token');
-  const check = await services.tokens.check(token, 'app', bearerTokenHash(request));
+  const check = await services.tokens.check(token, 'app', bearerTokenHash(request, token));
   if (!check.ok) {
     throw check.reason === 'expired'
       ? new FreeholdError('token_expired', 'The token has expired')
@@ -103,7 +101,7 @@ export async function requireAppToken(services: Services, request: FastifyReques
 export async function requireAccount(services: Services, request: FastifyRequest): Promise<{ userId: string; session?: string }> {
   const token = bearerToken(request);
   if (token) {
-    const check = await services.tokens.check(token, 'account', bearerTokenHash(request));
+    const check = await services.tokens.check(token, 'account', bearerTokenHash(request, token));
     if (!check.ok) throw new FreeholdError(check.reason === 'expired' ? 'token_expired' : 'unauthorized', 'Invalid account token');
     return { userId: check.claims.userId, ...(check.claims.session ? { session: check.claims.session } : {}) };
   }

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { Services } from '../core/services.js';
 import { FreeholdError } from '../core/errors.js';
-import { bearerTokenHash } from './auth.js';
+import { bearerToken, bearerTokenHash } from './auth.js';
 import { addressKey, RequestWindows } from './rate-window.js';
 
 /**
@@ -77,7 +77,7 @@ export const loginRateLimit = perServer((services) => ({
 export const apiRateLimit = perServer((services) => ({
   windows: new RequestWindows(services.config.apiRateLimit, MINUTE),
   key: (r) => {
-    const hash = bearerTokenHash(r);
-    return hash ? 't:' + hash.slice(0, 32) : 'ip:' + addressKey(r.ip);
+    const token = bearerToken(r);
+    return token ? 't:' + bearerTokenHash(r, token).slice(0, 32) : 'ip:' + addressKey(r.ip);
   },
 }));
