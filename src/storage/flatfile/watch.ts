@@ -59,15 +59,21 @@ type Waiter = (ok: boolean) => void;
  * Sentinel folders live in the system temp dir: each goes with its watcher, or with
  * the process if its store was never closed (one exit listener for all of them).
  * A process that is killed runs no exit listener, so folder names carry the pid,
- * and making a folder first removes those of processes that no longer run. (A
- * process in another pid namespace sharing this temp dir would lose its folder; its
- * watcher then fails over to the stat sweep, which is slower but exact.)
+ * and before its first folder a process removes those of processes that no longer
+ * run (once: the sweep reads the whole temp dir, and each watched table makes a
+ * folder). A process in another pid namespace sharing this temp dir would lose its
+ * folder; its watcher then fails over to the stat sweep, which is slower but exact.
  */
 const sentinelDirs = new Set<string>();
 const SENTINEL_PREFIX = 'freehold-barrier-';
 
+let orphansSwept = false;
+
 function makeSentinelDir(): string {
-  removeOrphanedSentinelDirs();
+  if (!orphansSwept) {
+    orphansSwept = true;
+    removeOrphanedSentinelDirs();
+  }
   const dir = mkdtempSync(join(tmpdir(), `${SENTINEL_PREFIX}${process.pid}-`));
   sentinelDirs.add(dir);
   if (sentinelDirs.size === 1) process.once('exit', removeAllSentinelDirs);
