@@ -34,8 +34,9 @@ const kind = `json_extract(data, '$."kind"')`;
 db.exec(`CREATE INDEX records_by_kind ON records (owner, tbl, ${kind}, modified DESC, id)`);
 const insert = db.prepare('INSERT INTO records (owner, tbl, id, created, modified, data) VALUES (?, ?, ?, ?, ?, ?)');
 const select = db.prepare('SELECT data FROM records WHERE owner = ? AND tbl = ? AND id = ?').pluck();
-// freehold's default order (modified DESC, id ASC).
-const page = db.prepare(`SELECT data FROM records WHERE owner = ? AND tbl = ? AND ${kind} = ? ORDER BY modified DESC, id ASC LIMIT ?`).pluck();
+// freehold's default order (modified DESC, id ASC); `+?` keeps SQLite from planning the
+// statement again at every run, as freehold's store does (LIMIT_OFFSET in its record-store.ts).
+const page = db.prepare(`SELECT data FROM records WHERE owner = ? AND tbl = ? AND ${kind} = ? ORDER BY modified DESC, id ASC LIMIT +?`).pluck();
 const now = Date.now();
 db.transaction(() => {
   for (let j = 0; j < seed; j++) {
