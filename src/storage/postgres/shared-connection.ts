@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { holdWrites } from './held-writes.js';
 
 /**
  * One pipelined connection shared by every caller, for short reads. Queries
@@ -76,15 +77,14 @@ export class SharedConnection {
     return client;
   }
 
-  /** Corks the socket until the loop's I/O phase ends (setImmediate), so this turn's queries share one write. */
+  /** Holds the socket's writes until the loop's I/O phase ends (setImmediate), so this turn's queries share one write. */
   private holdWrites(client: pg.Client): void {
     if (this.flushScheduled) return;
-    const socket = client.connection.stream;
-    socket.cork();
+    const release = holdWrites(client.connection.stream);
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
-      socket.uncork();
+      release();
     });
   }
 }

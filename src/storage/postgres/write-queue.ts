@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { holdWrites } from './held-writes.js';
 import { inTransaction } from './transaction.js';
 
 /** One statement of a write; named, so each connection parses and plans it once. */
@@ -132,14 +133,13 @@ export class WriteQueue {
     // rest of the transaction fails ("aborted") and COMMIT answers ROLLBACK: nothing half-done.
     const statements = jobs.flatMap(statementsOf);
     // One socket write for the group, not one per query (a syscall costs more than a statement
-    // here): each query corks and uncorks the socket itself, which only flushes once ours lifts.
-    const socket = client.connection.stream;
-    socket.cork();
+    // here), and not through cork(): held-writes.ts says why.
+    const release = holdWrites(client.connection.stream);
     let sent: Array<Promise<pg.QueryResult>>;
     try {
       sent = [client.query('BEGIN'), ...statements.map((s) => client.query(s)), client.query('COMMIT')];
     } finally {
-      socket.uncork();
+      release();
     }
     const settled = await Promise.allSettled(sent);
     const failed = settled.findIndex((s) => s.status === 'rejected');
