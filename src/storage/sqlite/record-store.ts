@@ -52,9 +52,10 @@ const MAX_INDEX_FIELDS = 8;
 const DEFAULT_ORDER = 'modified DESC, id ASC';
 /**
  * With its limit bound as a bare `?`, SQLite (3.53 here) prepares a statement again at
- * every run, since the limit's value may change its plan: ~7 µs of a ~45 µs 50-record
- * query page, measured in-process. Behind a unary plus the value is an expression the
- * planner leaves alone; the plans of every query shape we tried are unchanged.
+ * every run, since the limit's value may change its plan: ~7 µs a run measured
+ * in-process, against ~45 µs for a whole 50-record page, and more under load. Behind a
+ * unary plus the value is an expression the planner leaves alone; the plans of every
+ * query shape we tried are unchanged.
  */
 const LIMIT_OFFSET = 'LIMIT +? OFFSET +?';
 /**
