@@ -26,8 +26,8 @@ export class Backends {
   private dirs: string[] = [];
   private schemas: string[] = [];
   private s3: { child: ChildProcess; urlTemplate: string } | null = null;
-  /** Base PostgreSQL URL, or why there is none. */
-  postgres: { url: string; source: string } | { skipped: string } = { skipped: 'not probed' };
+  /** Base PostgreSQL URL, where it came from and how it commits, or why there is none. */
+  postgres: { url: string; source: string; server: string } | { skipped: string } = { skipped: 'not probed' };
 
   /** Finds a PostgreSQL: DATABASE_URL first, else starts scripts/pg-dev.sh's cluster (BENCH_POSTGRES=0 skips). */
   async probePostgres(): Promise<void> {
@@ -49,8 +49,12 @@ export class Backends {
     const client = new pg.Client({ connectionString: url });
     try {
       await client.connect();
-      await client.query('SELECT 1');
-      this.postgres = { url, source };
+      // Whether commits reach the disk decides what the write rows mean, so the report says it.
+      const { rows } = await client.query<{ v: string; fsync: string; sc: string }>(
+        "SELECT current_setting('server_version') AS v, current_setting('fsync') AS fsync, current_setting('synchronous_commit') AS sc",
+      );
+      const { v, fsync, sc } = rows[0]!;
+      this.postgres = { url, source, server: `PostgreSQL ${v} from ${source}: fsync=${fsync}, synchronous_commit=${sc}` };
     } catch (err) {
       this.postgres = { skipped: `PostgreSQL at ${source} unreachable: ${(err as Error).message}` };
     } finally {

@@ -55,7 +55,7 @@ async function main(): Promise<void> {
     if (opts.backends.includes('postgres')) {
       await backends.probePostgres();
       if ('skipped' in backends.postgres) skipped['postgres+s3'] = backends.postgres.skipped;
-      else log(`  PostgreSQL from ${backends.postgres.source}`);
+      else log(`  ${backends.postgres.server}`);
     }
 
     log('ceiling:');
@@ -110,6 +110,7 @@ async function main(): Promise<void> {
       durationSec: Math.round((Date.now() - t0) / 1000),
       ceiling: { http: http.rows, ...(http.idleRss.settled ? { bareIdleRss: http.idleRss.settled } : {}), ...(http.idleRss.early ? { bareEarlyRss: http.idleRss.early } : {}), sqlite, ...(postgres ? { postgres } : {}) },
       backends: results, peer, portability, migrate, startup, skipped,
+      ...('server' in backends.postgres ? { postgresServer: backends.postgres.server } : {}),
     };
     const result: BenchResult = { ...partial, targets: evaluateTargets(partial), figures: figuresOf(partial) };
 

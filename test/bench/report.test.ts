@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { evaluateTargets, findRow, type BenchResult } from '../../bench/report.js';
+import { evaluateTargets, findRow, renderMarkdown, type BenchResult } from '../../bench/report.js';
 
 /** The committed full run, as a realistic result to vary one figure of. */
 function latest(): BenchResult {
@@ -25,4 +25,16 @@ test('a ceiling share just under 50% is printed with its decimal, so the table n
   assert.equal(under.met, false);
   assert.equal(readTargetAt(55.4).at8, '55', 'whole percents otherwise');
   assert.equal(readTargetAt(50.2).at8, '50', 'a figure at or over the line that rounds to 50 stays whole');
+});
+
+test('the report says which PostgreSQL served its rows, and when its commits were not durable', () => {
+  const r = latest();
+  r.postgresServer = 'PostgreSQL 15.14 from scripts/pg-dev.sh: fsync=off, synchronous_commit=off';
+  const dev = renderMarkdown(r, {}).split('\n').find((l) => l.startsWith('postgres+s3 rows:'));
+  assert.equal(dev, 'postgres+s3 rows: PostgreSQL 15.14 from scripts/pg-dev.sh: fsync=off, synchronous_commit=off (commits are not flushed to disk before they are acknowledged)');
+  r.postgresServer = 'PostgreSQL 16.4 from DATABASE_URL: fsync=on, synchronous_commit=on';
+  const durable = renderMarkdown(r, {}).split('\n').find((l) => l.startsWith('postgres+s3 rows:'));
+  assert.equal(durable, 'postgres+s3 rows: PostgreSQL 16.4 from DATABASE_URL: fsync=on, synchronous_commit=on');
+  delete r.postgresServer;
+  assert.ok(!renderMarkdown(r, {}).includes('postgres+s3 rows:'), 'a run without PostgreSQL (or from before session 9) says nothing');
 });
