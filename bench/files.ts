@@ -56,7 +56,7 @@ export async function runFiles(t: CepsTarget, sizeMb: number, seconds: number, l
  * `seconds`, dropping the bytes as they come. A transfer counts when it answers 200
  * with exactly `size` bytes; anything else is an error.
  */
-export async function downloads(url: string, headers: Record<string, string>, size: number, seconds: number): Promise<LoadRow> {
+async function downloads(url: string, headers: Record<string, string>, size: number, seconds: number): Promise<LoadRow> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const samples = new Samples();
   let errors = 0;

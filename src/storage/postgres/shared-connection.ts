@@ -35,7 +35,7 @@ export class SharedConnection {
   query<R extends unknown[]>(config: pg.QueryConfig & { rowMode: 'array' }): Promise<pg.QueryArrayResult<R>> {
     if (this.closed) return Promise.reject(new Error('SharedConnection used after close()'));
     const client = this.client ?? this.open();
-    this.holdWrites(client);
+    this.holdTurnWrites(client);
     const result = client.query<R>(config);
     if (this.watchProgress) {
       if (this.inFlight++ === 0) this.progressAt = performance.now();
@@ -78,7 +78,7 @@ export class SharedConnection {
   }
 
   /** Holds the socket's writes until the loop's I/O phase ends (setImmediate), so this turn's queries share one write. */
-  private holdWrites(client: pg.Client): void {
+  private holdTurnWrites(client: pg.Client): void {
     if (this.flushScheduled) return;
     const release = holdWrites(client.connection.stream);
     this.flushScheduled = true;
