@@ -1,6 +1,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FreeholdError } from '../../src/core/errors.js';
@@ -47,13 +47,14 @@ test('flatfile: records are pretty JSON files at <root>/<owner>/<table>/<id>.jso
 
   const file = join(root, O, T, 'r1.json');
   assert.equal(readFileSync(file, 'utf8'), JSON.stringify(r, null, 2) + '\n');
-  assert.deepEqual(readdirSync(join(root, O, T)), ['r1.json'], 'no temp files left behind');
   assert.equal((statSync(file).mode & 0o777).toString(8), '600', 'owner data is private');
 
   const lines = readFileSync(join(root, O, '_changes.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { seq: number; op: string });
   assert.deepEqual(lines.map((l) => `${l.seq}:${l.op}`), ['1:put', '2:put', '3:delete', '4:put']);
   assert.deepEqual(await s.changes(O, 0, 10), lines);
   await s.close();
+  // The replaced and deleted files' temp names are unlinked in the background (retire, record-store.ts); close waits for that.
+  assert.deepEqual(readdirSync(join(root, O, T)), ['r1.json'], 'no temp files left behind');
   assert.equal(readFileSync(join(root, O, '_journal.json'), 'utf8') + readFileSync(join(root, O, '_journal2.json'), 'utf8'), '', 'a clean close leaves the journal empty');
 
   // The seq continues after a restart.
@@ -61,6 +62,39 @@ test('flatfile: records are pretty JSON files at <root>/<owner>/<table>/<id>.jso
   await s2.put(O, T, rec('r2'));
   assert.deepEqual((await s2.changes(O, 3, 10)).map((c) => c.seq), [4, 5]);
   await s2.close();
+});
+
+test('flatfile: a replaced or deleted record file is freed in the background; a hard link made by hand keeps the old text', async () => {
+  const root = fresh();
+  const s = await open(root);
+  const tableDir = join(root, O, T);
+  await s.create(O, T, rec('a', { v: 1 }));
+  await s.create(O, T, rec('b', { v: 1 }));
+  await s.create(O, T, rec('c', { v: 1 }));
+  const oldA = readFileSync(join(tableDir, 'a.json'), 'utf8');
+  const oldB = readFileSync(join(tableDir, 'b.json'), 'utf8');
+  // A backup made with hard links (cp -al, rsnapshot) shares the record files' inodes.
+  mkdirSync(join(root, 'backup'));
+  linkSync(join(tableDir, 'a.json'), join(root, 'backup', 'a.json'));
+  linkSync(join(tableDir, 'b.json'), join(root, 'backup', 'b.json'));
+
+  await s.batch(O, [
+    { kind: 'put', table: T, record: rec('a', { v: 2 }) },
+    { kind: 'delete', table: T, id: 'b' },
+    { kind: 'put', table: T, record: rec('c', { v: 2 }) },
+  ]);
+  assert.deepEqual(await s.get(O, T, 'a'), rec('a', { v: 2 }));
+  assert.equal(await s.get(O, T, 'b'), null);
+  assert.deepEqual(await s.get(O, T, 'c'), rec('c', { v: 2 }));
+  assert.deepEqual((await s.query(O, T, all, byId)).map((r) => r._id), ['a', 'c'], 'temp names are not records');
+  assert.equal(readFileSync(join(root, 'backup', 'a.json'), 'utf8'), oldA, 'the backup keeps the text it had');
+  assert.equal(readFileSync(join(root, 'backup', 'b.json'), 'utf8'), oldB);
+  assert.equal(statSync(join(tableDir, 'a.json')).nlink, 1, 'the new file is the record\'s own');
+
+  await s.close();
+  assert.deepEqual(readdirSync(tableDir).sort(), ['a.json', 'c.json'], 'every retired name is gone once the store is closed');
+  assert.equal(statSync(join(root, 'backup', 'a.json')).nlink, 1);
+  assert.equal(statSync(join(root, 'backup', 'b.json')).nlink, 1);
 });
 
 test('flatfile: edits made by hand are seen by the next get and query', async () => {
