@@ -55,6 +55,8 @@ export interface BenchResult {
   skipped: Record<string, string>;
   /** Which PostgreSQL served the postgres+s3 rows and whether its commits were durable (absent before session 9). */
   postgresServer?: string;
+  /** The filesystem under the data directories of the sqlite+fs and flatfile+fs targets (bench/filesystem.ts); runs before session 10 lack it. */
+  dataFilesystem?: string;
   targets: Target[];
   figures: Record<string, number>;
 }
@@ -200,6 +202,7 @@ export function renderMarkdown(r: BenchResult, prev: Record<string, number>): st
   const load = r.machine.loadAvgStart[0]!;
   out.push(`freehold bench · ${r.date} · Node ${r.node} · ${r.machine.cpus} cores · load average at start ${r.machine.loadAvgStart.map(r1).join(' ')}, at end ${r.machine.loadAvgEnd.map(r1).join(' ')}${load > 0.5 ? ' (**machine was busy: figures are low and noisy**)' : ''}`);
   out.push(`${r.options.seconds} s per row · seed ${r.options.seed.toLocaleString('en-US')} records (flatfile ${r.options.flatfileSeed.toLocaleString('en-US')}) · ${r.options.compiled ? 'targets compiled to JS' : 'targets run through tsx'} · freehold log level ${r.options.logLevel}${r.options.quick ? ' · QUICK smoke run: sizes are tiny, figures mean nothing' : ''}`);
+  if (r.dataFilesystem) out.push(`data directories (sqlite+fs, flatfile+fs): ${r.dataFilesystem}`);
   if (r.postgresServer) out.push(`postgres+s3 rows: ${r.postgresServer}${/fsync=off|synchronous_commit=off/.test(r.postgresServer) ? ' (commits are not flushed to disk before they are acknowledged)' : ''}`);
   out.push('');
   out.push('### Requests (autocannon on loopback, server in its own process)');

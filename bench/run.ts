@@ -34,6 +34,7 @@ import { load } from './load.js';
 import { runFiles } from './files.js';
 import { runExportImport, runMigrate, type MigrateRow, type PortabilityRow } from './portability.js';
 import { runStartup, type StartupResult } from './startup.js';
+import { describeDataFilesystem } from './filesystem.js';
 import { evaluateTargets, figuresOf, renderMarkdown, type BackendResult, type BenchResult, type BigQueryResult } from './report.js';
 import type { TargetConfig, TargetInfo } from './target.js';
 
@@ -102,6 +103,7 @@ async function main(): Promise<void> {
     const startup: StartupResult = await runStartup(backends, opts.quick ? 1 : 3, settleMs);
 
     const { outDir, ...shownOptions } = opts;
+    const dataFilesystem = describeDataFilesystem(os.tmpdir());
     const partial = {
       format: 'freehold-bench' as const, version: 2 as const,
       date: new Date().toISOString(), node: process.version,
@@ -111,6 +113,7 @@ async function main(): Promise<void> {
       ceiling: { http: http.rows, ...(http.idleRss.settled ? { bareIdleRss: http.idleRss.settled } : {}), ...(http.idleRss.early ? { bareEarlyRss: http.idleRss.early } : {}), sqlite, ...(postgres ? { postgres } : {}) },
       backends: results, peer, portability, migrate, startup, skipped,
       ...('server' in backends.postgres ? { postgresServer: backends.postgres.server } : {}),
+      ...(dataFilesystem ? { dataFilesystem } : {}),
     };
     const result: BenchResult = { ...partial, targets: evaluateTargets(partial), figures: figuresOf(partial) };
 

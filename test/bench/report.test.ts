@@ -38,3 +38,11 @@ test('the report says which PostgreSQL served its rows, and when its commits wer
   delete r.postgresServer;
   assert.ok(!renderMarkdown(r, {}).includes('postgres+s3 rows:'), 'a run without PostgreSQL (or from before session 9) says nothing');
 });
+
+test('the report says what filesystem the data directories were on', () => {
+  const r = latest();
+  r.dataFilesystem = 'ext4 on /dev/vda at /, no journal, discard';
+  assert.ok(renderMarkdown(r, {}).split('\n').includes('data directories (sqlite+fs, flatfile+fs): ext4 on /dev/vda at /, no journal, discard'));
+  delete r.dataFilesystem;
+  assert.ok(!renderMarkdown(r, {}).includes('data directories'), 'a run from before session 10 says nothing');
+});
