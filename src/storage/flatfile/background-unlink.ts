@@ -1,18 +1,14 @@
-import { randomBytes } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { uniqueSuffix } from './fsutil.js';
 import { TMP_PREFIX } from './paths.js';
 
 /** Unlinks in flight at once: the thread pool also serves the journal's fdatasync, which acknowledgements wait for. */
 const MAX_IN_FLIGHT = 2;
 
-/** Unique per process run (a counter after a random tag, cheaper than random bytes per name). */
-const RUN_TAG = randomBytes(6).toString('hex');
-let retired = 0;
-
 /** A temp name beside `file` for a record file's old inode, on its way out. */
 export function retiredNameFor(file: string): string {
-  return join(dirname(file), `${TMP_PREFIX}old-${RUN_TAG}-${(retired++).toString(36)}`);
+  return join(dirname(file), `${TMP_PREFIX}old-${uniqueSuffix()}`);
 }
 
 /**

@@ -143,7 +143,20 @@ export function writeAllSync(fd: number, data: Buffer | string, position: number
 }
 
 function tempNameFor(file: string): string {
-  return join(dirname(file), `${TMP_PREFIX}${basename(file).slice(0, 32)}-${randomBytes(6).toString('hex')}`);
+  return join(dirname(file), `${TMP_PREFIX}${basename(file).slice(0, 32)}-${uniqueSuffix()}`);
+}
+
+/** Random per process, so that no two processes' temp names meet. */
+const PROCESS_TAG = randomBytes(6).toString('hex');
+let tempCount = 0;
+
+/**
+ * A suffix no other temp name of this process has had, nor (but for a 48-bit
+ * coincidence) any other process's. A counter rather than random bytes per name:
+ * random bytes were 1.5–4% of the event loop's time in the flat-file write rows.
+ */
+export function uniqueSuffix(): string {
+  return `${PROCESS_TAG}${(tempCount++).toString(36)}`;
 }
 
 export function unlinkIfExistsSync(file: string): boolean {
