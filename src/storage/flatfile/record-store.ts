@@ -17,6 +17,8 @@ import { JournalFiles } from './journal-files.js';
 import { decodeSegment, encodeSegment, FlatFilePaths, idFromFileName, RECORD_SUFFIX, TRASH_PREFIX } from './paths.js';
 import { Plan, type PlannedWrite } from './plan.js';
 import { BackgroundUnlinks, retiredNameFor } from './background-unlink.js';
+import { SystemChangeStamp } from './system-stamp.js';
+import { SYSTEM_OWNER } from '../../core/system-tables.js';
 import { readRecordFile, readRecordText, TableCache } from './table-cache.js';
 
 /**
@@ -114,11 +116,14 @@ export class FlatFileRecordStore implements RecordStore {
   private readonly owners = new Map<string, Promise<OwnerState>>();
   private opened = false;
   private closed = false;
+  private readonly watching: boolean;
+  private systemStamp: SystemChangeStamp | null = null;
 
   /** `watch: false` checks every file on every query instead of watching directories (tests of that path). */
   constructor(root: string, options: { watch?: boolean } = {}) {
     this.paths = new FlatFilePaths(root);
     this.cache = new TableCache({ watch: options.watch });
+    this.watching = options.watch !== false;
   }
 
   /** Creates the root and recovers every owner (finishing crashed units). Idempotent. */
@@ -147,9 +152,22 @@ export class FlatFileRecordStore implements RecordStore {
       }
     }
     this.cache.close();
+    this.systemStamp?.close();
+    this.systemStamp = null;
     await this.unlinks.drained();
     this.owners.clear();
     this.opened = false;
+  }
+
+  /**
+   * Moves with any change under the system owner's folder (system-stamp.ts), so the
+   * token cache can trust a token file it read until something there changes. None
+   * without directory watching.
+   */
+  changeStamp(): number | undefined {
+    if (!this.opened || this.closed || !this.watching) return undefined;
+    this.systemStamp ??= new SystemChangeStamp(this.paths.owner(SYSTEM_OWNER));
+    return this.systemStamp.current();
   }
 
   // --- reads ---

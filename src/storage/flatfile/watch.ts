@@ -44,6 +44,16 @@ function maxQueuedEvents(): number {
 
 export const WATCH_SUPPORTED = process.platform === 'linux';
 
+/**
+ * How many times a burst of events made a Watcher assume the inotify queue overflowed.
+ * libuv gives the whole process one inotify queue, so an overflow may have dropped
+ * the events of any watch in it (system-stamp.ts reads this too).
+ */
+let assumedOverflows = 0;
+export function overflowsAssumed(): number {
+  return assumedOverflows;
+}
+
 export interface DirWatch {
   /** Record file names changed since last taken; `all` means anything may have changed. */
   readonly dirty: Set<string>;
@@ -238,7 +248,10 @@ export class Watcher {
   /** Counts events per burst (libuv delivers a whole read of the queue without yielding). */
   private noteEvent(): void {
     this.burst++;
-    if (this.burst === this.overflowAt) for (const w of this.watches) w.all = true;
+    if (this.burst === this.overflowAt) {
+      for (const w of this.watches) w.all = true;
+      assumedOverflows++;
+    }
     if (!this.burstReset) {
       this.burstReset = setImmediate(() => {
         this.burst = 0;

@@ -1,0 +1,114 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FlatFileRecordStore } from '../../src/storage/flatfile/record-store.js';
+import { FlatFilePaths } from '../../src/storage/flatfile/paths.js';
+import { SYSTEM_OWNER, SystemTable } from '../../src/core/system-tables.js';
+import { TokenService } from '../../src/core/auth/tokens.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'freehold-flatfile-stamp-'));
+let n = 0;
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const rec = (id: string) => ({ _id: id, _date_created: 1, _date_modified: 1 });
+const turn = () => new Promise((r) => setImmediate(r));
+
+/** Polls until the store's stamp differs from `from` (an inotify event arrives a moment after its change). */
+async function stampMoves(store: FlatFileRecordStore, from: number | undefined): Promise<boolean> {
+  for (let i = 0; i < 200; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    if (store.changeStamp() !== from) return true;
+  }
+  return false;
+}
+
+test('flatfile change stamp: stable while nothing changes, moved by a hand edit in a system table, and by one in a system table made later', async () => {
+  const root = join(dir, `s${n++}`);
+  const store = new FlatFileRecordStore(root);
+  await store.init();
+  try {
+    assert.equal(store.changeStamp(), undefined, 'no system folder yet: nothing to watch, so no stamp (and no caching)');
+    await store.put(SYSTEM_OWNER, 'system.sessions', rec('a'));
+    await store.put('alice', 'com.example.notes', rec('n'));
+    const first = store.changeStamp();
+    assert.equal(typeof first, 'number');
+    await turn();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(store.changeStamp(), first, 'no change, no move');
+    await store.put('alice', 'com.example.notes', rec('m'));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(store.changeStamp(), first, 'another owner\'s writes do not move it');
+
+    const paths = new FlatFilePaths(root);
+    unlinkSync(paths.record(SYSTEM_OWNER, 'system.sessions', 'a'));
+    assert.ok(await stampMoves(store, first), 'a system record deleted by hand moves it');
+
+    // A system table folder that appears after the watches were set up is watched too.
+    const tableDir = paths.table(SYSTEM_OWNER, 'system.later');
+    const beforeMkdir = store.changeStamp();
+    mkdirSync(tableDir);
+    assert.ok(await stampMoves(store, beforeMkdir), 'a new system table folder moves it');
+    await new Promise((r) => setTimeout(r, 50));
+    const settled = store.changeStamp();
+    writeFileSync(join(tableDir, 'x.json'), JSON.stringify(rec('x')));
+    assert.ok(await stampMoves(store, settled), 'a file written by hand in the new folder moves it');
+
+    // The folder removed and made again: its new incarnation is watched.
+    rmSync(tableDir, { recursive: true });
+    mkdirSync(tableDir);
+    await new Promise((r) => setTimeout(r, 100));
+    const again = store.changeStamp();
+    writeFileSync(join(tableDir, 'y.json'), JSON.stringify(rec('y')));
+    assert.ok(await stampMoves(store, again), 'a file written in the remade folder moves it');
+  } finally {
+    await store.close();
+  }
+  assert.equal(store.changeStamp(), undefined, 'a closed store has none');
+});
+
+test('flatfile change stamp: none when the store does not watch directories', async () => {
+  const store = new FlatFileRecordStore(join(dir, `s${n++}`), { watch: false });
+  await store.init();
+  await store.put(SYSTEM_OWNER, 'system.sessions', rec('a'));
+  assert.equal(store.changeStamp(), undefined);
+  await store.close();
+});
+
+test('flatfile token cache: checks are answered from memory, and a token file deleted by hand is refused a moment later', async () => {
+  const root = join(dir, `s${n++}`);
+  const store = new FlatFileRecordStore(root);
+  await store.init();
+  let gets = 0;
+  const counting = new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'get') return (...args: Parameters<FlatFileRecordStore['get']>) => { gets++; return target.get(...args); };
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  // A minute of cache time: only the stamp can end the entry within this test.
+  const tokens = new TokenService(counting, 'secret', 60_000);
+  try {
+    const token = await tokens.issue({ kind: 'app', userId: 'alice', ownerId: 'alice', appName: 'com.example.notes', expiresAt: Date.now() + 3_600_000 });
+    await new Promise((r) => setTimeout(r, 50)); // the issue's own file events
+    assert.equal((await tokens.check(token, 'app')).ok, true);
+    const looked = gets;
+    for (let i = 0; i < 5; i++) assert.equal((await tokens.check(token, 'app')).ok, true);
+    assert.equal(gets, looked, 'repeated checks do not read the token file again');
+
+    const tokenDir = new FlatFilePaths(root).table(SYSTEM_OWNER, SystemTable.tokens);
+    const files = readdirSync(tokenDir).filter((f) => f.endsWith('.json'));
+    assert.equal(files.length, 1);
+    unlinkSync(join(tokenDir, files[0]!));
+    let refused = false;
+    for (let i = 0; i < 200 && !refused; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      refused = !(await tokens.check(token, 'app')).ok;
+    }
+    assert.ok(refused, 'the hand deletion is seen within two seconds, though the cache time is a minute');
+  } finally {
+    await store.close();
+  }
+});
