@@ -15,6 +15,22 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const rec = (id: string) => ({ _id: id, _date_created: 1, _date_modified: 1 });
 const turn = () => new Promise((r) => setImmediate(r));
 
+/**
+ * The stamp once it has stopped moving: a system write's own events (and those of the
+ * background checkpoint that follows it, which empties a journal file) arrive a moment
+ * after the write, so a test reads the stamp it compares with only after they are in.
+ */
+async function settledStamp(store: FlatFileRecordStore): Promise<number | undefined> {
+  let last = store.changeStamp();
+  for (let i = 0; i < 40; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = store.changeStamp();
+    if (now === last) return now;
+    last = now;
+  }
+  throw new Error('the change stamp never settled');
+}
+
 /** Polls until the store's stamp differs from `from` (an inotify event arrives a moment after its change). */
 async function stampMoves(store: FlatFileRecordStore, from: number | undefined): Promise<boolean> {
   for (let i = 0; i < 200; i++) {
@@ -32,8 +48,8 @@ test('flatfile change stamp: stable while nothing changes, moved by a hand edit 
     assert.equal(store.changeStamp(), undefined, 'no system folder yet: nothing to watch, so no stamp (and no caching)');
     await store.put(SYSTEM_OWNER, 'system.sessions', rec('a'));
     await store.put('alice', 'com.example.notes', rec('n'));
-    const first = store.changeStamp();
-    assert.equal(typeof first, 'number');
+    assert.equal(typeof store.changeStamp(), 'number');
+    const first = await settledStamp(store);
     await turn();
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(store.changeStamp(), first, 'no change, no move');
@@ -50,16 +66,14 @@ test('flatfile change stamp: stable while nothing changes, moved by a hand edit 
     const beforeMkdir = store.changeStamp();
     mkdirSync(tableDir);
     assert.ok(await stampMoves(store, beforeMkdir), 'a new system table folder moves it');
-    await new Promise((r) => setTimeout(r, 50));
-    const settled = store.changeStamp();
+    const settled = await settledStamp(store);
     writeFileSync(join(tableDir, 'x.json'), JSON.stringify(rec('x')));
     assert.ok(await stampMoves(store, settled), 'a file written by hand in the new folder moves it');
 
     // The folder removed and made again: its new incarnation is watched.
     rmSync(tableDir, { recursive: true });
     mkdirSync(tableDir);
-    await new Promise((r) => setTimeout(r, 100));
-    const again = store.changeStamp();
+    const again = await settledStamp(store);
     writeFileSync(join(tableDir, 'y.json'), JSON.stringify(rec('y')));
     assert.ok(await stampMoves(store, again), 'a file written in the remade folder moves it');
   } finally {
@@ -92,7 +106,7 @@ test('flatfile token cache: checks are answered from memory, and a token file de
   const tokens = new TokenService(counting, 'secret', 60_000);
   try {
     const token = await tokens.issue({ kind: 'app', userId: 'alice', ownerId: 'alice', appName: 'com.example.notes', expiresAt: Date.now() + 3_600_000 });
-    await new Promise((r) => setTimeout(r, 50)); // the issue's own file events
+    await settledStamp(store); // the issue's own file events
     assert.equal((await tokens.check(token, 'app')).ok, true);
     const looked = gets;
     for (let i = 0; i < 5; i++) assert.equal((await tokens.check(token, 'app')).ok, true);
