@@ -4,7 +4,7 @@ import { uniqueSuffix } from './fsutil.js';
 import { TMP_PREFIX } from './paths.js';
 
 /** Unlinks in flight at once: the thread pool also serves the journal's fdatasync, which acknowledgements wait for. */
-const MAX_IN_FLIGHT = 2;
+const MAX_IN_FLIGHT = 3;
 
 /** A temp name beside `file` for a record file's old inode, on its way out. */
 export function retiredNameFor(file: string): string {

@@ -58,8 +58,12 @@ const MAX_UNIT_BYTES = 16 * 1024 * 1024;
 /** Past this much unflushed work a unit waits for the running checkpoint (bounds the journal and recovery). */
 const MAX_PENDING_JOURNAL_BYTES = 64 * 1024 * 1024;
 const MAX_PENDING_FILES = 20_000;
-/** Past this many retired files not yet unlinked, a unit waits for the queue to halve (bounds its memory and the disk's backlog). */
-const MAX_PENDING_UNLINKS = 20_000;
+/**
+ * Past this many retired files not yet unlinked, a unit waits until the queue is back
+ * under it: a burst of deletes and updates is absorbed, a sustained stream goes at the
+ * pace the disk frees files (bounds the queue's memory and the backlog of temp names).
+ */
+const MAX_PENDING_UNLINKS = 4096;
 /** While the disk refuses even recovery, how often to try again. */
 const RECOVERY_RETRY_MS = 1000;
 const MAX_INDEX_FIELDS = 8;
@@ -442,7 +446,7 @@ export class FlatFileRecordStore implements RecordStore {
       try {
         if (st.broken) await this.recover(owner, st);
         if (st.journal && (st.journal.size > MAX_PENDING_JOURNAL_BYTES || st.pending.files.size > MAX_PENDING_FILES)) await st.checkpointing?.catch(() => {});
-        if (this.unlinks.pending > MAX_PENDING_UNLINKS) await this.unlinks.whenBelow(MAX_PENDING_UNLINKS / 2);
+        if (this.unlinks.pending >= MAX_PENDING_UNLINKS) await this.unlinks.whenBelow(MAX_PENDING_UNLINKS);
         const first = jobs[0]!;
         outcomes = first.drop !== undefined ? [await this.runDrop(owner, st, first.drop)]
           : first.makeRun ? await this.runExclusive(owner, st, first, first.makeRun)
