@@ -506,6 +506,8 @@ export class FlatFileRecordStore implements RecordStore {
     const changesOffset = st.log.size;
     const changes: Change[] = plan.changes.map((c, i) => ({ seq: seqBefore + i + 1, table: c.table, id: c.id, op: c.op, at }));
     const tables = [...new Set(writes.map((w) => w.table))];
+    // Each record's path, once: staging, applying and the checkpoint's list all need it.
+    const files = new Map(writes.map((w) => [w, this.paths.record(owner, w.table, w.id)]));
     st.journal ??= await JournalFiles.open(this.paths, owner);
     const journal = st.journal;
 
@@ -524,7 +526,7 @@ export class FlatFileRecordStore implements RecordStore {
     try {
       for (const w of writes) {
         if (w.text === null) continue;
-        const file = this.paths.record(owner, w.table, w.id);
+        const file = files.get(w)!;
         let tmp: string;
         try {
           tmp = writeTempSync(file, w.text);
@@ -559,7 +561,7 @@ export class FlatFileRecordStore implements RecordStore {
       await this.applying(st, async () => {
         try {
           for (const w of writes) {
-            const file = this.paths.record(owner, w.table, w.id);
+            const file = files.get(w)!;
             if (w.text === null) {
               touched.push(w);
               this.retire(file, false);
@@ -585,7 +587,7 @@ export class FlatFileRecordStore implements RecordStore {
         }
       });
       if (failure) throw (failure as { error: unknown }).error;
-      for (const w of writes) if (w.text !== null) st.pending.files.add(this.paths.record(owner, w.table, w.id));
+      for (const w of writes) if (w.text !== null) st.pending.files.add(files.get(w)!);
       for (const t of tables) st.pending.dirs.add(this.paths.table(owner, t));
       if (newTables) st.pending.dirs.add(this.paths.owner(owner));
       st.pending.log = true;
