@@ -8,6 +8,7 @@ import { TokenService } from '../../src/core/auth/tokens.js';
 import { TokenCache } from '../../src/core/auth/token-cache.js';
 import { loadConfig } from '../../src/config.js';
 import { startTestServer } from '../helpers/server.js';
+import { OWN, storeView } from '../helpers/store-view.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -67,20 +68,6 @@ test('a revocation made by another process is seen at once: its commit moves the
   }
 });
 
-/** Returned by a storeView override to keep the store's own member. */
-const OWN = Symbol('own');
-
-/** The store with some members replaced: `override` gives the replacement, or OWN. */
-function storeView(store: SqliteRecordStore, override: (prop: string | symbol) => unknown): SqliteRecordStore {
-  return new Proxy(store, {
-    get(target, prop) {
-      const replaced = override(prop);
-      if (replaced !== OWN) return replaced;
-      const value = Reflect.get(target, prop, target) as unknown;
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-}
 
 /** A TokenService over a store that counts its get() calls; `stamp: false` hides changeStamp. */
 async function counted(opts: { stamp: boolean }) {

@@ -7,6 +7,8 @@ import { FlatFileRecordStore } from '../../src/storage/flatfile/record-store.js'
 import { FlatFilePaths } from '../../src/storage/flatfile/paths.js';
 import { SYSTEM_OWNER, SystemTable } from '../../src/core/system-tables.js';
 import { TokenService } from '../../src/core/auth/tokens.js';
+import { OWN, storeView } from '../helpers/store-view.js';
+import { until } from '../helpers/until.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'freehold-flatfile-stamp-'));
 let n = 0;
@@ -31,13 +33,9 @@ async function settledStamp(store: FlatFileRecordStore): Promise<number | undefi
   throw new Error('the change stamp never settled');
 }
 
-/** Polls until the store's stamp differs from `from` (an inotify event arrives a moment after its change). */
-async function stampMoves(store: FlatFileRecordStore, from: number | undefined): Promise<boolean> {
-  for (let i = 0; i < 200; i++) {
-    await new Promise((r) => setTimeout(r, 10));
-    if (store.changeStamp() !== from) return true;
-  }
-  return false;
+/** Waits (at most 2 s) until the store's stamp differs from `from`: an inotify event arrives a moment after its change. */
+async function stampMoves(what: string, store: FlatFileRecordStore, from: number | undefined): Promise<void> {
+  await until(what, () => store.changeStamp() !== from, 2000);
 }
 
 test('flatfile change stamp: stable while nothing changes, moved by a hand edit in a system table, and by one in a system table made later', async () => {
@@ -59,23 +57,23 @@ test('flatfile change stamp: stable while nothing changes, moved by a hand edit 
 
     const paths = new FlatFilePaths(root);
     unlinkSync(paths.record(SYSTEM_OWNER, 'system.sessions', 'a'));
-    assert.ok(await stampMoves(store, first), 'a system record deleted by hand moves it');
+    await stampMoves('a system record deleted by hand moves it', store, first);
 
     // A system table folder that appears after the watches were set up is watched too.
     const tableDir = paths.table(SYSTEM_OWNER, 'system.later');
     const beforeMkdir = store.changeStamp();
     mkdirSync(tableDir);
-    assert.ok(await stampMoves(store, beforeMkdir), 'a new system table folder moves it');
+    await stampMoves('a new system table folder moves it', store, beforeMkdir);
     const settled = await settledStamp(store);
     writeFileSync(join(tableDir, 'x.json'), JSON.stringify(rec('x')));
-    assert.ok(await stampMoves(store, settled), 'a file written by hand in the new folder moves it');
+    await stampMoves('a file written by hand in the new folder moves it', store, settled);
 
     // The folder removed and made again: its new incarnation is watched.
     rmSync(tableDir, { recursive: true });
     mkdirSync(tableDir);
     const again = await settledStamp(store);
     writeFileSync(join(tableDir, 'y.json'), JSON.stringify(rec('y')));
-    assert.ok(await stampMoves(store, again), 'a file written in the remade folder moves it');
+    await stampMoves('a file written in the remade folder moves it', store, again);
   } finally {
     await store.close();
   }
@@ -95,13 +93,8 @@ test('flatfile token cache: checks are answered from memory, and a token file de
   const store = new FlatFileRecordStore(root);
   await store.init();
   let gets = 0;
-  const counting = new Proxy(store, {
-    get(target, prop) {
-      if (prop === 'get') return (...args: Parameters<FlatFileRecordStore['get']>) => { gets++; return target.get(...args); };
-      const value = Reflect.get(target, prop, target) as unknown;
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
+  const counting = storeView(store, (prop) =>
+    prop === 'get' ? (...args: Parameters<FlatFileRecordStore['get']>) => { gets++; return store.get(...args); } : OWN);
   // A minute of cache time: only the stamp can end the entry within this test.
   const tokens = new TokenService(counting, 'secret', 60_000);
   try {
@@ -116,12 +109,7 @@ test('flatfile token cache: checks are answered from memory, and a token file de
     const files = readdirSync(tokenDir).filter((f) => f.endsWith('.json'));
     assert.equal(files.length, 1);
     unlinkSync(join(tokenDir, files[0]!));
-    let refused = false;
-    for (let i = 0; i < 200 && !refused; i++) {
-      await new Promise((r) => setTimeout(r, 10));
-      refused = !(await tokens.check(token, 'app')).ok;
-    }
-    assert.ok(refused, 'the hand deletion is seen within two seconds, though the cache time is a minute');
+    await until('the hand deletion is seen within two seconds, though the cache time is a minute', async () => !(await tokens.check(token, 'app')).ok, 2000);
   } finally {
     await store.close();
   }
