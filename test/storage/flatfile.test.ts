@@ -409,3 +409,25 @@ test('flatfile update: rebuilt inside the unit from the current file; a broken o
     await s.close();
   }
 });
+
+test('flatfile: a folder of your own named like a temp file neither blocks opening nor is removed', async () => {
+  const root = fresh();
+  const s = await open(root);
+  await s.create(O, T, rec('a'));
+  await s.close();
+  // The store makes only files with this prefix in a table folder; a folder there is someone else's.
+  mkdirSync(join(root, O, T, '.tmp-mine'));
+  writeFileSync(join(root, O, T, '.tmp-mine', 'note.txt'), 'keep me');
+  writeFileSync(join(root, O, T, '.tmp-a.json-0123456789ab'), 'temp file');
+  mkdirSync(join(root, O, '.tmp-mine-too'));
+  writeFileSync(join(root, O, '.tmp-mine-too', 'note.txt'), 'keep me too');
+  writeFileSync(join(root, O, '.tmp-_changes.jsonl-0123456789ab'), 'temp file');
+  const s2 = await open(root);
+  assert.deepEqual(await s2.get(O, T, 'a'), rec('a'));
+  assert.deepEqual((await s2.query(O, T, all, byId)).map((r) => r._id), ['a']);
+  await s2.close();
+  assert.equal(readFileSync(join(root, O, T, '.tmp-mine', 'note.txt'), 'utf8'), 'keep me');
+  assert.deepEqual(readdirSync(join(root, O, T)).sort(), ['.tmp-mine', 'a.json'], 'leftover temp files go, the folder stays');
+  assert.equal(readFileSync(join(root, O, '.tmp-mine-too', 'note.txt'), 'utf8'), 'keep me too');
+  assert.ok(!existsSync(join(root, O, '.tmp-_changes.jsonl-0123456789ab')), 'a temp file beside the tables goes');
+});

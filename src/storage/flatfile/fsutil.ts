@@ -223,14 +223,20 @@ export function listDir(dir: string): Dirent[] {
   }
 }
 
-/** Temp files from interrupted writes, and trash from dropped tables whose removal was cut short. */
+/**
+ * Temp files from interrupted writes, and trash from dropped tables whose removal was cut
+ * short. The store's temp names are only ever files, so a folder named like one is the
+ * owner's own and stays, with what is in it.
+ */
 export async function removeLeftovers(ownerDir: string): Promise<void> {
   for (const e of listDir(ownerDir)) {
     const path = join(ownerDir, e.name);
-    if (e.name.startsWith(TMP_PREFIX) || e.name.startsWith(TRASH_PREFIX)) {
+    if (e.name.startsWith(TRASH_PREFIX)) {
       await rm(path, { recursive: true, force: true });
+    } else if (e.name.startsWith(TMP_PREFIX)) {
+      if (!e.isDirectory()) await unlinkIfExists(path);
     } else if (e.isDirectory()) {
-      for (const f of listDir(path)) if (f.name.startsWith(TMP_PREFIX)) await unlinkIfExists(join(path, f.name));
+      for (const f of listDir(path)) if (f.name.startsWith(TMP_PREFIX) && !f.isDirectory()) await unlinkIfExists(join(path, f.name));
     }
   }
 }
