@@ -1,6 +1,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FreeholdError } from '../../src/core/errors.js';
@@ -298,7 +298,7 @@ test('flatfile: a batch failing while being applied is undone in place', async (
     ]),
     // Planning sees no record x (a directory is not a record), so this comes from the
     // exclusive write while applying, after the writes of a and b.
-    (e: unknown) => e instanceof FreeholdError && e.code === 'conflict' && /x already exists in com\.example\.other/.test(e.message),
+    (e: unknown) => e instanceof FreeholdError && e.code === 'conflict' && /not a record file .* id x in com\.example\.other/.test(e.message),
   );
   assert.deepEqual(await s.get(O, T, 'a'), rec('a', { v: 1 }));
   assert.equal(await s.get(O, T, 'b'), null);
@@ -430,4 +430,19 @@ test('flatfile: a folder of your own named like a temp file neither blocks openi
   assert.deepEqual(readdirSync(join(root, O, T)).sort(), ['.tmp-mine', 'a.json'], 'leftover temp files go, the folder stays');
   assert.equal(readFileSync(join(root, O, '.tmp-mine-too', 'note.txt'), 'utf8'), 'keep me too');
   assert.ok(!existsSync(join(root, O, '.tmp-_changes.jsonl-0123456789ab')), 'a temp file beside the tables goes');
+});
+
+test('flatfile: a write whose file name a folder or a link of your own holds is refused, saying so, and the folder stays', async () => {
+  const root = fresh();
+  const s = await open(root);
+  await s.create(O, T, rec('a'));
+  mkdirSync(join(root, O, T, 'dir.json'));
+  symlinkSync(join(root, O, T, 'a.json'), join(root, O, T, 'link.json'));
+  const notRecord = (e: unknown) => e instanceof FreeholdError && e.code === 'conflict' && /not a record file/.test(e.message);
+  await assert.rejects(s.put(O, T, rec('dir')), notRecord);
+  await assert.rejects(s.create(O, T, rec('link')), notRecord);
+  await assert.rejects(s.create(O, T, rec('a')), (e: unknown) => e instanceof FreeholdError && e.code === 'conflict' && /already exists/.test(e.message));
+  assert.ok(statSync(join(root, O, T, 'dir.json')).isDirectory());
+  assert.deepEqual((await s.query(O, T, all, byId)).map((r) => r._id), ['a']);
+  await s.close();
 });

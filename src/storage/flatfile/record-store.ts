@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
-import { existsSync, linkSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { existsSync, linkSync, lstatSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { FreeholdError } from '../../core/errors.js';
 import { compareForSort, compareStrings, matches } from '../../query/evaluate.js';
@@ -567,7 +567,7 @@ export class FlatFileRecordStore implements RecordStore {
               this.retire(file, false);
             } else if (w.before === null) {
               // Exclusive even against anything outside this process; an outside file is not ours to restore.
-              if (!linkTempSync(temps.get(w)!, file, w.text)) throw new FreeholdError('conflict', `A record with id ${w.id} already exists in ${w.table}`);
+              if (!linkTempSync(temps.get(w)!, file, w.text)) throw nameTaken(file, w.table, w.id);
               touched.push(w);
             } else {
               touched.push(w);
@@ -873,4 +873,21 @@ function deleteIn(plan: Plan, table: string, id: string, file: string): StoredRe
   const old = parseRecord(text, file);
   plan.write(table, id, null);
   return old;
+}
+
+/**
+ * The name a new record needed was taken when it was linked into place: by a record
+ * someone else wrote just before, or by something of the owner's own that is not a
+ * record file (a folder, a symlink), which only a hand change can clear.
+ */
+function nameTaken(file: string, table: string, id: string): FreeholdError {
+  let isFile = true;
+  try {
+    isFile = lstatSync(file).isFile();
+  } catch {
+    // Gone again already: it was a record, taken and removed.
+  }
+  return isFile
+    ? new FreeholdError('conflict', `A record with id ${id} already exists in ${table}`)
+    : new FreeholdError('conflict', `Something that is not a record file (a folder or a link) holds the name of id ${id} in ${table}; move it away to write this record`);
 }
