@@ -1,6 +1,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FreeholdError } from '../../src/core/errors.js';
@@ -298,7 +299,7 @@ test('flatfile: a batch failing while being applied is undone in place', async (
     ]),
     // Planning sees no record x (a directory is not a record), so this comes from the
     // exclusive write while applying, after the writes of a and b.
-    (e: unknown) => e instanceof FreeholdError && e.code === 'conflict' && /not a record file .* id x in com\.example\.other/.test(e.message),
+    (e: unknown) => e instanceof FreeholdError && e.code === 'conflict' && /not a record file holds the name of id x in com\.example\.other/.test(e.message),
   );
   assert.deepEqual(await s.get(O, T, 'a'), rec('a', { v: 1 }));
   assert.equal(await s.get(O, T, 'b'), null);
@@ -445,4 +446,47 @@ test('flatfile: a write whose file name a folder or a link of your own holds is 
   assert.ok(statSync(join(root, O, T, 'dir.json')).isDirectory());
   assert.deepEqual((await s.query(O, T, all, byId)).map((r) => r._id), ['a']);
   await s.close();
+});
+
+test('flatfile: a named pipe under a record\'s name is not a record, and blocks nothing', async () => {
+  const root = fresh();
+  const s = await open(root);
+  await s.create(O, T, rec('a'));
+  await s.create(O, T, rec('r', { v: 1 }));
+  await s.close();
+  // A journalled write of r the crash cut short, and a pipe put in r's place since.
+  const changesFile = join(root, O, '_changes.jsonl');
+  const text = (r: StoredRecord) => JSON.stringify(r, null, 2) + '\n';
+  writeFileSync(join(root, O, '_journal.json'), journalEntry({
+    kind: 'write', changesOffset: statSync(changesFile).size, seqBefore: 2, changes: [{ seq: 3, table: T, id: 'r', op: 'put', at: Date.now() }],
+    writes: [{ table: T, id: 'r', text: text(rec('r', { v: 2 })) }], before: [{ table: T, id: 'r', text: text(rec('r', { v: 1 })) }],
+  }));
+  unlinkSync(join(root, O, T, 'r.json'));
+  execFileSync('mkfifo', [join(root, O, T, 'r.json'), join(root, O, T, 'p.json'), join(root, 'pipe')]);
+  // In a child process with a time limit: opening a pipe without a writer blocks, and a
+  // blocked event loop would stop this test runner too.
+  const script = `
+    import { FlatFileRecordStore } from './src/storage/flatfile/record-store.ts';
+    import { fsyncFile } from './src/storage/flatfile/fsutil.ts';
+    const O = 'alice', T = 'com.example.notes';
+    await fsyncFile(${JSON.stringify(join(root, 'pipe'))});
+    const s = new FlatFileRecordStore(${JSON.stringify(root)});
+    await s.init();
+    const recovered = await s.get(O, T, 'r');
+    const got = await s.get(O, T, 'p');
+    const ids = (await s.query(O, T, { op: 'true' }, { sort: [{ path: ['_id'], direction: 1 }], skip: 0, limit: 10 })).map((r) => r._id);
+    const put = await s.put(O, T, { _id: 'p', _date_created: 1, _date_modified: 1 }).then(() => 'written', (e) => e.code + ': ' + e.message);
+    await s.put(O, T, { _id: 'a', _date_created: 1, _date_modified: 2 });
+    await s.close();
+    console.log(JSON.stringify({ recovered, got, ids, put }));
+  `;
+  const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', cwd: process.cwd(), timeout: 30_000 });
+  assert.equal(run.signal, null, 'the store hung on a pipe');
+  assert.equal(run.status, 0, run.stderr);
+  const out = JSON.parse(run.stdout.trim().split('\n').pop()!) as { recovered: unknown; got: unknown; ids: string[]; put: string };
+  assert.deepEqual(out.recovered, rec('r', { v: 2 }), 'recovery puts the journalled record back in the pipe\'s place');
+  assert.equal(out.got, null);
+  assert.deepEqual(out.ids, ['a', 'r']);
+  assert.match(out.put, /^conflict: Something that is not a record file holds the name of id p in com\.example\.notes/);
+  assert.ok(statSync(join(root, O, T, 'p.json')).isFIFO(), 'the pipe under a name the journal does not know stays');
 });

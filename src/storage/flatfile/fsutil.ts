@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, linkSync, openSync, readdirSync, renameSync, unlinkSync, writeSync, type Dirent } from 'node:fs';
+import { closeSync, constants, linkSync, openSync, readdirSync, renameSync, unlinkSync, writeSync, type Dirent } from 'node:fs';
 import { open, rm, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { TMP_PREFIX, TRASH_PREFIX } from './paths.js';
@@ -169,17 +169,23 @@ export function unlinkIfExistsSync(file: string): boolean {
   }
 }
 
-/** fsyncs a file by name; a file that is gone (replaced or deleted since) needs nothing. */
+/**
+ * fsyncs a file by name; a file that is gone (replaced or deleted since) needs nothing,
+ * nor does a name that holds no file any more (a pipe put there by hand: opened without
+ * blocking, and it cannot be synced).
+ */
 export async function fsyncFile(file: string): Promise<void> {
   let fh;
   try {
-    fh = await open(file, 'r');
+    fh = await open(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
   } catch (e) {
     if (isErrno(e, 'ENOENT', 'ENOTDIR')) return;
     throw e;
   }
   try {
     await fh.sync();
+  } catch (e) {
+    if (!isErrno(e, 'EINVAL')) throw e;
   } finally {
     await fh.close();
   }

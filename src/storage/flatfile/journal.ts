@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, openSync, readFileSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rmdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { FreeholdError } from '../../core/errors.js';
@@ -222,7 +222,13 @@ export async function rollForward(paths: FlatFilePaths, owner: string, entries: 
 async function redoRecord(file: string, final: string | null, known: Set<string | null>): Promise<void> {
   let current: string | null;
   try {
-    current = readFileSync(file, 'utf8');
+    // Without blocking: a named pipe under the name reads as empty, and the record is put back.
+    const fd = openSync(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+    try {
+      current = readFileSync(fd, 'utf8');
+    } finally {
+      closeSync(fd);
+    }
   } catch (e) {
     if (!isErrno(e, 'ENOENT', 'ENOTDIR')) throw e;
     current = null;

@@ -889,5 +889,5 @@ function nameTaken(file: string, table: string, id: string): FreeholdError {
   }
   return isFile
     ? new FreeholdError('conflict', `A record with id ${id} already exists in ${table}`)
-    : new FreeholdError('conflict', `Something that is not a record file (a folder or a link) holds the name of id ${id} in ${table}; move it away to write this record`);
+    : new FreeholdError('conflict', `Something that is not a record file holds the name of id ${id} in ${table}; move it away to write this record`);
 }

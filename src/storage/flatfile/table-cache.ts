@@ -73,6 +73,8 @@ interface CachedTable {
 }
 
 const NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+/** A named pipe left under a record's name would block the open until a writer came: the whole server with it. */
+const NONBLOCK = constants.O_NONBLOCK ?? 0;
 /** Larger than any common timestamp granularity (FAT: 2 s), plus clock slack. */
 const RACY_NS = 3_000_000_000n;
 /** Indexes per table: the declared ones, then paths queried by equality, up to this many. */
@@ -99,7 +101,7 @@ export function readRecordFile(file: string): { record: StoredRecord; stat: BigI
 export function readRecordText(file: string): { text: string; stat: BigIntStats } | null {
   let fd: number;
   try {
-    fd = openSync(file, constants.O_RDONLY | NOFOLLOW);
+    fd = openSync(file, constants.O_RDONLY | NOFOLLOW | NONBLOCK);
   } catch (e) {
     if (isErrno(e, 'ENOENT', 'ENOTDIR', 'ELOOP', 'EISDIR')) return null;
     throw e;
