@@ -878,7 +878,7 @@ function deleteIn(plan: Plan, table: string, id: string, file: string): StoredRe
 /**
  * The name a new record needed was taken when it was linked into place: by a record
  * someone else wrote just before, or by something of the owner's own that is not a
- * record file (a folder, a symlink), which only a hand change can clear.
+ * record file (a folder, a symlink, a named pipe), which only a hand change can clear.
  */
 function nameTaken(file: string, table: string, id: string): FreeholdError {
   let isFile = true;
