@@ -2,6 +2,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FsBlobStore } from '../../src/storage/fs/blob-store.js';
@@ -64,4 +65,36 @@ test('store URLs', async () => {
   assert.throws(() => openRecordStore('./plain/path'), /Unsupported/);
   assert.throws(() => openBlobStore('ftp://x'), /fs:<path>/);
   assert.throws(() => openBlobStore('fs:'), /directory/);
+});
+
+test('fs: a named pipe under a blob\'s or a sidecar\'s name is no blob, and holds nothing up', async () => {
+  const root = join(dir, 'pipes');
+  const s = new FsBlobStore(root);
+  await s.init();
+  await s.put('k/a', Buffer.from('one'), { contentType: 'text/plain' });
+  await s.put('k/b', Buffer.from('two'), { contentType: 'text/plain' });
+  rmSync(join(root, 'blobs/k/a'));
+  rmSync(join(root, 'meta/k/b'), { recursive: true, force: true });
+  execFileSync('mkfifo', [join(root, 'blobs/k/a'), join(root, 'meta/k/b')]);
+  // In a child process with a time limit: a blocked open holds a thread-pool thread, and
+  // with it this test process, forever.
+  const script = `
+    import { FsBlobStore } from './src/storage/fs/blob-store.ts';
+    const s = new FsBlobStore(${JSON.stringify(root)});
+    await s.init();
+    const got = await s.get('k/a');
+    const head = await s.head('k/a');
+    const repaired = await s.head('k/b');
+    const chunks = [];
+    for await (const c of (await s.get('k/b'))) chunks.push(c);
+    console.log(JSON.stringify({ got, head, repaired, b: Buffer.concat(chunks).toString() }));
+  `;
+  const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', cwd: process.cwd(), timeout: 30_000 });
+  assert.equal(run.signal, null, 'the store hung on a pipe');
+  assert.equal(run.status, 0, run.stderr);
+  const out = JSON.parse(run.stdout.trim().split('\n').pop()!) as { got: unknown; head: unknown; repaired: { etag: string; contentType?: string }; b: string };
+  assert.equal(out.got, null);
+  assert.equal(out.head, null);
+  assert.equal(out.repaired.etag, createHash('sha256').update('two').digest('hex'), 'the sidecar is made again from the blob');
+  assert.equal(out.b, 'two');
 });
