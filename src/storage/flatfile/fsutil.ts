@@ -185,7 +185,8 @@ export async function fsyncFile(file: string): Promise<void> {
   try {
     await fh.sync();
   } catch (e) {
-    if (!isErrno(e, 'EINVAL')) throw e;
+    // A file system that cannot sync files says EINVAL too: only a non-file is let be.
+    if (!isErrno(e, 'EINVAL') || (await fh.stat()).isFile()) throw e;
   } finally {
     await fh.close();
   }
