@@ -34,6 +34,8 @@ export interface Config {
   maxBodyBytes: number;
   /** Largest uploaded user file, in bytes. */
   maxUploadBytes: number;
+  /** A request whose body stops coming for this long (ms) is cut off; 0: wait for ever. */
+  bodyIdleTimeoutMs: number;
   /** Largest app package, in bytes. */
   maxAppBytes: number;
   /** Lifetime of a sign-in session, in ms. */
@@ -141,6 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     logLevel: pick(env.FREEHOLD_LOG_LEVEL, file.logLevel) ?? 'info',
     maxBodyBytes: int('FREEHOLD_MAX_BODY', pick(env.FREEHOLD_MAX_BODY, file.maxBodyBytes), 3 * 1024 * 1024),
     maxUploadBytes: int('FREEHOLD_MAX_UPLOAD', pick(env.FREEHOLD_MAX_UPLOAD, file.maxUploadBytes), 100 * 1024 * 1024),
+    bodyIdleTimeoutMs: int('FREEHOLD_BODY_IDLE_TIMEOUT_MS', pick(env.FREEHOLD_BODY_IDLE_TIMEOUT_MS, file.bodyIdleTimeoutMs), 60_000),
     maxAppBytes: int('FREEHOLD_MAX_APP', pick(env.FREEHOLD_MAX_APP, file.maxAppBytes), 50 * 1024 * 1024),
     sessionTtlMs: int('FREEHOLD_SESSION_TTL', pick(env.FREEHOLD_SESSION_TTL, file.sessionTtlMs), 30 * 24 * 3600 * 1000),
     storagePollMs: int('FREEHOLD_STORAGE_POLL', pick(env.FREEHOLD_STORAGE_POLL, file.storagePollMs), 1000),

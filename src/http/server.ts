@@ -7,6 +7,7 @@ import type { Services } from '../core/services.js';
 import { registerErrorHandling } from './errors.js';
 import { registerCors } from './cors.js';
 import { registerSecurityHeaders } from './security-headers.js';
+import { registerBodyIdleTimeout } from './body-idle-timeout.js';
 import { cepsRoutes } from './ceps/routes.js';
 import { fepsRoutes } from './feps/routes.js';
 import { accountRoutes } from './account/routes.js';
@@ -70,6 +71,7 @@ export async function buildServer(services: Services, logger: Logger | false = s
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
   });
+  registerBodyIdleTimeout(app, config.bodyIdleTimeoutMs);
   registerRateLimits(app);
   registerSecurityHeaders(app);
   registerCors(app);
