@@ -36,6 +36,8 @@ export interface Config {
   maxUploadBytes: number;
   /** A request whose body stops coming for this long (ms) is cut off; 0: wait for ever. */
   bodyIdleTimeoutMs: number;
+  /** On SIGTERM/SIGINT, how long (ms) requests in flight may finish before their connections are cut. */
+  stopGraceMs: number;
   /** Largest app package, in bytes. */
   maxAppBytes: number;
   /** Lifetime of a sign-in session, in ms. */
@@ -144,6 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     maxBodyBytes: int('FREEHOLD_MAX_BODY', pick(env.FREEHOLD_MAX_BODY, file.maxBodyBytes), 3 * 1024 * 1024),
     maxUploadBytes: int('FREEHOLD_MAX_UPLOAD', pick(env.FREEHOLD_MAX_UPLOAD, file.maxUploadBytes), 100 * 1024 * 1024),
     bodyIdleTimeoutMs: int('FREEHOLD_BODY_IDLE_TIMEOUT_MS', pick(env.FREEHOLD_BODY_IDLE_TIMEOUT_MS, file.bodyIdleTimeoutMs), 60_000),
+    stopGraceMs: int('FREEHOLD_STOP_GRACE_MS', pick(env.FREEHOLD_STOP_GRACE_MS, file.stopGraceMs), 10_000),
     maxAppBytes: int('FREEHOLD_MAX_APP', pick(env.FREEHOLD_MAX_APP, file.maxAppBytes), 50 * 1024 * 1024),
     sessionTtlMs: int('FREEHOLD_SESSION_TTL', pick(env.FREEHOLD_SESSION_TTL, file.sessionTtlMs), 30 * 24 * 3600 * 1000),
     storagePollMs: int('FREEHOLD_STORAGE_POLL', pick(env.FREEHOLD_STORAGE_POLL, file.storagePollMs), 1000),

@@ -46,7 +46,13 @@ export async function serve(): Promise<void> {
   // Printed, not logged: the setup link is for the person at the console, never for log storage.
   process.stdout.write(lines.join('\n') + '\n');
   const stop = async () => {
+    // A request still coming in or going out (a stalled upload, a long download to a slow
+    // client) would hold the close for as long as it lasts. After the grace period its
+    // connection is cut; the stores still close properly (commits flushed) after that.
+    const cut = setTimeout(() => app.server.closeAllConnections(), config.stopGraceMs);
+    cut.unref();
     await app.close();
+    clearTimeout(cut);
     await services.close();
     process.exit(0);
   };

@@ -2,8 +2,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { until } from '../helpers/until.js';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
 const main = path.join(root, 'src', 'cli', 'main.ts');
@@ -79,4 +82,44 @@ test('serve with anything after it goes through the full command line: --help pr
   const bad = cli(['serve', '--no-such-option']);
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /unknown option/);
+});
+
+test('freehold serve stops on SIGTERM even while a request is stalled, after its grace period', async () => {
+  const fresh = mkdtempSync(path.join(tmpdir(), 'freehold-stop-'));
+  const child = spawn(process.execPath, ['--import', 'tsx', main, 'serve'], {
+    cwd: root,
+    env: {
+      ...process.env, FREEHOLD_DATA: fresh, FREEHOLD_CONFIG: '', PORT: '0', FREEHOLD_LOG_LEVEL: 'silent',
+      // Only the grace period can end the stalled request here.
+      FREEHOLD_BODY_IDLE_TIMEOUT_MS: '0', FREEHOLD_STOP_GRACE_MS: '500',
+    },
+  });
+  const socket = new net.Socket();
+  try {
+    let out = '';
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no URL printed: ' + out)), 30_000);
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /running at http:\/\/localhost:(\d+)/.exec(out);
+        if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+      });
+      child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${out}`)));
+    });
+    let socketClosed = false;
+    socket.on('close', () => (socketClosed = true));
+    socket.on('error', () => {});
+    await new Promise<void>((resolve) => socket.connect(port, '127.0.0.1', resolve));
+    socket.write('POST /acctapi/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"user_id":');
+    await sleep(300); // let the server take the request in before it is asked to stop
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    const code = await Promise.race([exited, sleep(20_000).then(() => 'still running' as const)]);
+    assert.equal(code, 0, 'serve exits cleanly once the grace period has cut the stalled request');
+    await until('the stalled connection is seen cut', () => socketClosed, 10_000);
+  } finally {
+    socket.destroy();
+    child.kill('SIGKILL');
+    rmSync(fresh, { recursive: true, force: true });
+  }
 });
