@@ -490,3 +490,26 @@ test('flatfile: a named pipe under a record\'s name is not a record, and blocks 
   assert.match(out.put, /^conflict: Something that is not a record file holds the name of id p in com\.example\.notes/);
   assert.ok(statSync(join(root, O, T, 'p.json')).isFIFO(), 'the pipe under a name the journal does not know stays');
 });
+
+test('flatfile: a file in the place of a table folder refuses the writes to that table only, saying so', async () => {
+  const root = fresh();
+  const s = await open(root);
+  await s.create(O, T, rec('a'));
+  writeFileSync(join(root, O, 'com.example.blocked'), 'a file of my own');
+  // Issued together, so they share one unit.
+  const [blocked, other, batch] = await Promise.allSettled([
+    s.create(O, 'com.example.blocked', rec('x')),
+    s.create(O, T, rec('b')),
+    s.batch(O, [{ kind: 'put', table: T, record: rec('c') }, { kind: 'put', table: 'com.example.blocked', record: rec('y') }]),
+  ]);
+  assert.equal(blocked.status, 'rejected');
+  const reason = (blocked as PromiseRejectedResult).reason as FreeholdError;
+  assert.equal(reason.code, 'conflict');
+  assert.match(reason.message, /not a folder holds the place of table com\.example\.blocked/);
+  assert.equal(other.status, 'fulfilled', 'a write to another table in the same unit is not affected');
+  assert.equal(batch.status, 'rejected', 'a batch touching the table fails whole');
+  assert.deepEqual((await s.query(O, T, all, byId)).map((r) => r._id), ['a', 'b']);
+  assert.equal(await s.delete(O, 'com.example.blocked', 'x'), null, 'a delete there finds no record, as before');
+  assert.equal(readFileSync(join(root, O, 'com.example.blocked'), 'utf8'), 'a file of my own');
+  await s.close();
+});

@@ -27,6 +27,9 @@ export interface PlannedWrite {
 /** Reads the current file text of a record (null if absent). */
 export type DiskReader = (table: string, id: string) => string | null;
 
+/** Throws if a record text cannot go to this table at all (its folder's place is taken), before anything is decided. */
+export type TableCheck = (table: string) => void;
+
 interface Slot {
   table: string;
   id: string;
@@ -41,7 +44,7 @@ export class Plan {
   /** Disk state of every record read, shared by a plan and its children. */
   private readonly before: Map<string, string | null>;
 
-  constructor(private readonly readDisk: DiskReader, private readonly parent?: Plan) {
+  constructor(private readonly readDisk: DiskReader, private readonly parent?: Plan, private readonly checkTable?: TableCheck) {
     this.before = parent ? parent.before : new Map();
   }
 
@@ -56,6 +59,7 @@ export class Plan {
   }
 
   write(table: string, id: string, text: string | null): void {
+    if (text !== null) this.checkTable?.(table);
     this.current(table, id); // makes sure the old version is known, for the journal
     this.overlay.set(key(table, id), { table, id, text });
     this.changes.push({ table, id, op: text === null ? 'delete' : 'put' });
@@ -63,7 +67,7 @@ export class Plan {
 
   /** A nested plan for a batch: merged into this one only if every op succeeds. */
   child(): Plan {
-    return new Plan(this.readDisk, this);
+    return new Plan(this.readDisk, this, this.checkTable);
   }
 
   merge(child: Plan): void {

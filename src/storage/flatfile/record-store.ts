@@ -477,7 +477,7 @@ export class FlatFileRecordStore implements RecordStore {
   }
 
   private async runUnit(owner: string, st: OwnerState, jobs: Job[]): Promise<Outcome[]> {
-    const plan = new Plan((table, id) => this.readForWrite(owner, table, id));
+    const plan = new Plan((table, id) => this.readForWrite(owner, table, id), undefined, this.tableCheck(owner));
     const outcomes: Outcome[] = jobs.map((job) => {
       try {
         return { ok: true, value: job.run!(plan) };
@@ -803,6 +803,26 @@ export class FlatFileRecordStore implements RecordStore {
     await rollForward(this.paths, owner, entries);
     for (const file of this.paths.journals(owner)) await truncateDurably(file, 0);
     await removeLeftovers(this.paths.owner(owner));
+  }
+
+  /**
+   * For one unit: refuses a write to a table whose folder's place something else holds
+   * (a file made by hand). Found while planning, only the writes to that table fail;
+   * found while staging, it would fail every write grouped in the unit. One stat per
+   * table per unit.
+   */
+  private tableCheck(owner: string): (table: string) => void {
+    const checked = new Map<string, boolean>();
+    return (table) => {
+      let ok = checked.get(table);
+      if (ok === undefined) {
+        // stat, not lstat: a table folder replaced by a symlink to a folder is followed by writes (docs/flatfile.md).
+        const st = statSync(this.paths.table(owner, table), { throwIfNoEntry: false });
+        ok = st === undefined || st.isDirectory();
+        checked.set(table, ok);
+      }
+      if (!ok) throw new FreeholdError('conflict', `Something that is not a folder holds the place of table ${table}'s folder; move it away to write to this table`);
+    };
   }
 
   /**
