@@ -1,6 +1,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compareForSort, matches } from '../../src/query/evaluate.js';
@@ -240,7 +240,10 @@ test('flatfile writes: a unit that fails while staging leaves no trace (journal 
   const { s, root } = await open();
   await s.create(O, T, rec('a', { v: 1 }));
   const log = readFileSync(join(root, O, '_changes.jsonl'), 'utf8');
-  writeFileSync(join(root, O, 'com.example.blocked'), 'a file where the table directory would go');
+  // A dangling symlink where the table directory would go: planning finds no folder and no
+  // record there (a plain file in that place is refused while planning, per table), and
+  // staging then cannot make the folder.
+  symlinkSync(join(root, 'nowhere'), join(root, O, 'com.example.blocked'));
   const results = await Promise.allSettled([s.put(O, T, rec('a', { v: 2 })), s.put(O, 'com.example.blocked', rec('b'))]);
   assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected'], 'one unit: both fail together');
   assert.ok((await readJournals(new FlatFilePaths(root), O)).entries.every((e) => e.seqBefore === 0), 'nothing of the failed unit was journalled');
