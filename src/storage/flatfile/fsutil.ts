@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, linkSync, openSync, readdirSync, renameSync, unlinkSync, writeSync, type Dirent } from 'node:fs';
+import { closeSync, linkSync, openSync, readdirSync, renameSync, unlinkSync, writeSync, type Dirent } from 'node:fs';
 import { open, rm, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { TMP_PREFIX, TRASH_PREFIX } from './paths.js';
+import { READ_WITHOUT_WAITING } from '../open-flags.js';
 
 /** Small durable-file helpers: everything the flat-file store writes goes through these. */
 
@@ -177,7 +178,7 @@ export function unlinkIfExistsSync(file: string): boolean {
 export async function fsyncFile(file: string): Promise<void> {
   let fh;
   try {
-    fh = await open(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+    fh = await open(file, READ_WITHOUT_WAITING);
   } catch (e) {
     if (isErrno(e, 'ENOENT', 'ENOTDIR')) return;
     throw e;

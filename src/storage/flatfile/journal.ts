@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rmdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { FreeholdError } from '../../core/errors.js';
+import { READ_WITHOUT_WAITING } from '../open-flags.js';
 import type { Change } from '../types.js';
 import { changeLine } from './changelog.js';
 import type { PlannedWrite } from './plan.js';
@@ -223,7 +224,7 @@ async function redoRecord(file: string, final: string | null, known: Set<string 
   let current: string | null;
   try {
     // Without blocking: a named pipe under the name reads as empty, and the record is put back.
-    const fd = openSync(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+    const fd = openSync(file, READ_WITHOUT_WAITING);
     try {
       current = readFileSync(fd, 'utf8');
     } finally {

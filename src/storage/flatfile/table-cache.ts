@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { FreeholdError } from '../../core/errors.js';
 import type { StoredRecord } from '../types.js';
 import { isErrno } from './fsutil.js';
+import { READ_WITHOUT_WAITING } from '../open-flags.js';
 import { parseRecord } from './format.js';
 import { idFromFileName } from './paths.js';
 import { candidates, EqIndex, equalityPaths, pathKey } from './eq-index.js';
@@ -73,8 +74,6 @@ interface CachedTable {
 }
 
 const NOFOLLOW = constants.O_NOFOLLOW ?? 0;
-/** A named pipe left under a record's name would block the open until a writer came: the whole server with it. */
-const NONBLOCK = constants.O_NONBLOCK ?? 0;
 /** Larger than any common timestamp granularity (FAT: 2 s), plus clock slack. */
 const RACY_NS = 3_000_000_000n;
 /** Indexes per table: the declared ones, then paths queried by equality, up to this many. */
@@ -101,7 +100,7 @@ export function readRecordFile(file: string): { record: StoredRecord; stat: BigI
 export function readRecordText(file: string): { text: string; stat: BigIntStats } | null {
   let fd: number;
   try {
-    fd = openSync(file, constants.O_RDONLY | NOFOLLOW | NONBLOCK);
+    fd = openSync(file, READ_WITHOUT_WAITING | NOFOLLOW);
   } catch (e) {
     if (isErrno(e, 'ENOENT', 'ENOTDIR', 'ELOOP', 'EISDIR')) return null;
     throw e;

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat, lstat, unlink, type FileHandle } from 'node:fs/promises';
-import { constants, createReadStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { FreeholdError } from '../../core/errors.js';
@@ -8,13 +8,7 @@ import { compareStrings } from '../../query/evaluate.js';
 import type { BlobInfo, BlobRange, BlobStore } from '../types.js';
 import { KeyedLock } from '../key-lock.js';
 import { keySegments, TMP_PREFIX } from '../keys.js';
-
-/**
- * Read-only and without waiting: a named pipe put under a blob's (or sidecar's) name by
- * hand would otherwise hold a thread-pool thread until a writer opened it, and four such
- * requests every file operation of the server. Regular files read the same either way.
- */
-const READ_NOT_WAITING = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
+import { READ_WITHOUT_WAITING } from '../open-flags.js';
 
 export { keySegments } from '../keys.js';
 
@@ -101,7 +95,7 @@ export class FsBlobStore implements BlobStore {
     }
     let fh: FileHandle;
     try {
-      fh = await open(path, READ_NOT_WAITING);
+      fh = await open(path, READ_WITHOUT_WAITING);
     } catch (e) {
       if (isErrno(e, 'ENOENT', 'ENOTDIR')) return null;
       throw e;
@@ -259,7 +253,7 @@ async function statFile(path: string) {
 
 async function readMeta(path: string): Promise<Meta | null> {
   try {
-    const fh = await open(path, READ_NOT_WAITING);
+    const fh = await open(path, READ_WITHOUT_WAITING);
     let text: string;
     try {
       text = await fh.readFile('utf8');
