@@ -1,7 +1,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FreeholdError } from '../../src/core/errors.js';
@@ -12,6 +12,7 @@ import { FlatFilePaths, decodeSegment, encodeSegment } from '../../src/storage/f
 import type { StoredRecord } from '../../src/storage/types.js';
 import { openRecordStore } from '../../src/storage/urls.js';
 import { recordStoreSuite } from './record-store.suite.js';
+import { runChildScript } from '../helpers/child-script.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'freehold-flatfile-'));
 let n = 0;
@@ -480,10 +481,7 @@ test('flatfile: a named pipe under a record\'s name is not a record, and blocks 
     await s.close();
     console.log(JSON.stringify({ recovered, got, ids, put }));
   `;
-  const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', cwd: process.cwd(), timeout: 30_000 });
-  assert.equal(run.signal, null, 'the store hung on a pipe');
-  assert.equal(run.status, 0, run.stderr);
-  const out = JSON.parse(run.stdout.trim().split('\n').pop()!) as { recovered: unknown; got: unknown; ids: string[]; put: string };
+  const out = runChildScript<{ recovered: unknown; got: unknown; ids: string[]; put: string }>(script, 'the store hung on a pipe');
   assert.deepEqual(out.recovered, rec('r', { v: 2 }), 'recovery puts the journalled record back in the pipe\'s place');
   assert.equal(out.got, null);
   assert.deepEqual(out.ids, ['a', 'r']);

@@ -2,12 +2,13 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FsBlobStore } from '../../src/storage/fs/blob-store.js';
 import { openBlobStore, openRecordStore } from '../../src/storage/urls.js';
 import { blobStoreSuite } from './blob-store.suite.js';
+import { runChildScript } from '../helpers/child-script.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'freehold-fs-'));
 let n = 0;
@@ -89,10 +90,7 @@ test('fs: a named pipe under a blob\'s or a sidecar\'s name is no blob, and hold
     for await (const c of (await s.get('k/b'))) chunks.push(c);
     console.log(JSON.stringify({ got, head, repaired, b: Buffer.concat(chunks).toString() }));
   `;
-  const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', cwd: process.cwd(), timeout: 30_000 });
-  assert.equal(run.signal, null, 'the store hung on a pipe');
-  assert.equal(run.status, 0, run.stderr);
-  const out = JSON.parse(run.stdout.trim().split('\n').pop()!) as { got: unknown; head: unknown; repaired: { etag: string; contentType?: string }; b: string };
+  const out = runChildScript<{ got: unknown; head: unknown; repaired: { etag: string; contentType?: string }; b: string }>(script, 'the store hung on a pipe');
   assert.equal(out.got, null);
   assert.equal(out.head, null);
   assert.equal(out.repaired.etag, createHash('sha256').update('two').digest('hex'), 'the sidecar is made again from the blob');
