@@ -36,6 +36,10 @@ export interface Config {
   maxUploadBytes: number;
   /** A request whose body stops coming for this long (ms) is cut off; 0: wait for ever. */
   bodyIdleTimeoutMs: number;
+  /** Fewest bytes a second a request body must bring over each rate window, or it is cut off; 0: no minimum. */
+  bodyMinRate: number;
+  /** The span (ms) a body's rate is judged over, and the grace before it is first judged. */
+  bodyRateWindowMs: number;
   /** On SIGTERM/SIGINT, how long (ms) requests in flight may finish before their connections are cut. */
   stopGraceMs: number;
   /** Largest app package, in bytes. */
@@ -146,6 +150,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     maxBodyBytes: int('FREEHOLD_MAX_BODY', pick(env.FREEHOLD_MAX_BODY, file.maxBodyBytes), 3 * 1024 * 1024),
     maxUploadBytes: int('FREEHOLD_MAX_UPLOAD', pick(env.FREEHOLD_MAX_UPLOAD, file.maxUploadBytes), 100 * 1024 * 1024),
     bodyIdleTimeoutMs: int('FREEHOLD_BODY_IDLE_TIMEOUT_MS', pick(env.FREEHOLD_BODY_IDLE_TIMEOUT_MS, file.bodyIdleTimeoutMs), 60_000),
+    bodyMinRate: int('FREEHOLD_BODY_MIN_RATE', pick(env.FREEHOLD_BODY_MIN_RATE, file.bodyMinRate), 500),
+    bodyRateWindowMs: int('FREEHOLD_BODY_RATE_WINDOW_MS', pick(env.FREEHOLD_BODY_RATE_WINDOW_MS, file.bodyRateWindowMs), 20_000),
     stopGraceMs: int('FREEHOLD_STOP_GRACE_MS', pick(env.FREEHOLD_STOP_GRACE_MS, file.stopGraceMs), 10_000),
     maxAppBytes: int('FREEHOLD_MAX_APP', pick(env.FREEHOLD_MAX_APP, file.maxAppBytes), 50 * 1024 * 1024),
     sessionTtlMs: int('FREEHOLD_SESSION_TTL', pick(env.FREEHOLD_SESSION_TTL, file.sessionTtlMs), 30 * 24 * 3600 * 1000),

@@ -71,7 +71,7 @@ export async function buildServer(services: Services, logger: Logger | false = s
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
   });
-  registerBodyIdleTimeout(app, config.bodyIdleTimeoutMs);
+  registerBodyIdleTimeout(app, { idleMs: config.bodyIdleTimeoutMs, minBytesPerSec: config.bodyMinRate, rateWindowMs: config.bodyRateWindowMs });
   registerRateLimits(app);
   registerSecurityHeaders(app);
   registerCors(app);
