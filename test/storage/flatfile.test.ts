@@ -1,6 +1,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, constants as fsConstants, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, open as openCb, openSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import type { StoredRecord } from '../../src/storage/types.js';
 import { openRecordStore } from '../../src/storage/urls.js';
 import { recordStoreSuite } from './record-store.suite.js';
 import { runChildScript } from '../helpers/child-script.js';
+import { until } from '../helpers/until.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'freehold-flatfile-'));
 let n = 0;
@@ -285,21 +287,50 @@ test('flatfile: a committed dropTable the crash cut short is rolled forward at t
   await s2.close();
 });
 
+/**
+ * Holds every thread of libuv's pool (where the journal's fdatasync runs) in an open()
+ * of a named pipe without a writer, until `release` opens the other end of each.
+ */
+function holdThreadPool(root: string): { release: () => Promise<void> } {
+  const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+  const pipes = Array.from({ length: threads }, (_, i) => join(root, `pool-${i}`));
+  execFileSync('mkfifo', pipes);
+  const opened = pipes.map((p) => new Promise<number>((resolve, reject) => openCb(p, 'r', (e, fd) => (e ? reject(e) : resolve(fd)))));
+  return {
+    release: async () => {
+      for (const p of pipes) closeSync(openSync(p, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK));
+      for (const fd of await Promise.all(opened)) closeSync(fd);
+    },
+  };
+}
+
 test('flatfile: a batch failing while being applied is undone in place', async () => {
   const root = fresh();
   const s = await open(root);
   await s.create(O, T, rec('a', { v: 1 }));
   const changes = readFileSync(join(root, O, '_changes.jsonl'), 'utf8');
-  // A directory squatting on a record's file name makes that write fail after others succeeded.
-  mkdirSync(join(root, O, 'com.example.other', 'x.json'), { recursive: true });
-  await assert.rejects(
-    s.batch(O, [
+  const journals = [join(root, O, '_journal.json'), join(root, O, '_journal2.json')];
+  const journalled = () => journals.reduce((n, f) => n + (existsSync(f) ? statSync(f).size : 0), 0);
+  const before = journalled();
+  // The unit stops between its journal write and the fdatasync that commits it, the one
+  // moment a hand change (or a disk error) can still make applying fail after planning.
+  const pool = holdThreadPool(root);
+  let batch: Promise<void>;
+  try {
+    batch = s.batch(O, [
       { kind: 'put', table: T, record: rec('a', { v: 2 }) },
       { kind: 'create', table: T, record: rec('b') },
       { kind: 'put', table: 'com.example.other', record: rec('x') },
-    ]),
-    // Planning sees no record x (a directory is not a record), so this comes from the
-    // exclusive write while applying, after the writes of a and b.
+    ]);
+    batch.catch(() => {}); // judged below
+    await until('the unit has written its journal entry', () => journalled() > before, 15_000);
+    // A folder put in record x's place after planning: linking x into place fails, after a and b.
+    mkdirSync(join(root, O, 'com.example.other', 'x.json'), { recursive: true });
+  } finally {
+    await pool.release();
+  }
+  await assert.rejects(
+    batch,
     (e: unknown) => e instanceof FreeholdError && e.code === 'conflict' && /not a record file holds the name of id x in com\.example\.other/.test(e.message),
   );
   assert.deepEqual(await s.get(O, T, 'a'), rec('a', { v: 1 }));
@@ -310,6 +341,48 @@ test('flatfile: a batch failing while being applied is undone in place', async (
   await s.put(O, T, rec('c'));
   assert.deepEqual((await s.changes(O, 0, 10)).map((c) => `${c.seq}:${c.id}`), ['1:a', '2:c']);
   await s.close();
+});
+
+test('flatfile: a folder, symlink, pipe or socket holding a record\'s name refuses only the writes of that record', async () => {
+  const root = fresh();
+  const s = await open(root);
+  await s.create(O, T, rec('a'));
+  const at = (id: string) => join(root, O, T, `${id}.json`);
+  mkdirSync(at('d'));
+  symlinkSync(at('a'), at('l'));
+  execFileSync('mkfifo', [at('p')]);
+  const socket = createServer();
+  await new Promise<void>((resolve) => socket.listen(at('s'), resolve));
+  try {
+    // Issued together, so they share one unit: the refusals are decided while planning.
+    const [d, l, p, sk, inBatch, other] = await Promise.allSettled([
+      s.create(O, T, rec('d')),
+      s.put(O, T, rec('l')),
+      s.put(O, T, rec('p')),
+      s.create(O, T, rec('s')),
+      s.batch(O, [{ kind: 'put', table: T, record: rec('c') }, { kind: 'put', table: T, record: rec('d') }]),
+      s.create(O, T, rec('b')),
+    ]);
+    for (const [id, r] of [['d', d], ['l', l], ['p', p], ['s', sk], ['d', inBatch]] as const) {
+      assert.equal(r.status, 'rejected', id);
+      const e = (r as PromiseRejectedResult).reason as FreeholdError;
+      assert.equal(e.code, 'conflict', id);
+      assert.match(e.message, new RegExp(`not a record file holds the name of id ${id} in com\\.example\\.notes`), id);
+    }
+    assert.equal(other.status, 'fulfilled', 'a write of another record in the same unit is not affected');
+    assert.deepEqual((await s.query(O, T, all, byId)).map((r) => r._id), ['a', 'b'], 'the batch failed whole');
+    for (const id of ['d', 'l', 'p', 's']) {
+      assert.equal(await s.get(O, T, id), null, `${id} reads as no record`);
+      assert.equal(await s.delete(O, T, id), null, `${id}: a delete finds no record`);
+    }
+    assert.ok(statSync(at('d')).isDirectory());
+    assert.ok(lstatSync(at('l')).isSymbolicLink());
+    assert.ok(statSync(at('p')).isFIFO());
+    assert.ok(statSync(at('s')).isSocket());
+  } finally {
+    socket.close();
+    await s.close();
+  }
 });
 
 test('flatfile: unusual ids, owners and tables round-trip through reversible file names', async () => {

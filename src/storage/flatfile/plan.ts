@@ -24,11 +24,22 @@ export interface PlannedWrite {
   before: string | null;
 }
 
-/** Reads the current file text of a record (null if absent). */
-export type DiskReader = (table: string, id: string) => string | null;
+/** What holds a record's file name on disk that is not a record file (a folder, a symlink, a named pipe, a socket). */
+export const OCCUPIED = Symbol('occupied');
 
-/** Throws if a record text cannot go to this table at all (its folder's place is taken), before anything is decided. */
-export type TableCheck = (table: string) => void;
+/** Reads the current file text of a record (null if absent, OCCUPIED if something else holds its name). */
+export type DiskReader = (table: string, id: string) => string | null | typeof OCCUPIED;
+
+/**
+ * Refusals decided while planning, so that only the write concerned fails, never the
+ * writes grouped with it (as a failure while staging or applying the unit would):
+ * `table` throws if a record text cannot go to this table at all (its folder's place is
+ * taken); `occupied` throws for a record text whose file name something else holds.
+ */
+export interface WriteChecks {
+  table(table: string): void;
+  occupied(table: string, id: string): never;
+}
 
 interface Slot {
   table: string;
@@ -42,9 +53,9 @@ export class Plan {
   private readonly overlay = new Map<string, Slot>();
   readonly changes: PlannedChange[] = [];
   /** Disk state of every record read, shared by a plan and its children. */
-  private readonly before: Map<string, string | null>;
+  private readonly before: Map<string, string | null | typeof OCCUPIED>;
 
-  constructor(private readonly readDisk: DiskReader, private readonly parent?: Plan, private readonly checkTable?: TableCheck) {
+  constructor(private readonly readDisk: DiskReader, private readonly parent?: Plan, private readonly checks?: WriteChecks) {
     this.before = parent ? parent.before : new Map();
   }
 
@@ -54,12 +65,15 @@ export class Plan {
     const slot = this.overlay.get(k);
     if (slot) return slot.text;
     if (this.parent) return this.parent.current(table, id);
-    if (!this.before.has(k)) this.before.set(k, this.readDisk(table, id));
-    return this.before.get(k)!;
+    const disk = this.onDisk(table, id);
+    return disk === OCCUPIED ? null : disk;
   }
 
   write(table: string, id: string, text: string | null): void {
-    if (text !== null) this.checkTable?.(table);
+    if (text !== null) {
+      this.checks?.table(table);
+      if (this.onDisk(table, id) === OCCUPIED) this.checks?.occupied(table, id);
+    }
     this.current(table, id); // makes sure the old version is known, for the journal
     this.overlay.set(key(table, id), { table, id, text });
     this.changes.push({ table, id, op: text === null ? 'delete' : 'put' });
@@ -67,7 +81,7 @@ export class Plan {
 
   /** A nested plan for a batch: merged into this one only if every op succeeds. */
   child(): Plan {
-    return new Plan(this.readDisk, this, this.checkTable);
+    return new Plan(this.readDisk, this, this.checks);
   }
 
   merge(child: Plan): void {
@@ -77,6 +91,16 @@ export class Plan {
 
   /** Final state of every record this unit writes, with its state before. */
   writes(): PlannedWrite[] {
-    return [...this.overlay.entries()].map(([k, s]) => ({ table: s.table, id: s.id, text: s.text, before: this.before.get(k) ?? null }));
+    return [...this.overlay.entries()].map(([k, s]) => {
+      const before = this.before.get(k);
+      return { table: s.table, id: s.id, text: s.text, before: before === OCCUPIED || before === undefined ? null : before };
+    });
+  }
+
+  /** The record's state on disk before the unit, read once and shared with child plans. */
+  private onDisk(table: string, id: string): string | null | typeof OCCUPIED {
+    const k = key(table, id);
+    if (!this.before.has(k)) this.before.set(k, this.readDisk(table, id));
+    return this.before.get(k)!;
   }
 }

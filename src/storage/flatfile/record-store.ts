@@ -15,11 +15,11 @@ import { DIR_MODE, fsyncDir, isErrno, linkTempSync, listDir, removeLeftovers, re
 import { buildWriteEntry, frameEntry, readJournals, restoreBefore, rollBackLegacy, rollForward, type DropEntry } from './journal.js';
 import { JournalFiles } from './journal-files.js';
 import { decodeSegment, encodeSegment, FlatFilePaths, idFromFileName, RECORD_SUFFIX, TRASH_PREFIX } from './paths.js';
-import { Plan, type PlannedWrite } from './plan.js';
+import { OCCUPIED, Plan, type PlannedWrite, type WriteChecks } from './plan.js';
 import { BackgroundUnlinks, retiredNameFor } from './background-unlink.js';
 import { SystemChangeStamp } from './system-stamp.js';
 import { SYSTEM_OWNER } from '../../core/system-tables.js';
-import { readRecordFile, readRecordText, TableCache } from './table-cache.js';
+import { readRecordFile, readRecordOrOccupant, TableCache } from './table-cache.js';
 
 /**
  * Records as plain JSON files, one per record, so an owner can read, grep, edit,
@@ -477,7 +477,7 @@ export class FlatFileRecordStore implements RecordStore {
   }
 
   private async runUnit(owner: string, st: OwnerState, jobs: Job[]): Promise<Outcome[]> {
-    const plan = new Plan((table, id) => this.readForWrite(owner, table, id), undefined, this.tableCheck(owner));
+    const plan = new Plan((table, id) => this.readForWrite(owner, table, id), undefined, this.writeChecks(owner));
     const outcomes: Outcome[] = jobs.map((job) => {
       try {
         return { ok: true, value: job.run!(plan) };
@@ -806,14 +806,17 @@ export class FlatFileRecordStore implements RecordStore {
   }
 
   /**
-   * For one unit: refuses a write to a table whose folder's place something else holds
-   * (a file made by hand). Found while planning, only the writes to that table fail;
-   * found while staging, it would fail every write grouped in the unit. One stat per
-   * table per unit.
+   * For one unit, refusals of hand-made obstacles (plan.ts WriteChecks). Found while
+   * planning, only the writes concerned fail; found while staging or applying, they
+   * would fail every write grouped in the unit.
+   * - A table whose folder's place something else holds (a file made by hand): one stat
+   *   per table per unit.
+   * - A record name that something other than a record file holds (a folder, symlink or
+   *   pipe): seen by the read the planner makes anyway.
    */
-  private tableCheck(owner: string): (table: string) => void {
+  private writeChecks(owner: string): WriteChecks {
     const checked = new Map<string, boolean>();
-    return (table) => {
+    const table = (table: string): void => {
       let ok = checked.get(table);
       if (ok === undefined) {
         // stat, not lstat: a table folder replaced by a symlink to a folder is followed by writes (docs/flatfile.md).
@@ -823,6 +826,10 @@ export class FlatFileRecordStore implements RecordStore {
       }
       if (!ok) throw new FreeholdError('conflict', `Something that is not a folder holds the place of table ${table}'s folder; move it away to write to this table`);
     };
+    const occupied = (table: string, id: string): never => {
+      throw occupiedName(table, id);
+    };
+    return { table, occupied };
   }
 
   /**
@@ -832,9 +839,11 @@ export class FlatFileRecordStore implements RecordStore {
    * mismatch or a broken file is a hand edit gone wrong: a put may replace it, a
    * delete reports it.
    */
-  private readForWrite(owner: string, table: string, id: string): string | null {
+  private readForWrite(owner: string, table: string, id: string): string | null | typeof OCCUPIED {
     const file = this.paths.record(owner, table, id);
-    const got = readRecordText(file)?.text ?? null;
+    const read = readRecordOrOccupant(file);
+    if (read === 'occupied') return OCCUPIED;
+    const got = read?.text ?? null;
     if (got === null) return null;
     let stored: unknown;
     try {
@@ -907,7 +916,9 @@ function nameTaken(file: string, table: string, id: string): FreeholdError {
   } catch {
     // Gone again already: it was a record, taken and removed.
   }
-  return isFile
-    ? new FreeholdError('conflict', `A record with id ${id} already exists in ${table}`)
-    : new FreeholdError('conflict', `Something that is not a record file holds the name of id ${id} in ${table}; move it away to write this record`);
+  return isFile ? new FreeholdError('conflict', `A record with id ${id} already exists in ${table}`) : occupiedName(table, id);
+}
+
+function occupiedName(table: string, id: string): FreeholdError {
+  return new FreeholdError('conflict', `Something that is not a record file holds the name of id ${id} in ${table}; move it away to write this record`);
 }

@@ -98,16 +98,28 @@ export function readRecordFile(file: string): { record: StoredRecord; stat: BigI
 
 /** The raw text of a record file (regular files only, symlinks not followed); null if absent. */
 export function readRecordText(file: string): { text: string; stat: BigIntStats } | null {
+  const got = readRecordOrOccupant(file);
+  return got === 'occupied' ? null : got;
+}
+
+/**
+ * As readRecordText, telling apart a name nothing holds (null) from one something that
+ * is not a record file holds ('occupied': a folder, a symlink, a named pipe, a socket),
+ * which a write cannot take without a hand change first.
+ */
+export function readRecordOrOccupant(file: string): { text: string; stat: BigIntStats } | null | 'occupied' {
   let fd: number;
   try {
     fd = openSync(file, READ_WITHOUT_WAITING | NOFOLLOW);
   } catch (e) {
-    if (isErrno(e, 'ENOENT', 'ENOTDIR', 'ELOOP', 'EISDIR')) return null;
+    if (isErrno(e, 'ENOENT', 'ENOTDIR')) return null;
+    // ELOOP: a symlink (not followed); ENXIO: a socket; EISDIR: a folder, where opening one fails.
+    if (isErrno(e, 'ELOOP', 'ENXIO', 'EISDIR')) return 'occupied';
     throw e;
   }
   try {
     const stat = fstatSync(fd, { bigint: true });
-    if (!stat.isFile()) return null;
+    if (!stat.isFile()) return 'occupied';
     return { text: readFileSync(fd, 'utf8'), stat };
   } finally {
     closeSync(fd);
