@@ -702,7 +702,7 @@ export class FlatFileRecordStore implements RecordStore {
     const pending = st.pending;
     st.pending = new PendingSync();
     const old = st.journal!.switch();
-    await pending.flush(() => st.log.sync());
+    await pending.flush(() => st.log.sync(), st.log.file);
     await st.journal!.empty(old);
   }
 
