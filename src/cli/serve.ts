@@ -4,7 +4,7 @@ import { loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
 import { createServices } from '../core/services.js';
 import { buildServer } from '../http/server.js';
-import { endStartup } from './startup-mode.js';
+import { endStartupServing } from './startup-mode.js';
 import { housekeeping } from '../core/housekeeping.js';
 
 export function serveCommand(program: Command): void {
@@ -21,7 +21,7 @@ export async function serve(): Promise<void> {
   const services = await createServices(config, log);
   const app = await buildServer(services);
   await app.listen({ port: config.port, host: config.host });
-  endStartup();
+  endStartupServing(app.server);
   const address = app.server.address();
   if (config.port === 0 && address && typeof address === 'object') {
     // An ephemeral port (PORT=0) is known only now; the default public URL follows it.
