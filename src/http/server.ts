@@ -7,7 +7,7 @@ import type { Services } from '../core/services.js';
 import { registerErrorHandling } from './errors.js';
 import { registerCors } from './cors.js';
 import { registerSecurityHeaders } from './security-headers.js';
-import { registerBodyIdleTimeout } from './body-idle-timeout.js';
+import { registerBodyTimeouts } from './body-timeouts.js';
 import { cepsRoutes } from './ceps/routes.js';
 import { fepsRoutes } from './feps/routes.js';
 import { accountRoutes } from './account/routes.js';
@@ -71,7 +71,7 @@ export async function buildServer(services: Services, logger: Logger | false = s
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
   });
-  registerBodyIdleTimeout(app, { idleMs: config.bodyIdleTimeoutMs, minBytesPerSec: config.bodyMinRate, rateWindowMs: config.bodyRateWindowMs });
+  registerBodyTimeouts(app, { idleMs: config.bodyIdleTimeoutMs, minBytesPerSec: config.bodyMinRate, rateWindowMs: config.bodyRateWindowMs });
   registerRateLimits(app);
   registerSecurityHeaders(app);
   registerCors(app);

@@ -103,7 +103,7 @@ const syncfs = {
   worked: false,
   run(dir: string): Promise<boolean> {
     return new Promise((resolve) => {
-      execFile('sync', ['-f', dir], { timeout: 0, windowsHide: true }, (error) => {
+      execFile('sync', ['-f', dir], (error) => {
         if (!error) {
           this.worked = true;
           resolve(true);

@@ -4,7 +4,7 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify from 'fastify';
 import { loadConfig } from '../../src/config.js';
-import { registerBodyIdleTimeout } from '../../src/http/body-idle-timeout.js';
+import { registerBodyTimeouts } from '../../src/http/body-timeouts.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { until } from '../helpers/until.js';
 
@@ -149,7 +149,7 @@ test('a body the server is slow to take is not judged by the client\'s pace', as
   // would hold up an upload's reading), then takes it all.
   const WINDOW_MS = 300;
   const app = Fastify();
-  registerBodyIdleTimeout(app, { idleMs: 5000, minBytesPerSec: 1000, rateWindowMs: WINDOW_MS });
+  registerBodyTimeouts(app, { idleMs: 5000, minBytesPerSec: 1000, rateWindowMs: WINDOW_MS });
   app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
   app.post('/slow', async (request) => {
     const body = request.body as NodeJS.ReadableStream;

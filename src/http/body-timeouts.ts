@@ -35,7 +35,7 @@ export interface BodyTimeouts {
  * A body the server itself is slow to take (received bytes waiting in the request
  * stream when the timer looks) starts its window again: only the client's pace counts.
  */
-export function registerBodyIdleTimeout(app: FastifyInstance, rules: BodyTimeouts): void {
+export function registerBodyTimeouts(app: FastifyInstance, rules: BodyTimeouts): void {
   const trickles = rules.minBytesPerSec > 0 && rules.rateWindowMs > 0 ? new TrickleWatch(rules.minBytesPerSec, rules.rateWindowMs) : null;
   if (rules.idleMs <= 0 && !trickles) return;
   app.addHook('onRequest', (request, reply, done) => {
