@@ -23,6 +23,14 @@ function connect(url: string): { socket: net.Socket; received: () => string; clo
   return { socket, received: () => text, closed: () => closed };
 }
 
+/** Waits for the answer to a request whose whole body was read, and checks the connection stays open; then ends it. */
+async function expectAnswerAndOpen(c: ReturnType<typeof connect>, status: RegExp): Promise<void> {
+  await until('the answer', () => c.received().includes('\r\n\r\n{'), 15_000);
+  assert.match(c.received(), status, 'the whole body was read and judged');
+  assert.equal(c.closed(), false);
+  c.socket.destroy();
+}
+
 const BODY = JSON.stringify({ user_id: 'nobody', password: 'not the password at all' });
 const head = (length: number) =>
   `POST /acctapi/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`;
@@ -54,10 +62,7 @@ describe('a request body that stops coming', () => {
       c.socket.write(chunk);
       await sleep(IDLE_MS / 10);
     }
-    await until('the answer', () => c.received().includes('\r\n\r\n{'), 15_000);
-    assert.match(c.received(), /^HTTP\/1\.1 401 /, 'the whole body was read and judged');
-    assert.equal(c.closed(), false);
-    c.socket.destroy();
+    await expectAnswerAndOpen(c, /^HTTP\/1\.1 401 /);
   });
 
   test('after a request, the connection is kept alive past the idle time', async () => {
@@ -128,10 +133,7 @@ describe('a request body that trickles in', () => {
     // 300 bytes every 100 ms: 3000 B/s for ~1.3 s, several windows.
     const t = trickle(c, 4000, 300, 100);
     await t.done;
-    await until('the answer', () => /\r\n\r\n\{/.test(c.received()), 15_000);
-    assert.match(c.received(), /^HTTP\/1\.1 4\d\d /, 'the whole body was read and judged');
-    assert.equal(c.closed(), false);
-    c.socket.destroy();
+    await expectAnswerAndOpen(c, /^HTTP\/1\.1 4\d\d /);
   });
 
   test('a kept-alive connection is not judged between requests', async () => {

@@ -92,20 +92,15 @@ function sameFile(e: FileEntry, st: BigIntStats): boolean {
  * regular file inside the root, nothing else.
  */
 export function readRecordFile(file: string): { record: StoredRecord; stat: BigIntStats } | null {
-  const got = readRecordText(file);
-  return got && { record: parseRecord(got.text, file), stat: got.stat };
-}
-
-/** The raw text of a record file (regular files only, symlinks not followed); null if absent. */
-export function readRecordText(file: string): { text: string; stat: BigIntStats } | null {
   const got = readRecordOrOccupant(file);
-  return got === 'occupied' ? null : got;
+  return got === null || got === 'occupied' ? null : { record: parseRecord(got.text, file), stat: got.stat };
 }
 
 /**
- * As readRecordText, telling apart a name nothing holds (null) from one something that
- * is not a record file holds ('occupied': a folder, a symlink, a named pipe, a socket),
- * which a write cannot take without a hand change first.
+ * The raw text of a record file (regular files only, symlinks not followed), or null if
+ * nothing holds its name, or 'occupied' if something that is not a record file does (a
+ * folder, a symlink, a named pipe, a socket): no record to read, and a name a write
+ * cannot take without a hand change first.
  */
 export function readRecordOrOccupant(file: string): { text: string; stat: BigIntStats } | null | 'occupied' {
   let fd: number;
