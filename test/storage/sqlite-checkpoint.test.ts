@@ -84,6 +84,7 @@ test('the worker checkpoints the WAL into the database file, and the WAL keeps r
   const { cp, log, file, store } = setup({ ...SMALL, catchUpRounds: 1 });
   await store.init();
   assert.equal(connection(store).pragma('wal_autocheckpoint', { simple: true }), SMALL.safetyFrames);
+  assert.equal(connection(store).pragma('journal_size_limit', { simple: true }), -1, 'commits never trim the WAL file: the worker does');
   assert.equal(cp.running, false, 'no worker before any checkpoint is due');
   const N = 5000;
   await store.batch(O, Array.from({ length: N }, (_, i) => ({ kind: 'put' as const, table: T, record: record(i) })));
@@ -148,12 +149,45 @@ test('data stays consistent while the worker checkpoints under concurrent reads 
   assert.deepEqual(log.warnings, []);
 });
 
+/** One commit of `count` records: a burst that grows the WAL file well past a few MB. */
+async function burst(store: SqliteRecordStore, count: number): Promise<void> {
+  await store.batch(O, Array.from({ length: count }, (_, i) => ({ kind: 'put' as const, table: T, record: record(i) })));
+}
+
+test('a WAL file a burst grew past the limit is left alone by commits and cut to nothing by the worker once writes stop', TIMEOUT, async () => {
+  const LIMIT = 4 * 1024 * 1024;
+  const { cp, log, file, store } = setup({ ...SMALL, walLimitBytes: LIMIT, idleMs: 300 });
+  await store.init();
+  await warmUp(store, file, cp); // so that the worker answers, and the WAL restarts, during the batches below
+  await burst(store, 20_000);
+  const grown = size(`${file}-wal`);
+  assert.ok(grown > 2 * LIMIT, `the burst grew the WAL file to ${grown} bytes`);
+  // Later commits restart the WAL from its start, many times over (10,000 changes against
+  // checkpoints every 100 and restarts every 500 frames), and leave the file as it is.
+  for (let b = 0; b < 100; b++) {
+    await store.batch(O, Array.from({ length: 100 }, (_, k) => ({ kind: 'put' as const, table: T, record: record((b * 100 + k) % 20_000, 1) })));
+    assert.ok(size(`${file}-wal`) >= grown, `no commit trimmed the WAL file (${size(`${file}-wal`)} of ${grown} bytes after batch ${b})`);
+  }
+  assert.equal(cp.running, true);
+
+  await until('the idle worker exited', () => !cp.running);
+  assert.equal(size(`${file}-wal`), 0, 'the worker trimmed the WAL file before exiting');
+  // The store goes on as before: the next commits grow a new WAL from nothing.
+  await putMany(store, 0, 300, 2);
+  assert.equal((await store.get(O, T, 'r299'))?.version, 2);
+  assert.equal((await store.get(O, T, 'r9999'))?.version, 1);
+  assert.equal((await store.get(O, T, 'r19999'))?.version, 0);
+  await store.close();
+  assert.deepEqual(log.warnings, []);
+});
+
 test('if the worker dies, the main connection checkpoints again', TIMEOUT, async () => {
   const { cp, log, file, store } = setup();
   await store.init();
   await warmUp(store, file, cp);
   await cp.killWorker();
   await until('the store fell back', () => connection(store).pragma('wal_autocheckpoint', { simple: true }) === SMALL.fallbackFrames);
+  assert.equal(connection(store).pragma('journal_size_limit', { simple: true }), 128 * 1024 * 1024, 'SQLite trims the WAL file in commits again');
   assert.equal(cp.running, false);
   assert.match(log.warnings.join('\n'), /worker exited/);
 

@@ -13,8 +13,7 @@
  *   transaction begins, every frame has been copied. Under a steady stream of commits
  *   the worker is always one checkpoint behind, so when the WAL has grown past
  *   `resetFrames` the store holds its next group commit (reads go on) until one more,
- *   short, catch-up checkpoint has run. `journal_size_limit` (set by the store) then
- *   trims the file after a burst.
+ *   short, catch-up checkpoint has run.
  * - The safety net. While the worker is healthy the main connection's
  *   `wal_autocheckpoint` is `safetyFrames`, far above what the worker lets the WAL
  *   reach, so it only fires if the worker cannot keep up; if the worker dies or fails on
@@ -22,6 +21,16 @@
  *
  * A store closes its own connection first, so the worker's is the last one and the
  * final checkpoint SQLite runs on closing (which also removes the WAL) happens there.
+ *
+ * Trimming the WAL file is the worker's too, and waits for a quiet spell. After a burst
+ * the checkpoints could not keep up with, the WAL file stays as large as it grew (it is
+ * reused from its start). SQLite would cut it back to `journal_size_limit` in the first
+ * commit after the restart, on the event loop: 30–48 ms with every request waiting, for
+ * a 190 MB file on this project's benchmark machine. So while the worker serves a file,
+ * its main connection's limit is off (-1); once no checkpoint was needed for `idleMs`,
+ * a file past `walLimitBytes` gets one TRUNCATE checkpoint in the worker, with commits
+ * held (~90 ms for that file: freeing its blocks is the cost) and reads going on, before
+ * the worker exits. Under steady writes the file keeps its size, and its space is reused.
  *
  * The worker starts at the first checkpoint any file needs (an idle server never pays
  * for it), is unref'd (it never keeps the process alive), and exits when the last
@@ -53,6 +62,10 @@ export interface CheckpointerOptions {
   catchUpRounds: number;
   /** Longest a commit waits for a catch-up checkpoint. */
   holdMs: number;
+  /** Past this size a quiet file's WAL is cut back to nothing by the worker (and the fallback's `journal_size_limit`). */
+  walLimitBytes: number;
+  /** Longest a commit waits for a trim (a TRUNCATE checkpoint frees the whole file's blocks). */
+  trimHoldMs: number;
   /** Longest close() waits for the worker to close its connection. */
   closeWaitMs: number;
   /** The worker exits after this long without a checkpoint to run. */
@@ -87,6 +100,8 @@ const DEFAULTS: CheckpointerOptions = {
   catchUpFrames: 256,
   catchUpRounds: 6,
   holdMs: 20,
+  walLimitBytes: 128 * 1024 * 1024,
+  trimHoldMs: 250,
   closeWaitMs: 5000,
   idleMs: 30_000,
   worker: true,
@@ -104,6 +119,10 @@ interface FileState {
   committedInFlight: boolean;
   /** The request in flight is a catch-up one. */
   catchUp: boolean;
+  /** WAL file size at the last answer. */
+  walBytes: number;
+  /** A trim was asked for since the last commit (once per quiet spell: a reader pinning the WAL can make it fail). */
+  trimmedQuiet: boolean;
   /** Back-to-back checkpoints run since the WAL became due to restart. */
   rounds: number;
   hold: { promise: Promise<void>; release: () => void; timer: NodeJS.Timeout } | null;
@@ -169,13 +188,13 @@ export class Checkpointer {
     if (!st) {
       st = {
         key: this.nextKey++, file, dbs: new Set(), changes: 0, inFlight: false, committedInFlight: false, catchUp: false, rounds: 0,
-        hold: null, known: false, fd: null, lastLog: 0, holdFloor: 0, fallback: this.broken || !this.opts.worker,
+        walBytes: 0, trimmedQuiet: false, hold: null, known: false, fd: null, lastLog: 0, holdFloor: 0, fallback: this.broken || !this.opts.worker,
       };
       this.files.set(file, st);
       this.byKey.set(st.key, st);
     }
     st.dbs.add(db);
-    setAutocheckpoint(db, st.fallback ? this.opts.fallbackFrames : this.opts.safetyFrames);
+    this.configure(db, st.fallback);
     const state = st;
     let open = true;
     return {
@@ -194,11 +213,12 @@ export class Checkpointer {
   private committed(st: FileState, changes: number): void {
     if (st.fallback || changes <= 0) return;
     st.changes += changes;
+    st.trimmedQuiet = false;
     if (st.inFlight) st.committedInFlight = true;
     else if (st.changes >= this.opts.changesPerCheckpoint) this.request(st);
   }
 
-  private request(st: FileState): void {
+  private request(st: FileState, trim = false): void {
     const worker = this.ensureWorker();
     if (!worker) return; // could not start: ensureWorker moved every file to the fallback
     st.inFlight = true;
@@ -206,7 +226,7 @@ export class Checkpointer {
     st.changes = 0;
     st.committedInFlight = false;
     st.fd ??= openQuietly(st.file);
-    worker.postMessage({ type: 'checkpoint', file: st.file, key: st.key, fd: st.fd } satisfies ToWorker);
+    worker.postMessage({ type: 'checkpoint', file: st.file, key: st.key, fd: st.fd, trim } satisfies ToWorker);
     this.lastRequest = performance.now();
     this.idleTimer ??= this.idleCheck(this.opts.idleMs);
   }
@@ -223,6 +243,16 @@ export class Checkpointer {
         this.idleTimer = this.idleCheck(Math.max(this.opts.idleMs - idleFor, 10));
         return;
       }
+      // Quiet now: give back what a burst left in an oversized WAL file, then exit (at the next check).
+      const oversized = [...this.files.values()].filter((st) => !st.fallback && !st.trimmedQuiet && st.walBytes > this.opts.walLimitBytes);
+      if (oversized.length > 0) {
+        for (const st of oversized) {
+          st.trimmedQuiet = true;
+          this.hold(st, true);
+          this.request(st, true); // re-arms this check
+        }
+        return;
+      }
       // The next request starts a new worker, which opens its connections again.
       for (const st of this.files.values()) st.known = false;
       void this.stop(worker);
@@ -231,8 +261,9 @@ export class Checkpointer {
     return timer;
   }
 
-  private onDone(st: FileState, r: { busy: number; log: number; checkpointed: number }): void {
+  private onDone(st: FileState, r: { busy: number; log: number; checkpointed: number; walBytes: number }): void {
     st.inFlight = false;
+    st.walBytes = r.walBytes;
     if (r.log < 0) {
       // It could not run (SQLite reports -1: another connection was checkpointing): nothing changed.
       if (st.catchUp) {
@@ -272,11 +303,11 @@ export class Checkpointer {
     if (st.changes >= this.opts.changesPerCheckpoint) this.request(st);
   }
 
-  private hold(st: FileState): void {
+  private hold(st: FileState, trim = false): void {
     let release!: () => void;
     const promise = new Promise<void>((resolve) => (release = resolve));
     // A ref'd timer: a script whose only pending work is a held write stays alive until it commits.
-    const timer = setTimeout(() => this.release(st), this.opts.holdMs);
+    const timer = setTimeout(() => this.release(st), trim ? this.opts.trimHoldMs : this.opts.holdMs);
     st.hold = { promise, release, timer };
     st.catchUp = true;
   }
@@ -393,7 +424,18 @@ export class Checkpointer {
     st.inFlight = false;
     st.catchUp = false;
     this.release(st);
-    for (const db of st.dbs) setAutocheckpoint(db, this.opts.fallbackFrames);
+    for (const db of st.dbs) this.configure(db, true);
+  }
+
+  /**
+   * The main connection's own checkpointing: with the worker, an autocheckpoint far above
+   * what the worker lets the WAL reach and no trimming in commits (the worker trims); without
+   * it, SQLite's own behaviour at our thresholds.
+   */
+  private configure(db: Database.Database, fallback: boolean): void {
+    if (!db.open) return;
+    db.pragma(`wal_autocheckpoint = ${fallback ? this.opts.fallbackFrames : this.opts.safetyFrames}`);
+    db.pragma(`journal_size_limit = ${fallback ? this.opts.walLimitBytes : -1}`);
   }
 }
 
@@ -411,10 +453,6 @@ function closeQuietly(fd: number | null): void {
   } catch {
     // Already gone: nothing to release.
   }
-}
-
-function setAutocheckpoint(db: Database.Database, frames: number): void {
-  if (db.open) db.pragma(`wal_autocheckpoint = ${frames}`);
 }
 
 function startWorker(): Worker {

@@ -58,12 +58,6 @@ const DEFAULT_ORDER = 'modified DESC, id ASC';
  * query shape we tried are unchanged.
  */
 const LIMIT_OFFSET = 'LIMIT +? OFFSET +?';
-/**
- * The WAL file is truncated back to this size when it restarts after a burst; below it,
- * its space is reused (overwriting allocated blocks is cheaper than growing a file).
- * Checkpoints (checkpointer.ts) normally keep it well under this.
- */
-const JOURNAL_SIZE_LIMIT = 128 * 1024 * 1024;
 
 interface WriteJob {
   run: () => unknown;
@@ -144,7 +138,6 @@ export class SqliteRecordStore implements RecordStore {
     // Reads straight from the mapped file skip a syscall per page; point reads dominate CEPS traffic.
     db.pragma('mmap_size = 268435456');
     db.pragma('cache_size = -32000');
-    db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
     db.exec(SCHEMA);
     this.db = db;
     pinPlannerStats(db);
@@ -173,7 +166,7 @@ export class SqliteRecordStore implements RecordStore {
       commit: db.prepare('COMMIT'),
     };
     this.totalChanges = this.s.totalChanges.get() as number;
-    // The checkpointer also sets this connection's wal_autocheckpoint.
+    // The checkpointer sets this connection's wal_autocheckpoint and journal_size_limit (who trims the WAL file).
     if (this.file !== ':memory:') this.checkpoints = this.checkpointer.register(this.file, db);
     this.txOne = db.transaction((run: () => unknown) => run());
     this.txGroup = db.transaction((jobs: WriteJob[]) => {
