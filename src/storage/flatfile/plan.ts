@@ -55,7 +55,7 @@ export class Plan {
   /** Disk state of every record read, shared by a plan and its children. */
   private readonly before: Map<string, string | null | typeof OCCUPIED>;
 
-  constructor(private readonly readDisk: DiskReader, private readonly parent?: Plan, private readonly checks?: WriteChecks) {
+  constructor(private readonly readDisk: DiskReader, private readonly checks: WriteChecks, private readonly parent?: Plan) {
     this.before = parent ? parent.before : new Map();
   }
 
@@ -71,8 +71,8 @@ export class Plan {
 
   write(table: string, id: string, text: string | null): void {
     if (text !== null) {
-      this.checks?.table(table);
-      if (this.onDisk(table, id) === OCCUPIED) this.checks?.occupied(table, id);
+      this.checks.table(table);
+      if (this.onDisk(table, id) === OCCUPIED) this.checks.occupied(table, id);
     }
     this.current(table, id); // makes sure the old version is known, for the journal
     this.overlay.set(key(table, id), { table, id, text });
@@ -81,7 +81,7 @@ export class Plan {
 
   /** A nested plan for a batch: merged into this one only if every op succeeds. */
   child(): Plan {
-    return new Plan(this.readDisk, this, this.checks);
+    return new Plan(this.readDisk, this.checks, this);
   }
 
   merge(child: Plan): void {

@@ -477,7 +477,7 @@ export class FlatFileRecordStore implements RecordStore {
   }
 
   private async runUnit(owner: string, st: OwnerState, jobs: Job[]): Promise<Outcome[]> {
-    const plan = new Plan((table, id) => this.readForWrite(owner, table, id), undefined, this.writeChecks(owner));
+    const plan = new Plan((table, id) => this.readForWrite(owner, table, id), this.writeChecks(owner));
     const outcomes: Outcome[] = jobs.map((job) => {
       try {
         return { ok: true, value: job.run!(plan) };
@@ -842,7 +842,7 @@ export class FlatFileRecordStore implements RecordStore {
   private readForWrite(owner: string, table: string, id: string): string | null | typeof OCCUPIED {
     const file = this.paths.record(owner, table, id);
     const read = readRecordOrOccupant(file);
-    if (read === 'occupied') return OCCUPIED;
+    if (read === OCCUPIED) return OCCUPIED;
     const got = read?.text ?? null;
     if (got === null) return null;
     let stored: unknown;

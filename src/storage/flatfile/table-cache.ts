@@ -4,6 +4,7 @@ import { FreeholdError } from '../../core/errors.js';
 import type { StoredRecord } from '../types.js';
 import { isErrno } from './fsutil.js';
 import { READ_WITHOUT_WAITING } from '../open-flags.js';
+import { OCCUPIED } from './plan.js';
 import { parseRecord } from './format.js';
 import { idFromFileName } from './paths.js';
 import { candidates, EqIndex, equalityPaths, pathKey } from './eq-index.js';
@@ -93,28 +94,28 @@ function sameFile(e: FileEntry, st: BigIntStats): boolean {
  */
 export function readRecordFile(file: string): { record: StoredRecord; stat: BigIntStats } | null {
   const got = readRecordOrOccupant(file);
-  return got === null || got === 'occupied' ? null : { record: parseRecord(got.text, file), stat: got.stat };
+  return got === null || got === OCCUPIED ? null : { record: parseRecord(got.text, file), stat: got.stat };
 }
 
 /**
  * The raw text of a record file (regular files only, symlinks not followed), or null if
- * nothing holds its name, or 'occupied' if something that is not a record file does (a
+ * nothing holds its name, or OCCUPIED if something that is not a record file does (a
  * folder, a symlink, a named pipe, a socket): no record to read, and a name a write
  * cannot take without a hand change first.
  */
-export function readRecordOrOccupant(file: string): { text: string; stat: BigIntStats } | null | 'occupied' {
+export function readRecordOrOccupant(file: string): { text: string; stat: BigIntStats } | null | typeof OCCUPIED {
   let fd: number;
   try {
     fd = openSync(file, READ_WITHOUT_WAITING | NOFOLLOW);
   } catch (e) {
     if (isErrno(e, 'ENOENT', 'ENOTDIR')) return null;
     // ELOOP: a symlink (not followed); ENXIO: a socket; EISDIR: a folder, where opening one fails.
-    if (isErrno(e, 'ELOOP', 'ENXIO', 'EISDIR')) return 'occupied';
+    if (isErrno(e, 'ELOOP', 'ENXIO', 'EISDIR')) return OCCUPIED;
     throw e;
   }
   try {
     const stat = fstatSync(fd, { bigint: true });
-    if (!stat.isFile()) return 'occupied';
+    if (!stat.isFile()) return OCCUPIED;
     return { text: readFileSync(fd, 'utf8'), stat };
   } finally {
     closeSync(fd);
