@@ -32,6 +32,11 @@ export function assertAppName(name: unknown, forInstall = false): string {
   if (forInstall && isReservedAppName(name)) {
     throw new FreeholdError('invalid_name', `App name ${name} is reserved for the server`);
   }
+  const parent = forInstall ? parentAppOf(name) : null;
+  if (parent !== null && isReservedCollection(name.slice(parent.length + 1))) {
+    // Its own table would be the server-kept table of app `parent` (its files, its jobs).
+    throw new FreeholdError('invalid_name', `App name ${name} is reserved: it names a table the server keeps for ${parent}`);
+  }
   return name;
 }
 
@@ -61,7 +66,8 @@ export function parseAppTable(table: unknown, forApp?: string, opts: { allowFile
   }
   if (forApp !== undefined && (table === forApp || table.startsWith(forApp + '.'))) {
     const collection = table === forApp ? '' : table.slice(forApp.length + 1);
-    if (collection !== '' && !(opts.allowFilesTable && collection === 'files')) assertCollection(collection);
+    // `<app>.` (an empty collection) is refused here too: it is not the app's default table.
+    if (table !== forApp && !(opts.allowFilesTable && collection === 'files')) assertCollection(collection);
     return { table, app: forApp, collection };
   }
   if (isValidAppName(table)) {
@@ -86,6 +92,22 @@ function assertCollection(collection: string): void {
   if (RESERVED_COLLECTIONS.has(collection)) {
     throw new FreeholdError('invalid_name', `Collection name ${collection} is reserved`);
   }
+}
+
+/** Whether `collection` is one the server keeps for itself (`files`, `jobs`, …). */
+export function isReservedCollection(collection: string): boolean {
+  return RESERVED_COLLECTIONS.has(collection);
+}
+
+/**
+ * The app whose collection an app's own default table would also name: `com.a.b` for
+ * `com.a.b.c` (the table `com.a.b.c` is both). Null when the name minus its last
+ * segment is not an app name (three segments or fewer).
+ */
+export function parentAppOf(app: string): string | null {
+  const dot = app.lastIndexOf('.');
+  const parent = dot < 0 ? '' : app.slice(0, dot);
+  return isValidAppName(parent) ? parent : null;
 }
 
 export function isValidUserId(id: unknown): id is string {

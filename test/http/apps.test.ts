@@ -384,3 +384,50 @@ test('OpenAPI lists the app routes', async () => {
   }
   assert.ok(Object.keys(doc.paths).some((p) => p.startsWith('/apps/{app}/')), Object.keys(doc.paths).join(', '));
 });
+
+test("an app named another's table is refused while that app is there: install, app passwords, OAuth", async () => {
+  // `com.clash.one.items` is both app com.clash.one's collection `items` and app
+  // com.clash.one.items's own table, so one owner may not have both apps.
+  await t.addUser('dave');
+  const dave = await t.signIn('dave');
+  const appZip = (name: string) => buildZip([
+    { name: 'manifest.json', data: JSON.stringify({ identifier: name, pages: { index: { html_file: 'index.html' } } }) },
+    { name: 'index.html', data: '<p>hi</p>' },
+  ]);
+  const installApp = async (name: string) => install(await appZip(name), dave);
+  const appPassword = (name: string) => get(`/acctapi/generateAppPassword?app_name=${name}`, dave);
+  const challenge = randomBytes(32).toString('base64url');
+  const authorize = (name: string) => t.app.inject({
+    method: 'POST', url: '/oauth/authorize', headers: { cookie: dave },
+    payload: { response_type: 'code', client_id: name, redirect_uri: 'https://app.example/cb', code_challenge: challenge, code_challenge_method: 'S256', approve: true },
+  });
+  const refused = (res: { statusCode: number; json(): { error: string } }, status = 409, code = 'conflict') => {
+    assert.equal(res.statusCode, status);
+    assert.equal(res.json().error, code);
+  };
+
+  assert.equal((await installApp('com.clash.one')).statusCode, 200);
+  refused(await installApp('com.clash.one.items'));
+  refused(await appPassword('com.clash.one.items'));
+  refused(await authorize('com.clash.one.items'));
+  // A child of an app another user has: no clash for this owner.
+  assert.equal((await install(await appZip('com.clash.one.items'), bob)).statusCode, 200);
+  // The server-kept tables of an app are never another app's name, installed or not.
+  const filesApp = await installApp('com.clash.one.files');
+  refused(filesApp, 400, 'invalid_manifest');
+  assert.match(filesApp.body, /names a table the server keeps for com\.clash\.one/);
+  refused(await appPassword('com.clash.two.files'), 400, 'invalid_name');
+
+  // Removed, its data still counts; removed with its data, the name is free.
+  await t.services.stores.records('dave').put('dave', 'com.clash.one', { _id: 'r1', _date_created: 1, _date_modified: 1 });
+  assert.equal((await t.app.inject({ method: 'DELETE', url: '/acctapi/apps/com.clash.one', headers: { cookie: dave } })).statusCode, 200);
+  refused(await installApp('com.clash.one.items'));
+  await t.services.stores.records('dave').dropTable('dave', 'com.clash.one');
+  assert.equal((await installApp('com.clash.one.items')).statusCode, 200);
+  assert.equal((await appPassword('com.clash.one.items')).statusCode, 200);
+  // And the other way round: the shorter name is refused while the longer one is there.
+  refused(await installApp('com.clash.one'));
+  refused(await appPassword('com.clash.one'));
+  // Siblings share nothing.
+  assert.equal((await installApp('com.clash.one.notes')).statusCode, 200);
+});

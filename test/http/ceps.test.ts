@@ -246,6 +246,13 @@ describe('bad input', () => {
       assert.ok([400, 404].includes(res.statusCode), id);
       assert.equal(typeof res.json().error, 'string');
     }
+    // `<app>.` is no collection: refused on every route, never a table of its own.
+    for (const [method, url] of [['POST', `/ceps/write/${APP}.`], ['GET', `/ceps/query/${APP}.`], ['POST', `/ceps/query/${APP}.`],
+      ['GET', `/ceps/read/${APP}./x`], ['PUT', `/ceps/update/${APP}./x`], ['DELETE', `/ceps/delete/${APP}./x`]] as const) {
+      const res = await call(method, url, alice, method === 'GET' || method === 'DELETE' ? undefined : { a: 1 });
+      assert.equal(res.statusCode, 400, `${method} ${url}: ${res.body}`);
+      assert.equal(res.json().error, 'invalid_name');
+    }
   });
   test('records over 2 MB are 413, nothing written', async () => {
     const before = (await call('GET', `/ceps/query/${APP}.big`, alice)).json().length;

@@ -5,7 +5,7 @@ import type { BlobInfo, BlobRange, StoredRecord } from '../../storage/types.js';
 import type { TokenService } from '../auth/tokens.js';
 import { FreeholdError, notFound } from '../errors.js';
 import { newRecordId } from '../ids.js';
-import { assertAppName } from '../names.js';
+import { assertAppName, parentAppOf } from '../names.js';
 import { OwnerTable } from '../system-tables.js';
 import type { AppManifest, Permission } from './manifest.js';
 import { readAppPackage, type AppPackage, type PackageSource } from './package.js';
@@ -139,6 +139,7 @@ export class AppService {
     onProgress?: (done: number, total: number) => void): Promise<InstallResult> {
     const { manifest } = pkg;
     const app = manifest.identifier;
+    await this.assertNoNameClash(ownerId, app);
     const blobs = this.stores.blobs(ownerId);
     const records = this.stores.records(ownerId);
     const installId = newRecordId();
@@ -209,6 +210,35 @@ export class AppService {
   /** The manifest as the app wrote it (manifest.json or app_config.json), for freezr's getManifest. */
   async rawManifest(ownerId: string, app: string): Promise<unknown> {
     return (await this.requireRecord(ownerId, app)).raw_manifest;
+  }
+
+  /**
+   * An app table name cannot tell app `com.a.b`'s collection `c` from app `com.a.b.c`'s
+   * own default table: both are `com.a.b.c`. So one owner never has both apps: an app
+   * whose name is another's plus one segment is refused (install, app passwords,
+   * OAuth) while that other app is installed or has data, and the other way round.
+   * (Data left by an app removed earlier counts only where its tables say which app
+   * it was: a lone table `com.a.b.c` could be either.)
+   */
+  async assertNoNameClash(ownerId: string, app: string): Promise<void> {
+    assertAppName(app);
+    const clash = (other: string) => new FreeholdError('conflict',
+      `App ${app} cannot be used beside ${other}: the table name ${app.length > other.length ? app : other} would belong to both. Remove ${other} (and its data) first, or use another app name`);
+    const installed = (await this.list(ownerId)).map((a) => a.appName);
+    const parent = parentAppOf(app);
+    if (parent !== null && installed.includes(parent)) throw clash(parent);
+    const child = installed.find((a) => parentAppOf(a) === app);
+    if (child !== undefined) throw clash(child);
+    for (const { table } of await this.stores.records(ownerId).listTables(ownerId)) {
+      // The parent's default table or its files: the parent has data. (Its other
+      // collections look just like sibling apps' default tables, so they say nothing.)
+      if (parent !== null && (table === parent || table === `${parent}.files`)) throw clash(parent);
+      // `<app>.<x>.<y>`: collection y of a child app x (or a grandchild's own table: rare).
+      if (table.startsWith(app + '.')) {
+        const below = table.slice(app.length + 1).split('.');
+        if (below.length === 2) throw clash(`${app}.${below[0]}`);
+      }
+    }
   }
 
   /** The app's declared permissions; none for an app that is not installed (e.g. one served elsewhere). */
