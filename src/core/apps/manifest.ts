@@ -100,7 +100,7 @@ const MAX_INDEXES_PER_TABLE = 16;
 const MAX_INDEX_FIELDS = 8;
 const MAX_TEXT = 4000;
 const PAGE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
-const PERMISSION_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
+export const PERMISSION_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
 
 type Json = Record<string, unknown>;
 

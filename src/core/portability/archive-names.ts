@@ -1,4 +1,5 @@
 import { normaliseUserFilePath } from '../files/paths.js';
+import { PERMISSION_NAME } from '../apps/manifest.js';
 import { relPathProblem } from '../apps/paths.js';
 import { FreeholdError } from '../errors.js';
 import { assertRecordId, isReservedAppName, isValidAppName, parseAppTable } from '../names.js';
@@ -50,6 +51,12 @@ export function tableNameProblem(table: string): string | null {
 
 export function recordIdProblem(table: string, id: string): string | null {
   if (table === OwnerTable.apps) return isValidAppName(id) ? null : 'is not a valid app name';
+  if (table === OwnerTable.permissions) {
+    // A grant's id is `<app>/<permission name>` (PermissionService).
+    const slash = id.indexOf('/');
+    return slash > 0 && isValidAppName(id.slice(0, slash)) && PERMISSION_NAME.test(id.slice(slash + 1))
+      ? null : 'is not a valid grant id (<app>/<permission name>)';
+  }
   if (table.endsWith('.files')) {
     // A file record's id is the file's path inside the app's file space.
     try {

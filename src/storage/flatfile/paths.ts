@@ -49,9 +49,12 @@ function escapeChar(ch: string): string {
 
 export function encodeSegment(name: string, kind: SegmentKind): string {
   if (typeof name !== 'string' || name.length === 0) throw bad(`Invalid ${kind === 'id' ? 'record id' : 'name'}: empty`);
-  // Refused rather than escaped: no legitimate owner, table or id contains them, and
-  // refusing keeps any confusion with path separators out of the store entirely.
-  if (/[\0/\\]/.test(name)) throw bad(`Invalid name ${JSON.stringify(name)}: NUL, "/" and "\\" are not allowed`);
+  // NUL is refused everywhere. Owners and tables never hold a path separator, so one there
+  // is refused; ids may (a file record's id is its path, a grant's is `<app>/<name>`), and
+  // are escaped like any other character (`%2F`), so the name is still one segment.
+  if (name.includes('\0') || (kind === 'dir' && /[/\\]/.test(name))) {
+    throw bad(`Invalid name ${JSON.stringify(name)}: NUL${kind === 'dir' ? ', "/" and "\\"' : ''} not allowed`);
+  }
   // A lone surrogate has no UTF-8 form, so it could not round-trip.
   if (LONE_SURROGATE.test(name)) throw bad('Invalid name: unpaired surrogate');
   let out = '';

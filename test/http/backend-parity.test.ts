@@ -1,0 +1,72 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { forEachRecordBackend } from '../helpers/backends.js';
+import { multipart } from '../helpers/multipart.js';
+import type { TestServer } from '../helpers/server.js';
+
+/**
+ * Owner features whose records carry ids with a `/` (a grant is `<app>/<name>`, a file
+ * record's id is its path), end to end over HTTP on every record backend: granting a
+ * permission, uploading into a folder, and taking both through export and import.
+ */
+
+const APP = 'com.example.notes';
+const FIXTURE = path.resolve(import.meta.dirname, '../fixtures/apps/com.example.notes');
+const content = Buffer.from('a file in a folder\n');
+
+async function owner(server: TestServer, user: string): Promise<{ cookie: string; token: string }> {
+  await server.addUser(user);
+  await server.services.apps.install(user, { folder: FIXTURE });
+  return { cookie: await server.signIn(user), token: await server.appToken(user, APP) };
+}
+
+async function granted(server: TestServer, token: string, name: string): Promise<boolean> {
+  const res = await server.app.inject({ method: 'GET', url: '/ceps/perms/get', headers: { authorization: `Bearer ${token}` } });
+  assert.equal(res.statusCode, 200, res.body);
+  return (res.json() as Array<{ name: string; granted: boolean }>).find((p) => p.name === name)!.granted;
+}
+
+forEachRecordBackend('grants and files in folders', 'fhparity', (label, start) => {
+  test(`${label}: a grant and a file in a folder work, and survive export and import`, async () => {
+    const a = await start();
+    const b = await start();
+    try {
+      const { cookie, token } = await owner(a, 'alice');
+      const name = ((await a.app.inject({ method: 'GET', url: '/ceps/perms/get', headers: { authorization: `Bearer ${token}` } })).json() as Array<{ name: string }>)[0]!.name;
+      const change = await a.app.inject({
+        method: 'PUT', url: '/feps/permissions/change', headers: { cookie },
+        payload: { change: { name, requestor_app: APP, action: 'Accept', table_id: null }, targetApp: APP },
+      });
+      assert.equal(change.statusCode, 200, change.body);
+      assert.equal(await granted(a, token, name), true);
+
+      const { body, contentType } = multipart([
+        { name: 'options', value: JSON.stringify({ targetFolder: 'sub/dir', fileName: 'f1.txt' }) },
+        { name: 'file', value: content, filename: 'f1.txt', contentType: 'text/plain' },
+      ]);
+      const up = await a.app.inject({ method: 'PUT', url: `/feps/upload/${APP}`, payload: body, headers: { 'content-type': contentType, authorization: `Bearer ${token}` } });
+      assert.equal(up.statusCode, 200, up.body);
+      assert.equal(up.json()._id, 'sub/dir/f1.txt');
+      const download = (s: TestServer, user: string, t: string) => s.app.inject({ method: 'GET', url: `/feps/userfiles/${APP}/${user}/sub/dir/f1.txt`, headers: { authorization: `Bearer ${t}` } });
+      assert.equal((await download(a, 'alice', token)).rawPayload.toString(), content.toString());
+      const listed = (await a.app.inject({ method: 'GET', url: `/ceps/query/${APP}.files`, headers: { authorization: `Bearer ${token}` } })).json() as Array<{ _id: string }>;
+      assert.deepEqual(listed.map((r) => r._id), ['sub/dir/f1.txt']);
+
+      const exported = await a.app.inject({ method: 'GET', url: '/acctapi/export', headers: { cookie } });
+      assert.equal(exported.statusCode, 200);
+      // Into another account (the flat-file servers here share one root), without the app: the archive brings it.
+      const target = await owner(b, 'bob');
+      await b.services.apps.remove('bob', APP);
+      const zip = multipart([{ name: 'file', value: exported.rawPayload, filename: 'export.zip', contentType: 'application/zip' }]);
+      const imported = await b.app.inject({ method: 'POST', url: '/acctapi/import', payload: zip.body, headers: { 'content-type': zip.contentType, cookie: target.cookie } });
+      assert.equal(imported.statusCode, 200, imported.body);
+      const tokenB = await b.appToken('bob', APP);
+      assert.equal(await granted(b, tokenB, name), true);
+      assert.equal((await download(b, 'bob', tokenB)).rawPayload.toString(), content.toString());
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
