@@ -112,13 +112,14 @@ export async function requireAccount(services: Services, request: FastifyRequest
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
- * Cookie-authenticated writes must come from our own pages. SameSite=Lax already
+ * Cookie-authenticated calls must come from our own pages. SameSite=Lax already
  * stops cross-site form posts in current browsers; the Origin check covers older
- * ones and same-site attackers. Requests without Origin (non-browser clients) pass.
+ * ones and same-site attackers. It applies to reads that carry an Origin too
+ * (`generateAppPassword` is a GET that makes something): browsers send none on
+ * same-origin reads or navigations. Requests without Origin (non-browser clients) pass.
  */
 export function checkSameOrigin(services: Services, request: FastifyRequest): void {
-  if (SAFE_METHODS.has(request.method)) return;
-  checkFetchSite(request);
+  if (!SAFE_METHODS.has(request.method)) checkFetchSite(request);
   const origin = request.headers.origin;
   if (origin === undefined) return;
   const allowed = new Set([new URL(services.config.publicUrl).origin, `${request.protocol}://${request.headers.host ?? ''}`]);

@@ -203,6 +203,31 @@ describe('owner pages in a browser', { skip: browserSkipReason() }, () => {
     await shot('home');
   });
 
+  test('after sign-in, `next` never leaves the site, however it is spelled', async () => {
+    const other = await browser.newContext();
+    try {
+      const p = await other.newPage();
+      // A tab or newline inside `/…/evil.example` vanishes in URL parsing, leaving `//evil.example`.
+      for (const next of ['/\t/evil.example', '/\n/evil.example', '/\\evil.example', '//evil.example', 'https://evil.example/']) {
+        await p.goto(`${server.url}/signin?next=${encodeURIComponent(next)}`);
+        await p.fill('#user_id', 'bob');
+        await p.fill('#password', 'bobs long password');
+        await p.click('#signin');
+        await p.waitForURL(`${server.url}/home`);
+        await p.click('#signout');
+        await p.waitForURL(`${server.url}/signin`);
+      }
+      // A path on the site is still honoured.
+      await p.goto(`${server.url}/signin?next=${encodeURIComponent('/home?x=1')}`);
+      await p.fill('#user_id', 'bob');
+      await p.fill('#password', 'bobs long password');
+      await p.click('#signin');
+      await p.waitForURL(`${server.url}/home?x=1`);
+    } finally {
+      await other.close();
+    }
+  });
+
   test('a user who is not admin sees no users panel', async () => {
     const other = await browser.newContext({ viewport: { width: 420, height: 860 } });
     try {

@@ -103,6 +103,14 @@ describe('sign-in', () => {
     const res = await server.app.inject({ method: 'POST', url: '/acctapi/logout', headers: { cookie, origin: 'https://evil.example' } });
     assert.equal(res.statusCode, 403);
     assert.equal(res.json().error, 'csrf');
+    // A read that makes something (an app password) is refused from another origin too.
+    const before = (await server.services.tokens.listFor('carol')).length;
+    const pw = await server.app.inject({ method: 'GET', url: '/acctapi/generateAppPassword?app_name=com.example.notes', headers: { cookie, origin: 'https://evil.example' } });
+    assert.equal(pw.statusCode, 403);
+    assert.equal(pw.json().error, 'csrf');
+    assert.equal((await server.services.tokens.listFor('carol')).length, before);
+    const own = await server.app.inject({ method: 'GET', url: '/acctapi/generateAppPassword?app_name=com.example.notes', headers: { cookie, origin: server.config.publicUrl } });
+    assert.equal(own.statusCode, 200);
   });
 
   test('login is rate limited per address', async () => {

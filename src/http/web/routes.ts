@@ -26,7 +26,9 @@ const AssetParams = Type.Object({ '*': Type.String() });
 export function safeNext(next: string | undefined): string {
   if (!next || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return '/home';
   // Long enough for an authorization request's address (/oauth/authorize?…).
-  if (/[\u0000-\u001f\u007f]/.test(next) || next.length > 3000) return '/home';
+  // URL parsing drops tabs and newlines (`/<tab>/evil.example` is `//evil.example`); a
+  // backslash is a slash to browsers. Neither belongs in a path we send people to.
+  if (/[\u0000-\u001f\u007f\\]/.test(next) || next.length > 3000) return '/home';
   return next;
 }
 

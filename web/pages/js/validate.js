@@ -13,9 +13,18 @@ export function accountProblem(userId, password) {
 
 /**
  * Where to go after signing in: a path on this site only. `//host` and `/\host`
- * would take the browser to another site.
+ * would take the browser to another site, and so would `/<tab>/host`, as URL parsing
+ * drops tabs and newlines. So a control character or a backslash anywhere is refused,
+ * and what the browser makes of the rest must still be this site.
  */
 export function safeNext(next) {
-  if (!next || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return '/home';
+  if (!next || !next.startsWith('/') || next.startsWith('//') || next.length > 3000) return '/home';
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f\\]/.test(next)) return '/home';
+  try {
+    if (new URL(next, location.origin).origin !== location.origin) return '/home';
+  } catch {
+    return '/home';
+  }
   return next;
 }
