@@ -111,3 +111,42 @@ test('the admin sets quotas; owners see their use', async () => {
     await server.close();
   }
 });
+
+test('an import that would cross a quota is refused whole (507): nothing of it lands', async () => {
+  const server = await startTestServer();
+  try {
+    await server.addUser('alice');
+    await server.addUser('erin');
+    const records = server.services.stores.records('alice');
+    // Two tables: the first alone would fit under the limit, the whole archive not.
+    for (let i = 0; i < 10; i++) await records.put('alice', `${APP}.a`, { _id: `a${i}`, _date_created: 1, _date_modified: 1, i });
+    for (let i = 0; i < 30; i++) await records.put('alice', `${APP}.b`, { _id: `b${i}`, _date_created: 1, _date_modified: 1, i });
+    const exported = await server.app.inject({ method: 'GET', url: '/acctapi/export', headers: { cookie: await server.signIn('alice') } });
+    assert.equal(exported.statusCode, 200);
+    const importAs = async (user: string) => {
+      const { body, contentType } = multipart([{ name: 'file', value: exported.rawPayload, filename: 'export.zip', contentType: 'application/zip' }]);
+      return server.app.inject({ method: 'POST', url: '/acctapi/import', payload: body, headers: { 'content-type': contentType, cookie: await server.signIn(user) } });
+    };
+
+    await server.services.quota.setQuota('erin', { bytes: 0, records: 20 });
+    const refused = await importAs('erin');
+    assert.equal(refused.statusCode, 507, refused.body);
+    assert.equal(refused.json().error, 'quota_exceeded');
+    assert.deepEqual(await server.services.stores.records('erin').listTables('erin'), []);
+
+    const bytes = await server.services.stores.records('alice').usage('alice');
+    await server.services.quota.setQuota('erin', { bytes: Math.floor(bytes.bytes / 2), records: 0 });
+    assert.equal((await importAs('erin')).statusCode, 507);
+    assert.deepEqual(await server.services.stores.records('erin').listTables('erin'), []);
+
+    // With room for it all, it lands; importing it again adds nothing, so it is admitted at the limit.
+    await server.services.quota.setQuota('erin', { bytes: 0, records: 40 });
+    assert.equal((await importAs('erin')).statusCode, 200);
+    assert.equal((await importAs('erin')).statusCode, 200);
+    const tables = Object.fromEntries((await server.services.stores.records('erin').listTables('erin')).map((t) => [t.table, t.count]));
+    assert.equal(tables[`${APP}.a`], 10);
+    assert.equal(tables[`${APP}.b`], 30);
+  } finally {
+    await server.close();
+  }
+});

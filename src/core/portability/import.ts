@@ -11,6 +11,7 @@ import { OwnerTable } from '../system-tables.js';
 import { openArchive, type ArchiveEntry, type OpenArchive } from './archive-reader.js';
 import { lines, openVerified, parseRecordLine } from './archive-streams.js';
 import { verifyArchive, type AppPlan, type Plan } from './archive-verify.js';
+import { admitImport } from './import-quota.js';
 import { ProgressMeter, type ProgressCallback } from './progress.js';
 import { DEFAULT_IMPORT_LIMITS, type ImportLimits } from './limits.js';
 
@@ -236,7 +237,8 @@ async function writeArchive(services: Services, owner: string, a: OpenArchive, p
  * Imports an export archive for `ownerId` (who must have an account here; the
  * archive may come from another user id or server). Everything is verified before
  * anything is written; a refused archive throws FreeholdError('invalid_package',
- * naming the entry) or 'too_large', and leaves the stores untouched.
+ * naming the entry), 'too_large' or 'quota_exceeded' (import-quota.ts), and leaves
+ * the stores untouched.
  */
 export async function importOwner(services: Services, ownerId: string, zipPath: string, onProgress?: ProgressCallback,
   limits: ImportLimits = DEFAULT_IMPORT_LIMITS): Promise<ImportSummary> {
@@ -245,6 +247,7 @@ export async function importOwner(services: Services, ownerId: string, zipPath: 
   const archive = await openArchive(zipPath, owner, limits);
   try {
     const plan = await verifyArchive(archive, limits, onProgress);
+    await admitImport(services, owner, archive, plan, limits);
     const counters = await writeArchive(services, owner, archive, plan, limits, onProgress);
     return {
       tables: { ...archive.manifest.tables },

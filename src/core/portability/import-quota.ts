@@ -1,0 +1,82 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { StoredRecord } from '../../storage/types.js';
+import { userFileKey } from '../files/paths.js';
+import { recordBytes } from '../quota/service.js';
+import type { Services } from '../services.js';
+import { OwnerTable } from '../system-tables.js';
+import type { ArchiveEntry, OpenArchive } from './archive-reader.js';
+import { lines, openVerified, parseRecordLine } from './archive-streams.js';
+import type { Plan } from './archive-verify.js';
+import type { ImportLimits } from './limits.js';
+import { ProgressMeter } from './progress.js';
+
+/**
+ * An import is refused whole when it would take its owner past their quota. The
+ * write pass admits each batch as it goes (the quota-wrapped stores), which would
+ * refuse the batch that crosses the limit after earlier ones had landed; so for an
+ * owner with limits, this pass reads the archive once more beforehand and admits
+ * what the whole import would add: new records, the byte difference of changed
+ * ones, user files whose bytes differ, and app packages (counted whole: the new
+ * install is stored before the old one is removed). Owners without limits skip it.
+ */
+
+const BATCH = 500;
+
+export async function admitImport(services: Services, owner: string, a: OpenArchive, plan: Plan, limits: ImportLimits): Promise<void> {
+  if (!(await services.quota.limited(owner))) return;
+  const meter = new ProgressMeter('verify', a.entries.length, a.totalBytes);
+  let records = 0;
+  let bytes = 0;
+  for (const e of a.entries) {
+    if (e.kind.kind !== 'table' || e.kind.table === OwnerTable.apps) continue;
+    const d = await tableDelta(services, owner, a, e, e.kind.table, limits, meter);
+    records += d.records;
+    bytes += d.bytes;
+  }
+  const blobs = services.stores.blobs(owner);
+  for (const e of a.entries) {
+    if (e.kind.kind !== 'file') continue;
+    const current = await blobs.head(userFileKey(owner, e.kind.app, e.kind.path));
+    if (!current || current.size !== e.size || current.etag !== e.digest.sha256) bytes += e.size - (current?.size ?? 0);
+  }
+  const store = services.stores.records(owner);
+  for (const app of plan.apps.values()) {
+    if (!(await store.get(owner, OwnerTable.apps, app.app))) records++;
+    bytes += app.totalBytes;
+  }
+  await services.quota.admit(owner, records, bytes);
+}
+
+async function tableDelta(services: Services, owner: string, a: OpenArchive, e: ArchiveEntry, table: string, limits: ImportLimits,
+  meter: ProgressMeter): Promise<{ records: number; bytes: number }> {
+  const store = services.stores.records(owner);
+  let records = 0;
+  let bytes = 0;
+  let batch: StoredRecord[] = [];
+  const settle = async () => {
+    if (batch.length === 0) return;
+    const existing = await store.query(owner, table, { op: 'in', path: ['_id'], values: batch.map((r) => r._id) },
+      { sort: [], skip: 0, limit: batch.length });
+    const byId = new Map(existing.map((r) => [r._id, r]));
+    for (const record of batch) {
+      const old = byId.get(record._id);
+      if (!old) {
+        records++;
+        bytes += recordBytes(record);
+      } else if (!isDeepStrictEqual(old, record)) {
+        bytes += recordBytes(record) - recordBytes(old);
+      }
+    }
+    batch = [];
+  };
+  let n = 0;
+  let previous: string | null = null;
+  for await (const line of lines(await openVerified(a.zip, e, meter), limits.maxLineBytes, e.name)) {
+    const record = parseRecordLine(line, e, table, ++n, previous);
+    previous = record._id;
+    batch.push(record);
+    if (batch.length >= BATCH) await settle();
+  }
+  await settle();
+  return { records, bytes };
+}
