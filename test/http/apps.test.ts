@@ -315,6 +315,26 @@ test('bad packages are refused with every problem listed', async () => {
   assert.equal(res2.json().error, 'invalid_manifest');
   assert.ok(res2.json().details.length >= 2);
 
+  // Nesting past what the stores' JSON takes, and page names every object already has.
+  for (const depth of [1500, 100_000]) {
+    const deep = await buildZip([
+      { name: 'manifest.json', data: `{"identifier":"com.example.deep","pages":{"index":{"html_file":"index.html"}},"x":${'['.repeat(depth)}${']'.repeat(depth)}}` },
+      { name: 'index.html', data: 'x' },
+    ]);
+    const r = await install(deep);
+    assert.equal(r.statusCode, 400, `${depth}: ${r.body.slice(0, 200)}`);
+    assert.equal(r.json().error, 'invalid_manifest');
+  }
+  for (const name of ['__proto__', 'constructor']) {
+    const proto = await buildZip([
+      { name: 'manifest.json', data: `{"identifier":"com.example.proto","pages":{"${name}":{"html_file":"index.html"}}}` },
+      { name: 'index.html', data: 'x' },
+    ]);
+    const r = await install(proto);
+    assert.equal(r.statusCode, 400, name);
+    assert.match(JSON.stringify(r.json().details), /cannot be a page name/);
+  }
+
   const notZip = multipart(Buffer.from('not a zip at all'));
   const res3 = await t.app.inject({ method: 'POST', url: '/acctapi/apps/install', payload: notZip.payload, headers: { ...notZip.headers, cookie: alice } });
   assert.equal(res3.statusCode, 400);

@@ -164,6 +164,14 @@ describe('FEPS files', () => {
       const res = await upload(alice, opts);
       assert.equal(res.statusCode, 400, JSON.stringify(opts));
     }
+    // Names and folders are text: nothing else is turned into one, nor quietly dropped.
+    for (const opts of [{ fileName: { a: 1 } }, { fileName: 123 }, { targetFolder: ['a', '..'], fileName: 'q.txt' }, { targetFolder: 7, fileName: 'q.txt' }]) {
+      const res = await upload(alice, opts);
+      assert.equal(res.statusCode, 400, JSON.stringify(opts));
+      assert.equal(res.json().error, 'invalid_name');
+    }
+    const names = (await call('GET', `/ceps/query/${APP}.files`, alice)).json().map((r: { _id: string }) => r._id);
+    assert.ok(!names.some((n: string) => n === 'q.txt' || n === '123' || n.includes('object')), names.join(' '));
     for (const p of ['..%2F..%2Fetc%2Fpasswd', '%2e%2e/%2e%2e/etc/passwd', 'a/../../b']) {
       const res = await call('GET', `/feps/userfiles/${APP}/alice/${p}`, alice);
       assert.ok([400, 404].includes(res.statusCode), p);

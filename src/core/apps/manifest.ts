@@ -99,6 +99,8 @@ const MAX_INDEXES_PER_TABLE = 16;
 /** The most fields one index may have; the sqlite backend has the same cap. */
 const MAX_INDEX_FIELDS = 8;
 const MAX_TEXT = 4000;
+/** Real manifests nest a handful of levels (permissions → table_id → names). */
+const MAX_MANIFEST_DEPTH = 32;
 const PAGE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 export const PERMISSION_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
 
@@ -166,8 +168,10 @@ function parsePages(raw: unknown, path: string, fallbackTitle: string, p: Proble
   if (names.length > MAX_PAGES) p.add(path, `declares more than ${MAX_PAGES} pages`);
   for (const name of names.slice(0, MAX_PAGES)) {
     const at = `${path}.${name}`;
-    // Page names are URL segments (/apps/<app>/<page>), so they stay plain.
+    // Page names are URL segments (/apps/<app>/<page>), so they stay plain; and never a name
+    // every object already has (`__proto__`, `constructor`), which would not be a page of its own.
     if (!PAGE_NAME.test(name)) p.add(at, 'page names use A-Z a-z 0-9 _ - (at most 64)');
+    else if (name in Object.prototype) p.add(at, `${JSON.stringify(name)} cannot be a page name`);
     const page = raw[name];
     if (!isObject(page)) {
       p.add(at, `must be an object, not ${typeName(page)}`);
@@ -356,7 +360,23 @@ function parseJson(text: string, file: string, p: Problems): Json | undefined {
     p.add(file, `must hold a JSON object, not ${typeName(value)}`);
     return undefined;
   }
+  if (nestedDeeperThan(value, MAX_MANIFEST_DEPTH)) {
+    // The raw manifest is stored with the app: too deep for the stores' JSON (and JSON.stringify's stack).
+    p.add(file, `is nested more than ${MAX_MANIFEST_DEPTH} levels deep`);
+    return undefined;
+  }
   return value;
+}
+
+/** Iterative, so that the inputs it refuses cannot overflow the stack while it looks. */
+function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: Array<{ v: unknown; depth: number }> = [{ v: value, depth: 1 }];
+  while (stack.length > 0) {
+    const { v, depth } = stack.pop()!;
+    if (depth > max) return true;
+    for (const child of Object.values(v as object)) if (child !== null && typeof child === 'object') stack.push({ v: child, depth: depth + 1 });
+  }
+  return false;
 }
 
 function checkName(name: unknown, path: string, expected: string | undefined, p: Problems): string {

@@ -23,8 +23,12 @@ export function normaliseUserFilePath(raw: unknown): string {
 }
 
 export function joinUserFilePath(folder: unknown, name: unknown): string {
+  // Text only: a number or object would become a name nobody asked for ("[object Object]"),
+  // and a folder given as a list would be dropped, putting the file somewhere else.
+  if (folder !== undefined && folder !== null && typeof folder !== 'string') throw new FreeholdError('invalid_name', 'targetFolder must be text');
+  if (typeof name !== 'string') throw new FreeholdError('invalid_name', 'fileName must be text');
   const f = typeof folder === 'string' && folder.trim() !== '' ? folder : '';
-  return normaliseUserFilePath(f ? `${f}/${String(name)}` : String(name));
+  return normaliseUserFilePath(f ? `${f}/${name}` : name);
 }
 
 /** BlobStore key of a user file in the first layout (bytes under their path), still read for old records. */
