@@ -17,7 +17,8 @@ const FASTIFY_CODES: Record<string, { code: string; status: number; message?: st
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'unsupported_media_type', status: 415, message: 'Unsupported content type' },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'bad_request', status: 400, message: 'Invalid Content-Length' },
   FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'bad_request', status: 400, message: 'Body must not be empty when Content-Type is application/json' },
-  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'bad_request', status: 400, message: 'Malformed JSON body' },
+  // The parser also refuses valid JSON using these keys (prototype pollution), and does not say which it was.
+  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'bad_request', status: 400, message: 'Malformed JSON body (the keys __proto__ and constructor.prototype are refused too)' },
   FST_INVALID_MULTIPART_CONTENT_TYPE: { code: 'bad_request', status: 400, message: 'Expected a multipart/form-data body' },
 };
 

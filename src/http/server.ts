@@ -4,6 +4,7 @@ import formbody from '@fastify/formbody';
 import multipart from '@fastify/multipart';
 import type { Logger } from 'pino';
 import type { Services } from '../core/services.js';
+import { clientError, frameworkError } from './framework-errors.js';
 import { registerErrorHandling } from './errors.js';
 import { registerCors } from './cors.js';
 import { registerSecurityHeaders } from './security-headers.js';
@@ -51,6 +52,8 @@ export async function buildServer(services: Services, logger: Logger | false = s
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     schemaController: { compilersFactory: compilers.compilersFactory },
     routerOptions: { maxParamLength: 500 },
+    frameworkErrors: frameworkError,
+    clientErrorHandler: clientError,
   });
 
   app.decorate('services', services);
