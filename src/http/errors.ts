@@ -69,10 +69,19 @@ export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
   return reply.code(status).type('application/json; charset=utf-8').send(body);
 }
 
+/** Node reports a request body cut off by the client as `aborted` (ECONNRESET) on the request. */
+function clientWentAway(err: unknown, request: FastifyRequest): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  const gone = request.raw.aborted || request.raw.socket?.destroyed === true;
+  return gone && err instanceof Error && (err.message === 'aborted' || code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE');
+}
+
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err, request: FastifyRequest, reply) => {
     const { status, body } = toErrorBody(err);
-    if (status >= 500) request.log.error({ err }, 'request failed');
+    // Only the server's own failures are errors: a full quota (507) is the owner's
+    // state, and a client that hung up mid-body has no one left to answer.
+    if (status >= 500 && body.error !== 'quota_exceeded' && !clientWentAway(err, request)) request.log.error({ err }, 'request failed');
     else request.log.info({ code: body.error, status }, 'request refused');
     if (reply.sent) return;
     if (status === 503) reply.header('Retry-After', '30');

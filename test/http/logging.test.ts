@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { Writable } from 'node:stream';
 import { spawn, spawnSync } from 'node:child_process';
 import { startTestServer, TEST_PASSWORD } from '../helpers/server.js';
@@ -104,4 +105,35 @@ test('access lines of one turn reach the destination in one write; a quiet serve
   `], { encoding: 'utf8' });
   assert.equal(exiting.status, 0, exiting.stderr);
   assert.match(exiting.stdout, /"url":"\/at-exit"/);
+});
+
+test('only the server\'s own failures are logged as errors: not a full quota, not a client hanging up mid-upload', async () => {
+  const lines: string[] = [];
+  const sink = new Writable({ write(chunk, _enc, done) { lines.push(...String(chunk).split('\n').filter(Boolean)); done(); } });
+  const server = await startTestServer({ listen: true, logTo: sink as unknown as import('pino').DestinationStream, config: { quotaRecords: 1 } });
+  try {
+    await server.addUser('alice');
+    const token = await server.appToken('alice', 'com.example.notes');
+    const write = () => fetch(`${server.url}/ceps/write/com.example.notes`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"a":1}' });
+    assert.equal((await write()).status, 200);
+    assert.equal((await write()).status, 507);
+
+    // An upload whose client goes away halfway through its body.
+    const { port } = new URL(server.url);
+    await new Promise<void>((resolve) => {
+      const socket = net.connect(Number(port), '127.0.0.1', () => {
+        socket.write(`PUT /feps/upload/com.example.notes HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\n` +
+          'Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b\r\nContent-Disposition: form-data; name="file"; filename="x.bin"\r\n\r\n' + 'x'.repeat(5000));
+        setTimeout(() => { socket.destroy(); resolve(); }, 300);
+      });
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    await endOfTurn();
+
+    const parsed = lines.map((l) => JSON.parse(l) as { level: number; code?: string; msg: string });
+    assert.ok(parsed.some((l) => l.code === 'quota_exceeded' && l.level === 30), 'the 507 is logged, at info');
+    assert.deepEqual(parsed.filter((l) => l.level >= 50).map((l) => l.msg), [], 'no error lines');
+  } finally {
+    await server.close();
+  }
 });
