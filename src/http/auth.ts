@@ -81,6 +81,13 @@ export async function requireAdmin(services: Services, request: FastifyRequest):
   return owner;
 }
 
+/** Requests whose bearer token passed the check (the API rate limit counts such tokens on their own). */
+const verified = new WeakSet<FastifyRequest>();
+
+export function tokenVerified(request: FastifyRequest): boolean {
+  return verified.has(request);
+}
+
 /** An app-scoped bearer token (CEPS/FEPS). */
 export async function requireAppToken(services: Services, request: FastifyRequest): Promise<TokenClaims> {
   const token = bearerToken(request);
@@ -91,6 +98,7 @@ export async function requireAppToken(services: Services, request: FastifyReques
       ? new FreeholdError('token_expired', 'The token has expired')
       : new FreeholdError('unauthorized', 'Invalid token');
   }
+  verified.add(request);
   return check.claims;
 }
 

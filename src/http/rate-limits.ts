@@ -1,8 +1,8 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, onResponseHookHandler } from 'fastify';
 import type { Services } from '../core/services.js';
 import { FreeholdError } from '../core/errors.js';
-import { bearerToken, bearerTokenHash } from './auth.js';
-import { addressKey, RequestWindows } from './rate-window.js';
+import { bearerToken, bearerTokenHash, tokenVerified } from './auth.js';
+import { addressKey, RecentKeys, RequestWindows } from './rate-window.js';
 
 /**
  * Rate limits are opt-in per route (`config.rateLimit`), on by default in config, and
@@ -22,6 +22,8 @@ export interface RouteLimit {
   windows: RequestWindows;
   /** What one client is: requests with the same key share the allowance. */
   key(request: FastifyRequest): string;
+  /** Learns from a finished request (which tokens proved valid). */
+  settled?(request: FastifyRequest): void;
 }
 
 declare module 'fastify' {
@@ -39,6 +41,15 @@ export function registerRateLimits(app: FastifyInstance): void {
     const check = limitHook(limit);
     const existing = route.onRequest;
     route.onRequest = existing === undefined ? [check] : Array.isArray(existing) ? [...existing, check] : [existing, check];
+    const settled = limit.settled;
+    if (settled) {
+      const learn: onResponseHookHandler = (request, _reply, done) => {
+        settled(request);
+        done();
+      };
+      const after = route.onResponse;
+      route.onResponse = after === undefined ? [learn] : Array.isArray(after) ? [...after, learn] : [after, learn];
+    }
   });
 }
 
@@ -73,11 +84,34 @@ export const loginRateLimit = perServer((services) => ({
   key: (r) => addressKey(r.ip),
 }));
 
-/** API: per token (hashed, so the counters never hold a usable token), else per address. */
-export const apiRateLimit = perServer((services) => ({
-  windows: new RequestWindows(services.config.apiRateLimit, MINUTE),
-  key: (r) => {
+/**
+ * API: per token (hashed, so the counters never hold a usable token) once the token
+ * has proved valid, else per address. A made-up token is not a client of its own:
+ * otherwise each request with a fresh one got a fresh allowance (never a 429), and a
+ * flood of them filled the counters until real tokens' windows were dropped. So a
+ * token is counted on its address until a request with it has passed the token
+ * check (its first request, typically), then on its own window.
+ */
+export const apiRateLimit = perServer((services) => {
+  const windows = new RequestWindows(services.config.apiRateLimit, MINUTE);
+  const valid = new RecentKeys();
+  const tokenKey = (r: FastifyRequest): string | null => {
     const token = bearerToken(r);
-    return token ? 't:' + bearerTokenHash(r, token).slice(0, 32) : 'ip:' + addressKey(r.ip);
-  },
-}));
+    return token ? 't:' + bearerTokenHash(r, token).slice(0, 32) : null;
+  };
+  return {
+    windows,
+    key: (r) => {
+      const t = tokenKey(r);
+      return t !== null && valid.has(t) ? t : 'ip:' + addressKey(r.ip);
+    },
+    settled: (r) => {
+      if (!tokenVerified(r)) return;
+      const t = tokenKey(r);
+      if (t === null || valid.has(t)) return;
+      valid.add(t);
+      // The request that proved it counts on the token's own window too.
+      windows.hit(t);
+    },
+  };
+});

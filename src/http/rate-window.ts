@@ -66,6 +66,26 @@ export class RequestWindows {
 }
 
 /**
+ * A bounded set of keys, forgetting the least recently added first when full. A
+ * forgotten key is simply treated as new again.
+ */
+export class RecentKeys {
+  private readonly keys = new Set<string>();
+
+  constructor(private readonly maxKeys = 10_000) {}
+
+  has(key: string): boolean {
+    return this.keys.has(key);
+  }
+
+  add(key: string): void {
+    if (this.keys.has(key)) return;
+    if (this.keys.size >= this.maxKeys) this.keys.delete(this.keys.values().next().value!);
+    this.keys.add(key);
+  }
+}
+
+/**
  * The part of a client address a limit counts by. IPv4: the address. IPv6: its /64
  * prefix, since one host or home network is routinely given a whole /64 and could
  * otherwise take a fresh address per request. IPv4-mapped IPv6 (`::ffff:a.b.c.d`,

@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addressKey, ipv6Groups, RequestWindows } from '../../src/http/rate-window.js';
+import { addressKey, ipv6Groups, RecentKeys, RequestWindows } from '../../src/http/rate-window.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 describe('request windows', () => {
@@ -29,6 +29,12 @@ describe('request windows', () => {
 });
 
 describe('address keys', () => {
+  test('RecentKeys stays bounded, forgetting the oldest first', () => {
+    const keys = new RecentKeys(3);
+    for (const k of ['a', 'b', 'c', 'a', 'd']) keys.add(k);
+    assert.deepEqual(['a', 'b', 'c', 'd'].map((k) => keys.has(k)), [false, true, true, true]);
+  });
+
   test('IPv6 parses in every textual form', () => {
     assert.deepEqual(ipv6Groups('2001:db8::1'), [0x2001, 0xdb8, 0, 0, 0, 0, 0, 1]);
     assert.deepEqual(ipv6Groups('::'), [0, 0, 0, 0, 0, 0, 0, 0]);
@@ -88,6 +94,23 @@ describe('rate limits over HTTP', () => {
     }
     assert.deepEqual(codes, [200, 404, 200, 404, 429]);
     assert.equal((await call(b, '/ceps/query/com.example.notes')).statusCode, 200, 'another token has its own allowance');
+  });
+
+  test('made-up tokens count on their address, so a flood of them is limited and spares known tokens', async () => {
+    const call = (token: string, from: string) => server.app.inject({ method: 'GET', url: '/ceps/query/com.example.notes', remoteAddress: from, headers: { authorization: `Bearer ${token}` } });
+    const bogus = () => `bogus-${Math.random().toString(36).slice(2)}-token-text`;
+    const codes: number[] = [];
+    for (let i = 0; i < 5; i++) codes.push((await call(bogus(), '192.0.2.50')).statusCode);
+    assert.deepEqual(codes, [401, 401, 401, 401, 429]);
+
+    // A token that has proved valid keeps its own allowance while its address floods.
+    const known = await server.appToken('ann', 'com.example.notes');
+    assert.equal((await call(known, '192.0.2.51')).statusCode, 200);
+    for (let i = 0; i < 4; i++) await call(bogus(), '192.0.2.51');
+    assert.equal((await call(bogus(), '192.0.2.51')).statusCode, 429);
+    assert.equal((await call(known, '192.0.2.51')).statusCode, 200);
+    // A token never seen before makes its first request on the address's allowance.
+    assert.equal((await call(await server.appToken('ann', 'com.example.notes'), '192.0.2.51')).statusCode, 429);
   });
 
   test('routes without a limit are not counted', async () => {
