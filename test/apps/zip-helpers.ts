@@ -11,6 +11,8 @@ export interface ZipEntry {
   data?: Buffer | string;
   mode?: number;
   dir?: boolean;
+  /** false stores the bytes as they are (so a patch can reach them). */
+  compress?: boolean;
 }
 
 /**
@@ -22,7 +24,7 @@ export async function buildZip(entries: ZipEntry[], patch: Array<[string, string
   const zip = new yazl.ZipFile();
   for (const e of entries) {
     if (e.dir) zip.addEmptyDirectory(e.name, e.mode !== undefined ? { mode: e.mode } : {});
-    else zip.addBuffer(Buffer.isBuffer(e.data) ? e.data : Buffer.from(e.data ?? ''), e.name, e.mode !== undefined ? { mode: e.mode } : {});
+    else zip.addBuffer(Buffer.isBuffer(e.data) ? e.data : Buffer.from(e.data ?? ''), e.name, { ...(e.mode !== undefined ? { mode: e.mode } : {}), ...(e.compress === false ? { compress: false } : {}) });
   }
   zip.end();
   const chunks: Buffer[] = [];

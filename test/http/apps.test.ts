@@ -335,6 +335,18 @@ test('bad packages are refused with every problem listed', async () => {
     assert.match(JSON.stringify(r.json().details), /cannot be a page name/);
   }
 
+  // An entry whose bytes do not match its CRC-32 (one byte changed after zipping).
+  const corrupt = await buildZip([
+    { name: 'manifest.json', data: '{"identifier":"com.example.crc","pages":{"index":{"html_file":"index.html"}}}' },
+    { name: 'index.html', data: 'x' },
+    { name: 'data.txt', data: 'HELLO'.repeat(20), compress: false },
+  ], [['HELLOHELLOHELLO', 'JELLOHELLOHELLO']]);
+  const crc = await install(corrupt);
+  assert.equal(crc.statusCode, 400, crc.body);
+  assert.equal(crc.json().error, 'invalid_package');
+  assert.match(JSON.stringify(crc.json().details), /data\.txt: CRC-32 mismatch/);
+  assert.equal((await get('/apps/com.example.crc/index')).statusCode, 404, 'nothing of it installed');
+
   const notZip = multipart(Buffer.from('not a zip at all'));
   const res3 = await t.app.inject({ method: 'POST', url: '/acctapi/apps/install', payload: notZip.payload, headers: { ...notZip.headers, cookie: alice } });
   assert.equal(res3.statusCode, 400);

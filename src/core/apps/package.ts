@@ -1,7 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import type { ZipFile } from 'yauzl';
 import { FreeholdError } from '../errors.js';
 import { parseManifest, type AppManifest } from './manifest.js';
@@ -132,13 +133,34 @@ async function listZip(zipPath: string, maxEntries: number): Promise<Listing> {
         problems.push(`${shown}: unsupported compression method ${entry.compressionMethod}`);
         continue;
       }
-      files.push({ path: name, size: entry.uncompressedSize, open: () => zip.openReadStreamPromise(entry) });
+      files.push({ path: name, size: entry.uncompressedSize, open: async () => crcChecked(await zip.openReadStreamPromise(entry), entry.crc32) });
     }
   } catch (err) {
     await close();
     throw invalid('The package is not a readable zip file', [...problems, `zip: ${(err as Error).message}`]);
   }
   return { files, problems, close };
+}
+
+/**
+ * yauzl checks sizes but not CRC-32s, so a corrupt entry would install as is: the
+ * bytes pass through a running CRC, and a mismatch errors the stream before its end
+ * (so no store commits them).
+ */
+function crcChecked(src: Readable, expected: number): Readable {
+  let crc = 0;
+  const check = new Transform({
+    transform(chunk: Buffer, _encoding, done: TransformCallback) {
+      crc = crc32(chunk, crc);
+      done(null, chunk);
+    },
+    flush(done: TransformCallback) {
+      done(crc === expected >>> 0 ? null : new Error('CRC-32 mismatch: the entry is corrupt'));
+    },
+  });
+  // Errors of the source reach `check`, which is the stream the reader holds.
+  pipeline(src, check, () => {});
+  return check;
 }
 
 // ---------- folder ----------
