@@ -222,6 +222,22 @@ describe('auth and isolation', () => {
     assert.equal((await call('DELETE', `/ceps/delete/${APP}/${id}`, bob)).statusCode, 404);
     assert.equal((await call('GET', `/ceps/read/${APP}/${id}`, alice)).json().mine, 'alice');
   });
+
+  test('owner_id on a write is refused, never applied to the caller\'s own store', async () => {
+    const id = (await call('POST', `/ceps/write/${APP}`, alice, { mine: 'alice' })).json()._id;
+    for (const [method, url, body] of [
+      ['DELETE', `/ceps/delete/${APP}/${id}?owner_id=bob`, undefined],
+      ['PUT', `/ceps/update/${APP}/${id}?owner_id=bob`, { mine: 'changed' }],
+      ['POST', `/ceps/write/${APP}?owner_id=bob`, { mine: 'new' }],
+      ['DELETE', `/feps/delete/${APP}/${id}?owner_id=bob`, undefined],
+    ] as const) {
+      const res = await call(method, url, alice, body);
+      assert.equal(res.statusCode, 403, `${method} ${url}`);
+      assert.equal(res.json().error, 'forbidden');
+    }
+    assert.equal((await call('GET', `/ceps/read/${APP}/${id}`, alice)).json().mine, 'alice', 'the record is untouched');
+    assert.equal((await call('DELETE', `/ceps/delete/${APP}/${id}?owner_id=alice`, alice)).statusCode, 200, 'naming oneself is fine');
+  });
 });
 
 describe('bad input', () => {

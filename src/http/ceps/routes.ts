@@ -16,7 +16,16 @@ const RecordParams = Type.Object({ app_table: AppTableParam, id: RecordIdParam }
 
 export async function accessFrom(services: Services, request: FastifyRequest): Promise<Access> {
   const claims = await requireAppToken(services, request);
-  return { userId: claims.userId, ownerId: claims.ownerId, appName: claims.appName };
+  const access = { userId: claims.userId, ownerId: claims.ownerId, appName: claims.appName };
+  // `?owner_id=` selects another owner's store for GET reads only. On anything else it
+  // was ignored, so a delete meant for another owner's record removed the caller's own.
+  if (request.method !== 'GET' && request.method !== 'HEAD') {
+    const owner = (request.query as Record<string, unknown> | undefined)?.owner_id;
+    if (owner !== undefined && owner !== '' && owner !== access.ownerId) {
+      throw new FreeholdError('forbidden', 'owner_id in the query string selects another owner only for reads (GET); this request acts on your own store only');
+    }
+  }
+  return access;
 }
 
 /** The owner whose store a read addresses: `owner_id` may name another user (sharing). */
