@@ -148,6 +148,55 @@ test('a page is also served at its html_file address, and other pages by name', 
   assert.equal((await get(`/apps/${APP}/nosuchpage`)).statusCode, 404);
 });
 
+test("freezr's page addresses: <page>.html, and pages the manifest does not declare", async () => {
+  const name = 'com.example.pagenames';
+  const zip = await buildZip([
+    { name: 'manifest.json', data: JSON.stringify({ identifier: name, pages: { second: { html_file: 'pages/second.html', page_title: 'Second' } } }) },
+    { name: 'pages/second.html', data: '<p>second</p>' },
+    { name: 'help.html', data: '<p>help</p>' },
+    { name: 'help.css', data: 'p { color: red }' },
+    { name: 'help.js', data: 'console.log(1)' },
+    { name: 'index.html', data: '<p>start</p>' },
+  ]);
+  assert.equal((await install(zip)).statusCode, 200);
+  const doc = { 'sec-fetch-dest': 'document' };
+  const second = await get(`/apps/${name}/second.html`, alice, doc);
+  assert.equal(second.statusCode, 200);
+  assert.match(second.body, /<title>Second<\/title>/);
+  assert.match(second.body, /<p>second<\/p>/);
+
+  // Undeclared: help.html wrapped as a page, with help.css and help.js (scripts by nonce).
+  for (const [url, headers] of [[`/apps/${name}/help`, {}], [`/apps/${name}/help`, doc], [`/apps/${name}/help.html`, doc]] as const) {
+    const page = await get(url, alice, headers);
+    assert.equal(page.statusCode, 200, url);
+    assert.match(page.body, /var freezrMeta = /);
+    assert.match(page.body, /<p>help<\/p>/);
+    assert.match(page.body, /href="[^"]*help\.css"/);
+    assert.match(page.body, /<script nonce="[^"]+" src="[^"]*help\.js"><\/script>/);
+  }
+  // What a page fetches (templates, getHtml) is still the file itself.
+  const raw = await get(`/apps/${name}/help.html`, alice, { 'sec-fetch-dest': 'empty' });
+  assert.equal(raw.statusCode, 200);
+  assert.equal(raw.body, '<p>help</p>');
+  assert.equal((await get(`/apps/${name}/help.html`)).body, '<p>help</p>', 'not a browser: the file');
+  assert.equal((await get(`/apps/${name}/nothere`, alice, doc)).statusCode, 404);
+  assert.equal((await get(`/apps/${name}/constructor`, alice, doc)).statusCode, 404);
+});
+
+test("an app that declares no pages opens at its index.html, as freezr's default page", async () => {
+  const name = 'com.example.nopages';
+  assert.equal((await install(await buildZip([
+    { name: 'manifest.json', data: JSON.stringify({ identifier: name }) },
+    { name: 'index.html', data: '<p>start</p>' },
+  ]))).statusCode, 200);
+  const root = await get(`/apps/${name}`);
+  assert.equal(root.statusCode, 302);
+  assert.match(String(root.headers.location), /\/index$/);
+  const page = await get(`/apps/${name}/index`);
+  assert.equal(page.statusCode, 200);
+  assert.match(page.body, /<p>start<\/p>/);
+});
+
 test("a page (and so its token) is not handed to another page's fetch", async () => {
   const nav = await get(`/apps/${APP}/index`, alice, { 'sec-fetch-dest': 'document' });
   assert.equal(nav.statusCode, 200);

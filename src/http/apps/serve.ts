@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { AppManifest } from '../../core/apps/manifest.js';
+import type { AppManifest, AppPage } from '../../core/apps/manifest.js';
 import type { InstalledApp } from '../../core/apps/service.js';
 import { relPathProblem } from '../../core/apps/paths.js';
 import { FreeholdError } from '../../core/errors.js';
@@ -75,6 +75,21 @@ function findPage(manifest: AppManifest, rest: string): string | undefined {
   return Object.keys(manifest.pages).find((name) => manifest.pages[name]!.htmlFile === rest);
 }
 
+/** freezr drops `.html` from a page address: `/apps/<app>/second.html` is page `second`. */
+function pageByHtmlName(manifest: AppManifest, rest: string): string | undefined {
+  const name = /^([A-Za-z0-9_-]{1,64})\.html$/.exec(rest)?.[1];
+  return name !== undefined && Object.hasOwn(manifest.pages, name) ? name : undefined;
+}
+
+/**
+ * What a browser navigates to, as opposed to what a page fetches: by Sec-Fetch-Dest
+ * when the client sends it; otherwise (not a browser) only extension-less addresses.
+ */
+function isNavigation(request: FastifyRequest, rest: string): boolean {
+  const dest = request.headers['sec-fetch-dest'];
+  return dest === undefined ? !rest.includes('.') : dest === 'document';
+}
+
 function defaultPage(manifest: AppManifest): string | undefined {
   return Object.hasOwn(manifest.pages, 'index') ? 'index' : Object.keys(manifest.pages)[0];
 }
@@ -86,23 +101,55 @@ export class AppServing {
   async serve(request: FastifyRequest, reply: FastifyReply, viewer: Viewer, installed: InstalledApp, rest: string): Promise<FastifyReply> {
     const { manifest } = installed;
     if (rest === '') {
-      const page = defaultPage(manifest);
+      // Without declared pages, freezr's default: an undeclared `index` page.
+      const page = defaultPage(manifest) ?? ((await this.undeclaredPage(viewer.userId, manifest, 'index')) ? 'index' : undefined);
       if (page === undefined) throw new FreeholdError('not_found', 'This app has no pages');
       const loc = appLocation(this.services.config, viewer.userId, manifest.identifier);
       return reply.redirect(loc.pathPrefix + encodeURIComponent(page));
     }
     const pageName = findPage(manifest, rest);
-    if (pageName !== undefined) return this.page(request, reply, viewer, manifest, pageName);
+    if (pageName !== undefined) return this.page(request, reply, viewer, manifest, manifest.pages[pageName]!);
+    if (isNavigation(request, rest)) {
+      const alias = pageByHtmlName(manifest, rest);
+      if (alias !== undefined) return this.page(request, reply, viewer, manifest, manifest.pages[alias]!);
+      const implicit = await this.undeclaredPage(viewer.userId, manifest, rest);
+      if (implicit) return this.page(request, reply, viewer, manifest, implicit);
+    }
     return this.file(request, reply, viewer.userId, manifest.identifier, rest);
   }
 
-  private async page(request: FastifyRequest, reply: FastifyReply, viewer: Viewer, manifest: AppManifest, pageName: string): Promise<FastifyReply> {
+  /**
+   * freezr serves a page the manifest does not declare from files named after it:
+   * `/apps/<app>/help` is `help.html` with `help.css` and `help.js` when they exist.
+   * Only at the app's top level, for names a declared page could have.
+   */
+  private async undeclaredPage(ownerId: string, manifest: AppManifest, rest: string): Promise<AppPage | null> {
+    const name = /^([A-Za-z0-9_-]{1,64})(?:\.html)?$/.exec(rest)?.[1];
+    if (name === undefined || name in Object.prototype) return null;
+    const has = async (file: string) => {
+      try {
+        await this.services.apps.statFile(ownerId, manifest.identifier, file);
+        return true;
+      } catch (err) {
+        if (err instanceof FreeholdError && err.code === 'not_found') return false;
+        throw err;
+      }
+    };
+    if (!(await has(`${name}.html`))) return null;
+    return {
+      title: manifest.displayName, htmlFile: `${name}.html`,
+      cssFiles: (await has(`${name}.css`)) ? [`${name}.css`] : [],
+      scriptFiles: (await has(`${name}.js`)) ? [`${name}.js`] : [],
+      modules: [],
+    };
+  }
+
+  private async page(request: FastifyRequest, reply: FastifyReply, viewer: Viewer, manifest: AppManifest, page: AppPage): Promise<FastifyReply> {
     requireDocumentRequest(request, 'App pages');
     const { services } = this;
     const { config } = services;
     const ownerId = viewer.userId;
     const appName = manifest.identifier;
-    const page = manifest.pages[pageName]!;
     const bodyHtml = await services.apps.readText(ownerId, appName, page.htmlFile);
     const appToken = await services.tokens.pageToken(viewer.sessionHash, ownerId, appName, viewer.expiresAt);
     const loc = appLocation(config, ownerId, appName);
