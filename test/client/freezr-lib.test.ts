@@ -70,6 +70,7 @@ describe('freezr client library in the browser', { skip: browserSkipReason() }, 
     assert.deepEqual(failed, [], 'every probe passes');
     assert.ok(Object.keys(summary.results).length >= 20, 'all probes ran');
     assert.equal(summary.ctx.initPageScriptsCalls, 1, 'freezr.initPageScripts ran once, on load');
+    assert.equal(summary.ctx.initReadyState, 'complete', 'as in freezr, once the whole page has loaded');
     assert.deepEqual(problems, []);
 
     // What the page wrote is really on the server, as seen through the API with a token.

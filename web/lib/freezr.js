@@ -492,7 +492,16 @@
   freezr.perms = {
     getAppPermissions: withCallback(getAppPermissions),
     getAllAppPermissions: withCallback(getAllAppPermissions),
-    isGranted: withCallback(isGranted),
+    /**
+     * freezr's own `isGranted(name, callback)` calls back with the answer alone,
+     * `callback(granted)`, not `(err, result)`; without a callback, a promise.
+     * @param {string} permissionName @param {(granted: boolean) => void} [callback]
+     */
+    isGranted(permissionName, callback) {
+      if (typeof callback !== 'function') return isGranted(permissionName);
+      isGranted(permissionName).then((granted) => callback(granted), () => callback(false));
+      return undefined;
+    },
     shareRecords: withCallback(shareRecords),
     shareFilePublicly: withCallback(shareFilePublicly),
     shareServableFile: withCallback(shareFilePublicly),
@@ -850,8 +859,16 @@
   win.freezr = freezr;
   win.freepr = freezr.promise;
 
-  function start() {
+  function ready() {
     if (meta().type !== 'extentionPopupException') freezr.menu._createElements();
+    // freezr's pages show uploaded files by their bare userfiles address, which its
+    // server authorises by cookie; here such addresses carry the app token instead,
+    // added to every media element that shows one, now and later.
+    freezr.utils.refreshFileTokens();
+    freezr.utils.observeFileTokens();
+  }
+
+  function start() {
     // The page wrapper may also call initPageScripts (on load); this flag, shared with
     // it, makes sure the app's start-up runs exactly once.
     if (typeof freezr.initPageScripts === 'function' && !win.__freeholdInitDone) {
@@ -865,9 +882,12 @@
     }
   }
 
-  // App scripts load after this file and define initPageScripts, so wait for the page.
-  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start, { once: true });
-  else setTimeout(start, 0);
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', ready, { once: true });
+  else setTimeout(ready, 0);
+  // App scripts load after this file and define initPageScripts; as freezr's page skeleton
+  // does, it runs once the whole page has loaded (images included).
+  if (document.readyState === 'complete') setTimeout(start, 0);
+  else win.addEventListener('load', start, { once: true });
 
   document.addEventListener('keydown', (evt) => { if (evt.key === 'Escape') freezr.menu.close(); });
 })();
