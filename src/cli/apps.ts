@@ -26,6 +26,7 @@ export function appCommands(program: Command): void {
         });
         if (started) bar.stop();
         process.stdout.write(`installed ${installed.appName} ${installed.version} for ${opts.user}\n`);
+        for (const w of installed.warnings) process.stderr.write(`warning: ${w}\n`);
         process.stdout.write(`open it at ${s.config.publicUrl}/apps/${installed.appName}\n`);
       });
     });

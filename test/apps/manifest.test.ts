@@ -89,6 +89,7 @@ test('every problem is listed, each with its path', () => {
         { name: 'p1', type: 'root_access', table_id: 'com.x.y' },
         { name: 'p1', type: 'read_all', table_id: ['bad table!'] },
         { type: 'read_all' },
+        { name: 'p4', type: 'root access!', table_id: 'com.x.y' },
       ],
     }),
   });
@@ -97,7 +98,6 @@ test('every problem is listed, each with its path', () => {
     /^display_name: must be a string/,
     /^version: must be a string/,
     /^pages\.index\.html_file: path escapes the app/,
-    /^pages\.index\.css_files\[0\]: absolute path/,
     /^pages\.index\.script_files\[0\]: backslash in path/,
     /^pages\.index\.script_files\[1\]: must be a string/,
     /^pages\.index\.modules\[0\]: drive letter/,
@@ -107,12 +107,49 @@ test('every problem is listed, each with its path', () => {
     /^app_tables\.files: Collection name files is reserved/,
     /^app_tables\.other\.indexes\[0\]\[0\]: is not a field path/,
     /^app_tables\.other\.indexes\[1\]: must be a field path or an array/,
-    /^permissions\[0\]\.type: must be one of share_records/,
+    /^permissions\[3\]\.type: must be one of share_records/,
     /^permissions\[1\]: repeats the permission name/,
     /^permissions\[1\]\.table_id\[0\]: Invalid app table name/,
     /^permissions\[2\]\.name: is required/,
   ];
   for (const re of expect) assert.ok(problems.some((p) => re.test(p)), `expected a problem matching ${re}\n${problems.join('\n')}`);
+});
+
+test("what freezr tolerates installs, left out and said: addresses elsewhere, missing assets, unknown permission types, ./ paths", () => {
+  const { manifest, warnings } = parseManifest({
+    manifestJson: minimal({
+      pages: {
+        index: {
+          html_file: './index.html',
+          css_files: ['./a.css', '/app/info.freezr.public/public/freezr_style.css', 'missing.css'],
+          script_files: ['https://cdn.example.com/lib.js', 'javascript:alert(1)', 'b.js', 'pell.js'],
+        },
+      },
+      permissions: [{ name: 'ask_llm', type: 'use_llm' }, { name: 'r', type: 'read_all', table_id: 'com.example.app' }],
+    }),
+  }, { files: new Set(['index.html', 'a.css', 'b.js']) });
+  assert.deepEqual(manifest.pages.index, { title: 'com.example.app', htmlFile: 'index.html', cssFiles: ['a.css'], scriptFiles: ['b.js'], modules: [] });
+  assert.deepEqual(manifest.permissions.map((p) => p.name), ['r']);
+  const expect = [
+    /^pages\.index\.css_files\[1\]: not a file of the app, left out/,
+    /^pages\.index\.css_files\[2\]: no such file in the package, left out/,
+    /^pages\.index\.script_files\[0\]: not a file of the app/,
+    /^pages\.index\.script_files\[1\]: not a file of the app/,
+    /^pages\.index\.script_files\[3\]: no such file in the package/,
+    /^permissions\[0\]\.type: "use_llm" is not a permission type this server offers/,
+  ];
+  assert.equal(warnings.length, expect.length, warnings.join('\n'));
+  for (const re of expect) assert.ok(warnings.some((w) => re.test(w)), `expected a warning matching ${re}\n${warnings.join('\n')}`);
+  // Still refused: a page that cannot be served, and paths that try to leave the app.
+  assert.match(problemsOf({ manifestJson: minimal({ pages: { index: { html_file: 'nope.html', css_files: ['../x.css'] } } }) }, { files: new Set(['index.html']) }).join('\n'),
+    /html_file: no such file[\s\S]*css_files\[0\]: path escapes/);
+});
+
+test("app_config.json's collection_name names a permission's table", () => {
+  const { manifest } = parseManifest({
+    appConfigJson: JSON.stringify({ meta: { app_name: 'com.example.old' }, permissions: { publish_favorites: { type: 'object_delegate', collection_name: 'marks' } } }),
+  });
+  assert.deepEqual(manifest.permissions.map((p) => [p.name, p.type, p.table_id]), [['publish_favorites', 'share_records', ['com.example.old.marks']]]);
 });
 
 test('reserved and mismatched app names are refused', () => {

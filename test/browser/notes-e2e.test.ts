@@ -148,3 +148,28 @@ test('removing an app asks first, then takes its card away', { timeout: 30_000, 
   await page.waitForSelector(card, { state: 'detached' });
   await page.waitForSelector('#apps-empty:not([hidden])');
 });
+
+test('a package installed with parts left out says which', { timeout: 30_000, skip: browserSkipReason() }, async () => {
+  const zip = new yazl.ZipFile();
+  zip.addBuffer(Buffer.from(JSON.stringify({
+    identifier: 'com.example.tolerated', pages: { index: { html_file: 'index.html', css_files: ['missing.css'] } },
+    permissions: [{ name: 'ask', type: 'use_llm' }],
+  })), 'manifest.json');
+  zip.addBuffer(Buffer.from('<p>hi</p>'), 'index.html');
+  zip.end();
+  const zipPath = path.join(tempDir, 'tolerated.zip');
+  const out = createWriteStream(zipPath);
+  zip.outputStream.pipe(out);
+  await once(out, 'close');
+
+  await page.goto(`${server.url}/home`);
+  await page.setInputFiles('#install-file', zipPath);
+  await page.click('#install-button');
+  await page.waitForSelector('#install-status.alert-success li');
+  assert.match((await page.textContent('#install-status')) ?? '', /Installed com\.example\.tolerated\. Left out of it:/);
+  const left = await page.$$eval('#install-status li', (items) => items.map((li) => li.textContent ?? ''));
+  assert.equal(left.length, 2, JSON.stringify(left));
+  assert.ok(left.some((l) => /missing\.css/.test(l)) && left.some((l) => /use_llm/.test(l)), JSON.stringify(left));
+  await page.waitForSelector('#apps-list li[data-app="com.example.tolerated"]');
+  await page.screenshot({ path: path.join(SHOTS, 'install-warnings.png'), fullPage: true });
+});

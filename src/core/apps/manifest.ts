@@ -106,11 +106,19 @@ export const PERMISSION_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
 
 type Json = Record<string, unknown>;
 
-/** Collects every problem with its JSON path instead of stopping at the first. */
+/**
+ * Collects every problem with its JSON path instead of stopping at the first, and the
+ * warnings: what freezr tolerates in a manifest (and so real apps carry) is installed
+ * without it, and said.
+ */
 class Problems {
   readonly list: string[] = [];
+  readonly warnings: string[] = [];
   add(path: string, what: string): void {
     if (this.list.length < 200) this.list.push(`${path}: ${what}`);
+  }
+  warn(path: string, what: string): void {
+    if (this.warnings.length < 200) this.warnings.push(`${path}: ${what}`);
   }
 }
 
@@ -150,11 +158,40 @@ function stringList(obj: Json, key: string, path: string, p: Problems): string[]
   return out;
 }
 
+/** freezr's `./index.js` is `index.js`. */
+const withoutDotSlash = (value: string): string => value.replace(/^(?:\.\/)+/, '');
+
 function filePath(value: string, path: string, p: Problems, files: ReadonlySet<string> | undefined): string {
-  const problem = relPathProblem(value);
+  const file = withoutDotSlash(value);
+  const problem = relPathProblem(file);
   if (problem) p.add(path, `${problem}: ${JSON.stringify(value.slice(0, 100))}`);
-  else if (files && !files.has(value)) p.add(path, `no such file in the package: ${JSON.stringify(value)}`);
-  return value;
+  else if (files && !files.has(file)) p.add(path, `no such file in the package: ${JSON.stringify(value)}`);
+  return file;
+}
+
+/**
+ * A stylesheet or script a page loads. freezr passes addresses (`/app/…`, `https://…`)
+ * through and leaves missing files to fail at run time; here they are left out of the
+ * page, with a warning: an address elsewhere would be refused by the page's CSP (or
+ * is another server's path), and a missing file would only be a 404. A path that
+ * tries to leave the app is still refused.
+ */
+function assetPath(value: string, path: string, p: Problems, files: ReadonlySet<string> | undefined): string | null {
+  if (/^(?:[a-z][a-z0-9+.-]*:|\/)/i.test(value) && !/^[A-Za-z]:/.test(value)) {
+    p.warn(path, `not a file of the app, left out of the page: ${JSON.stringify(value.slice(0, 100))}`);
+    return null;
+  }
+  const file = withoutDotSlash(value);
+  const problem = relPathProblem(file);
+  if (problem) {
+    p.add(path, `${problem}: ${JSON.stringify(value.slice(0, 100))}`);
+    return null;
+  }
+  if (files && !files.has(file)) {
+    p.warn(path, `no such file in the package, left out of the page: ${JSON.stringify(value)}`);
+    return null;
+  }
+  return file;
 }
 
 function parsePages(raw: unknown, path: string, fallbackTitle: string, p: Problems, files?: ReadonlySet<string>): Record<string, AppPage> {
@@ -181,7 +218,9 @@ function parsePages(raw: unknown, path: string, fallbackTitle: string, p: Proble
     let htmlFile = '';
     if (typeof html !== 'string' || html === '') p.add(`${at}.html_file`, 'is required and must be a file path');
     else htmlFile = filePath(html, `${at}.html_file`, p, files);
-    const list = (key: string) => stringList(page, key, at, p).map((f, i) => filePath(f, `${at}.${key}[${i}]`, p, files));
+    const list = (key: string) => stringList(page, key, at, p)
+      .map((f, i) => assetPath(f, `${at}.${key}[${i}]`, p, files))
+      .filter((f): f is string => f !== null);
     pages[name] = {
       title: optString(page, 'page_title', at, p, 200) ?? fallbackTitle,
       htmlFile,
@@ -265,12 +304,21 @@ function parseTables(app: string, raw: unknown, path: string, p: Problems): Reco
   return tables;
 }
 
-function permissionType(raw: unknown, path: string, p: Problems): PermissionType | undefined {
+/**
+ * The permission's type, or null for a type this server does not offer: freezr has more
+ * (`use_llm`, `use_mail`, …) for features of its own, and apps that declare them still
+ * install there, so here they install too, without that permission, and with a warning.
+ */
+function permissionType(raw: unknown, path: string, p: Problems): PermissionType | null | undefined {
   if (typeof raw === 'string') {
     if ((PERMISSION_TYPES as readonly string[]).includes(raw)) return raw as PermissionType;
     if (LEGACY_PERMISSION_TYPES[raw]) return LEGACY_PERMISSION_TYPES[raw];
+    if (/^[A-Za-z0-9_-]{1,64}$/.test(raw)) {
+      p.warn(path, `${JSON.stringify(raw)} is not a permission type this server offers (${PERMISSION_TYPES.join(', ')}); the permission is left out`);
+      return null;
+    }
   }
-  p.add(path, `must be one of ${PERMISSION_TYPES.join(', ')}; got ${JSON.stringify(raw)}`);
+  p.add(path, `must be one of ${PERMISSION_TYPES.join(', ')}; got ${JSON.stringify(typeof raw === 'string' ? raw.slice(0, 100) : raw)}`);
   return undefined;
 }
 
@@ -281,7 +329,8 @@ function permissionTables(app: string, perm: Json, at: string, p: Problems): str
     tables = stringList(perm, 'table_id', at, p);
   } else {
     const owner = typeof perm.requestee_app === 'string' && perm.requestee_app !== '' ? perm.requestee_app : app;
-    const collections = [...stringList(perm, 'collection', at, p), ...stringList(perm, 'collections', at, p)];
+    // app_config.json spells it `collection_name` too (freezr's own apps do).
+    const collections = [...stringList(perm, 'collection', at, p), ...stringList(perm, 'collections', at, p), ...stringList(perm, 'collection_name', at, p)];
     tables = collections.length ? collections.map((c) => tableName(owner, c)) : [owner];
   }
   const good: string[] = [];
@@ -312,6 +361,7 @@ function parsePermission(app: string, name: string, perm: unknown, at: string, p
   }
   if (!PERMISSION_NAME.test(name)) p.add(`${at}.name`, 'is required: A-Z a-z 0-9 _ . - (at most 100)');
   const type = permissionType(perm.type, `${at}.type`, p);
+  if (type === null) return undefined;
   const table_id = permissionTables(app, perm, at, p);
   const requestor = optString(perm, 'requestor_app', at, p, 35) ?? app;
   if (requestor !== app) p.add(`${at}.requestor_app`, `must be the app itself (${app})`);
@@ -403,10 +453,11 @@ function versionOf(v: unknown, path: string, p: Problems): string {
 
 /**
  * Reads and validates an app manifest, preferring `manifest.json` when a package has
- * both. Throws FreeholdError('invalid_manifest') listing every problem found.
+ * both. Throws FreeholdError('invalid_manifest') listing every problem found; what it
+ * left out instead of refusing (Problems says what) comes back as `warnings`.
  * `raw` is the JSON as the app wrote it (freezr clients read their own manifest back).
  */
-export function parseManifest(files: ManifestFiles, opts: ParseManifestOptions = {}): { manifest: AppManifest; raw: Record<string, unknown> } {
+export function parseManifest(files: ManifestFiles, opts: ParseManifestOptions = {}): { manifest: AppManifest; raw: Record<string, unknown>; warnings: string[] } {
   const p = new Problems();
   const source = files.manifestJson !== undefined ? 'manifest.json' : files.appConfigJson !== undefined ? 'app_config.json' : null;
   if (source === null) {
@@ -452,5 +503,5 @@ export function parseManifest(files: ManifestFiles, opts: ParseManifestOptions =
     source,
   };
   if (p.list.length > 0) throw new FreeholdError('invalid_manifest', 'App manifest is invalid', p.list);
-  return { manifest, raw: json };
+  return { manifest, raw: json, warnings: p.warnings };
 }

@@ -36,6 +36,8 @@ export interface AppPackage {
   files: PackageFile[];
   /** Sum of declared sizes. */
   totalBytes: number;
+  /** What the manifest carries that freezr tolerates and this server leaves out (manifest.ts). */
+  warnings: string[];
   /** Releases the zip file handle. Safe to call more than once. */
   close(): Promise<void>;
 }
@@ -331,8 +333,8 @@ export async function readAppPackage(source: PackageSource, opts: ReadPackageOpt
       const m = await readManifestFiles(byPath);
       problems.push(...m.problems);
       if (problems.length === 0) {
-        const { manifest, raw: rawManifest } = parseManifest(m.texts, { expectedName: opts.expectedName, files: new Set(byPath.keys()) });
-        return { manifest, rawManifest, files, totalBytes, close: listing.close };
+        const { manifest, raw: rawManifest, warnings } = parseManifest(m.texts, { expectedName: opts.expectedName, files: new Set(byPath.keys()) });
+        return { manifest, rawManifest, files, totalBytes, warnings, close: listing.close };
       }
     }
     throw invalid('The app package is invalid', problems);

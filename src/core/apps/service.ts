@@ -37,6 +37,8 @@ export interface InstalledApp {
 export interface InstallResult extends InstalledApp {
   /** True when this replaced an installed version. */
   updated: boolean;
+  /** What the manifest asked for that was left out (an unknown permission type, a missing stylesheet, …). */
+  warnings: string[];
 }
 
 /** A declared permission with its grant state (granting arrives with the permissions work). */
@@ -189,7 +191,7 @@ export class AppService {
       // Best effort: a leftover old prefix wastes space but never serves.
       await blobs.deletePrefix(this.installPrefix(ownerId, app, previous.install_id)).catch(() => undefined);
     }
-    return { ...toInstalled(record), updated: previous !== null };
+    return { ...toInstalled(record), updated: previous !== null, warnings: pkg.warnings };
   }
 
   async list(ownerId: string): Promise<InstalledApp[]> {

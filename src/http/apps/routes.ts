@@ -22,7 +22,10 @@ const AppFileParams = Type.Object({ app: AppNameParam, '*': Type.String({ maxLen
 const AppSummary = Type.Object({
   app_name: Type.String(), display_name: Type.String(), version: Type.String(), installed_at: Type.Number(), updated_at: Type.Number(),
 });
-const InstallReply = Type.Object({ app_name: Type.String(), version: Type.String(), installed: Type.Boolean(), updated: Type.Boolean() });
+const InstallReply = Type.Object({
+  app_name: Type.String(), version: Type.String(), installed: Type.Boolean(), updated: Type.Boolean(),
+  warnings: Type.Optional(Type.Array(Type.String(), { description: 'What the manifest asked for that was left out' })),
+});
 const RemoveQuery = Type.Object({ delete_data: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])) });
 
 interface AppTarget {
@@ -103,7 +106,10 @@ export async function appRoutes(fastify: FastifyInstance): Promise<void> {
     const owner = await requireOwner(services, request);
     return withUploadedFile(request, 'the app package', config.maxAppBytes, async (zipPath) => {
       const result = await services.apps.install(owner.user.userId, { zipPath });
-      return { app_name: result.appName, version: result.version, installed: true, updated: result.updated };
+      return {
+        app_name: result.appName, version: result.version, installed: true, updated: result.updated,
+        ...(result.warnings.length > 0 ? { warnings: result.warnings } : {}),
+      };
     });
   });
 

@@ -57,7 +57,8 @@ export function installPanel({ onInstalled }) {
         if (fraction >= 1) status(message, 'info', `Installing ${file.name}…`);
       });
       const verb = result.updated ? 'Updated' : 'Installed';
-      status(message, 'success', `${verb} ${result.app_name}${result.version ? ` ${result.version}` : ''}.`);
+      const warnings = Array.isArray(result.warnings) ? result.warnings : [];
+      status(message, 'success', `${verb} ${result.app_name}${result.version ? ` ${result.version}` : ''}.${warnings.length ? ' Left out of it:' : ''}`, warnings);
       form.reset();
       onInstalled();
     } catch (err) {
