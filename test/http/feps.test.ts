@@ -159,6 +159,24 @@ describe('FEPS files', () => {
     assert.equal((await call('GET', `/feps/userfiles/${APP}/alice/private.png`, undefined)).statusCode, 401);
   });
 
+  test("a file in a folder is read and deleted through its <app>.files record, as freezr apps do", async () => {
+    const up = await upload(alice, { targetFolder: 'pics/2024', fileName: 'two words.png' });
+    assert.equal(up.statusCode, 200, up.body);
+    const id = encodeURIComponent('pics/2024/two words.png');
+    const read = await call('GET', `/ceps/read/${APP}.files/${id}`, alice);
+    assert.equal(read.statusCode, 200, read.body);
+    assert.equal(read.json()._id, 'pics/2024/two words.png');
+    for (const bad of ['..%2Fx.png', 'pics%2F..%2F..%2Fx', 'a%2F%2Fb', '%2Fabs.png']) {
+      const res = await call('GET', `/ceps/read/${APP}.files/${bad}`, alice);
+      assert.equal(res.statusCode, 400, bad);
+    }
+    const del = await call('DELETE', `/ceps/delete/${APP}.files/${id}`, alice);
+    assert.equal(del.statusCode, 200, del.body);
+    assert.equal(del.json()._id, 'pics/2024/two words.png');
+    assert.equal((await call('GET', `/feps/userfiles/${APP}/alice/pics/2024/two%20words.png`, alice)).statusCode, 404);
+    assert.equal((await call('GET', `/ceps/read/${APP}.files/${id}`, alice)).statusCode, 404);
+  });
+
   test('traversal in file names and paths is refused', async () => {
     for (const opts of [{ fileName: '../escape.png' }, { targetFolder: '..', fileName: 'x.png' }, { fileName: 'a\\b.png' }, { targetFolder: '%2e%2e', fileName: 'x' }]) {
       const res = await upload(alice, opts);

@@ -4,6 +4,7 @@ import { getRecordJson, queryRecordsJson } from '../../storage/record-json.js';
 import type { Condition, Query } from '../../query/types.js';
 import { FreeholdError } from '../errors.js';
 import { newRecordId } from '../ids.js';
+import { normaliseUserFilePath } from '../files/paths.js';
 import { assertRecordId } from '../names.js';
 import { authorizeTable, type Access } from './access.js';
 import { assertRecordSize, cleanClientRecord, MAX_RECORD_BYTES, RESERVED_FIELDS, type ClientFields } from './reserved.js';
@@ -39,6 +40,23 @@ function withReserved(fields: ClientFields, stored: StoredRecord, modified: numb
  * CEPS and FEPS record semantics over the owner's RecordStore: reserved fields,
  * strictly increasing modification dates, no upsert through update, access checks.
  */
+/**
+ * An id a read may name. A file record's id is the file's path (`pics/dot.png`, the
+ * upload's folder and name), which ordinary record ids cannot hold; in an app's
+ * `files` table (read-only to apps) it is checked as a path instead.
+ */
+function readableId(table: string, id: string): string {
+  if (!table.endsWith('.files')) return assertRecordId(id);
+  let path: string;
+  try {
+    path = normaliseUserFilePath(id);
+  } catch {
+    throw new FreeholdError('invalid_name', 'Invalid record id');
+  }
+  if (path !== id) throw new FreeholdError('invalid_name', 'Invalid record id: not a canonical file path');
+  return id;
+}
+
 export class RecordService {
   constructor(private readonly stores: StoreRegistry) {}
 
@@ -55,7 +73,7 @@ export class RecordService {
 
   async read(access: Access, table: string, id: string, ownerId = access.ownerId): Promise<StoredRecord> {
     authorizeTable(access, table, ownerId, 'read');
-    const record = await this.stores.records(ownerId).get(ownerId, table, assertRecordId(id));
+    const record = await this.stores.records(ownerId).get(ownerId, table, readableId(table, id));
     if (!record) throw new FreeholdError('not_found', 'No such record');
     return record;
   }
@@ -67,7 +85,7 @@ export class RecordService {
    */
   async readJson(access: Access, table: string, id: string, ownerId = access.ownerId): Promise<string> {
     authorizeTable(access, table, ownerId, 'read');
-    const json = await getRecordJson(this.stores.records(ownerId), ownerId, table, assertRecordId(id));
+    const json = await getRecordJson(this.stores.records(ownerId), ownerId, table, readableId(table, id));
     if (json === null) throw new FreeholdError('not_found', 'No such record');
     return json;
   }
