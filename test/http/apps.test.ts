@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { buildZip, lieAboutSize, zipFixture } from '../apps/zip-helpers.js';
+import { nonceOwnScripts } from '../../src/http/apps/page.js';
 import type { BlobStore } from '../../src/storage/types.js';
 
 const APP = 'com.example.notes';
@@ -511,4 +512,15 @@ test("an app named another's table is refused while that app is there: install, 
   refused(await appPassword('com.clash.one'));
   // Siblings share nothing.
   assert.equal((await installApp('com.clash.one.notes')).statusCode, 200);
+});
+
+test("a page's own <script src> tags get the nonce; inline code and addresses elsewhere never do", () => {
+  const own = ['<script src="lib/x.js"></script>', '<script src=lib/x.js>', "<SCRIPT type=module src='m.mjs'>", '<script src="/x.js?v=2&a=1">'];
+  for (const tag of own) assert.match(nonceOwnScripts(tag, 'N'), /^<script nonce="N" /, tag);
+  const elsewhere = [
+    '<script src="//evil.example/x.js">', '<script src="https://evil.example/x.js">', '<script src="&#47;&#47;evil.example">',
+    '<script src="/\\evil.example">', '<script src="\\\\evil.example">', '<script src="/\t/evil.example">', '<script src="/ /evil">',
+    '<script src="javascript:alert(1)">', '<script>alert(1)</script>', '<script data-src="x.js">', '<script nonce="mine" src="x.js">',
+  ];
+  for (const tag of elsewhere) assert.equal(nonceOwnScripts(tag, 'N'), tag, tag);
 });

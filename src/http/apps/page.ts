@@ -146,5 +146,27 @@ export function renderPage(ctx: PageContext, nonce: string): string {
     ...ctx.page.scriptFiles.map((f) => `<script nonce="${n}" src="${url(f)}"></script>`),
     ...ctx.page.modules.map((f) => `<script nonce="${n}" type="module" src="${url(f)}"></script>`),
   ];
-  return `<!doctype html>\n<html>\n<head>\n${head.join('\n')}\n</head>\n<body>\n${ctx.bodyHtml}\n</body>\n</html>\n`;
+  return `<!doctype html>\n<html>\n<head>\n${head.join('\n')}\n</head>\n<body>\n${nonceOwnScripts(ctx.bodyHtml, n)}\n</body>\n</html>\n`;
+}
+
+/**
+ * The page's own html file may load the app's scripts itself (`<script src="lib/x.js">`),
+ * which freezr's CSP allows as 'self'. Those tags get the page's nonce: they are the
+ * app's own code, as its script_files are. Tags without `src` (inline code) and with an
+ * address elsewhere (a scheme, or `//host`) are left as they are, so the CSP still
+ * refuses them. Only the app's html file is rewritten, never data.
+ */
+const OWN_SCRIPT_PATH = /^(?!\/\/)[A-Za-z0-9._~\-\/+%]+(?:\?[A-Za-z0-9._~\-\/+%=&]*)?$/;
+
+export function nonceOwnScripts(bodyHtml: string, escapedNonce: string): string {
+  return bodyHtml.replace(/<script\b([^>]*)>/gi, (tag, attrs: string) => {
+    if (/\snonce\s*=/i.test(attrs)) return tag;
+    const src = /\ssrc\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+))/i.exec(attrs);
+    if (!src) return tag;
+    // Strictly a path on this origin, as written: no scheme, no `//host`, and nothing the
+    // HTML or URL parser would turn into one (entities, backslashes, whitespace).
+    const value = src[1] ?? src[2] ?? src[3] ?? '';
+    if (!OWN_SCRIPT_PATH.test(value)) return tag;
+    return `<script nonce="${escapedNonce}"${attrs}>`;
+  });
 }
