@@ -124,17 +124,29 @@ export function assertUserId(id: unknown, forCreate = false): string {
   return id;
 }
 
-const RECORD_ID = /^[A-Za-z0-9_\-.~:@+=]{1,200}$/;
+/** Characters an id keeps as they are in a file name (the flat-file store escapes the rest as %XX per byte). */
+const PLAIN_ID_CHAR = /[A-Za-z0-9_\-.~:@+=]/;
+/** The flat-file store's room for one id (a file name of 255 bytes less `.json`). */
+const MAX_ENCODED_ID_BYTES = 250;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
- * Ids that come from clients (FEPS write with id, record paths). Server-made ids are
- * base64url; client ids may use a few more URL-safe characters, never `..`, `/`,
- * `%`, NUL or control characters.
+ * Ids that come from clients (FEPS write with an id, freezr's upserts). CEPS.md §2
+ * refuses `..`, `%2e%2e`, NUL and control characters; freezr apps use ids such as
+ * page addresses (`https://example.com/page 1`), so anything else is allowed, up to
+ * 200 characters and as long as every backend can keep it: the flat-file store writes
+ * the id as one file name, so its escaped form must fit in one (and a lone surrogate
+ * has no UTF-8 form at all). Server-made ids are base64url.
  */
 export function assertRecordId(id: unknown): string {
-  if (typeof id !== 'string' || !RECORD_ID.test(id) || id.includes('..') || id === '.' ) {
-    throw new FreeholdError('invalid_name', 'Invalid record id');
-  }
+  const bad = () => new FreeholdError('invalid_name', 'Invalid record id');
+  if (typeof id !== 'string' || id.length === 0 || id.length > 200 || id === '.') throw bad();
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(id) || id.includes('..') || /%2e%2e/i.test(id) || LONE_SURROGATE.test(id)) throw bad();
+  // A leading '.' is escaped too (no hidden or dot files).
+  let encoded = id.startsWith('.') ? 2 : 0;
+  for (const ch of id) encoded += PLAIN_ID_CHAR.test(ch) ? 1 : 3 * Buffer.byteLength(ch);
+  if (encoded > MAX_ENCODED_ID_BYTES) throw new FreeholdError('invalid_name', 'Invalid record id: too long once escaped for storage');
   return id;
 }
 

@@ -7,8 +7,9 @@ import type { TestServer } from '../helpers/server.js';
 
 /**
  * Owner features whose records carry ids with a `/` (a grant is `<app>/<name>`, a file
- * record's id is its path), end to end over HTTP on every record backend: granting a
- * permission, uploading into a folder, and taking both through export and import.
+ * record's id is its path, a client may choose a page address), end to end over HTTP on
+ * every record backend: granting a permission, uploading into a folder, writing with
+ * such an id, and taking them all through export and import.
  */
 
 const APP = 'com.example.notes';
@@ -53,6 +54,14 @@ forEachRecordBackend('grants and files in folders', 'fhparity', (label, start) =
       const listed = (await a.app.inject({ method: 'GET', url: `/ceps/query/${APP}.files`, headers: { authorization: `Bearer ${token}` } })).json() as Array<{ _id: string }>;
       assert.deepEqual(listed.map((r) => r._id), ['sub/dir/f1.txt']);
 
+      // A client-chosen id as freezr apps make them (a page address), on every backend.
+      const pageId = 'https://example.com/päge 1?x=a&b=%20';
+      const write = await a.app.inject({ method: 'POST', url: `/feps/write/${APP}/${encodeURIComponent(pageId)}`, headers: { authorization: `Bearer ${token}` }, payload: { seen: true } });
+      assert.equal(write.statusCode, 200, write.body);
+      assert.equal(write.json()._id, pageId);
+      const readPage = (s: TestServer, t: string) => s.app.inject({ method: 'GET', url: `/ceps/read/${APP}/${encodeURIComponent(pageId)}`, headers: { authorization: `Bearer ${t}` } });
+      assert.equal((await readPage(a, token)).json().seen, true);
+
       const exported = await a.app.inject({ method: 'GET', url: '/acctapi/export', headers: { cookie } });
       assert.equal(exported.statusCode, 200);
       // Into another account (the flat-file servers here share one root), without the app: the archive brings it.
@@ -64,6 +73,7 @@ forEachRecordBackend('grants and files in folders', 'fhparity', (label, start) =
       const tokenB = await b.appToken('bob', APP);
       assert.equal(await granted(b, tokenB, name), true);
       assert.equal((await download(b, 'bob', tokenB)).rawPayload.toString(), content.toString());
+      assert.equal((await readPage(b, tokenB)).json().seen, true);
     } finally {
       await a.close();
       await b.close();
