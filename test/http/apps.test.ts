@@ -512,6 +512,12 @@ test("an app named another's table is refused while that app is there: install, 
   refused(await appPassword('com.clash.one'));
   // Siblings share nothing.
   assert.equal((await installApp('com.clash.one.notes')).statusCode, 200);
+
+  // Both at the same moment: one of them, never both.
+  await t.addUser('erin');
+  const erin = await t.signIn('erin');
+  const [p, c] = await Promise.all([install(await appZip('com.race.one'), erin), install(await appZip('com.race.one.two'), erin)]);
+  assert.deepEqual([p.statusCode, c.statusCode].sort(), [200, 409]);
 });
 
 test("a page's own <script src> tags get the nonce; inline code and addresses elsewhere never do", () => {

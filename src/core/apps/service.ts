@@ -119,8 +119,10 @@ export class AppService {
     opts: { expectedName?: string } = {}): Promise<InstallResult> {
     const pkg = await readAppPackage(source, { maxBytes: this.config.maxAppBytes, expectedName: opts.expectedName });
     try {
-      const app = pkg.manifest.identifier;
-      return await this.serialised(`${ownerId}\n${app}`, () => this.installPackage(ownerId, pkg, onProgress));
+      // One install at a time per owner: the name-clash check (assertNoNameClash) then
+      // sees every other install of this owner finished, so com.a.b and com.a.b.c cannot
+      // both pass it at the same moment.
+      return await this.serialised(ownerId, () => this.installPackage(ownerId, pkg, onProgress));
     } finally {
       await pkg.close();
     }
