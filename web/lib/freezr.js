@@ -848,6 +848,8 @@
       });
     }
   }
+  // isGranted's callback takes the answer alone (freezr's form), so its promise is its own.
+  freezr.promise.perms.isGranted = (/** @type {string} */ permissionName) => isGranted(permissionName);
 
   // ---------------------------------------------------------------------------
   // Globals and start-up
