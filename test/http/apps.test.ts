@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { buildZip, lieAboutSize, zipFixture } from '../apps/zip-helpers.js';
@@ -103,6 +103,11 @@ test('a page is wrapped: freezrMeta with a working token, nonce on every script,
   }
   assert.ok(!/script-src[^;]*(unsafe-inline|unsafe-eval|\*)/.test(csp), csp);
   assert.match(csp, /connect-src [^;]*http:\/\/localhost/);
+  // A second policy says where scripts may come from; the nonce alone would allow any host.
+  const policies = ([] as string[]).concat(res.headers['content-security-policy'] as string | string[]);
+  assert.equal(policies.length, 2, csp);
+  const inline = /<script nonce="[^"]+">([\s\S]*?)<\/script>/.exec(html)![1]!;
+  assert.equal(policies[1], `script-src 'self' 'sha256-${createHash('sha256').update(inline).digest('base64')}'`);
 
   const scripts = [...html.matchAll(/<script([^>]*)>/g)].map((m) => m[1]!);
   assert.equal(scripts.length, 4, scripts.join('\n'));
@@ -527,6 +532,13 @@ test("a page's own <script src> tags get the nonce; inline code and addresses el
     '<script src="//evil.example/x.js">', '<script src="https://evil.example/x.js">', '<script src="&#47;&#47;evil.example">',
     '<script src="/\\evil.example">', '<script src="\\\\evil.example">', '<script src="/\t/evil.example">', '<script src="/ /evil">',
     '<script src="javascript:alert(1)">', '<script>alert(1)</script>', '<script data-src="x.js">', '<script nonce="mine" src="x.js">',
+    // `src=` inside another attribute's value, an SVG script's href, repeats, broken quoting.
+    `<script title=' src="ok.js"' src="http://127.0.0.1:9/e.js">`, '<script data-x=" src=ok.js " src="//e.example/x.js">',
+    '<script lang="x src=ok.js" src="http://e.example/x.js">', '<script href="http://e.example/x.js" src="ok.js">',
+    '<script xlink:href="http://e.example/x.js" src="ok.js">', '<script src="ok.js" src="http://e.example/x.js">',
+    '<script title="a>',
   ];
+  assert.equal(nonceOwnScripts('<script/src=ok.js>', 'N'), '<script nonce="N"/src=ok.js>');
+  assert.equal(nonceOwnScripts('<script\n  type="module"\n  src="m.js">', 'N'), '<script nonce="N"\n  type="module"\n  src="m.js">');
   for (const tag of elsewhere) assert.equal(nonceOwnScripts(tag, 'N'), tag, tag);
 });

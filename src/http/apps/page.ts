@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { AppManifest, AppPage } from '../../core/apps/manifest.js';
 
 /**
@@ -59,9 +59,10 @@ export interface ExtraHosts {
  * freezr apps style with inline `style=` attributes and <style> blocks throughout;
  * injected CSS cannot run code, so the cost is small next to breaking every app.
  */
-export function pageCsp(nonce: string, appOrigin: string, apiOrigin: string, extra: ExtraHosts = { connect: [], script: [] }): string {
+export function pageCsp(nonce: string, appOrigin: string, apiOrigin: string, extra: ExtraHosts = { connect: [], script: [] },
+  inlineScriptHash?: string): string[] {
   const connect = [...new Set([appOrigin, apiOrigin, ...extra.connect])].join(' ');
-  return [
+  const main = [
     "default-src 'self'",
     [`script-src 'nonce-${nonce}'`, ...extra.script].join(' '),
     "style-src 'self' 'unsafe-inline'",
@@ -75,6 +76,13 @@ export function pageCsp(nonce: string, appOrigin: string, apiOrigin: string, ext
     "form-action 'self'",
     "frame-ancestors 'none'",
   ].join('; ');
+  // A nonce alone lets a script that carries it come from anywhere: page code can copy it
+  // (`s.nonce = document.currentScript.nonce`) onto a script from any host, and what a
+  // nonced script imports (`import('https://…')`) inherits it. A browser enforces every
+  // policy it is given, so this second one adds where scripts may come from: the app's
+  // own origin, the hosts the owner granted, and the page's one inline script (by hash).
+  const origins = ["script-src 'self'", ...extra.script, ...(inlineScriptHash ? [`'sha256-${inlineScriptHash}'`] : [])].join(' ');
+  return [main, origins];
 }
 
 /** JSON that is safe inside a <script> element: nothing in it can close the element or break JS parsing. */
@@ -133,40 +141,70 @@ function metaScript(ctx: PageContext): string {
 }
 
 /** The whole document for one page load. */
-export function renderPage(ctx: PageContext, nonce: string): string {
+export interface RenderedPage {
+  html: string;
+  /** sha256 (base64) of the page's one inline script, for the CSP. */
+  inlineScriptHash: string;
+}
+
+export function renderPage(ctx: PageContext, nonce: string): RenderedPage {
   const n = escapeHtml(nonce);
   const url = (f: string) => escapeHtml(appFileUrl(ctx.pathPrefix, f));
+  const inline = `\n${metaScript(ctx)}\n`;
   const head = [
     '<meta charset="utf-8">',
     '<meta name="viewport" content="width=device-width, initial-scale=1">',
     `<title>${escapeHtml(ctx.page.title)}</title>`,
     ...ctx.page.cssFiles.map((f) => `<link rel="stylesheet" href="${url(f)}">`),
-    `<script nonce="${n}">\n${metaScript(ctx)}\n</script>`,
+    `<script nonce="${n}">${inline}</script>`,
     `<script nonce="${n}" src="${escapeHtml(ctx.clientLibUrl ?? CLIENT_LIB_URL)}"></script>`,
     ...ctx.page.scriptFiles.map((f) => `<script nonce="${n}" src="${url(f)}"></script>`),
     ...ctx.page.modules.map((f) => `<script nonce="${n}" type="module" src="${url(f)}"></script>`),
   ];
-  return `<!doctype html>\n<html>\n<head>\n${head.join('\n')}\n</head>\n<body>\n${nonceOwnScripts(ctx.bodyHtml, n)}\n</body>\n</html>\n`;
+  return {
+    html: `<!doctype html>\n<html>\n<head>\n${head.join('\n')}\n</head>\n<body>\n${nonceOwnScripts(ctx.bodyHtml, n)}\n</body>\n</html>\n`,
+    inlineScriptHash: createHash('sha256').update(inline, 'utf8').digest('base64'),
+  };
 }
 
 /**
  * The page's own html file may load the app's scripts itself (`<script src="lib/x.js">`),
  * which freezr's CSP allows as 'self'. Those tags get the page's nonce: they are the
- * app's own code, as its script_files are. Tags without `src` (inline code) and with an
- * address elsewhere (a scheme, or `//host`) are left as they are, so the CSP still
- * refuses them. Only the app's html file is rewritten, never data.
+ * app's own code, as its script_files are. Only when the tag's attributes read
+ * unambiguously (each once, quotes closed, nothing after them) and `src` is plainly a
+ * path on this origin: inline code, addresses elsewhere and SVG scripts (`href`) are
+ * left as they are, and the CSP refuses them. Only the app's html file is rewritten,
+ * never data. (The second CSP policy refuses other origins whatever this decides.)
  */
 const OWN_SCRIPT_PATH = /^(?!\/\/)[A-Za-z0-9._~\-\/+%]+(?:\?[A-Za-z0-9._~\-\/+%=&]*)?$/;
+const TAG_ATTRIBUTE = /([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?/y;
+const BETWEEN_ATTRIBUTES = /[\s/]*/y;
+
+/** A tag's attributes by lower-case name, or null if they do not read cleanly (or one repeats). */
+function tagAttributes(text: string): Map<string, string> | null {
+  const out = new Map<string, string>();
+  let i = 0;
+  for (;;) {
+    BETWEEN_ATTRIBUTES.lastIndex = i;
+    BETWEEN_ATTRIBUTES.exec(text);
+    i = BETWEEN_ATTRIBUTES.lastIndex;
+    if (i >= text.length) return out;
+    TAG_ATTRIBUTE.lastIndex = i;
+    const m = TAG_ATTRIBUTE.exec(text);
+    if (!m) return null;
+    const name = m[1]!.toLowerCase();
+    if (out.has(name)) return null;
+    out.set(name, m[2] ?? m[3] ?? m[4] ?? '');
+    i = TAG_ATTRIBUTE.lastIndex;
+  }
+}
 
 export function nonceOwnScripts(bodyHtml: string, escapedNonce: string): string {
   return bodyHtml.replace(/<script\b([^>]*)>/gi, (tag, attrs: string) => {
-    if (/\snonce\s*=/i.test(attrs)) return tag;
-    const src = /\ssrc\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+))/i.exec(attrs);
-    if (!src) return tag;
-    // Strictly a path on this origin, as written: no scheme, no `//host`, and nothing the
-    // HTML or URL parser would turn into one (entities, backslashes, whitespace).
-    const value = src[1] ?? src[2] ?? src[3] ?? '';
-    if (!OWN_SCRIPT_PATH.test(value)) return tag;
+    const a = tagAttributes(attrs);
+    if (!a || a.has('nonce') || a.has('href') || a.has('xlink:href')) return tag;
+    const src = a.get('src');
+    if (src === undefined || !OWN_SCRIPT_PATH.test(src)) return tag;
     return `<script nonce="${escapedNonce}"${attrs}>`;
   });
 }

@@ -155,7 +155,7 @@ export class AppServing {
     const loc = appLocation(config, ownerId, appName);
     const api = apiOrigin(config, loc);
     const nonce = newNonce();
-    const html = renderPage({
+    const { html, inlineScriptHash } = renderPage({
       manifest, page, bodyHtml, appToken, userId: ownerId, isAdmin: viewer.isAdmin,
       serverVersion: SERVER_VERSION, serverAddress: effectiveMode(config) === 'subdomain' ? loc.origin : config.publicUrl,
       pathPrefix: loc.pathPrefix, homeUrl: `${mainOrigin(config)}/home`,
@@ -168,7 +168,7 @@ export class AppServing {
       secure: isSecureRequest(services, request), expires: new Date(viewer.expiresAt),
     });
     return reply
-      .header('Content-Security-Policy', pageCsp(nonce, loc.origin, api, await grantedExtraHosts(services, ownerId, appName)))
+      .header('Content-Security-Policy', pageCsp(nonce, loc.origin, api, await grantedExtraHosts(services, ownerId, appName), inlineScriptHash))
       // Windows of other origins (and, in path mode, the owner's pages, which are
       // `same-origin`) opened by this page or opening it get no handle on it.
       .header('Cross-Origin-Opener-Policy', 'same-origin-allow-popups')
