@@ -518,6 +518,37 @@ test("an app named another's table is refused while that app is there: install, 
   // Siblings share nothing.
   assert.equal((await installApp('com.clash.one.notes')).statusCode, 200);
 
+  // A child app served elsewhere holds an app password, or an authorization code, from
+  // before: the parent cannot be installed under it until those are revoked.
+  await t.addUser('fay');
+  const fay = await t.signIn('fay');
+  assert.equal((await get('/acctapi/generateAppPassword?app_name=com.held.one.two', fay)).statusCode, 200);
+  let parent = await install(await appZip('com.held.one'), fay);
+  assert.equal(parent.statusCode, 409);
+  assert.match(parent.json().message, /com\.held\.one\.two/);
+  await t.services.tokens.revokeFor('fay', 'com.held.one.two');
+  const code = await t.app.inject({
+    method: 'POST', url: '/oauth/authorize', headers: { cookie: fay },
+    payload: { response_type: 'code', client_id: 'com.held.one.two', redirect_uri: 'https://app.example/cb', code_challenge: challenge, code_challenge_method: 'S256', approve: true },
+  });
+  assert.equal(code.statusCode, 200);
+  assert.equal((await install(await appZip('com.held.one'), fay)).statusCode, 409, 'an unredeemed code counts too');
+  await t.services.tokens.revokeFor('fay', 'com.held.one.two');
+  parent = await install(await appZip('com.held.one'), fay);
+  assert.equal(parent.statusCode, 200);
+
+  // An archive goes by the same rule: dave's (with com.clash.one.items) cannot come into an
+  // account that has com.clash.one, and nothing of it lands.
+  await t.addUser('gus');
+  const gus = await t.signIn('gus');
+  assert.equal((await install(await appZip('com.clash.one'), gus)).statusCode, 200);
+  const exported = await t.app.inject({ method: 'GET', url: '/acctapi/export', headers: { cookie: dave } });
+  assert.equal(exported.statusCode, 200);
+  const archive = multipart(exported.rawPayload);
+  const imported = await t.app.inject({ method: 'POST', url: '/acctapi/import', payload: archive.payload, headers: { ...archive.headers, cookie: gus } });
+  refused(imported);
+  assert.deepEqual((await t.services.apps.list('gus')).map((a) => a.appName), ['com.clash.one']);
+
   // Both at the same moment: one of them, never both.
   await t.addUser('erin');
   const erin = await t.signIn('erin');

@@ -227,12 +227,16 @@ export class AppService {
   async assertNoNameClash(ownerId: string, app: string): Promise<void> {
     assertAppName(app);
     const clash = (other: string) => new FreeholdError('conflict',
-      `App ${app} cannot be used beside ${other}: the table name ${app.length > other.length ? app : other} would belong to both. Remove ${other} (and its data) first, or use another app name`);
-    const installed = (await this.list(ownerId)).map((a) => a.appName);
+      `App ${app} cannot be used beside ${other}: the table name ${app.length > other.length ? app : other} would belong to both. ` +
+      `Remove ${other} (its data, app passwords and tokens too) first, or use another app name`);
     const parent = parentAppOf(app);
-    if (parent !== null && installed.includes(parent)) throw clash(parent);
-    const child = installed.find((a) => parentAppOf(a) === app);
-    if (child !== undefined) throw clash(child);
+    const related = (other: string) => other !== app && (other === parent || parentAppOf(other) === app);
+    const installed = (await this.list(ownerId)).map((a) => a.appName);
+    const other = installed.find(related);
+    if (other !== undefined) throw clash(other);
+    // An app served elsewhere holds a token, app password or authorization code without
+    // being installed; one issued before this call would otherwise reach the table too.
+    for (const holder of await this.tokens.appsWithAccess(ownerId)) if (related(holder)) throw clash(holder);
     for (const { table } of await this.stores.records(ownerId).listTables(ownerId)) {
       // The parent's default table or its files: the parent has data. (Its other
       // collections look just like sibling apps' default tables, so they say nothing.)

@@ -145,6 +145,19 @@ export class TokenService {
       .map((r) => ({ id: r._id, kind: r.kind, appName: r.app_name, createdAt: r._date_created, expiresAt: r.expires_at }));
   }
 
+  /**
+   * Apps that can reach the owner's data now or soon: those with a live app token, app
+   * password or authorization code for this owner (page tokens and app-origin sessions
+   * are app tokens and sessions of installed apps).
+   */
+  async appsWithAccess(ownerId: string): Promise<Set<string>> {
+    const rows = (await this.store.query(SYSTEM_OWNER, SystemTable.tokens, { op: 'eq', path: ['owner_id'], value: ownerId },
+      { sort: [], skip: 0, limit: 100_000 })) as TokenRecord[];
+    const now = Date.now();
+    return new Set(rows.filter((r) => r.kind !== 'account' && r.expires_at > now && typeof r.app_name === 'string' && r.app_name !== '')
+      .map((r) => r.app_name));
+  }
+
   /** Revokes one of the owner's tokens by id; false when it is not theirs or not there. */
   async revokeById(userId: string, id: string): Promise<boolean> {
     const r = (await this.store.get(SYSTEM_OWNER, SystemTable.tokens, id)) as TokenRecord | null;

@@ -5,7 +5,7 @@ import { FreeholdError } from '../errors.js';
 import { lookupType } from '../mime.js';
 import { fileBlobKey, userFileKey } from '../files/paths.js';
 import { newRecordId } from '../ids.js';
-import { assertUserId } from '../names.js';
+import { assertUserId, parentAppOf } from '../names.js';
 import type { Services } from '../services.js';
 import { OwnerTable } from '../system-tables.js';
 import { openArchive, type ArchiveEntry, type OpenArchive } from './archive-reader.js';
@@ -234,10 +234,27 @@ async function writeArchive(services: Services, owner: string, a: OpenArchive, p
 }
 
 /**
+ * The archive's apps pass the same name-clash rule as an install (AppService
+ * assertNoNameClash): none may be another's name plus one segment, among themselves or
+ * beside what the owner has here.
+ */
+async function checkAppNames(services: Services, owner: string, plan: Plan): Promise<void> {
+  const names = [...plan.apps.keys()];
+  for (const app of names) {
+    const parent = parentAppOf(app);
+    if (parent !== null && names.includes(parent)) {
+      throw new FreeholdError('conflict', `The archive holds both ${parent} and ${app}, whose tables cannot be told apart here (${app} is both)`);
+    }
+    await services.apps.assertNoNameClash(owner, app);
+  }
+}
+
+/**
  * Imports an export archive for `ownerId` (who must have an account here; the
  * archive may come from another user id or server). Everything is verified before
  * anything is written; a refused archive throws FreeholdError('invalid_package',
- * naming the entry), 'too_large' or 'quota_exceeded' (import-quota.ts), and leaves
+ * naming the entry), 'too_large', 'quota_exceeded' (import-quota.ts) or 'conflict' (an
+ * app whose name clashes with one the owner has, checkAppNames), and leaves
  * the stores untouched.
  */
 export async function importOwner(services: Services, ownerId: string, zipPath: string, onProgress?: ProgressCallback,
@@ -248,6 +265,7 @@ export async function importOwner(services: Services, ownerId: string, zipPath: 
   try {
     const plan = await verifyArchive(archive, limits, onProgress);
     await admitImport(services, owner, archive, plan, limits);
+    await checkAppNames(services, owner, plan);
     const counters = await writeArchive(services, owner, archive, plan, limits, onProgress);
     return {
       tables: { ...archive.manifest.tables },
