@@ -110,6 +110,17 @@ export function parentAppOf(app: string): string | null {
   return isValidAppName(parent) ? parent : null;
 }
 
+/**
+ * The app whose server-kept files table this is (`com.a.b` for `com.a.b.files`), or null.
+ * By what precedes `.files`, not the ending alone: `com.zz.files` is an app's own table
+ * (`com.zz` is no app).
+ */
+export function filesTableApp(table: string): string | null {
+  if (!table.endsWith('.files')) return null;
+  const app = table.slice(0, -'.files'.length);
+  return isValidAppName(app) ? app : null;
+}
+
 export function isValidUserId(id: unknown): id is string {
   return typeof id === 'string' && USER_ID.test(id) && !id.startsWith('-') && !id.endsWith('-');
 }

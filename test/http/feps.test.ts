@@ -121,6 +121,21 @@ describe('client-chosen ids', () => {
   });
 });
 
+describe('an app named like a files table', () => {
+  test('com.zz.files keeps ordinary records (com.zz is no app), and its owner can still export', async () => {
+    const zz = await server.appToken('alice', 'com.zz.files');
+    const id = 'https://example.com/page 1';
+    const write = await call('POST', `/feps/write/com.zz.files/${encodeURIComponent(id)}`, zz, { a: 1 });
+    assert.equal(write.statusCode, 200, write.body);
+    assert.equal((await call('GET', `/ceps/read/com.zz.files/${encodeURIComponent(id)}`, zz)).json().a, 1);
+    const exported = await server.app.inject({ method: 'GET', url: '/acctapi/export', headers: { cookie: await server.signIn('alice') } });
+    assert.equal(exported.statusCode, 200);
+    // The whole zip arrived: it ends with its end-of-central-directory record.
+    assert.equal(exported.rawPayload.readUInt32LE(exported.rawPayload.length - 22), 0x06054b50);
+    assert.match(exported.rawPayload.toString('latin1'), /tables\/com\.zz\.files\.jsonl/);
+  });
+});
+
 describe('FEPS files', () => {
   const content = Buffer.from('0123456789abcdefghij'.repeat(100));
 

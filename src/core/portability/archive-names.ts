@@ -2,7 +2,7 @@ import { normaliseUserFilePath } from '../files/paths.js';
 import { PERMISSION_NAME } from '../apps/manifest.js';
 import { relPathProblem } from '../apps/paths.js';
 import { FreeholdError } from '../errors.js';
-import { assertRecordId, isReservedAppName, isValidAppName, parseAppTable } from '../names.js';
+import { assertRecordId, filesTableApp, isReservedAppName, isValidAppName, parseAppTable } from '../names.js';
 import { OwnerTable } from '../system-tables.js';
 import { Entry } from './export.js';
 
@@ -57,7 +57,7 @@ export function recordIdProblem(table: string, id: string): string | null {
     return slash > 0 && isValidAppName(id.slice(0, slash)) && PERMISSION_NAME.test(id.slice(slash + 1))
       ? null : 'is not a valid grant id (<app>/<permission name>)';
   }
-  if (table.endsWith('.files')) {
+  if (filesTableApp(table) !== null) {
     // A file record's id is the file's path inside the app's file space.
     try {
       return normaliseUserFilePath(id) === id ? null : 'is not a canonical file path';

@@ -10,7 +10,7 @@ import type { AppPermission } from '../apps/service.js';
 import type { RecordStore, StoredRecord } from '../../storage/types.js';
 import { FreeholdError } from '../errors.js';
 import { lookupType } from '../mime.js';
-import { assertUserId } from '../names.js';
+import { assertUserId, filesTableApp } from '../names.js';
 import type { Services } from '../services.js';
 import { ProgressMeter, type ProgressCallback } from './progress.js';
 
@@ -24,7 +24,6 @@ import { ProgressMeter, type ProgressCallback } from './progress.js';
  */
 
 export const FORMAT = 'freehold-export';
-const FILES_SUFFIX = '.files';
 export const FORMAT_VERSION = 1;
 
 export const Entry = {
@@ -266,8 +265,8 @@ export async function exportOwner(services: Services, ownerId: string, out: Writ
     // bytes no record points at are not files and stay behind.
     let files = 0;
     for (const { table } of tables) {
-      if (!table.endsWith(FILES_SUFFIX)) continue;
-      const app = table.slice(0, -FILES_SUFFIX.length);
+      const app = filesTableApp(table);
+      if (app === null) continue;
       for await (const page of recordPages(records, owner, table)) {
         for (const r of page) {
           await writer.add(`${Entry.filesDir}${app}/${r._id}`, blobOpener(services, owner, fileBlobKey(owner, app, r)), true);

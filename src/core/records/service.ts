@@ -5,7 +5,7 @@ import type { Condition, Query } from '../../query/types.js';
 import { FreeholdError } from '../errors.js';
 import { newRecordId } from '../ids.js';
 import { normaliseUserFilePath } from '../files/paths.js';
-import { assertRecordId } from '../names.js';
+import { assertRecordId, filesTableApp } from '../names.js';
 import { authorizeTable, type Access } from './access.js';
 import { assertRecordSize, cleanClientRecord, MAX_RECORD_BYTES, RESERVED_FIELDS, type ClientFields } from './reserved.js';
 
@@ -46,7 +46,7 @@ function withReserved(fields: ClientFields, stored: StoredRecord, modified: numb
  * `files` table (read-only to apps) it is checked as a path instead.
  */
 function readableId(table: string, id: string): string {
-  if (!table.endsWith('.files')) return assertRecordId(id);
+  if (filesTableApp(table) === null) return assertRecordId(id);
   let path: string;
   try {
     path = normaliseUserFilePath(id);
