@@ -18,7 +18,12 @@ export interface Config {
   blobs: string;
   /** The address people use to reach this server; decides Secure cookies and printed URLs. */
   publicUrl: string;
-  trustProxy: boolean;
+  /**
+   * Reverse proxies in front of the server whose X-Forwarded-* to believe: 0 none. The
+   * client address is then the one the nearest of them saw, never an address a client
+   * wrote into X-Forwarded-For itself (which would let it pick a fresh one per request).
+   */
+  trustProxy: number;
   rateLimit: boolean;
   /** Sign-in attempts per address per minute. */
   loginRateLimit: number;
@@ -123,6 +128,13 @@ function appsDomain(value: string | undefined): string {
   return v;
 }
 
+/** `true` is one proxy; a number is that many in a chain (a CDN in front of nginx: 2). */
+function proxyHops(value: string | undefined): number {
+  if (value === undefined) return 0;
+  if (/^\d+$/.test(value)) return Math.min(Number(value), 10);
+  return bool(value, false) ? 1 : 0;
+}
+
 function bool(value: string | undefined, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   return !['0', 'false', 'off', 'no'].includes(value.toLowerCase());
@@ -141,7 +153,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     records: pick(env.FREEHOLD_RECORDS, file.records) ?? `sqlite:${path.join(dataDir, 'freehold.db')}`,
     blobs: pick(env.FREEHOLD_BLOBS, file.blobs) ?? `fs:${path.join(dataDir, 'files')}`,
     publicUrl: (pick(env.FREEHOLD_PUBLIC_URL, file.publicUrl) ?? `http://${publicHost}:${port}`).replace(/\/+$/, ''),
-    trustProxy: bool(pick(env.FREEHOLD_TRUST_PROXY, file.trustProxy), false),
+    trustProxy: proxyHops(pick(env.FREEHOLD_TRUST_PROXY, file.trustProxy)),
     rateLimit: bool(pick(env.FREEHOLD_RATE_LIMIT, file.rateLimit), true),
     loginRateLimit: int('FREEHOLD_LOGIN_RATE_LIMIT', pick(env.FREEHOLD_LOGIN_RATE_LIMIT, file.loginRateLimit), 10),
     apiRateLimit: int('FREEHOLD_API_RATE_LIMIT', pick(env.FREEHOLD_API_RATE_LIMIT, file.apiRateLimit), 6000),

@@ -44,7 +44,10 @@ export async function buildServer(services: Services, logger: Logger | false = s
   const app = Fastify({
     ...(logger === false ? { logger: false } : { loggerInstance: logger as FastifyBaseLogger }),
     bodyLimit: config.maxBodyBytes,
-    trustProxy: config.trustProxy,
+    // A hop count, not `true`: with `true` the client address is the leftmost
+    // X-Forwarded-For entry, which a client writes itself when the proxy appends. The
+    // peer and the next (hops - 1) addresses back are proxies; the one before is the client.
+    trustProxy: config.trustProxy > 0 ? (_address: string, hop: number) => hop < config.trustProxy : false,
     // Request ids are ours; a client-sent id is never trusted into logs.
     requestIdHeader: false,
     // One access-log line per request, not two (see access-log.ts: measured cost).
