@@ -230,6 +230,8 @@ describe('auth and isolation', () => {
       ['PUT', `/ceps/update/${APP}/${id}?owner_id=bob`, { mine: 'changed' }],
       ['POST', `/ceps/write/${APP}?owner_id=bob`, { mine: 'new' }],
       ['DELETE', `/feps/delete/${APP}/${id}?owner_id=bob`, undefined],
+      ['DELETE', `/ceps/delete/${APP}/${id}?owner_id[]=bob`, undefined],
+      ['DELETE', `/ceps/delete/${APP}/${id}?owner_id=alice&owner_id=bob`, undefined],
     ] as const) {
       const res = await call(method, url, alice, body);
       assert.equal(res.statusCode, 403, `${method} ${url}`);

@@ -20,9 +20,14 @@ export async function accessFrom(services: Services, request: FastifyRequest): P
   // `?owner_id=` selects another owner's store for GET reads only. On anything else it
   // was ignored, so a delete meant for another owner's record removed the caller's own.
   if (request.method !== 'GET' && request.method !== 'HEAD') {
-    const owner = (request.query as Record<string, unknown> | undefined)?.owner_id;
-    if (owner !== undefined && owner !== '' && owner !== access.ownerId) {
-      throw new FreeholdError('forbidden', 'owner_id in the query string selects another owner only for reads (GET); this request acts on your own store only');
+    // Any spelling of it (`owner_id`, `owner_id[]`, repeated), each value.
+    for (const [key, value] of Object.entries((request.query as Record<string, unknown> | undefined) ?? {})) {
+      if (key !== 'owner_id' && !key.startsWith('owner_id[')) continue;
+      for (const owner of Array.isArray(value) ? value : [value]) {
+        if (owner !== undefined && owner !== '' && owner !== access.ownerId) {
+          throw new FreeholdError('forbidden', 'owner_id in the query string selects another owner only for reads (GET); this request acts on your own store only');
+        }
+      }
     }
   }
   return access;
