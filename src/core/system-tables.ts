@@ -29,4 +29,9 @@ export const OwnerTable = {
   apps: 'system.apps',
   /** The owner's grants of app-declared permissions. */
   permissions: 'system.permissions',
+  /**
+   * Apps removed with their data kept, by app name: their tables still belong to them,
+   * so the app-name clash rule (AppService.assertNoNameClash) still counts them.
+   */
+  removedApps: 'system.removed_apps',
 } as const;

@@ -505,11 +505,18 @@ test("an app named another's table is refused while that app is there: install, 
   assert.match(filesApp.body, /names a table the server keeps for com\.clash\.one/);
   refused(await appPassword('com.clash.two.files'), 400, 'invalid_name');
 
-  // Removed, its data still counts; removed with its data, the name is free.
-  await t.services.stores.records('dave').put('dave', 'com.clash.one', { _id: 'r1', _date_created: 1, _date_modified: 1 });
-  assert.equal((await t.app.inject({ method: 'DELETE', url: '/acctapi/apps/com.clash.one', headers: { cookie: dave } })).statusCode, 200);
-  refused(await installApp('com.clash.one.items'));
-  await t.services.stores.records('dave').dropTable('dave', 'com.clash.one');
+  // Removed with its data kept, it still counts, even with data only in collections
+  // (com.clash.one.items itself could hold its `items`); removed with its data, the name is free.
+  await t.services.stores.records('dave').put('dave', 'com.clash.one.items', { _id: 'r1', _date_created: 1, _date_modified: 1, secret: 1 });
+  const remove = (name: string, withData: boolean) =>
+    t.app.inject({ method: 'DELETE', url: `/acctapi/apps/${name}${withData ? '?delete_data=true' : ''}`, headers: { cookie: dave } });
+  assert.equal((await remove('com.clash.one', false)).statusCode, 200);
+  const kept = await installApp('com.clash.one.items');
+  refused(kept);
+  assert.match(kept.json().message, /data com\.clash\.one left when it was removed/);
+  refused(await appPassword('com.clash.one.items'));
+  assert.equal((await installApp('com.clash.one')).statusCode, 200, 'the app itself may come back to its data');
+  assert.equal((await remove('com.clash.one', true)).statusCode, 200);
   assert.equal((await installApp('com.clash.one.items')).statusCode, 200);
   assert.equal((await appPassword('com.clash.one.items')).statusCode, 200);
   // And the other way round: the shorter name is refused while the longer one is there.

@@ -189,6 +189,8 @@ export class AppService {
       await blobs.deletePrefix(prefix).catch(() => undefined);
       throw err;
     }
+    // Installed again: its kept data is its own once more.
+    await records.delete(ownerId, OwnerTable.removedApps, app);
     if (previous && previous.install_id !== installId) {
       // Best effort: a leftover old prefix wastes space but never serves.
       await blobs.deletePrefix(this.installPrefix(ownerId, app, previous.install_id)).catch(() => undefined);
@@ -220,9 +222,9 @@ export class AppService {
    * An app table name cannot tell app `com.a.b`'s collection `c` from app `com.a.b.c`'s
    * own default table: both are `com.a.b.c`. So one owner never has both apps: an app
    * whose name is another's plus one segment is refused (install, app passwords,
-   * OAuth) while that other app is installed or has data, and the other way round.
-   * (Data left by an app removed earlier counts only where its tables say which app
-   * it was: a lone table `com.a.b.c` could be either.)
+   * OAuth) while that other app is installed, holds a token, app password or code, was
+   * removed with its data kept (OwnerTable.removedApps), or has data in its default table
+   * or files, and the other way round.
    */
   async assertNoNameClash(ownerId: string, app: string): Promise<void> {
     assertAppName(app);
@@ -234,6 +236,13 @@ export class AppService {
     const installed = (await this.list(ownerId)).map((a) => a.appName);
     const other = installed.find(related);
     if (other !== undefined) throw clash(other);
+    const removed = (await this.stores.records(ownerId).query(ownerId, OwnerTable.removedApps, { op: 'true' },
+      { sort: [], skip: 0, limit: 5000 })).map((r) => r._id).find(related);
+    if (removed !== undefined) {
+      throw new FreeholdError('conflict', `App ${app} cannot be used beside the data ${removed} left when it was removed: ` +
+        `the table name ${app.length > removed.length ? app : removed} would belong to both. Delete that data first ` +
+        `(install ${removed} again and remove it with its data), or use another app name`);
+    }
     // An app served elsewhere holds a token, app password or authorization code without
     // being installed; one issued before this call would otherwise reach the table too.
     for (const holder of await this.tokens.appsWithAccess(ownerId)) if (related(holder)) throw clash(holder);
@@ -258,7 +267,8 @@ export class AppService {
 
   /**
    * Removes an app: its record first (so it stops serving at once), then its files
-   * and tokens. Its data stays unless `deleteData`: then the app's own table and its
+   * and tokens. Its data stays unless `deleteData`, and the app is remembered as its
+   * owner (OwnerTable.removedApps); with `deleteData` the app's own table and its
    * `<app>.*` tables are dropped, but never a table of another installed app whose
    * name happens to extend this one (`com.a.b` must not take `com.a.b.c`'s data).
    */
@@ -276,7 +286,12 @@ export class AppService {
     await this.stores.blobs(ownerId).deletePrefix(this.appsPrefix(ownerId, app));
     await this.tokens.revokeFor(ownerId, app);
     for (const listener of this.removeListeners) await listener(ownerId, app);
-    if (!opts.deleteData) return;
+    if (!opts.deleteData) {
+      const now = Date.now();
+      await records.put(ownerId, OwnerTable.removedApps, { _id: app, _date_created: now, _date_modified: now });
+      return;
+    }
+    await records.delete(ownerId, OwnerTable.removedApps, app);
     const others = (await this.list(ownerId)).map((a) => a.appName).filter((a) => a !== app && a.startsWith(app + '.'));
     const belongsToOther = (table: string) => others.some((o) => table === o || table.startsWith(o + '.'));
     for (const { table } of await records.listTables(ownerId)) {
