@@ -237,7 +237,20 @@ describe('auth and isolation', () => {
       assert.equal(res.statusCode, 403, `${method} ${url}`);
       assert.equal(res.json().error, 'forbidden');
     }
+    // freezr's client sends it beside the record or query in a FEPS body.
+    for (const [method, url, body] of [
+      ['DELETE', `/feps/delete/${APP}`, { q: {}, owner_id: 'bob' }],
+      ['DELETE', `/feps/delete/${APP}/${id}`, { owner_id: 'bob' }],
+      ['PUT', `/feps/update/${APP}/${id}?replaceAllFields=true`, { _entity: { mine: 'changed' }, owner_id: 'bob' }],
+      ['PUT', `/feps/update/${APP}`, { q: {}, keys: { mine: 'changed' }, owner_id: 'bob' }],
+      ['POST', `/feps/write/${APP}`, { _entity: { mine: 'new' }, owner_id: 'bob' }],
+    ] as const) {
+      const res = await call(method, url, alice, body);
+      assert.equal(res.statusCode, 403, `${method} ${url} ${JSON.stringify(body)}`);
+    }
     assert.equal((await call('GET', `/ceps/read/${APP}/${id}`, alice)).json().mine, 'alice', 'the record is untouched');
+    // A read by POST may name another owner (who then decides: here, nothing to see).
+    assert.equal((await call('POST', `/ceps/query/${APP}?owner_id=bob`, alice, { q: {} })).statusCode !== 403, true);
     assert.equal((await call('DELETE', `/ceps/delete/${APP}/${id}?owner_id=alice`, alice)).statusCode, 200, 'naming oneself is fine');
   });
 });

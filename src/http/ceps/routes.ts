@@ -17,17 +17,20 @@ const RecordParams = Type.Object({ app_table: AppTableParam, id: RecordIdParam }
 export async function accessFrom(services: Services, request: FastifyRequest): Promise<Access> {
   const claims = await requireAppToken(services, request);
   const access = { userId: claims.userId, ownerId: claims.ownerId, appName: claims.appName };
-  // `?owner_id=` selects another owner's store for GET reads only. On anything else it
-  // was ignored, so a delete meant for another owner's record removed the caller's own.
-  if (request.method !== 'GET' && request.method !== 'HEAD') {
-    // Any spelling of it (`owner_id`, `owner_id[]`, repeated), each value.
+  // `owner_id` selects another owner's store for reads only. On a write it was ignored,
+  // so a delete meant for another owner's records removed the caller's own: refused.
+  if (request.method !== 'GET' && request.method !== 'HEAD' && !request.url.startsWith('/ceps/query/')) {
+    const refuse = () => new FreeholdError('forbidden', 'owner_id selects another owner only for reads; this request acts on your own store only');
+    const other = (v: unknown) => (Array.isArray(v) ? v : [v]).some((o) => o !== undefined && o !== null && o !== '' && o !== access.ownerId);
+    // Any spelling in the query string (`owner_id`, `owner_id[]`, repeated).
     for (const [key, value] of Object.entries((request.query as Record<string, unknown> | undefined) ?? {})) {
-      if (key !== 'owner_id' && !key.startsWith('owner_id[')) continue;
-      for (const owner of Array.isArray(value) ? value : [value]) {
-        if (owner !== undefined && owner !== '' && owner !== access.ownerId) {
-          throw new FreeholdError('forbidden', 'owner_id in the query string selects another owner only for reads (GET); this request acts on your own store only');
-        }
-      }
+      if ((key === 'owner_id' || key.startsWith('owner_id[')) && other(value)) throw refuse();
+    }
+    // FEPS bodies wrap the record (`_entity`) or the query (`q`) and carry their options
+    // beside it, as freezr's client sends them; a CEPS body is the record itself.
+    const body = request.body;
+    if (request.url.startsWith('/feps/') && body !== null && typeof body === 'object' && !Array.isArray(body) && other((body as Record<string, unknown>).owner_id)) {
+      throw refuse();
     }
   }
   return access;
