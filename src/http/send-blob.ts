@@ -33,6 +33,8 @@ export class RangeNotSatisfiable extends FreeholdError {
 }
 
 const INLINE_SAFE = /^(image\/(png|jpeg|gif|webp|avif)|video\/|audio\/|application\/pdf|text\/plain)/;
+/** The MIME types browsers run as script (WHATWG's JavaScript MIME type list). */
+const SCRIPT_TYPE = /^\s*(?:application\/(?:x-)?(?:java|ecma)script|text\/(?:x-)?(?:java|ecma)script(?:1\.[0-5])?|text\/(?:jscript|livescript))\s*(?:;|$)/i;
 
 export interface SendBlobOptions {
   /** Serve as a download (Content-Disposition: attachment) unless the type is safe to show inline. */
@@ -45,7 +47,10 @@ export interface SendBlobOptions {
 export function sendBlob(request: FastifyRequest, reply: FastifyReply, info: BlobInfo, stream: Readable | null,
   range: BlobRange | null, opts: SendBlobOptions = {}): FastifyReply {
   const etag = `"${info.etag}"`;
-  const type = opts.contentType ?? info.contentType ?? 'application/octet-stream';
+  let type = opts.contentType ?? info.contentType ?? 'application/octet-stream';
+  // A user file is data: sent as a script type (the uploader chose it), a page of the same
+  // origin could run it, past its CSP ('self'). As bytes, with nosniff, it never runs.
+  if (opts.download !== undefined && SCRIPT_TYPE.test(type)) type = 'application/octet-stream';
   reply.header('ETag', etag);
   reply.header('Accept-Ranges', 'bytes');
   reply.header('Cache-Control', opts.cacheControl ?? 'private, no-cache');

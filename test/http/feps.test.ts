@@ -139,10 +139,10 @@ describe('an app named like a files table', () => {
 describe('FEPS files', () => {
   const content = Buffer.from('0123456789abcdefghij'.repeat(100));
 
-  async function upload(token: string, opts: object, file = content, filename = 'pic.png') {
+  async function upload(token: string, opts: object, file = content, filename = 'pic.png', type = 'image/png') {
     const { body, contentType } = multipart([
       { name: 'options', value: JSON.stringify(opts) },
-      { name: 'file', value: file, filename, contentType: 'image/png' },
+      { name: 'file', value: file, filename, contentType: type },
     ]);
     return server.app.inject({ method: 'PUT', url: `/feps/upload/${APP}`, payload: body, headers: { 'content-type': contentType, authorization: `Bearer ${token}` } });
   }
@@ -206,6 +206,22 @@ describe('FEPS files', () => {
     assert.equal(del.json()._id, 'pics/2024/two words.png');
     assert.equal((await call('GET', `/feps/userfiles/${APP}/alice/pics/2024/two%20words.png`, alice)).statusCode, 404);
     assert.equal((await call('GET', `/ceps/read/${APP}.files/${id}`, alice)).statusCode, 404);
+  });
+
+  test('an uploaded script is never served as one', async () => {
+    const js = Buffer.from('window.ran = true;');
+    const up = await upload(alice, { fileName: 'x.js' }, js, 'x.js', 'text/javascript');
+    assert.equal(up.statusCode, 200, up.body);
+    for (const dest of ['script', 'worker', 'sharedworker', 'serviceworker', 'audioworklet', 'paintworklet']) {
+      const res = await call('GET', `/feps/userfiles/${APP}/alice/x.js`, alice, undefined, { 'sec-fetch-dest': dest });
+      assert.equal(res.statusCode, 403, dest);
+    }
+    // Fetched as data it comes back, as bytes whatever type it was uploaded with.
+    const res = await call('GET', `/feps/userfiles/${APP}/alice/x.js`, alice, undefined, { 'sec-fetch-dest': 'empty' });
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.body, 'window.ran = true;');
+    assert.equal(res.headers['content-type'], 'application/octet-stream');
+    assert.equal(res.headers['x-content-type-options'], 'nosniff');
   });
 
   test('traversal in file names and paths is refused', async () => {

@@ -37,6 +37,9 @@ async function fileAccess(services: Services, request: FastifyRequest): Promise<
   return accessFrom(services, request);
 }
 
+/** Sec-Fetch-Dest values of requests that would run the response as code. */
+const CODE_DESTINATIONS = new Set(['script', 'worker', 'sharedworker', 'serviceworker', 'audioworklet', 'paintworklet', 'xslt']);
+
 /** freezr's extension endpoints that freezr apps rely on (CEPS.md §7). */
 export async function fepsRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
@@ -153,6 +156,10 @@ export async function fepsRoutes(fastify: FastifyInstance): Promise<void> {
 
   const userFile = async (request: FastifyRequest<{ Params: { app_name: string; user_id: string; '*': string } }>, reply: FastifyReply) => {
     const access = await fileAccess(services, request);
+    // An uploaded file is never code a page runs: not as a script, module, worker or worklet.
+    if (CODE_DESTINATIONS.has(String(request.headers['sec-fetch-dest']))) {
+      throw new FreeholdError('forbidden', 'Uploaded files are not served as scripts');
+    }
     const appName = assertAppName(request.params.app_name);
     if (appName !== access.appName) throw new FreeholdError('forbidden', "This app's token cannot read another app's files");
     const ownerId = assertUserId(request.params.user_id);
