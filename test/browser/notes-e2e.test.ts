@@ -143,10 +143,18 @@ test('removing an app asks first, then takes its card away', { timeout: 30_000, 
   await page.click(`${card} button`);
   await page.waitForTimeout(200);
   assert.equal(await page.isVisible(card), true);
-  page.once('dialog', (d) => void d.accept());
+  // Remove, and say yes to deleting its data too (the second question).
+  const answers: string[] = [];
+  const answer = (d: import('playwright-core').Dialog) => { answers.push(d.message()); void d.accept(); };
+  page.on('dialog', answer);
   await page.click(`${card} button`);
   await page.waitForSelector(card, { state: 'detached' });
+  page.off('dialog', answer);
   await page.waitForSelector('#apps-empty:not([hidden])');
+  assert.equal(answers.length, 2, answers.join(' | '));
+  assert.match(answers[1]!, /Also delete the data/);
+  const left = (await server.services.stores.records(OWNER).listTables(OWNER)).map((x) => x.table).filter((x) => x === APP || x.startsWith(`${APP}.`));
+  assert.deepEqual(left, [], 'its data went with it');
 });
 
 test('a package installed with parts left out says which', { timeout: 30_000, skip: browserSkipReason() }, async () => {

@@ -580,3 +580,22 @@ test("a page's own <script src> tags get the nonce; inline code and addresses el
   assert.equal(nonceOwnScripts('<script\n  type="module"\n  src="m.js">', 'N'), '<script nonce="N"\n  type="module"\n  src="m.js">');
   for (const tag of elsewhere) assert.equal(nonceOwnScripts(tag, 'N'), tag, tag);
 });
+
+test("removing an app with its data drops its own tables only, never data another app kept", async () => {
+  await t.addUser('hal');
+  const hal = await t.signIn('hal');
+  const appZip = (name: string) => buildZip([
+    { name: 'manifest.json', data: JSON.stringify({ identifier: name, pages: { index: { html_file: 'index.html' } } }) },
+    { name: 'index.html', data: '<p>hi</p>' },
+  ]);
+  for (const name of ['com.g.h', 'com.g.h.i.j']) assert.equal((await install(await appZip(name), hal)).statusCode, 200);
+  const records = t.services.stores.records('hal');
+  const rec = { _id: 'r', _date_created: 1, _date_modified: 1 };
+  for (const table of ['com.g.h', 'com.g.h.notes', 'com.g.h.i.j', 'com.g.h.i.j.notes']) await records.put('hal', table, rec);
+  const remove = (name: string, withData: boolean) =>
+    t.app.inject({ method: 'DELETE', url: `/acctapi/apps/${name}${withData ? '?delete_data=true' : ''}`, headers: { cookie: hal } });
+  assert.equal((await remove('com.g.h.i.j', false)).statusCode, 200);
+  assert.equal((await remove('com.g.h', true)).statusCode, 200);
+  const tables = (await records.listTables('hal')).map((x) => x.table).filter((x) => !x.startsWith('system.'));
+  assert.deepEqual(tables.sort(), ['com.g.h.i.j', 'com.g.h.i.j.notes']);
+});

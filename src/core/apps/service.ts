@@ -286,19 +286,26 @@ export class AppService {
     await this.stores.blobs(ownerId).deletePrefix(this.appsPrefix(ownerId, app));
     await this.tokens.revokeFor(ownerId, app);
     for (const listener of this.removeListeners) await listener(ownerId, app);
+    const others = new Set([
+      ...(await this.list(ownerId)).map((a) => a.appName),
+      ...(await records.query(ownerId, OwnerTable.removedApps, { op: 'true' }, { sort: [], skip: 0, limit: 5000 })).map((x) => x._id),
+    ]);
+    others.delete(app);
+    // Its own tables only: `<app>` and `<app>.<collection>`. Deeper names are other apps'
+    // (com.a.b.c.d belongs to com.a.b.c or below), and `<app>.<x>` is app <app>.<x>'s own
+    // table when that app is installed or kept its data on removal.
+    const own = (await records.listTables(ownerId)).map((x) => x.table)
+      .filter((table) => table === app || (table.startsWith(app + '.') && !table.slice(app.length + 1).includes('.') && !others.has(table)));
     if (!opts.deleteData) {
-      const now = Date.now();
-      await records.put(ownerId, OwnerTable.removedApps, { _id: app, _date_created: now, _date_modified: now });
+      // Remembered while its data is there, for the name-clash rule.
+      if (own.length > 0) {
+        const now = Date.now();
+        await records.put(ownerId, OwnerTable.removedApps, { _id: app, _date_created: now, _date_modified: now });
+      }
       return;
     }
     await records.delete(ownerId, OwnerTable.removedApps, app);
-    const others = (await this.list(ownerId)).map((a) => a.appName).filter((a) => a !== app && a.startsWith(app + '.'));
-    const belongsToOther = (table: string) => others.some((o) => table === o || table.startsWith(o + '.'));
-    for (const { table } of await records.listTables(ownerId)) {
-      if ((table === app || table.startsWith(app + '.')) && !belongsToOther(table)) {
-        await records.dropTable(ownerId, table);
-      }
-    }
+    for (const table of own) await records.dropTable(ownerId, table);
   }
 
   /** Opens one of an installed app's files. Throws not_found for anything outside the app. */

@@ -62,9 +62,10 @@ export function appsPanel({ onApps }) {
 
   async function removeApp(app, name, button) {
     if (!confirm(`Remove ${name} (${app.app_name}) from your server?`)) return;
+    const withData = confirm(`Also delete the data ${name} stored? OK deletes it for good; Cancel keeps it, for when you install the app again.`);
     button.disabled = true;
     try {
-      await api(`/acctapi/apps/${encodeURIComponent(app.app_name)}`, { method: 'DELETE' });
+      await api(`/acctapi/apps/${encodeURIComponent(app.app_name)}${withData ? '?delete_data=true' : ''}`, { method: 'DELETE' });
       await refresh();
     } catch (err) {
       button.disabled = false;
