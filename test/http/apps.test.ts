@@ -599,3 +599,25 @@ test("removing an app with its data drops its own tables only, never data anothe
   const tables = (await records.listTables('hal')).map((x) => x.table).filter((x) => !x.startsWith('system.'));
   assert.deepEqual(tables.sort(), ['com.g.h.i.j', 'com.g.h.i.j.notes']);
 });
+
+test('an archive carrying data an app kept on removal obeys the name-clash rule too', async () => {
+  await t.addUser('ivy');
+  await t.addUser('jon');
+  const [ivy, jon] = [await t.signIn('ivy'), await t.signIn('jon')];
+  const appZip = (name: string) => buildZip([
+    { name: 'manifest.json', data: JSON.stringify({ identifier: name, pages: { index: { html_file: 'index.html' } } }) },
+    { name: 'index.html', data: '<p>hi</p>' },
+  ]);
+  assert.equal((await install(await appZip('com.k.l.m'), ivy)).statusCode, 200);
+  await t.services.stores.records('ivy').put('ivy', 'com.k.l.m', { _id: 'r', _date_created: 1, _date_modified: 1, secret: 'ivy' });
+  assert.equal((await t.app.inject({ method: 'DELETE', url: '/acctapi/apps/com.k.l.m', headers: { cookie: ivy } })).statusCode, 200);
+  const exported = await t.app.inject({ method: 'GET', url: '/acctapi/export', headers: { cookie: ivy } });
+  assert.equal(exported.statusCode, 200);
+
+  assert.equal((await install(await appZip('com.k.l'), jon)).statusCode, 200);
+  const archive = multipart(exported.rawPayload);
+  const imported = await t.app.inject({ method: 'POST', url: '/acctapi/import', payload: archive.payload, headers: { ...archive.headers, cookie: jon } });
+  assert.equal(imported.statusCode, 409, imported.body);
+  assert.match(imported.json().message, /com\.k\.l\.m/);
+  assert.equal(await t.services.stores.records('jon').get('jon', 'com.k.l.m', 'r'), null, 'nothing of it landed');
+});

@@ -5,7 +5,7 @@ import { FreeholdError } from '../errors.js';
 import { lookupType } from '../mime.js';
 import { fileBlobKey, userFileKey } from '../files/paths.js';
 import { newRecordId } from '../ids.js';
-import { assertUserId, parentAppOf } from '../names.js';
+import { assertUserId, isValidAppName, parentAppOf } from '../names.js';
 import type { Services } from '../services.js';
 import { OwnerTable } from '../system-tables.js';
 import { openArchive, type ArchiveEntry, type OpenArchive } from './archive-reader.js';
@@ -233,13 +233,27 @@ async function writeArchive(services: Services, owner: string, a: OpenArchive, p
   return c;
 }
 
+/** Apps the archive's owner had removed keeping their data (OwnerTable.removedApps): their tables come along. */
+async function archiveRemovedApps(a: OpenArchive, limits: ImportLimits): Promise<string[]> {
+  const e = a.entries.find((x) => x.kind.kind === 'table' && x.kind.table === OwnerTable.removedApps);
+  if (!e) return [];
+  const ids: string[] = [];
+  let previous: string | null = null;
+  let n = 0;
+  for await (const line of lines(await openVerified(a.zip, e, new ProgressMeter('verify', 1, e.size)), limits.maxLineBytes, e.name)) {
+    previous = parseRecordLine(line, e, OwnerTable.removedApps, ++n, previous)._id;
+    ids.push(previous);
+  }
+  return ids;
+}
+
 /**
- * The archive's apps pass the same name-clash rule as an install (AppService
- * assertNoNameClash): none may be another's name plus one segment, among themselves or
- * beside what the owner has here.
+ * The archive's apps, and the apps whose kept data it carries, pass the same name-clash
+ * rule as an install (AppService assertNoNameClash): none may be another's name plus
+ * one segment, among themselves or beside what the owner has here.
  */
-async function checkAppNames(services: Services, owner: string, plan: Plan): Promise<void> {
-  const names = [...plan.apps.keys()];
+async function checkAppNames(services: Services, owner: string, plan: Plan, removed: string[]): Promise<void> {
+  const names = [...new Set([...plan.apps.keys(), ...removed.filter((app) => isValidAppName(app))])];
   for (const app of names) {
     const parent = parentAppOf(app);
     if (parent !== null && names.includes(parent)) {
@@ -265,7 +279,7 @@ export async function importOwner(services: Services, ownerId: string, zipPath: 
   try {
     const plan = await verifyArchive(archive, limits, onProgress);
     await admitImport(services, owner, archive, plan, limits);
-    await checkAppNames(services, owner, plan);
+    await checkAppNames(services, owner, plan, await archiveRemovedApps(archive, limits));
     const counters = await writeArchive(services, owner, archive, plan, limits, onProgress);
     return {
       tables: { ...archive.manifest.tables },
