@@ -131,8 +131,12 @@ function appsDomain(value: string | undefined): string {
 /** `true` is one proxy; a number is that many in a chain (a CDN in front of nginx: 2). */
 function proxyHops(value: string | undefined): number {
   if (value === undefined) return 0;
-  if (/^\d+$/.test(value)) return Math.min(Number(value), 10);
-  return bool(value, false) ? 1 : 0;
+  const v = value.trim().toLowerCase();
+  if (/^\d{1,2}$/.test(v)) return Number(v);
+  if (['true', 'yes', 'on'].includes(v)) return 1;
+  if (['false', 'no', 'off'].includes(v)) return 0;
+  // An address list (Fastify's own syntax) or a typo must not quietly become "trust any peer".
+  throw new Error(`FREEHOLD_TRUST_PROXY must be true, false or a number of proxies, got ${value}`);
 }
 
 function bool(value: string | undefined, fallback: boolean): boolean {

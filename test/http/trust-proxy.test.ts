@@ -11,7 +11,8 @@ import { startTestServer } from '../helpers/server.js';
 
 test('FREEHOLD_TRUST_PROXY: true is one proxy, a number a chain of them, off by default', () => {
   const hops = (v?: string) => loadConfig({ ...(v === undefined ? {} : { FREEHOLD_TRUST_PROXY: v }), FREEHOLD_DATA: '/tmp/unused' }).trustProxy;
-  assert.deepEqual([hops(), hops('false'), hops('true'), hops('1'), hops('2'), hops('0')], [0, 0, 1, 1, 2, 0]);
+  assert.deepEqual([hops(), hops('false'), hops('true'), hops('1'), hops('2'), hops('0'), hops('off')], [0, 0, 1, 1, 2, 0, 0]);
+  for (const bad of ['127.0.0.1', 'loopback', '10.0.0.0/8', '-1', '1.5', 'none']) assert.throws(() => hops(bad), /FREEHOLD_TRUST_PROXY must be/, bad);
 });
 
 for (const [setting, chain] of [['true', (spoof: string) => `${spoof}, 203.0.113.7`], ['2', (spoof: string) => `${spoof}, 203.0.113.7, 198.51.100.1`]] as const) {
