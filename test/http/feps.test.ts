@@ -208,6 +208,12 @@ describe('FEPS files', () => {
     assert.equal((await call('GET', `/ceps/read/${APP}.files/${id}`, alice)).statusCode, 404);
   });
 
+  test('an upload naming another owner is refused, not stored as the caller\'s', async () => {
+    const res = await upload(alice, { fileName: 'for-bob.png', owner_id: 'bob' });
+    assert.equal(res.statusCode, 403, res.body);
+    assert.equal((await call('GET', `/feps/userfiles/${APP}/alice/for-bob.png`, alice)).statusCode, 404);
+  });
+
   test('an uploaded script is never served as one', async () => {
     const js = Buffer.from('window.ran = true;');
     const up = await upload(alice, { fileName: 'x.js' }, js, 'x.js', 'text/javascript');

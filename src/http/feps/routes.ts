@@ -136,7 +136,14 @@ export async function fepsRoutes(fastify: FastifyInstance): Promise<void> {
     try {
       for await (const part of request.parts()) {
         if (part.type === 'field') {
-          if (part.fieldname === 'options' && typeof part.value === 'string' && part.value !== '') options = parseOptions(part.value);
+          if (part.fieldname === 'options' && typeof part.value === 'string' && part.value !== '') {
+            options = parseOptions(part.value);
+            // As for every write: an upload into another owner's files is not done in the caller's own instead.
+            const owner = options.owner_id;
+            if (owner !== undefined && owner !== null && owner !== '' && owner !== access.ownerId) {
+              throw new FreeholdError('forbidden', 'owner_id selects another owner only for reads; this upload goes to your own files only');
+            }
+          }
           continue;
         }
         if (part.fieldname !== 'file' || staged) {
