@@ -244,6 +244,8 @@ describe('auth and isolation', () => {
       ['PUT', `/feps/update/${APP}/${id}?replaceAllFields=true`, { _entity: { mine: 'changed' }, owner_id: 'bob' }],
       ['PUT', `/feps/update/${APP}`, { q: {}, keys: { mine: 'changed' }, owner_id: 'bob' }],
       ['POST', `/feps/write/${APP}`, { _entity: { mine: 'new' }, owner_id: 'bob' }],
+      // The same route, its path percent-encoded.
+      ['DELETE', `/%66eps/delete/${APP}`, { q: {}, owner_id: 'bob' }],
     ] as const) {
       const res = await call(method, url, alice, body);
       assert.equal(res.statusCode, 403, `${method} ${url} ${JSON.stringify(body)}`);

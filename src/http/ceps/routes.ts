@@ -19,7 +19,9 @@ export async function accessFrom(services: Services, request: FastifyRequest): P
   const access = { userId: claims.userId, ownerId: claims.ownerId, appName: claims.appName };
   // `owner_id` selects another owner's store for reads only. On a write it was ignored,
   // so a delete meant for another owner's records removed the caller's own: refused.
-  if (request.method !== 'GET' && request.method !== 'HEAD' && !request.url.startsWith('/ceps/query/')) {
+  // By the route matched, not request.url: that is the raw path, and `/%66eps/…` routes as `/feps/…`.
+  const route = request.routeOptions.url ?? '';
+  if (request.method !== 'GET' && request.method !== 'HEAD' && !route.startsWith('/ceps/query/')) {
     const refuse = () => new FreeholdError('forbidden', 'owner_id selects another owner only for reads; this request acts on your own store only');
     const other = (v: unknown) => (Array.isArray(v) ? v : [v]).some((o) => o !== undefined && o !== null && o !== '' && o !== access.ownerId);
     // Any spelling in the query string (`owner_id`, `owner_id[]`, repeated).
@@ -29,7 +31,7 @@ export async function accessFrom(services: Services, request: FastifyRequest): P
     // FEPS bodies wrap the record (`_entity`) or the query (`q`) and carry their options
     // beside it, as freezr's client sends them; a CEPS body is the record itself.
     const body = request.body;
-    if (request.url.startsWith('/feps/') && body !== null && typeof body === 'object' && !Array.isArray(body) && other((body as Record<string, unknown>).owner_id)) {
+    if (route.startsWith('/feps/') && body !== null && typeof body === 'object' && !Array.isArray(body) && other((body as Record<string, unknown>).owner_id)) {
       throw refuse();
     }
   }
