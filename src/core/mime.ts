@@ -24,3 +24,16 @@ export function lookupType(nameOrExt: string): string | false {
 export function contentTypeFor(nameOrType: string): string | false {
   return mimeTypes().contentType(nameOrType);
 }
+
+const MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/;
+
+/**
+ * One plain `type/subtype`, lowercase and without parameters, from a type a client
+ * sent; undefined when it is not exactly one (a list such as `image/png, text/javascript`,
+ * whose last entry browsers would use, or anything malformed).
+ */
+export function plainMediaType(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw.includes(',')) return undefined;
+  const type = raw.split(';')[0]!.trim().toLowerCase();
+  return MEDIA_TYPE.test(type) ? type : undefined;
+}

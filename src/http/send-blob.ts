@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BlobInfo, BlobRange } from '../storage/types.js';
 import { FreeholdError } from '../core/errors.js';
+import { plainMediaType } from '../core/mime.js';
 
 /**
  * Parses a single-range `Range: bytes=…` header against a size. Returns null for no
@@ -50,7 +51,10 @@ export function sendBlob(request: FastifyRequest, reply: FastifyReply, info: Blo
   let type = opts.contentType ?? info.contentType ?? 'application/octet-stream';
   // A user file is data: sent as a script type (the uploader chose it), a page of the same
   // origin could run it, past its CSP ('self'). As bytes, with nosniff, it never runs.
-  if (opts.download !== undefined && SCRIPT_TYPE.test(type)) type = 'application/octet-stream';
+  if (opts.download !== undefined) {
+    const plain = plainMediaType(type);
+    type = plain === undefined || SCRIPT_TYPE.test(plain) ? 'application/octet-stream' : plain;
+  }
   reply.header('ETag', etag);
   reply.header('Accept-Ranges', 'bytes');
   reply.header('Cache-Control', opts.cacheControl ?? 'private, no-cache');

@@ -222,12 +222,20 @@ describe('FEPS files', () => {
       const res = await call('GET', `/feps/userfiles/${APP}/alice/x.js`, alice, undefined, { 'sec-fetch-dest': dest });
       assert.equal(res.statusCode, 403, dest);
     }
-    // Fetched as data it comes back, as bytes whatever type it was uploaded with.
-    const res = await call('GET', `/feps/userfiles/${APP}/alice/x.js`, alice, undefined, { 'sec-fetch-dest': 'empty' });
-    assert.equal(res.statusCode, 200);
-    assert.equal(res.body, 'window.ran = true;');
-    assert.equal(res.headers['content-type'], 'application/octet-stream');
-    assert.equal(res.headers['x-content-type-options'], 'nosniff');
+    // Fetched as data it comes back, as bytes whatever type it was uploaded with; a list of
+    // types (browsers take the last) or a spelling variant never gets a script type through.
+    for (const type of ['text/javascript', 'image/png, text/javascript', 'text/plain,text/javascript', 'Text/JavaScript; charset=x', 'text/javascript,']) {
+      assert.equal((await upload(alice, { fileName: 'y.js' }, js, 'y.js', type)).statusCode, 200, type);
+      const res = await call('GET', `/feps/userfiles/${APP}/alice/y.js`, alice, undefined, { 'sec-fetch-dest': 'empty' });
+      assert.equal(res.statusCode, 200);
+      assert.equal(res.body, 'window.ran = true;');
+      assert.equal(res.headers['content-type'], 'application/octet-stream', type);
+      assert.equal(res.headers['x-content-type-options'], 'nosniff');
+      assert.match(String(res.headers['content-disposition']), /^attachment/, type);
+    }
+    // A plain, safe type is kept as sent.
+    assert.equal((await upload(alice, { fileName: 'z.png' }, content, 'z.png', 'Image/PNG; x=1')).statusCode, 200);
+    assert.equal((await call('GET', `/feps/userfiles/${APP}/alice/z.png`, alice)).headers['content-type'], 'image/png');
   });
 
   test('traversal in file names and paths is refused', async () => {

@@ -4,6 +4,7 @@ import type { StoreRegistry } from '../../storage/registry.js';
 import type { BlobInfo, BlobRange, StoredRecord } from '../../storage/types.js';
 import { FreeholdError } from '../errors.js';
 import { newRecordId } from '../ids.js';
+import { plainMediaType } from '../mime.js';
 import type { Access } from '../records/access.js';
 import { authorizeTable } from '../records/access.js';
 import { assertRecordSize, cleanClientRecord } from '../records/reserved.js';
@@ -47,7 +48,9 @@ export class FileService {
    * at them (commitStaged), so options may still arrive after the file (freezr's own
    * client sends them last) without a second copy.
    */
-  async stage(access: Access, body: Readable, contentType: string | undefined): Promise<StagedUpload> {
+  async stage(access: Access, body: Readable, sentType: string | undefined): Promise<StagedUpload> {
+    // Kept only as one plain type: it is sent back with the file (send-blob.ts).
+    const contentType = plainMediaType(sentType);
     const blobId = newRecordId();
     const key = newBlobKey(access.ownerId, access.appName, blobId);
     const info = await this.stores.blobs(access.ownerId).put(key, body, {
