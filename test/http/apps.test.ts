@@ -516,6 +516,13 @@ test("an app named another's table is refused while that app is there: install, 
   assert.match(kept.json().message, /data com\.clash\.one left when it was removed/);
   refused(await appPassword('com.clash.one.items'));
   assert.equal((await installApp('com.clash.one')).statusCode, 200, 'the app itself may come back to its data');
+  // Removed again keeping data, then the data goes (another way than the app): the record of it no longer counts.
+  assert.equal((await remove('com.clash.one', false)).statusCode, 200);
+  refused(await installApp('com.clash.one.items'));
+  await t.services.stores.records('dave').dropTable('dave', 'com.clash.one.items');
+  assert.equal((await installApp('com.clash.one.items')).statusCode, 200);
+  assert.equal((await remove('com.clash.one.items', false)).statusCode, 200);
+  assert.equal((await installApp('com.clash.one')).statusCode, 200);
   assert.equal((await remove('com.clash.one', true)).statusCode, 200);
   assert.equal((await installApp('com.clash.one.items')).statusCode, 200);
   assert.equal((await appPassword('com.clash.one.items')).statusCode, 200);

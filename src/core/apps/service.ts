@@ -236,8 +236,11 @@ export class AppService {
     const installed = (await this.list(ownerId)).map((a) => a.appName);
     const other = installed.find(related);
     if (other !== undefined) throw clash(other);
+    const tables = (await this.stores.records(ownerId).listTables(ownerId)).map((x) => x.table);
+    // A removed app counts while some table of its own is left (its data deleted since, it is gone).
+    const leftData = (other: string) => tables.some((t) => t === other || (t.startsWith(other + '.') && !t.slice(other.length + 1).includes('.')));
     const removed = (await this.stores.records(ownerId).query(ownerId, OwnerTable.removedApps, { op: 'true' },
-      { sort: [], skip: 0, limit: 5000 })).map((r) => r._id).find(related);
+      { sort: [], skip: 0, limit: 5000 })).map((r) => r._id).find((r) => related(r) && leftData(r));
     if (removed !== undefined) {
       throw new FreeholdError('conflict', `App ${app} cannot be used beside the data ${removed} left when it was removed: ` +
         `the table name ${app.length > removed.length ? app : removed} would belong to both. Delete that data first ` +
@@ -246,7 +249,7 @@ export class AppService {
     // An app served elsewhere holds a token, app password or authorization code without
     // being installed; one issued before this call would otherwise reach the table too.
     for (const holder of await this.tokens.appsWithAccess(ownerId)) if (related(holder)) throw clash(holder);
-    for (const { table } of await this.stores.records(ownerId).listTables(ownerId)) {
+    for (const table of tables) {
       // The parent's default table or its files: the parent has data. (Its other
       // collections look just like sibling apps' default tables, so they say nothing.)
       if (parent !== null && (table === parent || table === `${parent}.files`)) throw clash(parent);
