@@ -52,7 +52,7 @@ export function appCommands(program: Command): void {
       await withServices(async (s) => {
         if (!(await s.accounts.get(user))) throw new Error(`no user ${user}`);
         const ttl = Math.min(days * 24 * 3600 * 1000, 365 * DEFAULT_APP_PASSWORD_TTL_MS);
-        await s.apps.assertNoNameClash(user, assertAppName(appName, true));
+        await s.apps.admitAccess(user, assertAppName(appName, true));
         const { password } = await s.tokens.issueAppPassword(user, appName, ttl, true);
         process.stdout.write(password + '\n');
       });

@@ -30,8 +30,10 @@ export const OwnerTable = {
   /** The owner's grants of app-declared permissions. */
   permissions: 'system.permissions',
   /**
-   * Apps removed with their data kept, by app name: their tables still belong to them,
-   * so the app-name clash rule (AppService.assertNoNameClash) still counts them.
+   * Apps not installed here whose tables may still be theirs, by app name: apps removed
+   * with their data kept, and apps served elsewhere that were given access (an app
+   * password or an OAuth code). The app-name clash rule (AppService.assertNoNameClash)
+   * counts them while a table of theirs is left.
    */
-  removedApps: 'system.removed_apps',
+  keptApps: 'system.kept_apps',
 } as const;

@@ -513,7 +513,7 @@ test("an app named another's table is refused while that app is there: install, 
   assert.equal((await remove('com.clash.one', false)).statusCode, 200);
   const kept = await installApp('com.clash.one.items');
   refused(kept);
-  assert.match(kept.json().message, /data com\.clash\.one left when it was removed/);
+  assert.match(kept.json().message, /data app com\.clash\.one keeps here/);
   refused(await appPassword('com.clash.one.items'));
   assert.equal((await installApp('com.clash.one')).statusCode, 200, 'the app itself may come back to its data');
   // Removed again keeping data, then the data goes (another way than the app): the record of it no longer counts.
@@ -627,4 +627,22 @@ test('an archive carrying data an app kept on removal obeys the name-clash rule 
   assert.equal(imported.statusCode, 409, imported.body);
   assert.match(imported.json().message, /com\.k\.l\.m/);
   assert.equal(await t.services.stores.records('jon').get('jon', 'com.k.l.m', 'r'), null, 'nothing of it landed');
+});
+
+test('an app served elsewhere keeps its data from a related app installed after its tokens are gone', async () => {
+  await t.addUser('kim');
+  const kim = await t.signIn('kim');
+  assert.equal((await get('/acctapi/generateAppPassword?app_name=com.p.q.r', kim)).statusCode, 200);
+  // What it wrote with the token it traded the password for; then its access ends.
+  await t.services.stores.records('kim').put('kim', 'com.p.q.r', { _id: 'r', _date_created: 1, _date_modified: 1, secret: 'r' });
+  await t.services.tokens.revokeFor('kim', 'com.p.q.r');
+  const appZip = (name: string) => buildZip([
+    { name: 'manifest.json', data: JSON.stringify({ identifier: name, pages: { index: { html_file: 'index.html' } } }) },
+    { name: 'index.html', data: '<p>hi</p>' },
+  ]);
+  const refused = await install(await appZip('com.p.q'), kim);
+  assert.equal(refused.statusCode, 409, refused.body);
+  assert.match(refused.json().message, /com\.p\.q\.r keeps here/);
+  await t.services.stores.records('kim').dropTable('kim', 'com.p.q.r');
+  assert.equal((await install(await appZip('com.p.q'), kim)).statusCode, 200, 'its data gone, the name is free');
 });

@@ -190,7 +190,7 @@ export class AppService {
       throw err;
     }
     // Installed again: its kept data is its own once more.
-    await records.delete(ownerId, OwnerTable.removedApps, app);
+    await records.delete(ownerId, OwnerTable.keptApps, app);
     if (previous && previous.install_id !== installId) {
       // Best effort: a leftover old prefix wastes space but never serves.
       await blobs.deletePrefix(this.installPrefix(ownerId, app, previous.install_id)).catch(() => undefined);
@@ -223,7 +223,8 @@ export class AppService {
    * own default table: both are `com.a.b.c`. So one owner never has both apps: an app
    * whose name is another's plus one segment is refused (install, app passwords,
    * OAuth) while that other app is installed, holds a token, app password or code, was
-   * removed with its data kept (OwnerTable.removedApps), or has data in its default table
+   * removed with its data kept or was given access from elsewhere (OwnerTable.keptApps)
+   * and has a table left, or has data in its default table
    * or files, and the other way round.
    */
   async assertNoNameClash(ownerId: string, app: string): Promise<void> {
@@ -237,14 +238,14 @@ export class AppService {
     const other = installed.find(related);
     if (other !== undefined) throw clash(other);
     const tables = (await this.stores.records(ownerId).listTables(ownerId)).map((x) => x.table);
-    // A removed app counts while some table of its own is left (its data deleted since, it is gone).
+    // A kept app counts while some table of its own is left (its data deleted since, it is gone).
     const leftData = (other: string) => tables.some((t) => t === other || (t.startsWith(other + '.') && !t.slice(other.length + 1).includes('.')));
-    const removed = (await this.stores.records(ownerId).query(ownerId, OwnerTable.removedApps, { op: 'true' },
+    const kept = (await this.stores.records(ownerId).query(ownerId, OwnerTable.keptApps, { op: 'true' },
       { sort: [], skip: 0, limit: 5000 })).map((r) => r._id).find((r) => related(r) && leftData(r));
-    if (removed !== undefined) {
-      throw new FreeholdError('conflict', `App ${app} cannot be used beside the data ${removed} left when it was removed: ` +
-        `the table name ${app.length > removed.length ? app : removed} would belong to both. Delete that data first ` +
-        `(install ${removed} again and remove it with its data), or use another app name`);
+    if (kept !== undefined) {
+      throw new FreeholdError('conflict', `App ${app} cannot be used beside the data app ${kept} keeps here (it is not installed): ` +
+        `the table name ${app.length > kept.length ? app : kept} would belong to both. Delete that data first ` +
+        `(install ${kept} and remove it with its data), or use another app name`);
     }
     // An app served elsewhere holds a token, app password or authorization code without
     // being installed; one issued before this call would otherwise reach the table too.
@@ -261,6 +262,20 @@ export class AppService {
     }
   }
 
+  /**
+   * Checks the clash rule for an app about to be given access from elsewhere (an app
+   * password, an OAuth code) and, when it is not installed, remembers it among the
+   * owner's kept apps: once its tokens are gone, the data it wrote is still its own.
+   */
+  async admitAccess(ownerId: string, app: string): Promise<void> {
+    await this.assertNoNameClash(ownerId, app);
+    if (await this.record(ownerId, app)) return;
+    const now = Date.now();
+    const records = this.stores.records(ownerId);
+    const old = await records.get(ownerId, OwnerTable.keptApps, app);
+    await records.put(ownerId, OwnerTable.keptApps, { _id: app, _date_created: old?._date_created ?? now, _date_modified: Math.max(now, (old?._date_modified ?? 0) + 1) });
+  }
+
   /** The app's declared permissions; none for an app that is not installed (e.g. one served elsewhere). */
   async permissions(ownerId: string, app: string): Promise<AppPermission[]> {
     const r = await this.record(ownerId, assertAppName(app));
@@ -271,7 +286,7 @@ export class AppService {
   /**
    * Removes an app: its record first (so it stops serving at once), then its files
    * and tokens. Its data stays unless `deleteData`, and the app is remembered as its
-   * owner (OwnerTable.removedApps); with `deleteData` the app's own table and its
+   * owner (OwnerTable.keptApps); with `deleteData` the app's own table and its
    * `<app>.*` tables are dropped, but never a table of another installed app whose
    * name happens to extend this one (`com.a.b` must not take `com.a.b.c`'s data).
    */
@@ -291,7 +306,7 @@ export class AppService {
     for (const listener of this.removeListeners) await listener(ownerId, app);
     const others = new Set([
       ...(await this.list(ownerId)).map((a) => a.appName),
-      ...(await records.query(ownerId, OwnerTable.removedApps, { op: 'true' }, { sort: [], skip: 0, limit: 5000 })).map((x) => x._id),
+      ...(await records.query(ownerId, OwnerTable.keptApps, { op: 'true' }, { sort: [], skip: 0, limit: 5000 })).map((x) => x._id),
     ]);
     others.delete(app);
     // Its own tables only: `<app>` and `<app>.<collection>`. Deeper names are other apps'
@@ -303,11 +318,11 @@ export class AppService {
       // Remembered while its data is there, for the name-clash rule.
       if (own.length > 0) {
         const now = Date.now();
-        await records.put(ownerId, OwnerTable.removedApps, { _id: app, _date_created: now, _date_modified: now });
+        await records.put(ownerId, OwnerTable.keptApps, { _id: app, _date_created: now, _date_modified: now });
       }
       return;
     }
-    await records.delete(ownerId, OwnerTable.removedApps, app);
+    await records.delete(ownerId, OwnerTable.keptApps, app);
     for (const table of own) await records.dropTable(ownerId, table);
   }
 

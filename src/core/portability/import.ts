@@ -233,15 +233,15 @@ async function writeArchive(services: Services, owner: string, a: OpenArchive, p
   return c;
 }
 
-/** Apps the archive's owner had removed keeping their data (OwnerTable.removedApps): their tables come along. */
-async function archiveRemovedApps(a: OpenArchive, limits: ImportLimits): Promise<string[]> {
-  const e = a.entries.find((x) => x.kind.kind === 'table' && x.kind.table === OwnerTable.removedApps);
+/** Apps not installed whose data the archive may carry (OwnerTable.keptApps): their tables come along. */
+async function archiveKeptApps(a: OpenArchive, limits: ImportLimits): Promise<string[]> {
+  const e = a.entries.find((x) => x.kind.kind === 'table' && x.kind.table === OwnerTable.keptApps);
   if (!e) return [];
   const ids: string[] = [];
   let previous: string | null = null;
   let n = 0;
   for await (const line of lines(await openVerified(a.zip, e, new ProgressMeter('verify', 1, e.size)), limits.maxLineBytes, e.name)) {
-    previous = parseRecordLine(line, e, OwnerTable.removedApps, ++n, previous)._id;
+    previous = parseRecordLine(line, e, OwnerTable.keptApps, ++n, previous)._id;
     ids.push(previous);
   }
   return ids;
@@ -252,8 +252,8 @@ async function archiveRemovedApps(a: OpenArchive, limits: ImportLimits): Promise
  * rule as an install (AppService assertNoNameClash): none may be another's name plus
  * one segment, among themselves or beside what the owner has here.
  */
-async function checkAppNames(services: Services, owner: string, plan: Plan, removed: string[]): Promise<void> {
-  const names = [...new Set([...plan.apps.keys(), ...removed.filter((app) => isValidAppName(app))])];
+async function checkAppNames(services: Services, owner: string, plan: Plan, kept: string[]): Promise<void> {
+  const names = [...new Set([...plan.apps.keys(), ...kept.filter((app) => isValidAppName(app))])];
   for (const app of names) {
     const parent = parentAppOf(app);
     if (parent !== null && names.includes(parent)) {
@@ -279,7 +279,7 @@ export async function importOwner(services: Services, ownerId: string, zipPath: 
   try {
     const plan = await verifyArchive(archive, limits, onProgress);
     await admitImport(services, owner, archive, plan, limits);
-    await checkAppNames(services, owner, plan, await archiveRemovedApps(archive, limits));
+    await checkAppNames(services, owner, plan, await archiveKeptApps(archive, limits));
     const counters = await writeArchive(services, owner, archive, plan, limits, onProgress);
     return {
       tables: { ...archive.manifest.tables },

@@ -174,7 +174,7 @@ export async function accountRoutes(fastify: FastifyInstance): Promise<void> {
     const expiry = request.query.expiry === undefined ? now + DEFAULT_APP_PASSWORD_TTL_MS : Number(request.query.expiry);
     if (expiry <= now) throw new FreeholdError('bad_request', 'expiry must be in the future (epoch ms)');
     const ttl = Math.min(expiry - now, MAX_TOKEN_TTL_MS);
-    await services.apps.assertNoNameClash(userId, appName);
+    await services.apps.admitAccess(userId, appName);
     const { password, expiresAt } = await services.tokens.issueAppPassword(userId, appName, ttl, request.query.one_device !== 'false');
     return { app_password: password, app_name: appName, expiry: expiresAt };
   });

@@ -88,7 +88,7 @@ export async function oauthRoutes(fastify: FastifyInstance): Promise<void> {
     if (approve === undefined) return shown;
     reply.header('Cache-Control', 'no-store');
     if (!approve) return { ...shown, redirect: redirectWith(asked.redirectUri, { error: 'access_denied', state: asked.state }) };
-    await services.apps.assertNoNameClash(owner.user.userId, asked.appName);
+    await services.apps.admitAccess(owner.user.userId, asked.appName);
     const code = await services.tokens.issueAuthCode(owner.user.userId, asked.appName, asked.redirectUri, asked.codeChallenge);
     return { ...shown, redirect: redirectWith(asked.redirectUri, { code, state: asked.state }) };
   });
