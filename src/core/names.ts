@@ -110,6 +110,11 @@ export function parentAppOf(app: string): string | null {
   return isValidAppName(parent) ? parent : null;
 }
 
+/** Whether `table` is `app`'s default table or one of its collections (`<app>.<x>`, one segment more). */
+export function isAppOwnTable(table: string, app: string): boolean {
+  return table === app || (table.startsWith(app + '.') && !table.slice(app.length + 1).includes('.'));
+}
+
 /**
  * The app whose server-kept files table this is (`com.a.b` for `com.a.b.files`), or null.
  * By what precedes `.files`, not the ending alone: `com.zz.files` is an app's own table

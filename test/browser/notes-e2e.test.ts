@@ -115,14 +115,20 @@ test('install notes from the home page, write a note, read it over CEPS', { time
   assert.equal(typeof note._id, 'string');
 });
 
-test('a refused package shows its problems as a list', { timeout: 30_000, skip: browserSkipReason() }, async () => {
-  const bad = new yazl.ZipFile();
-  bad.addBuffer(Buffer.from('no manifest here'), 'readme.txt');
-  bad.end();
-  const badPath = path.join(tempDir, 'not-an-app.zip');
-  const out = createWriteStream(badPath);
-  bad.outputStream.pipe(out);
+/** A zip of the given files in the test's temp folder; returns its path. */
+async function zipFile(name: string, files: Record<string, string>): Promise<string> {
+  const zip = new yazl.ZipFile();
+  for (const [file, text] of Object.entries(files)) zip.addBuffer(Buffer.from(text), file);
+  zip.end();
+  const zipPath = path.join(tempDir, name);
+  const out = createWriteStream(zipPath);
+  zip.outputStream.pipe(out);
   await once(out, 'close');
+  return zipPath;
+}
+
+test('a refused package shows its problems as a list', { timeout: 30_000, skip: browserSkipReason() }, async () => {
+  const badPath = await zipFile('not-an-app.zip', { 'readme.txt': 'no manifest here' });
 
   await page.goto(`${server.url}/home`);
   await page.setInputFiles('#install-file', badPath);
@@ -158,17 +164,13 @@ test('removing an app asks first, then takes its card away', { timeout: 30_000, 
 });
 
 test('a package installed with parts left out says which', { timeout: 30_000, skip: browserSkipReason() }, async () => {
-  const zip = new yazl.ZipFile();
-  zip.addBuffer(Buffer.from(JSON.stringify({
-    identifier: 'com.example.tolerated', pages: { index: { html_file: 'index.html', css_files: ['missing.css'] } },
-    permissions: [{ name: 'ask', type: 'use_llm' }],
-  })), 'manifest.json');
-  zip.addBuffer(Buffer.from('<p>hi</p>'), 'index.html');
-  zip.end();
-  const zipPath = path.join(tempDir, 'tolerated.zip');
-  const out = createWriteStream(zipPath);
-  zip.outputStream.pipe(out);
-  await once(out, 'close');
+  const zipPath = await zipFile('tolerated.zip', {
+    'manifest.json': JSON.stringify({
+      identifier: 'com.example.tolerated', pages: { index: { html_file: 'index.html', css_files: ['missing.css'] } },
+      permissions: [{ name: 'ask', type: 'use_llm' }],
+    }),
+    'index.html': '<p>hi</p>',
+  });
 
   await page.goto(`${server.url}/home`);
   await page.setInputFiles('#install-file', zipPath);

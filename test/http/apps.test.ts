@@ -27,6 +27,12 @@ async function install(zipPath: string, cookie = alice) {
   return t.app.inject({ method: 'POST', url: '/acctapi/apps/install', payload: body.payload, headers: { ...body.headers, cookie } });
 }
 
+/** The smallest installable app: a manifest and one page. */
+const appZip = (name: string) => buildZip([
+  { name: 'manifest.json', data: JSON.stringify({ identifier: name, pages: { index: { html_file: 'index.html' } } }) },
+  { name: 'index.html', data: '<p>hi</p>' },
+]);
+
 /** `cookie` '' sends no cookie at all. */
 const get = (url: string, cookie = alice, headers: Record<string, string> = {}) =>
   t.app.inject({ method: 'GET', url, headers: { ...(cookie ? { cookie } : {}), ...headers } });
@@ -477,10 +483,6 @@ test("an app named another's table is refused while that app is there: install, 
   // com.clash.one.items's own table, so one owner may not have both apps.
   await t.addUser('dave');
   const dave = await t.signIn('dave');
-  const appZip = (name: string) => buildZip([
-    { name: 'manifest.json', data: JSON.stringify({ identifier: name, pages: { index: { html_file: 'index.html' } } }) },
-    { name: 'index.html', data: '<p>hi</p>' },
-  ]);
   const installApp = async (name: string) => install(await appZip(name), dave);
   const appPassword = (name: string) => get(`/acctapi/generateAppPassword?app_name=${name}`, dave);
   const challenge = randomBytes(32).toString('base64url');
@@ -591,10 +593,6 @@ test("a page's own <script src> tags get the nonce; inline code and addresses el
 test("removing an app with its data drops its own tables only, never data another app kept", async () => {
   await t.addUser('hal');
   const hal = await t.signIn('hal');
-  const appZip = (name: string) => buildZip([
-    { name: 'manifest.json', data: JSON.stringify({ identifier: name, pages: { index: { html_file: 'index.html' } } }) },
-    { name: 'index.html', data: '<p>hi</p>' },
-  ]);
   for (const name of ['com.g.h', 'com.g.h.i.j']) assert.equal((await install(await appZip(name), hal)).statusCode, 200);
   const records = t.services.stores.records('hal');
   const rec = { _id: 'r', _date_created: 1, _date_modified: 1 };
@@ -611,10 +609,6 @@ test('an archive carrying data an app kept on removal obeys the name-clash rule 
   await t.addUser('ivy');
   await t.addUser('jon');
   const [ivy, jon] = [await t.signIn('ivy'), await t.signIn('jon')];
-  const appZip = (name: string) => buildZip([
-    { name: 'manifest.json', data: JSON.stringify({ identifier: name, pages: { index: { html_file: 'index.html' } } }) },
-    { name: 'index.html', data: '<p>hi</p>' },
-  ]);
   assert.equal((await install(await appZip('com.k.l.m'), ivy)).statusCode, 200);
   await t.services.stores.records('ivy').put('ivy', 'com.k.l.m', { _id: 'r', _date_created: 1, _date_modified: 1, secret: 'ivy' });
   assert.equal((await t.app.inject({ method: 'DELETE', url: '/acctapi/apps/com.k.l.m', headers: { cookie: ivy } })).statusCode, 200);
@@ -636,10 +630,6 @@ test('an app served elsewhere keeps its data from a related app installed after 
   // What it wrote with the token it traded the password for; then its access ends.
   await t.services.stores.records('kim').put('kim', 'com.p.q.r', { _id: 'r', _date_created: 1, _date_modified: 1, secret: 'r' });
   await t.services.tokens.revokeFor('kim', 'com.p.q.r');
-  const appZip = (name: string) => buildZip([
-    { name: 'manifest.json', data: JSON.stringify({ identifier: name, pages: { index: { html_file: 'index.html' } } }) },
-    { name: 'index.html', data: '<p>hi</p>' },
-  ]);
   const refused = await install(await appZip('com.p.q'), kim);
   assert.equal(refused.statusCode, 409, refused.body);
   assert.match(refused.json().message, /com\.p\.q\.r keeps here/);

@@ -5,7 +5,7 @@ import type { BlobInfo, BlobRange, StoredRecord } from '../../storage/types.js';
 import type { TokenService } from '../auth/tokens.js';
 import { FreeholdError, notFound } from '../errors.js';
 import { newRecordId } from '../ids.js';
-import { assertAppName, parentAppOf } from '../names.js';
+import { assertAppName, isAppOwnTable, parentAppOf } from '../names.js';
 import { OwnerTable } from '../system-tables.js';
 import type { AppManifest, Permission } from './manifest.js';
 import { readAppPackage, type AppPackage, type PackageSource } from './package.js';
@@ -239,9 +239,7 @@ export class AppService {
     if (other !== undefined) throw clash(other);
     const tables = (await this.stores.records(ownerId).listTables(ownerId)).map((x) => x.table);
     // A kept app counts while some table of its own is left (its data deleted since, it is gone).
-    const leftData = (other: string) => tables.some((t) => t === other || (t.startsWith(other + '.') && !t.slice(other.length + 1).includes('.')));
-    const kept = (await this.stores.records(ownerId).query(ownerId, OwnerTable.keptApps, { op: 'true' },
-      { sort: [], skip: 0, limit: 5000 })).map((r) => r._id).find((r) => related(r) && leftData(r));
+    const kept = (await this.keptApps(ownerId)).find((r) => related(r) && tables.some((t) => isAppOwnTable(t, r)));
     if (kept !== undefined) {
       throw new FreeholdError('conflict', `App ${app} cannot be used beside the data app ${kept} keeps here (it is not installed): ` +
         `the table name ${app.length > kept.length ? app : kept} would belong to both. Delete that data first ` +
@@ -270,8 +268,17 @@ export class AppService {
   async admitAccess(ownerId: string, app: string): Promise<void> {
     await this.assertNoNameClash(ownerId, app);
     if (await this.record(ownerId, app)) return;
-    const now = Date.now();
+    await this.keep(ownerId, app);
+  }
+
+  private async keptApps(ownerId: string): Promise<string[]> {
+    return (await this.stores.records(ownerId).query(ownerId, OwnerTable.keptApps, { op: 'true' }, { sort: [], skip: 0, limit: 5000 })).map((r) => r._id);
+  }
+
+  /** Records `app` among the owner's kept apps (OwnerTable.keptApps). */
+  private async keep(ownerId: string, app: string): Promise<void> {
     const records = this.stores.records(ownerId);
+    const now = Date.now();
     const old = await records.get(ownerId, OwnerTable.keptApps, app);
     await records.put(ownerId, OwnerTable.keptApps, { _id: app, _date_created: old?._date_created ?? now, _date_modified: Math.max(now, (old?._date_modified ?? 0) + 1) });
   }
@@ -306,20 +313,17 @@ export class AppService {
     for (const listener of this.removeListeners) await listener(ownerId, app);
     const others = new Set([
       ...(await this.list(ownerId)).map((a) => a.appName),
-      ...(await records.query(ownerId, OwnerTable.keptApps, { op: 'true' }, { sort: [], skip: 0, limit: 5000 })).map((x) => x._id),
+      ...(await this.keptApps(ownerId)),
     ]);
     others.delete(app);
     // Its own tables only: `<app>` and `<app>.<collection>`. Deeper names are other apps'
     // (com.a.b.c.d belongs to com.a.b.c or below), and `<app>.<x>` is app <app>.<x>'s own
     // table when that app is installed or kept its data on removal.
     const own = (await records.listTables(ownerId)).map((x) => x.table)
-      .filter((table) => table === app || (table.startsWith(app + '.') && !table.slice(app.length + 1).includes('.') && !others.has(table)));
+      .filter((table) => isAppOwnTable(table, app) && !others.has(table));
     if (!opts.deleteData) {
       // Remembered while its data is there, for the name-clash rule.
-      if (own.length > 0) {
-        const now = Date.now();
-        await records.put(ownerId, OwnerTable.keptApps, { _id: app, _date_created: now, _date_modified: now });
-      }
+      if (own.length > 0) await this.keep(ownerId, app);
       return;
     }
     await records.delete(ownerId, OwnerTable.keptApps, app);

@@ -113,3 +113,17 @@ export function parseRecordLine(line: Buffer, e: ArchiveEntry, table: string, li
   }
   return r as StoredRecord;
 }
+
+/**
+ * The records of a table entry's stream, each checked (parseRecordLine: ids increasing),
+ * with the byte length of its line.
+ */
+export async function* tableRecords(stream: AsyncIterable<Buffer>, e: ArchiveEntry, table: string, maxLineBytes: number): AsyncGenerator<{ record: StoredRecord; bytes: number }> {
+  let n = 0;
+  let previous: string | null = null;
+  for await (const line of lines(stream, maxLineBytes, e.name)) {
+    const record = parseRecordLine(line, e, table, ++n, previous);
+    previous = record._id;
+    yield { record, bytes: line.length };
+  }
+}

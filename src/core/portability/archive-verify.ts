@@ -4,7 +4,7 @@ import { FreeholdError } from '../errors.js';
 import { OwnerTable } from '../system-tables.js';
 import { invalid, messageOf } from './archive-names.js';
 import type { ArchiveEntry, OpenArchive } from './archive-reader.js';
-import { lines, openVerified, parseObjectLine, parseRecordLine } from './archive-streams.js';
+import { lines, openVerified, parseObjectLine, tableRecords } from './archive-streams.js';
 import { Entry, tableEntry } from './export.js';
 import type { ImportLimits } from './limits.js';
 import { ProgressMeter, type ProgressCallback } from './progress.js';
@@ -53,13 +53,11 @@ export async function verifyArchive(a: OpenArchive, limits: ImportLimits, onProg
     const k = e.kind;
     if (k.kind === 'table') {
       let n = 0;
-      let previous: string | null = null;
-      for await (const line of lines(stream, limits.maxLineBytes, e.name)) {
-        const record = parseRecordLine(line, e, k.table, ++n, previous);
-        previous = record._id;
+      for await (const { record, bytes } of tableRecords(stream, e, k.table, limits.maxLineBytes)) {
+        n++;
         if (k.table === OwnerTable.apps) {
           // Few and small (one per app): kept to rewrite them once the app files are stored.
-          appRecordBytes += line.length;
+          appRecordBytes += bytes;
           if (appRecordBytes > MAX_APP_RECORDS_BYTES) throw invalid(e.name, 'too large');
           appPlan(apps, record._id).record = record;
         }

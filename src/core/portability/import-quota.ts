@@ -5,7 +5,7 @@ import { recordBytes } from '../quota/service.js';
 import type { Services } from '../services.js';
 import { OwnerTable } from '../system-tables.js';
 import type { ArchiveEntry, OpenArchive } from './archive-reader.js';
-import { lines, openVerified, parseRecordLine } from './archive-streams.js';
+import { openVerified, tableRecords } from './archive-streams.js';
 import type { Plan } from './archive-verify.js';
 import type { ImportLimits } from './limits.js';
 import { ProgressMeter } from './progress.js';
@@ -69,11 +69,7 @@ async function tableDelta(services: Services, owner: string, a: OpenArchive, e: 
     }
     batch = [];
   };
-  let n = 0;
-  let previous: string | null = null;
-  for await (const line of lines(await openVerified(a.zip, e, meter), limits.maxLineBytes, e.name)) {
-    const record = parseRecordLine(line, e, table, ++n, previous);
-    previous = record._id;
+  for await (const { record } of tableRecords(await openVerified(a.zip, e, meter), e, table, limits.maxLineBytes)) {
     batch.push(record);
     if (batch.length >= BATCH) await settle();
   }

@@ -9,7 +9,7 @@ import { assertUserId, isValidAppName, parentAppOf } from '../names.js';
 import type { Services } from '../services.js';
 import { OwnerTable } from '../system-tables.js';
 import { openArchive, type ArchiveEntry, type OpenArchive } from './archive-reader.js';
-import { lines, openVerified, parseRecordLine } from './archive-streams.js';
+import { openVerified, tableRecords } from './archive-streams.js';
 import { verifyArchive, type AppPlan, type Plan } from './archive-verify.js';
 import { admitImport } from './import-quota.js';
 import { ProgressMeter, type ProgressCallback } from './progress.js';
@@ -79,13 +79,9 @@ async function writeTable(services: Services, owner: string, a: OpenArchive, e: 
   meter: ProgressMeter, c: Counters): Promise<void> {
   let batch: StoredRecord[] = [];
   let batchBytes = 0;
-  let n = 0;
-  let previous: string | null = null;
-  for await (const line of lines(await openVerified(a.zip, e, meter), limits.maxLineBytes, e.name)) {
-    const record = parseRecordLine(line, e, table, ++n, previous);
-    previous = record._id;
+  for await (const { record, bytes } of tableRecords(await openVerified(a.zip, e, meter), e, table, limits.maxLineBytes)) {
     batch.push(record);
-    batchBytes += line.length;
+    batchBytes += bytes;
     if (batch.length >= BATCH_RECORDS || batchBytes >= BATCH_BYTES) {
       await writeBatch(services, owner, table, batch, c);
       batch = [];
@@ -238,12 +234,8 @@ async function archiveKeptApps(a: OpenArchive, limits: ImportLimits): Promise<st
   const e = a.entries.find((x) => x.kind.kind === 'table' && x.kind.table === OwnerTable.keptApps);
   if (!e) return [];
   const ids: string[] = [];
-  let previous: string | null = null;
-  let n = 0;
-  for await (const line of lines(await openVerified(a.zip, e, new ProgressMeter('verify', 1, e.size)), limits.maxLineBytes, e.name)) {
-    previous = parseRecordLine(line, e, OwnerTable.keptApps, ++n, previous)._id;
-    ids.push(previous);
-  }
+  const stream = await openVerified(a.zip, e, new ProgressMeter('verify', 1, e.size));
+  for await (const { record } of tableRecords(stream, e, OwnerTable.keptApps, limits.maxLineBytes)) ids.push(record._id);
   return ids;
 }
 
