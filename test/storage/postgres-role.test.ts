@@ -67,6 +67,29 @@ postgresSuite('postgres as a role without DDL rights', 'fh_role_', (scratch) => 
       assert.ok(await first.get('o', T, 'a'));
     }));
 
+  test('postgres: a store made before records kept their text gets the column, filled, at its next start', () =>
+    scratch.withStore({}, async (first, _app, schema) => {
+      await first.ensureIndex('o', T, [['kind']]);
+      await first.put('o', T, { _id: 'a', _date_created: 1, _date_modified: 1, kind: 'x', n: 1 });
+      await first.put('o', T, { _id: 'b', _date_created: 2, _date_modified: 2, kind: 'x', n: 2 });
+      // The schema as it was before the column existed.
+      await scratch.admin.query(`ALTER TABLE "${schema}".records DROP COLUMN body`);
+      const u = new URL(scratch.databaseUrl);
+      u.searchParams.set('schema', schema);
+      const second = new PostgresRecordStore(u.toString());
+      await second.init();
+      try {
+        const { rows } = await scratch.admin.query(`SELECT count(*)::int AS n FROM "${schema}".records WHERE body IS NULL OR body <> data::text`);
+        assert.equal(rows[0].n, 0);
+        assert.deepEqual(await second.get('o', T, 'a'), { _id: 'a', _date_created: 1, _date_modified: 1, kind: 'x', n: 1 });
+        await second.update!('o', T, 'b', { fields: { n: 3 }, keep: 'all', modified: 5, maxBytes: 10_000, build: (r) => ({ ...r, n: 3 }) });
+        const page = await second.queryJson!('o', T, { op: 'eq', path: ['kind'], value: 'x' }, { sort: [], skip: 0, limit: 5 });
+        assert.deepEqual((JSON.parse(page) as Array<{ _id: string; n: number }>).map((r) => [r._id, r.n]), [['b', 3], ['a', 1]]);
+      } finally {
+        await second.close();
+      }
+    }));
+
   test('postgres: a role that may not create the tables is told what to do', async () => {
     const role = `fh_rw_${randomBytes(4).toString('hex')}`;
     await scratch.admin.query(`CREATE ROLE ${role} LOGIN`);

@@ -293,8 +293,8 @@ export class PostgresRecordStore implements RecordStore {
     if (!options.sort.some((k) => k.path.length === 1 && k.path[0] === '_id') && options.sort.length > 0) order += ', id ASC';
     params.push(options.limit, options.skip);
     const n = params.length;
-    const page = `SELECT data, id, created, modified FROM ${this.sql.records} WHERE scope = $1 AND ${cond} ORDER BY ${order} LIMIT $${n - 1} OFFSET $${n}`;
-    const text = `SELECT '[' || coalesce(string_agg(data::text, ',' ORDER BY ${order}), '') || ']' FROM (${page}) page`;
+    const page = `SELECT body, data, id, created, modified FROM ${this.sql.records} WHERE scope = $1 AND ${cond} ORDER BY ${order} LIMIT $${n - 1} OFFSET $${n}`;
+    const text = `SELECT '[' || coalesce(string_agg(body, ',' ORDER BY ${order}), '') || ']' FROM (${page}) page`;
     const { rows } = await this.queryConnection().query<[string]>({ name: this.names.of(text), text, values: params, rowMode: 'array' });
     return rows[0]![0];
   }
