@@ -37,11 +37,10 @@
  * registered file closes or when no checkpoint was needed for `idleMs` (~10 MB back).
  */
 import { closeSync, openSync } from 'node:fs';
-import { extname } from 'node:path';
-import { createRequire } from 'node:module';
 import type { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { CHECKPOINT_WORKER_ROLE, CHECKPOINT_WORKER_URL } from './checkpoint-protocol.js';
+import { startModuleWorker } from './worker-start.js';
 import type { FromWorker, ToWorker } from './checkpoint-worker.js';
 
 export interface CheckpointerOptions {
@@ -456,17 +455,7 @@ function closeQuietly(fd: number | null): void {
 }
 
 function startWorker(): Worker {
-  // Loaded here, not at start-up: a server that has not written yet needs no thread.
-  const { Worker } = createRequire(import.meta.url)('node:worker_threads') as typeof import('node:worker_threads');
-  const workerData = { role: CHECKPOINT_WORKER_ROLE };
-  const url = new URL(CHECKPOINT_WORKER_URL);
-  if (extname(url.pathname) !== '.ts') return new Worker(url, { workerData });
-  // Under tsx (tests, `npm run dev`): on Node 20, tsx registers its loader for the main
-  // thread only, even when the worker inherits `--import tsx`; so the worker loads this
-  // TypeScript file through tsx's API. A missing tsx throws here, and the caller falls back.
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then((api) => api.tsImport(${JSON.stringify(url.href)}, ${JSON.stringify(url.href)}))`;
-  return new Worker(boot, { eval: true, workerData });
+  return startModuleWorker(CHECKPOINT_WORKER_URL, { role: CHECKPOINT_WORKER_ROLE });
 }
 
 /** Until the server hands over its logger (setLog): a process warning, so a fallback is never silent. */

@@ -10,6 +10,7 @@ import type { BatchOp, Change, RecordStore, RecordUpdate, StoredRecord } from '.
 import { jsonOverBytes } from '../record-json.js';
 import { atTurnEnd } from '../../turn-end.js';
 import { defaultCheckpointer, type Checkpointer, type CheckpointRegistration } from './checkpointer.js';
+import { QueryOffload, type QueryOffloadOptions } from './query-offload.js';
 
 /**
  * The default record backend: one SQLite file, one physical `records` table for
@@ -97,6 +98,8 @@ export class SqliteRecordStore implements RecordStore {
   private flushScheduled = false;
   /** This file's place in the checkpoint worker's care; null for ':memory:' and once closed. */
   private checkpoints: CheckpointRegistration | null = null;
+  /** Hands queries to a second thread on a busy server (query-offload.ts); null for ':memory:' or when turned off. */
+  private offload: QueryOffload | null = null;
   /** SQLite total_changes() at the last commit, to tell the checkpointer how much each commit wrote. */
   private totalChanges = 0;
   /** A read transaction is open for the current event-loop turn (reading()). */
@@ -120,7 +123,13 @@ export class SqliteRecordStore implements RecordStore {
     private readonly file: string,
     private readonly durability: 'normal' | 'full' = 'normal',
     private readonly checkpointer: Checkpointer = defaultCheckpointer,
+    private readonly queryThread: Partial<QueryOffloadOptions> | false = process.env.FREEHOLD_SQLITE_QUERIES === 'main' ? false : {},
   ) {}
+
+  /** The query thread's state (tests). */
+  get queryOffload(): QueryOffload | null {
+    return this.offload;
+  }
 
   async init(): Promise<void> {
     if (this.db) return;
@@ -168,6 +177,7 @@ export class SqliteRecordStore implements RecordStore {
     this.totalChanges = this.s.totalChanges.get() as number;
     // The checkpointer sets this connection's wal_autocheckpoint and journal_size_limit (who trims the WAL file).
     if (this.file !== ':memory:') this.checkpoints = this.checkpointer.register(this.file, db);
+    if (this.file !== ':memory:' && this.queryThread !== false) this.offload = new QueryOffload(this.file, this.queryThread);
     this.txOne = db.transaction((run: () => unknown) => run());
     this.txGroup = db.transaction((jobs: WriteJob[]) => {
       for (const job of jobs) {
@@ -181,6 +191,11 @@ export class SqliteRecordStore implements RecordStore {
   }
 
   async close(): Promise<void> {
+    // Queries handed over are answered first; then the thread's connection closes, so the
+    // checkpointer's stays the last one (checkpointer.ts).
+    const offload = this.offload;
+    this.offload = null;
+    await offload?.close();
     this.endReadTurn();
     if (this.db) this.flush(true); // queued writes were promised; commit them first
     this.cache.clear();
@@ -279,16 +294,20 @@ export class SqliteRecordStore implements RecordStore {
 
   /** The matching records' JSON text (or only their ids), in order. */
   private queryRows(owner: string, table: string, where: Condition, options: QueryOptions, column: 'data' | 'id' = 'data'): string[] {
-    const { sql, params } = compileSqlite(where, 'data');
-    const order = compileSqliteOrder(options.sort, 'data') || DEFAULT_ORDER;
-    const stmt = this.reading().statement(
-      `SELECT ${column} FROM records WHERE owner = ? AND tbl = ? AND ${sql} ORDER BY ${order} ${LIMIT_OFFSET}`,
-    );
-    return stmt.all(owner, table, ...params, options.limit, options.skip) as string[];
+    const { sql, params } = querySql(owner, table, where, options, column);
+    return this.selectTexts(sql, params);
   }
 
+  private selectTexts(sql: string, params: unknown[]): string[] {
+    return this.reading().statement(sql).all(...params) as string[];
+  }
+
+  /** A query page as one JSON array; on a busy server, possibly answered by the query thread (query-offload.ts). */
   async queryJson(owner: string, table: string, where: Condition, options: QueryOptions): Promise<string> {
-    return `[${this.queryRows(owner, table, where, options).join(',')}]`;
+    const { sql, params } = querySql(owner, table, where, options, 'data');
+    const inline = (): string => `[${this.selectTexts(sql, params).join(',')}]`;
+    if (this.offload?.wants()) return this.offload.run(sql, params, inline);
+    return inline();
   }
 
   async count(owner: string, table: string, where: Condition): Promise<number> {
@@ -324,6 +343,7 @@ export class SqliteRecordStore implements RecordStore {
     const name = 'records_x_' + createHash('sha256').update(JSON.stringify(['v2', ...exprs])).digest('hex').slice(0, 20);
     db.exec(`CREATE INDEX IF NOT EXISTS ${name} ON records (owner, tbl, ${exprs.join(', ')}, modified DESC, id)`);
     pinPlannerStats(db);
+    this.offload?.restart();
   }
 
   async listTables(owner: string): Promise<Array<{ table: string; count: number }>> {
@@ -484,6 +504,16 @@ export class SqliteRecordStore implements RecordStore {
     this.cache.set(sql, stmt);
     return stmt;
   }
+}
+
+/** A query page's SELECT of one text column, and its parameters. */
+function querySql(owner: string, table: string, where: Condition, options: QueryOptions, column: 'data' | 'id'): { sql: string; params: unknown[] } {
+  const { sql, params } = compileSqlite(where, 'data');
+  const order = compileSqliteOrder(options.sort, 'data') || DEFAULT_ORDER;
+  return {
+    sql: `SELECT ${column} FROM records WHERE owner = ? AND tbl = ? AND ${sql} ORDER BY ${order} ${LIMIT_OFFSET}`,
+    params: [owner, table, ...params, options.limit, options.skip],
+  };
 }
 
 /** Checks the reserved fields the columns depend on, then serialises the whole record. */
