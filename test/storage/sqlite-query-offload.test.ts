@@ -8,7 +8,7 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -150,4 +150,22 @@ test('close answers the queries handed over first; an idle thread ends by itself
   } finally {
     await idle.close();
   }
+});
+
+test('a new index restarts the thread; close waits for every thread, so the main connection closes last', async () => {
+  const { store, file } = await openStore();
+  const { store: reference } = await openStore(false);
+  try {
+    await together(store);
+    assert.equal(store.queryOffload!.running, true);
+    await store.ensureIndex(O, T, [['i']]); // the thread is being stopped
+    assert.equal(store.queryOffload!.running, false);
+    const pages = together(store); // a new one starts meanwhile
+    assert.deepEqual(await pages, await together(reference));
+  } finally {
+    await store.close();
+    await reference.close();
+  }
+  // The last connection to close removes the WAL: had a thread's outlived the store's, it would be there.
+  assert.equal(existsSync(`${file}-wal`), false);
 });

@@ -45,20 +45,26 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
+/** One worker and the queries sent to it and not yet answered, in the order sent (it answers in that order). */
+interface Thread {
+  worker: Worker;
+  waiting: Map<number, Pending>;
+}
+
 export class QueryOffload {
   private readonly opts: QueryOffloadOptions;
-  private worker: Worker | null = null;
+  /** The thread queries go to; one being stopped (idle, restart, close) is no longer it. */
+  private current: Thread | null = null;
   /** Could not start, or died: queries stay on the main thread from now on. */
   private broken = false;
   private closed = false;
   private nextId = 1;
-  /** Sent and not yet answered, in the order sent (the worker answers in that order). */
-  private readonly waiting = new Map<number, Pending>();
   private queriesThisTurn = 0;
   private readonly endTurn = (): void => { this.queriesThisTurn = 0; };
   private lastSent = 0;
   private idleTimer: NodeJS.Timeout | null = null;
-  private stopping: Promise<void> | null = null;
+  /** Threads being stopped, until they have ended. */
+  private readonly stopping = new Set<Promise<void>>();
   /** Queries the worker answered (tests). */
   answered = 0;
 
@@ -68,35 +74,36 @@ export class QueryOffload {
 
   /** Whether the worker thread is running (tests; an idle store must show false). */
   get running(): boolean {
-    return this.worker !== null;
+    return this.current !== null;
   }
 
   /** Ends the worker as if it had crashed (tests). */
   async killWorker(): Promise<void> {
-    await this.worker?.terminate();
+    await this.current?.worker.terminate();
   }
 
   /** Whether to hand the query about to run over to the worker (call once per query). */
   wants(): boolean {
     if (this.broken || this.closed) return false;
     if (this.queriesThisTurn++ === 0) atTurnEnd(this.endTurn);
-    if (this.waiting.size >= this.opts.maxQueued) return false;
-    const oldest = this.waiting.values().next().value;
+    const waiting = this.current?.waiting;
+    if (waiting && waiting.size >= this.opts.maxQueued) return false;
+    const oldest = waiting?.values().next().value;
     if (oldest) return performance.now() - oldest.sentAt < this.opts.stallMs;
     return this.queriesThisTurn > 1;
   }
 
   /** Runs the query in the worker; `inline` runs the same query here, should the worker fail on it. */
   run(sql: string, params: unknown[], inline: () => string): Promise<string> {
-    const worker = this.ensureWorker();
-    if (!worker) return runInline(inline);
+    const thread = this.ensureThread();
+    if (!thread) return runInline(inline);
     return new Promise<string>((resolve, reject) => {
       const id = this.nextId++;
       this.lastSent = performance.now();
       // Held while it answers: a script awaiting only this query must not exit meanwhile.
-      if (this.waiting.size === 0) worker.ref();
-      this.waiting.set(id, { sentAt: this.lastSent, inline, resolve, reject });
-      worker.postMessage({ type: 'query', id, sql, params } satisfies ToQueryWorker);
+      if (thread.waiting.size === 0) thread.worker.ref();
+      thread.waiting.set(id, { sentAt: this.lastSent, inline, resolve, reject });
+      thread.worker.postMessage({ type: 'query', id, sql, params } satisfies ToQueryWorker);
     });
   }
 
@@ -105,9 +112,8 @@ export class QueryOffload {
     this.closed = true;
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = null;
-    const worker = this.worker;
-    if (worker) await this.stop(worker);
-    await this.stopping;
+    if (this.current) void this.stop(this.current);
+    await Promise.all(this.stopping);
   }
 
   /**
@@ -116,11 +122,11 @@ export class QueryOffload {
    * the schema, and the store pins the new index's only after making it.
    */
   restart(): void {
-    if (this.worker) void this.stop(this.worker);
+    if (this.current) void this.stop(this.current);
   }
 
-  private ensureWorker(): Worker | null {
-    if (this.worker || this.broken) return this.worker;
+  private ensureThread(): Thread | null {
+    if (this.current || this.broken) return this.current;
     let worker: Worker;
     try {
       worker = startModuleWorker(QUERY_WORKER_URL, { role: QUERY_WORKER_ROLE, file: this.file } satisfies QueryWorkerData);
@@ -128,14 +134,15 @@ export class QueryOffload {
       this.broken = true;
       return null;
     }
-    // Never what keeps a process alive: a store's close() ends it, and idling ends it too.
+    const thread: Thread = { worker, waiting: new Map() };
+    // Never what keeps a process alive while it holds no query: close() and idling end it.
     worker.unref();
     worker.on('message', (m: FromQueryWorker) => {
       if (m.type === 'closed') return;
-      const p = this.waiting.get(m.id);
+      const p = thread.waiting.get(m.id);
       if (!p) return;
-      this.waiting.delete(m.id);
-      if (this.waiting.size === 0 && this.worker === worker) worker.unref(); // (a thread being stopped stays held)
+      thread.waiting.delete(m.id);
+      if (thread.waiting.size === 0 && this.current === thread) worker.unref(); // (one being stopped stays held)
       if (m.type === 'rows') {
         this.answered++;
         p.resolve(m.json);
@@ -147,43 +154,38 @@ export class QueryOffload {
       // 'exit' follows and hands the queries back.
     });
     worker.on('exit', () => {
-      if (this.worker !== worker) return;
-      this.worker = null;
-      if (!this.closed && this.stopping === null) this.broken = true; // it died: stay on the main thread
-      this.takeBack();
+      if (this.current === thread) {
+        // Not stopped by us: it died. Stay on the main thread from now on.
+        this.current = null;
+        if (!this.closed) this.broken = true;
+      }
+      takeBack(thread);
     });
-    this.worker = worker;
+    this.current = thread;
     this.idleTimer ??= this.idleCheck(this.opts.idleMs);
-    return worker;
-  }
-
-  /** Runs here whatever the worker still held when it ended. */
-  private takeBack(): void {
-    for (const [id, p] of this.waiting) {
-      this.waiting.delete(id);
-      runInline(p.inline).then(p.resolve, p.reject);
-    }
+    return thread;
   }
 
   private idleCheck(ms: number): NodeJS.Timeout {
     const timer = setTimeout(() => {
       this.idleTimer = null;
-      const worker = this.worker;
-      if (!worker) return;
+      const thread = this.current;
+      if (!thread) return;
       const idleFor = performance.now() - this.lastSent;
-      if (this.waiting.size > 0 || idleFor < this.opts.idleMs) {
+      if (thread.waiting.size > 0 || idleFor < this.opts.idleMs) {
         this.idleTimer = this.idleCheck(Math.max(this.opts.idleMs - idleFor, 10));
         return;
       }
-      void this.stop(worker);
+      void this.stop(thread);
     }, ms);
     timer.unref();
     return timer;
   }
 
   /** Asks the worker to close its connection (after what it holds), then waits for it to end. */
-  private stop(worker: Worker): Promise<void> {
-    if (this.worker === worker) this.worker = null;
+  private stop(thread: Thread): Promise<void> {
+    if (this.current === thread) this.current = null;
+    const { worker } = thread;
     // Held until it has ended: close() is awaited, and an unref'd thread would let the loop finish first.
     worker.ref();
     const ended = new Promise<void>((resolve) => {
@@ -196,12 +198,18 @@ export class QueryOffload {
         void worker.terminate();
       });
     });
-    this.stopping = ended.then(() => {
-      this.stopping = null;
-      this.takeBack(); // none, unless it was ended before it answered everything
-    });
+    this.stopping.add(ended);
+    void ended.then(() => this.stopping.delete(ended));
     worker.postMessage({ type: 'close' } satisfies ToQueryWorker);
-    return this.stopping;
+    return ended;
+  }
+}
+
+/** Runs here whatever a thread still held when it ended (nothing, unless it ended before answering all). */
+function takeBack(thread: Thread): void {
+  for (const [id, p] of thread.waiting) {
+    thread.waiting.delete(id);
+    runInline(p.inline).then(p.resolve, p.reject);
   }
 }
 
