@@ -42,7 +42,6 @@ function serve(port: MessagePort, file: string): void {
     let stmt = cache.get(sql);
     if (stmt) cache.delete(sql);
     else {
-      // fileMustExist: a store closed and deleted meanwhile must not be recreated empty.
       db ??= open(file);
       stmt = db.prepare(sql).pluck();
       if (cache.size >= STATEMENTS) cache.delete(cache.keys().next().value!);
@@ -72,8 +71,10 @@ function serve(port: MessagePort, file: string): void {
 }
 
 function open(file: string): Database.Database {
+  // fileMustExist: a store closed and deleted meanwhile must not be recreated empty.
   const db = new Database(file, { fileMustExist: true });
-  // The main connection's read settings; query_only refuses any write that could slip in.
+  // Reads from the mapped file as the main connection does, with a smaller page cache of its
+  // own; query_only refuses any write that could slip in.
   db.pragma('mmap_size = 268435456');
   db.pragma('cache_size = -8000');
   db.pragma('busy_timeout = 5000');
