@@ -42,6 +42,21 @@ export function appCommands(program: Command): void {
         process.stdout.write(`removed ${name}\n`);
       });
     });
+  app.command('kept').requiredOption('--user <id>')
+    .description('List the data left by apps that are not installed (removed keeping their data, or used from elsewhere)')
+    .action(async (opts: { user: string }) => {
+      await withServices(async (s) => {
+        for (const k of await s.apps.keptData(opts.user)) process.stdout.write(`${k.appName}\t${k.records} records in ${k.tables} tables\n`);
+      });
+    });
+  app.command('delete-data <app>').requiredOption('--user <id>')
+    .description('Delete the data an app that is not installed left (see `app kept`)')
+    .action(async (name: string, opts: { user: string }) => {
+      await withServices(async (s) => {
+        const k = await s.apps.deleteKeptData(opts.user, assertAppName(name));
+        process.stdout.write(`deleted ${k.records} records in ${k.tables} tables of ${k.appName}\n`);
+      });
+    });
 
   program.command('app-password <user> <app>')
     .description('Print a one-time app password for an app served elsewhere (trade it at POST /oauth/token)')

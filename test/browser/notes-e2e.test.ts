@@ -183,3 +183,45 @@ test('a package installed with parts left out says which', { timeout: 30_000, sk
   await page.waitForSelector('#apps-list li[data-app="com.example.tolerated"]');
   await page.screenshot({ path: path.join(SHOTS, 'install-warnings.png'), fullPage: true });
 });
+
+test('data an app left on removal is listed on the home page and can be deleted there', { timeout: 30_000, skip: browserSkipReason() }, async () => {
+  const name = 'com.example.diary';
+  const zipPath = await zipFile('diary.zip', {
+    'manifest.json': JSON.stringify({ identifier: name, pages: { index: { html_file: 'index.html' } } }),
+    'index.html': '<p>diary</p>',
+  });
+  await page.goto(`${server.url}/home`);
+  await page.setInputFiles('#install-file', zipPath);
+  await page.click('#install-button');
+  const card = `#apps-list li[data-app="${name}"]`;
+  await page.waitForSelector(card);
+  const records = server.services.stores.records(OWNER);
+  for (const id of ['monday', 'tuesday']) await records.put(OWNER, `${name}.entries`, { _id: id, _date_created: 1, _date_modified: 1, text: id });
+
+  // Remove it, keeping its data (OK to the first question, Cancel to the second).
+  let asked = 0;
+  const keepData = (d: import('playwright-core').Dialog) => void (asked++ === 0 ? d.accept() : d.dismiss());
+  page.on('dialog', keepData);
+  await page.click(`${card} button`);
+  await page.waitForSelector(card, { state: 'detached' });
+  page.off('dialog', keepData);
+  const row = `#kept-list li[data-kept="${name}"]`;
+  await page.waitForSelector(row);
+  assert.equal(await page.isVisible('#kept'), true);
+  assert.match((await page.textContent(row)) ?? '', /2 records/);
+  await page.screenshot({ path: path.join(SHOTS, 'home-kept-data.png'), fullPage: true });
+
+  // Declining keeps it; accepting deletes it, and the list goes away.
+  page.once('dialog', (d) => void d.dismiss());
+  await page.click(`${row} button`);
+  await page.waitForTimeout(200);
+  assert.equal(await page.isVisible(row), true);
+  const messages: string[] = [];
+  page.once('dialog', (d) => { messages.push(d.message()); void d.accept(); });
+  await page.click(`${row} button`);
+  await page.waitForSelector(row, { state: 'detached' });
+  assert.match(messages[0] ?? '', /Delete the data com\.example\.diary left here \(2 records\)/);
+  assert.equal(await page.isVisible('#kept'), false);
+  const left = (await records.listTables(OWNER)).map((x) => x.table).filter((x) => x === name || x.startsWith(`${name}.`));
+  assert.deepEqual(left, [], 'its data is gone');
+});

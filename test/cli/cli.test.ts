@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { until } from '../helpers/until.js';
+import { SqliteRecordStore } from '../../src/storage/sqlite/record-store.js';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
 const main = path.join(root, 'src', 'cli', 'main.ts');
@@ -36,7 +37,7 @@ test('user add reads the password from stdin; refuses duplicates and weak passwo
   assert.match(list.stdout, /^alice\tadmin$/m);
 });
 
-test('app install from a folder, list, app-password, remove', () => {
+test('app install from a folder, list, app-password, remove; the data it kept listed and deleted', async () => {
   const install = cli(['app', 'install', path.join(root, 'examples', 'notes'), '--user', 'alice']);
   assert.equal(install.status, 0, install.stderr);
   assert.match(install.stdout, /installed com\.freehold\.notes/);
@@ -46,9 +47,22 @@ test('app install from a folder, list, app-password, remove', () => {
   assert.match(pw.stdout.trim(), /^[A-Za-z0-9_-]{32,}$/);
   const bad = cli(['app', 'install', path.join(root, 'README.md'), '--user', 'alice']);
   assert.notEqual(bad.status, 0);
+  // A note the app wrote, straight into the store the CLI uses.
+  const store = new SqliteRecordStore(path.join(dataDir, 'freehold.db'));
+  await store.init();
+  await store.put('alice', 'com.freehold.notes', { _id: 'n1', _date_created: 1, _date_modified: 1, title: 'eggs' });
+  await store.close();
   const rm = cli(['app', 'remove', 'com.freehold.notes', '--user', 'alice']);
   assert.equal(rm.status, 0, rm.stderr);
   assert.doesNotMatch(cli(['app', 'list', '--user', 'alice']).stdout, /com\.freehold\.notes/);
+  assert.match(cli(['app', 'kept', '--user', 'alice']).stdout, /^com\.freehold\.notes\t1 records in 1 tables$/m);
+  const del = cli(['app', 'delete-data', 'com.freehold.notes', '--user', 'alice']);
+  assert.equal(del.status, 0, del.stderr);
+  assert.match(del.stdout, /deleted 1 records in 1 tables of com\.freehold\.notes/);
+  assert.equal(cli(['app', 'kept', '--user', 'alice']).stdout, '');
+  const again = cli(['app', 'delete-data', 'com.freehold.notes', '--user', 'alice']);
+  assert.notEqual(again.status, 0);
+  assert.match(again.stderr, /No data kept for com\.freehold\.notes/);
 });
 
 // `freehold` alone serves too (serve is the default command); both skip building the full command line.

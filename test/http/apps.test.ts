@@ -636,3 +636,53 @@ test('an app served elsewhere keeps its data from a related app installed after 
   await t.services.stores.records('kim').dropTable('kim', 'com.p.q.r');
   assert.equal((await install(await appZip('com.p.q'), kim)).statusCode, 200, 'its data gone, the name is free');
 });
+
+test('data an app left behind is listed and can be deleted without installing the app again', async () => {
+  await t.addUser('lea');
+  const lea = await t.signIn('lea');
+  const records = t.services.stores.records('lea');
+  const rec = (id: string) => ({ _id: id, _date_created: 1, _date_modified: 1 });
+  // com.m.n is removed keeping its data (two tables, three records); com.m.o stays installed.
+  for (const name of ['com.m.n', 'com.m.o']) assert.equal((await install(await appZip(name), lea)).statusCode, 200);
+  await records.put('lea', 'com.m.n', rec('a'));
+  await records.put('lea', 'com.m.n.notes', rec('b'));
+  await records.put('lea', 'com.m.n.notes', rec('c'));
+  await records.put('lea', 'com.m.o', rec('mine'));
+  assert.equal((await t.app.inject({ method: 'DELETE', url: '/acctapi/apps/com.m.n', headers: { cookie: lea } })).statusCode, 200);
+  // An app used only from elsewhere (an app password) that wrote something.
+  assert.equal((await get('/acctapi/generateAppPassword?app_name=com.far.away', lea)).statusCode, 200);
+  await records.put('lea', 'com.far.away', rec('x'));
+
+  const listed = await get('/acctapi/kept-data', lea);
+  assert.equal(listed.statusCode, 200, listed.body);
+  assert.deepEqual(listed.json().apps, [
+    { app_name: 'com.far.away', tables: 1, records: 1 },
+    { app_name: 'com.m.n', tables: 2, records: 3 },
+  ]);
+  // Another owner sees none of it.
+  assert.deepEqual((await get('/acctapi/kept-data', bob)).json().apps, []);
+  const del = (name: string, cookie = lea, headers: Record<string, string> = {}) =>
+    t.app.inject({ method: 'DELETE', url: `/acctapi/kept-data/${name}`, headers: { cookie, ...headers } });
+  // Another site's page cannot make the owner's browser do it.
+  assert.equal((await del('com.m.n', lea, { origin: 'https://evil.example' })).statusCode, 403);
+  assert.equal((await del('com.m.n', bob)).statusCode, 404, 'nothing of bob\'s');
+  const installed = await del('com.m.o');
+  assert.equal(installed.statusCode, 409, 'an installed app is removed with its data instead');
+  assert.equal((await del('com.nothing.here')).statusCode, 404);
+  assert.equal((await del('not an app')).statusCode, 400);
+
+  const gone = await del('com.m.n');
+  assert.equal(gone.statusCode, 200, gone.body);
+  assert.deepEqual(gone.json(), { app_name: 'com.m.n', tables: 2, records: 3, deleted: true });
+  const tables = (await records.listTables('lea')).map((x) => x.table).filter((x) => !x.startsWith('system.'));
+  assert.deepEqual(tables.sort(), ['com.far.away', 'com.m.o'], 'the installed app keeps its data');
+  assert.equal((await del('com.m.n')).statusCode, 404, 'deleted once');
+  // Its name is free for a related app again (the name-clash rule no longer counts it).
+  assert.equal((await install(await appZip('com.m.n.p'), lea)).statusCode, 200);
+
+  // The app served elsewhere still holds its password: its data goes, and it stays known as
+  // the owner of whatever it writes next.
+  assert.equal((await del('com.far.away')).statusCode, 200);
+  await records.put('lea', 'com.far.away', rec('y'));
+  assert.deepEqual((await get('/acctapi/kept-data', lea)).json().apps, [{ app_name: 'com.far.away', tables: 1, records: 1 }]);
+});

@@ -3,7 +3,7 @@ import type { Config } from '../../config.js';
 import type { StoreRegistry } from '../../storage/registry.js';
 import type { BlobInfo, BlobRange, StoredRecord } from '../../storage/types.js';
 import type { TokenService } from '../auth/tokens.js';
-import { FreeholdError, notFound } from '../errors.js';
+import { conflict, FreeholdError, notFound } from '../errors.js';
 import { newRecordId } from '../ids.js';
 import { assertAppName, isAppOwnTable, parentAppOf } from '../names.js';
 import { OwnerTable } from '../system-tables.js';
@@ -32,6 +32,13 @@ export interface InstalledApp {
   fileCount: number;
   totalBytes: number;
   manifest: AppManifest;
+}
+
+/** Data an app that is not installed left here (AppService.keptData). */
+export interface KeptData {
+  appName: string;
+  tables: number;
+  records: number;
 }
 
 export interface InstallResult extends InstalledApp {
@@ -243,7 +250,7 @@ export class AppService {
     if (kept !== undefined) {
       throw new FreeholdError('conflict', `App ${app} cannot be used beside the data app ${kept} keeps here (it is not installed): ` +
         `the table name ${app.length > kept.length ? app : kept} would belong to both. Delete that data first ` +
-        `(install ${kept} and remove it with its data), or use another app name`);
+        `(the home page's "Data kept from removed apps"), or use another app name`);
     }
     // An app served elsewhere holds a token, app password or authorization code without
     // being installed; one issued before this call would otherwise reach the table too.
@@ -311,23 +318,63 @@ export class AppService {
     await this.stores.blobs(ownerId).deletePrefix(this.appsPrefix(ownerId, app));
     await this.tokens.revokeFor(ownerId, app);
     for (const listener of this.removeListeners) await listener(ownerId, app);
-    const others = new Set([
-      ...(await this.list(ownerId)).map((a) => a.appName),
-      ...(await this.keptApps(ownerId)),
-    ]);
-    others.delete(app);
-    // Its own tables only: `<app>` and `<app>.<collection>`. Deeper names are other apps'
-    // (com.a.b.c.d belongs to com.a.b.c or below), and `<app>.<x>` is app <app>.<x>'s own
-    // table when that app is installed or kept its data on removal.
-    const own = (await records.listTables(ownerId)).map((x) => x.table)
-      .filter((table) => isAppOwnTable(table, app) && !others.has(table));
+    const own = await this.ownTables(ownerId, app);
     if (!opts.deleteData) {
       // Remembered while its data is there, for the name-clash rule.
       if (own.length > 0) await this.keep(ownerId, app);
       return;
     }
     await records.delete(ownerId, OwnerTable.keptApps, app);
-    for (const table of own) await records.dropTable(ownerId, table);
+    for (const { table } of own) await records.dropTable(ownerId, table);
+  }
+
+  /**
+   * An app's own tables, with their record counts: `<app>` and `<app>.<collection>`.
+   * Deeper names are other apps' (com.a.b.c.d belongs to com.a.b.c or below), and
+   * `<app>.<x>` is app <app>.<x>'s own table when that app is installed or kept its data.
+   */
+  private async ownTables(ownerId: string, app: string): Promise<Array<{ table: string; count: number }>> {
+    const others = new Set([
+      ...(await this.list(ownerId)).map((a) => a.appName),
+      ...(await this.keptApps(ownerId)),
+    ]);
+    others.delete(app);
+    return (await this.stores.records(ownerId).listTables(ownerId)).filter((x) => isAppOwnTable(x.table, app) && !others.has(x.table));
+  }
+
+  /**
+   * Apps that are not installed but left data here (removed with their data kept, or used
+   * from elsewhere through app passwords or OAuth), with how much: what the owner can
+   * delete without installing the app again (deleteKeptData).
+   */
+  async keptData(ownerId: string): Promise<KeptData[]> {
+    const installed = new Set((await this.list(ownerId)).map((a) => a.appName));
+    const out: KeptData[] = [];
+    for (const app of await this.keptApps(ownerId)) {
+      if (installed.has(app)) continue;
+      const own = await this.ownTables(ownerId, app);
+      if (own.length > 0) out.push({ appName: app, tables: own.length, records: own.reduce((n, t) => n + t.count, 0) });
+    }
+    return out.sort((a, b) => (a.appName < b.appName ? -1 : a.appName > b.appName ? 1 : 0));
+  }
+
+  /**
+   * Deletes the data an app that is not installed left here (its own tables, as removal
+   * with its data does). An installed app is refused (remove it with its data instead).
+   * The app stays among the kept apps only while it still holds an app password, token
+   * or code: what it writes from now on is still its own for the name-clash rule.
+   */
+  async deleteKeptData(ownerId: string, app: string): Promise<KeptData> {
+    assertAppName(app);
+    return this.serialised(ownerId, async () => {
+      if (await this.record(ownerId, app)) throw conflict(`${app} is installed: remove it with its data instead`);
+      const own = (await this.keptApps(ownerId)).includes(app) ? await this.ownTables(ownerId, app) : [];
+      if (own.length === 0) throw notFound(`No data kept for ${app}`);
+      const records = this.stores.records(ownerId);
+      for (const { table } of own) await records.dropTable(ownerId, table);
+      if (!(await this.tokens.appsWithAccess(ownerId)).has(app)) await records.delete(ownerId, OwnerTable.keptApps, app);
+      return { appName: app, tables: own.length, records: own.reduce((n, t) => n + t.count, 0) };
+    });
   }
 
   /** Opens one of an installed app's files. Throws not_found for anything outside the app. */

@@ -27,6 +27,9 @@ const InstallReply = Type.Object({
   warnings: Type.Optional(Type.Array(Type.String(), { description: 'What the manifest asked for that was left out' })),
 });
 const RemoveQuery = Type.Object({ delete_data: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])) });
+const KeptData = Type.Object({
+  app_name: Type.String(), tables: Type.Integer({ description: 'Its own tables left' }), records: Type.Integer({ description: 'Records in them' }),
+});
 
 interface AppTarget {
   app: string;
@@ -123,5 +126,27 @@ export async function appRoutes(fastify: FastifyInstance): Promise<void> {
     const appName = assertAppName(request.params.app);
     await services.apps.remove(owner.user.userId, appName, { deleteData: request.query.delete_data === 'true' });
     return { app_name: appName, removed: true };
+  });
+
+  app.get('/acctapi/kept-data', {
+    schema: {
+      tags: ['account'], summary: 'Data left by apps that are not installed (removed with their data kept, or used from elsewhere)',
+      response: { 200: Type.Object({ apps: Type.Array(KeptData) }) },
+    },
+  }, async (request) => {
+    const owner = await requireOwner(services, request);
+    const kept = await services.apps.keptData(owner.user.userId);
+    return { apps: kept.map((k) => ({ app_name: k.appName, tables: k.tables, records: k.records })) };
+  });
+
+  app.delete('/acctapi/kept-data/:app', {
+    schema: {
+      tags: ['account'], summary: 'Delete the data an app that is not installed left here', params: AppParams,
+      response: { 200: Type.Object({ ...KeptData.properties, deleted: Type.Boolean() }), 404: ErrorReply, 409: ErrorReply },
+    },
+  }, async (request) => {
+    const owner = await requireOwner(services, request);
+    const k = await services.apps.deleteKeptData(owner.user.userId, assertAppName(request.params.app));
+    return { app_name: k.appName, tables: k.tables, records: k.records, deleted: true };
   });
 }

@@ -1,5 +1,6 @@
 // "Your apps": the installed apps as cards linking to their pages, each with a
-// remove button.
+// remove button; below them, the data apps that are not installed left here, each
+// with a button to delete it.
 import { api, redirectIfSignedOut } from '../api.js';
 import { byId, el, say, formatDate } from '../dom.js';
 
@@ -27,14 +28,45 @@ export function appsPanel({ onApps }) {
   const error = byId('apps-error');
   const count = byId('apps-count');
 
+  const kept = byId('kept');
+  const keptList = byId('kept-list');
+
   async function refresh() {
     try {
-      const { apps = [] } = await api('/acctapi/apps');
+      const [{ apps = [] }, { apps: left = [] }] = await Promise.all([api('/acctapi/apps'), api('/acctapi/kept-data')]);
       say(error, '');
       render(apps);
+      renderKept(left);
       onApps(apps);
     } catch (err) {
       if (!redirectIfSignedOut(err)) say(error, `Could not load your apps: ${err.message}`);
+    }
+  }
+
+  function renderKept(left) {
+    keptList.replaceChildren(...left.map(keptRow));
+    kept.hidden = left.length === 0;
+  }
+
+  function keptRow(entry) {
+    const what = `${entry.records} ${entry.records === 1 ? 'record' : 'records'}`;
+    const del = el('button', { type: 'button', className: 'button small danger', 'aria-label': `Delete the data of ${entry.app_name}` }, 'Delete data');
+    del.addEventListener('click', () => deleteKept(entry, what, del));
+    return el('li', { 'data-kept': entry.app_name },
+      el('span', { className: 'app-id' }, entry.app_name),
+      el('span', { className: 'muted small' }, what),
+      del);
+  }
+
+  async function deleteKept(entry, what, button) {
+    if (!confirm(`Delete the data ${entry.app_name} left here (${what})? This cannot be undone.`)) return;
+    button.disabled = true;
+    try {
+      await api(`/acctapi/kept-data/${encodeURIComponent(entry.app_name)}`, { method: 'DELETE' });
+      await refresh();
+    } catch (err) {
+      button.disabled = false;
+      if (!redirectIfSignedOut(err)) say(error, `Could not delete the data of ${entry.app_name}: ${err.message}`);
     }
   }
 
