@@ -642,12 +642,17 @@ test('data an app left behind is listed and can be deleted without installing th
   const lea = await t.signIn('lea');
   const records = t.services.stores.records('lea');
   const rec = (id: string) => ({ _id: id, _date_created: 1, _date_modified: 1 });
-  // com.m.n is removed keeping its data (two tables, three records); com.m.o stays installed.
+  // com.m.n is removed keeping its data (three tables, four records); com.m.o stays installed.
   for (const name of ['com.m.n', 'com.m.o']) assert.equal((await install(await appZip(name), lea)).statusCode, 200);
   await records.put('lea', 'com.m.n', rec('a'));
   await records.put('lea', 'com.m.n.notes', rec('b'));
   await records.put('lea', 'com.m.n.notes', rec('c'));
   await records.put('lea', 'com.m.o', rec('mine'));
+  // One uploaded file of com.m.n: its record and its bytes; and bytes of com.m.o's, whose name starts alike.
+  const blobs = t.services.stores.blobs('lea');
+  await blobs.put('lea/filedata/com.m.n/AAAAAAAAAAAAAAAAAAAA', Buffer.from('photo'));
+  await records.put('lea', 'com.m.n.files', { ...rec('photo.jpg'), blob_id: 'AAAAAAAAAAAAAAAAAAAA', size: 5 });
+  await blobs.put('lea/filedata/com.m.o/BBBBBBBBBBBBBBBBBBBB', Buffer.from('other'));
   assert.equal((await t.app.inject({ method: 'DELETE', url: '/acctapi/apps/com.m.n', headers: { cookie: lea } })).statusCode, 200);
   // An app used only from elsewhere (an app password) that wrote something.
   assert.equal((await get('/acctapi/generateAppPassword?app_name=com.far.away', lea)).statusCode, 200);
@@ -657,7 +662,7 @@ test('data an app left behind is listed and can be deleted without installing th
   assert.equal(listed.statusCode, 200, listed.body);
   assert.deepEqual(listed.json().apps, [
     { app_name: 'com.far.away', tables: 1, records: 1 },
-    { app_name: 'com.m.n', tables: 2, records: 3 },
+    { app_name: 'com.m.n', tables: 3, records: 4 },
   ]);
   // Another owner sees none of it.
   assert.deepEqual((await get('/acctapi/kept-data', bob)).json().apps, []);
@@ -673,7 +678,9 @@ test('data an app left behind is listed and can be deleted without installing th
 
   const gone = await del('com.m.n');
   assert.equal(gone.statusCode, 200, gone.body);
-  assert.deepEqual(gone.json(), { app_name: 'com.m.n', tables: 2, records: 3, deleted: true });
+  assert.deepEqual(gone.json(), { app_name: 'com.m.n', tables: 3, records: 4, deleted: true });
+  assert.equal(await blobs.head('lea/filedata/com.m.n/AAAAAAAAAAAAAAAAAAAA'), null, 'its files\' bytes went too');
+  assert.ok(await blobs.head('lea/filedata/com.m.o/BBBBBBBBBBBBBBBBBBBB'), 'another app\'s stayed');
   const tables = (await records.listTables('lea')).map((x) => x.table).filter((x) => !x.startsWith('system.'));
   assert.deepEqual(tables.sort(), ['com.far.away', 'com.m.o'], 'the installed app keeps its data');
   assert.equal((await del('com.m.n')).statusCode, 404, 'deleted once');

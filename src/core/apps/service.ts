@@ -10,6 +10,7 @@ import { OwnerTable } from '../system-tables.js';
 import type { AppManifest, Permission } from './manifest.js';
 import { readAppPackage, type AppPackage, type PackageSource } from './package.js';
 import { relPathProblem } from './paths.js';
+import { appFileBlobPrefixes } from '../files/paths.js';
 import { contentTypeFor, lookupType } from '../mime.js';
 
 /**
@@ -325,7 +326,15 @@ export class AppService {
       return;
     }
     await records.delete(ownerId, OwnerTable.keptApps, app);
+    await this.dropData(ownerId, app, own);
+  }
+
+  /** Drops an app's own tables and, with its files table, the bytes of its files (else swept only hours later). */
+  private async dropData(ownerId: string, app: string, own: Array<{ table: string }>): Promise<void> {
+    const records = this.stores.records(ownerId);
     for (const { table } of own) await records.dropTable(ownerId, table);
+    if (!own.some(({ table }) => table === `${app}.files`)) return;
+    for (const prefix of appFileBlobPrefixes(ownerId, app)) await this.stores.blobs(ownerId).deletePrefix(prefix);
   }
 
   /**
@@ -370,9 +379,8 @@ export class AppService {
       if (await this.record(ownerId, app)) throw conflict(`${app} is installed: remove it with its data instead`);
       const own = (await this.keptApps(ownerId)).includes(app) ? await this.ownTables(ownerId, app) : [];
       if (own.length === 0) throw notFound(`No data kept for ${app}`);
-      const records = this.stores.records(ownerId);
-      for (const { table } of own) await records.dropTable(ownerId, table);
-      if (!(await this.tokens.appsWithAccess(ownerId)).has(app)) await records.delete(ownerId, OwnerTable.keptApps, app);
+      await this.dropData(ownerId, app, own);
+      if (!(await this.tokens.appsWithAccess(ownerId)).has(app)) await this.stores.records(ownerId).delete(ownerId, OwnerTable.keptApps, app);
       return { appName: app, tables: own.length, records: own.reduce((n, t) => n + t.count, 0) };
     });
   }

@@ -51,6 +51,11 @@ export function fileBlobKey(ownerId: string, appName: string, record: { _id: str
     : userFileKey(ownerId, appName, record._id);
 }
 
+/** Where all of an app's files' bytes are, in either layout (the trailing `/` keeps `com.a.b` from matching `com.a.b.c`). */
+export function appFileBlobPrefixes(ownerId: string, appName: string): string[] {
+  return [`${ownerId}/filedata/${appName}/`, `${ownerId}/files/${appName}/`];
+}
+
 export function newBlobKey(ownerId: string, appName: string, blobId: string): string {
   return `${ownerId}/filedata/${appName}/${blobId}`;
 }
