@@ -42,6 +42,22 @@ export interface KeptData {
   records: number;
 }
 
+interface TableOwners {
+  installed: Set<string>;
+  kept: string[];
+  tables: Array<{ table: string; count: number }>;
+}
+
+/**
+ * An app's own tables, with their record counts: `<app>` and `<app>.<collection>`.
+ * Deeper names are other apps' (com.a.b.c.d belongs to com.a.b.c or below), and
+ * `<app>.<x>` is app <app>.<x>'s own table when that app is installed or kept its data.
+ */
+function ownTablesOf(app: string, { installed, kept, tables }: TableOwners): Array<{ table: string; count: number }> {
+  const other = (table: string) => table !== app && (installed.has(table) || kept.includes(table));
+  return tables.filter((x) => isAppOwnTable(x.table, app) && !other(x.table));
+}
+
 export interface InstallResult extends InstalledApp {
   /** True when this replaced an installed version. */
   updated: boolean;
@@ -337,18 +353,17 @@ export class AppService {
     for (const prefix of appFileBlobPrefixes(ownerId, app)) await this.stores.blobs(ownerId).deletePrefix(prefix);
   }
 
-  /**
-   * An app's own tables, with their record counts: `<app>` and `<app>.<collection>`.
-   * Deeper names are other apps' (com.a.b.c.d belongs to com.a.b.c or below), and
-   * `<app>.<x>` is app <app>.<x>'s own table when that app is installed or kept its data.
-   */
+  /** An app's own tables now (ownTablesOf). */
   private async ownTables(ownerId: string, app: string): Promise<Array<{ table: string; count: number }>> {
-    const others = new Set([
-      ...(await this.list(ownerId)).map((a) => a.appName),
-      ...(await this.keptApps(ownerId)),
+    return ownTablesOf(app, await this.tableOwners(ownerId));
+  }
+
+  /** What ownTablesOf needs, read once for any number of apps: the installed and kept apps, and the tables. */
+  private async tableOwners(ownerId: string): Promise<TableOwners> {
+    const [installed, kept, tables] = await Promise.all([
+      this.list(ownerId), this.keptApps(ownerId), this.stores.records(ownerId).listTables(ownerId),
     ]);
-    others.delete(app);
-    return (await this.stores.records(ownerId).listTables(ownerId)).filter((x) => isAppOwnTable(x.table, app) && !others.has(x.table));
+    return { installed: new Set(installed.map((a) => a.appName)), kept, tables };
   }
 
   /**
@@ -357,11 +372,11 @@ export class AppService {
    * delete without installing the app again (deleteKeptData).
    */
   async keptData(ownerId: string): Promise<KeptData[]> {
-    const installed = new Set((await this.list(ownerId)).map((a) => a.appName));
+    const owners = await this.tableOwners(ownerId);
     const out: KeptData[] = [];
-    for (const app of await this.keptApps(ownerId)) {
-      if (installed.has(app)) continue;
-      const own = await this.ownTables(ownerId, app);
+    for (const app of owners.kept) {
+      if (owners.installed.has(app)) continue;
+      const own = ownTablesOf(app, owners);
       if (own.length > 0) out.push({ appName: app, tables: own.length, records: own.reduce((n, t) => n + t.count, 0) });
     }
     return out.sort((a, b) => (a.appName < b.appName ? -1 : a.appName > b.appName ? 1 : 0));
@@ -377,7 +392,8 @@ export class AppService {
     assertAppName(app);
     return this.serialised(ownerId, async () => {
       if (await this.record(ownerId, app)) throw conflict(`${app} is installed: remove it with its data instead`);
-      const own = (await this.keptApps(ownerId)).includes(app) ? await this.ownTables(ownerId, app) : [];
+      const owners = await this.tableOwners(ownerId);
+      const own = owners.kept.includes(app) ? ownTablesOf(app, owners) : [];
       if (own.length === 0) throw notFound(`No data kept for ${app}`);
       await this.dropData(ownerId, app, own);
       if (!(await this.tokens.appsWithAccess(ownerId)).has(app)) await this.stores.records(ownerId).delete(ownerId, OwnerTable.keptApps, app);
