@@ -25,6 +25,7 @@ import { SERVER_VERSION } from './version.js';
 import { registerRateLimits } from './rate-limits.js';
 import { AccessLog } from './access-log.js';
 import { lazyCompilers } from './lazy-compilers.js';
+import { registerLingeringClose } from './lingering-close.js';
 import { lazyOpenApi } from './openapi.js';
 
 export type App = FastifyInstance;
@@ -62,6 +63,7 @@ export async function buildServer(services: Services, logger: Logger | false = s
   app.decorate('services', services);
   app.decorate('compileAllSchemas', compilers.compileAll);
   registerErrorHandling(app);
+  registerLingeringClose(app);
   await app.register(cookie);
   await app.register(formbody, { bodyLimit: 64 * 1024 });
   await app.register(multipart, {

@@ -80,3 +80,36 @@ test("what Node's HTTP parser refuses answers in the same shape, then closes", a
   // The server is still there for the next client.
   assert.equal((await fetch(`${server.url}/ceps/ping`)).status, 200);
 });
+
+test('a body refused as too large: the client may send the rest, reads the 413, then the connection closes', async () => {
+  const { port } = new URL(server.url);
+  const total = 12 * 1024 * 1024;
+  const chunk = Buffer.alloc(64 * 1024, 'x');
+  // As HTTP clients do, it goes on sending its body after the server's end of the stream.
+  const socket = net.connect({ port: Number(port), host: '127.0.0.1', allowHalfOpen: true });
+  let received = '';
+  let error: Error | null = null;
+  socket.on('data', (d) => { received += d.toString(); });
+  socket.on('error', (err) => { error = err; });
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  socket.write(`POST /ceps/write/${APP} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: ${total}\r\n\r\n`);
+  socket.write(chunk);
+  // The refusal comes before the body is in; a client that does not wait for it sends on.
+  while (!received.includes('\r\n\r\n') && !error) await new Promise((r) => setTimeout(r, 10));
+  assert.match(received, /^HTTP\/1\.1 413 /);
+  assert.match(received, /connection: close/i);
+  for (let sent = chunk.length; sent < total && !error; sent += chunk.length) {
+    if (!socket.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        socket.once('drain', resolve);
+        socket.once('close', resolve);
+        socket.once('error', () => resolve());
+      });
+    }
+  }
+  socket.end();
+  await closed;
+  assert.equal(error, null, 'the rest of the body was read, not answered with a reset');
+  contractShaped(JSON.parse(received.slice(received.indexOf('\r\n\r\n') + 4)), 'too_large');
+});
