@@ -191,6 +191,35 @@ describe('on the app origin', () => {
     assert.equal((await onHost(host, '/static%2f..%2f..%2fsecrets', appCookie)).statusCode, 400);
   });
 
+  test("uploaded files: the page's token cookie reads them on the app's own origin, for same-origin requests only", async () => {
+    const page = await onHost(host, '/index', appCookie);
+    assert.match(page.body, /var __freeholdFilesByCookie = true;/, 'the client library gives plain file addresses here');
+    const pageToken = (page.cookies as Cookie[]).find((c) => c.name === 'app_token_alice')!.value;
+    const boundary = 'xyzBOUNDARY';
+    const body = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="dot.png"\r\nContent-Type: image/png\r\n\r\nnot-really-a-png\r\n--${boundary}--\r\n`;
+    const up = await t.app.inject({ method: 'PUT', url: `/feps/upload/${APP}`, headers: { authorization: `Bearer ${pageToken}`, 'content-type': `multipart/form-data; boundary=${boundary}` }, payload: body });
+    assert.equal(up.statusCode, 200, up.body);
+    const url = `/feps/userfiles/${APP}/alice/dot.png`;
+    const jar = `app_token_alice=${pageToken}`;
+    for (const site of ['same-origin', 'none', undefined]) {
+      const res = await onHost(host, url, jar, site ? { 'sec-fetch-site': site } : {});
+      assert.equal(res.statusCode, 200, String(site));
+      assert.equal(res.body, 'not-really-a-png');
+      assert.equal(res.headers['cross-origin-resource-policy'], 'same-origin', 'no other origin may use it');
+    }
+    // A sibling app's origin is same-site: Strict cookies go along there, and count for nothing.
+    for (const site of ['same-site', 'cross-site']) assert.equal((await onHost(host, url, jar, { 'sec-fetch-site': site })).statusCode, 401, site);
+    assert.equal((await t.app.inject({ url, headers: { cookie: jar } })).statusCode, 401, 'not on the main origin');
+    assert.equal((await onHost(host, url, `${jar}; app_token_bob=${pageToken}`)).statusCode, 401, 'not when it is not the only one');
+    assert.equal((await onHost(host, url, `${jar}; ${jar}`)).statusCode, 401, 'nor beside a namesake (tossed in for the parent domain)');
+    assert.equal((await onHost(host, url, appCookie)).statusCode, 401, 'the app session cookie is not a token');
+    // Reads only: a DELETE with the cookie alone removes nothing.
+    assert.equal((await t.app.inject({ method: 'DELETE', url, headers: { host, cookie: jar } })).statusCode, 401);
+    assert.equal((await onHost(host, url, jar)).statusCode, 200);
+    // A token in the address still works, and wins over the cookie.
+    assert.equal((await onHost(host, `${url}?fileToken=not-a-valid-token-at-all`, jar)).statusCode, 401);
+  });
+
   test('the owner UI and the account API do not exist here, whatever cookies come along', async () => {
     for (const url of ['/home', '/signin', '/setup', '/pages/style.css', '/acctapi/apps', '/acctapi/users', '/acctapi/session',
       '/acctapi/generateAppPassword?app_name=com.example.notes', '/acctapi/export', '/acctapi/tokens', '/openapi.json']) {

@@ -136,6 +136,8 @@ test('a page is wrapped: freezrMeta with a working token, nonce on every script,
   assert.equal(check.claims.ownerId, 'alice');
   assert.match(html, /var freezr_app_name = freezrMeta\.appName;/);
   assert.match(html, /var freezr_user_id = freezrMeta\.userId;/);
+  // Path mode: the page's token cookie is scoped to the app's paths, not /feps: file addresses carry the token.
+  assert.match(html, /var __freeholdFilesByCookie = false;/);
 
   // The same token in the path-scoped cookie freezr pages read; never httpOnly, never site-wide.
   const cookie = res.cookies.find((c) => c.name === 'app_token_alice');

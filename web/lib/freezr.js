@@ -398,7 +398,15 @@
     const app = options.requestee_app || m.appName;
     const user = options.requestee_user_id || m.userId;
     const base = USERFILES + seg(app) + '/' + seg(user) + '/' + filePath(fileId);
-    return withQuery(base, { fileToken: appToken(options.appToken), permission_name: options.permission_name });
+    // On the app's own origin the page's token cookie goes along: a plain address, as
+    // freezr gives, which an app may keep in its records without keeping a token there.
+    const fileToken = filesByCookie() && !options.appToken ? undefined : appToken(options.appToken);
+    return withQuery(base, { fileToken, permission_name: options.permission_name });
+  }
+
+  /** Whether the server reads this page's token cookie for file addresses (set by the page wrapper). */
+  function filesByCookie() {
+    return /** @type {any} */ (win).__freeholdFilesByCookie === true;
   }
 
   /**
@@ -556,6 +564,7 @@
    * @param {string} src @param {boolean} force
    */
   function tokenize(src, force) {
+    if (filesByCookie()) return null; // plain addresses work here: no token written into the page
     let url;
     try { url = new URL(src, window.location.href); } catch (_e) { return null; }
     if (url.origin !== window.location.origin || !url.pathname.startsWith(USERFILES)) return null;

@@ -32,6 +32,8 @@ export interface PageContext {
   serverAddress: string;
   /** URL path prefix of the app's files, ending in `/` (from app-origin.ts). */
   pathPrefix: string;
+  /** File addresses work without a token on this page's origin (its token cookie goes along: feps/routes.ts). */
+  filesByCookie: boolean;
   /** URL of the client library. */
   clientLibUrl?: string;
   /** Where the owner's home page is (the freezr menu's "Home" link): on the main origin. */
@@ -130,6 +132,7 @@ function metaScript(ctx: PageContext): string {
     'var freezr_server_address = freezrMeta.serverAddress;',
     'var freezr_server_version = freezrMeta.serverVersion;',
     'var freezr_messages = null;',
+    `var __freeholdFilesByCookie = ${ctx.filesByCookie ? 'true' : 'false'};`,
     // freezr's skeleton runs the page's init once everything has loaded.
     "window.addEventListener('load', function () {",
     "  if (window.freezr && typeof window.freezr.initPageScripts === 'function' && !window.__freeholdInitDone) {",

@@ -158,7 +158,7 @@ export class AppServing {
     const { html, inlineScriptHash } = renderPage({
       manifest, page, bodyHtml, appToken, userId: ownerId, isAdmin: viewer.isAdmin,
       serverVersion: SERVER_VERSION, serverAddress: effectiveMode(config) === 'subdomain' ? loc.origin : config.publicUrl,
-      pathPrefix: loc.pathPrefix, homeUrl: `${mainOrigin(config)}/home`,
+      pathPrefix: loc.pathPrefix, homeUrl: `${mainOrigin(config)}/home`, filesByCookie: effectiveMode(config) === 'subdomain',
     }, nonce);
     // freezr pages also look for their token in this cookie, scoped to the app's own paths
     // (its own origin, in subdomain mode). Not httpOnly on purpose: page scripts read it.

@@ -10,6 +10,7 @@ import { requireAccount } from '../auth.js';
 import { assertAppName, assertUserId } from '../../core/names.js';
 import type { Access } from '../../core/records/access.js';
 import { parseRange, sendBlob } from '../send-blob.js';
+import { resolveAppHost } from '../app-origin.js';
 import type { Services } from '../../core/services.js';
 import type { StagedUpload } from '../../core/files/service.js';
 
@@ -27,14 +28,43 @@ function isQueryBody(body: unknown): body is { q: unknown; keys?: unknown } {
   return !!body && typeof body === 'object' && 'q' in body && typeof (body as { q: unknown }).q === 'object';
 }
 
-/** The app token, or a `?token=` on userfiles GETs (images and links cannot send headers). */
-async function fileAccess(services: Services, request: FastifyRequest): Promise<Access> {
+/**
+ * Who reads a file: the app token as a Bearer header, as `?token=` / `?fileToken=`
+ * (images and links cannot send headers), or, as freezr does it, the token cookie the
+ * server sets with each app page (apps/serve.ts), so that plain file addresses work in
+ * `<img>`, `new Image()`, CSS and download links and no app stores a token in a URL.
+ * The cookie counts only on the app's own origin (subdomain mode: there it is the only
+ * `app_token_*` cookie, host-only, SameSite=Strict; in path mode its path leaves out
+ * /feps), only for a request the browser marks same-origin or user-typed (a sibling
+ * app's origin is same-site, and Strict cookies go along there), and such an answer
+ * may be used by its own origin only (Cross-Origin-Resource-Policy).
+ */
+async function fileAccess(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<Access> {
   if (!request.headers.authorization) {
     const q = request.query as Record<string, unknown>;
     const token = q.token ?? q.fileToken;
     if (typeof token === 'string') request.headers.authorization = `Bearer ${token}`;
+    else {
+      const cookie = pageTokenCookie(services, request);
+      if (cookie !== null) {
+        request.headers.authorization = `Bearer ${cookie}`;
+        reply.header('Cross-Origin-Resource-Policy', 'same-origin');
+      }
+    }
   }
   return accessFrom(services, request);
+}
+
+/** The app page's token cookie, when it may stand for the app token (fileAccess says when). */
+function pageTokenCookie(services: Services, request: FastifyRequest): string | null {
+  const site = request.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') return null;
+  if (resolveAppHost(services.config, request.headers.host) === null) return null;
+  // Counted in the header: a cookie of the same name tossed in by a sibling host (Domain=parent)
+  // would merge with the page's own in the parsed cookies.
+  if ((request.headers.cookie ?? '').split(';').filter((c) => c.trim().startsWith('app_token_')).length !== 1) return null;
+  const token = Object.entries(request.cookies).find(([name]) => name.startsWith('app_token_'))?.[1];
+  return typeof token === 'string' && token !== '' ? token : null;
 }
 
 /** Sec-Fetch-Dest values of requests that would run the response as code. */
@@ -162,7 +192,7 @@ export async function fepsRoutes(fastify: FastifyInstance): Promise<void> {
   });
 
   const userFile = async (request: FastifyRequest<{ Params: { app_name: string; user_id: string; '*': string } }>, reply: FastifyReply) => {
-    const access = await fileAccess(services, request);
+    const access = await fileAccess(services, request, reply);
     // An uploaded file is never code a page runs: not as a script, module, worker or worklet.
     if (CODE_DESTINATIONS.has(String(request.headers['sec-fetch-dest']))) {
       throw new FreeholdError('forbidden', 'Uploaded files are not served as scripts');
