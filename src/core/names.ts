@@ -150,7 +150,7 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 
 /**
  * Ids that come from clients (FEPS write with an id, freezr's upserts). CEPS.md §2
- * refuses `..`, `%2e%2e`, NUL and control characters; freezr apps use ids such as
+ * refuses `..`, `%2e%2e`, NUL and control characters (C0, DEL, C1); freezr apps use ids such as
  * page addresses (`https://example.com/page 1`), so anything else is allowed, up to
  * 200 characters and as long as every backend can keep it: the flat-file store writes
  * the id as one file name, so its escaped form must fit in one (and a lone surrogate
@@ -164,7 +164,7 @@ export function assertRecordId(id: unknown): string {
   // Every read, update and delete checks its id: the usual ones (server-made) in one test.
   if (PLAIN_ID.test(id) && !id.includes('..')) return id;
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(id) || id.includes('..') || /%2e%2e/i.test(id) || LONE_SURROGATE.test(id)) throw bad();
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(id) || id.includes('..') || /%2e%2e/i.test(id) || LONE_SURROGATE.test(id)) throw bad();
   // A leading '.' is escaped too (no hidden or dot files).
   let encoded = id.startsWith('.') ? 2 : 0;
   for (const ch of id) encoded += PLAIN_ID_CHAR.test(ch) ? 1 : 3 * Buffer.byteLength(ch);

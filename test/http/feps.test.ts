@@ -113,7 +113,8 @@ describe('client-chosen ids', () => {
       assert.equal(res.json()._id, id);
       assert.equal((await call('GET', `/ceps/read/${APP}/${encodeURIComponent(id)}`, alice)).json().id, id);
     }
-    for (const id of ['a..b', 'x%2E%2Ey', 'tab\there', 'nul\u0000', 'é'.repeat(100), 'x'.repeat(201)]) {
+    // Control characters: C0, DEL and C1 (U+0080–U+009F, e.g. NEL).
+    for (const id of ['a..b', 'x%2E%2Ey', 'tab\there', 'nul\u0000', 'del\u007f', 'nel\u0085here', 'csi\u009b', 'é'.repeat(100), 'x'.repeat(201)]) {
       const res = await call('POST', `/feps/write/${APP}/${encodeURIComponent(id)}`, alice, { a: 1 });
       assert.equal(res.statusCode, 400, JSON.stringify(id));
       assert.equal(res.json().error, id.length > 200 ? 'bad_request' : 'invalid_name', JSON.stringify(id));
@@ -239,7 +240,8 @@ describe('FEPS files', () => {
   });
 
   test('traversal in file names and paths is refused', async () => {
-    for (const opts of [{ fileName: '../escape.png' }, { targetFolder: '..', fileName: 'x.png' }, { fileName: 'a\\b.png' }, { targetFolder: '%2e%2e', fileName: 'x' }]) {
+    for (const opts of [{ fileName: '../escape.png' }, { targetFolder: '..', fileName: 'x.png' }, { fileName: 'a\\b.png' }, { targetFolder: '%2e%2e', fileName: 'x' },
+      { fileName: 'nel\u0085.png' }, { targetFolder: 'del\u007f', fileName: 'x.png' }]) {
       const res = await upload(alice, opts);
       assert.equal(res.statusCode, 400, JSON.stringify(opts));
     }

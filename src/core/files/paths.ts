@@ -1,6 +1,6 @@
 import { FreeholdError } from '../errors.js';
 
-const SEGMENT = /^[^/\\\u0000-\u001f\u007f]{1,200}$/;
+const SEGMENT = /^[^/\\\u0000-\u001f\u007f-\u009f]{1,200}$/;
 
 /**
  * A user file's path inside an app's file space, from client input (folder + name,
