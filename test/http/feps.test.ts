@@ -105,6 +105,38 @@ describe('FEPS records', () => {
   });
 });
 
+describe("freezr's other FEPS spellings", () => {
+  test('update: replaceAllFields beside _entity replaces, as freezrApiV2 sends it', async () => {
+    await call('POST', `/feps/write/${APP}/rf-1`, alice, { a: 1, b: 1 });
+    assert.equal((await call('PUT', `/feps/update/${APP}/rf-1`, alice, { _entity: { c: 3 }, replaceAllFields: true })).statusCode, 200);
+    const r = (await call('GET', `/ceps/read/${APP}/rf-1`, alice)).json();
+    assert.deepEqual([r.a, r.b, r.c], [undefined, undefined, 3]);
+    // Without the flag, the same body merges.
+    await call('PUT', `/feps/update/${APP}/rf-1`, alice, { _entity: { d: 4 } });
+    const m = (await call('GET', `/ceps/read/${APP}/rf-1`, alice)).json();
+    assert.deepEqual([m.c, m.d], [3, 4]);
+  });
+
+  test('/feps/read and /feps/query answer as /ceps/read and /ceps/query do', async () => {
+    await call('POST', `/feps/write/${APP}/fq-1`, alice, { kind: 'fq', n: 1 });
+    await call('POST', `/feps/write/${APP}/fq-2`, alice, { kind: 'fq', n: 2 });
+    const read = await call('GET', `/feps/read/${APP}/fq-1`, alice);
+    assert.equal(read.statusCode, 200);
+    assert.equal(read.body, (await call('GET', `/ceps/read/${APP}/fq-1`, alice)).body);
+    const get = await call('GET', `/feps/query/${APP}?kind=fq`, alice);
+    assert.equal(get.body, (await call('GET', `/ceps/query/${APP}?kind=fq`, alice)).body);
+    assert.deepEqual(get.json().map((r: { _id: string }) => r._id).sort(), ['fq-1', 'fq-2']);
+    const post = await call('POST', `/feps/query/${APP}`, alice, { q: { kind: 'fq', n: { $gt: 1 } } });
+    assert.deepEqual(post.json().map((r: { _id: string }) => r._id), ['fq-2']);
+    // freezr names the owner user_id there: one's own id reads one's own records; another's is refused without a grant.
+    assert.equal((await call('POST', `/feps/query/${APP}`, alice, { q: { kind: 'fq' }, user_id: 'alice' })).json().length, 2);
+    assert.notEqual((await call('POST', `/feps/query/${APP}`, alice, { q: { kind: 'fq' }, user_id: 'bob' })).statusCode, 200);
+    // Bad input as on /ceps: an unknown operator is 400, another app's table 403.
+    assert.equal((await call('POST', `/feps/query/${APP}`, alice, { q: { $where: '1' } })).statusCode, 400);
+    assert.equal((await call('GET', `/feps/read/${APP}/fq-1`, other)).statusCode, 403);
+  });
+});
+
 describe('client-chosen ids', () => {
   test('anything but .., %2e%2e, control characters and what no backend can keep', async () => {
     for (const id of ['https://example.com/page 1', 'a/b\\c', 'naïve café', '100%', '$x', "quote'd \"id\""]) {

@@ -21,7 +21,7 @@ export async function accessFrom(services: Services, request: FastifyRequest): P
   // so a delete meant for another owner's records removed the caller's own: refused.
   // By the route matched, not request.url: that is the raw path, and `/%66eps/…` routes as `/feps/…`.
   const route = request.routeOptions.url ?? '';
-  if (request.method !== 'GET' && request.method !== 'HEAD' && !route.startsWith('/ceps/query/')) {
+  if (request.method !== 'GET' && request.method !== 'HEAD' && !route.startsWith('/ceps/query/') && !route.startsWith('/feps/query/')) {
     const refuse = () => new FreeholdError('forbidden', 'owner_id selects another owner only for reads; this request acts on your own store only');
     const other = (v: unknown) => (Array.isArray(v) ? v : [v]).some((o) => o !== undefined && o !== null && o !== '' && o !== access.ownerId);
     // Any spelling in the query string (`owner_id`, `owner_id[]`, repeated).
@@ -81,52 +81,58 @@ export async function cepsRoutes(fastify: FastifyInstance): Promise<void> {
     return services.records.create(access, request.params.app_table, request.body);
   });
 
-  app.get('/ceps/read/:app_table/:id', {
-    config: { rateLimit },
-    schema: {
-      tags: ['ceps'], summary: 'Read one record', security: bearer, params: RecordParams,
-      querystring: Type.Object({ owner_id: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: true }),
-    },
-  }, async (request, reply) => {
-    const access = await accessFrom(services, request);
-    const { app_table, id } = request.params;
-    return sendJson(reply, await services.records.readJson(access, app_table, id, ownerParam(access, (request.query as Record<string, unknown>).owner_id)));
-  });
+  // Reads, also under /feps: freezr serves them there too, and apps that ship their own
+  // copy of freezr's older client library call /feps/read and /feps/query.
+  for (const api of ['ceps', 'feps'] as const) {
+    app.get(`/${api}/read/:app_table/:id`, {
+      config: { rateLimit },
+      schema: {
+        tags: [api], summary: 'Read one record', security: bearer, params: RecordParams,
+        querystring: Type.Object({ owner_id: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: true }),
+      },
+    }, async (request, reply) => {
+      const access = await accessFrom(services, request);
+      const { app_table, id } = request.params;
+      return sendJson(reply, await services.records.readJson(access, app_table, id, ownerParam(access, (request.query as Record<string, unknown>).owner_id)));
+    });
 
-  app.get('/ceps/query/:app_table', {
-    config: { rateLimit },
-    schema: {
-      tags: ['ceps'], summary: 'Query by equality parameters', security: bearer, params: TableParams,
-      querystring: Type.Object({}, { additionalProperties: true, description: 'field=value equality filters; _count, _skip, _modified_after, _modified_before' }),
-    },
-  }, async (request, reply) => {
-    const access = await accessFrom(services, request);
-    const params = { ...(request.query as Record<string, unknown>) };
-    const ownerId = ownerParam(access, params.owner_id);
-    delete params.owner_id;
-    return sendJson(reply, await services.records.queryJson(access, request.params.app_table, queryFromParams(params), ownerId));
-  });
+    app.get(`/${api}/query/:app_table`, {
+      config: { rateLimit },
+      schema: {
+        tags: [api], summary: 'Query by equality parameters', security: bearer, params: TableParams,
+        querystring: Type.Object({}, { additionalProperties: true, description: 'field=value equality filters; _count, _skip, _modified_after, _modified_before' }),
+      },
+    }, async (request, reply) => {
+      const access = await accessFrom(services, request);
+      const params = { ...(request.query as Record<string, unknown>) };
+      const ownerId = ownerParam(access, params.owner_id);
+      delete params.owner_id;
+      return sendJson(reply, await services.records.queryJson(access, request.params.app_table, queryFromParams(params), ownerId));
+    });
 
-  app.post('/ceps/query/:app_table', {
-    config: { rateLimit },
-    schema: {
-      tags: ['ceps'], summary: 'Query with the query language', security: bearer, params: TableParams,
-      body: Type.Object({
-        q: Type.Optional(Type.Unknown()), sort: Type.Optional(Type.Unknown()), count: Type.Optional(Type.Unknown()),
-        skip: Type.Optional(Type.Unknown()), owner_id: Type.Optional(Type.Unknown()), permission_name: Type.Optional(Type.Unknown()),
-      }, { additionalProperties: true }),
-    },
-  }, async (request, reply) => {
-    const access = await accessFrom(services, request);
-    const body = request.body;
-    const query = validateQuery(body.q, { sort: body.sort, skip: body.skip, count: body.count });
-    // Stable pages: the client's sort, then CEPS's default order as tie-breakers.
-    const seen = new Set(query.options.sort.map((s) => s.path.join('.')));
-    const sort = query.options.sort.length === 0 ? NEWEST_FIRST
-      : [...query.options.sort, ...NEWEST_FIRST.filter((s) => !seen.has(s.path.join('.')))];
-    return sendJson(reply, await services.records.queryJson(access, request.params.app_table, { where: query.where, options: { ...query.options, sort } },
-      ownerParam(access, body.owner_id)));
-  });
+    app.post(`/${api}/query/:app_table`, {
+      config: { rateLimit },
+      schema: {
+        tags: [api], summary: 'Query with the query language', security: bearer, params: TableParams,
+        body: Type.Object({
+          q: Type.Optional(Type.Unknown()), sort: Type.Optional(Type.Unknown()), count: Type.Optional(Type.Unknown()),
+          skip: Type.Optional(Type.Unknown()), owner_id: Type.Optional(Type.Unknown()), permission_name: Type.Optional(Type.Unknown()),
+        }, { additionalProperties: true }),
+      },
+    }, async (request, reply) => {
+      const access = await accessFrom(services, request);
+      const body = request.body;
+      const query = validateQuery(body.q, { sort: body.sort, skip: body.skip, count: body.count });
+      // Stable pages: the client's sort, then CEPS's default order as tie-breakers.
+      const seen = new Set(query.options.sort.map((s) => s.path.join('.')));
+      const sort = query.options.sort.length === 0 ? NEWEST_FIRST
+        : [...query.options.sort, ...NEWEST_FIRST.filter((s) => !seen.has(s.path.join('.')))];
+      // freezr's /feps/query names the owner `user_id` ("requestee"); CEPS, `owner_id`.
+      const owner = body.owner_id ?? (api === 'feps' ? (body as Record<string, unknown>).user_id : undefined);
+      return sendJson(reply, await services.records.queryJson(access, request.params.app_table, { where: query.where, options: { ...query.options, sort } },
+        ownerParam(access, owner)));
+    });
+  }
 
   app.put('/ceps/update/:app_table/:id', {
     config: { rateLimit },

@@ -110,7 +110,9 @@ export async function fepsRoutes(fastify: FastifyInstance): Promise<void> {
   }, async (request) => {
     const access = await accessFrom(services, request);
     const { app_table, id } = request.params;
-    return truthy(request.query.replaceAllFields)
+    // As for writes: freezrApiV2 sends the flag beside `_entity`, older clients in the query string.
+    const body = request.body as Record<string, unknown>;
+    return truthy(request.query.replaceAllFields) || (body._entity !== undefined && truthy(body.replaceAllFields))
       ? services.records.replace(access, app_table, id, request.body)
       : services.records.updateFields(access, app_table, id, request.body);
   });
