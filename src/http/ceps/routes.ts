@@ -142,15 +142,8 @@ export async function cepsRoutes(fastify: FastifyInstance): Promise<void> {
     return services.records.replace(access, request.params.app_table, request.params.id, request.body);
   });
 
-  app.delete('/ceps/delete/:app_table/:id', {
-    config: { rateLimit },
-    schema: {
-      tags: ['ceps'], summary: 'Delete a record', security: bearer, params: RecordParams,
-      response: { 200: Type.Object({ _id: Type.String(), _date_created: Type.Number(), _date_modified: Type.Number(), success: Type.Boolean() }) },
-    },
-  }, async (request) => {
+  const deleteOne = async (request: FastifyRequest, app_table: string, id: string) => {
     const access = await accessFrom(services, request);
-    const { app_table, id } = request.params;
     // freezr deletes a file through its record in `<app>.files`: the bytes go with it.
     if (app_table === services.files.filesTable(access.appName)) {
       const record = await services.records.read(access, app_table, id);
@@ -158,7 +151,20 @@ export async function cepsRoutes(fastify: FastifyInstance): Promise<void> {
       return { _id: record._id, _date_created: record._date_created, _date_modified: record._date_modified, success: true };
     }
     return services.records.delete(access, app_table, id);
-  });
+  };
+  const deleteReply = { 200: Type.Object({ _id: Type.String(), _date_created: Type.Number(), _date_modified: Type.Number(), success: Type.Boolean() }) };
+  app.delete('/ceps/delete/:app_table/:id', {
+    config: { rateLimit },
+    schema: { tags: ['ceps'], summary: 'Delete a record', security: bearer, params: RecordParams, response: deleteReply },
+  }, (request) => deleteOne(request, request.params.app_table, request.params.id));
+  // freezrApiV2's delete('files', 'a/b.gif') sends a file's path unencoded: an id of several segments.
+  app.delete('/ceps/delete/:app_table/:id/*', {
+    config: { rateLimit },
+    schema: {
+      tags: ['ceps'], summary: 'Delete a record whose id has several segments (a file path)', security: bearer, response: deleteReply,
+      params: Type.Object({ app_table: AppTableParam, id: RecordIdParam, '*': Type.String({ maxLength: 1000 }) }),
+    },
+  }, (request) => deleteOne(request, request.params.app_table, `${request.params.id}/${request.params['*']}`));
 
   app.get('/ceps/perms/get', {
     config: { rateLimit },

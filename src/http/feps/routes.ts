@@ -16,6 +16,8 @@ import type { StagedUpload } from '../../core/files/service.js';
 
 const TableParams = Type.Object({ app_table: AppTableParam });
 const RecordParams = Type.Object({ app_table: AppTableParam, id: RecordIdParam });
+/** An id of several path segments: the first, then the rest (the ids checks apply to the whole). */
+const MultiSegmentParams = Type.Object({ app_table: AppTableParam, id: RecordIdParam, '*': Type.String({ maxLength: 1000 }) });
 const FlagQuery = Type.Object({
   upsert: Type.Optional(Type.String({ maxLength: 5 })),
   replaceAllFields: Type.Optional(Type.String({ maxLength: 5 })),
@@ -104,18 +106,20 @@ export async function fepsRoutes(fastify: FastifyInstance): Promise<void> {
       return services.records.upsert(access, request.params.app_table, request.params.id, request.body, truthy(request.query.replaceAllFields));
     });
 
-  app.put('/feps/update/:app_table/:id', {
-    config: { rateLimit },
-    schema: { tags: ['feps'], summary: 'Update some fields (or all with replaceAllFields=true)', security: bearer, params: RecordParams, querystring: FlagQuery, body: AnyObject },
-  }, async (request) => {
+  const updateOne = async (request: FastifyRequest, app_table: string, id: string, replaceAllFields: unknown) => {
     const access = await accessFrom(services, request);
-    const { app_table, id } = request.params;
     // As for writes: freezrApiV2 sends the flag beside `_entity`, older clients in the query string.
     const body = request.body as Record<string, unknown>;
-    return truthy(request.query.replaceAllFields) || (body._entity !== undefined && truthy(body.replaceAllFields))
+    return truthy(replaceAllFields) || (body._entity !== undefined && truthy(body.replaceAllFields))
       ? services.records.replace(access, app_table, id, request.body)
       : services.records.updateFields(access, app_table, id, request.body);
-  });
+  };
+  const updateSchema = { tags: ['feps'], summary: 'Update some fields (or all with replaceAllFields=true)', security: bearer, querystring: FlagQuery, body: AnyObject };
+  app.put('/feps/update/:app_table/:id', { config: { rateLimit }, schema: { ...updateSchema, params: RecordParams } },
+    (request) => updateOne(request, request.params.app_table, request.params.id, request.query.replaceAllFields));
+  // freezr also takes an id of several segments, unencoded (a file's path, `a/b.gif`), as freezrApiV2 sends it.
+  app.put('/feps/update/:app_table/:id/*', { config: { rateLimit }, schema: { ...updateSchema, params: MultiSegmentParams } },
+    (request) => updateOne(request, request.params.app_table, `${request.params.id}/${request.params['*']}`, request.query.replaceAllFields));
 
   app.put('/feps/update/:app_table', {
     config: { rateLimit },
@@ -134,6 +138,13 @@ export async function fepsRoutes(fastify: FastifyInstance): Promise<void> {
   }, async (request) => {
     const access = await accessFrom(services, request);
     return services.records.delete(access, request.params.app_table, request.params.id);
+  });
+  app.delete('/feps/delete/:app_table/:id/*', {
+    config: { rateLimit },
+    schema: { tags: ['feps'], summary: 'Delete one record whose id has several segments (a file path)', security: bearer, params: MultiSegmentParams },
+  }, async (request) => {
+    const access = await accessFrom(services, request);
+    return services.records.delete(access, request.params.app_table, `${request.params.id}/${request.params['*']}`);
   });
 
   app.delete('/feps/delete/:app_table', {
