@@ -89,14 +89,18 @@ function assertCollection(collection: string): void {
   if (!COLLECTION.test(collection) || collection.length > 64) {
     throw new FreeholdError('invalid_name', 'Invalid collection name: use A-Z a-z 0-9 and -, not starting with -');
   }
-  if (RESERVED_COLLECTIONS.has(collection)) {
+  if (isReservedCollection(collection)) {
     throw new FreeholdError('invalid_name', `Collection name ${collection} is reserved`);
   }
 }
 
-/** Whether `collection` is one the server keeps for itself (`files`, `jobs`, …). */
+/**
+ * Whether `collection` is one the server keeps for itself (`files`, `jobs`, …), in any
+ * case: on a file system that ignores case (flat files on macOS), `Files` would be the
+ * directory of the app's `files` table.
+ */
 export function isReservedCollection(collection: string): boolean {
-  return RESERVED_COLLECTIONS.has(collection);
+  return RESERVED_COLLECTIONS.has(collection.toLowerCase());
 }
 
 /**

@@ -270,7 +270,7 @@ describe('bad input', () => {
     }
   });
   test('bad table names and ids are refused', async () => {
-    for (const table of ['notes', 'com..example.x', '-com.example.x', `${APP}.files`, `${APP}.bad_name`, `${APP}.-x`, 'a'.repeat(101)]) {
+    for (const table of ['notes', 'com..example.x', '-com.example.x', `${APP}.files`, `${APP}.Files`, `${APP}.JOBS`, `${APP}.bad_name`, `${APP}.-x`, 'a'.repeat(101)]) {
       const res = await call('POST', `/ceps/write/${encodeURIComponent(table)}`, alice, { a: 1 });
       assert.ok([400, 403].includes(res.statusCode), table);
     }
