@@ -40,7 +40,7 @@ import { closeSync, openSync } from 'node:fs';
 import type { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { CHECKPOINT_WORKER_ROLE, CHECKPOINT_WORKER_URL } from './checkpoint-protocol.js';
-import { startModuleWorker } from './worker-start.js';
+import { startModuleWorker, terminateHeld } from './worker-start.js';
 import type { FromWorker, ToWorker } from './checkpoint-worker.js';
 
 export interface CheckpointerOptions {
@@ -174,7 +174,7 @@ export class Checkpointer {
 
   /** Ends the worker as if it had crashed (tests): every file falls back to main-connection checkpoints. */
   async killWorker(): Promise<void> {
-    await this.worker?.terminate();
+    await terminateHeld(this.worker ?? undefined);
   }
 
   /** Resolves once no worker connection to `file` is closing; a store awaits it before opening the file. */

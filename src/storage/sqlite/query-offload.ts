@@ -2,7 +2,7 @@ import type { Worker } from 'node:worker_threads';
 import { atTurnEnd } from '../../turn-end.js';
 import { QUERY_WORKER_ROLE, QUERY_WORKER_URL } from './query-protocol.js';
 import type { FromQueryWorker, QueryWorkerData, ToQueryWorker } from './query-worker.js';
-import { startModuleWorker } from './worker-start.js';
+import { startModuleWorker, terminateHeld } from './worker-start.js';
 
 /**
  * Hands record queries to a second thread when the main one has other work, so that a
@@ -79,7 +79,7 @@ export class QueryOffload {
 
   /** Ends the worker as if it had crashed (tests). */
   async killWorker(): Promise<void> {
-    await this.current?.worker.terminate();
+    await terminateHeld(this.current?.worker);
   }
 
   /** Whether to hand the query about to run over to the worker (call once per query). */
