@@ -58,6 +58,10 @@ function ownTablesOf(app: string, { installed, kept, tables }: TableOwners): Arr
   return tables.filter((x) => isAppOwnTable(x.table, app) && !other(x.table));
 }
 
+function keptDataOf(appName: string, own: Array<{ count: number }>): KeptData {
+  return { appName, tables: own.length, records: own.reduce((n, t) => n + t.count, 0) };
+}
+
 export interface InstallResult extends InstalledApp {
   /** True when this replaced an installed version. */
   updated: boolean;
@@ -377,7 +381,7 @@ export class AppService {
     for (const app of owners.kept) {
       if (owners.installed.has(app)) continue;
       const own = ownTablesOf(app, owners);
-      if (own.length > 0) out.push({ appName: app, tables: own.length, records: own.reduce((n, t) => n + t.count, 0) });
+      if (own.length > 0) out.push(keptDataOf(app, own));
     }
     return out.sort((a, b) => (a.appName < b.appName ? -1 : a.appName > b.appName ? 1 : 0));
   }
@@ -397,7 +401,7 @@ export class AppService {
       if (own.length === 0) throw notFound(`No data kept for ${app}`);
       await this.dropData(ownerId, app, own);
       if (!(await this.tokens.appsWithAccess(ownerId)).has(app)) await this.stores.records(ownerId).delete(ownerId, OwnerTable.keptApps, app);
-      return { appName: app, tables: own.length, records: own.reduce((n, t) => n + t.count, 0) };
+      return keptDataOf(app, own);
     });
   }
 

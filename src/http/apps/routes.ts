@@ -30,6 +30,7 @@ const RemoveQuery = Type.Object({ delete_data: Type.Optional(Type.Union([Type.Li
 const KeptData = Type.Object({
   app_name: Type.String(), tables: Type.Integer({ description: 'Its own tables left' }), records: Type.Integer({ description: 'Records in them' }),
 });
+const keptReply = (k: { appName: string; tables: number; records: number }) => ({ app_name: k.appName, tables: k.tables, records: k.records });
 
 interface AppTarget {
   app: string;
@@ -136,7 +137,7 @@ export async function appRoutes(fastify: FastifyInstance): Promise<void> {
   }, async (request) => {
     const owner = await requireOwner(services, request);
     const kept = await services.apps.keptData(owner.user.userId);
-    return { apps: kept.map((k) => ({ app_name: k.appName, tables: k.tables, records: k.records })) };
+    return { apps: kept.map(keptReply) };
   });
 
   app.delete('/acctapi/kept-data/:app', {
@@ -147,6 +148,6 @@ export async function appRoutes(fastify: FastifyInstance): Promise<void> {
   }, async (request) => {
     const owner = await requireOwner(services, request);
     const k = await services.apps.deleteKeptData(owner.user.userId, assertAppName(request.params.app));
-    return { app_name: k.appName, tables: k.tables, records: k.records, deleted: true };
+    return { ...keptReply(k), deleted: true };
   });
 }

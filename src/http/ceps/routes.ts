@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { bearerToken, requireAppToken } from '../auth.js';
 import { queryFromParams, NEWEST_FIRST } from './query-params.js';
 import { validateQuery } from '../../query/validate.js';
-import { AnyObject, AppTableParam, RecordIdParam, WriteReply, bearer } from '../schemas.js';
+import { AnyObject, AppTableParam, MultiSegmentRecordParams, RecordIdParam, WriteReply, bearer, multiSegmentId } from '../schemas.js';
 import { SERVER_VERSION } from '../version.js';
 import type { Access } from '../../core/records/access.js';
 import type { Services } from '../../core/services.js';
@@ -162,9 +162,9 @@ export async function cepsRoutes(fastify: FastifyInstance): Promise<void> {
     config: { rateLimit },
     schema: {
       tags: ['ceps'], summary: 'Delete a record whose id has several segments (a file path)', security: bearer, response: deleteReply,
-      params: Type.Object({ app_table: AppTableParam, id: RecordIdParam, '*': Type.String({ maxLength: 1000 }) }),
+      params: MultiSegmentRecordParams,
     },
-  }, (request) => deleteOne(request, request.params.app_table, `${request.params.id}/${request.params['*']}`));
+  }, (request) => deleteOne(request, request.params.app_table, multiSegmentId(request.params)));
 
   app.get('/ceps/perms/get', {
     config: { rateLimit },

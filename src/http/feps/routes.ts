@@ -2,7 +2,7 @@ import { Type } from '../typed-schema.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { accessFrom } from '../ceps/routes.js';
-import { AnyObject, AppNameParam, AppTableParam, RecordIdParam, WriteReply, bearer } from '../schemas.js';
+import { AnyObject, AppNameParam, AppTableParam, MultiSegmentRecordParams, RecordIdParam, WriteReply, bearer, multiSegmentId } from '../schemas.js';
 import { validateWhere } from '../../query/validate.js';
 import { FreeholdError } from '../../core/errors.js';
 import { apiRateLimit } from '../rate-limits.js';
@@ -16,14 +16,17 @@ import type { StagedUpload } from '../../core/files/service.js';
 
 const TableParams = Type.Object({ app_table: AppTableParam });
 const RecordParams = Type.Object({ app_table: AppTableParam, id: RecordIdParam });
-/** An id of several path segments: the first, then the rest (the ids checks apply to the whole). */
-const MultiSegmentParams = Type.Object({ app_table: AppTableParam, id: RecordIdParam, '*': Type.String({ maxLength: 1000 }) });
 const FlagQuery = Type.Object({
   upsert: Type.Optional(Type.String({ maxLength: 5 })),
   replaceAllFields: Type.Optional(Type.String({ maxLength: 5 })),
 }, { additionalProperties: true });
 
 const truthy = (v: unknown) => v === true || v === 'true' || v === '1';
+
+/** A FEPS flag: freezrApiV2 sends it beside `_entity` in the body, older clients in the query string. */
+function fepsFlag(query: Record<string, unknown>, body: Record<string, unknown>, name: 'upsert' | 'replaceAllFields'): boolean {
+  return truthy(query[name]) || (body._entity !== undefined && truthy(body[name]));
+}
 
 /** A body that is a query (`{ q, keys }` for updates, `{ q }` for deletes) rather than a record. */
 function isQueryBody(body: unknown): body is { q: unknown; keys?: unknown } {
@@ -82,9 +85,8 @@ export async function fepsRoutes(fastify: FastifyInstance): Promise<void> {
     const access = await accessFrom(services, request);
     const { app_table, id } = request.params as { app_table: string; id?: string };
     const body = request.body as Record<string, unknown>;
-    // freezrApiV2 sends its flags beside `_entity` in the body; older clients use the query string.
     const wrapped = body._entity !== undefined;
-    const flag = (name: 'upsert' | 'replaceAllFields') => truthy(request.query[name]) || (wrapped && truthy(body[name]));
+    const flag = (name: 'upsert' | 'replaceAllFields') => fepsFlag(request.query, body, name);
     const entity = (wrapped ? body._entity : body) as Record<string, unknown> | undefined;
     const idOf = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v) : undefined);
     const recordId = id ?? (wrapped ? idOf(body.data_object_id) : undefined) ?? idOf(entity?._id);
@@ -106,20 +108,18 @@ export async function fepsRoutes(fastify: FastifyInstance): Promise<void> {
       return services.records.upsert(access, request.params.app_table, request.params.id, request.body, truthy(request.query.replaceAllFields));
     });
 
-  const updateOne = async (request: FastifyRequest, app_table: string, id: string, replaceAllFields: unknown) => {
+  const updateOne = async (request: FastifyRequest, app_table: string, id: string) => {
     const access = await accessFrom(services, request);
-    // As for writes: freezrApiV2 sends the flag beside `_entity`, older clients in the query string.
-    const body = request.body as Record<string, unknown>;
-    return truthy(replaceAllFields) || (body._entity !== undefined && truthy(body.replaceAllFields))
+    return fepsFlag(request.query as Record<string, unknown>, request.body as Record<string, unknown>, 'replaceAllFields')
       ? services.records.replace(access, app_table, id, request.body)
       : services.records.updateFields(access, app_table, id, request.body);
   };
   const updateSchema = { tags: ['feps'], summary: 'Update some fields (or all with replaceAllFields=true)', security: bearer, querystring: FlagQuery, body: AnyObject };
   app.put('/feps/update/:app_table/:id', { config: { rateLimit }, schema: { ...updateSchema, params: RecordParams } },
-    (request) => updateOne(request, request.params.app_table, request.params.id, request.query.replaceAllFields));
+    (request) => updateOne(request, request.params.app_table, request.params.id));
   // freezr also takes an id of several segments, unencoded (a file's path, `a/b.gif`), as freezrApiV2 sends it.
-  app.put('/feps/update/:app_table/:id/*', { config: { rateLimit }, schema: { ...updateSchema, params: MultiSegmentParams } },
-    (request) => updateOne(request, request.params.app_table, `${request.params.id}/${request.params['*']}`, request.query.replaceAllFields));
+  app.put('/feps/update/:app_table/:id/*', { config: { rateLimit }, schema: { ...updateSchema, params: MultiSegmentRecordParams } },
+    (request) => updateOne(request, request.params.app_table, multiSegmentId(request.params)));
 
   app.put('/feps/update/:app_table', {
     config: { rateLimit },
@@ -141,10 +141,10 @@ export async function fepsRoutes(fastify: FastifyInstance): Promise<void> {
   });
   app.delete('/feps/delete/:app_table/:id/*', {
     config: { rateLimit },
-    schema: { tags: ['feps'], summary: 'Delete one record whose id has several segments (a file path)', security: bearer, params: MultiSegmentParams },
+    schema: { tags: ['feps'], summary: 'Delete one record whose id has several segments (a file path)', security: bearer, params: MultiSegmentRecordParams },
   }, async (request) => {
     const access = await accessFrom(services, request);
-    return services.records.delete(access, request.params.app_table, `${request.params.id}/${request.params['*']}`);
+    return services.records.delete(access, request.params.app_table, multiSegmentId(request.params));
   });
 
   app.delete('/feps/delete/:app_table', {
