@@ -7,13 +7,22 @@ import type { Condition, FieldPath, Scalar, SortKey } from './types.js';
  *
  * Values. A path is resolved segment by segment through plain objects only; a
  * segment that is absent, or a path through anything that is not an object (a
- * string, null, an array), yields MISSING. Arrays are not searched (no Mongo-style
- * "array contains"): equality or comparison against an array or object value never
- * matches.
+ * string, null, an array), yields MISSING. No scalar equals or compares with an
+ * object or an array value itself.
+ *
+ * Arrays (as in MongoDB and NeDB, which freezr apps are written against): when the
+ * field's value is an array, a comparing leaf (eq, in, lt/lte/gt/gte, contains)
+ * also matches if any element of that array matches it as a scalar field would
+ * (`{ tags: 'work' }` matches `tags: ['home', 'work']`). Only the array at the end
+ * of the path is searched, one level deep: paths do not step into arrays
+ * (`a.b` does not look inside `a: [{ b: 1 }]`) and nested arrays are not
+ * searched. ne and nin, being negations, then match only arrays holding no such
+ * element; exists is about the field itself.
  *
  * Type brackets (like MongoDB, no coercion):
  *   - eq v      : the field has the same JSON type as v and the same value
- *                 (5 ≠ "5", true ≠ 1). `eq null` matches null OR missing.
+ *                 (5 ≠ "5", true ≠ 1). `eq null` matches null OR missing (and,
+ *                 by the array rule, an array holding null).
  *   - ne v      : NOT eq v: matches missing fields and fields of another type.
  *   - lt/lte/gt/gte v : only fields of v's bracket (numbers with numbers, strings
  *                 with strings); anything else, including missing, does not match.
@@ -98,27 +107,53 @@ export function matches(record: object, cond: Condition): boolean {
     case 'not':
       return !matches(record, cond.item);
     case 'eq':
-      return equalsScalar(resolvePath(record, cond.path), cond.value);
-    case 'ne':
-      return !equalsScalar(resolvePath(record, cond.path), cond.value);
+    case 'ne': {
+      const found = leafMatches(resolvePath(record, cond.path), { op: 'eq', value: cond.value });
+      return cond.op === 'eq' ? found : !found;
+    }
     case 'in':
     case 'nin': {
-      const v = resolvePath(record, cond.path);
-      const found = cond.values.some((t) => equalsScalar(v, t));
+      const found = leafMatches(resolvePath(record, cond.path), { op: 'in', values: cond.values });
       return cond.op === 'in' ? found : !found;
     }
+    case 'lt':
+    case 'lte':
+    case 'gt':
+    case 'gte':
+    case 'contains':
+      return leafMatches(resolvePath(record, cond.path), cond);
     case 'exists':
       return (resolvePath(record, cond.path) !== MISSING) === cond.value;
+  }
+}
+
+/** What a comparing leaf tests a value with: the leaves that also look into an array value (the array rule above). */
+type ComparingLeaf =
+  | { op: 'eq'; value: Scalar }
+  | { op: 'in'; values: Scalar[] }
+  | { op: 'lt' | 'lte' | 'gt' | 'gte'; value: string | number }
+  | { op: 'contains'; value: string; anchored: boolean; caseInsensitive: boolean };
+
+function leafMatches(v: Value, cond: ComparingLeaf): boolean {
+  if (scalarMatches(v, cond)) return true;
+  return Array.isArray(v) && v.some((element: unknown) => scalarMatches(element, cond));
+}
+
+function scalarMatches(v: Value, cond: ComparingLeaf): boolean {
+  switch (cond.op) {
+    case 'eq':
+      return equalsScalar(v, cond.value);
+    case 'in':
+      return cond.values.some((t) => equalsScalar(v, t));
     case 'lt':
     case 'lte':
     case 'gt':
     case 'gte': {
-      const c = compareInBracket(resolvePath(record, cond.path), cond.value);
+      const c = compareInBracket(v, cond.value);
       if (c === null) return false;
       return cond.op === 'lt' ? c < 0 : cond.op === 'lte' ? c <= 0 : cond.op === 'gt' ? c > 0 : c >= 0;
     }
     case 'contains': {
-      const v = resolvePath(record, cond.path);
       if (typeof v !== 'string') return false;
       const hay = cond.caseInsensitive ? asciiLower(v) : v;
       const needle = cond.caseInsensitive ? asciiLower(cond.value) : cond.value;

@@ -23,6 +23,13 @@ import { asciiLower } from './evaluate.js';
  *   - Positive leaves may be NULL (= no match); only `not` needs two-valued logic
  *     and wraps its operand in COALESCE(…, FALSE), as sqlite.ts does.
  *
+ * Arrays. A comparing leaf also matches an element of an array value (evaluate.ts):
+ * `OR (<the field is an array> AND EXISTS(<an element passes the same test>))` over
+ * jsonb_array_elements, unless the caller's `arraysAt` rules the path out (the store
+ * does, for paths an index leads with, behind a guard: see postgresArrayGuard). The
+ * branch leads with a range on the same expression (in jsonb's order every non-empty
+ * array lies between `true` and `{}`), so an index can serve even it.
+ *
  * Text encoding. PostgreSQL text (and so jsonb) cannot hold U+0000, so strings and
  * keys are stored with an escape: U+0001 → U+0001 U+0002 and U+0000 → U+0001 U+0001
  * (see encodeText). This is a prefix code whose code words sort like the characters
@@ -40,6 +47,14 @@ type Field =
 
 const COLUMNS = RESERVED_COLUMNS;
 const SQL_OPS = { lt: '<', lte: '<=', gt: '>', gte: '>=' } as const;
+
+/** Whether the leaves on `path` must also look into arrays; by default every path may hold one. */
+export type ArraysAt = (path: FieldPath) => boolean;
+
+const ANY_PATH_MAY_HOLD_ARRAYS: ArraysAt = () => true;
+
+/** An element of an array field (jsonb_array_elements(…) AS je(v)), as a Field. */
+const ELEMENT: Field = { kind: 'json', value: 'je.v', text: `(je.v #>> '{}')` };
 
 // --- text encoding (see the comment at the top) ---
 
@@ -122,6 +137,20 @@ export function postgresValueExpression(path: FieldPath, dataColumn: string): st
   return f.kind === 'column' ? f.expr : f.value;
 }
 
+/**
+ * postgresValueExpression(path, 'data') as PostgreSQL prints it back
+ * (pg_get_indexdef): how the store recognises the indexes that lead with a path.
+ */
+export function postgresIndexedExpression(path: FieldPath): string {
+  checkPath(path);
+  return path.reduce((e, seg) => `(${e} -> '${seg}'::text)`, 'data');
+}
+
+/** True for a jsonb value that is a non-empty array, as an index-range test on `expr`. */
+export function postgresArrayRange(expr: string): string {
+  return `${expr} > 'true'::jsonb AND ${expr} < '{}'::jsonb`;
+}
+
 // --- conditions ---
 
 /** Escapes LIKE's wildcards and its escape character (declared with ESCAPE '\'). */
@@ -152,6 +181,7 @@ class Compiler {
   constructor(
     private readonly dataColumn: string,
     private readonly params: unknown[],
+    private readonly arraysAt: ArraysAt,
   ) {}
 
   bind(v: unknown, cast = ''): string {
@@ -171,27 +201,37 @@ class Compiler {
       case 'not':
         return this.not(this.cond(c.item));
       case 'eq':
-        return this.eq(this.field(c.path), c.value);
+        return this.leaf(c.path, (f) => this.eq(f, c.value));
       case 'ne':
-        return this.not(this.eq(this.field(c.path), c.value));
+        return this.not(this.leaf(c.path, (f) => this.eq(f, c.value)));
       case 'in':
-        return this.in(this.field(c.path), c.values);
+        return this.leaf(c.path, (f) => this.in(f, c.values));
       case 'nin':
-        return this.not(this.in(this.field(c.path), c.values));
+        return this.not(this.leaf(c.path, (f) => this.in(f, c.values)));
       case 'exists':
-        return this.exists(this.field(c.path), c.value);
+        return this.exists(field(c.path, this.dataColumn), c.value);
       case 'lt':
       case 'lte':
       case 'gt':
       case 'gte':
-        return this.compare(this.field(c.path), c.op, c.value);
+        return this.leaf(c.path, (f) => this.compare(f, c.op, c.value));
       case 'contains':
-        return this.contains(this.field(c.path), c.value, c.anchored, c.caseInsensitive);
+        return this.leaf(c.path, (f) => this.contains(f, c.value, c.anchored, c.caseInsensitive));
     }
   }
 
-  private field(path: FieldPath): Field {
-    return field(path, this.dataColumn);
+  /**
+   * A comparing leaf: `test` on the field, and (for a JSON path that may hold arrays) on
+   * each element of an array there. Parameters are numbered, so their order is free.
+   */
+  private leaf(path: FieldPath, test: (f: Field) => string): string {
+    const f = field(path, this.dataColumn);
+    const own = test(f);
+    if (f.kind === 'column' || !this.arraysAt(path)) return own;
+    const inElements = test(ELEMENT);
+    if (inElements === 'FALSE') return own;
+    const array = `(${postgresArrayRange(f.value)} AND jsonb_typeof(${f.value}) = 'array' AND EXISTS(SELECT 1 FROM jsonb_array_elements(${f.value}) AS je(v) WHERE ${inElements}))`;
+    return own === 'FALSE' ? array : `(${own} OR ${array})`;
   }
 
   /** Two-valued negation: NULL (unknown, i.e. no match) becomes a match. */
@@ -294,8 +334,8 @@ class Compiler {
  * `alias.data`). Values are appended to `params` and referenced as $n, so callers
  * put their own parameters (owner, table) first.
  */
-export function compilePostgres(cond: Condition, dataColumn: string, params: unknown[]): string {
-  return new Compiler(dataColumn, params).cond(cond);
+export function compilePostgres(cond: Condition, dataColumn: string, params: unknown[], arraysAt: ArraysAt = ANY_PATH_MAY_HOLD_ARRAYS): string {
+  return new Compiler(dataColumn, params, arraysAt).cond(cond);
 }
 
 /**

@@ -21,6 +21,14 @@ import { asciiLower } from './evaluate.js';
  * Paths are embedded as literals (`'$."a"."b"'`) rather than bound, because an
  * expression index only matches a literal path. That is safe because every segment
  * matched PATH_SEGMENT in validation, and is checked again here.
+ *
+ * Arrays. A comparing leaf also matches an element of an array value (evaluate.ts),
+ * which SQL adds as `OR (<the field is an array> AND EXISTS(<an element passes the
+ * same test>))` over json_each. That branch defeats an expression index's plan for
+ * the leaf, so a caller that knows a path holds no array in the table being queried
+ * (the store probes its indexes: hasArrays below) says so through `arraysAt`, and
+ * the leaf compiles bare. The branch leads with a range on the same expression (an
+ * array's JSON text starts with `[`), which lets SQLite serve even it from the index.
  */
 
 export interface CompiledSql {
@@ -31,6 +39,14 @@ export interface CompiledSql {
 type Field =
   | { kind: 'column'; expr: string; type: 'text' | 'number' }
   | { kind: 'json'; value: string; type: string };
+
+/** Whether the leaves on `path` must also look into arrays; by default every path may hold one. */
+export type ArraysAt = (path: FieldPath) => boolean;
+
+const ANY_PATH_MAY_HOLD_ARRAYS: ArraysAt = () => true;
+
+/** json_each's row, as a Field: its value and type columns follow json_extract's and json_type's conventions. */
+const ELEMENT: Field = { kind: 'json', value: 'je.value', type: 'je.type' };
 
 const COLUMNS = RESERVED_COLUMNS;
 const NUMBER_TYPES = `('integer','real')`;
@@ -51,6 +67,16 @@ export function sqliteValueExpression(path: FieldPath, dataColumn: string): stri
   return f.kind === 'column' ? f.expr : f.value;
 }
 
+/**
+ * Whether some record of one (owner, tbl) may hold an array at a JSON path: an index
+ * range seek when an index leads with the path's expression (its value is an array's
+ * JSON text, which starts with `[`; a string starting with `[` also answers yes, which
+ * only costs the array branch). Parameters: owner, tbl.
+ */
+export function sqliteArrayProbe(valueExpression: string): string {
+  return `EXISTS(SELECT 1 FROM records WHERE owner = ? AND tbl = ? AND ${valueExpression} >= '[' AND ${valueExpression} < '\\')`;
+}
+
 function field(path: FieldPath, dataColumn: string): Field {
   if (!COLUMN_REF.test(dataColumn)) throw new Error(`Unsafe column reference ${JSON.stringify(dataColumn)}`);
   const top = path[0]!;
@@ -67,7 +93,10 @@ function field(path: FieldPath, dataColumn: string): Field {
 class Compiler {
   readonly params: unknown[] = [];
 
-  constructor(private readonly dataColumn: string) {}
+  constructor(
+    private readonly dataColumn: string,
+    private readonly arraysAt: ArraysAt,
+  ) {}
 
   bind(v: unknown): '?' {
     this.params.push(v);
@@ -86,23 +115,39 @@ class Compiler {
       case 'not':
         return this.not(this.cond(c.item));
       case 'eq':
-        return this.eq(field(c.path, this.dataColumn), c.value);
+        return this.leaf(c.path, (f) => this.eq(f, c.value));
       case 'ne':
-        return this.not(this.eq(field(c.path, this.dataColumn), c.value));
+        return this.not(this.leaf(c.path, (f) => this.eq(f, c.value)));
       case 'in':
-        return this.in(field(c.path, this.dataColumn), c.values);
+        return this.leaf(c.path, (f) => this.in(f, c.values));
       case 'nin':
-        return this.not(this.in(field(c.path, this.dataColumn), c.values));
+        return this.not(this.leaf(c.path, (f) => this.in(f, c.values)));
       case 'exists':
         return this.exists(field(c.path, this.dataColumn), c.value);
       case 'lt':
       case 'lte':
       case 'gt':
       case 'gte':
-        return this.compare(field(c.path, this.dataColumn), c.op, c.value);
+        return this.leaf(c.path, (f) => this.compare(f, c.op, c.value));
       case 'contains':
-        return this.contains(field(c.path, this.dataColumn), c.value, c.anchored, c.caseInsensitive);
+        return this.leaf(c.path, (f) => this.contains(f, c.value, c.anchored, c.caseInsensitive));
     }
+  }
+
+  /**
+   * A comparing leaf: `test` on the field, and (for a JSON path that may hold arrays)
+   * on each element of an array there. Parameters bind in text order: the field's
+   * test, then the elements'.
+   */
+  private leaf(path: FieldPath, test: (f: Field) => string): string {
+    const f = field(path, this.dataColumn);
+    const own = test(f);
+    if (f.kind === 'column' || !this.arraysAt(path)) return own;
+    const inElements = test(ELEMENT);
+    if (inElements === '0') return own;
+    const p = jsonPathLiteral(path);
+    const array = `(${f.value} >= '[' AND ${f.value} < '\\' AND ${f.type} = 'array' AND EXISTS(SELECT 1 FROM json_each(${this.dataColumn}, ${p}) AS je WHERE ${inElements}))`;
+    return own === '0' ? array : `(${own} OR ${array})`;
   }
 
   /** Two-valued negation: NULL (unknown, i.e. no match) becomes a match. */
@@ -197,8 +242,8 @@ function codePointLength(s: string): number {
   return n;
 }
 
-export function compileSqlite(cond: Condition, dataColumn: string): CompiledSql {
-  const c = new Compiler(dataColumn);
+export function compileSqlite(cond: Condition, dataColumn: string, arraysAt: ArraysAt = ANY_PATH_MAY_HOLD_ARRAYS): CompiledSql {
+  const c = new Compiler(dataColumn, arraysAt);
   const sql = c.cond(cond);
   return { sql, params: c.params };
 }

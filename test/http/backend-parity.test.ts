@@ -80,3 +80,46 @@ forEachRecordBackend('grants and files in folders', 'fhparity', (label, start) =
     }
   });
 });
+
+forEachRecordBackend('queries look into arrays', 'fharrays', (label, start) => {
+  test(`${label}: a query matches an array field by any of its elements, indexed or not, over CEPS and FEPS`, async () => {
+    const server = await start();
+    try {
+      await server.addUser('alice');
+      await server.services.apps.install('alice', { folder: FIXTURE });
+      const auth = { authorization: `Bearer ${await server.appToken('alice', APP)}` };
+      const table = `${APP}.posts`; // indexes `title` and (`meta.tag`, `created`) by its manifest
+      const ids = (res: { statusCode: number; body: string; json: () => unknown }): string[] => {
+        assert.equal(res.statusCode, 200, res.body);
+        return (res.json() as Array<{ label: string }>).map((r) => r.label).sort();
+      };
+      const get = async (query: string) => ids(await server.app.inject({ method: 'GET', url: `/ceps/query/${table}?${query}`, headers: auth }));
+      const post = async (q: unknown, route = 'ceps') => ids(await server.app.inject({ method: 'POST', url: `/${route}/query/${table}`, headers: auth, payload: { q } }));
+
+      // Before any array is stored, and after: the plan may change, the answers may not be stale.
+      for (const [labelOf, fields] of [['plain', { title: 'work', tags: 'work', meta: { tag: 'work' } }], ['five', { title: 5, tags: 5, meta: { tag: 5 } }]] as const) {
+        const res = await server.app.inject({ method: 'POST', url: `/ceps/write/${table}`, headers: auth, payload: { label: labelOf, ...fields } });
+        assert.equal(res.statusCode, 200, res.body);
+      }
+      assert.deepEqual(await get('title=work'), ['plain']);
+      assert.deepEqual(await get('meta.tag=5'), ['five']);
+      for (const [labelOf, value] of [['list', ['home', 'work', 5]], ['other', ['home', '5']]] as const) {
+        const res = await server.app.inject({ method: 'POST', url: `/ceps/write/${table}`, headers: auth, payload: { label: labelOf, title: value, tags: value, meta: { tag: value } } });
+        assert.equal(res.statusCode, 200, res.body);
+      }
+      for (const field of ['title', 'tags', 'meta.tag']) {
+        assert.deepEqual(await get(`${field}=work`), ['list', 'plain'], field);
+        assert.deepEqual(await get(`${field}=5`), ['five', 'list', 'other'], `${field}: a numeric-looking value matches the string or the number`);
+        assert.deepEqual(await post({ [field]: 'home' }), ['list', 'other'], field);
+        assert.deepEqual(await post({ [field]: 5 }), ['five', 'list'], field);
+        assert.deepEqual(await post({ [field]: { $in: ['nothing', 'work'] } }), ['list', 'plain'], field);
+        assert.deepEqual(await post({ [field]: { $ne: 'home' } }), ['five', 'plain'], field);
+        assert.deepEqual(await post({ [field]: { $nin: ['home', 5] } }), ['plain'], field);
+        assert.deepEqual(await post({ [field]: { $gt: 4 } }), ['five', 'list'], field);
+        assert.deepEqual(await post({ [field]: { $regex: '^ho' } }, 'feps'), ['list', 'other'], field);
+      }
+    } finally {
+      await server.close();
+    }
+  });
+});

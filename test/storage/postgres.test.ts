@@ -138,6 +138,40 @@ function postgresTests(databaseUrl: string): void {
       const got = await store.query('o', 'com.a.b', where, options);
       assert.equal(got.length, 50);
       assert.deepEqual(got.map((r) => r._id), [...got].sort((a, b) => b._date_modified - a._date_modified).map((r) => r._id));
+
+      // The statements the store runs: the page without array branches beside a guard (is there
+      // an array in `kind`?), and once there is, two arms behind that guard of which PostgreSQL
+      // runs one; by the field index either way, never a walk of records_by_modified.
+      type Page = { text: string; values: unknown[] };
+      const statement = (mode: string) => (store as unknown as { pageStatement: (...a: unknown[]) => Page }).pageStatement('o', 'com.a.b', where, options, mode);
+      const nodes = async (page: Page): Promise<Array<Record<string, unknown>>> => {
+        const { rows } = await admin.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${page.text}`, page.values);
+        const all: Array<Record<string, unknown>> = [];
+        const walk = (n: Record<string, unknown>): void => {
+          all.push(n);
+          for (const c of (n.Plans as Array<Record<string, unknown>> | undefined) ?? []) walk(c);
+        };
+        walk(rows[0]['QUERY PLAN'][0].Plan);
+        return all;
+      };
+      const arrayScan = (n: Record<string, unknown>) => n['Function Name'] === 'jsonb_array_elements';
+      const usesIndex = (plan: Array<Record<string, unknown>>) => plan.some((n) => /^records_x_/.test(String(n['Index Name'])) && n['Actual Loops'] === 1 && !String(n['Index Cond']).includes("'{}'"));
+      const bare = await nodes(statement('bare'));
+      assert.ok(usesIndex(bare), JSON.stringify(bare));
+      assert.ok(bare.every((n) => n['Index Name'] !== 'records_by_modified' && !arrayScan(n)), JSON.stringify(bare));
+      const { rows: guarded } = await admin.query({ text: statement('bare').text, values: statement('bare').values, rowMode: 'array' });
+      assert.equal(guarded[0][0], false, 'the guard finds no array');
+      const arms = await nodes(statement('arms'));
+      assert.ok(usesIndex(arms), JSON.stringify(arms));
+      assert.ok(arms.every((n) => n['Index Name'] !== 'records_by_modified'), JSON.stringify(arms));
+      assert.ok(arms.filter(arrayScan).every((n) => n['Actual Loops'] === 0), `no array: the array arm never runs: ${JSON.stringify(arms)}`);
+      await store.put('o', 'com.a.b', { _id: 'arr', _date_created: 9000, _date_modified: 9000, kind: ['x', 'k7'] });
+      const { rows: guardedNow } = await admin.query({ text: statement('bare').text, values: statement('bare').values, rowMode: 'array' });
+      assert.equal(guardedNow[0][0], true, 'the guard finds the array');
+      const withArrays = await nodes(statement('arms'));
+      assert.ok(withArrays.every((n) => n['Index Name'] !== 'records_by_modified'), JSON.stringify(withArrays));
+      assert.ok(withArrays.some((n) => arrayScan(n) && Number(n['Actual Loops']) > 0), JSON.stringify(withArrays));
+      assert.equal((await store.query('o', 'com.a.b', where, options))[0]!._id, 'arr');
     } finally {
       await store.close();
     }

@@ -105,8 +105,8 @@ export function recordStoreSuite(name: string, make: () => Promise<RecordStore>)
   // a..f cover every type bracket; created = 1..6.
   const fixtures: StoredRecord[] = [
     rec('a', { n: 1, s: 'apple', b: true, o: { x: 1, y: 'a' }, arr: [1, 2] }, 1),
-    rec('b', { n: 2, s: 'Banana', b: false, o: { x: 2 } }, 2),
-    rec('c', { n: '2', s: 'cherry', z: null }, 3),
+    rec('b', { n: 2, s: 'Banana', b: false, o: { x: 2 }, tags: ['x', 'Yz', 2, null, true, [5], { k: 1 }] }, 2),
+    rec('c', { n: '2', s: 'cherry', z: null, tags: 'x' }, 3),
     rec('d', { n: 3.5, s: 'apple pie', o: 'flat' }, 4),
     rec('e', { s: 5, b: 1 }, 5),
     rec('f', { n: true, z: 0, o: { x: null } }, 6),
@@ -147,7 +147,39 @@ export function recordStoreSuite(name: string, make: () => Promise<RecordStore>)
     [{ o: { $exists: true } }, 'a b d f'],
     [{ o: { $ne: 'flat' } }, 'a b c e f'],
     [{ 'o.flat': { $exists: true } }, ''],
-    [{ arr: 1 }, ''],
+    // An array matches a comparing leaf through any of its elements (as in MongoDB and NeDB).
+    [{ arr: 1 }, 'a'],
+    [{ arr: 2 }, 'a'],
+    [{ arr: 3 }, ''],
+    [{ arr: '1' }, ''],
+    [{ arr: { $ne: 1 } }, 'b c d e f'],
+    [{ arr: { $in: [3, 2] } }, 'a'],
+    [{ arr: { $nin: [2] } }, 'b c d e f'],
+    [{ arr: { $gt: 1 } }, 'a'],
+    [{ arr: { $gt: 2 } }, ''],
+    [{ arr: { $gt: 1, $lt: 2 } }, 'a'],
+    [{ tags: 'x' }, 'b c'],
+    [{ tags: 'Yz' }, 'b'],
+    [{ tags: 2 }, 'b'],
+    [{ tags: true }, 'b'],
+    [{ tags: 1 }, ''],
+    [{ tags: null }, 'a b d e f'],
+    [{ tags: { $in: [null] } }, 'a b d e f'],
+    [{ tags: { $in: ['Yz', 'nope'] } }, 'b'],
+    [{ tags: { $ne: 'x' } }, 'a d e f'],
+    [{ tags: { $nin: ['x', 'y'] } }, 'a d e f'],
+    [{ tags: { $lt: 'y' } }, 'b c'],
+    [{ tags: { $gte: 2 } }, 'b'],
+    [{ tags: { $regex: 'z' } }, 'b'],
+    [{ tags: { $regex: '^y', $options: 'i' } }, 'b'],
+    [{ tags: { $exists: true } }, 'b c'],
+    // Nested arrays are not searched, paths do not step into arrays, look-alikes stay apart.
+    [{ tags: 5 }, ''],
+    [{ tags: '[5]' }, ''],
+    [{ tags: '{"k":1}' }, ''],
+    [{ 'tags.k': 1 }, ''],
+    [{ $or: [{ tags: 'Yz' }, { n: 3.5 }] }, 'b d'],
+    [{ $not: { tags: 'x' } }, 'a d e f'],
     // Look-alikes of other JSON types: an object's or array's JSON text, and 0/1 for booleans.
     [{ o: '{"x":1,"y":"a"}' }, ''],
     [{ arr: '[1,2]' }, ''],
@@ -189,8 +221,16 @@ export function recordStoreSuite(name: string, make: () => Promise<RecordStore>)
     [{ _date_modified: { $lt: 3 } }, 'a b'],
   ];
 
-  test(`${name}: every query operator`, () =>
-    withStore(async (s) => {
+  for (const indexed of [false, true]) {
+    test(`${name}: every query operator${indexed ? ', every field indexed' : ''}`, () =>
+      withStore(async (s) => {
+        if (indexed) for (const f of ['n', 's', 'b', 'z', 'o', 'o.x', 'arr', 'tags']) await s.ensureIndex(O, T, [f.split('.')]);
+        await operatorTable(s);
+      }));
+  }
+
+  async function operatorTable(s: RecordStore): Promise<void> {
+    {
       for (const r of fixtures) await s.create(O, T, r);
       for (const [q, expected] of operatorCases) {
         const want = expected ? expected.split(' ') : [];
@@ -200,6 +240,25 @@ export function recordStoreSuite(name: string, make: () => Promise<RecordStore>)
         // The in-memory reference must agree too, so this table also pins evaluate.ts.
         assert.deepEqual(fixtures.filter((r) => matches(r, where)).map((r) => r._id), want, `evaluate ${JSON.stringify(q)}`);
       }
+    }
+  }
+
+  test(`${name}: an indexed field that gains an array is searched in it from the next query on`, () =>
+    withStore(async (s) => {
+      await s.ensureIndex(O, T, [['tags']]);
+      for (let i = 0; i < 20; i++) await s.create(O, T, rec(`s${i}`, { tags: `t${i % 4}` }, i + 1));
+      assert.deepEqual(await ids(s, { tags: 't1' }), ['s1', 's13', 's17', 's5', 's9']);
+      assert.deepEqual(await ids(s, { tags: { $in: ['t9', 'home'] } }), []);
+      await s.create(O, T, rec('arr', { tags: ['home', 't1'] }, 100));
+      assert.deepEqual(await ids(s, { tags: 't1' }), ['arr', 's1', 's13', 's17', 's5', 's9']);
+      assert.deepEqual(await ids(s, { tags: { $in: ['t9', 'home'] } }), ['arr']);
+      assert.equal(await s.count(O, T, validateQuery({ tags: 'home' }).where), 1);
+      const { where, options } = validateQuery({ tags: 'home' }, { sort: { _id: 1 } });
+      assert.deepEqual(JSON.parse(await queryRecordsJson(s, O, T, where, options)), [await s.get(O, T, 'arr')]);
+      // And stops matching once the array is gone.
+      await s.put(O, T, rec('arr', { tags: 'work' }, 100, 101));
+      assert.deepEqual(await ids(s, { tags: 'home' }), []);
+      assert.deepEqual(await ids(s, { tags: { $ne: 't1' } }, { _id: 1 }, { count: 3 }), ['arr', 's0', 's10']);
     }));
 
   test(`${name}: sort, skip, limit, default order`, () =>
@@ -392,8 +451,9 @@ export function recordStoreSuite(name: string, make: () => Promise<RecordStore>)
       assert.deepEqual((await s.changes('bob', 0, 100)).map((c) => c.op), ['put', 'delete']);
     }));
 
-  test(`${name}: differential against evaluate.ts`, () =>
+  for (const indexed of [false, true]) test(`${name}: differential against evaluate.ts${indexed ? ', fields indexed' : ''}`, () =>
     withStore(async (s) => {
+      if (indexed) for (const f of ['a', 'b', 'n.x']) await s.ensureIndex(O, T, [f.split('.')]);
       // FREEHOLD_DIFF_SEED explores other seeds; the default keeps runs reproducible.
       const rnd = mulberry32(Number(process.env.FREEHOLD_DIFF_SEED ?? 0xf4ee));
       const records = Array.from({ length: 300 }, (_, i) => randomRecord(rnd, i));

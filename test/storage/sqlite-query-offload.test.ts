@@ -91,6 +91,29 @@ test('a query handed over sees every write acknowledged before it was asked', as
   }
 });
 
+test('a query planned before an array appeared in its indexed field is planned again, not answered stale', async () => {
+  const { store, file } = await openStore();
+  const other = new Database(file);
+  try {
+    // Planned here with no array in `kind` (the bare, index-served plan); the thread starts
+    // only now, so it runs them after the other connection's commit below.
+    const asked = Array.from({ length: 8 }, () => store.queryJson(O, T, ofKind(1), page(5)));
+    other.prepare('INSERT INTO records (owner, tbl, id, created, modified, data) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(O, T, 'arr', 1, 99_999, JSON.stringify({ _id: 'arr', _date_created: 1, _date_modified: 99_999, kind: ['k1', 'zz'] }));
+    const pages = (await Promise.all(asked)).map((p) => (JSON.parse(p) as Array<{ _id: string }>).map((r) => r._id));
+    assert.notEqual(pages[0]![0], 'arr', 'the first query ran here, at once, before the commit');
+    for (const p of pages.slice(1)) assert.equal(p[0], 'arr', `a later snapshot finds the array: ${JSON.stringify(p)}`);
+    assert.equal(store.queryOffload!.answered, 0, 'the thread answered none of them with the stale plan');
+    // Planned from now on with the array branch, the thread answers them.
+    const again = await Promise.all(Array.from({ length: 8 }, () => store.queryJson(O, T, ofKind(1), page(5))));
+    for (const p of again) assert.equal((JSON.parse(p) as Array<{ _id: string }>)[0]!._id, 'arr');
+    assert.ok(store.queryOffload!.answered > 0);
+  } finally {
+    other.close();
+    await store.close();
+  }
+});
+
 test('a query the thread fails on throws the error the main thread throws', async () => {
   const { store, file } = await openStore({}, false);
   try {

@@ -1,5 +1,6 @@
 import { resolvePath } from '../../query/evaluate.js';
 import type { Condition, FieldPath, Scalar } from '../../query/types.js';
+import { pathKey } from '../../query/compared-paths.js';
 
 /**
  * In-memory equality indexes over one cached table, so an equality query looks at
@@ -8,8 +9,9 @@ import type { Condition, FieldPath, Scalar } from '../../query/types.js';
  * An index only narrows: the store still runs `matches` (the reference semantics)
  * on every candidate, so the one property that must hold is that the candidates
  * include every record that matches. The keys follow `eq` exactly: same JSON type
- * and value (5 ≠ "5"), null and missing share a key (`eq null` matches both), and
- * objects and arrays get no key (no scalar equals them).
+ * and value (5 ≠ "5"), null and missing share a key (`eq null` matches both),
+ * objects get no key (no scalar equals them), and an array is filed under the key
+ * of each of its scalar elements (`eq` matches an array holding the value).
  */
 
 /** The key `eq value` looks up; for a record's value, null if no scalar can equal it. */
@@ -28,7 +30,7 @@ export function keyOf(value: unknown): string | null {
   }
 }
 
-export const pathKey = (path: FieldPath): string => JSON.stringify(path);
+export { pathKey };
 
 export class EqIndex<T extends { record: object }> {
   /** A bucket of one is the entry itself: a Set each costs ~200 bytes, and unique fields are common. */
@@ -37,7 +39,19 @@ export class EqIndex<T extends { record: object }> {
   constructor(readonly path: FieldPath) {}
 
   add(entry: T): void {
-    const k = keyOf(resolvePath(entry.record, this.path));
+    const value = resolvePath(entry.record, this.path);
+    if (Array.isArray(value)) for (const element of value) this.addKey(keyOf(element), entry);
+    else this.addKey(keyOf(value), entry);
+  }
+
+  /** `entry` must be the object that was added (records in the cache are never mutated). */
+  remove(entry: T): void {
+    const value = resolvePath(entry.record, this.path);
+    if (Array.isArray(value)) for (const element of value) this.removeKey(keyOf(element), entry);
+    else this.removeKey(keyOf(value), entry);
+  }
+
+  private addKey(k: string | null, entry: T): void {
     if (k === null) return;
     const b = this.buckets.get(k);
     if (b === undefined) this.buckets.set(k, entry);
@@ -45,9 +59,7 @@ export class EqIndex<T extends { record: object }> {
     else if (b !== entry) this.buckets.set(k, new Set([b, entry]));
   }
 
-  /** `entry` must be the object that was added (records in the cache are never mutated). */
-  remove(entry: T): void {
-    const k = keyOf(resolvePath(entry.record, this.path));
+  private removeKey(k: string | null, entry: T): void {
     if (k === null) return;
     const b = this.buckets.get(k);
     if (b === entry) this.buckets.delete(k);

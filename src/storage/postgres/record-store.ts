@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { FreeholdError } from '../../core/errors.js';
-import { compilePostgres, compilePostgresOrder, encodeText, fromJsonb, jsonbToJson, postgresValueExpression, toJsonb } from '../../query/postgres.js';
+import { compilePostgres, compilePostgresOrder, encodeText, fromJsonb, jsonbToJson, postgresArrayRange, postgresIndexedExpression, postgresValueExpression, toJsonb, type ArraysAt } from '../../query/postgres.js';
+import { comparedJsonPaths, pathKey } from '../../query/compared-paths.js';
 import { PATH_SEGMENT } from '../../query/validate.js';
-import type { Condition, QueryOptions } from '../../query/types.js';
+import type { Condition, FieldPath, QueryOptions } from '../../query/types.js';
 import type { BatchOp, Change, RecordStore, RecordUpdate, StoredRecord } from '../types.js';
 import { DDL_LOCK, quoteIdent, statements, systemChannel, type Statements } from './sql.js';
 import { ChangeListener } from './change-listener.js';
@@ -61,6 +62,28 @@ const FIRST_ANALYZE_AFTER = 1000;
 const ANALYZE_DELAY_MS = 1000;
 const MAX_INDEX_FIELDS = 8;
 const DEFAULT_ORDER = 'modified DESC, id ASC';
+/** How old indexLeads may be before a query comparing an unknown path reads them again. */
+const INDEX_LEADS_RECHECK_MS = 5000;
+/**
+ * How long a query that found an array in a guarded path sends the next ones on that
+ * path straight to the two-armed statement (one round trip instead of two), and how
+ * many such (scope, path) pairs are remembered.
+ */
+const ARRAYS_SEEN_MS = 60_000;
+const ARRAYS_SEEN = 10_000;
+
+/** arraySplit's answer: the guard, the guarded paths' keys, and the arraysAt that leaves them bare. */
+interface ArraySplit {
+  guard: string;
+  keys: ReadonlySet<string>;
+  arraysAt: ArraysAt;
+}
+
+/** Paths whose guard texts are kept (arraySplit); apps query a few fields each. */
+const PATH_PROBES = 256;
+/** The second column of each index on the records table ($1) whose first is scope, as printed. */
+const INDEX_LEADS = `SELECT pg_get_indexdef(i.indexrelid, 2, true) FROM pg_index i
+  WHERE i.indrelid = to_regclass($1) AND i.indnatts >= 2 AND pg_get_indexdef(i.indexrelid, 1, true) = 'scope'`;
 /**
  * Queries go to the pool while the shared query connection has gone this long without
  * an answer. An indexed page takes ~0.1 ms, so even a few dozen queued ones answer
@@ -102,6 +125,20 @@ export class PostgresRecordStore implements RecordStore {
   private readonly writes = new WriteQueue(() => this.db(), translate);
   /** Names for query and count texts, so each connection parses and plans a query shape once. */
   private readonly names = new StatementNames();
+  /**
+   * The expressions the records indexes lead with after scope, as pg_get_indexdef prints
+   * them (postgresIndexedExpression): the JSON paths arraySplit can guard with an index
+   * seek. Read at start and after ensureIndex; read again in the background (at most
+   * every few seconds) when a query compares a path not among them, since another process
+   * may have made an index. Queries never wait for it: pg_get_indexdef waits for any lock
+   * on the table, and until it answers the set they use only costs some the guard.
+   */
+  private indexLeads = new Set<string>();
+  private indexLeadsReadAt = 0;
+  private indexLeadsReading: Promise<void> | null = null;
+  private readonly pathProbes = new Map<string, { indexed: string; seek: string }>();
+  /** Until when a guarded path (by scope and pathKey) is taken to hold arrays: see queryArray. */
+  private readonly arraysAt = new Map<string, number>();
   private analyzeEvery = FIRST_ANALYZE_AFTER;
   private writesUntilAnalyze = FIRST_ANALYZE_AFTER;
   private analyzeTimer: NodeJS.Timeout | null = null;
@@ -146,6 +183,7 @@ export class PostgresRecordStore implements RecordStore {
     this.queries = new SharedConnection({ connectionString: this.options.connectionString, types }, true);
     this.systemChanges = new ChangeListener({ connectionString: this.options.connectionString }, systemChannel(this.options.schema));
     await this.systemChanges.start();
+    await this.readIndexLeads();
   }
 
   async close(): Promise<void> {
@@ -262,7 +300,10 @@ export class PostgresRecordStore implements RecordStore {
   private async lockMatches(c: pg.PoolClient, owner: string, table: string, where: Condition, limit: number, column: 'data' | 'id'): Promise<string[]> {
     await c.query({ name: 'fh_owner_lock', text: this.sql.ownerLock, values: [owner] });
     const params: unknown[] = [scopeOf(owner, table)];
-    const cond = compilePostgres(where, 'data', params);
+    // FOR UPDATE takes no UNION: the guard is asked first, in this transaction, under the owner's lock.
+    const split = this.arraySplit(where);
+    const arrays = split && (await c.query<[boolean]>({ name: this.names.of(`SELECT ${split.guard}`), text: `SELECT ${split.guard}`, values: params, rowMode: 'array' })).rows[0]![0];
+    const cond = compilePostgres(where, 'data', params, split && !arrays ? split.arraysAt : undefined);
     params.push(limit);
     const text = `SELECT ${column} FROM ${this.sql.records} WHERE scope = $1 AND ${cond} LIMIT $${params.length} FOR UPDATE`;
     const { rows } = await c.query<[string]>({ name: this.names.of(text), text, values: params, rowMode: 'array' });
@@ -286,23 +327,74 @@ export class PostgresRecordStore implements RecordStore {
    * passes on the columns that order reads.
    */
   private async queryArray(owner: string, table: string, where: Condition, options: QueryOptions): Promise<string> {
+    const split = this.arraySplit(where);
+    const scope = scopeOf(owner, table);
+    if (split && !this.arraysSeen(scope, split)) {
+      // The usual case: no array in the guarded fields. The bare page and the guard, in one
+      // snapshot; only if the guard finds an array is the page asked again, with both arms.
+      const { text, values } = this.pageStatement(owner, table, where, options, 'bare');
+      const { rows } = await this.queryConnection().query<[boolean, string]>({ name: this.names.of(text), text, values, rowMode: 'array' });
+      if (!rows[0]![0]) return rows[0]![1];
+      this.sawArrays(scope, split);
+    }
+    const { text, values } = this.pageStatement(owner, table, where, options, split ? 'arms' : 'plain');
+    const { rows } = await this.queryConnection().query<[string]>({ name: this.names.of(text), text, values, rowMode: 'array' });
+    return rows[0]![0];
+  }
+
+  /**
+   * queryArray's statements (apart, so tests can read their plans). `plain`: no guarded
+   * path, array branches where the paths need them. With a guard (arraySplit): `bare`
+   * answers the guard's value beside the page compiled without the guarded paths' array
+   * branches (right when the guard is false); `arms` runs one of two arms, which
+   * PostgreSQL picks by evaluating the uncorrelated guard once and skipping the arm it
+   * rules out ("One-Time Filter"), each stopping at skip + limit so the bare arm keeps its
+   * index-ordered, early-stopping plan.
+   */
+  private pageStatement(owner: string, table: string, where: Condition, options: QueryOptions, mode: 'plain' | 'bare' | 'arms'): { text: string; values: unknown[] } {
     const params: unknown[] = [scopeOf(owner, table)];
-    const cond = compilePostgres(where, 'data', params);
+    const split = mode === 'plain' ? null : this.arraySplit(where);
+    if (mode !== 'plain' && !split) throw new Error('A guarded page needs a guarded path');
+    const cond = mode === 'bare' ? '' : compilePostgres(where, 'data', params);
+    const bare = split ? compilePostgres(where, 'data', params, split.arraysAt) : '';
     let order = compilePostgresOrder(options.sort, 'data') || DEFAULT_ORDER;
     // A total order makes skip/limit pages stable; SQLite leaves such ties unspecified.
     if (!options.sort.some((k) => k.path.length === 1 && k.path[0] === '_id') && options.sort.length > 0) order += ', id ASC';
     params.push(options.limit, options.skip);
     const n = params.length;
-    const page = `SELECT body, data, id, created, modified FROM ${this.sql.records} WHERE scope = $1 AND ${cond} ORDER BY ${order} LIMIT $${n - 1} OFFSET $${n}`;
-    const text = `SELECT '[' || coalesce(string_agg(body, ',' ORDER BY ${order}), '') || ']' FROM (${page}) page`;
-    const { rows } = await this.queryConnection().query<[string]>({ name: this.names.of(text), text, values: params, rowMode: 'array' });
-    return rows[0]![0];
+    const [limit, skip] = [`$${n - 1}`, `$${n}`];
+    const select = (c: string): string => `SELECT body, data, id, created, modified FROM ${this.sql.records} WHERE scope = $1 AND ${c} ORDER BY ${order}`;
+    const page = split && mode === 'arms'
+      ? `SELECT * FROM ((${select(`${bare} AND NOT ${split.guard}`)} LIMIT ${limit}::int8 + ${skip}::int8) UNION ALL ` +
+        `(${select(`${cond} AND ${split.guard}`)} LIMIT ${limit}::int8 + ${skip}::int8)) arms ORDER BY ${order} LIMIT ${limit} OFFSET ${skip}`
+      : `${select(mode === 'bare' ? bare : cond)} LIMIT ${limit} OFFSET ${skip}`;
+    const guard = split && mode === 'bare' ? `${split.guard}, ` : '';
+    const text = `SELECT ${guard}'[' || coalesce(string_agg(body, ',' ORDER BY ${order}), '') || ']' FROM (${page}) page`;
+    return { text, values: params };
+  }
+
+  /** Whether a guarded path of `split` was seen holding an array in `scope` lately (then queries go straight to the arms). */
+  private arraysSeen(scope: string, split: ArraySplit): boolean {
+    const now = performance.now();
+    for (const key of split.keys) {
+      const until = this.arraysAt.get(`${scope}\u0000${key}`);
+      if (until !== undefined && until > now) return true;
+    }
+    return false;
+  }
+
+  private sawArrays(scope: string, split: ArraySplit): void {
+    if (this.arraysAt.size >= ARRAYS_SEEN) this.arraysAt.clear();
+    for (const key of split.keys) this.arraysAt.set(`${scope}\u0000${key}`, performance.now() + ARRAYS_SEEN_MS);
   }
 
   async count(owner: string, table: string, where: Condition): Promise<number> {
     const params: unknown[] = [scopeOf(owner, table)];
+    const split = this.arraySplit(where);
     const cond = compilePostgres(where, 'data', params);
-    const text = `SELECT count(*) FROM ${this.sql.records} WHERE scope = $1 AND ${cond}`;
+    const bare = split && compilePostgres(where, 'data', params, split.arraysAt);
+    const count = (c: string): string => `SELECT count(*) FROM ${this.sql.records} WHERE scope = $1 AND ${c}`;
+    const text = split && bare ? `SELECT (${count(`${bare} AND NOT ${split.guard}`)}) + (${count(`${cond} AND ${split.guard}`)})` : count(cond);
     const { rows } = await this.db().query<[number]>({ name: this.names.of(text), text, values: params, rowMode: 'array' });
     return rows[0]![0];
   }
@@ -351,7 +443,7 @@ export class PostgresRecordStore implements RecordStore {
     // Already there (every app indexing these fields shares it): nothing to do, and nothing a role
     // that does not own the table may not do.
     const { rows } = await this.db().query<[boolean]>({ text: 'SELECT to_regclass($1) IS NOT NULL', values: [qualified], rowMode: 'array' });
-    if (rows[0]![0]) return;
+    if (rows[0]![0]) return this.rereadIndexLeads(); // made by another process, maybe since this one read them
     const create = `CREATE INDEX IF NOT EXISTS ${name} ON ${this.sql.records} (scope, ${exprs.join(', ')})`;
     await inTransaction(this.db(), async (c) => {
       await c.query('SELECT pg_advisory_xact_lock($1, 1)', [DDL_LOCK]);
@@ -359,7 +451,61 @@ export class PostgresRecordStore implements RecordStore {
     }).catch((error: unknown) => {
       throw privilegeHint(error, `create the index an app declares (${name})`, `Run as the table's owner: ${create}`);
     });
+    await this.rereadIndexLeads(); // the queries from now on are guarded for this one
     this.analyzeSoon(); // statistics for the new expressions
+  }
+
+  /**
+   * For the paths of `where` that an index leads with: a guard that is true when some
+   * record of the (owner, table) in $1 holds a non-empty array at one of them (an index
+   * seek each), and the arraysAt that compiles their leaves bare, for when it is false.
+   * Null when no compared path is indexed (the array branches cost nothing extra then:
+   * no index plan to lose). Paths off any index keep their array branches either way.
+   */
+  private arraySplit(where: Condition): ArraySplit | null {
+    const paths = comparedJsonPaths(where);
+    if (paths.size === 0) return null;
+    const keys = new Set<string>();
+    const seeks: string[] = [];
+    for (const [key, path] of paths) {
+      const probe = this.pathProbe(key, path);
+      if (this.indexLeads.has(probe.indexed)) {
+        keys.add(key);
+        seeks.push(probe.seek);
+      } else if (performance.now() - this.indexLeadsReadAt > INDEX_LEADS_RECHECK_MS) {
+        void this.readIndexLeads().catch(() => undefined);
+      }
+    }
+    if (seeks.length === 0) return null;
+    return { guard: seeks.length === 1 ? seeks[0]! : `(${seeks.join(' OR ')})`, keys, arraysAt: (path) => !keys.has(pathKey(path)) };
+  }
+
+  /** Per JSON path (by pathKey): its indexed expression as printed, and its guard's seek; made once. */
+  private pathProbe(key: string, path: FieldPath): { indexed: string; seek: string } {
+    let probe = this.pathProbes.get(key);
+    if (!probe) {
+      const range = postgresArrayRange(postgresValueExpression(path, 'data'));
+      probe = { indexed: postgresIndexedExpression(path), seek: `EXISTS(SELECT 1 FROM ${this.sql.records} WHERE scope = $1 AND ${range})` };
+      if (this.pathProbes.size >= PATH_PROBES) this.pathProbes.clear();
+      this.pathProbes.set(key, probe);
+    }
+    return probe;
+  }
+
+  /** Reads indexLeads anew: after any read in flight, which may have begun before a change. */
+  private async rereadIndexLeads(): Promise<void> {
+    await this.indexLeadsReading?.catch(() => undefined);
+    await this.readIndexLeads();
+  }
+
+  /** Reads indexLeads (one read at a time). */
+  private readIndexLeads(): Promise<void> {
+    this.indexLeadsReadAt = performance.now();
+    this.indexLeadsReading ??= this.db()
+      .query<[string]>({ name: 'fh_index_leads', text: INDEX_LEADS, values: [this.sql.records], rowMode: 'array' })
+      .then(({ rows }) => { this.indexLeads = new Set(rows.map((r) => r[0])); })
+      .finally(() => { this.indexLeadsReading = null; });
+    return this.indexLeadsReading;
   }
 
   async listTables(owner: string): Promise<Array<{ table: string; count: number }>> {

@@ -1,7 +1,9 @@
 import type { Worker } from 'node:worker_threads';
 import { atTurnEnd } from '../../turn-end.js';
 import { QUERY_WORKER_ROLE, QUERY_WORKER_URL } from './query-protocol.js';
-import type { FromQueryWorker, QueryWorkerData, ToQueryWorker } from './query-worker.js';
+import type { FromQueryWorker, QueryWorkerData, Recheck, ToQueryWorker } from './query-worker.js';
+
+export type { Recheck };
 import { startModuleWorker, terminateHeld } from './worker-start.js';
 
 /**
@@ -93,8 +95,11 @@ export class QueryOffload {
     return this.queriesThisTurn > 1;
   }
 
-  /** Runs the query in the worker; `inline` runs the same query here, should the worker fail on it. */
-  run(sql: string, params: unknown[], inline: () => string): Promise<string> {
+  /**
+   * Runs the query in the worker; `inline` runs the same query here, should the worker fail
+   * on it or find `recheck` true (in the same read transaction as the query).
+   */
+  run(sql: string, params: unknown[], recheck: Recheck | null, inline: () => string): Promise<string> {
     const thread = this.ensureThread();
     if (!thread) return runInline(inline);
     return new Promise<string>((resolve, reject) => {
@@ -103,7 +108,7 @@ export class QueryOffload {
       // Held while it answers: a script awaiting only this query must not exit meanwhile.
       if (thread.waiting.size === 0) thread.worker.ref();
       thread.waiting.set(id, { sentAt: this.lastSent, inline, resolve, reject });
-      thread.worker.postMessage({ type: 'query', id, sql, params } satisfies ToQueryWorker);
+      thread.worker.postMessage({ type: 'query', id, sql, params, recheck } satisfies ToQueryWorker);
     });
   }
 

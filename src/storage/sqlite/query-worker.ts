@@ -19,9 +19,20 @@ export interface QueryWorkerData {
   file: string;
 }
 
+/**
+ * A one-value SELECT that must come out falsy for the query to be answered here: the
+ * array probes the main thread planned the query by (record-store.ts arrayPlan). It
+ * runs in the same read transaction as the query; truthy means the data changed since
+ * in a way that needs another plan, and the answer is `failed`.
+ */
+export interface Recheck {
+  sql: string;
+  params: unknown[];
+}
+
 export type ToQueryWorker =
   /** Runs `sql` (a SELECT of one text column) with `params`; answered by `rows` or `failed` with the same id. */
-  | { type: 'query'; id: number; sql: string; params: unknown[] }
+  | { type: 'query'; id: number; sql: string; params: unknown[]; recheck: Recheck | null }
   /** Closes the connection; answered by `closed`, after which the thread ends. */
   | { type: 'close' };
 
@@ -49,6 +60,16 @@ function serve(port: MessagePort, file: string): void {
     cache.set(sql, stmt);
     return stmt;
   };
+  /** Runs `body` in one read transaction, so its statements see one snapshot. */
+  const read = <T>(body: () => T): T => {
+    db ??= open(file);
+    db.exec('BEGIN');
+    try {
+      return body();
+    } finally {
+      db.exec('COMMIT');
+    }
+  };
   port.on('message', (msg: ToQueryWorker) => {
     if (msg.type === 'close') {
       try {
@@ -62,8 +83,12 @@ function serve(port: MessagePort, file: string): void {
       return;
     }
     try {
-      const rows = statement(msg.sql).all(...msg.params) as string[];
-      port.postMessage({ type: 'rows', id: msg.id, json: `[${rows.join(',')}]` } satisfies FromQueryWorker);
+      const { recheck } = msg;
+      const rows = recheck
+        ? read(() => (statement(recheck.sql).get(...recheck.params) ? null : (statement(msg.sql).all(...msg.params) as string[])))
+        : (statement(msg.sql).all(...msg.params) as string[]);
+      if (rows === null) port.postMessage({ type: 'failed', id: msg.id } satisfies FromQueryWorker);
+      else port.postMessage({ type: 'rows', id: msg.id, json: `[${rows.join(',')}]` } satisfies FromQueryWorker);
     } catch {
       port.postMessage({ type: 'failed', id: msg.id } satisfies FromQueryWorker);
     }

@@ -3,14 +3,15 @@ import { dirname } from 'node:path';
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { FreeholdError } from '../../core/errors.js';
-import { compileSqlite, compileSqliteOrder, sqliteValueExpression } from '../../query/sqlite.js';
+import { compileSqlite, compileSqliteOrder, sqliteArrayProbe, sqliteValueExpression, type ArraysAt } from '../../query/sqlite.js';
+import { comparedJsonPaths, pathKey } from '../../query/compared-paths.js';
 import { PATH_SEGMENT } from '../../query/validate.js';
-import type { Condition, QueryOptions } from '../../query/types.js';
+import type { Condition, FieldPath, QueryOptions } from '../../query/types.js';
 import type { BatchOp, Change, RecordStore, RecordUpdate, StoredRecord } from '../types.js';
 import { jsonOverBytes } from '../record-json.js';
 import { atTurnEnd } from '../../turn-end.js';
 import { defaultCheckpointer, type Checkpointer, type CheckpointRegistration } from './checkpointer.js';
-import { QueryOffload, type QueryOffloadOptions } from './query-offload.js';
+import { QueryOffload, type QueryOffloadOptions, type Recheck } from './query-offload.js';
 
 /**
  * The default record backend: one SQLite file, one physical `records` table for
@@ -107,8 +108,23 @@ export class SqliteRecordStore implements RecordStore {
   private readonly endReadTurn = (): void => {
     if (!this.readTurn) return;
     this.readTurn = false;
+    this.turnProbes.clear();
     if (this.db?.inTransaction) this.s.commit.run();
   };
+  /**
+   * The value expressions the records indexes lead with after (owner, tbl): the JSON paths
+   * whose arrays arrayPlan can probe with an index seek. Read from the schema when first
+   * needed, and again when a query compares a path not among them and the schema has
+   * changed since (another process made an index).
+   */
+  private indexLeads: { schemaVersion: number; leads: Set<string> } | null = null;
+  /** Per JSON path (by pathKey): its value expression and its array probe, made once. */
+  private readonly pathProbes = new Map<string, { expr: string; sql: string }>();
+  /**
+   * Array probe answers of this turn's read transaction, by owner, table and path: one
+   * snapshot, so one answer (cleared with the transaction, before any write commits).
+   */
+  private readonly turnProbes = new Map<string, boolean>();
   /** changeStamp()'s value for the current event-loop turn; cleared when the turn ends. */
   private turnStamp: number | undefined;
   private readonly endTurn = (): void => { this.turnStamp = undefined; };
@@ -201,6 +217,7 @@ export class SqliteRecordStore implements RecordStore {
     this.cache.clear();
     this.db?.close();
     this.db = null;
+    this.indexLeads = null;
     const checkpoints = this.checkpoints;
     this.checkpoints = null;
     // With the worker's connection still open, ours was not the last: the worker's, closed
@@ -294,7 +311,7 @@ export class SqliteRecordStore implements RecordStore {
 
   /** The matching records' JSON text (or only their ids), in order. */
   private queryRows(owner: string, table: string, where: Condition, options: QueryOptions, column: 'data' | 'id' = 'data'): string[] {
-    const { sql, params } = querySql(owner, table, where, options, column);
+    const { sql, params } = querySql(owner, table, where, options, column, this.arrayPlan(owner, table, where).arraysAt);
     return this.selectTexts(sql, params);
   }
 
@@ -304,16 +321,84 @@ export class SqliteRecordStore implements RecordStore {
 
   /** A query page as one JSON array; on a busy server, possibly answered by the query thread (query-offload.ts). */
   async queryJson(owner: string, table: string, where: Condition, options: QueryOptions): Promise<string> {
-    const { sql, params } = querySql(owner, table, where, options, 'data');
-    const inline = (): string => `[${this.selectTexts(sql, params).join(',')}]`;
-    if (this.offload?.wants()) return this.offload.run(sql, params, inline);
-    return inline();
+    const page = (): { sql: string; params: unknown[]; recheck: Recheck | null } => {
+      const plan = this.arrayPlan(owner, table, where);
+      return { ...querySql(owner, table, where, options, 'data', plan.arraysAt), recheck: plan.recheck };
+    };
+    const inline = ({ sql, params }: { sql: string; params: unknown[] }): string => `[${this.selectTexts(sql, params).join(',')}]`;
+    const first = page();
+    // Should the thread find an array the plan ruled out (written since), this thread plans again.
+    if (this.offload?.wants()) return this.offload.run(first.sql, first.params, first.recheck, () => inline(page()));
+    return inline(first);
   }
 
   async count(owner: string, table: string, where: Condition): Promise<number> {
-    const { sql, params } = compileSqlite(where, 'data');
+    const { sql, params } = compileSqlite(where, 'data', this.arrayPlan(owner, table, where).arraysAt);
     const stmt = this.reading().statement(`SELECT count(*) FROM records WHERE owner = ? AND tbl = ? AND ${sql}`);
     return stmt.get(owner, table, ...params) as number;
+  }
+
+  /**
+   * Which JSON paths of `where` must look into arrays too (compileSqlite's arraysAt): all,
+   * except each path an index leads with whose probe (an index seek) finds no array in
+   * this (owner, table): those keep the bare, index-served plan. `recheck` is the same
+   * probes over those paths, for a thread that runs the query on a later snapshot
+   * (truthy: an array has appeared since, plan again). In the caller's read transaction.
+   */
+  private arrayPlan(owner: string, table: string, where: Condition): { arraysAt: ArraysAt; recheck: Recheck | null } {
+    const paths = comparedJsonPaths(where);
+    if (paths.size === 0) return { arraysAt: () => true, recheck: null };
+    let leads = this.indexedLeads(false);
+    const free = new Set<string>();
+    const probes: string[] = [];
+    for (const [key, path] of paths) {
+      const probe = this.pathProbe(key, path);
+      if (!leads.has(probe.expr)) leads = this.indexedLeads(true);
+      if (!leads.has(probe.expr)) continue;
+      if (this.hasArrays(owner, table, key, probe.sql)) continue;
+      free.add(key);
+      probes.push(probe.sql);
+    }
+    if (free.size === 0) return { arraysAt: () => true, recheck: null };
+    return {
+      arraysAt: (path) => !free.has(pathKey(path)),
+      recheck: { sql: probes.length === 1 ? probes[0]! : `SELECT ${probes.map((p) => `(${p})`).join(' OR ')}`, params: probes.flatMap(() => [owner, table]) },
+    };
+  }
+
+  private pathProbe(key: string, path: FieldPath): { expr: string; sql: string } {
+    let probe = this.pathProbes.get(key);
+    if (!probe) {
+      const expr = sqliteValueExpression(path, 'data');
+      probe = { expr, sql: `SELECT ${sqliteArrayProbe(expr)}` };
+      if (this.pathProbes.size >= STATEMENT_CACHE_SIZE) this.pathProbes.clear();
+      this.pathProbes.set(key, probe);
+    }
+    return probe;
+  }
+
+  /** The probe's answer, kept for the rest of the turn when asked in the turn's read transaction. */
+  private hasArrays(owner: string, table: string, key: string, sql: string): boolean {
+    const inTurn = this.reading().readTurn;
+    const turnKey = inTurn ? `${owner}\u0000${table}\u0000${key}` : '';
+    const known = inTurn ? this.turnProbes.get(turnKey) : undefined;
+    if (known !== undefined) return known;
+    const found = Boolean(this.statement(sql).get(owner, table));
+    if (inTurn) this.turnProbes.set(turnKey, found);
+    return found;
+  }
+
+  /** indexLeads' set; `recheck`: read it again if the schema changed since. */
+  private indexedLeads(recheck: boolean): Set<string> {
+    if (this.indexLeads && !recheck) return this.indexLeads.leads;
+    const schemaVersion = this.reading().statement('PRAGMA schema_version').get() as number;
+    if (this.indexLeads?.schemaVersion !== schemaVersion) {
+      const sqls = this.statement(
+        "SELECT sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'records' AND sql IS NOT NULL",
+      ).all() as string[];
+      this.indexLeads = { schemaVersion, leads: new Set(sqls.flatMap((sql) => INDEX_LEAD.exec(sql)?.[1] ?? [])) };
+    }
+    return this.indexLeads.leads;
   }
 
   async batch(owner: string, ops: BatchOp[]): Promise<void> {
@@ -506,9 +591,15 @@ export class SqliteRecordStore implements RecordStore {
   }
 }
 
+/**
+ * The value expression an index made by ensureIndex leads with after (owner, tbl), in the
+ * schema's text of it; JSON paths only (reserved columns never hold arrays).
+ */
+const INDEX_LEAD = /ON records \(owner, tbl, (json_extract\(data, '[^']*'\))/;
+
 /** A query page's SELECT of one text column, and its parameters. */
-function querySql(owner: string, table: string, where: Condition, options: QueryOptions, column: 'data' | 'id'): { sql: string; params: unknown[] } {
-  const { sql, params } = compileSqlite(where, 'data');
+function querySql(owner: string, table: string, where: Condition, options: QueryOptions, column: 'data' | 'id', arraysAt: ArraysAt): { sql: string; params: unknown[] } {
+  const { sql, params } = compileSqlite(where, 'data', arraysAt);
   const order = compileSqliteOrder(options.sort, 'data') || DEFAULT_ORDER;
   return {
     sql: `SELECT ${column} FROM records WHERE owner = ? AND tbl = ? AND ${sql} ORDER BY ${order} ${LIMIT_OFFSET}`,
