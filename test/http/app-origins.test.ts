@@ -167,6 +167,10 @@ describe('on the app origin', () => {
     const csp = String(res.headers['content-security-policy']);
     assert.match(csp, new RegExp(`connect-src http://${withPort(NOTES_HOST).replace(/\./g, '\\.')};`));
     assert.doesNotMatch(csp, /connect-src[^;]*http:\/\/localhost[:;]/, 'the main origin is not reachable from app pages');
+    assert.ok(csp.includes(`worker-src http://${withPort(NOTES_HOST)}/;`), csp);
+    // A worker started from the app's files may reach what the page may, and load the app's scripts.
+    const worker = String((await onHost(host, '/notes.js', appCookie, { 'sec-fetch-dest': 'worker' })).headers['content-security-policy']);
+    assert.equal(worker, `default-src 'none'; script-src http://${withPort(NOTES_HOST)}/; connect-src http://${withPort(NOTES_HOST)}; frame-ancestors 'none'`);
     for (const d of ["frame-ancestors 'none'", "img-src 'self' data: blob:", "base-uri 'none'", "form-action 'self'", "object-src 'none'", "frame-src 'none'"]) {
       assert.ok(csp.includes(d), `${d} in ${csp}`);
     }

@@ -108,6 +108,7 @@ test('a page is wrapped: freezrMeta with a working token, nonce on every script,
     assert.ok(csp.includes(directive), `${directive} missing from ${csp}`);
   }
   assert.ok(!/script-src[^;]*(unsafe-inline|unsafe-eval|\*)/.test(csp), csp);
+  assert.match(csp, new RegExp(`worker-src http://localhost(:\\d+)?/apps/${APP.replace(/\./g, '\\.')}/;`), 'workers from the app\'s own files only');
   assert.match(csp, /connect-src [^;]*http:\/\/localhost/);
   // A second policy says where scripts may come from; the nonce alone would allow any host.
   const policies = ([] as string[]).concat(res.headers['content-security-policy'] as string | string[]);
@@ -248,6 +249,24 @@ test('static files: content types, strong ETag and 304, sandbox CSP', async () =
   assert.equal((await get(`/apps/${APP}/notes.js`)).headers['content-type'], 'text/javascript; charset=utf-8');
   assert.equal((await get(`/apps/${APP}/static/main.mjs`)).headers['content-type'], 'text/javascript; charset=utf-8');
   assert.equal((await get(`/apps/${APP}/manifest.json`)).headers['content-type'], 'application/json; charset=utf-8');
+
+  assert.match(String(css.headers.vary), /Sec-Fetch-Dest/);
+
+  // Started as a web worker by one of the app's pages, a script gets the page's network and
+  // the app's own scripts (a worker runs under its script's policy); fetched otherwise, the sandbox.
+  for (const dest of ['worker', 'sharedworker']) {
+    const worker = await get(`/apps/${APP}/notes.js`, alice, { 'sec-fetch-dest': dest, 'sec-fetch-site': 'same-origin' });
+    assert.equal(worker.statusCode, 200);
+    const policy = String(worker.headers['content-security-policy']);
+    assert.match(policy, /^default-src 'none'; /, policy);
+    assert.match(policy, new RegExp(`script-src http://localhost(:\\d+)?/apps/${APP.replace(/\./g, '\\.')}/;`), policy);
+    assert.match(policy, /connect-src [^;]*http:\/\/localhost/, policy);
+    assert.ok(!policy.includes('sandbox'), policy);
+  }
+  for (const dest of ['script', 'serviceworker', 'empty']) {
+    const other = await get(`/apps/${APP}/notes.js`, alice, { 'sec-fetch-dest': dest, 'sec-fetch-site': 'same-origin' });
+    assert.match(String(other.headers['content-security-policy']), /^sandbox; default-src 'none'/, dest);
+  }
 
   const cached = await get(`/apps/${APP}/static/notes.css`, alice, { 'if-none-match': etag });
   assert.equal(cached.statusCode, 304);

@@ -61,17 +61,19 @@ export interface ExtraHosts {
  * freezr apps style with inline `style=` attributes and <style> blocks throughout;
  * injected CSS cannot run code, so the cost is small next to breaking every app.
  */
-export function pageCsp(nonce: string, appOrigin: string, apiOrigin: string, extra: ExtraHosts = { connect: [], script: [] },
+export function pageCsp(nonce: string, app: AppPlace, apiOrigin: string, extra: ExtraHosts = { connect: [], script: [] },
   inlineScriptHash?: string): string[] {
-  const connect = [...new Set([appOrigin, apiOrigin, ...extra.connect])].join(' ');
   const main = [
     "default-src 'self'",
     [`script-src 'nonce-${nonce}'`, ...extra.script].join(' '),
+    // Web workers from the app's own files only (their scripts carry no nonce); what they
+    // may do is set by the policy their script is served with (workerCsp).
+    `worker-src ${app.baseUrl}`,
     "style-src 'self' 'unsafe-inline'",
     "img-src 'self' data: blob:",
     "font-src 'self' data:",
     "media-src 'self' data: blob:",
-    `connect-src ${connect}`,
+    `connect-src ${connectSources(app, apiOrigin, extra)}`,
     "frame-src 'none'",
     "object-src 'none'",
     "base-uri 'none'",
@@ -85,6 +87,31 @@ export function pageCsp(nonce: string, appOrigin: string, apiOrigin: string, ext
   // own origin, the hosts the owner granted, and the page's one inline script (by hash).
   const origins = ["script-src 'self'", ...extra.script, ...(inlineScriptHash ? [`'sha256-${inlineScriptHash}'`] : [])].join(' ');
   return [main, origins];
+}
+
+/** Where an app's pages run: its origin, and its files' base address (the origin plus, in path mode, `/apps/<app>/`). */
+export interface AppPlace {
+  origin: string;
+  baseUrl: string;
+}
+
+/** The network a page of the app, and its workers, may reach: its own origin, its API origin, granted hosts. */
+function connectSources(app: AppPlace, apiOrigin: string, extra: ExtraHosts): string {
+  return [...new Set([app.origin, apiOrigin, ...extra.connect])].join(' ');
+}
+
+/**
+ * The policy an app file is served with when a page starts it as a (dedicated or shared)
+ * web worker, which runs under its own script's policy, not the page's: the page's
+ * network (so it can call CEPS with a token the page hands it) and scripts
+ * (importScripts) from the app's own files and granted hosts; nothing else.
+ */
+export function workerCsp(app: AppPlace, apiOrigin: string, extra: ExtraHosts = { connect: [], script: [] }): string {
+  return [
+    "default-src 'none'",
+    [`script-src ${app.baseUrl}`, ...extra.script].join(' '),
+    `connect-src ${connectSources(app, apiOrigin, extra)}`,
+  ].join('; ');
 }
 
 /** JSON that is safe inside a <script> element: nothing in it can close the element or break JS parsing. */

@@ -9,7 +9,7 @@ import { accountCookieName, isSecureRequest } from '../auth.js';
 import { RangeNotSatisfiable, parseRange, sendBlob } from '../send-blob.js';
 import { SERVER_VERSION } from '../version.js';
 import { grantedExtraHosts } from './csp-grants.js';
-import { newNonce, pageCsp, renderPage } from './page.js';
+import { newNonce, pageCsp, renderPage, workerCsp } from './page.js';
 
 /**
  * Serving one installed app's pages and files to a signed-in viewer, whichever origin
@@ -168,7 +168,7 @@ export class AppServing {
       secure: isSecureRequest(services, request), expires: new Date(viewer.expiresAt),
     });
     return reply
-      .header('Content-Security-Policy', pageCsp(nonce, loc.origin, api, await grantedExtraHosts(services, ownerId, appName), inlineScriptHash))
+      .header('Content-Security-Policy', pageCsp(nonce, loc, api, await grantedExtraHosts(services, ownerId, appName), inlineScriptHash))
       // Windows of other origins (and, in path mode, the owner's pages, which are
       // `same-origin`) opened by this page or opening it get no handle on it.
       .header('Cross-Origin-Opener-Policy', 'same-origin-allow-popups')
@@ -194,7 +194,16 @@ export class AppServing {
       }
     }
     const stream = request.method === 'HEAD' ? null : (await services.apps.openFile(ownerId, appName, rest, range ?? undefined)).stream;
-    reply.header('Content-Security-Policy', FILE_CSP);
+    // The policy depends on what the file is fetched as: caches must keep the two apart.
+    const vary = reply.getHeader('vary');
+    reply.header('Vary', vary ? `${String(vary)}, Sec-Fetch-Dest` : 'Sec-Fetch-Dest');
+    const dest = request.headers['sec-fetch-dest'];
+    if (dest === 'worker' || dest === 'sharedworker') {
+      const loc = appLocation(services.config, ownerId, appName);
+      reply.header('Content-Security-Policy', workerCsp(loc, apiOrigin(services.config, loc), await grantedExtraHosts(services, ownerId, appName)));
+    } else {
+      reply.header('Content-Security-Policy', FILE_CSP);
+    }
     // Only the app's own pages load its files; no other origin may embed them.
     reply.header('Cross-Origin-Resource-Policy', 'same-origin');
     return sendBlob(request, reply, info, stream, range, { contentType: file.contentType, cacheControl: 'private, no-cache' });
