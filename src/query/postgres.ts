@@ -1,4 +1,5 @@
 import type { Condition, FieldPath, Scalar, SortKey } from './types.js';
+import { ANY_PATH_MAY_HOLD_ARRAYS, ConditionCompiler, type ArraysAt } from './condition-compiler.js';
 import { COLUMN_REF, RESERVED_COLUMNS } from './columns.js';
 import { PATH_SEGMENT } from './validate.js';
 import { asciiLower } from './evaluate.js';
@@ -48,13 +49,7 @@ type Field =
 const COLUMNS = RESERVED_COLUMNS;
 const SQL_OPS = { lt: '<', lte: '<=', gt: '>', gte: '>=' } as const;
 
-/** Whether the leaves on `path` must also look into arrays; by default every path may hold one. */
-export type ArraysAt = (path: FieldPath) => boolean;
-
-const ANY_PATH_MAY_HOLD_ARRAYS: ArraysAt = () => true;
-
-/** An element of an array field (jsonb_array_elements(…) AS je(v)), as a Field. */
-const ELEMENT: Field = { kind: 'json', value: 'je.v', text: `(je.v #>> '{}')` };
+export type { ArraysAt };
 
 // --- text encoding (see the comment at the top) ---
 
@@ -177,70 +172,40 @@ function nulPrefix(s: string): string | null {
   return i < 0 ? null : s.slice(0, i);
 }
 
-class Compiler {
+class Compiler extends ConditionCompiler<Field> {
+  protected readonly TRUE = 'TRUE';
+  protected readonly FALSE = 'FALSE';
+  /** An element of an array field (jsonb_array_elements(…) AS je(v)). */
+  protected readonly element: Field = { kind: 'json', value: 'je.v', text: `(je.v #>> '{}')` };
+
   constructor(
-    private readonly dataColumn: string,
+    dataColumn: string,
     private readonly params: unknown[],
-    private readonly arraysAt: ArraysAt,
-  ) {}
+    arraysAt: ArraysAt,
+  ) {
+    super(dataColumn, arraysAt);
+  }
 
   bind(v: unknown, cast = ''): string {
     this.params.push(v);
     return `$${this.params.length}${cast}`;
   }
 
-  cond(c: Condition): string {
-    switch (c.op) {
-      case 'true':
-        return 'TRUE';
-      case 'and':
-      case 'or':
-        return c.items.length === 0
-          ? (c.op === 'and' ? 'TRUE' : 'FALSE')
-          : `(${c.items.map((i) => this.cond(i)).join(c.op === 'and' ? ' AND ' : ' OR ')})`;
-      case 'not':
-        return this.not(this.cond(c.item));
-      case 'eq':
-        return this.leaf(c.path, (f) => this.eq(f, c.value));
-      case 'ne':
-        return this.not(this.leaf(c.path, (f) => this.eq(f, c.value)));
-      case 'in':
-        return this.leaf(c.path, (f) => this.in(f, c.values));
-      case 'nin':
-        return this.not(this.leaf(c.path, (f) => this.in(f, c.values)));
-      case 'exists':
-        return this.exists(field(c.path, this.dataColumn), c.value);
-      case 'lt':
-      case 'lte':
-      case 'gt':
-      case 'gte':
-        return this.leaf(c.path, (f) => this.compare(f, c.op, c.value));
-      case 'contains':
-        return this.leaf(c.path, (f) => this.contains(f, c.value, c.anchored, c.caseInsensitive));
-    }
+  protected field(path: FieldPath): Field {
+    return field(path, this.dataColumn);
   }
 
-  /**
-   * A comparing leaf: `test` on the field, and (for a JSON path that may hold arrays) on
-   * each element of an array there. Parameters are numbered, so their order is free.
-   */
-  private leaf(path: FieldPath, test: (f: Field) => string): string {
-    const f = field(path, this.dataColumn);
-    const own = test(f);
-    if (f.kind === 'column' || !this.arraysAt(path)) return own;
-    const inElements = test(ELEMENT);
-    if (inElements === 'FALSE') return own;
-    const array = `(${postgresArrayRange(f.value)} AND jsonb_typeof(${f.value}) = 'array' AND EXISTS(SELECT 1 FROM jsonb_array_elements(${f.value}) AS je(v) WHERE ${inElements}))`;
-    return own === 'FALSE' ? array : `(${own} OR ${array})`;
+  /** Leads with the non-empty arrays' range of jsonb's order, which an index can serve. */
+  protected arrayBranch(f: Field & { kind: 'json' }, _path: FieldPath, inElements: string): string {
+    return `(${postgresArrayRange(f.value)} AND jsonb_typeof(${f.value}) = 'array' AND EXISTS(SELECT 1 FROM jsonb_array_elements(${f.value}) AS je(v) WHERE ${inElements}))`;
   }
 
-  /** Two-valued negation: NULL (unknown, i.e. no match) becomes a match. */
-  not(sql: string): string {
+  protected not(sql: string): string {
     return `NOT COALESCE(${sql}, FALSE)`;
   }
 
   /** jsonb equality is already type-strict; `null` also matches a missing field (SQL NULL). */
-  eq(f: Field, v: Scalar): string {
+  protected eq(f: Field, v: Scalar): string {
     if (f.kind === 'column') return this.columnEq(f, v);
     if (v === null) return `(${f.value} IS NULL OR ${f.value} = 'null'::jsonb)`;
     if (typeof v === 'boolean') return `${f.value} = '${v}'::jsonb`;
@@ -256,7 +221,7 @@ class Compiler {
   }
 
   /** One array parameter for the whole list (`= ANY`, which an index serves like `=`). */
-  in(f: Field, values: Scalar[]): string {
+  protected in(f: Field, values: Scalar[]): string {
     const parts: string[] = [];
     if (f.kind === 'column') {
       const list = f.type === 'text'
@@ -275,13 +240,13 @@ class Compiler {
     return parts.length === 1 ? parts[0]! : `(${parts.join(' OR ')})`;
   }
 
-  exists(f: Field, present: boolean): string {
+  protected exists(f: Field, present: boolean): string {
     if (f.kind === 'column') return present ? 'TRUE' : 'FALSE';
     return present ? `${f.value} IS NOT NULL` : `${f.value} IS NULL`;
   }
 
   /** Only within the value's type bracket. */
-  compare(f: Field, op: keyof typeof SQL_OPS, v: string | number): string {
+  protected compare(f: Field, op: keyof typeof SQL_OPS, v: string | number): string {
     const sqlOp = SQL_OPS[op];
     if (f.kind === 'column') {
       if (f.type === 'number') {
@@ -305,7 +270,7 @@ class Compiler {
    * LIKE with escaped wildcards. lower() under COLLATE "C" folds ASCII A-Z only,
    * exactly like SQLite's lower() and asciiLower().
    */
-  contains(f: Field, needle: string, anchored: boolean, ci: boolean): string {
+  protected contains(f: Field, needle: string, anchored: boolean, ci: boolean): string {
     let hay: string;
     if (f.kind === 'column') {
       if (f.type !== 'text' || needle.includes('\u0000')) return 'FALSE';

@@ -1,4 +1,5 @@
 import type { Condition, FieldPath, Scalar, SortKey } from './types.js';
+import { ANY_PATH_MAY_HOLD_ARRAYS, ConditionCompiler, type ArraysAt } from './condition-compiler.js';
 import { COLUMN_REF, RESERVED_COLUMNS } from './columns.js';
 import { PATH_SEGMENT } from './validate.js';
 import { asciiLower } from './evaluate.js';
@@ -40,13 +41,7 @@ type Field =
   | { kind: 'column'; expr: string; type: 'text' | 'number' }
   | { kind: 'json'; value: string; type: string };
 
-/** Whether the leaves on `path` must also look into arrays; by default every path may hold one. */
-export type ArraysAt = (path: FieldPath) => boolean;
-
-const ANY_PATH_MAY_HOLD_ARRAYS: ArraysAt = () => true;
-
-/** json_each's row, as a Field: its value and type columns follow json_extract's and json_type's conventions. */
-const ELEMENT: Field = { kind: 'json', value: 'je.value', type: 'je.type' };
+export type { ArraysAt };
 
 const COLUMNS = RESERVED_COLUMNS;
 const NUMBER_TYPES = `('integer','real')`;
@@ -90,68 +85,28 @@ function field(path: FieldPath, dataColumn: string): Field {
   return { kind: 'json', value: `json_extract(${dataColumn}, ${p})`, type: `json_type(${dataColumn}, ${p})` };
 }
 
-class Compiler {
+class Compiler extends ConditionCompiler<Field> {
   readonly params: unknown[] = [];
-
-  constructor(
-    private readonly dataColumn: string,
-    private readonly arraysAt: ArraysAt,
-  ) {}
+  protected readonly TRUE = '1';
+  protected readonly FALSE = '0';
+  /** json_each's row: its value and type columns follow json_extract's and json_type's conventions. */
+  protected readonly element: Field = { kind: 'json', value: 'je.value', type: 'je.type' };
 
   bind(v: unknown): '?' {
     this.params.push(v);
     return '?';
   }
 
-  cond(c: Condition): string {
-    switch (c.op) {
-      case 'true':
-        return '1';
-      case 'and':
-      case 'or':
-        return c.items.length === 0
-          ? (c.op === 'and' ? '1' : '0')
-          : `(${c.items.map((i) => this.cond(i)).join(c.op === 'and' ? ' AND ' : ' OR ')})`;
-      case 'not':
-        return this.not(this.cond(c.item));
-      case 'eq':
-        return this.leaf(c.path, (f) => this.eq(f, c.value));
-      case 'ne':
-        return this.not(this.leaf(c.path, (f) => this.eq(f, c.value)));
-      case 'in':
-        return this.leaf(c.path, (f) => this.in(f, c.values));
-      case 'nin':
-        return this.not(this.leaf(c.path, (f) => this.in(f, c.values)));
-      case 'exists':
-        return this.exists(field(c.path, this.dataColumn), c.value);
-      case 'lt':
-      case 'lte':
-      case 'gt':
-      case 'gte':
-        return this.leaf(c.path, (f) => this.compare(f, c.op, c.value));
-      case 'contains':
-        return this.leaf(c.path, (f) => this.contains(f, c.value, c.anchored, c.caseInsensitive));
-    }
+  protected field(path: FieldPath): Field {
+    return field(path, this.dataColumn);
   }
 
-  /**
-   * A comparing leaf: `test` on the field, and (for a JSON path that may hold arrays)
-   * on each element of an array there. Parameters bind in text order: the field's
-   * test, then the elements'.
-   */
-  private leaf(path: FieldPath, test: (f: Field) => string): string {
-    const f = field(path, this.dataColumn);
-    const own = test(f);
-    if (f.kind === 'column' || !this.arraysAt(path)) return own;
-    const inElements = test(ELEMENT);
-    if (inElements === '0') return own;
-    const p = jsonPathLiteral(path);
-    const array = `(${f.value} >= '[' AND ${f.value} < '\\' AND ${f.type} = 'array' AND EXISTS(SELECT 1 FROM json_each(${this.dataColumn}, ${p}) AS je WHERE ${inElements}))`;
-    return own === '0' ? array : `(${own} OR ${array})`;
+  /** Leads with a range on the field's own expression (an array's JSON text starts with `[`), which an index can serve. */
+  protected arrayBranch(f: Field & { kind: 'json' }, path: FieldPath, inElements: string): string {
+    return `(${f.value} >= '[' AND ${f.value} < '\\' AND ${f.type} = 'array' AND EXISTS(SELECT 1 FROM json_each(${this.dataColumn}, ${jsonPathLiteral(path)}) AS je WHERE ${inElements}))`;
   }
 
-  /** Two-valued negation: NULL (unknown, i.e. no match) becomes a match. */
-  not(sql: string): string {
+  protected not(sql: string): string {
     return `NOT COALESCE(${sql}, 0)`;
   }
 
@@ -163,7 +118,7 @@ class Compiler {
    * object's or array's JSON text for it; SQLite never finds a TEXT equal to a number.
    * So only the numbers 0 and 1, and strings starting with `{` or `[`, have look-alikes.
    */
-  eq(f: Field, v: Scalar): string {
+  protected eq(f: Field, v: Scalar): string {
     if (v === null) return f.kind === 'column' ? '0' : `COALESCE(${f.type}, 'null') = 'null'`;
     if (typeof v === 'boolean') return f.kind === 'column' ? '0' : `${f.type} = '${v ? 'true' : 'false'}'`;
     const want = typeof v === 'number' ? 'number' : 'text';
@@ -172,7 +127,7 @@ class Compiler {
     return hasLookAlike(v) ? `(${value} AND ${this.typeIs(f, want)})` : value;
   }
 
-  in(f: Field, values: Scalar[]): string {
+  protected in(f: Field, values: Scalar[]): string {
     const numbers = values.filter((v): v is number => typeof v === 'number');
     const strings = values.filter((v): v is string => typeof v === 'string');
     const others = [...new Set(values.filter((v) => v === null || typeof v === 'boolean'))];
@@ -193,13 +148,13 @@ class Compiler {
     return parts.length === 1 ? parts[0]! : `(${parts.join(' OR ')})`;
   }
 
-  exists(f: Field, present: boolean): string {
+  protected exists(f: Field, present: boolean): string {
     if (f.kind === 'column') return present ? '1' : '0';
     return present ? `${f.type} IS NOT NULL` : `${f.type} IS NULL`;
   }
 
   /** Only within the value's type bracket; TEXT compares with BINARY collation = code point order. */
-  compare(f: Field, op: 'lt' | 'lte' | 'gt' | 'gte', v: string | number): string {
+  protected compare(f: Field, op: 'lt' | 'lte' | 'gt' | 'gte', v: string | number): string {
     const sqlOp = { lt: '<', lte: '<=', gt: '>', gte: '>=' }[op];
     const want = typeof v === 'number' ? 'number' : 'text';
     if (f.kind === 'column') return f.type === want ? `${f.expr} ${sqlOp} ${this.bind(v)}` : '0';
@@ -210,7 +165,7 @@ class Compiler {
    * Substring via instr(), prefix via substr() on a code-point count (SQLite counts
    * characters, JS counts UTF-16 units). lower() folds ASCII only, like asciiLower().
    */
-  contains(f: Field, needle: string, anchored: boolean, ci: boolean): string {
+  protected contains(f: Field, needle: string, anchored: boolean, ci: boolean): string {
     let hay: string;
     if (f.kind === 'column') {
       if (f.type !== 'text') return '0';
