@@ -616,8 +616,19 @@
       if (!/\.html?$/.test(partPath)) throw makeError(400, 'bad_request', 'Can only get HTML files');
       return apiRequest('GET', '/apps/' + seg(appName || meta().appName) + '/' + filePath(partPath), null, { text: true });
     }),
-    /** The token that makes userfiles URLs work: freehold accepts the app token. */
-    getFileToken: withCallback(async (/** @type {string} */ _fileId) => appToken()),
+    /**
+     * The token that makes userfiles URLs work (`?fileToken=`): freehold accepts the app
+     * token. freezr's shape, `(fileId, options, callback)`, calls back with the token alone
+     * (or null), not `(error, token)`; without a callback, a promise of it.
+     * @param {...any} args
+     */
+    getFileToken(...args) {
+      const callback = typeof args[args.length - 1] === 'function' ? args[args.length - 1] : null;
+      const token = appToken() || null;
+      if (!callback) return Promise.resolve(token);
+      callback(token);
+      return undefined;
+    },
     tokenizedFileUrl: withCallback(async (/** @type {string} */ fileId, /** @type {Options | undefined} */ options) => getFileUrl(fileId, options || {})),
     /** Adds tokens to every media element showing a userfiles URL. @param {Options} [options] { force } */
     refreshFileTokens: withCallback(async (/** @type {Options | undefined} */ options) => {
