@@ -238,6 +238,22 @@ describe('FEPS files', () => {
     assert.equal(viaQuery.statusCode, 200, 'images can carry the token in the URL');
   });
 
+  test("getuserfiletoken gives the token for a file's address, as freezr's library asks for it", async () => {
+    assert.equal((await upload(alice, { targetFolder: 'pics', fileName: 'tok.png' })).statusCode, 200);
+    const res = await call('GET', `/feps/getuserfiletoken/self/${APP}/alice/pics/tok.png`, alice);
+    assert.equal(res.statusCode, 200, res.body);
+    const { fileToken } = res.json() as { fileToken: string };
+    // The address freezr's library builds with it.
+    const file = await call('GET', `/feps/userfiles/${APP}/alice/pics/tok.png?fileToken=${encodeURIComponent(fileToken)}&permission_name=self`, undefined);
+    assert.equal(file.statusCode, 200, file.body);
+    assert.deepEqual(file.rawPayload, content);
+    assert.equal((await call('GET', `/feps/getuserfiletoken/self/${APP}/alice/pics/none.png`, alice)).statusCode, 404);
+    assert.equal((await call('GET', `/feps/getuserfiletoken/self/${APP}/alice/pics/tok.png`, other)).statusCode, 403);
+    assert.equal((await call('GET', `/feps/getuserfiletoken/self/${APP}/alice/pics/tok.png`, bob)).statusCode, 404);
+    assert.equal((await call('GET', `/feps/getuserfiletoken/self/${APP}/alice/pics/tok.png`, undefined)).statusCode, 401);
+    assert.equal((await call('GET', `/feps/getuserfiletoken/self/${APP}/alice/..%2Fx`, alice)).statusCode, 400);
+  });
+
   test('doNotOverWrite refuses a second upload of the same name', async () => {
     assert.equal((await upload(alice, { fileName: 'keep.txt' })).statusCode, 200);
     const again = await upload(alice, { fileName: 'keep.txt', doNotOverWrite: true });

@@ -6,7 +6,7 @@ import { AnyObject, AppNameParam, AppTableParam, MultiSegmentRecordParams, Recor
 import { validateWhere } from '../../query/validate.js';
 import { FreeholdError } from '../../core/errors.js';
 import { apiRateLimit } from '../rate-limits.js';
-import { requireAccount } from '../auth.js';
+import { bearerToken, requireAccount } from '../auth.js';
 import { assertAppName, assertUserId } from '../../core/names.js';
 import type { Access } from '../../core/records/access.js';
 import { parseRange, sendBlob } from '../send-blob.js';
@@ -227,6 +227,23 @@ export async function fepsRoutes(fastify: FastifyInstance): Promise<void> {
   };
   // GET and HEAD share one handler; Fastify's generated HEAD route would reset Content-Length to 0.
   app.route({ method: ['GET', 'HEAD'], url: '/feps/userfiles/:app_name/:user_id/*', exposeHeadRoute: false, config: { rateLimit }, schema: userFileSchema, handler: userFile });
+
+  // freezr's library (freezr.utils.getFileToken, which apps shipping their own copy of it call)
+  // asks this for the `?fileToken=` of a file address; an app token is what that parameter takes.
+  app.get('/feps/getuserfiletoken/:permission_name/:app_name/:user_id/*', {
+    config: { rateLimit },
+    schema: {
+      tags: ['feps'], summary: "The token for an uploaded file's address (?fileToken=), as freezr's library asks for it", security: bearer,
+      params: Type.Object({ permission_name: Type.String({ minLength: 1, maxLength: 100 }), ...userFileSchema.params.properties }),
+      response: { 200: Type.Object({ fileToken: Type.String() }) },
+    },
+  }, async (request) => {
+    const access = await accessFrom(services, request);
+    if (assertAppName(request.params.app_name) !== access.appName) throw new FreeholdError('forbidden', "This app's token cannot read another app's files");
+    const head = await services.files.head(access, assertUserId(request.params.user_id), request.params['*']);
+    if (!head) throw new FreeholdError('not_found', 'No such file');
+    return { fileToken: bearerToken(request)! };
+  });
 
   app.delete('/feps/userfiles/:app_name/:user_id/*', {
     config: { rateLimit },
