@@ -880,6 +880,55 @@
   freezr.serverVersion = m0.serverVersion || '';
   win.freezr = freezr;
   win.freepr = freezr.promise;
+  win.freezerRestricted = restrictedApi();
+
+  /**
+   * freezr's `freezerRestricted` global: its library's internals, which it asks apps not
+   * to call and some do (`connect.read/ask/write/send` to reach an endpoint, `utils`).
+   * The same transport as everything here: the app token, JSON in and out, and freezr's
+   * callback `(error, reply)`, where a reply carrying `error` is an error too.
+   */
+  function restrictedApi() {
+    /**
+     * @param {string} method
+     * @param {string} url
+     * @param {any} data  JSON-able, or (with a type other than 'jsonString') a FormData or string sent as it is
+     * @param {any} callback
+     * @param {{ textResponse?: boolean, appToken?: string } | undefined} options
+     * @param {string | null | undefined} type
+     */
+    function send(method, url, data, callback, options, type) {
+      const cb = typeof callback === 'function' ? callback : () => undefined;
+      const raw = type !== undefined && type !== null && type !== 'jsonString';
+      /** @type {RequestOptions} */
+      const opts = { appToken: options && options.appToken, text: Boolean(options && options.textResponse), form: raw };
+      apiRequest(method, url, data === undefined ? null : data, opts).then((reply) => {
+        if (reply && typeof reply === 'object' && reply.error) cb(makeError(200, String(reply.error), String(reply.message || reply.error)));
+        else cb(null, reply);
+      }, (e) => cb(e));
+    }
+    return {
+      utils: freezr.utils,
+      connect: {
+        /** @param {string} url @param {Record<string, any> | null} data @param {any} callback @param {any} [options] */
+        read(url, data, callback, options) {
+          const query = data ? Object.keys(data).map((k) => encodeURIComponent(k) + '=' + encodeURIComponent(data[k])).join('&') : '';
+          send('GET', query ? url + (url.includes('?') ? '&' : '?') + query : url, null, callback, options, null);
+        },
+        /** @param {string} url @param {any} data @param {any} callback @param {string} [type] */
+        ask(url, data, callback, type) { send('POST', url, data === undefined || data === null ? {} : data, callback, undefined, type); },
+        /** @param {string} url @param {any} data @param {any} callback @param {string} [type] */
+        write(url, data, callback, type) { send('PUT', url, data, callback, undefined, type); },
+        /** @param {string} url @param {any} postData @param {any} callback @param {string} method @param {string} [contentType] @param {any} [options] */
+        send(url, postData, callback, method, contentType, options) {
+          const json = typeof postData === 'string' && /json/i.test(contentType || '') ? JSON.parse(postData) : postData;
+          send(method || 'GET', url, json, callback, options, typeof json === 'string' || (typeof FormData !== 'undefined' && json instanceof FormData) ? 'raw' : null);
+        },
+      },
+      menu: {},
+      permissions: {},
+    };
+  }
 
   function ready() {
     if (meta().type !== 'extentionPopupException') freezr.menu._createElements();
