@@ -215,11 +215,20 @@ test("an app that declares no pages opens at its index.html, as freezr's default
 test("a page (and so its token) is not handed to another page's fetch", async () => {
   const nav = await get(`/apps/${APP}/index`, alice, { 'sec-fetch-dest': 'document' });
   assert.equal(nav.statusCode, 200);
+  const file = readFileSync(new URL('../fixtures/apps/com.example.notes/index.html', import.meta.url), 'utf8');
   for (const dest of ['empty', 'iframe', 'script']) {
     const res = await get(`/apps/${APP}/index`, alice, { 'sec-fetch-dest': dest });
     assert.equal(res.statusCode, 403, dest);
     assert.doesNotMatch(res.body, /freezrMeta/);
+    // Its html file, asked for by name (freezr.utils.getHtml, templates), is the file as it is: no token.
+    const raw = await get(`/apps/${APP}/index.html`, alice, { 'sec-fetch-dest': dest });
+    assert.equal(raw.statusCode, 200, dest);
+    assert.equal(raw.body, file);
+    assert.doesNotMatch(raw.body, /freezrMeta|app_token/);
+    assert.match(String(raw.headers['content-security-policy']), /^sandbox; default-src 'none'/);
+    assert.equal(raw.headers['set-cookie'], undefined);
   }
+  assert.match((await get(`/apps/${APP}/index.html`, alice, { 'sec-fetch-dest': 'document' })).body, /var freezrMeta = /, 'opened, it is the page');
 });
 
 test('freezrMeta is escaped so app text cannot close the script', async () => {

@@ -108,7 +108,15 @@ export class AppServing {
       return reply.redirect(loc.pathPrefix + encodeURIComponent(page));
     }
     const pageName = findPage(manifest, rest);
-    if (pageName !== undefined) return this.page(request, reply, viewer, manifest, manifest.pages[pageName]!);
+    if (pageName !== undefined) {
+      // A page's script reading a page's html file (freezr.utils.getHtml, templates) gets the
+      // file as it is, which holds no token, like any other file; only documents are wrapped.
+      const dest = request.headers['sec-fetch-dest'];
+      if (dest !== undefined && dest !== 'document' && manifest.pages[pageName]!.htmlFile === rest) {
+        return this.file(request, reply, viewer.userId, manifest.identifier, rest);
+      }
+      return this.page(request, reply, viewer, manifest, manifest.pages[pageName]!);
+    }
     if (isNavigation(request, rest)) {
       const alias = pageByHtmlName(manifest, rest);
       if (alias !== undefined) return this.page(request, reply, viewer, manifest, manifest.pages[alias]!);
