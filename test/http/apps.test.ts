@@ -231,6 +231,23 @@ test("a page (and so its token) is not handed to another page's fetch", async ()
   assert.match((await get(`/apps/${APP}/index.html`, alice, { 'sec-fetch-dest': 'document' })).body, /var freezrMeta = /, 'opened, it is the page');
 });
 
+test("/feps/manifest: the manifest in the app's words and, as freezr's, the app tables that hold data", async () => {
+  const token = await t.appToken('alice', APP);
+  const auth = { authorization: `Bearer ${token}` };
+  assert.equal((await t.app.inject({ method: 'POST', url: `/ceps/write/${APP}.posts`, headers: auth, payload: { title: 't' } })).statusCode, 200);
+  const other = await t.appToken('alice', 'com.example.other');
+  assert.equal((await t.app.inject({ method: 'POST', url: '/ceps/write/com.example.other', headers: { authorization: `Bearer ${other}` }, payload: { x: 1 } })).statusCode, 200);
+  const res = await t.app.inject({ method: 'GET', url: `/feps/manifest/${APP}`, headers: auth });
+  assert.equal(res.statusCode, 200, res.body);
+  const body = res.json() as { manifest: { identifier: string; app_tables: object }; app_name: string; app_tables: string[] };
+  assert.equal(body.manifest.identifier, APP);
+  assert.ok(body.manifest.app_tables, 'snake_case keys, as written');
+  assert.equal(body.app_name, APP);
+  assert.ok(body.app_tables.includes(`${APP}.posts`), JSON.stringify(body.app_tables));
+  assert.ok(body.app_tables.every((x) => x === APP || x.startsWith(`${APP}.`)), JSON.stringify(body.app_tables));
+  assert.equal((await t.app.inject({ method: 'GET', url: `/feps/manifest/${APP}`, headers: { authorization: `Bearer ${other}` } })).statusCode, 403);
+});
+
 test('freezrMeta is escaped so app text cannot close the script', async () => {
   const evil = readFileSync(new URL('../fixtures/apps/com.example.notes/manifest.json', import.meta.url), 'utf8')
     .replaceAll('"Notes"', '"</script><script>alert(1)</script>\\u2028&"').replaceAll('com.example.notes', 'com.example.evil');

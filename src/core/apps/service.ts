@@ -246,6 +246,11 @@ export class AppService {
     return (await this.requireRecord(ownerId, app)).raw_manifest;
   }
 
+  /** The app's own tables that hold records of this owner, by name (freezr's getManifest lists them beside the manifest). */
+  async usedTables(ownerId: string, app: string): Promise<string[]> {
+    return (await this.ownTables(ownerId, app)).filter((t) => t.count > 0).map((t) => t.table).sort();
+  }
+
   /**
    * An app table name cannot tell app `com.a.b`'s collection `c` from app `com.a.b.c`'s
    * own default table: both are `com.a.b.c`. So one owner never has both apps: an app

@@ -263,8 +263,10 @@ export async function fepsRoutes(fastify: FastifyInstance): Promise<void> {
     const access = await accessFrom(services, request);
     const appName = assertAppName(request.params.app);
     if (appName !== access.appName) throw new FreeholdError('forbidden', "This app's token cannot read another app's manifest");
-    // freezr clients read the manifest in the app's own words (snake_case keys), not our normalised form.
-    return { manifest: await services.apps.rawManifest(access.ownerId, appName), app_name: appName };
+    // freezr clients read the manifest in the app's own words (snake_case keys), not our normalised form,
+    // and beside it the app tables that hold data.
+    const [manifest, tables] = await Promise.all([services.apps.rawManifest(access.ownerId, appName), services.apps.usedTables(access.ownerId, appName)]);
+    return { manifest, app_name: appName, app_tables: tables };
   });
 
   app.get('/feps/permissions/getall/:app', {
