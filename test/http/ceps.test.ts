@@ -44,6 +44,12 @@ describe('ping', () => {
     const res = await call('GET', '/ceps/ping', alice);
     assert.deepEqual([res.json().logged_in, res.json().user_id], [true, 'alice']);
   });
+  test('also at /feps/ping, as freezr serves it', async () => {
+    const res = await call('GET', '/feps/ping', alice);
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual([res.json().logged_in, res.json().user_id, res.json().server_type], [true, 'alice', 'freehold']);
+    assert.equal((await call('GET', '/feps/ping', undefined)).json().logged_in, false);
+  });
 });
 
 describe('write, read, update, delete', () => {

@@ -236,6 +236,12 @@ describe('FEPS files', () => {
     assert.equal(head.body, '');
     const viaQuery = await call('GET', `${url}?token=${alice}`, undefined);
     assert.equal(viaQuery.statusCode, 200, 'images can carry the token in the URL');
+    // freezr's other address for a file read with a Bearer token.
+    const fetched = await call('GET', `/feps/fetchuserfiles/${APP}/alice/pics/one.png`, alice);
+    assert.equal(fetched.statusCode, 200);
+    assert.deepEqual(fetched.rawPayload, content);
+    assert.equal((await call('GET', `/feps/fetchuserfiles/${APP}/alice/pics/one.png`, other)).statusCode, 403);
+    assert.equal((await call('GET', `/feps/fetchuserfiles/${APP}/alice/pics/one.png`, undefined)).statusCode, 401);
   });
 
   test("getuserfiletoken gives the token for a file's address, as freezr's library asks for it", async () => {

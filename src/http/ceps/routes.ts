@@ -56,9 +56,10 @@ export async function cepsRoutes(fastify: FastifyInstance): Promise<void> {
   const { services } = app;
   const rateLimit = apiRateLimit(services);
 
-  app.get('/ceps/ping', {
+  // Also under /feps, as freezr serves it.
+  for (const api of ['ceps', 'feps'] as const) app.get(`/${api}/ping`, {
     schema: {
-      tags: ['ceps'], summary: 'Server identity, and whether the token is valid',
+      tags: [api], summary: 'Server identity, and whether the token is valid',
       response: { 200: Type.Object({
         logged_in: Type.Boolean(), user_id: Type.Optional(Type.String()), app_name: Type.Optional(Type.String()),
         server_type: Type.String(), server_version: Type.String(), ceps_version: Type.String(),

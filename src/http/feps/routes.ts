@@ -226,7 +226,10 @@ export async function fepsRoutes(fastify: FastifyInstance): Promise<void> {
     querystring: Type.Object({ token: Type.Optional(Type.String({ maxLength: 200 })), fileToken: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: true }),
   };
   // GET and HEAD share one handler; Fastify's generated HEAD route would reset Content-Length to 0.
-  app.route({ method: ['GET', 'HEAD'], url: '/feps/userfiles/:app_name/:user_id/*', exposeHeadRoute: false, config: { rateLimit }, schema: userFileSchema, handler: userFile });
+  // freezr also serves files to a Bearer token at /feps/fetchuserfiles/…: the same here.
+  for (const url of ['/feps/userfiles/:app_name/:user_id/*', '/feps/fetchuserfiles/:app_name/:user_id/*']) {
+    app.route({ method: ['GET', 'HEAD'], url, exposeHeadRoute: false, config: { rateLimit }, schema: userFileSchema, handler: userFile });
+  }
 
   // freezr's library (freezr.utils.getFileToken, which apps shipping their own copy of it call)
   // asks this for the `?fileToken=` of a file address; an app token is what that parameter takes.
