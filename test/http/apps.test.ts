@@ -301,6 +301,30 @@ test('static files: content types, strong ETag and 304, sandbox CSP', async () =
   assert.equal((await get(`/apps/${APP}/static/missing.css`)).statusCode, 404);
 });
 
+test("freezr's /app_files/[<owner>/]<app>/<path> addresses serve the app's files, never its pages", async () => {
+  const css = (await get(`/apps/${APP}/static/notes.css`)).body;
+  for (const url of [`/app_files/${APP}/static/notes.css`, `/app_files/alice/${APP}/static/notes.css`]) {
+    const res = await get(url);
+    assert.equal(res.statusCode, 200, url);
+    assert.equal(res.body, css);
+    assert.match(String(res.headers['content-security-policy']), /^sandbox; default-src 'none'/);
+  }
+  const html = await get(`/app_files/${APP}/index.html`, alice, { 'sec-fetch-dest': 'document' });
+  assert.equal(html.statusCode, 200);
+  assert.doesNotMatch(html.body, /freezrMeta/, 'the file, not the page');
+  assert.equal((await get(`/app_files/${APP}/index`, alice, { 'sec-fetch-dest': 'document' })).statusCode, 404, 'a page name is no file');
+  assert.equal((await get(`/app_files/bob/${APP}/static/notes.css`)).statusCode, 404, "another owner's");
+  assert.equal((await get(`/app_files/${APP}/`)).statusCode, 404);
+  assert.equal((await get('/app_files/com.example.missing/x.css')).statusCode, 404);
+  assert.equal((await get('/app_files/nothing')).statusCode, 404);
+  for (const url of [`/app_files/${APP}/static/%2e%2e/%2e%2e/secrets`, `/app_files/${APP}/..%2fmanifest.json`, `/app_files/alice/${APP}/%2E%2E%2F%2E%2E%2Fx`, '/app_files/%2e%2e/x/y']) {
+    const res = await get(url);
+    assert.ok([400, 404].includes(res.statusCode), `${url} → ${res.statusCode}`);
+    assert.match(String(res.headers['content-type']), /^application\/json/, url);
+  }
+  assert.equal((await get(`/app_files/${APP}/static/notes.css`, '')).statusCode, 401);
+});
+
 test('ranges: 206 for one range, 416 past the end, HEAD has headers only', async () => {
   const full = await get(`/apps/${APP}/static/data.txt`);
   const size = Buffer.byteLength(full.body);

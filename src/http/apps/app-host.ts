@@ -6,7 +6,7 @@ import { FreeholdError } from '../../core/errors.js';
 import { classifyHost, mainOrigin, type ParsedAppHost } from '../app-origin.js';
 import { findWebRoot } from '../web/static.js';
 import { appSessionViewer } from './app-session.js';
-import { AppServing, badPath, checkRawPath, checkRest, looksLikePage } from './serve.js';
+import { AppServing, appFilesTarget, checkRawPath, checkRest, decodePathPart, looksLikePage } from './serve.js';
 
 /**
  * What an app host (subdomain mode) serves, decided before any route runs:
@@ -31,14 +31,6 @@ export async function hostApp(labels: AppHostLabels, host: ParsedAppHost): Promi
   return labels.find(host.label);
 }
 
-function decodePath(raw: string): string {
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw badPath();
-  }
-}
-
 export function registerAppHosts(app: FastifyInstance): void {
   const { services } = app;
   const labels = new AppHostLabels(services.stores.host);
@@ -53,12 +45,16 @@ export function registerAppHosts(app: FastifyInstance): void {
     // freezr apps may spell their own files `/apps/<app>/…`: the same files, on this origin only.
     let appPath = rawPath;
     const alias = /^\/apps\/([^/]+)(\/.*)?$/.exec(rawPath);
-    if (alias && decodePath(alias[1]!).toLowerCase() === target.app.toLowerCase()) appPath = alias[2] ?? '/';
-    const rest = checkRest(decodePath(appPath.slice(1)));
+    if (alias && decodePathPart(alias[1]!).toLowerCase() === target.app.toLowerCase()) appPath = alias[2] ?? '/';
+    // And freezr's `/app_files/[<owner>/]<app>/…`: this app's files only, never a page.
+    const files = appFilesTarget(rawPath);
+    const filesOnly = files !== null && files.app.toLowerCase() === target.app.toLowerCase() && (files.owner === null || files.owner === target.owner);
+    if (filesOnly) appPath = '/' + files.rest;
+    const rest = checkRest(decodePathPart(appPath.slice(1)));
 
     const session = await appSessionViewer(services, request, target.owner, target.app);
     if (!session) {
-      if (request.method === 'GET' && looksLikePage(rest)) {
+      if (request.method === 'GET' && !filesOnly && looksLikePage(rest)) {
         // Back through the main origin, which signs the owner in if needed and hands off again.
         const search = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
         return reply.redirect(`${mainOrigin(services.config)}/apps/${encodeURIComponent(target.app)}${appPath}${search}`);
@@ -67,7 +63,9 @@ export function registerAppHosts(app: FastifyInstance): void {
     }
     const installed = await services.apps.get(target.owner, session.appName);
     if (!installed) throw new FreeholdError('not_found', `App ${session.appName} is not installed`);
-    return serving.serve(request, reply, session.viewer, installed, rest);
+    return filesOnly
+      ? serving.serveFile(request, reply, session.viewer, installed, rest)
+      : serving.serve(request, reply, session.viewer, installed, rest);
   }
 
   app.addHook('onRequest', async (request, reply) => {

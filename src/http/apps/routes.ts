@@ -4,11 +4,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { FreeholdError } from '../../core/errors.js';
 import { assertAppName } from '../../core/names.js';
 import { effectiveMode } from '../app-origin.js';
-import { currentOwner, requireOwner } from '../auth.js';
+import { currentOwner, requireOwner, type OwnerContext } from '../auth.js';
 import { AppNameParam, ErrorReply } from '../schemas.js';
 import { withUploadedFile } from '../upload-to-temp.js';
 import { startHandoff } from './handoff.js';
-import { AppServing, checkRawPath, checkRest, looksLikePage } from './serve.js';
+import { AppServing, appFilesTarget, checkRawPath, checkRest, decodePathPart, looksLikePage, type Viewer } from './serve.js';
 
 /**
  * Installed apps on the main origin (`/apps/<app>/…`) and the owner's app management
@@ -31,6 +31,11 @@ const KeptData = Type.Object({
   app_name: Type.String(), tables: Type.Integer({ description: 'Its own tables left' }), records: Type.Integer({ description: 'Records in them' }),
 });
 const keptReply = (k: { appName: string; tables: number; records: number }) => ({ app_name: k.appName, tables: k.tables, records: k.records });
+
+/** The signed-in owner as the viewer of their apps' pages and files. */
+function viewerOf(owner: OwnerContext): Viewer {
+  return { userId: owner.user.userId, isAdmin: owner.user.isAdmin, sessionHash: owner.session.hash, expiresAt: owner.session.expiresAt };
+}
 
 interface AppTarget {
   app: string;
@@ -62,8 +67,7 @@ export async function appRoutes(fastify: FastifyInstance): Promise<void> {
     }
     const installed = await services.apps.get(owner.user.userId, appName);
     if (!installed) throw new FreeholdError('not_found', `App ${appName} is not installed`);
-    const viewer = { userId: owner.user.userId, isAdmin: owner.user.isAdmin, sessionHash: owner.session.hash, expiresAt: owner.session.expiresAt };
-    return serving.serve(request, reply, viewer, installed, rest);
+    return serving.serve(request, reply, viewerOf(owner), installed, rest);
   }
 
   const servingSchema = {
@@ -87,6 +91,28 @@ export async function appRoutes(fastify: FastifyInstance): Promise<void> {
       response: { 400: ErrorReply, 401: ErrorReply, 404: ErrorReply, 416: ErrorReply },
     },
     handler: (request, reply) => serve(request, request.params, reply),
+  });
+
+  // freezr's other address for an app's files (never its pages): path mode only, since in
+  // subdomain mode an app's files are on its own origin, which takes this address too.
+  app.route({
+    method: ['GET', 'HEAD'], url: '/app_files/*', exposeHeadRoute: false,
+    schema: {
+      ...servingSchema, summary: "An app's file at freezr's address: /app_files/[<owner>/]<app>/<path>", params: Type.Object({ '*': Type.String({ maxLength: 2000 }) }),
+      response: { 400: ErrorReply, 401: ErrorReply, 404: ErrorReply, 416: ErrorReply },
+    },
+    handler: async (request, reply) => {
+      checkRawPath(request.url);
+      const target = appFilesTarget(request.url.split('?')[0]!);
+      if (!target) throw new FreeholdError('not_found', 'No such file');
+      const rest = checkRest(decodePathPart(target.rest));
+      const owner = await currentOwner(services, request);
+      if (!owner) throw new FreeholdError('unauthorized', 'Sign in first');
+      if (effectiveMode(config) === 'subdomain') throw new FreeholdError('not_found', "An app's files are served on its own origin");
+      const installed = target.owner === null || target.owner === owner.user.userId ? await services.apps.get(owner.user.userId, target.app) : null;
+      if (!installed) throw new FreeholdError('not_found', `App ${target.app} is not installed`);
+      return serving.serveFile(request, reply, viewerOf(owner), installed, rest);
+    },
   });
 
   app.get('/acctapi/apps', {

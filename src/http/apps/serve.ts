@@ -3,6 +3,7 @@ import type { AppManifest, AppPage } from '../../core/apps/manifest.js';
 import type { InstalledApp } from '../../core/apps/service.js';
 import { relPathProblem } from '../../core/apps/paths.js';
 import { FreeholdError } from '../../core/errors.js';
+import { isValidAppName, isValidUserId } from '../../core/names.js';
 import type { Services } from '../../core/services.js';
 import { apiOrigin, appLocation, effectiveMode, mainOrigin } from '../app-origin.js';
 import { accountCookieName, isSecureRequest } from '../auth.js';
@@ -52,6 +53,32 @@ export function checkRawPath(rawUrl: string): void {
 export function checkRest(rest: string): string {
   if (rest !== '' && relPathProblem(rest) !== null) throw badPath();
   return rest;
+}
+
+/**
+ * freezr's other address for an app's files, `/app_files/<app>/<path>` or
+ * `/app_files/<owner>/<app>/<path>` (told apart by the first segment: user ids have no
+ * dots, app names at least two): the app, the owner named (if any) and the raw path
+ * inside the app, or null when the path is not of that shape.
+ */
+export function appFilesTarget(rawPath: string): { app: string; owner: string | null; rest: string } | null {
+  const m = /^\/app_files\/([^/]+)\/(.*)$/.exec(rawPath);
+  if (!m) return null;
+  const [first, after] = [decodePathPart(m[1]!), m[2]!];
+  if (isValidAppName(first)) return { app: first, owner: null, rest: after };
+  const n = /^([^/]+)\/(.*)$/.exec(after);
+  if (!n || !isValidUserId(first)) return null;
+  const app = decodePathPart(n[1]!);
+  return isValidAppName(app) ? { app, owner: first, rest: n[2]! } : null;
+}
+
+/** A raw (still encoded) part of a request path, decoded; malformed escapes are a bad path. */
+export function decodePathPart(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw badPath();
+  }
 }
 
 /** What a browser navigates to (pages), as opposed to what a page fetches (files). */
@@ -184,6 +211,12 @@ export class AppServing {
       .header('Cache-Control', 'no-store')
       .type('text/html; charset=utf-8')
       .send(html);
+  }
+
+  /** One of the app's files, never a page: freezr's `/app_files/…` addresses (appFilesTarget). */
+  async serveFile(request: FastifyRequest, reply: FastifyReply, viewer: Viewer, installed: InstalledApp, rest: string): Promise<FastifyReply> {
+    if (rest === '') throw new FreeholdError('not_found', 'No such file');
+    return this.file(request, reply, viewer.userId, installed.manifest.identifier, rest);
   }
 
   private async file(request: FastifyRequest, reply: FastifyReply, ownerId: string, appName: string, rest: string): Promise<FastifyReply> {
