@@ -14,7 +14,8 @@ import { AppServing, appFilesTarget, checkRawPath, checkRest, decodePathPart, lo
  *    their own origin: no CORS, no cookies), `/public/query`, the client library
  *    `/lib/<file>`, and the handoff's `/_freehold/enter`;
  *  - everything else is the app's own pages and files, from the root: `/index`,
- *    `/static/app.css` (and, for apps that spell freezr's paths, `/apps/<this app>/…`).
+ *    `/static/app.css` (and, for apps that spell freezr's paths, `/apps/<this app>/…`, and its
+ *    files only at `/app_files/[<owner>/]<this app>/…`).
  * So the owner's pages and the account API (`/`, `/home`, `/signin`, `/acctapi/*`,
  * admin, export) do not exist on an app host: those paths are the app's, and an app
  * has no file there, so they answer 404. Another app's files cannot be asked for at
