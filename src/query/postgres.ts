@@ -27,7 +27,8 @@ import { asciiLower } from './evaluate.js';
  * Arrays. A comparing leaf also matches an element of an array value (evaluate.ts):
  * `OR (<the field is an array> AND EXISTS(<an element passes the same test>))` over
  * jsonb_array_elements, unless the caller's `arraysAt` rules the path out (the store
- * does, for paths an index leads with, behind a guard: see postgresArrayGuard). The
+ * does, for paths an index leads with, behind a guard: arraySplit in
+ * storage/postgres/record-store.ts). The
  * branch leads with a range on the same expression (in jsonb's order every non-empty
  * array lies between `true` and `{}`), so an index can serve even it.
  *
@@ -49,7 +50,6 @@ type Field =
 const COLUMNS = RESERVED_COLUMNS;
 const SQL_OPS = { lt: '<', lte: '<=', gt: '>', gte: '>=' } as const;
 
-export type { ArraysAt };
 
 // --- text encoding (see the comment at the top) ---
 

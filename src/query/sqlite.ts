@@ -27,7 +27,7 @@ import { asciiLower } from './evaluate.js';
  * which SQL adds as `OR (<the field is an array> AND EXISTS(<an element passes the
  * same test>))` over json_each. That branch defeats an expression index's plan for
  * the leaf, so a caller that knows a path holds no array in the table being queried
- * (the store probes its indexes: hasArrays below) says so through `arraysAt`, and
+ * (the store probes its indexes: arrayPlan in storage/sqlite/record-store.ts) says so through `arraysAt`, and
  * the leaf compiles bare. The branch leads with a range on the same expression (an
  * array's JSON text starts with `[`), which lets SQLite serve even it from the index.
  */
@@ -41,7 +41,6 @@ type Field =
   | { kind: 'column'; expr: string; type: 'text' | 'number' }
   | { kind: 'json'; value: string; type: string };
 
-export type { ArraysAt };
 
 const COLUMNS = RESERVED_COLUMNS;
 const NUMBER_TYPES = `('integer','real')`;

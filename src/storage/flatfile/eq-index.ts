@@ -30,7 +30,6 @@ export function keyOf(value: unknown): string | null {
   }
 }
 
-export { pathKey };
 
 export class EqIndex<T extends { record: object }> {
   /** A bucket of one is the entry itself: a Set each costs ~200 bytes, and unique fields are common. */

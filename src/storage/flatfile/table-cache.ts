@@ -7,7 +7,8 @@ import { READ_WITHOUT_WAITING } from '../open-flags.js';
 import { OCCUPIED } from './plan.js';
 import { parseRecord } from './format.js';
 import { idFromFileName } from './paths.js';
-import { candidates, EqIndex, equalityPaths, pathKey } from './eq-index.js';
+import { candidates, EqIndex, equalityPaths } from './eq-index.js';
+import { pathKey } from '../../query/compared-paths.js';
 import type { Condition, FieldPath } from '../../query/types.js';
 import { Watcher, type DirWatch } from './watch.js';
 

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { FreeholdError } from '../../core/errors.js';
-import { compilePostgres, compilePostgresOrder, encodeText, fromJsonb, jsonbToJson, postgresArrayRange, postgresIndexedExpression, postgresValueExpression, toJsonb, type ArraysAt } from '../../query/postgres.js';
+import { compilePostgres, compilePostgresOrder, encodeText, fromJsonb, jsonbToJson, postgresArrayRange, postgresIndexedExpression, postgresValueExpression, toJsonb } from '../../query/postgres.js';
+import type { ArraysAt } from '../../query/condition-compiler.js';
 import { comparedJsonPaths, pathKey } from '../../query/compared-paths.js';
 import { PATH_SEGMENT } from '../../query/validate.js';
 import type { Condition, FieldPath, QueryOptions } from '../../query/types.js';
@@ -72,6 +73,12 @@ const INDEX_LEADS_RECHECK_MS = 5000;
 const ARRAYS_SEEN_MS = 60_000;
 const ARRAYS_SEEN = 10_000;
 
+/** Paths whose guard texts are kept (arraySplit); apps query a few fields each. */
+const PATH_PROBES = 256;
+/** The second column of each index on the records table ($1) whose first is scope, as printed. */
+const INDEX_LEADS = `SELECT pg_get_indexdef(i.indexrelid, 2, true) FROM pg_index i
+  WHERE i.indrelid = to_regclass($1) AND i.indnatts >= 2 AND pg_get_indexdef(i.indexrelid, 1, true) = 'scope'`;
+
 /** arraySplit's answer: the guard, the guarded paths' keys, and the arraysAt that leaves them bare. */
 interface ArraySplit {
   guard: string;
@@ -79,11 +86,6 @@ interface ArraySplit {
   arraysAt: ArraysAt;
 }
 
-/** Paths whose guard texts are kept (arraySplit); apps query a few fields each. */
-const PATH_PROBES = 256;
-/** The second column of each index on the records table ($1) whose first is scope, as printed. */
-const INDEX_LEADS = `SELECT pg_get_indexdef(i.indexrelid, 2, true) FROM pg_index i
-  WHERE i.indrelid = to_regclass($1) AND i.indnatts >= 2 AND pg_get_indexdef(i.indexrelid, 1, true) = 'scope'`;
 /**
  * Queries go to the pool while the shared query connection has gone this long without
  * an answer. An indexed page takes ~0.1 ms, so even a few dozen queued ones answer
@@ -332,12 +334,12 @@ export class PostgresRecordStore implements RecordStore {
     if (split && !this.arraysSeen(scope, split)) {
       // The usual case: no array in the guarded fields. The bare page and the guard, in one
       // snapshot; only if the guard finds an array is the page asked again, with both arms.
-      const { text, values } = this.pageStatement(owner, table, where, options, 'bare');
+      const { text, values } = this.pageStatement(owner, table, where, options, 'bare', split);
       const { rows } = await this.queryConnection().query<[boolean, string]>({ name: this.names.of(text), text, values, rowMode: 'array' });
       if (!rows[0]![0]) return rows[0]![1];
       this.sawArrays(scope, split);
     }
-    const { text, values } = this.pageStatement(owner, table, where, options, split ? 'arms' : 'plain');
+    const { text, values } = this.pageStatement(owner, table, where, options, split ? 'arms' : 'plain', split);
     const { rows } = await this.queryConnection().query<[string]>({ name: this.names.of(text), text, values, rowMode: 'array' });
     return rows[0]![0];
   }
@@ -349,11 +351,12 @@ export class PostgresRecordStore implements RecordStore {
    * branches (right when the guard is false); `arms` runs one of two arms, which
    * PostgreSQL picks by evaluating the uncorrelated guard once and skipping the arm it
    * rules out ("One-Time Filter"), each stopping at skip + limit so the bare arm keeps its
-   * index-ordered, early-stopping plan.
+   * index-ordered, early-stopping plan. `known`: arraySplit(where), when the caller has it.
    */
-  private pageStatement(owner: string, table: string, where: Condition, options: QueryOptions, mode: 'plain' | 'bare' | 'arms'): { text: string; values: unknown[] } {
+  private pageStatement(owner: string, table: string, where: Condition, options: QueryOptions, mode: 'plain' | 'bare' | 'arms',
+    known?: ArraySplit | null): { text: string; values: unknown[] } {
     const params: unknown[] = [scopeOf(owner, table)];
-    const split = mode === 'plain' ? null : this.arraySplit(where);
+    const split = mode === 'plain' ? null : (known === undefined ? this.arraySplit(where) : known);
     if (mode !== 'plain' && !split) throw new Error('A guarded page needs a guarded path');
     const cond = mode === 'bare' ? '' : compilePostgres(where, 'data', params);
     const bare = split ? compilePostgres(where, 'data', params, split.arraysAt) : '';

@@ -2,9 +2,9 @@ import type { Worker } from 'node:worker_threads';
 import { atTurnEnd } from '../../turn-end.js';
 import { QUERY_WORKER_ROLE, QUERY_WORKER_URL } from './query-protocol.js';
 import type { FromQueryWorker, QueryWorkerData, Recheck, ToQueryWorker } from './query-worker.js';
+import { startModuleWorker, terminateHeld } from './worker-start.js';
 
 export type { Recheck };
-import { startModuleWorker, terminateHeld } from './worker-start.js';
 
 /**
  * Hands record queries to a second thread when the main one has other work, so that a
