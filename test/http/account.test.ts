@@ -192,6 +192,22 @@ describe('app passwords and OAuth', () => {
     assert.equal(reuse.statusCode, 401);
   });
 
+  test('the token an app password buys lasts as long as the owner chose for the password', async () => {
+    const cookie = await server.signIn('erin');
+    const day = 24 * 3600 * 1000;
+    for (const span of [3600 * 1000, 365 * day]) {
+      const asked = Date.now() + span;
+      const made = await server.app.inject({ method: 'GET', url: `/acctapi/generateAppPassword?app_name=com.example.notes&expiry=${asked}`, headers: { cookie } });
+      assert.equal(made.statusCode, 200, made.body);
+      const { app_password, expiry } = made.json() as { app_password: string; expiry: number };
+      assert.ok(Math.abs(expiry - asked) < 60_000, `password expiry ${expiry} is the one asked for (${asked})`);
+      const res = await server.app.inject({ method: 'POST', url: '/oauth/token', payload: { grant_type: 'password', username: 'erin', password: app_password, client_id: 'com.example.notes' } });
+      assert.equal(res.statusCode, 200, res.body);
+      const seconds = (res.json() as { expires_in: number }).expires_in;
+      assert.ok(Math.abs(seconds * 1000 - span) < 120_000, `token lasts ${seconds} s for a span of ${span / 1000} s`);
+    }
+  });
+
   test("freezr's account-token cookie works as Bearer for generateAppPassword; applogout ends it", async () => {
     const res = await server.app.inject({ method: 'POST', url: '/acctapi/login', payload: { user_id: 'erin', password: TEST_PASSWORD } });
     const accountToken = res.cookies.find((c) => c.name === 'app_token_erin')!.value;

@@ -136,13 +136,14 @@ export class TokenService {
   }
 
   /** The owner's live app tokens and app passwords, by id (the stored hash: useless as a credential). */
-  async listFor(userId: string): Promise<Array<{ id: string; kind: TokenKind; appName: string; createdAt: number; expiresAt: number }>> {
+  /** `sessionBound`: a page token, made for the app's pages while the owner is signed in, which ends with that sign-in. */
+  async listFor(userId: string): Promise<Array<{ id: string; kind: TokenKind; appName: string; createdAt: number; expiresAt: number; sessionBound: boolean }>> {
     const rows = (await this.store.query(SYSTEM_OWNER, SystemTable.tokens, { op: 'eq', path: ['owner_id'], value: userId },
       { sort: [{ path: ['_date_created'], direction: -1 }], skip: 0, limit: 10000 })) as TokenRecord[];
     const now = Date.now();
     // Credentials an owner hands out or apps hold; handoff codes and app-origin sessions die with the sign-in session.
     return rows.filter((r) => (r.kind === 'app' || r.kind === 'app_password') && r.expires_at > now)
-      .map((r) => ({ id: r._id, kind: r.kind, appName: r.app_name, createdAt: r._date_created, expiresAt: r.expires_at }));
+      .map((r) => ({ id: r._id, kind: r.kind, appName: r.app_name, createdAt: r._date_created, expiresAt: r.expires_at, sessionBound: typeof r.session === 'string' && r.session !== '' }));
   }
 
   /**
@@ -269,7 +270,10 @@ export class TokenService {
 
   /**
    * Trades a one-time app password for an app token. The password row is deleted
-   * before the token is issued, so two racing requests cannot both succeed.
+   * before the token is issued, so two racing requests cannot both succeed. The token
+   * lasts until the password's expiry: the owner chose that span for the app's access
+   * when making the password (the home page says "expires in"; freezr's `expiry`), and
+   * there is no refresh token to extend a shorter one.
    */
   async exchangeAppPassword(userId: unknown, password: unknown, appName: unknown): Promise<{ token: string; claims: TokenClaims }> {
     const check = await this.check(password, 'app_password');
@@ -280,7 +284,7 @@ export class TokenService {
     if (!burned) throw new FreeholdError('unauthorized', 'This app password was already used');
     const claims: TokenClaims = {
       kind: 'app', userId: check.claims.userId, ownerId: check.claims.ownerId, appName: check.claims.appName,
-      expiresAt: Math.min(check.claims.expiresAt, Date.now() + DEFAULT_OAUTH_TOKEN_TTL_MS),
+      expiresAt: check.claims.expiresAt,
     };
     return { token: await this.issue(claims), claims };
   }
