@@ -1,5 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { FreeholdError, ErrorStatus } from '../core/errors.js';
+import { mainOrigin } from './app-origin.js';
+import { sendErrorPage, wantsErrorPage } from './error-page.js';
 
 export interface ErrorBody {
   error: string;
@@ -77,6 +79,8 @@ function clientWentAway(err: unknown, request: FastifyRequest): boolean {
 }
 
 export function registerErrorHandling(app: FastifyInstance): void {
+  // Read when needed: a server started on port 0 learns its address only once listening.
+  const homeUrl = () => `${mainOrigin(app.services.config)}/home`;
   app.setErrorHandler((err, request: FastifyRequest, reply) => {
     const { status, body } = toErrorBody(err);
     // Only the server's own failures are errors: a full quota (507) is the owner's
@@ -90,11 +94,12 @@ export function registerErrorHandling(app: FastifyInstance): void {
       reply.header('Content-Range', `bytes */${size}`);
       delete body.details;
     }
-    void reply.code(status).type('application/json; charset=utf-8').send(body);
+    if (wantsErrorPage(request)) void sendErrorPage(reply, status, body, homeUrl());
+    else void reply.code(status).type('application/json; charset=utf-8').send(body);
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).type('application/json; charset=utf-8').send({
-      error: 'not_found', message: `No route for ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}`,
-    });
+    const body = { error: 'not_found', message: `No route for ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}` };
+    if (wantsErrorPage(request)) void sendErrorPage(reply, 404, { ...body, message: 'There is no page at this address.' }, homeUrl());
+    else void reply.code(404).type('application/json; charset=utf-8').send(body);
   });
 }

@@ -290,6 +290,47 @@ describe('on the app origin', () => {
   });
 });
 
+describe('errors met by a browser on an app origin', () => {
+  let host: string;
+  let appCookie: string;
+  before(async () => ({ host, appCookie } = await enter(alice)));
+
+  test('the favicon browsers ask for unprompted is an empty answer when the app has none, signed in or not', async () => {
+    assert.equal((await onHost(host, '/favicon.ico', appCookie)).statusCode, 204);
+    assert.equal((await onHost(host, '/favicon.ico')).statusCode, 204);
+  });
+
+  test('a navigation to nothing gets a page with a way home; scripts and the APIs get JSON', async () => {
+    const page = await onHost(host, '/no-such-page.html', appCookie, { 'sec-fetch-dest': 'document', accept: 'text/html' });
+    assert.equal(page.statusCode, 404);
+    assert.match(String(page.headers['content-type']), /^text\/html/);
+    assert.match(page.body, /<h1>Nothing here<\/h1>/);
+    assert.ok(page.body.includes(`<a href="${t.config.publicUrl}/home">`), page.body);
+    const csp = String(page.headers['content-security-policy']);
+    assert.match(csp, /^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/=]+'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'$/);
+    // Signed out: the page says so, and still offers the way home.
+    const out = await onHost(host, '/static/notes.css', '', { 'sec-fetch-dest': 'document' });
+    assert.equal(out.statusCode, 401);
+    assert.match(out.body, /<h1>You need to sign in<\/h1>/);
+    // The same addresses fetched by a script, or by a client that asks for JSON, answer JSON.
+    const asScripts: Record<string, string>[] = [{ 'sec-fetch-dest': 'empty', accept: 'text/html' }, {}, { accept: 'application/json' }];
+    for (const headers of asScripts) {
+      const res = await onHost(host, '/no-such-page.html', appCookie, headers);
+      assert.equal(res.statusCode, 404);
+      assert.deepEqual(Object.keys(res.json()), ['error', 'message']);
+    }
+    const api = await onHost(host, '/ceps/read/com.example.notes/nothing', '', { 'sec-fetch-dest': 'document', accept: 'text/html' });
+    assert.equal(api.statusCode, 401);
+    assert.equal(api.json().error, 'unauthorized');
+  });
+
+  test('text from the request never becomes markup on the page', async () => {
+    const res = await t.app.inject({ url: '/apps/com.example.%3Cscript%3Ex', headers: { cookie: alice, 'sec-fetch-dest': 'document' } });
+    assert.match(String(res.headers['content-type']), /^text\/html/);
+    assert.doesNotMatch(res.body, /<script/i, res.body);
+  });
+});
+
 describe('the main origin', () => {
   test('its session cookie is host-only, so it never reaches an app origin', async () => {
     const res = await t.app.inject({ method: 'POST', url: '/acctapi/login', payload: { user_id: 'alice', password: 'correct horse battery' } });

@@ -77,6 +77,17 @@ export function registerAppHosts(app: FastifyInstance): void {
     if (isServicePath(rawPath)) return;
     const target = await hostApp(labels, kind.host);
     if (!target) throw new FreeholdError('not_found', 'No app is served at this address');
+    if (rawPath === '/favicon.ico') {
+      // Browsers ask every origin for one unprompted: an app without its own gets an
+      // empty answer, as the main origin gives, rather than an error in its console.
+      try {
+        await serveContent(request, reply, target, rawPath);
+      } catch (err) {
+        if (!(err instanceof FreeholdError) || (err.code !== 'not_found' && err.code !== 'unauthorized')) throw err;
+        return reply.code(204).send();
+      }
+      return reply;
+    }
     await serveContent(request, reply, target, rawPath);
     return reply;
   });
