@@ -144,21 +144,26 @@ test('removing an app asks first, then takes its card away', { timeout: 30_000, 
   const card = `#apps-list li[data-app="${APP}"]`;
   await page.goto(`${server.url}/home`);
   await page.waitForSelector(card);
-  // Declining the confirm keeps the app.
-  page.once('dialog', (d) => void d.dismiss());
+  // One question with three answers; Cancel (focused first) and Escape keep the app.
   await page.click(`${card} button`);
+  await page.waitForSelector('#remove-dialog[open]');
+  assert.match((await page.textContent('#remove-dialog')) ?? '', new RegExp(`Remove .*\\?\\s*${APP.replace(/\./g, '\\.')}`));
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Cancel');
+  await page.screenshot({ path: path.join(SHOTS, 'remove-dialog.png'), fullPage: true });
+  await page.click('#remove-dialog button[value="cancel"]');
+  await page.waitForSelector('#remove-dialog:not([open])', { state: 'attached' });
+  await page.click(`${card} button`);
+  await page.waitForSelector('#remove-dialog[open]');
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('#remove-dialog:not([open])', { state: 'attached' });
   await page.waitForTimeout(200);
   assert.equal(await page.isVisible(card), true);
-  // Remove, and say yes to deleting its data too (the second question).
-  const answers: string[] = [];
-  const answer = (d: import('playwright-core').Dialog) => { answers.push(d.message()); void d.accept(); };
-  page.on('dialog', answer);
+  assert.ok(await server.services.apps.get(OWNER, APP), 'still installed');
+  // Remove, deleting its data too.
   await page.click(`${card} button`);
+  await page.click('#remove-dialog button[value="delete"]');
   await page.waitForSelector(card, { state: 'detached' });
-  page.off('dialog', answer);
   await page.waitForSelector('#apps-empty:not([hidden])');
-  assert.equal(answers.length, 2, answers.join(' | '));
-  assert.match(answers[1]!, /Also delete the data/);
   const left = (await server.services.stores.records(OWNER).listTables(OWNER)).map((x) => x.table).filter((x) => x === APP || x.startsWith(`${APP}.`));
   assert.deepEqual(left, [], 'its data went with it');
 });
@@ -198,13 +203,10 @@ test('data an app left on removal is listed on the home page and can be deleted 
   const records = server.services.stores.records(OWNER);
   for (const id of ['monday', 'tuesday']) await records.put(OWNER, `${name}.entries`, { _id: id, _date_created: 1, _date_modified: 1, text: id });
 
-  // Remove it, keeping its data (OK to the first question, Cancel to the second).
-  let asked = 0;
-  const keepData = (d: import('playwright-core').Dialog) => void (asked++ === 0 ? d.accept() : d.dismiss());
-  page.on('dialog', keepData);
+  // Remove it, keeping its data.
   await page.click(`${card} button`);
+  await page.click('#remove-dialog button[value="keep"]');
   await page.waitForSelector(card, { state: 'detached' });
-  page.off('dialog', keepData);
   const row = `#kept-list li[data-kept="${name}"]`;
   await page.waitForSelector(row);
   assert.equal(await page.isVisible('#kept'), true);

@@ -203,6 +203,105 @@ describe('owner pages in a browser', { skip: browserSkipReason() }, () => {
     await shot('home');
   });
 
+  test('the app password is listed under access from elsewhere, and revoking it ends it', async () => {
+    const row = '#access-list li';
+    await page.waitForSelector(row);
+    assert.match(await page.textContent(row) ?? '', /com\.example\.notes.*App password, not used yet/s);
+    const password = (await page.textContent('#app-password-value')) ?? '';
+    await page.click(`${row} button`);
+    await page.waitForSelector('#access-empty:not([hidden])');
+    const traded = await server.app.inject({ method: 'POST', url: '/oauth/token', payload: { grant_type: 'password', username: ADMIN, password, client_id: 'com.example.notes' } });
+    assert.equal(traded.statusCode, 401, 'a revoked app password buys nothing');
+
+    // An app's access bought with a password shows too, and revoking it stops its token at once.
+    const made = await server.app.inject({ url: '/acctapi/generateAppPassword?app_name=com.example.notes', headers: { cookie: await server.signIn(ADMIN) } });
+    const token = (await server.app.inject({
+      method: 'POST', url: '/oauth/token', payload: { grant_type: 'password', username: ADMIN, password: made.json().app_password, client_id: 'com.example.notes' },
+    })).json().access_token as string;
+    const auth = { authorization: `Bearer ${token}` };
+    assert.equal((await server.app.inject({ url: '/ceps/query/com.example.notes', headers: auth })).statusCode, 200);
+    await page.reload();
+    await page.waitForSelector(row);
+    assert.match(await page.textContent(row) ?? '', /App access/);
+    await shot('home-access');
+    await page.click(`${row} button`);
+    await page.waitForSelector('#access-empty:not([hidden])');
+    assert.equal((await server.app.inject({ url: '/ceps/query/com.example.notes', headers: auth })).statusCode, 401);
+  });
+
+  test('the owner allows and takes back what an app asks for on the home page', async () => {
+    await server.services.apps.install(ADMIN, { folder: path.join('test', 'fixtures', 'apps', 'com.example.notes') });
+    await page.reload();
+    const row = '#permissions-list [data-app="com.example.notes"] li[data-permission="publish_posts"]';
+    await page.waitForSelector(row);
+    assert.match(await page.textContent(row) ?? '', /publish_posts.*Share posts with friends.*com\.example\.notes\.posts.*Not allowed/s);
+    assert.equal(await server.services.permissions.isGranted(ADMIN, 'com.example.notes', 'publish_posts'), false);
+    await page.click(`${row} button`);
+    await page.waitForFunction((sel) => /Allowed/.test(document.querySelector(sel)?.textContent ?? '') && !/Not allowed/.test(document.querySelector(sel)?.textContent ?? ''), row);
+    assert.equal(await server.services.permissions.isGranted(ADMIN, 'com.example.notes', 'publish_posts'), true);
+    await page.locator('#permissions-panel').screenshot({ path: path.join(SHOTS, 'home-permissions.png') });
+    await page.click(`${row} button`);
+    await page.waitForFunction((sel) => /Not allowed/.test(document.querySelector(sel)?.textContent ?? ''), row);
+    assert.equal(await server.services.permissions.isGranted(ADMIN, 'com.example.notes', 'publish_posts'), false);
+  });
+
+  test('the owner downloads everything and imports it back from the home page', async () => {
+    const records = server.services.stores.records(ADMIN);
+    await records.put(ADMIN, 'com.example.notes', { _id: 'kept-note', _date_created: 1, _date_modified: 2, title: 'round trip' });
+    await page.reload();
+    await page.waitForFunction(() => /record/.test(document.querySelector('#usage')?.textContent ?? ''));
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-link')]);
+    const saved = path.join(SHOTS, '..', 'export-from-home.zip');
+    await download.saveAs(saved);
+    assert.match(download.suggestedFilename(), /^freehold-export-alice-.*\.zip$/);
+
+    await records.delete(ADMIN, 'com.example.notes', 'kept-note');
+    await page.setInputFiles('#import-file', saved);
+    await page.click('#import-button');
+    await page.waitForSelector('#import-status.alert-success');
+    assert.match(await page.textContent('#import-status') ?? '', /Imported \d+ records?, \d+ files?/);
+    const back = await records.get(ADMIN, 'com.example.notes', 'kept-note');
+    assert.equal(back?.title, 'round trip');
+    await page.locator('#data-panel').screenshot({ path: path.join(SHOTS, 'home-data.png') });
+
+    // Something that is not an export is refused with the reason, and nothing changes.
+    await page.setInputFiles('#import-file', { name: 'not-an-export.zip', mimeType: 'application/zip', buffer: Buffer.from('no zip at all') });
+    await page.click('#import-button');
+    await page.waitForSelector('#import-status.alert-error');
+    assert.match(await page.textContent('#import-status') ?? '', /Nothing was imported/);
+  });
+
+  test('a sign-out the server could not carry out says so, and the page stays', async () => {
+    await page.route('**/acctapi/logout', (route) => route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ error: 'unavailable', message: 'Busy.' }) }));
+    try {
+      await page.click('#signout');
+      await page.waitForSelector('#apps-error:not([hidden])');
+      assert.match(await page.textContent('#apps-error') ?? '', /Could not sign you out: Busy\./);
+      assert.equal(page.url(), `${server.url}/home`);
+    } finally {
+      await page.unroute('**/acctapi/logout');
+    }
+  });
+
+  test('an address with nothing behind it is a page for people, and JSON for programs', async () => {
+    const res = await page.goto(`${server.url}/no/such/page`);
+    assert.equal(res?.status(), 404);
+    assert.equal(await page.textContent('h1'), 'Nothing here');
+    assert.equal(await page.getAttribute('a', 'href'), `${server.url}/home`);
+    await shot('not-found');
+    await page.click('a');
+    await page.waitForURL(`${server.url}/home`);
+    // The APIs answer JSON even to a browser's navigation; scripts get JSON everywhere.
+    const api = await page.goto(`${server.url}/ceps/read/com.example.notes/nothing`);
+    assert.equal(api?.status(), 401);
+    assert.match(api?.headers()['content-type'] ?? '', /application\/json/);
+    const fetched = await page.evaluate(async () => {
+      const r = await fetch('/no/such/page');
+      return { status: r.status, type: r.headers.get('content-type') };
+    });
+    assert.deepEqual(fetched, { status: 404, type: 'application/json; charset=utf-8' });
+  });
+
   test('after sign-in, `next` never leaves the site, however it is spelled', async () => {
     const other = await browser.newContext();
     try {

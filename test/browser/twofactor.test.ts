@@ -71,6 +71,7 @@ describe('two-factor sign-in in a browser', { skip: browserSkipReason() }, () =>
     assert.match(secret, /^[A-Z2-7]{32}$/);
     const uri = await page.textContent('#twofactor-uri');
     assert.match(uri ?? '', new RegExp(`^otpauth://totp/.*secret=${secret}`));
+    assert.equal(await page.getAttribute('#twofactor-uri', 'href'), uri, 'the setup link is a link a phone can open');
     await page.locator('#twofactor-panel').screenshot({ path: path.join(SHOTS, 'twofactor-setup.png') });
 
     await page.fill('#twofactor-code', '12345');

@@ -179,14 +179,17 @@ export async function accountRoutes(fastify: FastifyInstance): Promise<void> {
     return { app_password: password, app_name: appName, expiry: expiresAt };
   });
 
-  const TokenInfo = Type.Object({ id: Type.String(), kind: Type.String(), app_name: Type.String(), created_at: Type.Number(), expires_at: Type.Number() });
+  const TokenInfo = Type.Object({
+    id: Type.String(), kind: Type.String(), app_name: Type.String(), created_at: Type.Number(), expires_at: Type.Number(),
+    session_bound: Type.Boolean({ description: "A page token of a signed-in owner's app pages; ends with that sign-in" }),
+  });
 
   app.get('/acctapi/tokens', {
     schema: { tags: ['account'], summary: 'Live app tokens and app passwords of the signed-in owner', response: { 200: Type.Object({ tokens: Type.Array(TokenInfo) }) } },
   }, async (request) => {
     const { userId } = await requireAccount(services, request);
     const tokens = await services.tokens.listFor(userId);
-    return { tokens: tokens.map((t) => ({ id: t.id, kind: t.kind, app_name: t.appName, created_at: t.createdAt, expires_at: t.expiresAt })) };
+    return { tokens: tokens.map((t) => ({ id: t.id, kind: t.kind, app_name: t.appName, created_at: t.createdAt, expires_at: t.expiresAt, session_bound: t.sessionBound })) };
   });
 
   app.delete('/acctapi/tokens/:id', {

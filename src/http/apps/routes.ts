@@ -155,6 +155,18 @@ export async function appRoutes(fastify: FastifyInstance): Promise<void> {
     return { app_name: appName, removed: true };
   });
 
+  app.get('/acctapi/apps/:app/permissions', {
+    schema: {
+      tags: ['account'], summary: "An installed app's declared permissions and whether each is granted (change them with PUT /feps/permissions/change)",
+      params: AppParams, response: { 200: Type.Object({ app_name: Type.String(), permissions: Type.Array(Type.Object({}, { additionalProperties: true })) }), 404: ErrorReply },
+    },
+  }, async (request) => {
+    const owner = await requireOwner(services, request);
+    const appName = assertAppName(request.params.app);
+    if (!(await services.apps.get(owner.user.userId, appName))) throw new FreeholdError('not_found', `App ${appName} is not installed`);
+    return { app_name: appName, permissions: await services.permissions.list(owner.user.userId, appName) };
+  });
+
   app.get('/acctapi/kept-data', {
     schema: {
       tags: ['account'], summary: 'Data left by apps that are not installed (removed with their data kept, or used from elsewhere)',

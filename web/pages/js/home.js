@@ -1,11 +1,14 @@
 // The owner's home page: wires the panels together once the session is known.
-import { api, redirectIfSignedOut } from './api.js';
+import { ApiError, api, redirectIfSignedOut } from './api.js';
 import { byId, say } from './dom.js';
 import { appsPanel } from './home/apps.js';
 import { installPanel } from './home/install.js';
 import { appPasswordPanel } from './home/app-password.js';
 import { usersPanel } from './home/users.js';
 import { twoFactorPanel } from './home/twofactor.js';
+import { permissionsPanel } from './home/permissions.js';
+import { accessPanel } from './home/access.js';
+import { dataPanel } from './home/data.js';
 
 async function main() {
   let session;
@@ -24,21 +27,40 @@ async function main() {
   byId('whoami').hidden = false;
   byId('signout').addEventListener('click', signOut);
 
-  const passwords = appPasswordPanel();
-  const apps = appsPanel({ onApps: (list) => passwords.setApps(list) });
-  installPanel({ onInstalled: () => apps.refresh() });
+  const access = accessPanel();
+  const passwords = appPasswordPanel({ onMade: () => access.refresh() });
+  const permissions = permissionsPanel();
+  const apps = appsPanel({
+    onApps: (list) => {
+      passwords.setApps(list);
+      permissions.refresh(list);
+    },
+  });
+  const data = dataPanel({ onImported: () => apps.refresh() });
+  installPanel({ onInstalled: () => { apps.refresh(); data.refresh(); } });
   twoFactorPanel().refresh();
   if (session.is_admin) usersPanel().refresh();
+  access.refresh();
+  data.refresh();
   await apps.refresh();
 }
 
 async function signOut() {
+  const button = byId('signout');
+  button.disabled = true;
   try {
     await api('/acctapi/logout', { method: 'POST' });
-  } finally {
-    // Even if the call failed, the sign-in page is the right place to be.
-    location.assign('/signin');
+  } catch (err) {
+    // Signed out already (another tab, an expired session): the sign-in page is right.
+    // Otherwise the session may still be live, and on a shared computer that matters.
+    if (!(err instanceof ApiError) || err.status !== 401) {
+      button.disabled = false;
+      say(byId('apps-error'), `Could not sign you out: ${err.message} Try again.`);
+      byId('apps-error').scrollIntoView({ block: 'center' });
+      return;
+    }
   }
+  location.assign('/signin');
 }
 
 main();

@@ -7,7 +7,8 @@ function formatDateTime(ms) {
   return new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 }
 
-export function appPasswordPanel() {
+/** @param {{onMade?: () => void}} [hooks]  told when a password was made */
+export function appPasswordPanel({ onMade } = {}) {
   const form = byId('app-password-form');
   const appInput = byId('app-password-app');
   const suggestions = byId('app-password-apps');
@@ -34,6 +35,7 @@ export function appPasswordPanel() {
       try {
         const reply = await api(`/acctapi/generateAppPassword?${query}`);
         show(reply.app_name || appName, reply.app_password, Number(reply.expiry) || expiresAt);
+        onMade?.();
       } catch (err) {
         if (!redirectIfSignedOut(err)) say(error, err.message);
       }

@@ -20,6 +20,21 @@ function initialOf(app) {
 }
 
 /**
+ * Asks how to remove an app: keep its data, delete it, or not remove it at all
+ * (Cancel, Escape). Resolves to 'keep', 'delete' or 'cancel'.
+ */
+function askRemoval(app, name) {
+  const dialog = byId('remove-dialog');
+  byId('remove-name').textContent = name;
+  byId('remove-id').textContent = app.app_name;
+  dialog.returnValue = 'cancel';
+  return new Promise((resolve) => {
+    dialog.addEventListener('close', () => resolve(dialog.returnValue || 'cancel'), { once: true });
+    dialog.showModal();
+  });
+}
+
+/**
  * @param {{onApps: (apps: object[]) => void}} hooks  told the list after each load
  */
 export function appsPanel({ onApps }) {
@@ -80,7 +95,7 @@ export function appsPanel({ onApps }) {
   function card(app) {
     const name = app.display_name || app.app_name;
     const updated = formatDate(app.updated_at || app.installed_at);
-    const remove = el('button', { type: 'button', className: 'button small danger', 'aria-label': `Remove ${name}` }, 'Remove');
+    const remove = el('button', { type: 'button', className: 'button small danger', 'aria-label': `Remove ${name} (${app.app_name})` }, 'Remove');
     remove.addEventListener('click', () => removeApp(app, name, remove));
     return el('li', { className: 'app-card', 'data-app': app.app_name },
       el('a', { className: 'app-link', href: `/apps/${encodeURIComponent(app.app_name)}` },
@@ -93,11 +108,11 @@ export function appsPanel({ onApps }) {
   }
 
   async function removeApp(app, name, button) {
-    if (!confirm(`Remove ${name} (${app.app_name}) from your server?`)) return;
-    const withData = confirm(`Also delete the data ${name} stored? OK deletes it for good; Cancel keeps it, for when you install the app again.`);
+    const choice = await askRemoval(app, name);
+    if (choice !== 'keep' && choice !== 'delete') return;
     button.disabled = true;
     try {
-      await api(`/acctapi/apps/${encodeURIComponent(app.app_name)}${withData ? '?delete_data=true' : ''}`, { method: 'DELETE' });
+      await api(`/acctapi/apps/${encodeURIComponent(app.app_name)}${choice === 'delete' ? '?delete_data=true' : ''}`, { method: 'DELETE' });
       await refresh();
     } catch (err) {
       button.disabled = false;

@@ -72,6 +72,8 @@ export function twoFactorPanel() {
         secretOut.textContent = grouped(secret);
         secretOut.dataset.secret = secret;
         uriOut.textContent = uri;
+        // A link, so the phone that holds the authenticator can open it with a tap.
+        if (uri.startsWith('otpauth://')) uriOut.href = uri;
         confirmCode.value = '';
         byId('copy-twofactor-secret').textContent = 'Copy';
         view('enrol');
@@ -87,6 +89,7 @@ export function twoFactorPanel() {
     status(message, '', '');
     secretOut.textContent = '';
     uriOut.textContent = '';
+    uriOut.removeAttribute('href');
     view('off');
   });
 
@@ -103,6 +106,7 @@ export function twoFactorPanel() {
         const reply = await api('/acctapi/2fa/confirm', { method: 'POST', body: { code } });
         secretOut.textContent = '';
         uriOut.textContent = '';
+        uriOut.removeAttribute('href');
         state.textContent = 'On';
         state.classList.remove('badge-off');
         summary.textContent = 'Signing in now asks for a code from your authenticator app.';

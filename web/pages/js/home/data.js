@@ -1,0 +1,54 @@
+// "Your data": how much is stored (against the quota, if any), the export download,
+// and importing an archive.
+import { api, redirectIfSignedOut } from '../api.js';
+import { byId } from '../dom.js';
+import { uploadForm } from './upload-form.js';
+
+/** Bytes for people: 1.2 MB, 340 KB. */
+export function formatBytes(n) {
+  if (!Number.isFinite(n) || n < 1000) return `${Math.max(0, Math.round(n || 0))} bytes`;
+  const units = ['KB', 'MB', 'GB', 'TB'];
+  let value = n;
+  let unit = -1;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+/** @param {{onImported: () => void}} hooks */
+export function dataPanel({ onImported }) {
+  const usage = byId('usage');
+
+  async function refresh() {
+    try {
+      const u = await api('/acctapi/usage');
+      const records = `${u.records.toLocaleString()} ${u.records === 1 ? 'record' : 'records'}`;
+      const ofRecords = u.quota?.records ? ` of ${u.quota.records.toLocaleString()}` : '';
+      const ofBytes = u.quota?.bytes ? ` of ${formatBytes(u.quota.bytes)}` : '';
+      usage.textContent = `${records}${ofRecords} · ${formatBytes(u.bytes)}${ofBytes} stored`;
+    } catch (err) {
+      if (!redirectIfSignedOut(err)) usage.textContent = '';
+    }
+  }
+
+  uploadForm({
+    prefix: 'import',
+    url: '/acctapi/import',
+    // The server checks the whole archive before it writes anything.
+    working: (name) => `Checking and importing ${name}…`,
+    done: (r) => {
+      const records = Object.values(r.tables ?? {}).reduce((sum, n) => sum + Number(n || 0), 0);
+      const plural = (n, one, many) => `${n.toLocaleString()} ${n === 1 ? one : many}`;
+      return { text: `Imported ${plural(records, 'record', 'records')}, ${plural(r.files ?? 0, 'file', 'files')} and ${plural(r.apps ?? 0, 'app', 'apps')}.` };
+    },
+    failed: 'Nothing was imported',
+    onDone: () => {
+      refresh();
+      onImported();
+    },
+  });
+
+  return { refresh };
+}
