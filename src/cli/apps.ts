@@ -3,7 +3,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { withServices } from './context.js';
 import { assertAppName } from '../core/names.js';
-import { DEFAULT_APP_PASSWORD_TTL_MS } from '../core/auth/tokens.js';
+import { MAX_TOKEN_TTL_MS } from '../core/auth/tokens.js';
 
 export function appCommands(program: Command): void {
   const app = program.command('app').description('Install and manage apps');
@@ -66,7 +66,7 @@ export function appCommands(program: Command): void {
       if (!Number.isFinite(days) || days <= 0 || days > 365) throw new Error('--days must be between 1 and 365');
       await withServices(async (s) => {
         if (!(await s.accounts.get(user))) throw new Error(`no user ${user}`);
-        const ttl = Math.min(days * 24 * 3600 * 1000, 365 * DEFAULT_APP_PASSWORD_TTL_MS);
+        const ttl = Math.min(days * 24 * 3600 * 1000, MAX_TOKEN_TTL_MS);
         await s.apps.admitAccess(user, assertAppName(appName, true));
         const { password } = await s.tokens.issueAppPassword(user, appName, ttl, true);
         process.stdout.write(password + '\n');
