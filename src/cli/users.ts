@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { readStdin, withServices } from './context.js';
 import { chooseOwnerStorage, maskStoreUrl } from '../core/storage-settings.js';
+import { endSignIns } from '../core/auth/end-sign-ins.js';
 
 export function userCommands(program: Command): void {
   const user = program.command('user').description('Manage accounts');
@@ -25,8 +26,8 @@ export function userCommands(program: Command): void {
     const password = await readStdin();
     await withServices(async (s) => {
       await s.accounts.setPassword(id, password);
-      await s.sessions.destroyAllFor(id);
-      process.stdout.write(`password changed for ${id}; its sessions were ended\n`);
+      await endSignIns(s.sessions, s.tokens, id);
+      process.stdout.write(`password changed for ${id}; its sign-ins were ended\n`);
     });
   });
   user.command('2fa-reset <id>')

@@ -344,6 +344,53 @@ describe('owner pages in a browser', { skip: browserSkipReason() }, () => {
     }
   });
 
+  test('the admin gives another user a new password, which signs them out everywhere', async () => {
+    const bobElsewhere = await server.signIn('bob', 'bobs long password');
+    await page.goto(`${server.url}/home`);
+    const row = '#users-list li[data-user="bob"]';
+    await page.waitForSelector(row);
+    assert.equal(await page.$$eval(`#users-list li[data-user="${ADMIN}"] button`, (b) => b.length), 0, 'no such buttons on the admin\'s own row');
+    await page.click(`${row} button:has-text("New password")`);
+    await page.waitForSelector('#user-password-dialog[open]');
+    await page.fill('#user-password-value', 'short');
+    await page.click('#user-password-set');
+    await page.waitForSelector('#user-password-error:not([hidden])');
+    await page.fill('#user-password-value', 'bobs second password');
+    await page.locator('#user-password-dialog').screenshot({ path: path.join(SHOTS, 'user-password-dialog.png') });
+    await page.click('#user-password-set');
+    await page.waitForSelector('#user-password-dialog:not([open])', { state: 'attached' });
+    assert.match(await page.textContent('#users-status') ?? '', /New password set for bob/);
+    assert.ok(await server.services.accounts.verify('bob', 'bobs second password'));
+    assert.equal((await server.app.inject({ url: '/acctapi/session', headers: { cookie: bobElsewhere } })).json().logged_in, false);
+
+    page.once('dialog', (d) => void d.accept());
+    await page.click(`${row} button:has-text("Turn off 2FA")`);
+    await page.waitForFunction(() => /had no two-factor sign-in/.test(document.querySelector('#users-status')?.textContent ?? ''));
+  });
+
+  test('the owner changes their own password and stays signed in', async () => {
+    const elsewhere = await server.signIn(ADMIN);
+    await page.fill('#password-current', 'not the password');
+    await page.fill('#password-new', 'a brand new password');
+    await page.fill('#password-repeat', 'a brand new password');
+    await page.click('#password-change');
+    await page.waitForSelector('#password-status.alert-error');
+    assert.match(await page.textContent('#password-status') ?? '', /not your current password/);
+    await page.fill('#password-current', TEST_PASSWORD);
+    await page.fill('#password-repeat', 'something else entirely');
+    await page.click('#password-change');
+    await page.waitForFunction(() => /differ/.test(document.querySelector('#password-status')?.textContent ?? ''));
+    await page.fill('#password-repeat', 'a brand new password');
+    await page.click('#password-change');
+    await page.waitForSelector('#password-status.alert-success');
+    assert.match(await page.textContent('#password-status') ?? '', /Password changed\. Signed out in [1-9]\d* other places?\./);
+    assert.equal((await server.app.inject({ url: '/acctapi/session', headers: { cookie: elsewhere } })).json().logged_in, false);
+    await page.reload();
+    await whoamiFilled();
+    assert.ok(await server.services.accounts.verify(ADMIN, 'a brand new password'));
+    await page.locator('#password-panel').screenshot({ path: path.join(SHOTS, 'home-password.png') });
+  });
+
   test('the pages logged no errors (CSP violations included)', () => {
     assert.deepEqual(pageErrors, []);
   });

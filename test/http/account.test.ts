@@ -1,6 +1,10 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { Secret, TOTP } from 'otpauth';
+import path from 'node:path';
 import { startTestServer, TEST_PASSWORD, type TestServer } from '../helpers/server.js';
+import { hashSecret } from '../../src/core/ids.js';
 
 let server: TestServer;
 
@@ -155,6 +159,101 @@ describe('users (admin)', () => {
   test('passwords are stored as argon2id hashes', async () => {
     const rec = await server.services.stores.host.get('_system', 'system.users', 'dave');
     assert.match(String(rec!.password_hash), /^\$argon2id\$/);
+  });
+});
+
+describe('changing passwords', () => {
+  /** A sign-in with the tokens minted under it: the session cookie, freezr's account token, an app page token. */
+  async function signInWithTokens(userId: string, password = TEST_PASSWORD) {
+    const res = await server.app.inject({ method: 'POST', url: '/acctapi/login', payload: { user_id: userId, password } });
+    assert.equal(res.statusCode, 200, res.body);
+    const cookie = cookieHeader(res);
+    const accountToken = res.cookies.find((c) => c.name === `app_token_${userId}`)!.value;
+    const session = res.cookies.find((c) => c.name.includes('session'))!.value;
+    const pageToken = await server.services.tokens.pageToken(hashSecret(session), userId, 'com.example.notes', Date.now() + 3600_000);
+    return { cookie, accountToken, pageToken };
+  }
+  /** Whether each part of a sign-in still works. */
+  async function alive(s: Awaited<ReturnType<typeof signInWithTokens>>) {
+    const session = (await server.app.inject({ url: '/acctapi/session', headers: { cookie: s.cookie } })).json().logged_in as boolean;
+    const account = (await server.app.inject({ url: '/acctapi/generateAppPassword?app_name=com.example.notes', headers: { authorization: `Bearer ${s.accountToken}` } })).statusCode === 200;
+    const page = (await server.app.inject({ url: '/ceps/query/com.example.notes', headers: { authorization: `Bearer ${s.pageToken}` } })).statusCode === 200;
+    return { session, account, page };
+  }
+  const ALIVE = { session: true, account: true, page: true };
+  const DEAD = { session: false, account: false, page: false };
+  const change = (cookie: string, payload: object) => server.app.inject({ method: 'PUT', url: '/acctapi/password', headers: { cookie }, payload });
+
+  before(async () => {
+    await server.addUser('gina');
+    await server.addUser('hal');
+    await server.addUser('root2', TEST_PASSWORD, true);
+  });
+
+  test('an owner changes their password with the current one; their other sign-ins end, this one stays', async () => {
+    const here = await signInWithTokens('gina');
+    const elsewhere = await signInWithTokens('gina');
+    const wrong = await change(here.cookie, { current_password: 'not it', new_password: 'a new long password' });
+    assert.equal(wrong.statusCode, 403);
+    assert.deepEqual(Object.keys(wrong.json()), ['error', 'message']);
+    assert.equal((await change(here.cookie, { current_password: TEST_PASSWORD, new_password: 'short' })).statusCode, 400);
+    assert.deepEqual(await alive(elsewhere), ALIVE, 'refused changes end nothing');
+
+    const ok = await change(here.cookie, { current_password: TEST_PASSWORD, new_password: 'a new long password' });
+    assert.equal(ok.statusCode, 200, ok.body);
+    assert.deepEqual(ok.json(), { changed: true, signed_out_elsewhere: 1 });
+    assert.deepEqual(await alive(here), ALIVE);
+    assert.deepEqual(await alive(elsewhere), DEAD);
+    assert.equal((await server.app.inject({ method: 'POST', url: '/acctapi/login', payload: { user_id: 'gina', password: TEST_PASSWORD } })).statusCode, 401);
+    assert.equal((await server.app.inject({ method: 'POST', url: '/acctapi/login', payload: { user_id: 'gina', password: 'a new long password' } })).statusCode, 200);
+    // Not by an account token or without a session, and not from another site.
+    assert.equal((await server.app.inject({ method: 'PUT', url: '/acctapi/password', headers: { authorization: `Bearer ${here.accountToken}` }, payload: { current_password: 'a new long password', new_password: 'x'.repeat(12) } })).statusCode, 401);
+    assert.equal((await server.app.inject({ method: 'PUT', url: '/acctapi/password', headers: { cookie: here.cookie, origin: 'https://evil.example' }, payload: { current_password: 'a new long password', new_password: 'x'.repeat(12) } })).statusCode, 403);
+  });
+
+  test('the admin sets another user\'s password and resets their two-factor sign-in; the user is signed out everywhere', async () => {
+    const admin = await server.signIn('root2');
+    const hal = await signInWithTokens('hal');
+    const { secret } = await server.services.twoFactor.beginSetup('hal', 'freehold');
+    await server.services.twoFactor.confirm('hal', new TOTP({ secret: Secret.fromBase32(secret) }).generate());
+    assert.equal(await server.services.twoFactor.isEnabled('hal'), true);
+    const set = await server.app.inject({ method: 'PUT', url: '/acctapi/users/hal/password', headers: { cookie: admin }, payload: { password: 'hals new password' } });
+    assert.equal(set.statusCode, 200, set.body);
+    assert.deepEqual(set.json(), { user_id: 'hal', changed: true, signed_out: 1 });
+    assert.deepEqual(await alive(hal), DEAD);
+    assert.ok(await server.services.accounts.verify('hal', 'hals new password'));
+
+    const reset = await server.app.inject({ method: 'POST', url: '/acctapi/users/hal/2fa-reset', headers: { cookie: admin } });
+    assert.equal(reset.statusCode, 200, reset.body);
+    assert.deepEqual(reset.json(), { user_id: 'hal', had_two_factor: true });
+    assert.equal(await server.services.twoFactor.isEnabled('hal'), false);
+
+    const halCookie = await server.signIn('hal', 'hals new password');
+    for (const [method, url, payload] of [['PUT', '/acctapi/users/gina/password', { password: 'taken over!!' }], ['POST', '/acctapi/users/gina/2fa-reset', undefined]] as const) {
+      assert.equal((await server.app.inject({ method, url, headers: { cookie: halCookie }, ...(payload ? { payload } : {}) })).statusCode, 403, `${url}: admins only`);
+    }
+    assert.equal((await server.app.inject({ method: 'PUT', url: '/acctapi/users/nobody-here/password', headers: { cookie: admin }, payload: { password: 'whatever long' } })).statusCode, 404);
+    assert.equal((await server.app.inject({ method: 'PUT', url: '/acctapi/users/root2/password', headers: { cookie: admin }, payload: { password: 'whatever long' } })).statusCode, 400);
+    assert.equal((await server.app.inject({ method: 'PUT', url: '/acctapi/users/..%2Fx/password', headers: { cookie: admin }, payload: { password: 'whatever long' } })).statusCode, 400);
+  });
+
+  test('`freehold user passwd` ends the user\'s sign-ins with their tokens', async () => {
+    const hal = await signInWithTokens('hal', 'hals new password');
+    assert.deepEqual(await alive(hal), ALIVE);
+    const root = path.resolve(import.meta.dirname, '..', '..');
+    // Asynchronously: the server in this process keeps turning, as a real one would while the command runs.
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'cli', 'main.ts'), 'user', 'passwd', 'hal', '--password-stdin'], {
+      cwd: root, env: { ...process.env, FREEHOLD_DATA: server.dataDir, FREEHOLD_CONFIG: '', FREEHOLD_LOG_LEVEL: 'silent' },
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.stdin.end('hals third password\n');
+    const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.equal(status, 0, err);
+    assert.match(out, /sign-ins were ended/);
+    assert.deepEqual(await alive(hal), DEAD);
   });
 });
 

@@ -56,13 +56,20 @@ export class SessionService {
     return this.destroyWhere({ op: 'lte', path: ['expires_at'], value: now });
   }
 
-  async destroyAllFor(userId: string): Promise<void> {
-    await this.destroyWhere({ op: 'eq', path: ['user_id'], value: userId });
+  /** The hashes of a user's sessions, but `keep`'s. */
+  async hashesOf(userId: string, keep?: string): Promise<string[]> {
+    const rows = await this.store.query(SYSTEM_OWNER, SystemTable.sessions, { op: 'eq', path: ['user_id'], value: userId }, { sort: [], skip: 0, limit: 100000 });
+    return rows.map((r) => r._id).filter((hash) => hash !== keep);
+  }
+
+  /** Ends these sessions (by hash). Tokens minted under them outlive them unless revoked too: see endSignIns(). */
+  async destroyMany(hashes: string[]): Promise<void> {
+    if (hashes.length) await this.store.batch(SYSTEM_OWNER, hashes.map((id) => ({ kind: 'delete' as const, table: SystemTable.sessions, id })));
   }
 
   private async destroyWhere(where: Condition): Promise<number> {
     const rows = await this.store.query(SYSTEM_OWNER, SystemTable.sessions, where, { sort: [], skip: 0, limit: 100000 });
-    if (rows.length) await this.store.batch(SYSTEM_OWNER, rows.map((r) => ({ kind: 'delete' as const, table: SystemTable.sessions, id: r._id })));
+    await this.destroyMany(rows.map((r) => r._id));
     return rows.length;
   }
 }

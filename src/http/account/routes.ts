@@ -3,11 +3,12 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   SESSION_COOKIE, accountCookieName, cookieName, bearerToken, checkSameOrigin, currentOwner, isSecureRequest, requireAccount,
-  requireAdmin, setSessionCookie,
+  requireAdmin, requireOwner, setSessionCookie,
 } from '../auth.js';
 import { loginRateLimit } from '../rate-limits.js';
 import { FreeholdError } from '../../core/errors.js';
-import { assertAppName } from '../../core/names.js';
+import { assertAppName, assertUserId } from '../../core/names.js';
+import { endSignIns } from '../../core/auth/end-sign-ins.js';
 import { DEFAULT_APP_PASSWORD_TTL_MS, MAX_TOKEN_TTL_MS } from '../../core/auth/tokens.js';
 import type { Services } from '../../core/services.js';
 import type { User } from '../../core/accounts/service.js';
@@ -155,6 +156,62 @@ export async function accountRoutes(fastify: FastifyInstance): Promise<void> {
     await requireAdmin(services, request);
     const user = await services.accounts.create(request.body.user_id, request.body.password, request.body.is_admin === true);
     return { user_id: user.userId, is_admin: user.isAdmin, created_at: user.createdAt };
+  });
+
+  app.put('/acctapi/password', {
+    // A stolen session could otherwise guess at the password here without the sign-in limit.
+    config: { rateLimit: loginRateLimit(services) },
+    schema: {
+      tags: ['account'], summary: "Change the signed-in owner's password; their other sign-ins end",
+      body: Type.Object({ current_password: Type.String({ minLength: 1, maxLength: 1024 }), new_password: Type.String({ maxLength: 1024 }) }),
+      response: { 200: Type.Object({ changed: Type.Boolean(), signed_out_elsewhere: Type.Integer() }) },
+    },
+  }, async (request) => {
+    const owner = await requireOwner(services, request);
+    const userId = owner.user.userId;
+    // 403, not 401: the session is fine, and a 401 would send the page to sign-in.
+    if (!(await services.accounts.verify(userId, request.body.current_password))) throw new FreeholdError('forbidden', 'The current password is not right');
+    await services.accounts.setPassword(userId, request.body.new_password);
+    const ended = await endSignIns(services.sessions, services.tokens, userId, owner.session.hash);
+    request.log.info({ user: userId, ended }, 'password changed');
+    return { changed: true, signed_out_elsewhere: ended };
+  });
+
+  const OtherUser = Type.Object({ user_id: Type.String({ maxLength: 34 }) });
+
+  /** The user an admin acts on: an existing one, and not the admin themself (who has their own forms). */
+  async function otherUser(request: FastifyRequest, param: string): Promise<string> {
+    const admin = await requireAdmin(services, request);
+    const userId = assertUserId(param);
+    if (userId === admin.user.userId) throw new FreeholdError('bad_request', 'Change your own password and two-factor sign-in with your own forms');
+    if (!(await services.accounts.get(userId))) throw new FreeholdError('not_found', 'No such user');
+    return userId;
+  }
+
+  app.put('/acctapi/users/:user_id/password', {
+    schema: {
+      tags: ['admin'], summary: "Set another user's password (admin); their sign-ins end",
+      params: OtherUser, body: Type.Object({ password: Type.String({ maxLength: 1024 }) }),
+      response: { 200: Type.Object({ user_id: Type.String(), changed: Type.Boolean(), signed_out: Type.Integer() }) },
+    },
+  }, async (request) => {
+    const userId = await otherUser(request, request.params.user_id);
+    await services.accounts.setPassword(userId, request.body.password);
+    const ended = await endSignIns(services.sessions, services.tokens, userId);
+    request.log.info({ user: userId, ended }, 'password set by the admin');
+    return { user_id: userId, changed: true, signed_out: ended };
+  });
+
+  app.post('/acctapi/users/:user_id/2fa-reset', {
+    schema: {
+      tags: ['admin'], summary: "Turn off another user's two-factor sign-in (admin), for a lost phone and lost recovery codes",
+      params: OtherUser, response: { 200: Type.Object({ user_id: Type.String(), had_two_factor: Type.Boolean() }) },
+    },
+  }, async (request) => {
+    const userId = await otherUser(request, request.params.user_id);
+    const had = await services.twoFactor.disable(userId);
+    request.log.info({ user: userId, had }, 'two-factor sign-in reset by the admin');
+    return { user_id: userId, had_two_factor: had };
   });
 
   app.get('/acctapi/generateAppPassword', {

@@ -9,6 +9,7 @@ import { twoFactorPanel } from './home/twofactor.js';
 import { permissionsPanel } from './home/permissions.js';
 import { accessPanel } from './home/access.js';
 import { dataPanel } from './home/data.js';
+import { passwordPanel } from './home/password.js';
 
 async function main() {
   let session;
@@ -39,7 +40,8 @@ async function main() {
   const data = dataPanel({ onImported: () => apps.refresh() });
   installPanel({ onInstalled: () => { apps.refresh(); data.refresh(); } });
   twoFactorPanel().refresh();
-  if (session.is_admin) usersPanel().refresh();
+  passwordPanel();
+  if (session.is_admin) usersPanel(session.user_id).refresh();
   access.refresh();
   data.refresh();
   await apps.refresh();

@@ -1,9 +1,11 @@
-// "Users" (admins only): who has an account on this server, and adding one.
+// "Users" (admins only): who has an account on this server, adding one, and for
+// the others: a new password (lost ones) and turning off two-factor sign-in (a lost phone).
 import { api, redirectIfSignedOut } from '../api.js';
-import { byId, el, status, formatDate, busy } from '../dom.js';
-import { accountProblem } from '../validate.js';
+import { byId, el, say, status, formatDate, busy } from '../dom.js';
+import { MIN_PASSWORD, accountProblem } from '../validate.js';
 
-export function usersPanel() {
+/** @param {string} self  the signed-in admin, whose own password and 2FA have their own panels */
+export function usersPanel(self) {
   const panel = byId('users-panel');
   const list = byId('users-list');
   const form = byId('add-user-form');
@@ -25,10 +27,66 @@ export function usersPanel() {
 
   function row(user) {
     const since = formatDate(user.created_at);
+    let actions = null;
+    if (user.user_id !== self) {
+      const setPassword = el('button', { type: 'button', className: 'button small', 'aria-label': `Set a new password for ${user.user_id}` }, 'New password');
+      setPassword.addEventListener('click', () => askPassword(user.user_id));
+      const reset = el('button', { type: 'button', className: 'button small', 'aria-label': `Turn off two-factor sign-in for ${user.user_id}` }, 'Turn off 2FA');
+      reset.addEventListener('click', () => resetTwoFactor(user.user_id, reset));
+      actions = el('span', { className: 'user-actions' }, setPassword, reset);
+    }
     return el('li', { 'data-user': user.user_id },
       el('span', { className: 'user-id' }, user.user_id),
       user.is_admin && el('span', { className: 'badge' }, 'admin'),
-      since && el('span', { className: 'since' }, `since ${since}`));
+      since && el('span', { className: 'since' }, `since ${since}`),
+      actions);
+  }
+
+  const dialog = byId('user-password-dialog');
+  const dialogForm = byId('user-password-form');
+  const dialogInput = byId('user-password-value');
+  const dialogError = byId('user-password-error');
+  let dialogUser = '';
+
+  function askPassword(userId) {
+    dialogUser = userId;
+    byId('user-password-name').textContent = userId;
+    dialogForm.reset();
+    say(dialogError, '');
+    dialog.showModal();
+    dialogInput.focus();
+  }
+
+  dialogForm.addEventListener('submit', async (event) => {
+    if (event.submitter?.value !== 'set') return; // Cancel closes the dialog as it is
+    event.preventDefault();
+    const password = dialogInput.value;
+    if (password.length < MIN_PASSWORD) {
+      say(dialogError, `Passwords need at least ${MIN_PASSWORD} characters.`);
+      dialogInput.focus();
+      return;
+    }
+    await busy(byId('user-password-set'), async () => {
+      try {
+        await api(`/acctapi/users/${encodeURIComponent(dialogUser)}/password`, { method: 'PUT', body: { password } });
+        dialog.close('set');
+        status(message, 'success', `New password set for ${dialogUser}; they were signed out everywhere. Give it to them privately.`);
+      } catch (err) {
+        if (!redirectIfSignedOut(err)) say(dialogError, `Not set: ${err.message}`);
+      }
+    });
+  });
+
+  async function resetTwoFactor(userId, button) {
+    if (!confirm(`Turn off two-factor sign-in for ${userId}? They then sign in with their password alone, and can set it up again.`)) return;
+    await busy(button, async () => {
+      try {
+        const reply = await api(`/acctapi/users/${encodeURIComponent(userId)}/2fa-reset`, { method: 'POST' });
+        status(message, 'success', reply.had_two_factor ? `Two-factor sign-in is off for ${userId}.` : `${userId} had no two-factor sign-in.`);
+      } catch (err) {
+        if (!redirectIfSignedOut(err)) status(message, 'error', `Could not turn it off for ${userId}: ${err.message}`);
+      }
+    });
   }
 
   form.addEventListener('submit', async (event) => {
