@@ -163,6 +163,17 @@ describe('queries', () => {
     }
   });
 
+  test('GET filters are capped at 200 conditions, as POST queries are', async () => {
+    const filters = (n: number) => Array.from({ length: n }, (_, i) => `f${i}=${i}`).join('&');
+    const at = await call('GET', `/ceps/query/${T}?${filters(200)}`, alice);
+    assert.equal(at.statusCode, 200, at.body);
+    for (const n of [201, 1000]) {
+      const over = await call('GET', `/ceps/query/${T}?${filters(n)}`, alice);
+      assert.equal(over.statusCode, 400, `${n} filters`);
+      assert.deepEqual(over.json(), { error: 'invalid_query', message: 'Query has more than 200 conditions' });
+    }
+  });
+
   test('POST q with operators, sort, count, skip', async () => {
     const res = await call('POST', `/ceps/query/${T}`, alice, { q: { n: { $gt: 5 } }, sort: { n: 1 } });
     assert.equal(res.statusCode, 200);

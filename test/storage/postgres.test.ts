@@ -202,6 +202,25 @@ function postgresTests(databaseUrl: string): void {
     }
   });
 
+  test('postgres: every session the store opens runs without JIT', async () => {
+    const store = new PostgresRecordStore(freshUrl());
+    await store.init();
+    try {
+      // Reaching into the store for its connections: nothing public says how they are set up.
+      const inner = store as unknown as {
+        pool: { query: (sql: string) => Promise<{ rows: Array<{ jit: string }> }> };
+        reads: { query: (c: object) => Promise<{ rows: string[][] }> };
+        queries: { query: (c: object) => Promise<{ rows: string[][] }> };
+      };
+      assert.equal((await inner.pool.query('SHOW jit')).rows[0]!.jit, 'off');
+      for (const shared of [inner.reads, inner.queries]) {
+        assert.deepEqual((await shared.query({ text: 'SHOW jit', rowMode: 'array' })).rows, [['off']]);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
   test('postgres: a change-feed reader never skips a change while two stores write', async () => {
     const url = freshUrl();
     const a = new PostgresRecordStore(url);

@@ -1,6 +1,7 @@
 import type { Condition, Query } from '../../query/types.js';
 import { DEFAULT_QUERY_COUNT, MAX_QUERY_COUNT } from '../../query/types.js';
 import { FreeholdError } from '../../core/errors.js';
+import { MAX_CONDITIONS } from '../../query/validate.js';
 
 const FIELD = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 const NUMERIC = /^-?(0|[1-9]\d*)(\.\d+)?$/;
@@ -41,6 +42,9 @@ export function queryFromParams(params: Record<string, unknown>): Query {
     if (!FIELD.test(key) || key.length > 200 || (key.startsWith('_') && !QUERYABLE_RESERVED.has(key))) {
       throw new FreeholdError('invalid_query', `Cannot filter on ${key.slice(0, 50)}`);
     }
+    // The POST query language's cap, which a long address would otherwise get around:
+    // each filter becomes a condition the database compiles (SQLite refuses very deep ones).
+    if (items.length >= MAX_CONDITIONS) throw new FreeholdError('invalid_query', `Query has more than ${MAX_CONDITIONS} conditions`);
     const path = key.split('.');
     items.push(NUMERIC.test(raw) && raw.length < 20
       ? { op: 'in', path, values: [raw, Number(raw)] }
