@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, TEST_PASSWORD } from '../helpers/server.js';
 import { multipart } from '../helpers/multipart.js';
+import { forEachRecordBackend } from '../helpers/backends.js';
 
 const APP = 'com.example.notes';
 
@@ -149,4 +150,45 @@ test('an import that would cross a quota is refused whole (507): nothing of it l
   } finally {
     await server.close();
   }
+});
+
+forEachRecordBackend('quotas under concurrent writes', 'fhquota', (label, start) => {
+  test(`${label}: concurrent writes never take an owner past a quota`, async () => {
+    const server = await start();
+    try {
+      await server.addUser('carl');
+      const token = await server.appToken('carl', APP);
+      const headers = { authorization: `Bearer ${token}` };
+      const write = (i: number) => {
+        // CEPS writes, FEPS writes with an id, and FEPS upserts: every path that creates.
+        const [method, url] = i % 3 === 0 ? ['POST', `/ceps/write/${APP}`] : i % 3 === 1 ? ['POST', `/feps/write/${APP}/w${i}`] : ['POST', `/feps/write/${APP}/u${i}?upsert=true`];
+        return server.app.inject({ method: method as 'POST', url, headers, payload: { i, pad: 'x'.repeat(1000) } });
+      };
+      await server.services.quota.setQuota('carl', { bytes: 0, records: 10 });
+      const codes = (await Promise.all(Array.from({ length: 60 }, (_, i) => write(i)))).map((r) => r.statusCode);
+      assert.equal(codes.filter((c) => c === 200).length, 10, JSON.stringify(codes));
+      assert.equal(codes.filter((c) => c === 507).length, 50);
+      assert.equal((await server.services.stores.records('carl').usage('carl')).records, 10);
+
+      // The same with bytes: room for about five more of these records.
+      const used = (await server.services.quota.usage('carl')).bytes;
+      await server.services.quota.setQuota('carl', { bytes: used + 5_500, records: 0 });
+      const more = (await Promise.all(Array.from({ length: 40 }, (_, i) => write(100 + i)))).map((r) => r.statusCode);
+      assert.ok(more.filter((c) => c === 200).length <= 5, JSON.stringify(more));
+      // As the quota counts records (their JSON text); a store's own measure may differ a little (PostgreSQL's jsonb text).
+      const after = (await server.services.quota.usage('carl')).bytes;
+      assert.ok(after <= used + 5_500, `the bytes quota held: ${used} then ${after}, ${JSON.stringify(more)}`);
+
+      // Files too: three uploads side by side, room for one of them.
+      await server.services.quota.setQuota('carl', { bytes: (await server.services.quota.usage('carl')).bytes + 80_000, records: 0 });
+      const upload = (n: number) => {
+        const { body, contentType } = multipart([{ name: 'options', value: `{"fileName":"f${n}.bin"}` }, { name: 'file', value: Buffer.alloc(60_000, n), filename: `f${n}.bin` }]);
+        return server.app.inject({ method: 'PUT', url: `/feps/upload/${APP}`, payload: body, headers: { ...headers, 'content-type': contentType } });
+      };
+      const uploads = (await Promise.all([1, 2, 3].map(upload))).map((r) => r.statusCode);
+      assert.deepEqual([...uploads].sort(), [200, 507, 507], JSON.stringify(uploads));
+    } finally {
+      await server.close();
+    }
+  });
 });

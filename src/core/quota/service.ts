@@ -1,5 +1,6 @@
 import type { RecordStore, BlobStore, StoredRecord } from '../../storage/types.js';
 import type { StoreRegistry } from '../../storage/registry.js';
+import { KeyedLock } from '../../storage/key-lock.js';
 import { FreeholdError } from '../errors.js';
 import { SYSTEM_OWNER } from '../system-tables.js';
 import { QuotaBlobStore, QuotaRecordStore } from './stores.js';
@@ -46,6 +47,9 @@ export function quotaExceeded(what: string): FreeholdError {
 export class QuotaService {
   private readonly tallies = new Map<string, Tally>();
   private readonly quotas = new Map<string, { quota: Quota; at: number }>();
+  private readonly fileWrites = new KeyedLock();
+  /** Growth admitted by reserve() whose writes are still under way, per owner. */
+  private readonly pending = new Map<string, { records: number; bytes: number }>();
 
   constructor(private readonly stores: StoreRegistry, private readonly defaults: Quota) {}
 
@@ -96,20 +100,59 @@ export class QuotaService {
     return { records: t.records, bytes: t.recordBytes + t.blobBytes };
   }
 
-  /** Refuses (507) a write that would add `records` records and `bytes` bytes past the owner's limits. */
+  /** Refuses (507) what reserve() would refuse, reserving nothing: a check ahead of a bulk write. */
   async admit(owner: string, records: number, bytes: number): Promise<void> {
-    const q = await this.quotaOf(owner);
-    if (q.records === 0 && q.bytes === 0) return;
-    const u = await this.usage(owner);
-    if (q.records > 0 && records > 0 && u.records + records > q.records) throw quotaExceeded(`at most ${q.records} records`);
-    if (q.bytes > 0 && bytes > 0 && u.bytes + bytes > q.bytes) throw quotaExceeded(`at most ${q.bytes} bytes`);
+    (await this.reserve(owner, records, bytes))(false);
   }
 
-  /** Bytes an owner may still add, or Infinity. */
+  /**
+   * A limited owner's file writes one at a time (their size is known only once stored,
+   * so each may use all the room left; side by side, each would be given the same room).
+   */
+  serialFiles<T>(owner: string, write: () => Promise<T>): Promise<T> {
+    return this.fileWrites.run(owner, write);
+  }
+
+  /**
+   * Refuses (507) a write that would add `records` records and `bytes` bytes past the
+   * owner's limits, counting the writes admitted but not yet done; otherwise reserves
+   * that much until the returned `settle` is called: `settle(true)` once written (it is
+   * then counted as the owner's), `settle(false)` when the write failed. Checking and
+   * reserving happen with no wait between them, so concurrent writes cannot all pass
+   * against the same count (an audit's 200 concurrent creates into room for 50 had
+   * 117–200 accepted when the check and the count were apart).
+   */
+  async reserve(owner: string, records: number, bytes: number): Promise<(written: boolean) => void> {
+    const q = await this.quotaOf(owner);
+    if (q.records === 0 && q.bytes === 0) return () => undefined;
+    const t = await this.tally(owner);
+    const held = this.pending.get(owner) ?? { records: 0, bytes: 0 };
+    const usedRecords = t.records + held.records;
+    const usedBytes = t.recordBytes + t.blobBytes + held.bytes;
+    if (q.records > 0 && records > 0 && usedRecords + records > q.records) throw quotaExceeded(`at most ${q.records} records`);
+    if (q.bytes > 0 && bytes > 0 && usedBytes + bytes > q.bytes) throw quotaExceeded(`at most ${q.bytes} bytes`);
+    // Only growth is held: a write that frees room gives it back once it has happened.
+    const hold = { records: Math.max(0, records), bytes: Math.max(0, bytes) };
+    held.records += hold.records;
+    held.bytes += hold.bytes;
+    this.pending.set(owner, held);
+    let settled = false;
+    return (written) => {
+      if (settled) return;
+      settled = true;
+      held.records -= hold.records;
+      held.bytes -= hold.bytes;
+      if (held.records === 0 && held.bytes === 0 && this.pending.get(owner) === held) this.pending.delete(owner);
+      if (written) this.added(owner, records, bytes);
+    };
+  }
+
+  /** Bytes an owner may still add (writes under way held back), or Infinity. */
   async room(owner: string): Promise<number> {
     const q = await this.quotaOf(owner);
     if (q.bytes === 0) return Infinity;
-    return Math.max(0, q.bytes - (await this.usage(owner)).bytes);
+    const used = (await this.usage(owner)).bytes + (this.pending.get(owner)?.bytes ?? 0);
+    return Math.max(0, q.bytes - used);
   }
 
   /** Counts a write this process made. */

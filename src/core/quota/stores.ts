@@ -7,7 +7,8 @@ import { quotaExceeded, recordBytes, type QuotaService } from './service.js';
 
 /**
  * An owner's record store seen through their quota: each write is admitted first
- * (refused whole, 507, when it would cross a limit), then counted. Reads pass.
+ * (refused whole, 507, when it would cross a limit; its growth held while it runs),
+ * then counted. Reads pass.
  */
 export class QuotaRecordStore extends DelegatingRecordStore {
   constructor(private readonly quota: QuotaService, private readonly owner: string, private readonly store: RecordStore) { super(); }
@@ -32,10 +33,15 @@ export class QuotaRecordStore extends DelegatingRecordStore {
   private async guarded<T>(ops: BatchOp[], write: () => Promise<T>): Promise<T> {
     if (!(await this.quota.limited(this.owner))) return write();
     const d = await this.delta(ops);
-    await this.quota.admit(this.owner, d.records, d.bytes);
-    const result = await write();
-    this.quota.added(this.owner, d.records, d.bytes);
-    return result;
+    const settle = await this.quota.reserve(this.owner, d.records, d.bytes);
+    let written = false;
+    try {
+      const result = await write();
+      written = true;
+      return result;
+    } finally {
+      settle(written);
+    }
   }
 
   override create(o: string, t: string, r: StoredRecord): Promise<void> { return this.guarded([{ kind: 'create', table: t, record: r }], () => this.inner.create(o, t, r)); }
@@ -95,6 +101,10 @@ export class QuotaBlobStore extends DelegatingBlobStore {
 
   override async put(key: string, body: Readable | Buffer, options: { contentType?: string; maxBytes?: number } = {}): Promise<BlobInfo> {
     if (!(await this.quota.limited(this.owner))) return this.inner.put(key, body, options);
+    return this.quota.serialFiles(this.owner, () => this.limitedPut(key, body, options));
+  }
+
+  private async limitedPut(key: string, body: Readable | Buffer, options: { contentType?: string; maxBytes?: number }): Promise<BlobInfo> {
     const old = await this.inner.head(key);
     // Replacing a file frees its old bytes; the new one may use those plus what is left.
     const room = (await this.quota.room(this.owner)) + (old?.size ?? 0);
