@@ -90,6 +90,67 @@ test('while an owner is being moved, writes answer 503 and reads still work', as
   }
 });
 
+test('a store under another address is the same store: a move there is refused, and --confirm never deletes what is in use', async () => {
+  const server = await startTestServer();
+  const dest = mkdtempSync(path.join(tmpdir(), 'freehold-dest-'));
+  try {
+    await server.addUser('erin');
+    const token = await server.appToken('erin', APP);
+    for (let i = 0; i < 5; i++) await server.app.inject({ method: 'POST', url: `/ceps/write/${APP}`, headers: { authorization: `Bearer ${token}` }, payload: { i } });
+    const { body, contentType } = multipart([{ name: 'options', value: '{"fileName":"a.txt"}' }, { name: 'file', value: 'kept', filename: 'a.txt' }]);
+    assert.equal((await server.app.inject({ method: 'PUT', url: `/feps/upload/${APP}`, payload: body, headers: { 'content-type': contentType, authorization: `Bearer ${token}` } })).statusCode, 200);
+    const stores = server.services.stores;
+    const current = stores.storageOf('erin');
+    const before = await digestOwner(stores.records('erin'), stores.blobs('erin'), 'erin');
+    // The same SQLite file and folder, spelled with `./` in the middle.
+    const respell = (url: string) => url.replace(server.dataDir, `${server.dataDir}/.`);
+    const same = { records: respell(current.records), blobs: respell(current.blobs) };
+    assert.notEqual(same.records, current.records);
+    await assert.rejects(migrateOwner(stores, 'erin', same, { propagationMs: 10 }), /already uses these stores \(under other addresses\)/);
+    assert.deepEqual(stores.storageOf('erin'), current, 'nothing recorded');
+
+    // Records "moving" to themselves under another address, files really moving: only the files move.
+    const filesDir = `fs:${path.join(dest, 'files')}`;
+    const r = await migrateOwner(stores, 'erin', { records: same.records, blobs: filesDir }, { propagationMs: 10 });
+    assert.deepEqual(r.to, { records: current.records, blobs: filesDir });
+    const confirmed = await confirmMigration(stores, 'erin');
+    assert.equal(confirmed.tables, 0, 'no table dropped from the store in use');
+    assert.ok(confirmed.files > 0);
+    assert.deepEqual(compareDigests(before, await digestOwner(stores.records('erin'), stores.blobs('erin'), 'erin')), []);
+
+    // A state that names the store in use as "previous" (as an older version could record): nothing is deleted.
+    const now = stores.storageOf('erin');
+    await stores.setOwnerStorage('erin', { ...now, previous: { records: respell(now.records), blobs: `fs:${path.join(dest, '.', 'files')}` } });
+    await assert.rejects(confirmMigration(stores, 'erin'), /nothing was deleted/);
+    assert.deepEqual(compareDigests(before, await digestOwner(stores.records('erin'), stores.blobs('erin'), 'erin')), []);
+  } finally {
+    await server.close();
+    rmSync(dest, { recursive: true, force: true });
+  }
+});
+
+test("a move into a store that holds the owner's data is refused, and nothing changes", async () => {
+  const server = await startTestServer();
+  const dest = mkdtempSync(path.join(tmpdir(), 'freehold-dest-'));
+  try {
+    await server.addUser('fay');
+    const token = await server.appToken('fay', APP);
+    await server.app.inject({ method: 'POST', url: `/ceps/write/${APP}`, headers: { authorization: `Bearer ${token}` }, payload: { mine: true } });
+    const target = { records: `sqlite:${path.join(dest, 'other.db')}`, blobs: `fs:${path.join(dest, 'files')}` };
+    // Another server's fay already lives there.
+    const theirs = await server.services.stores.openRecords(target.records);
+    await theirs.put('fay', APP, { _id: 'someone-elses', _date_created: 1, _date_modified: 1, theirs: true });
+    const current = server.services.stores.storageOf('fay');
+    await assert.rejects(migrateOwner(server.services.stores, 'fay', target, { propagationMs: 10 }), /already holds data of fay/);
+    assert.deepEqual(server.services.stores.storageOf('fay'), current);
+    assert.ok(await theirs.get('fay', APP, 'someone-elses'), 'their record is untouched');
+    assert.deepEqual((await theirs.listTables('fay')).map((t) => t.table), [APP]);
+  } finally {
+    await server.close();
+    rmSync(dest, { recursive: true, force: true });
+  }
+});
+
 test('a move killed with SIGKILL mid-way finishes on rerun with nothing lost or duplicated', async () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'freehold-mig-'));
   const env = { ...process.env, FREEHOLD_DATA: dataDir, FREEHOLD_CONFIG: '', FREEHOLD_LOG_LEVEL: 'silent', FREEHOLD_STORAGE_POLL: '100' };

@@ -1,6 +1,7 @@
 import type { StoreRegistry } from '../../storage/registry.js';
 import { FreeholdError } from '../errors.js';
 import { compareDigests, digestOwner, syncBlobs, syncRecords, type CopyProgress } from './copy.js';
+import { holdsOwnerData, sameBlobStore, sameRecordStore } from './same-store.js';
 
 export interface MigrateTarget {
   records: string;
@@ -34,23 +35,35 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * Every step is idempotent, so a rerun after a crash at any point finishes the job
  * without losing or duplicating anything.
  */
-export async function migrateOwner(stores: StoreRegistry, owner: string, target: MigrateTarget, opts: MigrateOptions): Promise<MigrateResult> {
+export async function migrateOwner(stores: StoreRegistry, owner: string, asked: MigrateTarget, opts: MigrateOptions): Promise<MigrateResult> {
   const progress = opts.onProgress ?? (() => undefined);
   const current = stores.storageOf(owner);
-  if (current.state === 'migrating' && current.target
-    && (current.target.records !== target.records || current.target.blobs !== target.blobs)) {
+  const resuming = current.target !== undefined && current.target.records === asked.records && current.target.blobs === asked.blobs;
+  if (current.target && !resuming) {
     throw new FreeholdError('conflict', `A move to ${current.target.records} + ${current.target.blobs} is under way: rerun it with the same target, or abort it first`);
   }
-  if (current.records === target.records && current.blobs === target.blobs) {
+  if (current.records === asked.records && current.blobs === asked.blobs) {
     throw new FreeholdError('bad_request', 'The owner already uses these stores');
   }
   const src = { records: await stores.openRecords(current.records), blobs: await stores.openBlobs(current.blobs) };
-  const dst = { records: await stores.openRecords(target.records), blobs: await stores.openBlobs(target.blobs) };
+  const dst = { records: await stores.openRecords(asked.records), blobs: await stores.openBlobs(asked.blobs) };
+  // A store under another address is the same store: that part does not move.
+  const recordsMove = !(await sameRecordStore(dst.records, src.records));
+  const blobsMove = !(await sameBlobStore(dst.blobs, src.blobs));
+  if (!recordsMove && !blobsMove) throw new FreeholdError('bad_request', 'The owner already uses these stores (under other addresses)');
+  const target = { records: recordsMove ? asked.records : current.records, blobs: blobsMove ? asked.blobs : current.blobs };
+  if (!resuming) {
+    if (await holdsOwnerData(recordsMove ? dst.records : null, blobsMove ? dst.blobs : null, owner)) {
+      throw new FreeholdError('conflict', `The target already holds data of ${owner}; a move never merges into or replaces it (move to an empty store)`);
+    }
+    // Remembered before the first copy, so a rerun after a crash resumes instead of finding "someone's data" there.
+    await stores.setOwnerStorage(owner, { ...current, target: asked });
+  }
 
   if (current.state !== 'migrating') {
     await syncRecords(src.records, dst.records, owner, progress);
     await syncBlobs(src.blobs, dst.blobs, owner, progress);
-    await stores.setOwnerStorage(owner, { records: current.records, blobs: current.blobs, state: 'migrating', target });
+    await stores.setOwnerStorage(owner, { records: current.records, blobs: current.blobs, state: 'migrating', target: asked });
     progress({ phase: 'freeze', done: 0, total: opts.propagationMs });
     await sleep(opts.propagationMs);
   }
@@ -71,30 +84,37 @@ export async function migrateOwner(stores: StoreRegistry, owner: string, target:
   };
 }
 
-/** Gives up a move under way: the owner stays on (and may write to) their current stores. */
+/** Gives up a move under way (or one whose first copy was interrupted): the owner stays on (and may write to) their current stores. */
 export async function abortMigration(stores: StoreRegistry, owner: string): Promise<void> {
   const current = stores.storageOf(owner);
-  if (current.state !== 'migrating') throw new FreeholdError('bad_request', 'No move is under way for this owner');
+  if (current.state !== 'migrating' && !current.target) throw new FreeholdError('bad_request', 'No move is under way for this owner');
   await stores.setOwnerStorage(owner, { records: current.records, blobs: current.blobs, state: 'active', ...(current.previous ? { previous: current.previous } : {}) });
 }
 
-/** After the owner has checked their data on the new stores: deletes it from the stores they left. */
+/**
+ * After the owner has checked their data on the new stores: deletes it from the stores
+ * they left, never from one they use (asked of the stores themselves, whatever the
+ * addresses say: see same-store.ts).
+ */
 export async function confirmMigration(stores: StoreRegistry, owner: string): Promise<{ tables: number; files: number }> {
   const current = stores.storageOf(owner);
   if (!current.previous) throw new FreeholdError('bad_request', 'There is no previous storage to delete');
-  if (current.previous.records === current.records && current.previous.blobs === current.blobs) {
-    throw new FreeholdError('internal', 'The previous storage is the current one; refusing to delete it');
+  const [oldRecords, newRecords] = await Promise.all([stores.openRecords(current.previous.records), stores.openRecords(current.records)]);
+  const [oldBlobs, newBlobs] = await Promise.all([stores.openBlobs(current.previous.blobs), stores.openBlobs(current.blobs)]);
+  const recordsLeft = !(await sameRecordStore(newRecords, oldRecords));
+  const blobsLeft = !(await sameBlobStore(newBlobs, oldBlobs));
+  if (!recordsLeft && !blobsLeft) {
+    await stores.setOwnerStorage(owner, { records: current.records, blobs: current.blobs, state: 'active' });
+    throw new FreeholdError('conflict', 'The previous stores are the ones in use (under other addresses): nothing was deleted');
   }
-  const oldRecords = await stores.openRecords(current.previous.records);
-  const oldBlobs = await stores.openBlobs(current.previous.blobs);
   let tables = 0;
-  if (current.previous.records !== current.records) {
+  if (recordsLeft) {
     for (const { table } of await oldRecords.listTables(owner)) {
       await oldRecords.dropTable(owner, table);
       tables++;
     }
   }
-  const files = current.previous.blobs !== current.blobs ? await oldBlobs.deletePrefix(owner) : 0;
+  const files = blobsLeft ? await oldBlobs.deletePrefix(owner) : 0;
   await stores.setOwnerStorage(owner, { records: current.records, blobs: current.blobs, state: 'active' });
   return { tables, files };
 }
