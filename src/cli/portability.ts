@@ -104,7 +104,8 @@ export function portabilityCommands(program: Command): void {
           const seconds = Math.max((Date.now() - started) / 1000, 0.001);
           process.stdout.write(`imported into ${user}: ${records} records in ${Object.keys(r.tables).length} tables, ` +
             `${r.files} files, ${r.apps} apps in ${seconds.toFixed(1)} s ` +
-            `(${r.recordsWritten} records and ${r.blobsWritten} files written, ${r.recordsUnchanged + r.blobsUnchanged} unchanged)\n`);
+            `(${r.recordsWritten} records and ${r.blobsWritten} files written, ${r.recordsUnchanged + r.blobsUnchanged} unchanged)\n`
+            + (r.recordsSkipped ? `${r.recordsSkipped} permission grants left out: their apps are neither in the archive nor installed here\n` : ''));
         } catch (err) {
           progress.stop();
           throw err;

@@ -1,7 +1,7 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -349,6 +349,25 @@ describe('export and import', () => {
       await refused(await writeZip(broken, { manifest: 'recompute' }), /"tables\/com\.example\.notes\.posts\.jsonl": line \d+ has no _id/);
     });
 
+    test('records CEPS would refuse a client: odd dates, server fields, $ names, over 2 MB, too deep', async () => {
+      const table = `tables/${APP}.posts.jsonl`;
+      /** The posts table with one more record appended (after the others: ids stay sorted). */
+      const withRecord = (r: object) => items.map((i) => i.name === table ? { ...i, data: Buffer.concat([i.data, Buffer.from(`${JSON.stringify({ _id: 'zzzz-last', _date_created: 1, _date_modified: 2, ...r })}\n`)]) } : i);
+      const cases: Array<[object, RegExp]> = [
+        [{ _date_created: 1.5 }, /_date_created must be a whole number of epoch milliseconds/],
+        [{ _date_modified: 1e300 }, /_date_modified must be a whole number of epoch milliseconds/],
+        [{ _date_modified: -5 }, /_date_modified must be a whole number/],
+        [{ _owner: 'mallory' }, /field _owner is not allowed/],
+        [{ _evil: 1 }, /field _evil is not allowed/],
+        [{ $where: 'x' }, /field names may not start with \$/],
+        [{ t: 'x'.repeat(2 * 1024 * 1024 + 10) }, /a record may be at most 2097152 bytes/],
+        [{ deep: JSON.parse('['.repeat(120) + ']'.repeat(120)) as unknown }, /A record may be nested at most 100 levels/],
+      ];
+      for (const [extra, message] of cases) {
+        await refused(await writeZip(withRecord(extra), { manifest: 'recompute' }), new RegExp(`"${table.replace(/\./g, '\\.')}": line \\d+: ${message.source}`));
+      }
+    });
+
     test('a path that climbs out (../)', async () => {
       const climbing = [...items.slice(0, -1), { name: `files/${APP}/xx/yy/evil.txt`, data: Buffer.from('evil') }, items.at(-1)!];
       const file = await writeZip(climbing, { manifest: 'recompute', patch: [`${APP}/xx/yy/evil`, `${APP}/../../evil`] });
@@ -406,5 +425,77 @@ describe('export and import', () => {
     const refusedRes = await c.app.inject({ method: 'POST', url: '/acctapi/import', payload: bad.body, headers: { 'content-type': bad.contentType, cookie: cookieC } });
     assert.equal(refusedRes.statusCode, 400);
     assert.equal(refusedRes.json().error, 'invalid_package');
+  });
+});
+
+describe('grants, quotas and concurrency across export and import', () => {
+  let source: TestServer;
+  let target: TestServer;
+  let archive = '';
+
+  before(async () => {
+    mkdirSync(work, { recursive: true }); // the suite above removes it when done
+    [source, target] = await Promise.all([startTestServer(), startTestServer()]);
+    for (const s of [source, target]) await s.addUser(USER);
+    await source.services.apps.install(USER, { folder: path.join(FIXTURES, APP) });
+    await source.services.permissions.change(USER, { name: 'publish_posts', requestor_app: APP, action: 'Accept' });
+    const token = await source.appToken(USER, APP);
+    const { body, contentType } = multipart([{ name: 'options', value: '{"fileName":"photo.bin"}' }, { name: 'file', value: randomBytes(200_000), filename: 'photo.bin' }]);
+    const up = await source.app.inject({ method: 'PUT', url: `/feps/upload/${APP}`, payload: body, headers: { 'content-type': contentType, authorization: `Bearer ${token}` } });
+    assert.equal(up.statusCode, 200, up.body);
+    archive = await exportToFile(source);
+  });
+  after(async () => {
+    await Promise.all([source, target].map((s) => s?.close()));
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  test('permissions.json says which permissions the owner granted', async () => {
+    const items = await readZip(archive);
+    const permissions = JSON.parse(items.find((i) => i.name === 'permissions.json')!.data.toString()) as Array<{ name: string; granted: boolean }>;
+    assert.deepEqual(permissions.map((p) => [p.name, p.granted]), [['publish_posts', true]]);
+  });
+
+  test('an owner near their quota imports the same archive twice: the second changes nothing and is not refused', async () => {
+    await importOwner(target.services, USER, archive);
+    const used = (await target.services.quota.usage(USER)).bytes;
+    // Room for far less than the archive's files and app, but for everything that is already here.
+    await target.services.quota.setQuota(USER, { bytes: used + 10_000, records: 0 });
+    const again = await importOwner(target.services, USER, archive);
+    assert.equal(again.recordsWritten + again.blobsWritten, 0);
+  });
+
+  test('concurrent imports of one owner leave one install of each app', async () => {
+    const fresh = await startTestServer();
+    try {
+      await fresh.addUser(USER);
+      await Promise.all([1, 2, 3].map(() => importOwner(fresh.services, USER, archive)));
+      const installs = new Set<string>();
+      for await (const { key } of fresh.services.stores.blobs(USER).list(`${USER}/apps/${APP}`)) installs.add(key.split('/')[3]!);
+      assert.equal(installs.size, 1, [...installs].join(', '));
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  test("a grant for an app the archive does not bring is not imported, so a later install of that name gets nothing", async () => {
+    const items = await readZip(archive);
+    const table = 'tables/system.permissions.jsonl';
+    const grants = items.find((i) => i.name === table)!;
+    const orphan = { _id: 'com.example.hostile/exfil', _date_created: 1, _date_modified: 1, requestor_app: 'com.example.hostile', name: 'exfil', granted: true };
+    // Ids sorted: the hostile app's grant goes before the notes app's.
+    const patched = items.map((i) => i === grants ? { ...i, data: Buffer.concat([Buffer.from(`${JSON.stringify(orphan)}\n`), i.data]) } : i);
+    const fresh = await startTestServer();
+    try {
+      await fresh.addUser(USER);
+      const r = await importOwner(fresh.services, USER, await writeZip(patched, { manifest: 'recompute' }));
+      assert.equal(r.recordsSkipped, 1);
+      assert.equal(await fresh.services.permissions.isGranted(USER, APP, 'publish_posts'), true, 'the archive app\'s grant came along');
+      await fresh.services.apps.install(USER, { folder: path.join(FIXTURES, 'com.example.hostile') });
+      const hostile = await fresh.services.permissions.list(USER, 'com.example.hostile');
+      assert.ok(hostile.length > 0 && hostile.every((p) => !p.granted), JSON.stringify(hostile));
+    } finally {
+      await fresh.close();
+    }
   });
 });

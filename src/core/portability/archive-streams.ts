@@ -4,6 +4,7 @@ import type yauzl from 'yauzl';
 import { compareStrings } from '../../query/evaluate.js';
 import type { StoredRecord } from '../../storage/types.js';
 import { FreeholdError } from '../errors.js';
+import { assertShallow, clientFieldProblem, MAX_RECORD_BYTES } from '../records/reserved.js';
 import { invalid, messageOf, recordIdProblem } from './archive-names.js';
 import type { ArchiveEntry } from './archive-reader.js';
 import type { ProgressMeter } from './progress.js';
@@ -98,6 +99,9 @@ export function parseObjectLine(line: Buffer, entry: string, lineNo: number): Re
 }
 
 /** Checks one record line of a table entry; `previous` is the previous line's _id (ids must increase). */
+/** The latest time a JavaScript Date can hold (ms). */
+const MAX_DATE_MS = 8.64e15;
+
 export function parseRecordLine(line: Buffer, e: ArchiveEntry, table: string, lineNo: number, previous: string | null): StoredRecord {
   const r = parseObjectLine(line, e.name, lineNo);
   const id = r._id;
@@ -105,7 +109,25 @@ export function parseRecordLine(line: Buffer, e: ArchiveEntry, table: string, li
   const problem = recordIdProblem(table, id);
   if (problem) throw invalid(e.name, `line ${lineNo}: _id ${JSON.stringify(id.slice(0, 100))} ${problem}`);
   for (const field of ['_date_created', '_date_modified'] as const) {
-    if (typeof r[field] !== 'number' || !Number.isFinite(r[field])) throw invalid(e.name, `line ${lineNo}: ${field} must be a number`);
+    const v = r[field];
+    // Every backend keeps dates as 64-bit integers of epoch ms; a later date than JS can hold would sort first for ever.
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > MAX_DATE_MS) {
+      throw invalid(e.name, `line ${lineNo}: ${field} must be a whole number of epoch milliseconds`);
+    }
+  }
+  // What CEPS refuses a client, an archive may not bring in either (the server's own tables have their own shapes).
+  if (line.length > MAX_RECORD_BYTES) throw invalid(e.name, `line ${lineNo}: a record may be at most ${MAX_RECORD_BYTES} bytes`);
+  if (!table.startsWith('system')) {
+    for (const key of Object.keys(r)) {
+      if (key === '_id' || key === '_date_created' || key === '_date_modified') continue;
+      const problem = clientFieldProblem(key);
+      if (problem) throw invalid(e.name, `line ${lineNo}: ${problem}`);
+    }
+  }
+  try {
+    assertShallow(r);
+  } catch (err) {
+    throw invalid(e.name, `line ${lineNo}: ${messageOf(err)}`);
   }
   // Sorted, strictly increasing ids make duplicates impossible without remembering every id.
   if (previous !== null && compareStrings(previous, id) >= 0) {

@@ -279,8 +279,9 @@ export async function exportOwner(services: Services, ownerId: string, out: Writ
         await writer.add(`${Entry.appsDir}${app}/${key.slice(prefix.length)}`, blobOpener(services, owner, key), true);
       }
     }
+    // With their grant state as the owner set it (the declarations alone say granted: false).
     const permissions: AppPermission[] = [];
-    for (const a of apps) permissions.push(...(await services.apps.permissions(owner, a.appName)));
+    for (const a of apps) permissions.push(...(await services.permissions.list(owner, a.appName)));
     const permissionsJson = Buffer.from(JSON.stringify(permissions, null, 2) + '\n');
     await writer.add(Entry.permissions, async () => Readable.from([permissionsJson]));
     // Filled by the sharing work; present (empty) now so that the format does not change then.

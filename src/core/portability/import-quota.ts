@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { StoredRecord } from '../../storage/types.js';
-import { userFileKey } from '../files/paths.js';
+import { fileBlobKey, userFileKey } from '../files/paths.js';
 import { recordBytes } from '../quota/service.js';
 import type { Services } from '../services.js';
 import { OwnerTable } from '../system-tables.js';
@@ -9,6 +9,7 @@ import { openVerified, tableRecords } from './archive-streams.js';
 import type { Plan } from './archive-verify.js';
 import type { ImportLimits } from './limits.js';
 import { ProgressMeter } from './progress.js';
+import { installedAlready } from './same-install.js';
 
 /**
  * An import is refused whole when it would take its owner past their quota. The
@@ -34,15 +35,18 @@ export async function admitImport(services: Services, owner: string, a: OpenArch
     bytes += d.bytes;
   }
   const blobs = services.stores.blobs(owner);
+  const store = services.stores.records(owner);
   for (const e of a.entries) {
     if (e.kind.kind !== 'file') continue;
-    const current = await blobs.head(userFileKey(owner, e.kind.app, e.kind.path));
+    // Where the file's bytes are now: its record says (user files live under their blob id).
+    const record = await store.get(owner, `${e.kind.app}.files`, e.kind.path);
+    const current = await blobs.head(record ? fileBlobKey(owner, e.kind.app, record) : userFileKey(owner, e.kind.app, e.kind.path));
     if (!current || current.size !== e.size || current.etag !== e.digest.sha256) bytes += e.size - (current?.size ?? 0);
   }
-  const store = services.stores.records(owner);
   for (const app of plan.apps.values()) {
     if (!(await store.get(owner, OwnerTable.apps, app.app))) records++;
-    bytes += app.totalBytes;
+    // An install holding the same files already is kept as it is (import.ts, writeApp).
+    if (!(await installedAlready(services, owner, app))) bytes += app.totalBytes;
   }
   await services.quota.admit(owner, records, bytes);
 }

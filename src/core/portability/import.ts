@@ -11,6 +11,8 @@ import { OwnerTable } from '../system-tables.js';
 import { openArchive, type ArchiveEntry, type OpenArchive } from './archive-reader.js';
 import { openVerified, tableRecords } from './archive-streams.js';
 import { verifyArchive, type AppPlan, type Plan } from './archive-verify.js';
+import { sameInstall } from './same-install.js';
+import { KeyedLock } from '../../storage/key-lock.js';
 import { admitImport } from './import-quota.js';
 import { ProgressMeter, type ProgressCallback } from './progress.js';
 import { DEFAULT_IMPORT_LIMITS, type ImportLimits } from './limits.js';
@@ -46,18 +48,15 @@ export interface ImportSummary {
   recordsUnchanged: number;
   blobsWritten: number;
   blobsUnchanged: number;
+  /** Records the archive holds that were not taken (grants for apps neither in it nor installed). */
+  recordsSkipped: number;
 }
 
 /** Records per atomic batch when writing; also capped in bytes so a batch of big records stays small. */
 const BATCH_RECORDS = 500;
 const BATCH_BYTES = 8 * 1024 * 1024;
 
-interface Counters {
-  recordsWritten: number;
-  recordsUnchanged: number;
-  blobsWritten: number;
-  blobsUnchanged: number;
-}
+type Counters = Pick<ImportSummary, 'recordsWritten' | 'recordsUnchanged' | 'blobsWritten' | 'blobsUnchanged' | 'recordsSkipped'>;
 
 /** Puts the records of one batch that differ from what is stored, atomically. */
 async function writeBatch(services: Services, owner: string, table: string, batch: StoredRecord[], c: Counters): Promise<void> {
@@ -75,11 +74,20 @@ async function writeBatch(services: Services, owner: string, table: string, batc
   c.recordsWritten += ops.length;
 }
 
+/**
+ * `keep` says which of the entry's records to write: grants are taken only for apps the
+ * archive brings or the owner has installed. A grant for any other app would wait
+ * unseen and apply the day an app of that name is installed, granted by nobody here.
+ */
 async function writeTable(services: Services, owner: string, a: OpenArchive, e: ArchiveEntry, table: string, limits: ImportLimits,
-  meter: ProgressMeter, c: Counters): Promise<void> {
+  meter: ProgressMeter, c: Counters, keep: (record: StoredRecord) => boolean = () => true): Promise<void> {
   let batch: StoredRecord[] = [];
   let batchBytes = 0;
   for await (const { record, bytes } of tableRecords(await openVerified(a.zip, e, meter), e, table, limits.maxLineBytes)) {
+    if (!keep(record)) {
+      c.recordsSkipped++;
+      continue;
+    }
     batch.push(record);
     batchBytes += bytes;
     if (batch.length >= BATCH_RECORDS || batchBytes >= BATCH_BYTES) {
@@ -109,22 +117,6 @@ async function userFileType(services: Services, owner: string, app: string, path
   const record = await services.stores.records(owner).get(owner, `${app}.files`, path);
   const type = record?.content_type;
   return typeof type === 'string' && type.length > 0 && type.length < 200 ? type : (lookupType(path) || 'application/octet-stream');
-}
-
-/** Whether the app's live install already holds exactly these files (same paths, sizes and hashes). */
-async function sameInstall(services: Services, owner: string, plan: AppPlan, installId: string): Promise<boolean> {
-  const blobs = services.stores.blobs(owner);
-  const prefix = `${owner}/apps/${plan.app}/${installId}/`;
-  const wanted = new Map(plan.files.map((f) => [(f.kind as { path: string }).path, f]));
-  let count = 0;
-  for await (const { key } of blobs.list(prefix)) {
-    const f = wanted.get(key.slice(prefix.length));
-    if (!f) return false;
-    const info = await blobs.head(key);
-    if (!info || info.size !== f.size || info.etag !== f.digest.sha256) return false;
-    count++;
-  }
-  return count === wanted.size;
 }
 
 /**
@@ -195,13 +187,18 @@ async function writeApp(services: Services, owner: string, a: OpenArchive, plan:
 async function writeArchive(services: Services, owner: string, a: OpenArchive, plan: Plan, limits: ImportLimits,
   onProgress?: ProgressCallback): Promise<Counters> {
   const meter = new ProgressMeter('write', a.entries.length, a.totalBytes, onProgress);
-  const c: Counters = { recordsWritten: 0, recordsUnchanged: 0, blobsWritten: 0, blobsUnchanged: 0 };
+  const c: Counters = { recordsWritten: 0, recordsUnchanged: 0, blobsWritten: 0, blobsUnchanged: 0, recordsSkipped: 0 };
+  const installed = new Set((await services.apps.list(owner)).map((app) => app.appName));
+  const grantOfKnownApp = (r: StoredRecord) => {
+    const app = r._id.slice(0, r._id.indexOf('/'));
+    return plan.apps.has(app) || installed.has(app);
+  };
   // Records first (user files' records give their content types), then blobs, then apps,
   // whose records switch last, once their files are in place.
   for (const e of a.entries) {
     if (e.kind.kind !== 'table' || e.kind.table === OwnerTable.apps) continue;
     meter.startEntry(e.name);
-    await writeTable(services, owner, a, e, e.kind.table, limits, meter, c);
+    await writeTable(services, owner, a, e, e.kind.table, limits, meter, c, e.kind.table === OwnerTable.permissions ? grantOfKnownApp : undefined);
     meter.endEntry();
   }
   for (const e of a.entries) {
@@ -267,6 +264,15 @@ export async function importOwner(services: Services, ownerId: string, zipPath: 
   limits: ImportLimits = DEFAULT_IMPORT_LIMITS): Promise<ImportSummary> {
   const owner = assertUserId(ownerId);
   if (!(await services.accounts.get(owner))) throw new FreeholdError('not_found', `No user ${owner} on this server`);
+  // One import per owner at a time in this process: side by side, each would install the
+  // archive's apps afresh (neither sees the other's install yet) and leave one copy behind.
+  return importsByOwner.run(owner, () => importLocked(services, owner, zipPath, onProgress, limits));
+}
+
+const importsByOwner = new KeyedLock();
+
+async function importLocked(services: Services, owner: string, zipPath: string, onProgress: ProgressCallback | undefined,
+  limits: ImportLimits): Promise<ImportSummary> {
   const archive = await openArchive(zipPath, owner, limits);
   try {
     const plan = await verifyArchive(archive, limits, onProgress);

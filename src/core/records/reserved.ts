@@ -22,7 +22,7 @@ export type ClientFields = Record<string, unknown>;
 export const MAX_RECORD_DEPTH = 100;
 
 /** Iterative (a recursive walk would itself overflow on the inputs it exists to refuse). */
-function assertShallow(value: unknown): void {
+export function assertShallow(value: unknown): void {
   const stack: Array<{ v: unknown; depth: number }> = [{ v: value, depth: 1 }];
   while (stack.length) {
     const { v, depth } = stack.pop()!;
@@ -54,12 +54,8 @@ export function cleanClientRecord(body: unknown): ClientFields {
   const out: ClientFields = {};
   for (const [key, value] of Object.entries(input)) {
     if (RESERVED_FIELDS.has(key)) continue;
-    if (key.startsWith('_')) {
-      throw new FreeholdError('invalid_record', `Field ${key.slice(0, 50)} is not allowed: names starting with _ are reserved`);
-    }
-    if (key.startsWith('$') || key.includes('\u0000')) {
-      throw new FreeholdError('invalid_record', 'Field names may not start with $ or contain NUL');
-    }
+    const problem = clientFieldProblem(key);
+    if (problem) throw new FreeholdError('invalid_record', problem[0]!.toUpperCase() + problem.slice(1));
     out[key] = value;
   }
   assertShallow(out);
@@ -70,4 +66,14 @@ export function assertRecordSize(record: object): void {
   if (jsonOverBytes(JSON.stringify(record), MAX_RECORD_BYTES)) {
     throw new FreeholdError('too_large', `A record may be at most ${MAX_RECORD_BYTES} bytes`);
   }
+}
+
+/**
+ * Why a field name may not be written by a client (CEPS.md §3), or null: other `_` names
+ * are the server's, `$` would read as a query operator, NUL breaks storage.
+ */
+export function clientFieldProblem(key: string): string | null {
+  if (key.startsWith('_')) return `field ${key.slice(0, 50)} is not allowed: names starting with _ are reserved`;
+  if (key.startsWith('$') || key.includes('\u0000')) return 'field names may not start with $ or contain NUL';
+  return null;
 }
