@@ -311,6 +311,20 @@ describe('bad input', () => {
     assert.equal(res.json().error, 'too_large');
     assert.equal((await call('GET', `/ceps/query/${APP}.big`, alice)).json().length, before);
   });
+  test('records of more than 20,000 fields (nested objects counted) are 400, nothing written', async () => {
+    const wide = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 1]));
+    const before = (await call('GET', `/ceps/query/${APP}.wide`, alice)).json().length;
+    assert.equal((await call('POST', `/ceps/write/${APP}.wide`, alice, wide(19_999))).statusCode, 200, "the record's own fields and nested ones: 19,999 is fine");
+    for (const body of [wide(20_001), { a: wide(10_000), b: wide(10_001) }, { list: [wide(15_000), wide(6_000)] }]) {
+      const res = await call('POST', `/ceps/write/${APP}.wide`, alice, body);
+      assert.equal(res.statusCode, 400);
+      assert.deepEqual(res.json(), { error: 'invalid_record', message: "A record may have at most 20000 fields, its nested objects' included" });
+    }
+    // Arrays' elements are not fields.
+    assert.equal((await call('POST', `/ceps/write/${APP}.wide`, alice, { list: Array.from({ length: 50_000 }, (_, i) => i) })).statusCode, 200);
+    assert.equal((await call('GET', `/ceps/query/${APP}.wide`, alice)).json().length, before + 2);
+  });
+
   test('bodies over the request limit are 413', async () => {
     const res = await call('POST', `/ceps/write/${APP}`, alice, JSON.stringify({ blob: 'x'.repeat(4 * 1024 * 1024) }), { 'content-type': 'application/json' });
     assert.equal(res.statusCode, 413);
