@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { withServices } from './context.js';
+import { progressReporter } from './portability.js';
 import type { Services } from '../core/services.js';
 import type { BackupService } from '../core/backup/service.js';
 
@@ -18,9 +19,16 @@ export function backupCommands(program: Command): void {
         const b = backupsOf(s);
         const users = opts.user ? [opts.user] : (await s.accounts.list()).map((u) => u.userId);
         for (const user of users) {
+          if (!(await s.accounts.get(user))) throw new Error(`no user ${user}`);
           process.stderr.write(`backing up ${user} …\n`);
-          const g = await b.run(user);
-          process.stdout.write(`${user}\t${g.name}\t${(g.size / 1024 / 1024).toFixed(1)} MB\n`);
+          const progress = await progressReporter();
+          try {
+            const g = await b.run(user, progress.report);
+            progress.stop();
+            process.stdout.write(`${user}\t${g.name}\t${(g.size / 1024 / 1024).toFixed(1)} MB\n`);
+          } finally {
+            progress.stop();
+          }
         }
       });
     });
@@ -40,7 +48,13 @@ export function backupCommands(program: Command): void {
       await withServices(async (s) => {
         if (!(await s.accounts.get(opts.user))) throw new Error(`no user ${opts.user}`);
         process.stderr.write(`restoring ${opts.user} …\n`);
-        const r = await backupsOf(s).restore(opts.user, opts.name);
+        const progress = await progressReporter();
+        let r;
+        try {
+          r = await backupsOf(s).restore(opts.user, opts.name, progress.report);
+        } finally {
+          progress.stop();
+        }
         process.stdout.write(`restored ${opts.user} from ${r.generation}: ${r.recordsWritten} records and ${r.blobsWritten} files written, `
           + `${r.recordsUnchanged + r.blobsUnchanged} unchanged\n`);
       });

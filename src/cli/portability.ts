@@ -20,7 +20,7 @@ const mb = (bytes: number) => (bytes / MB).toFixed(1);
  * A progress bar on stderr when it is a terminal; otherwise a line every few
  * seconds (logs and CI keep those, and a bar's carriage returns make them unreadable).
  */
-async function progressReporter(): Promise<{ report: ProgressCallback; stop(): void }> {
+export async function progressReporter(): Promise<{ report: ProgressCallback; stop(): void }> {
   if (process.stderr.isTTY) {
     const { Presets, SingleBar } = await import('cli-progress');
     const bar = new SingleBar({
@@ -43,6 +43,7 @@ async function progressReporter(): Promise<{ report: ProgressCallback; stop(): v
       },
       stop: () => {
         if (phase !== null) bar.stop();
+        phase = null;
       },
     };
   }

@@ -43,6 +43,15 @@ test('backups go to an S3 bucket, keep N generations, and restore brings data ba
     assert.equal((await call('GET', `/ceps/query/${APP}`)).json().length, 20);
 
     await assert.rejects(backups.restore('alice', '2000-01-01T00-00-00-000Z'), /No backup/);
+    // Nobody's backup: refused, and nothing stored under that name.
+    await assert.rejects(backups.run('nobody'), /No user nobody/);
+    assert.deepEqual(await backups.list('nobody'), []);
+    // Progress is reported as for an export and an import.
+    const phases: string[] = [];
+    const seen = (p: { phase: string }) => { if (phases.at(-1) !== p.phase) phases.push(p.phase); };
+    await backups.run('alice', seen);
+    await backups.restore('alice', undefined, seen);
+    assert.deepEqual(phases, ['export', 'verify', 'write']);
   } finally {
     await server.close();
     await s3.close();

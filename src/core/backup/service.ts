@@ -9,6 +9,7 @@ import type { Services } from '../services.js';
 import { FreeholdError } from '../errors.js';
 import { assertUserId } from '../names.js';
 import type { ImportSummary } from '../portability/import.js';
+import type { ProgressCallback } from '../portability/progress.js';
 import { SYSTEM_OWNER } from '../system-tables.js';
 
 /** Leases, so that of several processes sharing the host store one makes each backup. */
@@ -57,7 +58,8 @@ export class BackupService {
   }
 
   /** Backs one owner up now; the new generation exists only once complete. */
-  async run(owner: string): Promise<Generation> {
+  async run(owner: string, onProgress?: ProgressCallback): Promise<Generation> {
+    if (!(await this.services.accounts.get(assertUserId(owner)))) throw new FreeholdError('not_found', `No user ${owner} on this server`);
     // The zip code loads with the first backup, not with every server that has a backup store.
     const { exportOwner } = await import('../portability/export.js');
     const at = new Date();
@@ -67,7 +69,7 @@ export class BackupService {
     // waiting on a pipe nobody reads, and a failed export must not become a backup.
     const stored = this.target.put(key, pass, { contentType: 'application/zip' })
       .catch((err: unknown) => { pass.destroy(err as Error); throw err; });
-    const exported = exportOwner(this.services, owner, pass)
+    const exported = exportOwner(this.services, owner, pass, onProgress)
       .catch((err: unknown) => { pass.destroy(err as Error); throw err; });
     const [info] = await Promise.all([stored, exported]);
     await this.prune(owner);
@@ -93,7 +95,7 @@ export class BackupService {
    * Brings a backup back (the newest unless named): every record, file and app in it
    * returns as it was then. Records made since are kept; nothing is deleted.
    */
-  async restore(owner: string, name?: string): Promise<ImportSummary & { generation: string }> {
+  async restore(owner: string, name?: string, onProgress?: ProgressCallback): Promise<ImportSummary & { generation: string }> {
     const all = await this.list(owner);
     const g = name === undefined ? all[0] : all.find((x) => x.name === name);
     if (!g) throw new FreeholdError('not_found', name === undefined ? `No backups of ${owner}` : `No backup ${name} of ${owner}`);
@@ -104,7 +106,7 @@ export class BackupService {
       if (!body) throw new FreeholdError('not_found', `Backup ${g.name} vanished`);
       const file = path.join(dir, 'backup.zip');
       await pipeline(body, createWriteStream(file));
-      return { ...(await importOwner(this.services, owner, file)), generation: g.name };
+      return { ...(await importOwner(this.services, owner, file, onProgress)), generation: g.name };
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
