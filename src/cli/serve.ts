@@ -51,6 +51,15 @@ export async function serve(): Promise<void> {
     // connection is cut; the stores still close properly (commits flushed) after that.
     const cut = setTimeout(() => app.server.closeAllConnections(), config.stopGraceMs);
     cut.unref();
+    // And the stores: one stuck on a statement that never ends (a database that stopped
+    // answering, a lock held elsewhere) would keep the process up for good. Writes are
+    // answered only once committed, so what is cut here was never promised.
+    const deadline = stopDeadlineMs(config.stopGraceMs);
+    const hard = setTimeout(() => {
+      process.stderr.write(`freehold: the stores did not close within ${deadline} ms of the stop; exiting anyway\n`);
+      process.exit(1);
+    }, deadline);
+    hard.unref();
     await app.close();
     clearTimeout(cut);
     await services.close();
@@ -58,4 +67,9 @@ export async function serve(): Promise<void> {
   };
   process.once('SIGINT', () => void stop());
   process.once('SIGTERM', () => void stop());
+}
+
+/** How long a stop may take in all: the requests' grace, then as long again and 5 s for the stores to close. */
+export function stopDeadlineMs(graceMs: number): number {
+  return 2 * graceMs + 5_000;
 }

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { until } from '../helpers/until.js';
+import { postgresSuite } from '../helpers/postgres.js';
 import { SqliteRecordStore } from '../../src/storage/sqlite/record-store.js';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
@@ -136,4 +137,46 @@ test('freehold serve stops on SIGTERM even while a request is stalled, after its
     child.kill('SIGKILL');
     rmSync(fresh, { recursive: true, force: true });
   }
+});
+
+postgresSuite('serve stops while a store is stuck', 'fhstop', (scratch) => {
+  test('freehold serve exits within its stop deadline even when a database statement never ends', { timeout: 60_000 }, async () => {
+    const fresh = mkdtempSync(path.join(tmpdir(), 'freehold-stuck-'));
+    const schemaUrl = scratch.schemaUrl();
+    const schema = new URL(schemaUrl).searchParams.get('schema')!;
+    const child = spawn(process.execPath, ['--import', 'tsx', main, 'serve'], {
+      cwd: root,
+      env: { ...process.env, FREEHOLD_DATA: fresh, FREEHOLD_CONFIG: '', PORT: '0', FREEHOLD_LOG_LEVEL: 'silent', FREEHOLD_RECORDS: schemaUrl, FREEHOLD_STOP_GRACE_MS: '300' },
+    });
+    const locker = await scratch.admin.connect();
+    try {
+      let out = '';
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+      const port = await new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no URL printed: ' + out)), 30_000);
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /running at http:\/\/localhost:(\d+)/.exec(out);
+          if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+        });
+      });
+      // Every statement on the records table now waits for this transaction, which never ends while the server stops.
+      await locker.query('BEGIN');
+      await locker.query(`LOCK TABLE "${schema}".records IN ACCESS EXCLUSIVE MODE`);
+      const stuck = fetch(`http://127.0.0.1:${port}/acctapi/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user_id: 'someone', password: 'whatever it is' }) }).catch(() => null);
+      await sleep(300);
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      child.kill('SIGTERM');
+      const code = await Promise.race([exited, sleep(30_000).then(() => 'still running' as const)]);
+      assert.equal(code, 1, 'exits, saying the stores did not close');
+      assert.match(err, /did not close within 5600 ms/);
+      await stuck;
+    } finally {
+      await locker.query('ROLLBACK').catch(() => undefined);
+      locker.release();
+      child.kill('SIGKILL');
+      rmSync(fresh, { recursive: true, force: true });
+    }
+  });
 });
