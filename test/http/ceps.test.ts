@@ -82,6 +82,19 @@ describe('write, read, update, delete', () => {
     assert.equal((await call('DELETE', `/ceps/delete/${APP}/${created._id}`, alice)).statusCode, 404);
   });
 
+  test("a DELETE sent as freezr's library sends it (Content-Type JSON, no body) works; an empty JSON body to write is still 400", async () => {
+    const id = (await call('POST', `/ceps/write/${APP}`, alice, { gone: 'soon' })).json()._id as string;
+    const d = await call('DELETE', `/ceps/delete/${APP}/${id}`, alice, undefined, { 'content-type': 'application/json' });
+    assert.equal(d.statusCode, 200, d.body);
+    assert.equal(d.json().success, true);
+    const empty = await server.app.inject({ method: 'POST', url: `/ceps/write/${APP}`, headers: { authorization: `Bearer ${alice}`, 'content-type': 'application/json' }, payload: '' });
+    assert.equal(empty.statusCode, 400);
+    assert.equal(empty.json().error, 'bad_request');
+    // Fastify's own checks still apply to bodies that are there.
+    const poisoned = await server.app.inject({ method: 'DELETE', url: `/feps/delete/${APP}`, headers: { authorization: `Bearer ${alice}`, 'content-type': 'application/json' }, payload: '{"__proto__":{"x":1}}' });
+    assert.equal(poisoned.statusCode, 400);
+  });
+
   test("accepts freezr's { _entity } wrapper and collections", async () => {
     const w = await call('POST', `/ceps/write/${APP}.tasks`, alice, { _entity: { done: false } });
     assert.equal(w.statusCode, 200);
