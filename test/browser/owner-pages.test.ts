@@ -70,6 +70,7 @@ describe('web routes', () => {
     const wrong = await server.app.inject({ url: '/setup?token=not-the-token' });
     assert.equal(wrong.statusCode, 403);
     assert.doesNotMatch(wrong.body, /id="create"/);
+    assert.match(wrong.body, /This setup link does not work/, 'a wrong link is told apart from no link');
   });
 
   test('pages carry the strict CSP and are not cached', async () => {
@@ -389,6 +390,22 @@ describe('owner pages in a browser', { skip: browserSkipReason() }, () => {
     await whoamiFilled();
     assert.ok(await server.services.accounts.verify(ADMIN, 'a brand new password'));
     await page.locator('#password-panel').screenshot({ path: path.join(SHOTS, 'home-password.png') });
+  });
+
+  test('a page whose session ended elsewhere sends the owner to sign in, saying why, and back', async () => {
+    await page.goto(`${server.url}/home`);
+    await whoamiFilled();
+    // Signed out in another tab: the same cookies, used elsewhere.
+    const cookie = (await context.cookies(server.url)).map((c) => `${c.name}=${c.value}`).join('; ');
+    assert.equal((await server.app.inject({ method: 'POST', url: '/acctapi/logout', headers: { cookie } })).statusCode, 200);
+    await page.fill('#app-password-app', 'com.example.notes');
+    await page.click('#generate-app-password');
+    await page.waitForURL(`${server.url}/signin?next=%2Fhome&reason=ended`);
+    assert.match(await page.textContent('#signin-lead') ?? '', /Your session ended/);
+    await page.fill('#user_id', ADMIN);
+    await page.fill('#password', 'a brand new password');
+    await page.click('#signin');
+    await page.waitForURL(`${server.url}/home`);
   });
 
   test('the pages logged no errors (CSP violations included)', () => {

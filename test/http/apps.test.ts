@@ -732,8 +732,8 @@ test('data an app left behind is listed and can be deleted without installing th
   const listed = await get('/acctapi/kept-data', lea);
   assert.equal(listed.statusCode, 200, listed.body);
   assert.deepEqual(listed.json().apps, [
-    { app_name: 'com.far.away', tables: 1, records: 1 },
-    { app_name: 'com.m.n', tables: 3, records: 4 },
+    { app_name: 'com.far.away', tables: 1, records: 1, files: 0 },
+    { app_name: 'com.m.n', tables: 3, records: 4, files: 1 },
   ]);
   // Another owner sees none of it.
   assert.deepEqual((await get('/acctapi/kept-data', bob)).json().apps, []);
@@ -749,7 +749,7 @@ test('data an app left behind is listed and can be deleted without installing th
 
   const gone = await del('com.m.n');
   assert.equal(gone.statusCode, 200, gone.body);
-  assert.deepEqual(gone.json(), { app_name: 'com.m.n', tables: 3, records: 4, deleted: true });
+  assert.deepEqual(gone.json(), { app_name: 'com.m.n', tables: 3, records: 4, files: 1, deleted: true });
   assert.equal(await blobs.head('lea/filedata/com.m.n/AAAAAAAAAAAAAAAAAAAA'), null, 'its files\' bytes went too');
   assert.ok(await blobs.head('lea/filedata/com.m.o/BBBBBBBBBBBBBBBBBBBB'), 'another app\'s stayed');
   const tables = (await records.listTables('lea')).map((x) => x.table).filter((x) => !x.startsWith('system.'));
@@ -762,5 +762,5 @@ test('data an app left behind is listed and can be deleted without installing th
   // the owner of whatever it writes next.
   assert.equal((await del('com.far.away')).statusCode, 200);
   await records.put('lea', 'com.far.away', rec('y'));
-  assert.deepEqual((await get('/acctapi/kept-data', lea)).json().apps, [{ app_name: 'com.far.away', tables: 1, records: 1 }]);
+  assert.deepEqual((await get('/acctapi/kept-data', lea)).json().apps, [{ app_name: 'com.far.away', tables: 1, records: 1, files: 0 }]);
 });

@@ -39,7 +39,10 @@ export interface InstalledApp {
 export interface KeptData {
   appName: string;
   tables: number;
+  /** Records in those tables, file records included. */
   records: number;
+  /** Of them, the records of its stored files (`<app>.files`). */
+  files: number;
 }
 
 interface TableOwners {
@@ -58,8 +61,11 @@ function ownTablesOf(app: string, { installed, kept, tables }: TableOwners): Arr
   return tables.filter((x) => isAppOwnTable(x.table, app) && !other(x.table));
 }
 
-function keptDataOf(appName: string, own: Array<{ count: number }>): KeptData {
-  return { appName, tables: own.length, records: own.reduce((n, t) => n + t.count, 0) };
+function keptDataOf(appName: string, own: Array<{ table: string; count: number }>): KeptData {
+  return {
+    appName, tables: own.length, records: own.reduce((n, t) => n + t.count, 0),
+    files: own.filter((t) => t.table === `${appName}.files`).reduce((n, t) => n + t.count, 0),
+  };
 }
 
 export interface InstallResult extends InstalledApp {

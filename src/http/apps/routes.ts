@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { FreeholdError } from '../../core/errors.js';
 import { assertAppName } from '../../core/names.js';
+import type { KeptData as KeptAppData } from '../../core/apps/service.js';
 import { effectiveMode } from '../app-origin.js';
 import { currentOwner, requireOwner, type OwnerContext } from '../auth.js';
 import { AppNameParam, ErrorReply } from '../schemas.js';
@@ -28,9 +29,10 @@ const InstallReply = Type.Object({
 });
 const RemoveQuery = Type.Object({ delete_data: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])) });
 const KeptData = Type.Object({
-  app_name: Type.String(), tables: Type.Integer({ description: 'Its own tables left' }), records: Type.Integer({ description: 'Records in them' }),
+  app_name: Type.String(), tables: Type.Integer({ description: 'Its own tables left' }), records: Type.Integer({ description: 'Records in them, file records included' }),
+  files: Type.Integer({ description: 'Files it stored (their records are among `records`)' }),
 });
-const keptReply = (k: { appName: string; tables: number; records: number }) => ({ app_name: k.appName, tables: k.tables, records: k.records });
+const keptReply = (k: KeptAppData) => ({ app_name: k.appName, tables: k.tables, records: k.records, files: k.files });
 
 /** The signed-in owner as the viewer of their apps' pages and files. */
 function viewerOf(owner: OwnerContext): Viewer {

@@ -66,7 +66,7 @@ export async function webRoutes(fastify: FastifyInstance): Promise<void> {
       return sendPage(request, reply, 'setup.html');
     }
     // The token is the only proof of being the person who started the server.
-    return sendPage(request, reply, 'setup-link.html', token === undefined ? 200 : 403);
+    return token === undefined ? sendPage(request, reply, 'setup-link.html') : sendPage(request, reply, 'setup-link-invalid.html', 403);
   });
 
   app.get('/home', { schema: hide }, async (request, reply) => {

@@ -64,6 +64,6 @@ export async function api(path, { method = 'GET', body } = {}) {
  */
 export function redirectIfSignedOut(err) {
   if (!(err instanceof ApiError) || err.status !== 401) return false;
-  location.assign(`/signin?next=${encodeURIComponent(location.pathname)}`);
+  location.assign(`/signin?next=${encodeURIComponent(location.pathname)}&reason=ended`);
   return true;
 }

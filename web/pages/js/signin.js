@@ -40,6 +40,11 @@ function showFactor(recovery) {
   (recovery ? recoveryInput : totpInput).focus();
 }
 
+// Sent back here by a page whose session ended (signed out in another tab, expired).
+if (new URLSearchParams(location.search).get('reason') === 'ended') {
+  lead.textContent = 'Your session ended, so you were signed out. Sign in again to go on where you were.';
+}
+
 switchFactor.addEventListener('click', () => {
   say(error, '');
   showFactor(!useRecovery);

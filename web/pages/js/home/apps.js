@@ -64,7 +64,11 @@ export function appsPanel({ onApps }) {
   }
 
   function keptRow(entry) {
-    const what = `${entry.records} ${entry.records === 1 ? 'record' : 'records'}`;
+    // File records are counted among the records; people think of them as files.
+    const files = Number(entry.files) || 0;
+    const records = entry.records - files;
+    const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+    const what = files ? `${plural(records, 'record', 'records')} and ${plural(files, 'file', 'files')}` : plural(records, 'record', 'records');
     const del = el('button', { type: 'button', className: 'button small danger', 'aria-label': `Delete the data of ${entry.app_name}` }, 'Delete data');
     del.addEventListener('click', () => deleteKept(entry, what, del));
     return el('li', { 'data-kept': entry.app_name },
