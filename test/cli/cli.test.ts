@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -99,6 +99,20 @@ test('serve with anything after it goes through the full command line: --help pr
   assert.match(bad.stderr, /unknown option/);
 });
 
+/** The port `freehold serve` says it is running at. */
+function servingPort(child: ChildProcessWithoutNullStreams): Promise<number> {
+  let out = '';
+  return new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no URL printed: ' + out)), 30_000);
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /running at http:\/\/localhost:(\d+)/.exec(out);
+      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+    });
+    child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${out}`)));
+  });
+}
+
 test('freehold serve stops on SIGTERM even while a request is stalled, after its grace period', async () => {
   const fresh = mkdtempSync(path.join(tmpdir(), 'freehold-stop-'));
   const child = spawn(process.execPath, ['--import', 'tsx', main, 'serve'], {
@@ -111,16 +125,7 @@ test('freehold serve stops on SIGTERM even while a request is stalled, after its
   });
   const socket = new net.Socket();
   try {
-    let out = '';
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no URL printed: ' + out)), 30_000);
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = /running at http:\/\/localhost:(\d+)/.exec(out);
-        if (m) { clearTimeout(timer); resolve(Number(m[1])); }
-      });
-      child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${out}`)));
-    });
+    const port = await servingPort(child);
     let socketClosed = false;
     socket.on('close', () => (socketClosed = true));
     socket.on('error', () => {});
@@ -150,17 +155,9 @@ postgresSuite('serve stops while a store is stuck', 'fhstop', (scratch) => {
     });
     const locker = await scratch.admin.connect();
     try {
-      let out = '';
       let err = '';
       child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-      const port = await new Promise<number>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('no URL printed: ' + out)), 30_000);
-        child.stdout.on('data', (d: Buffer) => {
-          out += d.toString();
-          const m = /running at http:\/\/localhost:(\d+)/.exec(out);
-          if (m) { clearTimeout(timer); resolve(Number(m[1])); }
-        });
-      });
+      const port = await servingPort(child);
       // Every statement on the records table now waits for this transaction, which never ends while the server stops.
       await locker.query('BEGIN');
       await locker.query(`LOCK TABLE "${schema}".records IN ACCESS EXCLUSIVE MODE`);
