@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { withServices } from './context.js';
+import { interruptible } from './interrupt.js';
 
 export function migrateCommand(program: Command): void {
   program.command('migrate')
@@ -29,9 +30,14 @@ export function migrateCommand(program: Command): void {
         const target = { records: opts.records ?? current.target?.records ?? current.records, blobs: opts.blobs ?? current.target?.blobs ?? current.blobs };
         const progress = new Progress();
         try {
-          const r = await migrateOwner(s.stores, opts.user, target, {
+          const r = await interruptible(() => migrateOwner(s.stores, opts.user, target, {
             propagationMs: 2 * s.config.storagePollMs + 500,
             onProgress: (p) => progress.update(p.phase + ('table' in p && p.table ? ` ${p.table}` : ''), p.done, p.total),
+          }), () => {
+            progress.stop();
+            const frozen = s.stores.storageOf(opts.user).state === 'migrating';
+            return `move of ${opts.user} interrupted${frozen ? ` while ${opts.user} is read-only` : ''}. `
+              + `Run the same command again to finish it, or give it up with: freehold migrate --user ${opts.user} --abort`;
           });
           progress.stop();
           process.stdout.write(`moved ${opts.user}: ${r.records} records in ${r.tables} tables and ${r.files} files, verified\n`

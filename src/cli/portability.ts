@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, rmSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { withServices } from './context.js';
+import { interruptible } from './interrupt.js';
 import { assertUserId } from '../core/names.js';
 import { throttled, type Progress, type ProgressCallback } from '../core/portability/progress.js';
 import { SERVER_VERSION } from '../version.js';
@@ -74,7 +75,13 @@ export function portabilityCommands(program: Command): void {
         const progress = await progressReporter();
         const started = Date.now();
         try {
-          const summary = await exportOwner(s, user, createWriteStream(partial), progress.report, { serverVersion: SERVER_VERSION });
+          const summary = await interruptible(
+            () => exportOwner(s, user, createWriteStream(partial), progress.report, { serverVersion: SERVER_VERSION }),
+            () => {
+              progress.stop();
+              rmSync(partial, { force: true });
+              return `export of ${user} interrupted; nothing was written to ${out}`;
+            });
           progress.stop();
           await rename(partial, out);
           const records = Object.values(summary.tables).reduce((n, c) => n + c, 0);
@@ -99,7 +106,11 @@ export function portabilityCommands(program: Command): void {
         const progress = await progressReporter();
         const started = Date.now();
         try {
-          const r = await importOwner(s, user, path.resolve(file), progress.report);
+          const r = await interruptible(() => importOwner(s, user, path.resolve(file), progress.report), () => {
+            progress.stop();
+            return `import into ${user} interrupted. What was written so far stays; run the same command again to finish it `
+              + '(an import skips what is already there, so nothing is written twice).';
+          });
           progress.stop();
           const records = Object.values(r.tables).reduce((n, c) => n + c, 0);
           const seconds = Math.max((Date.now() - started) / 1000, 0.001);

@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
@@ -176,4 +176,54 @@ postgresSuite('serve stops while a store is stuck', 'fhstop', (scratch) => {
       rmSync(fresh, { recursive: true, force: true });
     }
   });
+});
+
+test('Ctrl-C during export leaves no partial archive; during import it says how to finish; a rerun does', { timeout: 120_000 }, async () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'freehold-interrupt-'));
+  const env = { ...process.env, FREEHOLD_DATA: dataDir, FREEHOLD_CONFIG: '', FREEHOLD_LOG_LEVEL: 'silent' };
+  const out = path.join(dataDir, 'alice.zip');
+  try {
+    const { loadConfig } = await import('../../src/config.js');
+    const { createServices } = await import('../../src/core/services.js');
+    const { createLogger } = await import('../../src/logger.js');
+    const seed = await createServices(loadConfig(env), createLogger('silent'));
+    await seed.accounts.create('alice', 'a long passphrase', false);
+    await seed.accounts.create('bea', 'a long passphrase', false);
+    const now = Date.now();
+    for (let i = 0; i < 60_000; i += 5_000) {
+      await seed.stores.records('alice').batch('alice', Array.from({ length: 5_000 }, (_, j) => ({
+        kind: 'put' as const, table: 'com.example.notes', record: { _id: `r${String(i + j).padStart(6, '0')}`, _date_created: now, _date_modified: now, s: 'x'.repeat(300) },
+      })));
+    }
+    await seed.close();
+
+    /** Runs the CLI, sends SIGINT at its first progress line, and returns its exit status and output. */
+    const interrupted = async (args: string[]) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', main, ...args], { cwd: root, env });
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+        if (/entries/.test(err) && !child.killed) child.kill('SIGINT');
+      });
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      return { code, err };
+    };
+
+    const exp = await interrupted(['export', '--user', 'alice', '--out', out]);
+    assert.equal(exp.code, 130, exp.err);
+    assert.match(exp.err, /export of alice interrupted; nothing was written/);
+    assert.equal(existsSync(`${out}.partial`), false, 'no partial archive left');
+    assert.equal(existsSync(out), false);
+
+    const runSync = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', main, ...args], { cwd: root, env, encoding: 'utf8' });
+    assert.equal(runSync(['export', '--user', 'alice', '--out', out]).status, 0);
+    const imp = await interrupted(['import', out, '--user', 'bea']);
+    if (imp.code === 130) assert.match(imp.err, /import into bea interrupted\. What was written so far stays; run the same command again/);
+    else assert.equal(imp.code, 0, `finished before the signal: ${imp.err}`);
+    const rerun = runSync(['import', out, '--user', 'bea']);
+    assert.equal(rerun.status, 0, rerun.stderr);
+    assert.match(rerun.stdout, /imported into bea: 60000 records/);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });
