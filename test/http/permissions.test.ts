@@ -1,7 +1,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { FIXTURES, zipFixture } from '../apps/zip-helpers.js';
 
 const APP = 'com.example.notes';
 let t: TestServer;
@@ -64,4 +66,35 @@ test('removing the app forgets its grants', async () => {
   await t.services.apps.install('alice', { folder: path.resolve(import.meta.dirname, '../fixtures/apps/com.example.notes') });
   token = await t.appToken('alice', APP);
   assert.equal((await perms()).find((p) => p.name === name)!.granted, false);
+});
+
+test('an update that changes what a granted permission covers asks the owner again; a reworded one does not', async () => {
+  const HOSTILE = 'com.example.hostile';
+  const manifestOf = (hosts: string[], description: string, version: string) => JSON.stringify({
+    ...JSON.parse(readFileSync(path.join(FIXTURES, HOSTILE, 'manifest.json'), 'utf8')),
+    version, permissions: [{ name: 'exfil', type: 'external_fetch', hosts, description }],
+  });
+  const install = async (manifest: string) => t.services.apps.install('alice', { zipPath: await zipFixture(HOSTILE, { replace: { 'manifest.json': manifest } }) });
+  const exfil = async () => (await t.services.permissions.list('alice', HOSTILE)).find((p) => p.name === 'exfil')!;
+  const connectSrc = async () => {
+    const page = await t.appGet(cookie, HOSTILE, 'index');
+    return /connect-src ([^;]*)/.exec(String(page.headers['content-security-policy']))![1]!;
+  };
+
+  await install(manifestOf(['https://exfil.example'], 'Send data away', '1.0.0'));
+  await t.services.permissions.change('alice', { name: 'exfil', requestor_app: HOSTILE, action: 'Accept' });
+  assert.equal((await exfil()).granted, true);
+  assert.match(await connectSrc(), /https:\/\/exfil\.example/);
+
+  // Reworded only: the grant holds.
+  await install(manifestOf(['https://exfil.example'], 'Sends your data away, as you allowed', '1.0.1'));
+  assert.equal((await exfil()).granted, true);
+
+  // One more host: not allowed until the owner says so again, and the page may reach neither.
+  await install(manifestOf(['https://other-exfil.example', 'https://exfil.example'], 'Sends your data away', '1.1.0'));
+  assert.equal((await exfil()).granted, false);
+  assert.doesNotMatch(await connectSrc(), /exfil\.example/);
+  await t.services.permissions.change('alice', { name: 'exfil', requestor_app: HOSTILE, action: 'Accept' });
+  assert.equal((await exfil()).granted, true);
+  assert.match(await connectSrc(), /https:\/\/other-exfil\.example/);
 });

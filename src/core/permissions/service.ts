@@ -22,6 +22,19 @@ interface GrantRecord extends StoredRecord {
   requestor_app: string;
   name: string;
   granted: boolean;
+  /** What the permission covered when the owner decided (scopeOf); absent on grants made before it was kept. */
+  scope?: string;
+}
+
+/**
+ * What a permission lets its app do, as one comparable text: its type, tables, hosts and
+ * fields, not its wording. A grant holds only while the installed manifest still says
+ * the same: an update that widens a permission (another host to send data to, another
+ * table) must ask the owner again, and so, simply, does any change of what it covers.
+ */
+export function scopeOf(p: Permission): string {
+  const sorted = (list: string[] | undefined) => (list ? [...list].sort() : []);
+  return JSON.stringify([p.type, sorted(p.table_id), sorted(p.hosts), sorted(p.return_fields), sorted(p.search_fields)]);
 }
 
 /**
@@ -47,7 +60,11 @@ export class PermissionService {
     const grants = (await store.query(ownerId, OwnerTable.permissions, { op: 'eq', path: ['requestor_app'], value: appName },
       { sort: [], skip: 0, limit: 10000 })) as GrantRecord[];
     const byName = new Map(grants.map((g) => [g.name, g]));
-    return declared.map((p) => ({ ...p, granted: byName.get(p.name)?.granted === true, grantees: p.grantees ?? [] }));
+    const holds = (p: Permission) => {
+      const g = byName.get(p.name);
+      return g?.granted === true && (g.scope === undefined || g.scope === scopeOf(p));
+    };
+    return declared.map((p) => ({ ...p, granted: holds(p), grantees: p.grantees ?? [] }));
   }
 
   async isGranted(ownerId: string, appName: string, name: string): Promise<boolean> {
@@ -71,7 +88,7 @@ export class PermissionService {
     await store.put(ownerId, OwnerTable.permissions, {
       _id: id, _date_created: existing?._date_created ?? now,
       _date_modified: existing ? Math.max(now, existing._date_modified + 1) : now,
-      requestor_app: app, name: change.name, granted,
+      requestor_app: app, name: change.name, granted, scope: scopeOf(declared),
     });
     return { ...declared, granted };
   }
