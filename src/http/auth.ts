@@ -20,6 +20,16 @@ export function cookieName(services: Services, request: FastifyRequest, base: st
 }
 export const accountCookieName = (userId: string) => `app_token_${userId}`;
 
+/**
+ * Where to send a visitor who is not signed in, back to `next` afterwards. A visitor who
+ * still holds a session cookie had a session that ended (signed out elsewhere, expired):
+ * the sign-in page then says so.
+ */
+export function signInAddress(services: Services, request: FastifyRequest, next: string): string {
+  const ended = request.cookies[cookieName(services, request, SESSION_COOKIE)] !== undefined;
+  return `/signin?next=${encodeURIComponent(next)}${ended ? '&reason=ended' : ''}`;
+}
+
 export interface OwnerContext {
   session: Session;
   user: User;

@@ -116,7 +116,7 @@ describe('web routes', () => {
   test('home needs a session', async () => {
     const res = await server.app.inject({ url: '/home' });
     assert.equal(res.statusCode, 302);
-    assert.equal(res.headers.location, '/signin?next=/home');
+    assert.equal(res.headers.location, '/signin?next=%2Fhome');
   });
 
   test('favicon is quiet', async () => {
@@ -163,7 +163,7 @@ describe('owner pages in a browser', { skip: browserSkipReason() }, () => {
     await page.click('#signout');
     await page.waitForURL(`${server.url}/signin`);
     await page.goto(`${server.url}/home`);
-    await page.waitForURL(`${server.url}/signin?next=/home`);
+    await page.waitForURL(`${server.url}/signin?next=%2Fhome`);
     await shot('signin');
   });
 
@@ -246,6 +246,17 @@ describe('owner pages in a browser', { skip: browserSkipReason() }, () => {
     assert.equal(await server.services.permissions.isGranted(ADMIN, 'com.example.notes', 'publish_posts'), false);
   });
 
+  test('removing an app takes its access from elsewhere off the list at once', async () => {
+    const made = await server.app.inject({ url: '/acctapi/generateAppPassword?app_name=com.example.notes', headers: { cookie: await server.signIn(ADMIN) } });
+    assert.equal(made.statusCode, 200);
+    await page.reload();
+    await page.waitForSelector('#access-list li');
+    await page.click('#apps-list li[data-app="com.example.notes"] button');
+    await page.click('#remove-dialog button[value="keep"]');
+    await page.waitForSelector('#apps-list li[data-app="com.example.notes"]', { state: 'detached' });
+    await page.waitForSelector('#access-empty:not([hidden])');
+  });
+
   test('the owner downloads everything and imports it back from the home page', async () => {
     const records = server.services.stores.records(ADMIN);
     await records.put(ADMIN, 'com.example.notes', { _id: 'kept-note', _date_created: 1, _date_modified: 2, title: 'round trip' });
@@ -277,7 +288,7 @@ describe('owner pages in a browser', { skip: browserSkipReason() }, () => {
     try {
       await page.click('#signout');
       await page.waitForSelector('#apps-error:not([hidden])');
-      assert.match(await page.textContent('#apps-error') ?? '', /Could not sign you out: Busy\./);
+      assert.match(await page.textContent('#apps-error') ?? '', /Could not sign you out \(Busy\)\. Try again\./);
       assert.equal(page.url(), `${server.url}/home`);
     } finally {
       await page.unroute('**/acctapi/logout');
@@ -358,7 +369,7 @@ describe('owner pages in a browser', { skip: browserSkipReason() }, () => {
     await page.waitForSelector('#user-password-error:not([hidden])');
     await page.fill('#user-password-value', 'bobs second password');
     await page.locator('#user-password-dialog').screenshot({ path: path.join(SHOTS, 'user-password-dialog.png') });
-    await page.click('#user-password-set');
+    await page.press('#user-password-value', 'Enter'); // Enter sets it, as the button does
     await page.waitForSelector('#user-password-dialog:not([open])', { state: 'attached' });
     assert.match(await page.textContent('#users-status') ?? '', /New password set for bob/);
     assert.ok(await server.services.accounts.verify('bob', 'bobs second password'));

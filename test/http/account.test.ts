@@ -211,6 +211,21 @@ describe('changing passwords', () => {
     assert.equal((await server.app.inject({ method: 'PUT', url: '/acctapi/password', headers: { cookie: here.cookie, origin: 'https://evil.example' }, payload: { current_password: 'a new long password', new_password: 'x'.repeat(12) } })).statusCode, 403);
   });
 
+  test('passwords of spaces alone are refused; a stale session cookie on /home says the session ended', async () => {
+    const here = await signInWithTokens('gina', 'a new long password');
+    const blank = await change(here.cookie, { current_password: 'a new long password', new_password: ' '.repeat(12) });
+    assert.equal(blank.statusCode, 400);
+    assert.match(blank.json().message, /other than spaces/);
+    const admin = await server.signIn('root2');
+    const made = await server.app.inject({ method: 'POST', url: '/acctapi/users', headers: { cookie: admin }, payload: { user_id: 'spacey', password: '         ' } });
+    assert.equal(made.statusCode, 400);
+    // The cookie of a session that has ended, as a browser still holds it.
+    await server.app.inject({ method: 'POST', url: '/acctapi/logout', headers: { cookie: here.cookie } });
+    const home = await server.app.inject({ url: '/home', headers: { cookie: here.cookie } });
+    assert.equal(home.headers.location, '/signin?next=%2Fhome&reason=ended');
+    assert.equal((await server.app.inject({ url: '/home' })).headers.location, '/signin?next=%2Fhome');
+  });
+
   test('the admin sets another user\'s password and resets their two-factor sign-in; the user is signed out everywhere', async () => {
     const admin = await server.signIn('root2');
     const hal = await signInWithTokens('hal');

@@ -324,6 +324,14 @@ describe('errors met by a browser on an app origin', () => {
     assert.equal(api.json().error, 'unauthorized');
   });
 
+  test('HEAD answers as GET would: a signed-out page is a redirect to the main origin', async () => {
+    const get = await onHost(host, '/index');
+    const head = await t.app.inject({ method: 'HEAD', url: '/index', headers: { host } });
+    assert.equal(get.statusCode, 302);
+    assert.equal(head.statusCode, get.statusCode);
+    assert.equal(head.headers.location, get.headers.location);
+  });
+
   test('text from the request never becomes markup on the page', async () => {
     const res = await t.app.inject({ url: '/apps/com.example.%3Cscript%3Ex', headers: { cookie: alice, 'sec-fetch-dest': 'document' } });
     assert.match(String(res.headers['content-type']), /^text\/html/);

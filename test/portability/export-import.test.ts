@@ -406,6 +406,12 @@ describe('export and import', () => {
     assert.equal(res.headers['content-type'], 'application/zip');
     assert.match(String(res.headers['content-disposition']), /^attachment; filename="freehold-export-alice-\d{4}-\d\d-\d\d\.zip"$/);
     assert.equal((await a.app.inject({ method: 'GET', url: '/acctapi/export' })).statusCode, 401);
+    // HEAD says the download would start, with its headers, and makes no archive.
+    const head = await a.app.inject({ method: 'HEAD', url: '/acctapi/export', headers: { cookie: cookieA } });
+    assert.equal(head.statusCode, 200);
+    assert.equal(head.headers['content-type'], 'application/zip');
+    assert.equal(head.headers['content-disposition'], res.headers['content-disposition']);
+    assert.equal(head.payload, '');
 
     const cookieC = await c.signIn(USER);
     const { body, contentType } = multipart([{ name: 'file', value: res.rawPayload, filename: 'export.zip', contentType: 'application/zip' }]);

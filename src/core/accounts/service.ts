@@ -30,6 +30,10 @@ export function assertPassword(password: unknown): string {
   if (password.length > MAX_PASSWORD_LENGTH) {
     throw new FreeholdError('bad_request', `Password must be at most ${MAX_PASSWORD_LENGTH} characters`);
   }
+  // Spaces alone pass the length rule but are no secret (and a form may have filled them in).
+  if (password.trim().length < MIN_PASSWORD_LENGTH) {
+    throw new FreeholdError('bad_request', `Password must have at least ${MIN_PASSWORD_LENGTH} characters other than spaces around them`);
+  }
   return password;
 }
 

@@ -55,7 +55,7 @@ export function registerAppHosts(app: FastifyInstance): void {
 
     const session = await appSessionViewer(services, request, target.owner, target.app);
     if (!session) {
-      if (request.method === 'GET' && !filesOnly && looksLikePage(rest)) {
+      if ((request.method === 'GET' || request.method === 'HEAD') && !filesOnly && looksLikePage(rest)) {
         // Back through the main origin, which signs the owner in if needed and hands off again.
         const search = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
         return reply.redirect(`${mainOrigin(services.config)}/apps/${encodeURIComponent(target.app)}${appPath}${search}`);

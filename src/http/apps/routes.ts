@@ -5,7 +5,7 @@ import { FreeholdError } from '../../core/errors.js';
 import { assertAppName } from '../../core/names.js';
 import type { KeptData as KeptAppData } from '../../core/apps/service.js';
 import { effectiveMode } from '../app-origin.js';
-import { currentOwner, requireOwner, type OwnerContext } from '../auth.js';
+import { currentOwner, requireOwner, signInAddress, type OwnerContext } from '../auth.js';
 import { AppNameParam, ErrorReply } from '../schemas.js';
 import { withUploadedFile } from '../upload-to-temp.js';
 import { startHandoff } from './handoff.js';
@@ -57,7 +57,7 @@ export async function appRoutes(fastify: FastifyInstance): Promise<void> {
     const owner = await currentOwner(services, request);
     const subdomain = effectiveMode(config) === 'subdomain';
     if (!owner) {
-      if (subdomain || looksLikePage(rest)) return reply.redirect(`/signin?next=${encodeURIComponent(request.url)}`);
+      if (subdomain || looksLikePage(rest)) return reply.redirect(signInAddress(services, request, request.url));
       throw new FreeholdError('unauthorized', 'Sign in first');
     }
     if (subdomain) {

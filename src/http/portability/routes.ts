@@ -38,6 +38,10 @@ export async function portabilityRoutes(fastify: FastifyInstance): Promise<void>
   }, async (request, reply) => {
     const owner = await requireOwner(services, request);
     const userId = owner.user.userId;
+    const date = new Date().toISOString().slice(0, 10);
+    reply.header('Content-Disposition', `attachment; filename="freehold-export-${userId}-${date}.zip"`).header('Cache-Control', 'no-store').type('application/zip');
+    // A HEAD asks only whether the download would start: no archive is made for it.
+    if (request.method === 'HEAD') return reply.send();
     const { exportOwner } = await import('../../core/portability/export.js');
     const body = new PassThrough();
     // Not awaited: the response is the stream. A failure destroys `body`, so the client
@@ -46,12 +50,7 @@ export async function portabilityRoutes(fastify: FastifyInstance): Promise<void>
     exportOwner(services, userId, body, undefined, { serverVersion: SERVER_VERSION })
       .then((s) => request.log.info({ user: userId, entries: s.entries, bytes: s.bytes }, 'export sent'))
       .catch((err: unknown) => request.log.warn({ err, user: userId }, 'export stopped'));
-    const date = new Date().toISOString().slice(0, 10);
-    return reply
-      .header('Content-Disposition', `attachment; filename="freehold-export-${userId}-${date}.zip"`)
-      .header('Cache-Control', 'no-store')
-      .type('application/zip')
-      .send(body);
+    return reply.send(body);
   });
 
   app.post('/acctapi/import', {

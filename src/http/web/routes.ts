@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '../typed-schema.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { currentOwner } from '../auth.js';
+import { currentOwner, signInAddress } from '../auth.js';
 import { StaticFolder, findWebRoot, sendFile } from './static.js';
 
 /**
@@ -70,14 +70,14 @@ export async function webRoutes(fastify: FastifyInstance): Promise<void> {
   });
 
   app.get('/home', { schema: hide }, async (request, reply) => {
-    if (!(await currentOwner(services, request))) return reply.redirect('/signin?next=/home');
+    if (!(await currentOwner(services, request))) return reply.redirect(signInAddress(services, request, '/home'));
     return sendPage(request, reply, 'home.html');
   });
 
   // An app served elsewhere asks for a token (OAuth 2 with PKCE): the owner answers on
   // this page, whose script shows the request and posts the answer (oauth/routes.ts).
   app.get('/oauth/authorize', { schema: hide }, async (request, reply) => {
-    if (!(await currentOwner(services, request))) return reply.redirect(`/signin?next=${encodeURIComponent(request.url)}`);
+    if (!(await currentOwner(services, request))) return reply.redirect(signInAddress(services, request, request.url));
     return sendPage(request, reply, 'authorize.html');
   });
 

@@ -31,13 +31,18 @@ async function main() {
   const access = accessPanel();
   const passwords = appPasswordPanel({ onMade: () => access.refresh() });
   const permissions = permissionsPanel();
+  let data;
   const apps = appsPanel({
     onApps: (list) => {
       passwords.setApps(list);
       permissions.refresh(list);
     },
+    onRemoved: () => {
+      access.refresh();
+      data.refresh();
+    },
   });
-  const data = dataPanel({ onImported: () => apps.refresh() });
+  data = dataPanel({ onImported: () => apps.refresh() });
   installPanel({ onInstalled: () => { apps.refresh(); data.refresh(); } });
   twoFactorPanel().refresh();
   passwordPanel();
@@ -57,7 +62,7 @@ async function signOut() {
     // Otherwise the session may still be live, and on a shared computer that matters.
     if (!(err instanceof ApiError) || err.status !== 401) {
       button.disabled = false;
-      say(byId('apps-error'), `Could not sign you out: ${err.message} Try again.`);
+      say(byId('apps-error'), `Could not sign you out (${err.message.replace(/[.\s]+$/, '')}). Try again.`);
       byId('apps-error').scrollIntoView({ block: 'center' });
       return;
     }

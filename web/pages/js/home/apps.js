@@ -35,9 +35,10 @@ function askRemoval(app, name) {
 }
 
 /**
- * @param {{onApps: (apps: object[]) => void}} hooks  told the list after each load
+ * @param {{onApps: (apps: object[]) => void, onRemoved?: () => void}} hooks  told the list
+ *   after each load; told when an app was removed (its tokens went with it)
  */
-export function appsPanel({ onApps }) {
+export function appsPanel({ onApps, onRemoved }) {
   const list = byId('apps-list');
   const empty = byId('apps-empty');
   const error = byId('apps-error');
@@ -117,6 +118,7 @@ export function appsPanel({ onApps }) {
     button.disabled = true;
     try {
       await api(`/acctapi/apps/${encodeURIComponent(app.app_name)}${choice === 'delete' ? '?delete_data=true' : ''}`, { method: 'DELETE' });
+      onRemoved?.();
       await refresh();
     } catch (err) {
       button.disabled = false;

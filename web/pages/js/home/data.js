@@ -1,6 +1,6 @@
 // "Your data": how much is stored (against the quota, if any), the export download,
 // and importing an archive.
-import { api, redirectIfSignedOut } from '../api.js';
+import { ApiError, api, redirectIfSignedOut } from '../api.js';
 import { byId } from '../dom.js';
 import { uploadForm } from './upload-form.js';
 
@@ -32,6 +32,18 @@ export function dataPanel({ onImported }) {
       if (!redirectIfSignedOut(err)) usage.textContent = '';
     }
   }
+
+  // A plain link would save the error reply as a file once the session has ended elsewhere.
+  byId('export-link').addEventListener('click', async (event) => {
+    event.preventDefault();
+    try {
+      const session = await api('/acctapi/session');
+      if (!session.logged_in) throw new ApiError(401, {});
+      location.assign('/acctapi/export');
+    } catch (err) {
+      if (!redirectIfSignedOut(err)) usage.textContent = `Could not start the download: ${err.message}`;
+    }
+  });
 
   uploadForm({
     prefix: 'import',

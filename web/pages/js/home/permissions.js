@@ -12,7 +12,12 @@ const TYPES = {
   write_own: 'add records to these tables',
   write_all: 'change any record of these tables',
   upload_pages: 'publish pages',
+  external_fetch: 'send and receive data from',
+  external_scripts: 'run scripts from',
 };
+
+/** Types that reach other sites (their hosts matter, not tables). */
+const REACHES_OUT = new Set(['external_fetch', 'external_scripts']);
 
 export function permissionsPanel() {
   const panel = byId('permissions-panel');
@@ -42,8 +47,10 @@ export function permissionsPanel() {
   }
 
   function row(app, p, apps) {
-    const tables = Array.isArray(p.table_id) ? p.table_id : [];
-    const what = TYPES[p.type] ? `Lets it ${TYPES[p.type]}` : `Type ${p.type}`;
+    const hosts = Array.isArray(p.hosts) ? p.hosts : [];
+    const tables = REACHES_OUT.has(p.type) || !Array.isArray(p.table_id) ? [] : p.table_id;
+    const verb = TYPES[p.type] ?? `use the "${p.type}" permission`;
+    const what = REACHES_OUT.has(p.type) ? `Lets it ${verb} ${hosts.join(', ') || 'other sites'}` : `Lets it ${verb}`;
     const badge = el('span', { className: p.granted ? 'badge badge-on' : 'badge' }, p.granted ? 'Allowed' : 'Not allowed');
     const toggle = el('button', {
       type: 'button', className: p.granted ? 'button small' : 'button small primary',

@@ -57,8 +57,9 @@ export function usersPanel(self) {
     dialogInput.focus();
   }
 
+  // Cancel is a plain button, so Enter in the field submits with "Set password".
+  byId('user-password-cancel').addEventListener('click', () => dialog.close('cancel'));
   dialogForm.addEventListener('submit', async (event) => {
-    if (event.submitter?.value !== 'set') return; // Cancel closes the dialog as it is
     event.preventDefault();
     const password = dialogInput.value;
     if (password.length < MIN_PASSWORD) {
