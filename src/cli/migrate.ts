@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { withServices } from './context.js';
 import { interruptible } from './interrupt.js';
+import { maskStoreUrl } from '../core/storage-settings.js';
 
 export function migrateCommand(program: Command): void {
   program.command('migrate')
@@ -17,8 +18,9 @@ export function migrateCommand(program: Command): void {
       await withServices(async (s) => {
         if (!(await s.accounts.get(opts.user))) throw new Error(`no user ${opts.user}`);
         if (opts.abort) {
-          await abortMigration(s.stores, opts.user);
-          process.stdout.write(`move aborted; ${opts.user} stays on ${s.stores.storageOf(opts.user).records}\n`);
+          const removed = await abortMigration(s.stores, opts.user);
+          process.stdout.write(`move aborted; ${opts.user} stays on ${maskStoreUrl(s.stores.storageOf(opts.user).records)}\n`
+            + `deleted what the move had copied: ${removed.tables} tables and ${removed.files} files\n`);
           return;
         }
         if (opts.confirm) {
@@ -41,7 +43,7 @@ export function migrateCommand(program: Command): void {
           });
           progress.stop();
           process.stdout.write(`moved ${opts.user}: ${r.records} records in ${r.tables} tables and ${r.files} files, verified\n`
-            + `now on ${r.to.records} + ${r.to.blobs}\n`
+            + `now on ${maskStoreUrl(r.to.records)} + ${maskStoreUrl(r.to.blobs)}\n`
             + `the old copy is kept; when you have checked everything: freehold migrate --user ${opts.user} --confirm\n`);
         } finally {
           progress.stop();

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { startTestServer } from '../helpers/server.js';
 import { multipart } from '../helpers/multipart.js';
-import { migrateOwner, confirmMigration } from '../../src/core/migration/migrate.js';
+import { abortMigration, migrateOwner, confirmMigration } from '../../src/core/migration/migrate.js';
 import { compareDigests, digestOwner } from '../../src/core/migration/copy.js';
 import { createServices } from '../../src/core/services.js';
 import { createLogger } from '../../src/logger.js';
@@ -145,6 +145,49 @@ test("a move into a store that holds the owner's data is refused, and nothing ch
     assert.deepEqual(server.services.stores.storageOf('fay'), current);
     assert.ok(await theirs.get('fay', APP, 'someone-elses'), 'their record is untouched');
     assert.deepEqual((await theirs.listTables('fay')).map((t) => t.table), [APP]);
+  } finally {
+    await server.close();
+    rmSync(dest, { recursive: true, force: true });
+  }
+});
+
+test('one move per owner at a time; --abort deletes what a move copied; addresses are never shown with their secrets', async () => {
+  const server = await startTestServer();
+  const dest = mkdtempSync(path.join(tmpdir(), 'freehold-dest-'));
+  try {
+    await server.addUser('gus');
+    const token = await server.appToken('gus', APP);
+    for (let i = 0; i < 20; i++) await server.app.inject({ method: 'POST', url: `/ceps/write/${APP}`, headers: { authorization: `Bearer ${token}` }, payload: { i } });
+    const stores = server.services.stores;
+    const before = await digestOwner(stores.records('gus'), stores.blobs('gus'), 'gus');
+    const target = { records: `sqlite:${path.join(dest, 'gus.db')}`, blobs: `fs:${path.join(dest, 'files')}` };
+    // Two runs at once: the second is refused while the first holds the owner's lease.
+    const first = migrateOwner(stores, 'gus', target, { propagationMs: 300 });
+    await new Promise((r) => setTimeout(r, 50));
+    await assert.rejects(migrateOwner(stores, 'gus', target, { propagationMs: 10, leaseWaitMs: 100 }), /Another move of gus is running/);
+    await assert.rejects(abortMigration(stores, 'gus', 100), /Another move of gus is running/);
+    await first;
+    assert.equal(stores.storageOf('gus').records, target.records);
+    assert.deepEqual(compareDigests(before, await digestOwner(stores.records('gus'), stores.blobs('gus'), 'gus')), []);
+
+    // A move whose first copy was cut short: --abort deletes the partial copy, and the target can be used again.
+    const next = { records: `sqlite:${path.join(dest, 'next.db')}`, blobs: `fs:${path.join(dest, 'next-files')}` };
+    const partial = await stores.openRecords(next.records);
+    await partial.put('gus', APP, { _id: 'copied-before-the-crash', _date_created: 1, _date_modified: 1 });
+    await stores.setOwnerStorage('gus', { ...stores.storageOf('gus'), target: next });
+    const removed = await abortMigration(stores, 'gus');
+    assert.deepEqual(removed, { tables: 1, files: 0 });
+    assert.deepEqual(await partial.listTables('gus'), []);
+    assert.equal(stores.storageOf('gus').target, undefined);
+    assert.equal((await migrateOwner(stores, 'gus', next, { propagationMs: 10 })).records, before.tables[APP]!.count);
+
+    // A pending move to an address with a password is named without it.
+    await stores.setOwnerStorage('gus', { ...stores.storageOf('gus'), target: { records: 'postgres://fh:sekrit-pw@127.0.0.1:1/db', blobs: next.blobs } });
+    await assert.rejects(migrateOwner(stores, 'gus', target, { propagationMs: 10 }), (err: Error) => {
+      assert.match(err.message, /under way/);
+      assert.doesNotMatch(err.message, /sekrit-pw/);
+      return true;
+    });
   } finally {
     await server.close();
     rmSync(dest, { recursive: true, force: true });

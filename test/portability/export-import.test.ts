@@ -484,6 +484,42 @@ describe('grants, quotas and concurrency across export and import', () => {
     }
   });
 
+  test("a grant whose fields name another app than its id is refused whole", async () => {
+    const items = await readZip(archive);
+    const table = 'tables/system.permissions.jsonl';
+    const sneaky = { _id: `${APP}/zz_sneaky`, _date_created: 1, _date_modified: 1, requestor_app: 'com.future.app', name: 'publish_posts', granted: true };
+    const patched = items.map((i) => i.name === table ? { ...i, data: Buffer.concat([i.data, Buffer.from(`${JSON.stringify(sneaky)}\n`)]) } : i);
+    const fresh = await startTestServer();
+    try {
+      await fresh.addUser(USER);
+      await assert.rejects(importOwner(fresh.services, USER, await writeZip(patched, { manifest: 'recompute' })), /a grant's requestor_app and name must be those of its _id/);
+      assert.deepEqual(await fresh.services.stores.records(USER).listTables(USER), [], 'nothing written');
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  test('whatever the server stored imports again: 20,000 client fields, and a record merges grew past that', async () => {
+    const fresh = await startTestServer();
+    const other = await startTestServer();
+    try {
+      await fresh.addUser(USER);
+      await other.addUser(USER);
+      const token = await fresh.appToken(USER, APP);
+      const auth = { authorization: `Bearer ${token}` };
+      const fields = (from: number, n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`f${from + i}`, 1]));
+      assert.equal((await fresh.app.inject({ method: 'POST', url: `/feps/write/${APP}.edge/exact`, headers: auth, payload: fields(0, 20_000) })).statusCode, 200);
+      assert.equal((await fresh.app.inject({ method: 'POST', url: `/feps/write/${APP}.edge/merged`, headers: auth, payload: fields(0, 15_000) })).statusCode, 200);
+      assert.equal((await fresh.app.inject({ method: 'PUT', url: `/feps/update/${APP}.edge/merged`, headers: auth, payload: fields(15_000, 15_000) })).statusCode, 200);
+      const r = await importOwner(other.services, USER, await exportToFile(fresh));
+      assert.equal(r.tables[`${APP}.edge`], 2);
+      const merged = await other.services.stores.records(USER).get(USER, `${APP}.edge`, 'merged');
+      assert.equal(Object.keys(merged!).length, 30_003);
+    } finally {
+      await Promise.all([fresh.close(), other.close()]);
+    }
+  });
+
   test("a grant for an app the archive does not bring is not imported, so a later install of that name gets nothing", async () => {
     const items = await readZip(archive);
     const table = 'tables/system.permissions.jsonl';

@@ -2,6 +2,8 @@ import type { StoreRegistry } from '../../storage/registry.js';
 import { FreeholdError } from '../errors.js';
 import { compareDigests, digestOwner, syncBlobs, syncRecords, type CopyProgress } from './copy.js';
 import { holdsOwnerData, sameBlobStore, sameRecordStore } from './same-store.js';
+import { maskStoreUrl } from '../storage-settings.js';
+import { withMigrationLease } from './lease.js';
 
 export interface MigrateTarget {
   records: string;
@@ -12,7 +14,11 @@ export interface MigrateOptions {
   onProgress?: (p: CopyProgress | { phase: 'freeze' | 'switch'; done: number; total: number }) => void;
   /** How long to wait after making the owner read-only, so every process has seen it (ms). */
   propagationMs: number;
+  /** How long to wait for another run's lease on this owner to lapse before refusing (ms; default 20 s). */
+  leaseWaitMs?: number;
 }
+
+const LEASE_WAIT_MS = 20_000;
 
 export interface MigrateResult {
   from: MigrateTarget;
@@ -36,11 +42,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * without losing or duplicating anything.
  */
 export async function migrateOwner(stores: StoreRegistry, owner: string, asked: MigrateTarget, opts: MigrateOptions): Promise<MigrateResult> {
+  return withMigrationLease(stores.host, owner, opts.leaseWaitMs ?? LEASE_WAIT_MS, () => migrateLeased(stores, owner, asked, opts));
+}
+
+async function migrateLeased(stores: StoreRegistry, owner: string, asked: MigrateTarget, opts: MigrateOptions): Promise<MigrateResult> {
   const progress = opts.onProgress ?? (() => undefined);
   const current = stores.storageOf(owner);
   const resuming = current.target !== undefined && current.target.records === asked.records && current.target.blobs === asked.blobs;
   if (current.target && !resuming) {
-    throw new FreeholdError('conflict', `A move to ${current.target.records} + ${current.target.blobs} is under way: rerun it with the same target, or abort it first`);
+    throw new FreeholdError('conflict', `A move to ${maskStoreUrl(current.target.records)} + ${maskStoreUrl(current.target.blobs)} is under way: rerun it with the same target, or abort it first`);
   }
   if (current.records === asked.records && current.blobs === asked.blobs) {
     throw new FreeholdError('bad_request', 'The owner already uses these stores');
@@ -84,11 +94,35 @@ export async function migrateOwner(stores: StoreRegistry, owner: string, asked: 
   };
 }
 
-/** Gives up a move under way (or one whose first copy was interrupted): the owner stays on (and may write to) their current stores. */
-export async function abortMigration(stores: StoreRegistry, owner: string): Promise<void> {
-  const current = stores.storageOf(owner);
-  if (current.state !== 'migrating' && !current.target) throw new FreeholdError('bad_request', 'No move is under way for this owner');
-  await stores.setOwnerStorage(owner, { records: current.records, blobs: current.blobs, state: 'active', ...(current.previous ? { previous: current.previous } : {}) });
+/**
+ * Gives up a move under way (or one whose first copy was interrupted): the owner stays
+ * on (and may write to) their current stores, and what the move copied to the target
+ * is deleted there (a move starts only on a target holding nothing of the owner, so all
+ * of it is the move's own), never from a store the owner uses.
+ */
+export async function abortMigration(stores: StoreRegistry, owner: string, leaseWaitMs = LEASE_WAIT_MS): Promise<{ tables: number; files: number }> {
+  return withMigrationLease(stores.host, owner, leaseWaitMs, async () => {
+    const current = stores.storageOf(owner);
+    if (current.state !== 'migrating' && !current.target) throw new FreeholdError('bad_request', 'No move is under way for this owner');
+    await stores.setOwnerStorage(owner, { records: current.records, blobs: current.blobs, state: 'active', ...(current.previous ? { previous: current.previous } : {}) });
+    if (!current.target) return { tables: 0, files: 0 };
+    return deleteOwnerData(stores, owner, { records: current.target.records, blobs: current.target.blobs }, { records: current.records, blobs: current.blobs });
+  });
+}
+
+/** Deletes the owner's data from the stores `from`, but from neither of `inUse` (asked of the stores, see same-store.ts). */
+async function deleteOwnerData(stores: StoreRegistry, owner: string, from: MigrateTarget, inUse: MigrateTarget): Promise<{ tables: number; files: number }> {
+  const [records, usedRecords] = await Promise.all([stores.openRecords(from.records), stores.openRecords(inUse.records)]);
+  const [blobs, usedBlobs] = await Promise.all([stores.openBlobs(from.blobs), stores.openBlobs(inUse.blobs)]);
+  let tables = 0;
+  if (!(await sameRecordStore(usedRecords, records))) {
+    for (const { table } of await records.listTables(owner)) {
+      await records.dropTable(owner, table);
+      tables++;
+    }
+  }
+  const files = (await sameBlobStore(usedBlobs, blobs)) ? 0 : await blobs.deletePrefix(owner);
+  return { tables, files };
 }
 
 /**
@@ -96,25 +130,19 @@ export async function abortMigration(stores: StoreRegistry, owner: string): Prom
  * they left, never from one they use (asked of the stores themselves, whatever the
  * addresses say: see same-store.ts).
  */
-export async function confirmMigration(stores: StoreRegistry, owner: string): Promise<{ tables: number; files: number }> {
-  const current = stores.storageOf(owner);
-  if (!current.previous) throw new FreeholdError('bad_request', 'There is no previous storage to delete');
-  const [oldRecords, newRecords] = await Promise.all([stores.openRecords(current.previous.records), stores.openRecords(current.records)]);
-  const [oldBlobs, newBlobs] = await Promise.all([stores.openBlobs(current.previous.blobs), stores.openBlobs(current.blobs)]);
-  const recordsLeft = !(await sameRecordStore(newRecords, oldRecords));
-  const blobsLeft = !(await sameBlobStore(newBlobs, oldBlobs));
-  if (!recordsLeft && !blobsLeft) {
-    await stores.setOwnerStorage(owner, { records: current.records, blobs: current.blobs, state: 'active' });
-    throw new FreeholdError('conflict', 'The previous stores are the ones in use (under other addresses): nothing was deleted');
-  }
-  let tables = 0;
-  if (recordsLeft) {
-    for (const { table } of await oldRecords.listTables(owner)) {
-      await oldRecords.dropTable(owner, table);
-      tables++;
+export async function confirmMigration(stores: StoreRegistry, owner: string, leaseWaitMs = LEASE_WAIT_MS): Promise<{ tables: number; files: number }> {
+  return withMigrationLease(stores.host, owner, leaseWaitMs, async () => {
+    const current = stores.storageOf(owner);
+    if (!current.previous) throw new FreeholdError('bad_request', 'There is no previous storage to delete');
+    const inUse = { records: current.records, blobs: current.blobs };
+    const [oldRecords, newRecords] = await Promise.all([stores.openRecords(current.previous.records), stores.openRecords(current.records)]);
+    const [oldBlobs, newBlobs] = await Promise.all([stores.openBlobs(current.previous.blobs), stores.openBlobs(current.blobs)]);
+    if ((await sameRecordStore(newRecords, oldRecords)) && (await sameBlobStore(newBlobs, oldBlobs))) {
+      await stores.setOwnerStorage(owner, { ...inUse, state: 'active' });
+      throw new FreeholdError('conflict', 'The previous stores are the ones in use (under other addresses): nothing was deleted');
     }
-  }
-  const files = blobsLeft ? await oldBlobs.deletePrefix(owner) : 0;
-  await stores.setOwnerStorage(owner, { records: current.records, blobs: current.blobs, state: 'active' });
-  return { tables, files };
+    const deleted = await deleteOwnerData(stores, owner, current.previous, inUse);
+    await stores.setOwnerStorage(owner, { ...inUse, state: 'active' });
+    return deleted;
+  });
 }

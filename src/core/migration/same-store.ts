@@ -21,7 +21,8 @@ export async function sameRecordStore(a: RecordStore, b: RecordStore): Promise<b
   try {
     return (await b.get(SYSTEM_OWNER, PROBE_TABLE, id)) !== null;
   } finally {
-    await a.dropTable(SYSTEM_OWNER, PROBE_TABLE);
+    // Its own marker only: another probe of the same store may be under way.
+    await a.delete(SYSTEM_OWNER, PROBE_TABLE, id);
   }
 }
 

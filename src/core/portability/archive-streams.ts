@@ -5,6 +5,7 @@ import { compareStrings } from '../../query/evaluate.js';
 import type { StoredRecord } from '../../storage/types.js';
 import { FreeholdError } from '../errors.js';
 import { assertShallow, clientFieldProblem, MAX_RECORD_BYTES } from '../records/reserved.js';
+import { OwnerTable } from '../system-tables.js';
 import { invalid, messageOf, recordIdProblem } from './archive-names.js';
 import type { ArchiveEntry } from './archive-reader.js';
 import type { ProgressMeter } from './progress.js';
@@ -117,15 +118,21 @@ export function parseRecordLine(line: Buffer, e: ArchiveEntry, table: string, li
   }
   // What CEPS refuses a client, an archive may not bring in either (the server's own tables have their own shapes).
   if (line.length > MAX_RECORD_BYTES) throw invalid(e.name, `line ${lineNo}: a record may be at most ${MAX_RECORD_BYTES} bytes`);
-  if (!table.startsWith('system')) {
+  if (table === OwnerTable.permissions && (r.requestor_app !== id.slice(0, id.indexOf('/')) || r.name !== id.slice(id.indexOf('/') + 1))) {
+    // The id says which app's grant this is; the fields say which app it applies to: they must agree.
+    throw invalid(e.name, `line ${lineNo}: a grant's requestor_app and name must be those of its _id`);
+  }
+  if (!table.startsWith('system.')) {
     for (const key of Object.keys(r)) {
       if (key === '_id' || key === '_date_created' || key === '_date_modified') continue;
       const problem = clientFieldProblem(key);
       if (problem) throw invalid(e.name, `line ${lineNo}: ${problem}`);
     }
   }
+  // Not the field cap: it guards the server's time per client write, and merges (FEPS
+  // partial updates) can grow a stored record past it; what was stored must import again.
   try {
-    assertShallow(r);
+    assertShallow(r, Infinity);
   } catch (err) {
     throw invalid(e.name, `line ${lineNo}: ${messageOf(err)}`);
   }

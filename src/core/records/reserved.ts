@@ -30,8 +30,11 @@ export const MAX_RECORD_DEPTH = 100;
  */
 export const MAX_RECORD_FIELDS = 20_000;
 
-/** Checks depth and field count; iterative (a recursive walk would itself overflow on the inputs it exists to refuse). */
-export function assertShallow(value: unknown): void {
+/**
+ * Checks depth and field count (`maxFields`; Infinity counts none); iterative (a recursive
+ * walk would itself overflow on the inputs it exists to refuse).
+ */
+export function assertShallow(value: unknown, maxFields = MAX_RECORD_FIELDS): void {
   const stack: Array<{ v: unknown; depth: number }> = [{ v: value, depth: 1 }];
   let fields = 0;
   while (stack.length) {
@@ -41,8 +44,8 @@ export function assertShallow(value: unknown): void {
       throw new FreeholdError('invalid_record', `A record may be nested at most ${MAX_RECORD_DEPTH} levels deep`);
     }
     const children = Object.values(v as object);
-    if (!Array.isArray(v) && (fields += children.length) > MAX_RECORD_FIELDS) {
-      throw new FreeholdError('invalid_record', `A record may have at most ${MAX_RECORD_FIELDS} fields, its nested objects' included`);
+    if (!Array.isArray(v) && (fields += children.length) > maxFields) {
+      throw new FreeholdError('invalid_record', `A record may have at most ${maxFields} fields, its nested objects' included`);
     }
     for (const child of children) if (child !== null && typeof child === 'object') stack.push({ v: child, depth: depth + 1 });
   }
