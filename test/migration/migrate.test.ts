@@ -194,6 +194,30 @@ test('one move per owner at a time; --abort deletes what a move copied; addresse
   }
 });
 
+test('a run started in another process after a move finished sees the move, and changes nothing', async () => {
+  const server = await startTestServer({ config: { storagePollMs: 3_600_000 } });
+  const dest = mkdtempSync(path.join(tmpdir(), 'freehold-dest-'));
+  // Another process, which has not looked at the host store since before the move.
+  const other = await createServices({ ...server.config }, createLogger('silent'));
+  try {
+    await server.addUser('hana');
+    const token = await server.appToken('hana', APP);
+    const write = async (i: number) => (await server.app.inject({ method: 'POST', url: `/ceps/write/${APP}`, headers: { authorization: `Bearer ${token}` }, payload: { i } })).json()._id as string;
+    for (let i = 0; i < 5; i++) await write(i);
+    const target = { records: `sqlite:${path.join(dest, 'hana.db')}`, blobs: `fs:${path.join(dest, 'files')}` };
+    await other.stores.poll();
+    await migrateOwner(server.services.stores, 'hana', target, { propagationMs: 10 });
+    const after = await write(99);
+    await assert.rejects(migrateOwner(other.stores, 'hana', target, { propagationMs: 10 }), /already uses these stores/);
+    const moved = await server.services.stores.openRecords(target.records);
+    assert.ok(await moved.get('hana', APP, after), 'the write made after the move is still there');
+  } finally {
+    await other.close();
+    await server.close();
+    rmSync(dest, { recursive: true, force: true });
+  }
+});
+
 test('a move killed with SIGKILL mid-way finishes on rerun with nothing lost or duplicated', async () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'freehold-mig-'));
   const env = { ...process.env, FREEHOLD_DATA: dataDir, FREEHOLD_CONFIG: '', FREEHOLD_LOG_LEVEL: 'silent', FREEHOLD_STORAGE_POLL: '100' };

@@ -45,8 +45,19 @@ export async function migrateOwner(stores: StoreRegistry, owner: string, asked: 
   return withMigrationLease(stores.host, owner, opts.leaseWaitMs ?? LEASE_WAIT_MS, () => migrateLeased(stores, owner, asked, opts));
 }
 
+/**
+ * This process's view of where owners are, brought up to date: a run that waited for
+ * another's lease must see what that run did (switched the owner, say) before acting.
+ * The first poll may be one already under way since before; the second reads afresh.
+ */
+async function freshView(stores: StoreRegistry): Promise<void> {
+  await stores.poll();
+  await stores.poll();
+}
+
 async function migrateLeased(stores: StoreRegistry, owner: string, asked: MigrateTarget, opts: MigrateOptions): Promise<MigrateResult> {
   const progress = opts.onProgress ?? (() => undefined);
+  await freshView(stores);
   const current = stores.storageOf(owner);
   const resuming = current.target !== undefined && current.target.records === asked.records && current.target.blobs === asked.blobs;
   if (current.target && !resuming) {
@@ -102,6 +113,7 @@ async function migrateLeased(stores: StoreRegistry, owner: string, asked: Migrat
  */
 export async function abortMigration(stores: StoreRegistry, owner: string, leaseWaitMs = LEASE_WAIT_MS): Promise<{ tables: number; files: number }> {
   return withMigrationLease(stores.host, owner, leaseWaitMs, async () => {
+    await freshView(stores);
     const current = stores.storageOf(owner);
     if (current.state !== 'migrating' && !current.target) throw new FreeholdError('bad_request', 'No move is under way for this owner');
     await stores.setOwnerStorage(owner, { records: current.records, blobs: current.blobs, state: 'active', ...(current.previous ? { previous: current.previous } : {}) });
@@ -132,6 +144,7 @@ async function deleteOwnerData(stores: StoreRegistry, owner: string, from: Migra
  */
 export async function confirmMigration(stores: StoreRegistry, owner: string, leaseWaitMs = LEASE_WAIT_MS): Promise<{ tables: number; files: number }> {
   return withMigrationLease(stores.host, owner, leaseWaitMs, async () => {
+    await freshView(stores);
     const current = stores.storageOf(owner);
     if (!current.previous) throw new FreeholdError('bad_request', 'There is no previous storage to delete');
     const inUse = { records: current.records, blobs: current.blobs };
