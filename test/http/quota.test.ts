@@ -192,3 +192,26 @@ forEachRecordBackend('quotas under concurrent writes', 'fhquota', (label, start)
     }
   });
 });
+
+test('a usage re-read that is slow and overlaps writes never lets writes past the quota', async () => {
+  const server = await startTestServer({ config: { quotaRecords: 10 } });
+  try {
+    await server.addUser('dora');
+    const token = await server.appToken('dora', APP);
+    // The real store, made slow to answer usage: each re-read sees the table as it was when asked.
+    const host = server.services.stores.host;
+    const usage = host.usage.bind(host);
+    host.usage = async (owner: string) => {
+      const u = await usage(owner);
+      await new Promise((r) => setTimeout(r, Math.random() * 80));
+      return u;
+    };
+    const codes = await Promise.all(Array.from({ length: 30 }, (_, i) => server.app.inject({
+      method: 'POST', url: `/ceps/write/${APP}`, headers: { authorization: `Bearer ${token}` }, payload: { i },
+    })));
+    host.usage = usage;
+    assert.equal((await usage('dora')).records, 10, JSON.stringify(codes.map((r) => r.statusCode)));
+  } finally {
+    await server.close();
+  }
+});

@@ -29,6 +29,21 @@ interface Tally {
   recordsAt: number;
   blobBytes: number;
   blobsAt: number;
+  /** The exact re-read under way, if any: one at a time per owner. */
+  recordsRead?: Promise<void>;
+  blobsRead?: Promise<void>;
+  /**
+   * Everything this process has counted (added()), as running totals. A re-read adds to
+   * its result what was counted while it ran, which it may have missed (a write it did
+   * see is then counted twice until the next re-read: too many, never too few).
+   */
+  counted: Counted;
+}
+
+interface Counted {
+  records: number;
+  recordBytes: number;
+  blobBytes: number;
 }
 
 export const recordBytes = (r: StoredRecord): number => Buffer.byteLength(JSON.stringify(r));
@@ -80,19 +95,33 @@ export class QuotaService {
     let t = this.tallies.get(owner);
     const now = Date.now();
     if (!t) {
-      t = { records: 0, recordBytes: 0, recordsAt: 0, blobBytes: 0, blobsAt: 0 };
+      t = { records: 0, recordBytes: 0, recordsAt: 0, blobBytes: 0, blobsAt: 0, counted: { records: 0, recordBytes: 0, blobBytes: 0 } };
       this.tallies.set(owner, t);
     }
+    const tally = t;
     if (now - t.recordsAt > RECORDS_REFRESH_MS) {
-      const u = await this.stores.records(owner).usage(owner);
-      Object.assign(t, { records: u.records, recordBytes: u.bytes, recordsAt: now });
+      t.recordsRead ??= this.reread(tally, async () => {
+        const u = await this.stores.records(owner).usage(owner);
+        return (d) => Object.assign(tally, { records: u.records + d.records, recordBytes: u.bytes + d.recordBytes, recordsAt: now });
+      }).finally(() => (tally.recordsRead = undefined));
+      await t.recordsRead;
     }
     if (now - t.blobsAt > BLOBS_REFRESH_MS) {
-      let bytes = 0;
-      for await (const { size } of this.stores.blobs(owner).list(owner)) bytes += size;
-      Object.assign(t, { blobBytes: bytes, blobsAt: now });
+      t.blobsRead ??= this.reread(tally, async () => {
+        let bytes = 0;
+        for await (const { size } of this.stores.blobs(owner).list(owner)) bytes += size;
+        return (d) => Object.assign(tally, { blobBytes: bytes + d.blobBytes, blobsAt: now });
+      }).finally(() => (tally.blobsRead = undefined));
+      await t.blobsRead;
     }
     return t;
+  }
+
+  /** Runs one exact re-read, then applies its result with what was counted meanwhile (Tally.counted). */
+  private async reread(t: Tally, read: () => Promise<(meanwhile: Counted) => void>): Promise<void> {
+    const before = { ...t.counted };
+    const apply = await read();
+    apply({ records: t.counted.records - before.records, recordBytes: t.counted.recordBytes - before.recordBytes, blobBytes: t.counted.blobBytes - before.blobBytes });
   }
 
   async usage(owner: string): Promise<Usage> {
@@ -162,6 +191,9 @@ export class QuotaService {
     t.records += records;
     t.recordBytes += recordBytesDelta;
     t.blobBytes += blobBytesDelta;
+    t.counted.records += records;
+    t.counted.recordBytes += recordBytesDelta;
+    t.counted.blobBytes += blobBytesDelta;
   }
 
   /** Forgets what we know of an owner's usage (after bulk deletes), so the next check reads it exactly. */
