@@ -30,6 +30,17 @@ export function userCommands(program: Command): void {
       process.stdout.write(`password changed for ${id}; its sign-ins were ended\n`);
     });
   });
+  user.command('remove <id>')
+    .description('Remove a user with everything they stored here (records, files, apps, tokens); backups are kept')
+    .option('--yes', 'really remove (required)')
+    .action(async (id: string, opts: { yes?: boolean }) => {
+      if (!opts.yes) throw new Error(`this deletes ${id} and all their data for good: add --yes to go ahead`);
+      const { removeUser } = await import('../core/accounts/remove-user.js');
+      await withServices(async (s) => {
+        const r = await removeUser(s, id);
+        process.stdout.write(`removed ${r.userId}: ${r.tables} tables and ${r.files} files deleted\n`);
+      });
+    });
   user.command('2fa-reset <id>')
     .description("Turn off a user's two-factor sign-in (lost phone and recovery codes); they sign in with the password alone")
     .action(async (id: string) => {

@@ -158,6 +158,12 @@ export class StoreRegistry {
     return this.owners.get(owner) ?? { records: this.opts.hostRecordsUrl, blobs: this.opts.hostBlobsUrl, state: 'active' };
   }
 
+  /** Forgets an owner's own storage settings (the owner is gone): every process goes back to the host's defaults for that id. */
+  async forgetOwnerStorage(owner: string): Promise<void> {
+    await this.host.delete(HOST_OWNER, STORAGE_TABLE, owner);
+    await this.apply(owner, null);
+  }
+
   /** Records an owner's storage for every process to follow, and follows it here at once. */
   async setOwnerStorage(owner: string, storage: OwnerStorage): Promise<void> {
     await this.openRecords(storage.records);

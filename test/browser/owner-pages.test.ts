@@ -419,6 +419,21 @@ describe('owner pages in a browser', { skip: browserSkipReason() }, () => {
     await page.waitForURL(`${server.url}/home`);
   });
 
+  test('the admin removes a user from the Users panel, asked first', async () => {
+    await page.goto(`${server.url}/home`);
+    const row = '#users-list li[data-user="bob"]';
+    await page.waitForSelector(row);
+    page.once('dialog', (d) => void d.dismiss());
+    await page.click(`${row} button:has-text("Remove")`);
+    await page.waitForTimeout(200);
+    assert.ok(await server.services.accounts.get('bob'), 'declining keeps bob');
+    page.once('dialog', (d) => void d.accept());
+    await page.click(`${row} button:has-text("Remove")`);
+    await page.waitForSelector(row, { state: 'detached' });
+    assert.match(await page.textContent('#users-status') ?? '', /Removed bob and their data/);
+    assert.equal(await server.services.accounts.get('bob'), null);
+  });
+
   test('the pages logged no errors (CSP violations included)', () => {
     assert.deepEqual(pageErrors, []);
   });

@@ -5,6 +5,7 @@ import { Secret, TOTP } from 'otpauth';
 import path from 'node:path';
 import { startTestServer, TEST_PASSWORD, type TestServer } from '../helpers/server.js';
 import { hashSecret } from '../../src/core/ids.js';
+import { multipart } from '../helpers/multipart.js';
 
 let server: TestServer;
 
@@ -250,6 +251,40 @@ describe('changing passwords', () => {
     assert.equal((await server.app.inject({ method: 'PUT', url: '/acctapi/users/nobody-here/password', headers: { cookie: admin }, payload: { password: 'whatever long' } })).statusCode, 404);
     assert.equal((await server.app.inject({ method: 'PUT', url: '/acctapi/users/root2/password', headers: { cookie: admin }, payload: { password: 'whatever long' } })).statusCode, 400);
     assert.equal((await server.app.inject({ method: 'PUT', url: '/acctapi/users/..%2Fx/password', headers: { cookie: admin }, payload: { password: 'whatever long' } })).statusCode, 400);
+  });
+
+  test('the admin removes a user with everything they stored; the id can start afresh', async () => {
+    await server.addUser('ivy');
+    const ivy = await signInWithTokens('ivy');
+    await server.services.apps.install('ivy', { folder: path.join(import.meta.dirname, '..', 'fixtures', 'apps', 'com.example.notes') });
+    const appToken = await server.appToken('ivy', 'com.example.notes');
+    const auth = { authorization: `Bearer ${appToken}` };
+    assert.equal((await server.app.inject({ method: 'POST', url: '/ceps/write/com.example.notes', headers: auth, payload: { mine: 1 } })).statusCode, 200);
+    const { body, contentType } = multipart([{ name: 'options', value: '{"fileName":"a.txt"}' }, { name: 'file', value: 'hello', filename: 'a.txt' }]);
+    assert.equal((await server.app.inject({ method: 'PUT', url: '/feps/upload/com.example.notes', payload: body, headers: { ...auth, 'content-type': contentType } })).statusCode, 200);
+    await server.services.quota.setQuota('ivy', { bytes: 0, records: 500 });
+    const admin = await server.signIn('root2');
+    const hal = await server.signIn('hal', 'hals new password');
+    assert.equal((await server.app.inject({ method: 'DELETE', url: '/acctapi/users/ivy', headers: { cookie: hal } })).statusCode, 403, 'admins only');
+    assert.equal((await server.app.inject({ method: 'DELETE', url: '/acctapi/users/root2', headers: { cookie: admin } })).statusCode, 400, 'not oneself');
+    assert.equal((await server.app.inject({ method: 'DELETE', url: '/acctapi/users/ivy', headers: { cookie: admin, origin: 'https://evil.example' } })).statusCode, 403);
+
+    const res = await server.app.inject({ method: 'DELETE', url: '/acctapi/users/ivy', headers: { cookie: admin } });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal(res.json().removed, true);
+    assert.ok(res.json().tables >= 3 && res.json().files >= 2, res.body);
+    assert.deepEqual(await alive(ivy), DEAD);
+    assert.equal((await server.app.inject({ url: '/ceps/query/com.example.notes', headers: auth })).statusCode, 401);
+    assert.deepEqual(await server.services.stores.records('ivy').listTables('ivy'), []);
+    const left: string[] = [];
+    for await (const { key } of server.services.stores.blobs('ivy').list('ivy')) left.push(key);
+    assert.deepEqual(left, []);
+    assert.equal(await server.services.accounts.get('ivy'), null);
+    assert.equal((await server.app.inject({ method: 'DELETE', url: '/acctapi/users/ivy', headers: { cookie: admin } })).statusCode, 404);
+    // The id is free again, with nothing of the old account.
+    await server.addUser('ivy');
+    assert.deepEqual(await server.services.quota.quotaOf('ivy'), await server.services.quota.quotaOf('nobody-at-all'));
+    assert.deepEqual(await server.services.apps.list('ivy'), []);
   });
 
   test('`freehold user passwd` ends the user\'s sign-ins with their tokens', async () => {

@@ -202,6 +202,19 @@ export async function accountRoutes(fastify: FastifyInstance): Promise<void> {
     return { user_id: userId, changed: true, signed_out: ended };
   });
 
+  app.delete('/acctapi/users/:user_id', {
+    schema: {
+      tags: ['admin'], summary: 'Remove another user (admin) with everything they stored here: records, files, apps, tokens',
+      params: OtherUser, response: { 200: Type.Object({ user_id: Type.String(), removed: Type.Boolean(), tables: Type.Integer(), files: Type.Integer() }) },
+    },
+  }, async (request) => {
+    const userId = await otherUser(request, request.params.user_id);
+    const { removeUser } = await import('../../core/accounts/remove-user.js');
+    const r = await removeUser(services, userId);
+    request.log.info({ user: userId, tables: r.tables, files: r.files }, 'user removed by the admin');
+    return { user_id: userId, removed: true, tables: r.tables, files: r.files };
+  });
+
   app.post('/acctapi/users/:user_id/2fa-reset', {
     schema: {
       tags: ['admin'], summary: "Turn off another user's two-factor sign-in (admin), for a lost phone and lost recovery codes",

@@ -33,7 +33,9 @@ export function usersPanel(self) {
       setPassword.addEventListener('click', () => askPassword(user.user_id));
       const reset = el('button', { type: 'button', className: 'button small', 'aria-label': `Turn off two-factor sign-in for ${user.user_id}` }, 'Turn off 2FA');
       reset.addEventListener('click', () => resetTwoFactor(user.user_id, reset));
-      actions = el('span', { className: 'user-actions' }, setPassword, reset);
+      const remove = el('button', { type: 'button', className: 'button small danger', 'aria-label': `Remove ${user.user_id} and their data` }, 'Remove');
+      remove.addEventListener('click', () => removeUser(user.user_id, remove));
+      actions = el('span', { className: 'user-actions' }, setPassword, reset, remove);
     }
     return el('li', { 'data-user': user.user_id },
       el('span', { className: 'user-id' }, user.user_id),
@@ -77,6 +79,19 @@ export function usersPanel(self) {
       }
     });
   });
+
+  async function removeUser(userId, button) {
+    if (!confirm(`Remove ${userId} and everything ${userId} stored here (records, files, apps)? This cannot be undone.`)) return;
+    await busy(button, async () => {
+      try {
+        await api(`/acctapi/users/${encodeURIComponent(userId)}`, { method: 'DELETE' });
+        status(message, 'success', `Removed ${userId} and their data.`);
+        await refresh();
+      } catch (err) {
+        if (!redirectIfSignedOut(err)) status(message, 'error', `Could not remove ${userId}: ${err.message}`);
+      }
+    });
+  }
 
   async function resetTwoFactor(userId, button) {
     if (!confirm(`Turn off two-factor sign-in for ${userId}? They then sign in with their password alone, and can set it up again.`)) return;
