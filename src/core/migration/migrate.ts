@@ -118,23 +118,29 @@ export async function abortMigration(stores: StoreRegistry, owner: string, lease
     if (current.state !== 'migrating' && !current.target) throw new FreeholdError('bad_request', 'No move is under way for this owner');
     await stores.setOwnerStorage(owner, { records: current.records, blobs: current.blobs, state: 'active', ...(current.previous ? { previous: current.previous } : {}) });
     if (!current.target) return { tables: 0, files: 0 };
-    return deleteOwnerData(stores, owner, { records: current.target.records, blobs: current.target.blobs }, { records: current.records, blobs: current.blobs });
+    const { tables, files } = await deleteOwnerData(stores, owner, current.target, { records: current.records, blobs: current.blobs });
+    return { tables, files };
   });
 }
 
-/** Deletes the owner's data from the stores `from`, but from neither of `inUse` (asked of the stores, see same-store.ts). */
-async function deleteOwnerData(stores: StoreRegistry, owner: string, from: MigrateTarget, inUse: MigrateTarget): Promise<{ tables: number; files: number }> {
+/**
+ * Deletes the owner's data from the stores `from`, but from neither of `inUse` (asked of
+ * the stores, see same-store.ts). `deletedFrom` says which parts were really elsewhere.
+ */
+async function deleteOwnerData(stores: StoreRegistry, owner: string, from: MigrateTarget, inUse: MigrateTarget):
+  Promise<{ tables: number; files: number; deletedFrom: { records: boolean; blobs: boolean } }> {
   const [records, usedRecords] = await Promise.all([stores.openRecords(from.records), stores.openRecords(inUse.records)]);
   const [blobs, usedBlobs] = await Promise.all([stores.openBlobs(from.blobs), stores.openBlobs(inUse.blobs)]);
+  const deletedFrom = { records: !(await sameRecordStore(usedRecords, records)), blobs: !(await sameBlobStore(usedBlobs, blobs)) };
   let tables = 0;
-  if (!(await sameRecordStore(usedRecords, records))) {
+  if (deletedFrom.records) {
     for (const { table } of await records.listTables(owner)) {
       await records.dropTable(owner, table);
       tables++;
     }
   }
-  const files = (await sameBlobStore(usedBlobs, blobs)) ? 0 : await blobs.deletePrefix(owner);
-  return { tables, files };
+  const files = deletedFrom.blobs ? await blobs.deletePrefix(owner) : 0;
+  return { tables, files, deletedFrom };
 }
 
 /**
@@ -148,14 +154,11 @@ export async function confirmMigration(stores: StoreRegistry, owner: string, lea
     const current = stores.storageOf(owner);
     if (!current.previous) throw new FreeholdError('bad_request', 'There is no previous storage to delete');
     const inUse = { records: current.records, blobs: current.blobs };
-    const [oldRecords, newRecords] = await Promise.all([stores.openRecords(current.previous.records), stores.openRecords(current.records)]);
-    const [oldBlobs, newBlobs] = await Promise.all([stores.openBlobs(current.previous.blobs), stores.openBlobs(current.blobs)]);
-    if ((await sameRecordStore(newRecords, oldRecords)) && (await sameBlobStore(newBlobs, oldBlobs))) {
-      await stores.setOwnerStorage(owner, { ...inUse, state: 'active' });
+    const { tables, files, deletedFrom } = await deleteOwnerData(stores, owner, current.previous, inUse);
+    await stores.setOwnerStorage(owner, { ...inUse, state: 'active' });
+    if (!deletedFrom.records && !deletedFrom.blobs) {
       throw new FreeholdError('conflict', 'The previous stores are the ones in use (under other addresses): nothing was deleted');
     }
-    const deleted = await deleteOwnerData(stores, owner, current.previous, inUse);
-    await stores.setOwnerStorage(owner, { ...inUse, state: 'active' });
-    return deleted;
+    return { tables, files };
   });
 }
