@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { withServices } from './context.js';
-import { progressReporter } from './portability.js';
+import { progressReporter } from './archive-progress.js';
 import type { Services } from '../core/services.js';
 import type { BackupService } from '../core/backup/service.js';
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { withServices } from './context.js';
 import { interruptible } from './interrupt.js';
 import { assertUserId } from '../core/names.js';
-import { throttled, type Progress, type ProgressCallback } from '../core/portability/progress.js';
+import { mb, progressReporter } from './archive-progress.js';
 import { SERVER_VERSION } from '../version.js';
 
 /**
@@ -13,46 +13,6 @@ import { SERVER_VERSION } from '../version.js';
  * The zip code and the progress bar are imported when a command runs: `freehold serve`
  * loads this module too (commander lists every command) and should not hold them.
  */
-
-const MB = 1024 * 1024;
-const mb = (bytes: number) => (bytes / MB).toFixed(1);
-
-/**
- * A progress bar on stderr when it is a terminal; otherwise a line every few
- * seconds (logs and CI keep those, and a bar's carriage returns make them unreadable).
- */
-export async function progressReporter(): Promise<{ report: ProgressCallback; stop(): void }> {
-  if (process.stderr.isTTY) {
-    const { Presets, SingleBar } = await import('cli-progress');
-    const bar = new SingleBar({
-      format: '{phase} [{bar}] {percentage}% | {doneMb}/{totalMb} MB | {entries} entries',
-      hideCursor: true, stream: process.stderr,
-    }, Presets.shades_classic);
-    let phase: Progress['phase'] | null = null;
-    return {
-      report: (p) => {
-        const payload = { phase: p.phase.padEnd(6), doneMb: mb(p.bytesDone), totalMb: mb(p.bytesTotal), entries: `${p.entriesDone}/${p.entriesTotal}` };
-        // Bytes drive the bar; entries before any byte (an archive of empty tables) still move it.
-        const total = Math.max(p.bytesTotal, 1);
-        if (phase !== p.phase) {
-          if (phase !== null) bar.stop();
-          bar.start(total, p.bytesDone, payload);
-          phase = p.phase;
-        }
-        bar.setTotal(total);
-        bar.update(p.bytesDone, payload);
-      },
-      stop: () => {
-        if (phase !== null) bar.stop();
-        phase = null;
-      },
-    };
-  }
-  const line: ProgressCallback = (p) => {
-    process.stderr.write(`${p.phase}: ${p.entriesDone}/${p.entriesTotal} entries, ${mb(p.bytesDone)}/${mb(p.bytesTotal)} MB\n`);
-  };
-  return { report: throttled(line, 2000), stop: () => {} };
-}
 
 function defaultOutName(user: string): string {
   return `freehold-export-${user}-${new Date().toISOString().slice(0, 10)}.zip`;
