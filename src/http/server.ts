@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { Services } from '../core/services.js';
 import { clientError, frameworkError } from './framework-errors.js';
 import { registerErrorHandling } from './errors.js';
-import { acceptEmptyJsonOnBodylessMethods } from './empty-json.js';
+import { installJsonBodyParser } from './json-body.js';
 import { registerCors } from './cors.js';
 import { registerSecurityHeaders } from './security-headers.js';
 import { registerBodyTimeouts } from './body-timeouts.js';
@@ -80,7 +80,7 @@ export async function buildServer(services: Services, logger: Logger | false = s
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
   });
-  acceptEmptyJsonOnBodylessMethods(app);
+  installJsonBodyParser(app);
   registerBodyTimeouts(app, { idleMs: config.bodyIdleTimeoutMs, minBytesPerSec: config.bodyMinRate, rateWindowMs: config.bodyRateWindowMs });
   registerRateLimits(app);
   registerSecurityHeaders(app);

@@ -95,6 +95,29 @@ describe('write, read, update, delete', () => {
     assert.equal(poisoned.statusCode, 400);
   });
 
+  test('a body that is not UTF-8, or holds a number beyond a double, is refused and nothing is stored', async () => {
+    const send = (payload: Buffer | string) => server.app.inject({
+      method: 'POST', url: `/ceps/write/${APP}.strict`, headers: { authorization: `Bearer ${alice}`, 'content-type': 'application/json' }, payload,
+    });
+    const latin1 = await send(Buffer.concat([Buffer.from('{"name":"caf'), Buffer.from([0xe9]), Buffer.from('"}')]));
+    assert.equal(latin1.statusCode, 400, latin1.body);
+    assert.deepEqual(Object.keys(latin1.json()).sort(), ['error', 'message']);
+    assert.equal(latin1.json().error, 'bad_request');
+    assert.match(latin1.json().message, /UTF-8/);
+    for (const big of ['{"n":1e400}', '{"a":{"b":[1,-2E+999]}}', `{"n":${'9'.repeat(400)}}`]) {
+      const res = await send(big);
+      assert.equal(res.statusCode, 400, big);
+      assert.match(res.json().message, /too large/, big);
+    }
+    // The same shapes within range, and such text inside strings, are ordinary records.
+    const fine = await send(`{"n":1e300,"m":-1.5e-400,"s":"1e400 and ${'9'.repeat(400)}","u":"café 😀"}`);
+    assert.equal(fine.statusCode, 200, fine.body);
+    const stored = (await call('GET', `/ceps/read/${APP}.strict/${fine.json()._id}`, alice)).json();
+    assert.deepEqual([stored.n, stored.m, stored.u], [1e300, 0, 'café 😀'], 'an underflow reads as 0, as any JSON reader gives it');
+    const all = (await call('GET', `/ceps/query/${APP}.strict`, alice)).json() as unknown[];
+    assert.equal(all.length, 1, 'only the good record was stored');
+  });
+
   test("accepts freezr's { _entity } wrapper and collections", async () => {
     const w = await call('POST', `/ceps/write/${APP}.tasks`, alice, { _entity: { done: false } });
     assert.equal(w.statusCode, 200);
