@@ -244,6 +244,25 @@ describe('FEPS files', () => {
     assert.equal((await call('GET', `/feps/fetchuserfiles/${APP}/alice/pics/one.png`, undefined)).statusCode, 401);
   });
 
+  test("file records carry freezr's _mime_type, _file_extension, _file_size and _UploadStatus, which apps query and cannot set", async () => {
+    const up = await upload(alice, { targetFolder: 'docs', fileName: 'Report.PDF', data: { caption: 'Q1' } }, content, 'Report.PDF', 'application/pdf');
+    assert.equal(up.statusCode, 200, up.body);
+    const read = await call('GET', `/ceps/read/${APP}.files/${encodeURIComponent('docs/Report.PDF')}`, alice);
+    assert.equal(read.statusCode, 200, read.body);
+    const rec = read.json();
+    assert.deepEqual([rec._mime_type, rec._file_extension, rec._file_size, rec._UploadStatus, rec.caption], ['application/pdf', 'pdf', content.length, 'complete', 'Q1']);
+    const bare = (await upload(alice, { fileName: 'README' }, Buffer.from('x'), 'README', 'text/plain')).json();
+    assert.deepEqual([bare._file_extension, bare._file_size], ['', 1]);
+    const byPost = await call('POST', `/ceps/query/${APP}.files`, alice, { q: { _file_extension: 'pdf' } });
+    assert.deepEqual((byPost.json() as Array<{ _id: string }>).map((r) => r._id), ['docs/Report.PDF']);
+    const byGet = await call('GET', `/ceps/query/${APP}.files?_file_extension=pdf`, alice);
+    assert.deepEqual((byGet.json() as Array<{ _id: string }>).map((r) => r._id), ['docs/Report.PDF']);
+    assert.equal((await call('GET', `/ceps/query/${APP}?_secret=1`, alice)).statusCode, 400, 'other _ names stay unfilterable');
+    const forged = await upload(alice, { fileName: 'forged.png', data: { _file_size: 1 } });
+    assert.equal(forged.statusCode, 400, forged.body);
+    assert.equal((await call('GET', `/ceps/read/${APP}.files/forged.png`, alice)).statusCode, 404);
+  });
+
   test("getuserfiletoken gives the token for a file's address, as freezr's library asks for it", async () => {
     assert.equal((await upload(alice, { targetFolder: 'pics', fileName: 'tok.png' })).statusCode, 200);
     const res = await call('GET', `/feps/getuserfiletoken/self/${APP}/alice/pics/tok.png`, alice);

@@ -877,6 +877,8 @@
 
   const m0 = meta();
   freezr.adminUser = Boolean(m0.adminUser);
+  // freezr's flag for accounts allowed to publish apps to others; freehold has no app publishing.
+  freezr.publisherUser = false;
   freezr.serverVersion = m0.serverVersion || '';
   win.freezr = freezr;
   win.freepr = freezr.promise;

@@ -8,6 +8,7 @@ import { plainMediaType } from '../mime.js';
 import type { Access } from '../records/access.js';
 import { authorizeTable } from '../records/access.js';
 import { assertRecordSize, cleanClientRecord } from '../records/reserved.js';
+import { freezrFileFields } from './freezr-fields.js';
 import { fileBlobKey, joinUserFilePath, newBlobKey, normaliseUserFilePath } from './paths.js';
 
 export interface StagedUpload {
@@ -120,6 +121,7 @@ export class FileService {
     options: UploadOptions): Promise<StoredRecord> {
     const extra = options.data === undefined ? {} : cleanClientRecord(options.data);
     const now = Date.now();
+    const contentType = staged.contentType ?? 'application/octet-stream';
     const record: StoredRecord = {
       ...extra,
       _id: path,
@@ -128,9 +130,10 @@ export class FileService {
       fileName: path.split('/').pop(),
       path,
       size: staged.info.size,
-      content_type: staged.contentType ?? 'application/octet-stream',
+      content_type: contentType,
       sha256: staged.info.etag,
       blob_id: staged.blobId,
+      ...freezrFileFields(path, staged.info.size, contentType),
     };
     assertRecordSize(record);
     await this.stores.records(access.ownerId).put(access.ownerId, this.filesTable(access.appName), record);

@@ -4,6 +4,8 @@ import type yauzl from 'yauzl';
 import { compareStrings } from '../../query/evaluate.js';
 import type { StoredRecord } from '../../storage/types.js';
 import { FreeholdError } from '../errors.js';
+import { FILE_RECORD_SERVER_FIELDS } from '../files/freezr-fields.js';
+import { filesTableApp } from '../names.js';
 import { assertShallow, clientFieldProblem, MAX_RECORD_BYTES } from '../records/reserved.js';
 import { OwnerTable } from '../system-tables.js';
 import { invalid, messageOf, recordIdProblem } from './archive-names.js';
@@ -123,8 +125,10 @@ export function parseRecordLine(line: Buffer, e: ArchiveEntry, table: string, li
     throw invalid(e.name, `line ${lineNo}: a grant's requestor_app and name must be those of its _id`);
   }
   if (!table.startsWith('system.')) {
+    const fileRecord = filesTableApp(table) !== null;
     for (const key of Object.keys(r)) {
       if (key === '_id' || key === '_date_created' || key === '_date_modified') continue;
+      if (fileRecord && FILE_RECORD_SERVER_FIELDS.has(key)) continue;
       const problem = clientFieldProblem(key);
       if (problem) throw invalid(e.name, `line ${lineNo}: ${problem}`);
     }

@@ -1,11 +1,13 @@
 import type { Condition, Query } from '../../query/types.js';
 import { DEFAULT_QUERY_COUNT, MAX_QUERY_COUNT } from '../../query/types.js';
 import { FreeholdError } from '../../core/errors.js';
+import { FILE_RECORD_SERVER_FIELDS } from '../../core/files/freezr-fields.js';
 import { MAX_CONDITIONS } from '../../query/validate.js';
 
 const FIELD = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 const NUMERIC = /^-?(0|[1-9]\d*)(\.\d+)?$/;
-const QUERYABLE_RESERVED = new Set(['_id']);
+// `_id`, and the fields freezr's file records carry (`?_file_extension=pdf` on `<app>.files`).
+const QUERYABLE_RESERVED = new Set(['_id', ...FILE_RECORD_SERVER_FIELDS]);
 
 function intParam(name: string, v: string | undefined, fallback: number, max: number, min = 0): number {
   if (v === undefined) return fallback;
