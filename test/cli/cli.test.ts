@@ -227,3 +227,40 @@ test('Ctrl-C during export leaves no partial archive; during import it says how 
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test('a flat-file root in use by freehold serve is refused to a second process, and free again once serve stops or dies', { timeout: 120_000 }, async () => {
+  const fresh = mkdtempSync(path.join(tmpdir(), 'freehold-flatlock-'));
+  const records = path.join(fresh, 'records');
+  const env = { ...process.env, FREEHOLD_DATA: fresh, FREEHOLD_RECORDS: `flatfile:${records}`, FREEHOLD_CONFIG: '', PORT: '0', FREEHOLD_LOG_LEVEL: 'silent' };
+  const runSync = (args: string[], input?: string) => spawnSync(process.execPath, ['--import', 'tsx', main, ...args], { cwd: root, env, input, encoding: 'utf8' });
+  const serve = () => spawn(process.execPath, ['--import', 'tsx', main, 'serve'], { cwd: root, env });
+  let child = serve();
+  try {
+    await servingPort(child);
+    const refused = runSync(['user', 'add', 'alice', '--password-stdin'], 'a long passphrase\n');
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, new RegExp(`in use by another freehold process ${child.pid}\\b.*serve`));
+    assert.match(refused.stderr, /_lock\.json/, 'says which file to remove if that process is gone');
+    assert.equal(existsSync(path.join(records, 'alice')), false, 'nothing written');
+
+    const stopped = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await stopped;
+    assert.equal(existsSync(path.join(records, '_lock.json')), false, 'a clean stop gives the root back');
+    const added = runSync(['user', 'add', 'alice', '--password-stdin'], 'a long passphrase\n');
+    assert.equal(added.status, 0, added.stderr);
+
+    child = serve();
+    await servingPort(child);
+    const killed = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await killed;
+    assert.equal(existsSync(path.join(records, '_lock.json')), true, 'a killed server leaves its lock');
+    const afterKill = runSync(['user', 'add', 'bea', '--password-stdin'], 'a long passphrase\n');
+    assert.equal(afterKill.status, 0, `a dead holder's lock is taken over: ${afterKill.stderr}`);
+    assert.match(runSync(['user', 'list']).stdout, /^bea$/m);
+  } finally {
+    child.kill('SIGKILL');
+    rmSync(fresh, { recursive: true, force: true });
+  }
+});

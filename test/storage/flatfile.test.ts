@@ -402,12 +402,13 @@ test('flatfile: unusual ids, owners and tables round-trip through reversible fil
   for (const id of ids) assert.equal(decodeSegment(encodeSegment(id, 'id'), 'id'), id);
 
   // Owners and tables are escaped too, and `_`-names are reserved for the store's own files.
-  for (const [owner, table] of [['_changes.jsonl', '_journal.json'], ['..', '..'], ['.', 'com.x'], ['Zoë', 'com.x.ü']]) {
+  for (const [owner, table] of [['_changes.jsonl', '_journal.json'], ['_lock.json', 'com.x'], ['..', '..'], ['.', 'com.x'], ['Zoë', 'com.x.ü']]) {
     await s.put(owner!, table!, rec('r'));
     assert.deepEqual(await s.get(owner!, table!, 'r'), rec('r'));
     assert.deepEqual(await s.listTables(owner!), [{ table: table!, count: 1 }]);
   }
-  assert.deepEqual(readdirSync(root).sort(), ['%2E', '%2E.', '%5Fchanges.jsonl', 'Zo%C3%AB', 'alice']);
+  // `_lock.json` is the store's own (root-lock.ts); an owner of that name is a folder beside it.
+  assert.deepEqual(readdirSync(root).sort(), ['%2E', '%2E.', '%5Fchanges.jsonl', '%5Flock.json', 'Zo%C3%AB', '_lock.json', 'alice']);
 
   for (const bad of ['a/b', 'a\\b', 'nul\0', '', 'x'.repeat(300), 'lone\uD800']) {
     if (!bad.includes('/') && !bad.includes('\\')) await assert.rejects(s.create(O, T, rec(bad)), badRequest, `id ${JSON.stringify(bad)}`);

@@ -18,6 +18,7 @@ import { decodeSegment, encodeSegment, FlatFilePaths, idFromFileName, RECORD_SUF
 import { OCCUPIED, Plan, type PlannedWrite, type WriteChecks } from './plan.js';
 import { BackgroundUnlinks, retiredNameFor } from './background-unlink.js';
 import { SystemChangeStamp } from './system-stamp.js';
+import { lockRoot } from './root-lock.js';
 import { SYSTEM_OWNER } from '../../core/system-tables.js';
 import { readRecordFile, readRecordOrOccupant, TableCache } from './table-cache.js';
 
@@ -122,6 +123,8 @@ export class FlatFileRecordStore implements RecordStore {
   private closed = false;
   private readonly watching: boolean;
   private systemStamp: SystemChangeStamp | null = null;
+  /** Gives back the root's lock (root-lock.ts); null while not open. */
+  private unlock: (() => void) | null = null;
 
   /** `watch: false` checks every file on every query instead of watching directories (tests of that path). */
   constructor(root: string, options: { watch?: boolean } = {}) {
@@ -134,6 +137,8 @@ export class FlatFileRecordStore implements RecordStore {
   async init(): Promise<void> {
     this.closed = false;
     await mkdir(this.paths.root, { recursive: true, mode: DIR_MODE });
+    // Before recovery: another process's journals are not ours to roll forward.
+    this.unlock ??= lockRoot(this.paths.root);
     this.opened = true;
     const entries = await readdir(this.paths.root, { withFileTypes: true });
     for (const e of entries) {
@@ -161,6 +166,8 @@ export class FlatFileRecordStore implements RecordStore {
     await this.unlinks.drained();
     this.owners.clear();
     this.opened = false;
+    this.unlock?.();
+    this.unlock = null;
   }
 
   /**
