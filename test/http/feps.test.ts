@@ -213,7 +213,7 @@ describe('FEPS files', () => {
     assert.equal(res.statusCode, 200, res.body);
     const rec = res.json();
     assert.equal(rec._id, 'pics/one.png');
-    assert.equal(rec.size, content.length);
+    assert.equal(rec._file_size, content.length);
     const listed = (await call('GET', `/ceps/query/${APP}.files`, alice)).json();
     assert.ok(listed.some((r: { _id: string }) => r._id === 'pics/one.png'));
 
@@ -258,9 +258,25 @@ describe('FEPS files', () => {
     const byGet = await call('GET', `/ceps/query/${APP}.files?_file_extension=pdf`, alice);
     assert.deepEqual((byGet.json() as Array<{ _id: string }>).map((r) => r._id), ['docs/Report.PDF']);
     assert.equal((await call('GET', `/ceps/query/${APP}?_secret=1`, alice)).statusCode, 400, 'other _ names stay unfilterable');
-    const forged = await upload(alice, { fileName: 'forged.png', data: { _file_size: 1 } });
-    assert.equal(forged.statusCode, 400, forged.body);
-    assert.equal((await call('GET', `/ceps/read/${APP}.files/forged.png`, alice)).statusCode, 404);
+    // As freezr says of these fields: the app's data cannot overwrite them (ignored); other _ names are refused.
+    const forged = await upload(alice, { fileName: 'forged.png', data: { _file_size: 1, _blob_id: 'AAAAAAAAAAAAAAAAAAAA', n: 1 } });
+    assert.equal(forged.statusCode, 200, forged.body);
+    assert.deepEqual([forged.json()._file_size, forged.json().n], [content.length, 1]);
+    assert.notEqual(forged.json()._blob_id, 'AAAAAAAAAAAAAAAAAAAA');
+    const secret = await upload(alice, { fileName: 'secret.png', data: { _secret: 1 } });
+    assert.equal(secret.statusCode, 400, secret.body);
+    assert.equal((await call('GET', `/ceps/read/${APP}.files/secret.png`, alice)).statusCode, 404);
+  });
+
+  test("an upload's data keeps every plain field as the app sent it, whatever its name", async () => {
+    const data = { size: 'large', path: 'my/own/path', fileName: 'my label', content_type: 'note', sha256: 'mine', blob_id: 'x' };
+    const up = await upload(alice, { targetFolder: 'own', fileName: 'c.png', data });
+    assert.equal(up.statusCode, 200, up.body);
+    const rec = (await call('GET', `/ceps/read/${APP}.files/${encodeURIComponent('own/c.png')}`, alice)).json();
+    for (const [key, value] of Object.entries(data)) assert.equal(rec[key], value, key);
+    assert.equal(rec._file_size, content.length);
+    const file = await call('GET', `/feps/userfiles/${APP}/alice/own/c.png`, alice);
+    assert.deepEqual(file.rawPayload, content, "the app's blob_id is its own field: the bytes are found by _blob_id");
   });
 
   test("getuserfiletoken gives the token for a file's address, as freezr's library asks for it", async () => {
@@ -405,13 +421,17 @@ describe('unreferenced bytes', () => {
     const blobs = server.services.stores.blobs('alice');
     const { body, contentType } = multipart([{ name: 'options', value: '{"fileName":"kept.txt"}' }, { name: 'file', value: 'kept', filename: 'kept.txt' }]);
     const up = await server.app.inject({ method: 'PUT', url: `/feps/upload/${APP}`, payload: body, headers: { 'content-type': contentType, authorization: `Bearer ${alice}` } });
-    const keptKey = `alice/filedata/${APP}/${up.json().blob_id}`;
+    const keptKey = `alice/filedata/${APP}/${up.json()._blob_id}`;
     await blobs.put(`alice/filedata/${APP}/orphanorphanorphan1`, Buffer.from('x'));
     await blobs.put('alice/staging/old-one', Buffer.from('y'));
+    // A file record from before `_blob_id`: its bytes are named by `blob_id`.
+    await blobs.put(`alice/filedata/${APP}/legacylegacylegacy1`, Buffer.from('old'));
+    await server.services.stores.records('alice').put('alice', `${APP}.files`, { _id: 'legacy.txt', _date_created: 1, _date_modified: 1, blob_id: 'legacylegacylegacy1', size: 3 });
     assert.equal(await server.services.files.sweepUnreferenced('alice', 60_000), 0, 'everything is younger than a minute');
     assert.equal(await server.services.files.sweepUnreferenced('alice', -1), 2);
     assert.equal(await blobs.head(`alice/filedata/${APP}/orphanorphanorphan1`), null);
     assert.ok(await blobs.head(keptKey), 'bytes a record points at are kept');
+    assert.equal((await call('GET', `/feps/userfiles/${APP}/alice/legacy.txt`, alice)).body, 'old', 'and those an older record names');
     assert.equal((await call('GET', `/feps/userfiles/${APP}/alice/kept.txt`, alice)).body, 'kept');
   });
 
@@ -422,8 +442,8 @@ describe('unreferenced bytes', () => {
     };
     const v1 = await send('one');
     const v2 = await send('two');
-    assert.notEqual(v1.blob_id, v2.blob_id);
+    assert.notEqual(v1._blob_id, v2._blob_id);
     assert.equal((await call('GET', `/feps/userfiles/${APP}/alice/v.txt`, alice)).body, 'two');
-    assert.equal(await server.services.stores.blobs('alice').head(`alice/filedata/${APP}/${v1.blob_id}`), null);
+    assert.equal(await server.services.stores.blobs('alice').head(`alice/filedata/${APP}/${v1._blob_id}`), null);
   });
 });

@@ -1,4 +1,5 @@
 import { FreeholdError } from '../errors.js';
+import { blobIdOf } from './freezr-fields.js';
 
 const SEGMENT = /^[^/\\\u0000-\u001f\u007f-\u009f]{1,200}$/;
 
@@ -43,11 +44,12 @@ const BLOB_ID = /^[A-Za-z0-9_-]{16,64}$/;
  * commits the file record pointing at them, so the record is the one commit point:
  * a crash before it leaves unreferenced bytes (swept later), never a file whose
  * bytes and record disagree, and an overwrite keeps the old bytes until the new
- * record is in. Records from before this layout (no `blob_id`) keep their old key.
+ * record is in. Records from before this layout (no `_blob_id` nor `blob_id`) keep their old key.
  */
-export function fileBlobKey(ownerId: string, appName: string, record: { _id: string; blob_id?: unknown }): string {
-  return typeof record.blob_id === 'string' && BLOB_ID.test(record.blob_id)
-    ? `${ownerId}/filedata/${appName}/${record.blob_id}`
+export function fileBlobKey(ownerId: string, appName: string, record: { _id: string } & Record<string, unknown>): string {
+  const blobId = blobIdOf(record);
+  return typeof blobId === 'string' && BLOB_ID.test(blobId)
+    ? `${ownerId}/filedata/${appName}/${blobId}`
     : userFileKey(ownerId, appName, record._id);
 }
 

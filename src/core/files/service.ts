@@ -8,7 +8,7 @@ import { plainMediaType } from '../mime.js';
 import type { Access } from '../records/access.js';
 import { authorizeTable } from '../records/access.js';
 import { assertRecordSize, cleanClientRecord } from '../records/reserved.js';
-import { freezrFileFields } from './freezr-fields.js';
+import { fileRecordServerFields, withoutServerFileFields } from './freezr-fields.js';
 import { fileBlobKey, joinUserFilePath, newBlobKey, normaliseUserFilePath } from './paths.js';
 
 export interface StagedUpload {
@@ -95,7 +95,10 @@ export class FileService {
         if (!info || info.modified >= cutoff) continue;
         const [, kind, app, blobId] = key.split('/');
         if (kind === 'filedata' && app && blobId) {
-          const refs = await records.count(ownerId, `${app}.files`, { op: 'eq', path: ['blob_id'], value: blobId });
+          // `blob_id` in records from before `_blob_id` (freezr-fields.ts).
+          const refs = await records.count(ownerId, `${app}.files`, {
+            op: 'or', items: [{ op: 'eq', path: ['_blob_id'], value: blobId }, { op: 'eq', path: ['blob_id'], value: blobId }],
+          });
           if (refs > 0) continue;
         }
         if (await blobs.delete(key)) removed++;
@@ -119,21 +122,14 @@ export class FileService {
 
   private async record(access: Access, path: string, existing: StoredRecord | null, staged: StagedUpload,
     options: UploadOptions): Promise<StoredRecord> {
-    const extra = options.data === undefined ? {} : cleanClientRecord(options.data);
+    const extra = options.data === undefined ? {} : cleanClientRecord(withoutServerFileFields(options.data));
     const now = Date.now();
-    const contentType = staged.contentType ?? 'application/octet-stream';
     const record: StoredRecord = {
       ...extra,
       _id: path,
       _date_created: existing?._date_created ?? now,
       _date_modified: existing ? Math.max(now, existing._date_modified + 1) : now,
-      fileName: path.split('/').pop(),
-      path,
-      size: staged.info.size,
-      content_type: contentType,
-      sha256: staged.info.etag,
-      blob_id: staged.blobId,
-      ...freezrFileFields(path, staged.info.size, contentType),
+      ...fileRecordServerFields(path, staged.info.size, staged.contentType ?? 'application/octet-stream', staged.blobId),
     };
     assertRecordSize(record);
     await this.stores.records(access.ownerId).put(access.ownerId, this.filesTable(access.appName), record);

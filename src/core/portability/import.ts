@@ -4,6 +4,7 @@ import { contentTypeOf } from '../apps/service.js';
 import { FreeholdError } from '../errors.js';
 import { lookupType } from '../mime.js';
 import { fileBlobKey, userFileKey } from '../files/paths.js';
+import { mimeTypeOf } from '../files/freezr-fields.js';
 import { newRecordId } from '../ids.js';
 import { assertUserId, isValidAppName, parentAppOf } from '../names.js';
 import type { Services } from '../services.js';
@@ -115,7 +116,7 @@ async function writeBlob(services: Services, owner: string, a: OpenArchive, e: A
 
 async function userFileType(services: Services, owner: string, app: string, path: string): Promise<string> {
   const record = await services.stores.records(owner).get(owner, `${app}.files`, path);
-  const type = record?.content_type;
+  const type = record ? mimeTypeOf(record) : undefined;
   return typeof type === 'string' && type.length > 0 && type.length < 200 ? type : (lookupType(path) || 'application/octet-stream');
 }
 
