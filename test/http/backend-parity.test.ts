@@ -53,6 +53,14 @@ forEachRecordBackend('grants and files in folders', 'fhparity', (label, start) =
       assert.equal((await download(a, 'alice', token)).rawPayload.toString(), content.toString());
       const listed = (await a.app.inject({ method: 'GET', url: `/ceps/query/${APP}.files`, headers: { authorization: `Bearer ${token}` } })).json() as Array<{ _id: string }>;
       assert.deepEqual(listed.map((r) => r._id), ['sub/dir/f1.txt']);
+      // The app's own fields merged into its file record (freezr's updateFields on 'files'), by path and by query.
+      const merge = await a.app.inject({ method: 'PUT', url: `/feps/update/${APP}.files/sub/dir/f1.txt`, headers: { authorization: `Bearer ${token}` }, payload: { caption: 'c' } });
+      assert.equal(merge.statusCode, 200, merge.body);
+      const mergeByQuery = await a.app.inject({ method: 'PUT', url: `/feps/update/${APP}.files`, headers: { authorization: `Bearer ${token}` }, payload: { q: { _file_extension: 'txt' }, keys: { seen: 1 } } });
+      assert.equal(mergeByQuery.json().nModified, 1, mergeByQuery.body);
+      const fileRecord = (s: TestServer, t: string) => s.app.inject({ method: 'GET', url: `/ceps/read/${APP}.files/${encodeURIComponent('sub/dir/f1.txt')}`, headers: { authorization: `Bearer ${t}` } });
+      const merged = (await fileRecord(a, token)).json();
+      assert.deepEqual([merged.caption, merged.seen, merged._file_size, merged._mime_type], ['c', 1, content.length, 'text/plain']);
 
       // A client-chosen id as freezr apps make them (a page address), on every backend.
       const pageId = 'https://example.com/päge 1?x=a&b=%20';
@@ -73,6 +81,7 @@ forEachRecordBackend('grants and files in folders', 'fhparity', (label, start) =
       const tokenB = await b.appToken('bob', APP);
       assert.equal(await granted(b, tokenB, name), true);
       assert.equal((await download(b, 'bob', tokenB)).rawPayload.toString(), content.toString());
+      assert.deepEqual((await fileRecord(b, tokenB)).json(), merged, 'the file record comes across whole');
       assert.equal((await readPage(b, tokenB)).json().seen, true);
     } finally {
       await a.close();

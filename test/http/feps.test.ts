@@ -268,6 +268,42 @@ describe('FEPS files', () => {
     assert.equal((await call('GET', `/ceps/read/${APP}.files/secret.png`, alice)).statusCode, 404);
   });
 
+  test("an app merges fields of its own into its file records (freezr's updateFields on 'files'); it cannot replace them nor set _ fields", async () => {
+    assert.equal((await upload(alice, { targetFolder: 'meta', fileName: 'm.png', data: { caption: 'one' } })).statusCode, 200);
+    assert.equal((await upload(alice, { targetFolder: 'meta', fileName: 'n.png' })).statusCode, 200);
+    const path = `/feps/update/${APP}.files/meta/m.png`; // unencoded, as freezrApiV2 sends a path
+    const merged = await call('PUT', path, alice, { caption: 'two', tags: ['x'] });
+    assert.equal(merged.statusCode, 200, merged.body);
+    const encoded = await call('PUT', `/feps/update/${APP}.files/${encodeURIComponent('meta/m.png')}`, alice, { rating: 5 });
+    assert.equal(encoded.statusCode, 200, encoded.body);
+    const rec = (await call('GET', `/ceps/read/${APP}.files/${encodeURIComponent('meta/m.png')}`, alice)).json();
+    assert.deepEqual([rec.caption, rec.tags, rec.rating, rec._file_size, rec._mime_type], ['two', ['x'], 5, content.length, 'image/png']);
+    assert.ok(rec._date_modified > rec._date_created);
+    assert.deepEqual((await call('GET', `/feps/userfiles/${APP}/alice/meta/m.png`, alice)).rawPayload, content, 'the bytes are untouched');
+
+    const byQuery = await call('PUT', `/feps/update/${APP}.files`, alice, { q: { _file_extension: 'png', caption: { $exists: false } }, keys: { reviewed: true } });
+    assert.equal(byQuery.statusCode, 200, byQuery.body);
+    assert.ok(byQuery.json().nModified >= 1);
+    assert.equal((await call('GET', `/ceps/read/${APP}.files/${encodeURIComponent('meta/n.png')}`, alice)).json().reviewed, true);
+
+    for (const [method, url, body] of [
+      ['PUT', `${path}?replaceAllFields=true`, { caption: 'all' }],
+      ['PUT', `/ceps/update/${APP}.files/${encodeURIComponent('meta/m.png')}`, { caption: 'all' }],
+      ['POST', `/feps/write/${APP}.files/made.png`, { caption: 'made' }],
+    ] as const) {
+      const res = await call(method, url, alice, body);
+      assert.equal(res.statusCode, 400, `${method} ${url}: ${res.body}`);
+      assert.equal(res.json().error, 'invalid_name');
+    }
+    const forged = await call('PUT', path, alice, { _file_size: 1 });
+    assert.equal(forged.statusCode, 400);
+    assert.equal((await call('PUT', `/feps/update/${APP}.files/meta/none.png`, alice, { a: 1 })).statusCode, 404);
+    assert.equal((await call('PUT', `/feps/update/${APP}.files/..%2Fx`, alice, { a: 1 })).statusCode, 400);
+    assert.equal((await call('PUT', `/feps/update/com.example.other.files/meta/m.png`, alice, { a: 1 })).statusCode, 403);
+    const after = (await call('GET', `/ceps/read/${APP}.files/${encodeURIComponent('meta/m.png')}`, alice)).json();
+    assert.deepEqual([after.caption, after._file_size], ['two', content.length], 'nothing refused changed the record');
+  });
+
   test("an upload's data keeps every plain field as the app sent it, whatever its name", async () => {
     const data = { size: 'large', path: 'my/own/path', fileName: 'my label', content_type: 'note', sha256: 'mine', blob_id: 'x' };
     const up = await upload(alice, { targetFolder: 'own', fileName: 'c.png', data });

@@ -13,9 +13,11 @@ export interface Access {
  * tables in its owner's store; granted permissions (sharing) will widen this here
  * and nowhere else.
  */
-export function authorizeTable(access: Access, table: unknown, ownerId: string = access.ownerId, mode: 'read' | 'write' = 'write'): AppTable {
-  // An app's file records (`<app>.files`) are readable by the app but written only by the upload routes.
-  const parsed = parseAppTable(table, access.appName, { allowFilesTable: mode === 'read' });
+export function authorizeTable(access: Access, table: unknown, ownerId: string = access.ownerId, mode: 'read' | 'merge' | 'write' = 'write'): AppTable {
+  // An app's file records (`<app>.files`) are made and replaced only by the upload routes;
+  // the app reads them and merges fields of its own into them (freezr's updateFields on
+  // 'files'), which cannot touch the server's `_` fields.
+  const parsed = parseAppTable(table, access.appName, { allowFilesTable: mode !== 'write' });
   if (parsed.app !== access.appName) {
     throw new FreeholdError('forbidden', `This app's token cannot reach table ${parsed.table}`);
   }

@@ -43,7 +43,7 @@ function withReserved(fields: ClientFields, stored: StoredRecord, modified: numb
 /**
  * An id a read may name. A file record's id is the file's path (`pics/dot.png`, the
  * upload's folder and name), which ordinary record ids cannot hold; in an app's
- * `files` table (read-only to apps) it is checked as a path instead.
+ * `files` table (apps read it and merge their own fields in) it is checked as a path instead.
  */
 function readableId(table: string, id: string): string {
   if (filesTableApp(table) === null) return assertRecordId(id);
@@ -101,9 +101,9 @@ export class RecordService {
     return this.rewrite(access, table, id, cleanClientRecord(body), false);
   }
 
-  /** FEPS partial update: merges the given top-level fields into the record. */
+  /** FEPS partial update: merges the given top-level fields into the record (file records too). */
   async updateFields(access: Access, table: string, id: string, body: unknown): Promise<WriteResult> {
-    authorizeTable(access, table);
+    authorizeTable(access, table, access.ownerId, 'merge');
     return this.rewrite(access, table, id, cleanClientRecord(body), true);
   }
 
@@ -133,7 +133,8 @@ export class RecordService {
    */
   private async rewrite(access: Access, table: string, id: string, fields: ClientFields, merge: boolean): Promise<WriteResult> {
     const store = this.stores.records(access.ownerId);
-    const recordId = assertRecordId(id);
+    // A file record's id is its path (only merges reach a files table: authorizeTable).
+    const recordId = readableId(table, id);
     const modified = Date.now();
     // What RecordUpdate describes, in JS: for stores that apply it themselves, and for the general path below.
     const build = (old: StoredRecord): StoredRecord =>
@@ -157,7 +158,7 @@ export class RecordService {
    * where a write of a match between the two can be lost under the bulk update.
    */
   async updateWhere(access: Access, table: string, where: Condition, keys: unknown): Promise<{ nModified: number }> {
-    authorizeTable(access, table);
+    authorizeTable(access, table, access.ownerId, 'merge');
     const patch = cleanClientRecord(keys);
     const store = this.stores.records(access.ownerId);
     const build = (old: StoredRecord): StoredRecord => {
