@@ -52,7 +52,8 @@
     for (const part of document.cookie.split(';')) {
       const c = part.trim();
       if (!c.startsWith(prefix)) continue;
-      try { return decodeURIComponent(c.slice(prefix.length)); } catch (_e) { return c.slice(prefix.length); }
+      // As freezr's: the value as the cookie holds it, not URL-decoded.
+      return c.slice(prefix.length);
     }
     return '';
   }
@@ -171,6 +172,14 @@
       promise.then((r) => cb(null, r), (e) => cb(e instanceof Error ? e : makeError(0, 'unknown', String(e))));
       return undefined;
     };
+  }
+
+  /**
+   * A freezr call freehold does not offer: rejects (or calls back) with `not_supported`.
+   * @param {string} name @param {string} why
+   */
+  function notOffered(name, why) {
+    return withCallback(async () => { throw makeError(501, 'not_supported', 'freezr.' + name + ' is not available on freehold: ' + why); });
   }
 
   // ---------------------------------------------------------------------------
@@ -677,6 +686,25 @@
     appFilePathFrom(/** @type {string} */ relativePath) {
       return '/apps/' + seg(meta().appName) + '/' + filePath(relativePath);
     },
+    // freezr hands these account views to every app; here the owner's app list, settings
+    // and usage stay with the owner's pages. A clear refusal, in the callback too, instead
+    // of "is not a function".
+    getAllAppList: notOffered('utils.getAllAppList', "the owner's list of apps is not shown to apps"),
+    getPrefs: notOffered('utils.getPrefs', "the owner's settings are not shown to apps"),
+    getAppResourceUsage: notOffered('utils.getAppResourceUsage', 'storage use is shown on the owner\'s home page'),
+  };
+
+  // freezr's LLM and background-job services have no counterpart in freehold: their
+  // status calls answer "none here", so an app can hide those features; the rest refuse.
+  freezr.llm = {
+    ping: withCallback(async () => ({ success: true, exists: false, providers: {} })),
+    ask: notOffered('llm.ask', 'this server offers no language models'),
+  };
+  freezr.jobs = {
+    ping: withCallback(async () => ({ has_compute: false, jobs: {} })),
+    run: notOffered('jobs.run', 'this server runs no app jobs'),
+    schedule: notOffered('jobs.schedule', 'this server runs no app jobs'),
+    unschedule: notOffered('jobs.unschedule', 'this server runs no app jobs'),
   };
 
   // ---------------------------------------------------------------------------
