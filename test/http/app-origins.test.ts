@@ -194,13 +194,15 @@ describe('on the app origin', () => {
     assert.equal((await onHost(host, `/apps/${LEGACY}/index.html`, appCookie)).statusCode, 404);
     assert.equal((await onHost(host, '/static%2f..%2f..%2fsecrets', appCookie)).statusCode, 400);
     // freezr's /app_files/[<owner>/]<app>/… addresses: this app's files on its own origin.
-    for (const url of [`/app_files/${APP}/static/notes.css`, `/app_files/alice/${APP}/static/notes.css`]) {
+    for (const url of [`/app_files/${APP}/static/notes.css`, `/app_files/alice/${APP}/static/notes.css`, `/app/${APP}/static/notes.css`, `/app/@alice/${APP}/static/notes.css`]) {
       const res = await onHost(host, url, appCookie);
       assert.equal(res.statusCode, 200, url);
       assert.equal(res.body, css.body);
     }
     assert.equal((await onHost(host, `/app_files/${APP}/static/notes.css`)).statusCode, 401);
     assert.equal((await onHost(host, `/app_files/bob/${APP}/static/notes.css`, appCookie)).statusCode, 404);
+    assert.equal((await onHost(host, `/app/@bob/${APP}/static/notes.css`, appCookie)).statusCode, 404);
+    assert.equal((await onHost(host, `/app/${LEGACY}/index.html`, appCookie)).statusCode, 404);
     assert.equal((await onHost(host, `/app_files/${LEGACY}/index.html`, appCookie)).statusCode, 404);
     assert.equal((await onHost(host, `/app_files/${APP}/index.html`, appCookie, { 'sec-fetch-dest': 'document' })).body.includes('freezrMeta'), false);
     assert.equal((await t.app.inject({ url: `/app_files/${APP}/static/notes.css`, headers: { cookie: alice } })).statusCode, 404, 'not on the main origin in this mode');

@@ -301,11 +301,11 @@ test('static files: content types, strong ETag and 304, sandbox CSP', async () =
   assert.equal((await get(`/apps/${APP}/static/missing.css`)).statusCode, 404);
 });
 
-test("freezr's /app_files/[<owner>/]<app>/<path> addresses serve the app's files, never its pages", async () => {
+test("freezr's /app_files/[<owner>/]<app>/<path> and /app/[@<owner>/]<app>/<path> addresses serve the app's files, never its pages", async () => {
   const css = (await get(`/apps/${APP}/static/notes.css`)).body;
-  for (const url of [`/app_files/${APP}/static/notes.css`, `/app_files/alice/${APP}/static/notes.css`]) {
+  for (const url of [`/app_files/${APP}/static/notes.css`, `/app_files/alice/${APP}/static/notes.css`, `/app/${APP}/static/notes.css`, `/app/@alice/${APP}/static/notes.css`, `/app/%40alice/${APP}/static/notes.css`]) {
     const res = await get(url);
-    assert.equal(res.statusCode, 200, url);
+    assert.equal(res.statusCode, 200, `${url}: ${res.body}`);
     assert.equal(res.body, css);
     assert.match(String(res.headers['content-security-policy']), /^sandbox; default-src 'none'/);
   }
@@ -314,6 +314,11 @@ test("freezr's /app_files/[<owner>/]<app>/<path> addresses serve the app's files
   assert.doesNotMatch(html.body, /freezrMeta/, 'the file, not the page');
   assert.equal((await get(`/app_files/${APP}/index`, alice, { 'sec-fetch-dest': 'document' })).statusCode, 404, 'a page name is no file');
   assert.equal((await get(`/app_files/bob/${APP}/static/notes.css`)).statusCode, 404, "another owner's");
+  assert.equal((await get(`/app/@bob/${APP}/static/notes.css`)).statusCode, 404, "another owner's");
+  assert.doesNotMatch((await get(`/app/${APP}/index.html`, alice, { 'sec-fetch-dest': 'document' })).body, /freezrMeta/, 'the file, not the page');
+  for (const url of ['/app/alice/com.example.notes/static/notes.css', `/app/@/${APP}/x`, '/app/@alice', `/app/${APP}/static/%2e%2e/%2e%2e/secrets`]) {
+    assert.ok([400, 404].includes((await get(url)).statusCode), url);
+  }
   assert.equal((await get(`/app_files/${APP}/`)).statusCode, 404);
   assert.equal((await get('/app_files/com.example.missing/x.css')).statusCode, 404);
   assert.equal((await get('/app_files/nothing')).statusCode, 404);

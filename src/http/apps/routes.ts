@@ -97,10 +97,10 @@ export async function appRoutes(fastify: FastifyInstance): Promise<void> {
 
   // freezr's other address for an app's files (never its pages): path mode only, since in
   // subdomain mode an app's files are on its own origin, which takes this address too.
-  app.route({
-    method: ['GET', 'HEAD'], url: '/app_files/*', exposeHeadRoute: false,
+  for (const [url, address] of [['/app_files/*', '/app_files/[<owner>/]<app>/<path>'], ['/app/*', '/app/[@<owner>/]<app>/<path>']] as const) app.route({
+    method: ['GET', 'HEAD'], url, exposeHeadRoute: false,
     schema: {
-      ...servingSchema, summary: "An app's file at freezr's address: /app_files/[<owner>/]<app>/<path>", params: Type.Object({ '*': Type.String({ maxLength: 2000 }) }),
+      ...servingSchema, summary: `An app's file at freezr's address: ${address}`, params: Type.Object({ '*': Type.String({ maxLength: 2000 }) }),
       response: { 400: ErrorReply, 401: ErrorReply, 404: ErrorReply, 416: ErrorReply },
     },
     handler: async (request, reply) => {

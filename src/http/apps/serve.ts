@@ -56,14 +56,23 @@ export function checkRest(rest: string): string {
 }
 
 /**
- * freezr's other address for an app's files, `/app_files/<app>/<path>` or
+ * freezr's other addresses for an app's files: `/app_files/<app>/<path>` or
  * `/app_files/<owner>/<app>/<path>` (told apart by the first segment: user ids have no
- * dots, app names at least two): the app, the owner named (if any) and the raw path
- * inside the app, or null when the path is not of that shape.
+ * dots, app names at least two), and those of later freezr versions, `/app/<app>/<path>`
+ * (its getHtml) and `/app/@<owner>/<app>/<path>` (its appFilePathFrom). The app, the
+ * owner named (if any) and the raw path inside the app, or null when the path is not
+ * of that shape.
  */
 export function appFilesTarget(rawPath: string): { app: string; owner: string | null; rest: string } | null {
-  const m = /^\/app_files\/([^/]+)\/(.*)$/.exec(rawPath);
+  const m = /^\/app_files\/([^/]+)\/(.*)$/.exec(rawPath) ?? /^\/app\/((?:@|%40)?[^/]+)\/(.*)$/.exec(rawPath);
   if (!m) return null;
+  if (rawPath.startsWith('/app/')) {
+    const first = decodePathPart(m[1]!);
+    if (!first.startsWith('@')) return isValidAppName(first) ? { app: first, owner: null, rest: m[2]! } : null;
+    const n = /^([^/]+)\/(.*)$/.exec(m[2]!);
+    const [owner, app] = [first.slice(1), n ? decodePathPart(n[1]!) : ''];
+    return n && isValidUserId(owner) && isValidAppName(app) ? { app, owner, rest: n[2]! } : null;
+  }
   const [first, after] = [decodePathPart(m[1]!), m[2]!];
   if (isValidAppName(first)) return { app: first, owner: null, rest: after };
   const n = /^([^/]+)\/(.*)$/.exec(after);
