@@ -17,8 +17,14 @@ import {
  * whose message names what was wrong, so app developers can fix their query.
  */
 
-/** Field path segments: safe to embed in a quoted JSON path (`$."seg"`) without escaping. */
-export const PATH_SEGMENT = /^[A-Za-z0-9_-]+$/;
+/**
+ * Field path segments: any field name a record may hold (letters of any script, spaces,
+ * punctuation), except what would need escaping where backends embed the path in SQL
+ * (SQLite `'$."seg"'`, PostgreSQL `-> 'seg'`): `"`, `'`, `\`; the `.` that separates
+ * segments; control characters; lone surrogates (not Unicode, so not storable as
+ * such); and a leading `$`, which names an operator.
+ */
+export const PATH_SEGMENT = /^(?!\$)[^."'\\\u0000-\u001f\u007f\ud800-\udfff]+$/u;
 export const MAX_DEPTH = 20;
 export const MAX_CONDITIONS = 200;
 export const MAX_IN_VALUES = 1000;
@@ -73,7 +79,7 @@ export function parseFieldPath(key: string): FieldPath {
   for (const seg of segments) {
     if (seg.startsWith('$')) throw unsupportedOperator(seg);
     if (!PATH_SEGMENT.test(seg)) {
-      throw invalid(`Invalid field name ${truncate(key)}: each dot-separated part must be A-Z a-z 0-9 _ -`);
+      throw invalid(`Invalid field name ${truncate(key)}: no part between dots may be empty or hold " ' \\ or control characters`);
     }
   }
   return segments;

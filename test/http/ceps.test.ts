@@ -173,6 +173,26 @@ describe('queries', () => {
     assert.deepEqual(rows.map((r: Row) => r._id), expected.map((r: Row) => r._id));
   });
 
+  test('field names of any script, with spaces, are queried and sorted as they are written', async () => {
+    const table = `${APP}.intl`;
+    for (const rec of [{ 'ключ': 'значение', 'prix (€)': 3, 'nested': { '名前': 'a' } }, { 'ключ': 'другое', 'prix (€)': 1, 'nested': { '名前': 'b' } }]) {
+      assert.equal((await call('POST', `/ceps/write/${table}`, alice, rec)).statusCode, 200);
+    }
+    const post = async (body: object) => {
+      const res = await call('POST', `/ceps/query/${table}`, alice, body);
+      assert.equal(res.statusCode, 200, res.body);
+      return (res.json() as Array<Record<string, unknown>>).map((r) => r['ключ']);
+    };
+    assert.deepEqual(await post({ q: { 'ключ': 'значение' } }), ['значение']);
+    assert.deepEqual(await post({ q: { 'nested.名前': 'b' } }), ['другое']);
+    assert.deepEqual(await post({ q: { 'prix (€)': { $gt: 0 } }, sort: { 'prix (€)': 1 } }), ['другое', 'значение']);
+    const get = await call('GET', `/ceps/query/${table}?${encodeURIComponent('ключ')}=${encodeURIComponent('другое')}`, alice);
+    assert.deepEqual((get.json() as Array<Record<string, unknown>>).map((r) => r['prix (€)']), [1]);
+    const quoted = await call('POST', `/ceps/query/${table}`, alice, { q: { "it's": 1 } });
+    assert.equal(quoted.statusCode, 400, 'quotes stay out of field paths');
+    assert.equal(quoted.json().error, 'invalid_query');
+  });
+
   test('GET equality with numeric-looking values matches string or number', async () => {
     const rows = (await call('GET', `/ceps/query/${T}?n=5`, alice)).json();
     assert.deepEqual(rows.map((r: { k: string }) => r.k).sort(), ['a', 'b']);

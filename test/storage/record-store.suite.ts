@@ -453,7 +453,7 @@ export function recordStoreSuite(name: string, make: () => Promise<RecordStore>)
 
   for (const indexed of [false, true]) test(`${name}: differential against evaluate.ts${indexed ? ', fields indexed' : ''}`, () =>
     withStore(async (s) => {
-      if (indexed) for (const f of ['a', 'b', 'n.x']) await s.ensureIndex(O, T, [f.split('.')]);
+      if (indexed) for (const f of ['a', 'b', 'ç d', 'n.x']) await s.ensureIndex(O, T, [f.split('.')]);
       // FREEHOLD_DIFF_SEED explores other seeds; the default keeps runs reproducible.
       const rnd = mulberry32(Number(process.env.FREEHOLD_DIFF_SEED ?? 0xf4ee));
       const records = Array.from({ length: 300 }, (_, i) => randomRecord(rnd, i));
@@ -516,7 +516,8 @@ function randomValue(rnd: () => number, depth: number): unknown {
   return [randomScalar(rnd), randomScalar(rnd)];
 }
 
-const FIELDS = ['a', 'b', 'c', 'n'];
+// 'ç d': a field name of another script with a space, as apps write them (validate.ts PATH_SEGMENT).
+const FIELDS = ['a', 'b', 'ç d', 'n'];
 
 function randomRecord(rnd: () => number, i: number): StoredRecord {
   const r: StoredRecord = {
@@ -531,7 +532,7 @@ function randomRecord(rnd: () => number, i: number): StoredRecord {
   return r;
 }
 
-const PATHS = ['a', 'b', 'c', 'n', 'n.x', 'n.y', 'n.y.z', 'a.x', 'missing', '_id', '_date_created', '_date_modified'];
+const PATHS = ['a', 'b', 'ç d', 'n', 'n.x', 'n.y', 'n.y.z', 'a.x', 'missing', '_id', '_date_created', '_date_modified'];
 
 function randomLeaf(rnd: () => number): Record<string, unknown> {
   const path = pick(rnd, PATHS);
@@ -561,7 +562,7 @@ function randomQuery(rnd: () => number, depth: number): Record<string, unknown> 
 function randomSort(rnd: () => number): Record<string, 1 | -1> {
   const sort: Record<string, 1 | -1> = {};
   const n = Math.floor(rnd() * 3);
-  for (let i = 0; i < n; i++) sort[pick(rnd, ['a', 'b', 'c', 'n', 'n.x', 'n.y', '_date_created', '_date_modified'])] = rnd() < 0.5 ? 1 : -1;
+  for (let i = 0; i < n; i++) sort[pick(rnd, ['a', 'b', 'ç d', 'n', 'n.x', 'n.y', '_date_created', '_date_modified'])] = rnd() < 0.5 ? 1 : -1;
   sort._id = rnd() < 0.5 ? 1 : -1; // a total order, so results are comparable
   return sort;
 }

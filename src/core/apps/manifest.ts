@@ -271,7 +271,7 @@ function parseIndexes(raw: unknown, path: string, p: Problems): string[][] {
     fields.forEach((field: unknown, j: number) => {
       const segs = typeof field === 'string' ? field.split('.') : [];
       if (segs.length === 0 || segs.length > 32 || !segs.every((s) => PATH_SEGMENT.test(s))) {
-        p.add(typeof index === 'string' ? at : `${at}[${j}]`, `is not a field path (dotted names of A-Z a-z 0-9 _ -): ${JSON.stringify(field)}`);
+        p.add(typeof index === 'string' ? at : `${at}[${j}]`, `is not a field path (names joined by dots, without quotes, backslashes or control characters): ${JSON.stringify(field)}`);
       } else {
         good.push(field as string);
       }

@@ -2,9 +2,10 @@ import type { Condition, Query } from '../../query/types.js';
 import { DEFAULT_QUERY_COUNT, MAX_QUERY_COUNT } from '../../query/types.js';
 import { FreeholdError } from '../../core/errors.js';
 import { FILE_RECORD_SERVER_FIELDS } from '../../core/files/freezr-fields.js';
-import { MAX_CONDITIONS } from '../../query/validate.js';
+import { MAX_CONDITIONS, PATH_SEGMENT } from '../../query/validate.js';
 
-const FIELD = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+/** A dotted field path the query language takes (validate.ts: any script, no quotes or control characters). */
+const isFieldPath = (key: string) => key.split('.').every((segment) => PATH_SEGMENT.test(segment));
 const NUMERIC = /^-?(0|[1-9]\d*)(\.\d+)?$/;
 // `_id`, and the fields freezr's file records carry (`?_file_extension=pdf` on `<app>.files`).
 const QUERYABLE_RESERVED = new Set(['_id', ...FILE_RECORD_SERVER_FIELDS]);
@@ -41,7 +42,7 @@ export function queryFromParams(params: Record<string, unknown>): Query {
       case '_modified_after': items.push({ op: 'gt', path: ['_date_modified'], value: dateParam(key, raw) }); continue;
       case '_modified_before': items.push({ op: 'lt', path: ['_date_modified'], value: dateParam(key, raw) }); continue;
     }
-    if (!FIELD.test(key) || key.length > 200 || (key.startsWith('_') && !QUERYABLE_RESERVED.has(key))) {
+    if (!isFieldPath(key) || key.length > 200 || (key.startsWith('_') && !QUERYABLE_RESERVED.has(key))) {
       throw new FreeholdError('invalid_query', `Cannot filter on ${key.slice(0, 50)}`);
     }
     // The POST query language's cap, which a long address would otherwise get around:
