@@ -96,6 +96,35 @@ function updateTests(label: string, start: () => Promise<TestServer>): void {
     assert.equal(read.base, true);
     assert.equal((await call('PUT', `/feps/update/${APP}/nope`, { b: 2 })).statusCode, 404);
   });
+
+  test(`${label} FEPS merge: a dotted key sets the nested field, as freezr's $set does; whole writes keep dots as they are`, async () => {
+    const { _id } = await write({ extra: { nested: true, other: 1 }, scalar: 5, list: [1] });
+    const merged = await call('PUT', `/feps/update/${APP}/${_id}`, { 'extra.nested': false, 'extra.deep.er': 'x', 'fresh.one': 1, top: 't' });
+    assert.equal(merged.statusCode, 200, merged.body);
+    const read = async (id: string) => (await call('GET', `/ceps/read/${APP}/${encodeURIComponent(id)}`)).json();
+    const after = await read(_id);
+    assert.deepEqual([after.extra, after.fresh, after.top, after['extra.nested']], [{ nested: false, other: 1, deep: { er: 'x' } }, { one: 1 }, 't', undefined]);
+    for (const [key, why] of [['scalar.x', /"scalar" holds a number/], ['list.0', /"list" holds an array/], ['a..b', /empty part/]] as const) {
+      const refused = await call('PUT', `/feps/update/${APP}/${_id}`, { [key]: 1, top: 'changed' });
+      assert.equal(refused.statusCode, 400, key);
+      assert.equal(refused.json().error, 'invalid_record');
+      assert.match(refused.json().message, why);
+    }
+    assert.deepEqual(await read(_id), after, 'a refused merge changes nothing');
+
+    // By query, every match; and a partial upsert that creates nests too.
+    const second = await write({ group: 'g', extra: { nested: true } });
+    const byQuery = await call('PUT', `/feps/update/${APP}`, { q: { group: 'g' }, keys: { 'extra.flag': 2 } });
+    assert.equal(byQuery.json().nModified, 1, byQuery.body);
+    assert.deepEqual((await read(second._id)).extra, { nested: true, flag: 2 });
+    const upserted = await call('POST', `/feps/write/${APP}/made-by-upsert?upsert=true`, { 'a.b': 1 });
+    assert.equal(upserted.statusCode, 200, upserted.body);
+    assert.deepEqual((await read('made-by-upsert')).a, { b: 1 });
+
+    // A record written whole keeps a dotted key as a key.
+    const literal = await write({ 'a.b': 1 });
+    assert.equal((await read(literal._id))['a.b'], 1);
+  });
 }
 
 forEachRecordBackend('updates over HTTP', 'fh_hu_', updateTests);

@@ -7,6 +7,7 @@ import { newRecordId } from '../ids.js';
 import { normaliseUserFilePath } from '../files/paths.js';
 import { assertRecordId, filesTableApp } from '../names.js';
 import { authorizeTable, type Access } from './access.js';
+import { hasFieldPaths, mergeFields } from './merge.js';
 import { assertRecordSize, cleanClientRecord, MAX_RECORD_BYTES, RESERVED_FIELDS, type ClientFields } from './reserved.js';
 
 export interface WriteResult {
@@ -115,7 +116,8 @@ export class RecordService {
     const existing = await store.get(access.ownerId, table, assertRecordId(id));
     if (!existing) {
       try {
-        return await this.create(access, table, fields, id);
+        // A partial upsert that creates sets its dotted keys as nested fields too, as `$set` with upsert does.
+        return await this.create(access, table, replaceAll ? fields : mergeFields({}, fields), id);
       } catch (err) {
         // Someone created it between our read and our write: fall through to an update.
         if (!(err instanceof FreeholdError && err.code === 'conflict')) throw err;
@@ -138,10 +140,11 @@ export class RecordService {
     const modified = Date.now();
     // What RecordUpdate describes, in JS: for stores that apply it themselves, and for the general path below.
     const build = (old: StoredRecord): StoredRecord =>
-      withReserved(merge ? { ...stripReserved(old), ...fields } : fields, old, nextModified(old._date_modified, modified));
+      withReserved(merge ? mergeFields(stripReserved(old), fields) : fields, old, nextModified(old._date_modified, modified));
     if (store.update) {
       const keep = merge ? 'all' : KEPT_ON_REPLACE;
-      const dates = await store.update(access.ownerId, table, recordId, { fields, keep, modified, maxBytes: MAX_RECORD_BYTES, build });
+      const paths = merge && hasFieldPaths(fields);
+      const dates = await store.update(access.ownerId, table, recordId, { fields, keep, modified, maxBytes: MAX_RECORD_BYTES, build, ...(paths ? { paths } : {}) });
       if (dates) return { _id: recordId, ...dates };
     }
     const old = await store.get(access.ownerId, table, recordId);
@@ -162,7 +165,7 @@ export class RecordService {
     const patch = cleanClientRecord(keys);
     const store = this.stores.records(access.ownerId);
     const build = (old: StoredRecord): StoredRecord => {
-      const record = withReserved({ ...stripReserved(old), ...patch }, old, nextModified(old._date_modified));
+      const record = withReserved(mergeFields(stripReserved(old), patch), old, nextModified(old._date_modified));
       assertRecordSize(record);
       return record;
     };
