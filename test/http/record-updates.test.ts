@@ -104,13 +104,17 @@ function updateTests(label: string, start: () => Promise<TestServer>): void {
     const read = async (id: string) => (await call('GET', `/ceps/read/${APP}/${encodeURIComponent(id)}`)).json();
     const after = await read(_id);
     assert.deepEqual([after.extra, after.fresh, after.top, after['extra.nested']], [{ nested: false, other: 1, deep: { er: 'x' } }, { one: 1 }, 't', undefined]);
-    for (const [key, why] of [['scalar.x', /"scalar" holds a number/], ['list.0', /"list" holds an array/], ['a..b', /empty part/]] as const) {
+    for (const [key, why] of [['scalar.x', /"scalar" holds a number/], ['list.0', /"list" holds an array/], ['a..b', /empty part/], ['__proto__.polluted', /__proto__/], ['extra.__proto__', /__proto__/]] as const) {
       const refused = await call('PUT', `/feps/update/${APP}/${_id}`, { [key]: 1, top: 'changed' });
       assert.equal(refused.statusCode, 400, key);
       assert.equal(refused.json().error, 'invalid_record');
       assert.match(refused.json().message, why);
     }
     assert.deepEqual(await read(_id), after, 'a refused merge changes nothing');
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+    // Other names of Object.prototype are ordinary fields.
+    assert.equal((await call('PUT', `/feps/update/${APP}/${_id}`, { 'constructor.prototype': 1 })).statusCode, 200);
+    assert.deepEqual((await read(_id)).constructor, { prototype: 1 });
 
     // By query, every match; and a partial upsert that creates nests too.
     const second = await write({ group: 'g', extra: { nested: true } });

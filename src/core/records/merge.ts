@@ -20,6 +20,8 @@ export function mergeFields(base: ClientFields, patch: ClientFields): ClientFiel
     }
     const segments = key.split('.');
     if (segments.some((s) => s === '')) throw invalid(`Field path ${quote(key)} has an empty part`);
+    // Assigning it would set the object's prototype, not a field (JSON bodies refuse the key too).
+    if (segments.includes('__proto__')) throw invalid(`Field path ${quote(key)} names __proto__`);
     let parent: Record<string, unknown> = out;
     for (let i = 0; i < segments.length - 1; i++) {
       const seg = segments[i]!;
