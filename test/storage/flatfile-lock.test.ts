@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { FlatFileRecordStore } from '../../src/storage/flatfile/record-store.js';
+import { until } from '../helpers/until.js';
 
 /** One process per flat-file root (src/storage/flatfile/root-lock.ts), at the store's level. */
 
@@ -63,12 +64,17 @@ test("a dead process's lock, a reused pid's and a file that is no lock are taken
   const deadPid = Number(gone.stdout);
   // A live process whose start time differs from the one the lock recorded: the pid was reused.
   const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+  // A process that has ended but was never collected (a zombie): its parent never waits for it.
+  const parent = spawn('sh', ['-c', 'sleep 0.1 & echo $!; exec sleep 60']);
   try {
     await new Promise((r) => live.once('spawn', r));
+    const zombiePid = Number(await new Promise<string>((r) => parent.stdout.once('data', (d: Buffer) => r(d.toString()))));
+    await until('the child is a zombie', () => readFileSync(`/proc/${zombiePid}/stat`, 'utf8').split(') ')[1]!.startsWith('Z'), 5_000);
     const cases = [
       JSON.stringify({ pid: deadPid, host: hostname(), since: 'then', command: 'freehold serve' }),
       JSON.stringify({ pid: live.pid, host: hostname(), since: 'then', procStart: '1', command: 'freehold serve' }),
       JSON.stringify({ pid: deadPid, host: 'another-container', since: 'then', command: 'freehold serve' }),
+      JSON.stringify({ pid: zombiePid, host: hostname(), since: 'then', command: 'freehold serve' }),
       'not json at all',
       '',
     ];
@@ -82,5 +88,6 @@ test("a dead process's lock, a reused pid's and a file that is no lock are taken
     }
   } finally {
     live.kill('SIGKILL');
+    parent.kill('SIGKILL');
   }
 }));

@@ -144,19 +144,26 @@ function holdsStill(holder: LockHolder): boolean {
     if (isErrno(err, 'ESRCH')) return false;
     // EPERM: it runs, as another user.
   }
-  const start = processStart(holder.pid);
-  return !(holder.procStart && start && start !== holder.procStart);
+  const stat = processStat(holder.pid);
+  // A zombie has ended (its parent has not collected it yet): it writes nothing more.
+  if (stat?.state === 'Z' || stat?.state === 'X') return false;
+  return !(holder.procStart && stat?.start && stat.start !== holder.procStart);
 }
 
-/** Field 22 of /proc/<pid>/stat (start time after boot, in clock ticks); undefined off Linux. */
-function processStart(pid: number): string | undefined {
+/** Fields 3 and 22 of /proc/<pid>/stat (state; start time after boot, in clock ticks); undefined off Linux. */
+function processStat(pid: number): { state: string; start: string | undefined } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) is in parentheses and may hold spaces: count from after it.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0]!, start: fields[19] };
   } catch {
     return undefined;
   }
+}
+
+function processStart(pid: number): string | undefined {
+  return processStat(pid)?.start;
 }
 
 function inUse(path: string, holder: LockHolder): FreeholdError {
