@@ -97,6 +97,29 @@ function updateTests(label: string, start: () => Promise<TestServer>): void {
     assert.equal((await call('PUT', `/feps/update/${APP}/nope`, { b: 2 })).statusCode, 404);
   });
 
+  test(`${label} FEPS merge: concurrent merges by dotted keys all land, with a replace among them; absent is 404`, async () => {
+    const { _id } = await write({ m: {} });
+    const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => call('PUT', `/feps/update/${APP}/${_id}`, { [`m.k${i}`]: i, [`n${i % 7}.v${i}`]: i })));
+    for (const a of answers) assert.equal(a.statusCode, 200, a.body);
+    const read = (await call('GET', `/ceps/read/${APP}/${_id}`)).json();
+    for (let i = 0; i < 40; i++) {
+      assert.equal(read.m[`k${i}`], i, `m.k${i} was lost`);
+      assert.equal(read[`n${i % 7}`][`v${i}`], i, `n${i % 7}.v${i} was lost`);
+    }
+    // A replace racing merges: whatever order they land in, the last write's view wins whole.
+    const raced = await Promise.all([
+      ...Array.from({ length: 12 }, (_, i) => call('PUT', `/feps/update/${APP}/${_id}`, { [`m.r${i}`]: i })),
+      call('PUT', `/ceps/update/${APP}/${_id}`, { m: 5 }),
+    ]);
+    // A merge after the replace meets m: 5 and is refused (a path through a number); one
+    // before it is undone by it. No merge may write back a record it read before the replace.
+    for (const r of raced.slice(0, -1)) assert.ok([200, 400].includes(r.statusCode), r.body);
+    assert.equal(raced.at(-1)!.statusCode, 200);
+    const final = (await call('GET', `/ceps/read/${APP}/${_id}`)).json();
+    assert.deepEqual([final.m, final._date_modified], [5, raced.at(-1)!.json()._date_modified]);
+    assert.equal((await call('PUT', `/feps/update/${APP}/nope`, { 'b.c': 2 })).statusCode, 404);
+  });
+
   test(`${label} FEPS merge: a dotted key sets the nested field, as freezr's $set does; whole writes keep dots as they are`, async () => {
     const { _id } = await write({ extra: { nested: true, other: 1 }, scalar: 5, list: [1] });
     const merged = await call('PUT', `/feps/update/${APP}/${_id}`, { 'extra.nested': false, 'extra.deep.er': 'x', 'fresh.one': 1, top: 't' });
@@ -124,6 +147,28 @@ function updateTests(label: string, start: () => Promise<TestServer>): void {
     const upserted = await call('POST', `/feps/write/${APP}/made-by-upsert?upsert=true`, { 'a.b': 1 });
     assert.equal(upserted.statusCode, 200, upserted.body);
     assert.deepEqual((await read('made-by-upsert')).a, { b: 1 });
+
+    // A field and a path into it in one update are refused whatever their order, as MongoDB does.
+    for (const patch of [{ extra: 5, 'extra.b': 2 }, { 'extra.b': 2, extra: 5 }, { 'extra.b': 1, 'extra.b.c': 2 }]) {
+      const res = await call('PUT', `/feps/update/${APP}/${second._id}`, patch);
+      assert.equal(res.statusCode, 400, JSON.stringify(patch));
+      assert.match(res.json().message, /overlaps/);
+    }
+    // A dotted key nests as deep as its path: past the record depth limit it is refused (a whole write would be).
+    const deep = (n: number) => Array.from({ length: n }, (_, i) => `d${i}`).join('.');
+    for (const [n, value] of [[99, { leaf: { x: 1 } }], [100, 1], [150, 1], [3000, 1]] as const) {
+      const res = await call('PUT', `/feps/update/${APP}/${second._id}`, { [deep(n)]: value });
+      assert.equal(res.statusCode, 400, `${n} segments: ${res.body}`);
+      assert.match(res.json().message, /nested|deeper/);
+    }
+    // Exactly the limit: the record, 98 objects on the path, the value's object is the 100th level.
+    assert.equal((await call('PUT', `/feps/update/${APP}/${second._id}`, { [deep(99)]: { leaf: 1 } })).statusCode, 200);
+    const many = Object.fromEntries(Array.from({ length: 8000 }, (_, i) => [`wide.k${i}`, i]));
+    assert.equal((await call('PUT', `/feps/update/${APP}/${second._id}`, many)).statusCode, 200);
+    const wide = (await read(second._id)).wide as Record<string, number>;
+    assert.deepEqual([Object.keys(wide).length, wide.k0, wide.k7999], [8000, 0, 7999]);
+    const query = await call('POST', `/ceps/query/${APP}`, { q: { group: 'g' } });
+    assert.equal(query.statusCode, 200, 'the table stays queryable');
 
     // A record written whole keeps a dotted key as a key.
     const literal = await write({ 'a.b': 1 });

@@ -7,7 +7,7 @@ import { newRecordId } from '../ids.js';
 import { normaliseUserFilePath } from '../files/paths.js';
 import { assertRecordId, filesTableApp } from '../names.js';
 import { authorizeTable, type Access } from './access.js';
-import { hasFieldPaths, mergeFields } from './merge.js';
+import { checkPartialUpdate, hasFieldPaths, mergeFields } from './merge.js';
 import { assertRecordSize, cleanClientRecord, MAX_RECORD_BYTES, RESERVED_FIELDS, type ClientFields } from './reserved.js';
 
 export interface WriteResult {
@@ -117,6 +117,7 @@ export class RecordService {
     if (!existing) {
       try {
         // A partial upsert that creates sets its dotted keys as nested fields too, as `$set` with upsert does.
+        if (!replaceAll) checkPartialUpdate(fields);
         return await this.create(access, table, replaceAll ? fields : mergeFields({}, fields), id);
       } catch (err) {
         // Someone created it between our read and our write: fall through to an update.
@@ -138,9 +139,25 @@ export class RecordService {
     // A file record's id is its path (only merges reach a files table: authorizeTable).
     const recordId = readableId(table, id);
     const modified = Date.now();
+    if (merge) checkPartialUpdate(fields);
     // What RecordUpdate describes, in JS: for stores that apply it themselves, and for the general path below.
     const build = (old: StoredRecord): StoredRecord =>
       withReserved(merge ? mergeFields(stripReserved(old), fields) : fields, old, nextModified(old._date_modified, modified));
+    if (merge && hasFieldPaths(fields) && store.updateWhere) {
+      // Paths into nested fields are applied in JS; a store merging in SQL (PostgreSQL)
+      // cannot, so the record is rebuilt under the store's write lock (updateWhere, by
+      // id) rather than read and replaced, where concurrent merges lost each other.
+      let written: StoredRecord | null = null;
+      const n = await store.updateWhere(access.ownerId, table, { op: 'eq', path: ['_id'], value: recordId }, 1, (old) => {
+        const record = build(old);
+        assertRecordSize(record);
+        return (written = record);
+      });
+      if (n !== null) {
+        if (n === 0 || written === null) throw new FreeholdError('not_found', 'No such record');
+        return datesOf(written);
+      }
+    }
     if (store.update) {
       const keep = merge ? 'all' : KEPT_ON_REPLACE;
       const paths = merge && hasFieldPaths(fields);
@@ -163,6 +180,7 @@ export class RecordService {
   async updateWhere(access: Access, table: string, where: Condition, keys: unknown): Promise<{ nModified: number }> {
     authorizeTable(access, table, access.ownerId, 'merge');
     const patch = cleanClientRecord(keys);
+    checkPartialUpdate(patch);
     const store = this.stores.records(access.ownerId);
     const build = (old: StoredRecord): StoredRecord => {
       const record = withReserved(mergeFields(stripReserved(old), patch), old, nextModified(old._date_modified));
