@@ -53,6 +53,25 @@ export function installJsonBodyParser(app: FastifyInstance): void {
   });
 }
 
+/**
+ * JSON text that arrived as bytes outside the body parser (a multipart field), held to
+ * the same rules: UTF-8, no number beyond a double, no `__proto__` key (what Fastify's
+ * parser refuses). A syntax error is left to the caller, which knows what the text was.
+ */
+export function parseStrictJson(bytes: Buffer): unknown {
+  if (!isUtf8(bytes)) throw new FreeholdError('bad_request', 'The body is not valid UTF-8');
+  const value: unknown = JSON.parse(bytes.toString('utf8'));
+  const stack: unknown[] = [value];
+  while (stack.length) {
+    const v = stack.pop();
+    if (typeof v === 'number' && !Number.isFinite(v)) throw new FreeholdError('bad_request', 'A number in the body is too large to represent (beyond ±1.8e308)');
+    if (v === null || typeof v !== 'object') continue;
+    if (Object.hasOwn(v, '__proto__')) throw new FreeholdError('bad_request', 'A key named __proto__ is not allowed');
+    for (const child of Object.values(v)) stack.push(child);
+  }
+  return value;
+}
+
 /** Whether a parsed JSON value holds ±Infinity anywhere; iterative, as bodies may nest deeply. */
 function holdsNonFinite(value: unknown): boolean {
   const stack: unknown[] = [value];

@@ -71,6 +71,10 @@ export async function buildServer(services: Services, logger: Logger | false = s
     // One byte over the limit reaches the BlobStore, whose own cap then refuses the file whole.
     limits: { fileSize: config.maxUploadBytes + 1, files: 1, fields: 20, fieldSize: 1024 * 1024, parts: 30, headerPairs: 200 },
     throwFileSizeLimit: true,
+    // Text fields arrive byte for byte (each byte one character), not decoded as UTF-8,
+    // which would turn bytes that are not UTF-8 into U+FFFD: the FEPS upload checks and
+    // decodes its options field itself (feps/routes.ts parseOptions).
+    defCharset: 'latin1',
   });
   // Routes are recorded from here on, as @fastify/swagger would; the document is built on first request.
   const openapi = lazyOpenApi(app, {

@@ -304,6 +304,28 @@ describe('FEPS files', () => {
     assert.deepEqual([after.caption, after._file_size], ['two', content.length], 'nothing refused changed the record');
   });
 
+  test('the options field is held to the JSON body rules: UTF-8, numbers a double holds, no __proto__; text of any script kept', async () => {
+    const send = (options: Buffer) => {
+      const { body, contentType } = multipart([{ name: 'options', value: options }, { name: 'file', value: content, filename: 'o.png', contentType: 'image/png' }]);
+      return server.app.inject({ method: 'PUT', url: `/feps/upload/${APP}`, payload: body, headers: { 'content-type': contentType, authorization: `Bearer ${alice}` } });
+    };
+    const refused: Array<[Buffer, RegExp]> = [
+      [Buffer.concat([Buffer.from('{"fileName":"bad1.png","data":{"name":"caf'), Buffer.from([0xe9]), Buffer.from('"}}')]), /UTF-8/],
+      [Buffer.from('{"fileName":"bad2.png","data":{"x":1e400}}'), /too large/],
+      [Buffer.from('{"fileName":"bad3.png","data":{"__proto__":{"x":1}}}'), /__proto__/],
+      [Buffer.from('{"fileName":"bad4.png",'), /options must be a JSON object/],
+    ];
+    for (const [options, why] of refused) {
+      const res = await send(options);
+      assert.equal(res.statusCode, 400, options.toString('latin1'));
+      assert.match(res.json().message, why);
+    }
+    assert.deepEqual(((await call('POST', `/ceps/query/${APP}.files`, alice, { q: { _id: { $in: ['bad1.png', 'bad2.png', 'bad3.png', 'bad4.png'] } } })).json() as unknown[]), [], 'none stored');
+    const fine = await send(Buffer.from('{"fileName":"ünï 😀.png","data":{"caption":"café 日本 😀","n":1e300}}'));
+    assert.equal(fine.statusCode, 200, fine.body);
+    assert.deepEqual([fine.json()._id, fine.json().caption, fine.json().n], ['ünï 😀.png', 'café 日本 😀', 1e300]);
+  });
+
   test("an upload's data keeps every plain field as the app sent it, whatever its name", async () => {
     const data = { size: 'large', path: 'my/own/path', fileName: 'my label', content_type: 'note', sha256: 'mine', blob_id: 'x' };
     const up = await upload(alice, { targetFolder: 'own', fileName: 'c.png', data });

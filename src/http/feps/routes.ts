@@ -13,6 +13,7 @@ import { parseRange, sendBlob } from '../send-blob.js';
 import { resolveAppHost } from '../app-origin.js';
 import type { Services } from '../../core/services.js';
 import type { StagedUpload } from '../../core/files/service.js';
+import { parseStrictJson } from '../json-body.js';
 
 const TableParams = Type.Object({ app_table: AppTableParam });
 const RecordParams = Type.Object({ app_table: AppTableParam, id: RecordIdParam });
@@ -306,10 +307,13 @@ export async function fepsRoutes(fastify: FastifyInstance): Promise<void> {
   });
 }
 
+/** The upload's `options` field: its bytes (the multipart parser hands fields over as latin1, byte for byte: server.ts), as JSON. */
 function parseOptions(raw: string): Record<string, unknown> {
   try {
-    const v: unknown = JSON.parse(raw);
+    const v = parseStrictJson(Buffer.from(raw, 'latin1'));
     if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
-  } catch { /* fall through */ }
+  } catch (err) {
+    if (err instanceof FreeholdError) throw err;
+  }
   throw new FreeholdError('bad_request', 'options must be a JSON object');
 }
