@@ -23,6 +23,9 @@ try {
   }
 } catch (err: unknown) {
   const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`freehold: ${message}\n`);
+  // A refusal that lists its reasons (a bad app package's problems) shows each one.
+  const details = (err as { details?: unknown } | null)?.details;
+  const reasons = Array.isArray(details) ? details.filter((d): d is string => typeof d === 'string') : [];
+  process.stderr.write(`freehold: ${message}\n${reasons.map((r) => `  - ${r}\n`).join('')}`);
   process.exit(1);
 }

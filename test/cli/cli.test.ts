@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
@@ -48,6 +48,20 @@ test('app install from a folder, list, app-password, remove; the data it kept li
   assert.match(pw.stdout.trim(), /^[A-Za-z0-9_-]{32,}$/);
   const bad = cli(['app', 'install', path.join(root, 'README.md'), '--user', 'alice']);
   assert.notEqual(bad.status, 0);
+  // A refused package lists its problems, one per line.
+  const badManifest = mkdtempSync(path.join(tmpdir(), 'freehold-badapp-'));
+  try {
+    writeFileSync(path.join(badManifest, 'index.html'), '<p>x</p>');
+    writeFileSync(path.join(badManifest, 'manifest.json'), JSON.stringify({
+      identifier: 'com.example.badidx', display_name: 'Bad', version: '1', pages: { index: { page_title: 'x', html_file: 'index.html' } },
+      app_tables: { t: { indexes: [["it's"], 'a..b'] } },
+    }));
+    const refused = cli(['app', 'install', badManifest, '--user', 'alice']);
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /^freehold: App manifest is invalid\n {2}- app_tables\.t\.indexes\[0\]\[0\]: is not a field path.*"it's"\n {2}- app_tables\.t\.indexes\[1\]: .*"a\.\.b"\n$/);
+  } finally {
+    rmSync(badManifest, { recursive: true, force: true });
+  }
   // A note the app wrote, straight into the store the CLI uses.
   const store = new SqliteRecordStore(path.join(dataDir, 'freehold.db'));
   await store.init();
