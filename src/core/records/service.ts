@@ -140,13 +140,17 @@ export class RecordService {
     const recordId = readableId(table, id);
     const modified = Date.now();
     if (merge) checkPartialUpdate(fields);
+    const fileRecord = filesTableApp(table) !== null;
     // What RecordUpdate describes, in JS: for stores that apply it themselves, and for the general path below.
-    const build = (old: StoredRecord): StoredRecord =>
-      withReserved(merge ? mergeFields(stripReserved(old), fields) : fields, old, nextModified(old._date_modified, modified));
-    if (merge && hasFieldPaths(fields) && store.updateWhere) {
-      // Paths into nested fields are applied in JS; a store merging in SQL (PostgreSQL)
-      // cannot, so the record is rebuilt under the store's write lock (updateWhere, by
-      // id) rather than read and replaced, where concurrent merges lost each other.
+    const build = (old: StoredRecord): StoredRecord => {
+      if (fileRecord) assertOwnFileFields(old, fields);
+      return withReserved(merge ? mergeFields(stripReserved(old), fields) : fields, old, nextModified(old._date_modified, modified));
+    };
+    if (merge && (hasFieldPaths(fields) || fileRecord) && store.updateWhere) {
+      // Paths into nested fields are applied in JS, and file records are checked against
+      // what they hold; a store merging in SQL (PostgreSQL) can do neither, so the record
+      // is rebuilt under the store's write lock (updateWhere, by id) rather than read and
+      // replaced, where concurrent merges lost each other.
       let written: StoredRecord | null = null;
       const n = await store.updateWhere(access.ownerId, table, { op: 'eq', path: ['_id'], value: recordId }, 1, (old) => {
         const record = build(old);
@@ -181,8 +185,10 @@ export class RecordService {
     authorizeTable(access, table, access.ownerId, 'merge');
     const patch = cleanClientRecord(keys);
     checkPartialUpdate(patch);
+    const fileRecords = filesTableApp(table) !== null;
     const store = this.stores.records(access.ownerId);
     const build = (old: StoredRecord): StoredRecord => {
+      if (fileRecords) assertOwnFileFields(old, patch);
       const record = withReserved(mergeFields(stripReserved(old), patch), old, nextModified(old._date_modified));
       assertRecordSize(record);
       return record;
@@ -237,6 +243,17 @@ export class RecordService {
 
 /** Bulk FEPS operations touch at most this many records in one call. */
 export const MAX_BULK = 10000;
+
+/**
+ * A merge into a file record written before `_blob_id` (freezr-fields.ts) may not set
+ * `blob_id`: there it still says where the file's bytes are, and the app would point
+ * its file at other bytes. In newer records it is the app's own field like any other.
+ */
+function assertOwnFileFields(stored: StoredRecord, patch: ClientFields): void {
+  if (stored._blob_id === undefined && Object.keys(patch).some((k) => k === 'blob_id' || k.startsWith('blob_id.'))) {
+    throw new FreeholdError('invalid_record', 'blob_id is kept by the server in this file record (uploaded by an older version); upload the file again to use the name');
+  }
+}
 
 function stripReserved(r: StoredRecord): ClientFields {
   const out: ClientFields = {};
