@@ -85,8 +85,20 @@ export interface UploadOptions {
   contentType?: string;
 }
 
-/** The `<app>.files` record of an upload: `_id` is the file's path. */
-export type UploadResult = RecordMeta & { [field: string]: unknown };
+/**
+ * The `<app>.files` record of an upload: `_id` is the file's path; the app's own `data`
+ * fields beside the ones the server sets (named as freezr names them, plus where the
+ * bytes are).
+ */
+export type UploadResult = RecordMeta & {
+  _mime_type: string;
+  /** Lower case, without the dot; '' when the name has none. */
+  _file_extension: string;
+  _file_size: number;
+  _UploadStatus: 'complete';
+  _blob_id: string;
+  [field: string]: unknown;
+};
 
 export interface TokenResponse {
   access_token: string;

@@ -128,6 +128,7 @@ describe('FreeholdClient against a real server', () => {
     const bytes = Buffer.from('freehold file body \u00e9');
     const rec = await client.upload(bytes, { fileName: 'note one.txt', targetFolder: 'attachments', contentType: 'text/plain', data: { note: 'n1' } });
     assert.equal(rec._id, 'attachments/note one.txt');
+    assert.deepEqual([rec._file_size, rec._file_extension, rec._mime_type, rec._UploadStatus, rec.note], [bytes.length, 'txt', 'text/plain', 'complete', 'n1']);
 
     const files = await client.query('files', { q: { note: 'n1' } });
     assert.deepEqual(files.map((f) => f._id), [rec._id]);
