@@ -165,6 +165,17 @@ test('files a page names must be in the package when the listing is known', () =
   assert.doesNotThrow(() => parseManifest({ manifestJson: minimal() }, { files: new Set(['index.html']) }));
 });
 
+test("public pages' files are in the package's public/ folder, as freezr keeps them", () => {
+  const publicPages = { public_pages: { post: { html_file: 'post.html', css_files: ['pages.css'], script_files: ['./post.js', 'elsewhere.js'] } } };
+  const files = new Set(['index.html', 'public/post.html', 'public/pages.css', 'public/post.js', 'elsewhere.js']);
+  const { manifest, warnings } = parseManifest({ manifestJson: minimal(publicPages) }, { files });
+  assert.deepEqual(manifest.publicPages.post, { title: 'com.example.app', htmlFile: 'public/post.html', cssFiles: ['public/pages.css'], scriptFiles: ['public/post.js'], modules: [] });
+  assert.deepEqual(warnings, ['public_pages.post.script_files[1]: no such file in the package, left out of the page: "elsewhere.js"']);
+  const atRoot = problemsOf({ manifestJson: minimal(publicPages) }, { files: new Set(['index.html', 'post.html']) });
+  assert.deepEqual(atRoot, ['public_pages.post.html_file: no such file in the package: "post.html"']);
+  assert.match(problemsOf({ manifestJson: minimal({ public_pages: { p: { html_file: '../index.html' } } }) })[0]!, /^public_pages\.p\.html_file: /);
+});
+
 test('app tables belong to the app; permissions may name other apps\' tables', () => {
   const problems = problemsOf({ manifestJson: minimal({ app_tables: { 'com.example.app.posts': {}, 'com.other.app.x': {} } }) });
   // `com.other.app.x` as a key is read as a collection name of this app, and dots are not allowed there.

@@ -161,8 +161,8 @@ function stringList(obj: Json, key: string, path: string, p: Problems): string[]
 /** freezr's `./index.js` is `index.js`. */
 const withoutDotSlash = (value: string): string => value.replace(/^(?:\.\/)+/, '');
 
-function filePath(value: string, path: string, p: Problems, files: ReadonlySet<string> | undefined): string {
-  const file = withoutDotSlash(value);
+function filePath(value: string, path: string, p: Problems, files: ReadonlySet<string> | undefined, folder = ''): string {
+  const file = folder + withoutDotSlash(value);
   const problem = relPathProblem(file);
   if (problem) p.add(path, `${problem}: ${JSON.stringify(value.slice(0, 100))}`);
   else if (files && !files.has(file)) p.add(path, `no such file in the package: ${JSON.stringify(value)}`);
@@ -176,12 +176,12 @@ function filePath(value: string, path: string, p: Problems, files: ReadonlySet<s
  * is another server's path), and a missing file would only be a 404. A path that
  * tries to leave the app is still refused.
  */
-function assetPath(value: string, path: string, p: Problems, files: ReadonlySet<string> | undefined): string | null {
+function assetPath(value: string, path: string, p: Problems, files: ReadonlySet<string> | undefined, folder = ''): string | null {
   if (/^(?:[a-z][a-z0-9+.-]*:|\/)/i.test(value) && !/^[A-Za-z]:/.test(value)) {
     p.warn(path, `not a file of the app, left out of the page: ${JSON.stringify(value.slice(0, 100))}`);
     return null;
   }
-  const file = withoutDotSlash(value);
+  const file = folder + withoutDotSlash(value);
   const problem = relPathProblem(file);
   if (problem) {
     p.add(path, `${problem}: ${JSON.stringify(value.slice(0, 100))}`);
@@ -194,7 +194,11 @@ function assetPath(value: string, path: string, p: Problems, files: ReadonlySet<
   return file;
 }
 
-function parsePages(raw: unknown, path: string, fallbackTitle: string, p: Problems, files?: ReadonlySet<string>): Record<string, AppPage> {
+/**
+ * `folder`: where the pages' files are, inside the package: public pages' are in
+ * `public/`, as freezr keeps them (`html_file: "post.html"` is `public/post.html`).
+ */
+function parsePages(raw: unknown, path: string, fallbackTitle: string, p: Problems, files?: ReadonlySet<string>, folder = ''): Record<string, AppPage> {
   const pages: Record<string, AppPage> = {};
   if (raw === undefined || raw === null) return pages;
   if (!isObject(raw)) {
@@ -217,9 +221,9 @@ function parsePages(raw: unknown, path: string, fallbackTitle: string, p: Proble
     const html = page.html_file;
     let htmlFile = '';
     if (typeof html !== 'string' || html === '') p.add(`${at}.html_file`, 'is required and must be a file path');
-    else htmlFile = filePath(html, `${at}.html_file`, p, files);
+    else htmlFile = filePath(html, `${at}.html_file`, p, files, folder);
     const list = (key: string) => stringList(page, key, at, p)
-      .map((f, i) => assetPath(f, `${at}.${key}[${i}]`, p, files))
+      .map((f, i) => assetPath(f, `${at}.${key}[${i}]`, p, files, folder))
       .filter((f): f is string => f !== null);
     pages[name] = {
       title: optString(page, 'page_title', at, p, 200) ?? fallbackTitle,
@@ -497,7 +501,7 @@ export function parseManifest(files: ManifestFiles, opts: ParseManifestOptions =
     version,
     description: description ?? '',
     pages: parsePages(json.pages, 'pages', title, p, opts.files),
-    publicPages: parsePages(json.public_pages, 'public_pages', title, p, opts.files),
+    publicPages: parsePages(json.public_pages, 'public_pages', title, p, opts.files, 'public/'),
     appTables: parseTables(name, tablesRaw, tablesPath, p),
     permissions: parsePermissions(name, json.permissions, 'permissions', p),
     source,
