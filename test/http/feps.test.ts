@@ -368,6 +368,31 @@ describe('FEPS files', () => {
     assert.equal((await call('GET', `/feps/getuserfiletoken/self/${APP}/alice/pics/tok.png`, bob)).statusCode, 404);
     assert.equal((await call('GET', `/feps/getuserfiletoken/self/${APP}/alice/pics/tok.png`, undefined)).statusCode, 401);
     assert.equal((await call('GET', `/feps/getuserfiletoken/self/${APP}/alice/..%2Fx`, alice)).statusCode, 400);
+
+    // It is that file's token, not the app's: apps keep it in records and links.
+    assert.notEqual(fileToken, alice);
+    assert.ok(!fileToken.includes(alice));
+    assert.equal((await call('GET', `/feps/getuserfiletoken/self/${APP}/alice/pics/tok.png`, alice)).json().fileToken, fileToken, 'the same token each time');
+    assert.equal((await upload(alice, { targetFolder: 'pics', fileName: 'other.png' })).statusCode, 200);
+    const elsewhere = [
+      `/feps/userfiles/${APP}/alice/pics/other.png?fileToken=${encodeURIComponent(fileToken)}`,
+      `/feps/userfiles/${APP}/bob/pics/tok.png?fileToken=${encodeURIComponent(fileToken)}`,
+      `/feps/userfiles/com.example.other/alice/pics/tok.png?fileToken=${encodeURIComponent(fileToken)}`,
+      `/feps/userfiles/${APP}/alice/pics/tok.png?fileToken=${encodeURIComponent(fileToken.slice(0, -2) + 'xx')}`,
+    ];
+    for (const url of elsewhere) assert.equal((await call('GET', url, undefined)).statusCode, 401, url);
+    for (const [method, url] of [['GET', `/ceps/query/${APP}.files`], ['GET', `/feps/fetchuserfiles/${APP}/alice/pics/tok.png`], ['DELETE', `/feps/userfiles/${APP}/alice/pics/tok.png`]] as const) {
+      assert.equal((await call(method, url, fileToken)).statusCode, 401, `${method} ${url}: a file token is no app token`);
+    }
+    assert.equal((await call('HEAD', `/feps/userfiles/${APP}/alice/pics/tok.png?token=${encodeURIComponent(fileToken)}`, undefined)).statusCode, 200);
+    // It ends with the app token it was made with.
+    const shortLived = await server.appToken('alice', APP);
+    const its = (await call('GET', `/feps/getuserfiletoken/self/${APP}/alice/pics/tok.png`, shortLived)).json().fileToken as string;
+    const viaIts = `/feps/userfiles/${APP}/alice/pics/tok.png?fileToken=${encodeURIComponent(its)}`;
+    assert.equal((await call('GET', viaIts, undefined)).statusCode, 200);
+    await server.services.tokens.revoke(shortLived);
+    assert.equal((await call('GET', viaIts, undefined)).statusCode, 401, 'revoking the app token ends its file tokens');
+    assert.equal((await call('GET', `/feps/userfiles/${APP}/alice/pics/tok.png?fileToken=${encodeURIComponent(fileToken)}`, undefined)).statusCode, 200, "another token's stay");
   });
 
   test('doNotOverWrite refuses a second upload of the same name', async () => {

@@ -582,6 +582,21 @@
     return url.pathname + url.search;
   }
 
+  /**
+   * A file's own token from the server (getFileToken); null without a file id.
+   * @param {string | undefined} fileId @param {Options} options { requestee_app, requestee_user_id, permission_name, appToken, host }
+   * @returns {Promise<string | null>}
+   */
+  async function fileTokenFor(fileId, options) {
+    if (!fileId) return null;
+    const m = meta();
+    const app = options.requestee_app || m.appName;
+    const user = options.requestee_user_id || m.userId;
+    const url = (options.host || '') + '/feps/getuserfiletoken/' + seg(options.permission_name || 'self') + '/' + seg(app) + '/' + seg(user) + '/' + filePath(fileId);
+    const res = await apiRequest('GET', url, null, { appToken: options.appToken || null });
+    return res && typeof res.fileToken === 'string' ? res.fileToken : null;
+  }
+
   /** @param {Element} el @param {boolean} force */
   function tokenizeElement(el, force) {
     if (!MEDIA_TAGS.includes(el.tagName)) return;
@@ -626,16 +641,19 @@
       return apiRequest('GET', '/apps/' + seg(appName || meta().appName) + '/' + filePath(partPath), null, { text: true });
     }),
     /**
-     * The token that makes userfiles URLs work (`?fileToken=`): freehold accepts the app
-     * token. freezr's shape, `(fileId, options, callback)`, calls back with the token alone
-     * (or null), not `(error, token)`; without a callback, a promise of it.
+     * The token that makes one file's address work (`?fileToken=`): made by the server for
+     * that file alone (it reads that file and nothing else, and ends with the app token it
+     * was asked with), so an app may keep the address in a record or a link without
+     * giving away its own token. freezr's shape, `(fileId, options, callback)`, calls back
+     * with the token alone (or null), not `(error, token)`; without a callback, a promise of it.
      * @param {...any} args
      */
     getFileToken(...args) {
       const callback = typeof args[args.length - 1] === 'function' ? args[args.length - 1] : null;
-      const token = appToken() || null;
-      if (!callback) return Promise.resolve(token);
-      callback(token);
+      const [fileId, options] = callback ? args.slice(0, -1) : args;
+      const token = fileTokenFor(fileId, options || {}).catch(() => null);
+      if (!callback) return token;
+      token.then((t) => callback(t));
       return undefined;
     },
     tokenizedFileUrl: withCallback(async (/** @type {string} */ fileId, /** @type {Options | undefined} */ options) => getFileUrl(fileId, options || {})),

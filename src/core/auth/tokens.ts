@@ -56,6 +56,9 @@ export const OAUTH_CODE_TTL_MS = 60 * 1000;
 
 export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; reason: 'invalid' | 'expired' };
 
+/** How a file token (TokenService.fileToken) begins; no other token does (they are base64url without dots). */
+export const FILE_TOKEN_PREFIX = 'ft1.';
+
 /** Kinds whose checks may be answered from the cache: the ones every API call and app file request presents. */
 const CACHED_KINDS: ReadonlySet<TokenKind> = new Set(['app', 'app_session']);
 
@@ -109,7 +112,42 @@ export class TokenService {
   /** `tokenHash`, when the caller has it already, must be `hashSecret(token)`. */
   async check(token: unknown, kind: TokenKind, tokenHash?: string): Promise<TokenCheck> {
     if (typeof token !== 'string' || token.length < 20 || token.length > 200) return { ok: false, reason: 'invalid' };
-    const hash = tokenHash ?? hashSecret(token);
+    return this.checkHash(tokenHash ?? hashSecret(token), kind);
+  }
+
+  /**
+   * A token for reading one uploaded file by its address (`?fileToken=`), for an app to
+   * put in a link or keep in a record instead of its own token: it reads that file of
+   * that owner and app and nothing else. It names the app token it was made with (by
+   * that token's stored hash, which is no credential) and lives as long as that token
+   * does: revoking the app token, or the sign-out that ends a page token, ends it too.
+   * Stateless otherwise: `ft1.<expiry>.<issuer hash>.<HMAC of all that and the file>`.
+   */
+  fileToken(issuer: string, claims: TokenClaims, path: string): string {
+    const exp = claims.expiresAt.toString(36);
+    const issuerHash = hashSecret(issuer);
+    return `${FILE_TOKEN_PREFIX}${exp}.${issuerHash}.${this.fileTokenMac(claims.ownerId, claims.appName, path, exp, issuerHash)}`;
+  }
+
+  /** The claims of the app token a file token was made with, when it reads exactly this file. */
+  async checkFileToken(token: string, ownerId: string, appName: string, path: string): Promise<TokenCheck> {
+    const parts = token.startsWith(FILE_TOKEN_PREFIX) ? token.slice(FILE_TOKEN_PREFIX.length).split('.') : [];
+    if (parts.length !== 3) return { ok: false, reason: 'invalid' };
+    const [exp, issuerHash, mac] = parts as [string, string, string];
+    const expected = Buffer.from(this.fileTokenMac(ownerId, appName, path, exp, issuerHash));
+    const given = Buffer.from(mac);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'invalid' };
+    if (parseInt(exp, 36) <= Date.now()) return { ok: false, reason: 'expired' };
+    const issuer = await this.checkHash(issuerHash, 'app');
+    if (!issuer.ok) return issuer;
+    return issuer.claims.ownerId === ownerId && issuer.claims.appName === appName ? issuer : { ok: false, reason: 'invalid' };
+  }
+
+  private fileTokenMac(ownerId: string, appName: string, path: string, exp: string, issuerHash: string): string {
+    return createHmac('sha256', this.secret).update(`file|${ownerId}|${appName}|${exp}|${issuerHash}|${path}`).digest('base64url');
+  }
+
+  private async checkHash(hash: string, kind: TokenKind): Promise<TokenCheck> {
     const now = Date.now();
     // Read before the lookup: a commit elsewhere after this point makes the entry stale at once.
     const stamp = this.cache.enabled && CACHED_KINDS.has(kind) ? this.store.changeStamp?.() : undefined;

@@ -6,7 +6,9 @@ import { AnyObject, AppNameParam, AppTableParam, MultiSegmentRecordParams, Recor
 import { validateWhere } from '../../query/validate.js';
 import { FreeholdError } from '../../core/errors.js';
 import { apiRateLimit } from '../rate-limits.js';
-import { bearerToken, requireAccount } from '../auth.js';
+import { bearerToken, requireAccount, requireAppToken } from '../auth.js';
+import { FILE_TOKEN_PREFIX } from '../../core/auth/tokens.js';
+import { normaliseUserFilePath } from '../../core/files/paths.js';
 import { assertAppName, assertUserId } from '../../core/names.js';
 import type { Access } from '../../core/records/access.js';
 import { parseRange, sendBlob } from '../send-blob.js';
@@ -49,6 +51,7 @@ async function fileAccess(services: Services, request: FastifyRequest, reply: Fa
   if (!request.headers.authorization) {
     const q = request.query as Record<string, unknown>;
     const token = q.token ?? q.fileToken;
+    if (typeof token === 'string' && token.startsWith(FILE_TOKEN_PREFIX)) return fileTokenAccess(services, request, token);
     if (typeof token === 'string') request.headers.authorization = `Bearer ${token}`;
     else {
       const cookie = pageTokenCookie(services, request);
@@ -59,6 +62,18 @@ async function fileAccess(services: Services, request: FastifyRequest, reply: Fa
     }
   }
   return accessFrom(services, request);
+}
+
+/** A file token (getuserfiletoken) reads the one file it was made for, as the app token it was made with. */
+async function fileTokenAccess(services: Services, request: FastifyRequest, token: string): Promise<Access> {
+  const params = request.params as { app_name: string; user_id: string; '*': string };
+  const check = await services.tokens.checkFileToken(token, params.user_id, params.app_name, normaliseUserFilePath(params['*']));
+  if (!check.ok) {
+    throw check.reason === 'expired'
+      ? new FreeholdError('token_expired', 'The file token has expired')
+      : new FreeholdError('unauthorized', 'Invalid file token');
+  }
+  return { userId: check.claims.userId, ownerId: check.claims.ownerId, appName: check.claims.appName };
 }
 
 /** The app page's token cookie, when it may stand for the app token (fileAccess says when). */
@@ -242,11 +257,14 @@ export async function fepsRoutes(fastify: FastifyInstance): Promise<void> {
       response: { 200: Type.Object({ fileToken: Type.String() }) },
     },
   }, async (request) => {
-    const access = await accessFrom(services, request);
+    const claims = await requireAppToken(services, request);
+    const access: Access = { userId: claims.userId, ownerId: claims.ownerId, appName: claims.appName };
     if (assertAppName(request.params.app_name) !== access.appName) throw new FreeholdError('forbidden', "This app's token cannot read another app's files");
-    const head = await services.files.head(access, assertUserId(request.params.user_id), request.params['*']);
+    const owner = assertUserId(request.params.user_id);
+    const head = await services.files.head(access, owner, request.params['*']);
     if (!head) throw new FreeholdError('not_found', 'No such file');
-    return { fileToken: bearerToken(request)! };
+    // That file's own token, not the app's: apps keep it in links and records (freezr's are per file too).
+    return { fileToken: services.tokens.fileToken(bearerToken(request)!, claims, normaliseUserFilePath(request.params['*'])) };
   });
 
   app.delete('/feps/userfiles/:app_name/:user_id/*', {
