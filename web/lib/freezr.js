@@ -569,15 +569,16 @@
   const MEDIA_TAGS = ['IMG', 'VIDEO', 'AUDIO', 'SOURCE'];
 
   /**
-   * Adds the current token to a userfiles URL that lacks one (or refreshes it).
-   * @param {string} src @param {boolean} force
+   * Adds the current app token to a userfiles URL that lacks a token (path mode: no
+   * cookie stands in for it there), at once, for media the page adds later.
+   * @param {string} src
    */
-  function tokenize(src, force) {
+  function tokenize(src) {
     if (filesByCookie()) return null; // plain addresses work here: no token written into the page
     let url;
     try { url = new URL(src, window.location.href); } catch (_e) { return null; }
     if (url.origin !== window.location.origin || !url.pathname.startsWith(USERFILES)) return null;
-    if (url.searchParams.has('fileToken') && !force) return null;
+    if (url.searchParams.has('fileToken')) return null;
     url.searchParams.set('fileToken', appToken());
     return url.pathname + url.search;
   }
@@ -597,11 +598,32 @@
     return res && typeof res.fileToken === 'string' ? res.fileToken : null;
   }
 
-  /** @param {Element} el @param {boolean} force */
-  function tokenizeElement(el, force) {
+  /**
+   * A same-origin address of one of this app's own files, parsed; null for anything else.
+   * @param {string} src
+   * @returns {{ url: URL, path: string } | null}
+   */
+  function ownFileAddress(src) {
+    let url;
+    try { url = new URL(src, window.location.href); } catch (_e) { return null; }
+    if (url.origin !== window.location.origin || !url.pathname.startsWith(USERFILES)) return null;
+    const parts = url.pathname.slice(USERFILES.length).split('/');
+    if (parts.length < 3) return null;
+    let app, user, path;
+    try {
+      [app, user] = [decodeURIComponent(parts[0] || ''), decodeURIComponent(parts[1] || '')];
+      path = parts.slice(2).map(decodeURIComponent).join('/');
+    } catch (_e) { return null; }
+    const m = meta();
+    if (app !== m.appName || user !== m.userId || !path) return null;
+    return { url, path };
+  }
+
+  /** @param {Element} el */
+  function tokenizeElement(el) {
     if (!MEDIA_TAGS.includes(el.tagName)) return;
     const src = el.getAttribute('src');
-    const next = src && tokenize(src, force);
+    const next = src && tokenize(src);
     if (next) el.setAttribute('src', next);
   }
 
@@ -657,20 +679,44 @@
       return undefined;
     },
     tokenizedFileUrl: withCallback(async (/** @type {string} */ fileId, /** @type {Options | undefined} */ options) => getFileUrl(fileId, options || {})),
-    /** Adds tokens to every media element showing a userfiles URL. @param {Options} [options] { force } */
-    refreshFileTokens: withCallback(async (/** @type {Options | undefined} */ options) => {
-      const force = Boolean(options && options.force);
-      document.querySelectorAll(MEDIA_TAGS.join(',')).forEach((el) => tokenizeElement(el, force));
+    /**
+     * Renews the file tokens in the page, as freezr's does: every element showing one of
+     * this app's files by an address with `?fileToken=` gets a fresh token for that file
+     * (one kept in a record ends with the app token it was made with, for a page's at
+     * sign-out); an address without one gets one where the page's cookie does not stand
+     * in for it (path mode). freezr's `(tag, attribute)` form (`'IMG', 'src'`), or all
+     * media elements' `src`.
+     * @param {...any} args
+     */
+    refreshFileTokens: withCallback(async (...args) => {
+      const byTag = typeof args[0] === 'string';
+      const tags = byTag ? [String(args[0]).toUpperCase()] : MEDIA_TAGS;
+      const attr = byTag && typeof args[1] === 'string' ? args[1] : 'src';
+      /** @type {Map<string, Promise<string | null>>} */
+      const tokens = new Map();
+      const jobs = [...document.querySelectorAll(tags.join(','))].map(async (el) => {
+        const src = el.getAttribute(attr);
+        const file = src ? ownFileAddress(src) : null;
+        if (!file) return;
+        if (!file.url.searchParams.has('fileToken') && filesByCookie()) return; // the cookie reads it here
+        let token = tokens.get(file.path);
+        if (!token) tokens.set(file.path, (token = fileTokenFor(file.path, {}).catch(() => null)));
+        const fresh = await token;
+        if (!fresh) return;
+        file.url.searchParams.set('fileToken', fresh);
+        el.setAttribute(attr, file.url.pathname + file.url.search);
+      });
+      await Promise.all(jobs);
     }),
     /** Keeps media added later tokenised too. */
     observeFileTokens() {
       const obs = new MutationObserver((records) => {
         for (const r of records) {
-          if (r.type === 'attributes' && r.target instanceof Element) tokenizeElement(r.target, false);
+          if (r.type === 'attributes' && r.target instanceof Element) tokenizeElement(r.target);
           r.addedNodes.forEach((n) => {
             if (!(n instanceof Element)) return;
-            tokenizeElement(n, false);
-            n.querySelectorAll(MEDIA_TAGS.join(',')).forEach((el) => tokenizeElement(el, false));
+            tokenizeElement(n);
+            n.querySelectorAll(MEDIA_TAGS.join(',')).forEach((el) => tokenizeElement(el));
           });
         }
       });
@@ -981,8 +1027,8 @@
   function ready() {
     if (meta().type !== 'extentionPopupException') freezr.menu._createElements();
     // freezr's pages show uploaded files by their bare userfiles address, which its
-    // server authorises by cookie; here such addresses carry the app token instead,
-    // added to every media element that shows one, now and later.
+    // server authorises by cookie, as freehold does on an app's own origin; in path mode
+    // such addresses get a token, now and for media added later.
     freezr.utils.refreshFileTokens();
     freezr.utils.observeFileTokens();
   }
