@@ -181,7 +181,8 @@ export class FreeholdClient {
 
   /**
    * The absolute URL of an uploaded file. With `withToken` the URL carries the app
-   * token (`?fileToken=`), as `<img src>` in app pages needs; keep such URLs private.
+   * token (`?fileToken=`), as `<img src>` in app pages needs; keep such URLs private
+   * (`sharedFileUrl` gives one that reads that file alone).
    */
   fileUrl(fileId: string, opts: { withToken?: boolean; userId?: string; app?: string } = {}): string {
     const userId = opts.userId ?? this.userId;
@@ -189,6 +190,19 @@ export class FreeholdClient {
     const path = fileId.replace(/^\/+/, '').split('/').map(enc).join('/');
     const url = `${this.baseUrl}/feps/userfiles/${enc(opts.app ?? this.appName)}/${enc(userId)}/${path}`;
     return opts.withToken ? withParams(url, { fileToken: this.#token }) : url;
+  }
+
+  /**
+   * The absolute URL of an uploaded file carrying that file's own token (the server's
+   * `getuserfiletoken`): it reads that one file and nothing else, and ends with this
+   * client's token. For links and records, where `fileUrl(…, { withToken: true })` would
+   * give away the app token.
+   */
+  async sharedFileUrl(fileId: string, opts: { userId?: string; app?: string } = {}): Promise<string> {
+    const url = new URL(this.fileUrl(fileId, opts));
+    const tokenPath = url.pathname.replace(/^\/feps\/userfiles\//, '/feps/getuserfiletoken/self/');
+    const { fileToken } = await this.#call<{ fileToken: string }>('GET', tokenPath);
+    return withParams(url.toString(), { fileToken });
   }
 
   /** Downloads an uploaded file's bytes. */

@@ -29,6 +29,7 @@ async function rejectsWith(p: Promise<unknown>, code: string, status: number): P
 describe('FreeholdClient against a real server', () => {
   let server: TestServer;
   let client: FreeholdClient;
+  let appToken: string;
 
   before(async () => {
     server = await startTestServer({ listen: true });
@@ -36,6 +37,7 @@ describe('FreeholdClient against a real server', () => {
     // Installed so that its manifest (and so its permissions) exist.
     await server.services.apps.install(USER, { folder: NOTES_APP_DIR });
     const token = await server.appToken(USER, APP);
+    appToken = token;
     client = new FreeholdClient({ baseUrl: server.url, token, appName: APP, userId: USER });
   });
   after(() => server.close());
@@ -143,6 +145,14 @@ describe('FreeholdClient against a real server', () => {
     assert.deepEqual(Buffer.from(await tokenised.arrayBuffer()), bytes);
 
     assert.deepEqual(Buffer.from(await client.readFile(rec._id)), bytes);
+
+    // A link for that file alone: its own token, not the app's.
+    const shared = await client.sharedFileUrl(rec._id);
+    assert.ok(shared.startsWith(plainUrl + '?fileToken=ft1.'), shared);
+    assert.ok(!shared.includes(appToken), 'no app token in it');
+    const viaShared = await fetch(shared);
+    assert.equal(viaShared.status, 200);
+    assert.deepEqual(Buffer.from(await viaShared.arrayBuffer()), bytes);
 
     const blobRec = await client.upload(new Blob(['<b>x</b>'], { type: 'text/html' }), { fileName: 'b.html' });
     assert.equal(blobRec._id, 'b.html');
