@@ -40,15 +40,14 @@ export function installJsonBodyParser(app: FastifyInstance): void {
       return;
     }
     if (!isUtf8(bytes)) {
-      done(new FreeholdError('bad_request', 'The body is not valid UTF-8'), undefined);
+      done(notUtf8(), undefined);
       return;
     }
     const text = bytes.toString('utf8');
     json(request, text, (err, value) => {
-      if (err) done(err, undefined);
-      else if (MAYBE_OVERFLOW.test(text) && holdsNonFinite(value)) {
-        done(new FreeholdError('bad_request', 'A number in the body is too large to represent (beyond ±1.8e308)'), undefined);
-      } else done(null, value);
+      // Fastify's parser has refused `__proto__` keys already.
+      const problem = err ?? (MAYBE_OVERFLOW.test(text) ? valueProblem(value, false) : null);
+      done(problem, problem ? undefined : value);
     });
   });
 }
@@ -59,29 +58,27 @@ export function installJsonBodyParser(app: FastifyInstance): void {
  * parser refuses). A syntax error is left to the caller, which knows what the text was.
  */
 export function parseStrictJson(bytes: Buffer): unknown {
-  if (!isUtf8(bytes)) throw new FreeholdError('bad_request', 'The body is not valid UTF-8');
+  if (!isUtf8(bytes)) throw notUtf8();
   const value: unknown = JSON.parse(bytes.toString('utf8'));
-  const stack: unknown[] = [value];
-  while (stack.length) {
-    const v = stack.pop();
-    if (typeof v === 'number' && !Number.isFinite(v)) throw new FreeholdError('bad_request', 'A number in the body is too large to represent (beyond ±1.8e308)');
-    if (v === null || typeof v !== 'object') continue;
-    if (Object.hasOwn(v, '__proto__')) throw new FreeholdError('bad_request', 'A key named __proto__ is not allowed');
-    for (const child of Object.values(v)) stack.push(child);
-  }
+  const problem = valueProblem(value, true);
+  if (problem) throw problem;
   return value;
 }
 
-/** Whether a parsed JSON value holds ±Infinity anywhere; iterative, as bodies may nest deeply. */
-function holdsNonFinite(value: unknown): boolean {
+const notUtf8 = () => new FreeholdError('bad_request', 'The body is not valid UTF-8');
+
+/**
+ * What a parsed JSON value may not hold, or null: ±Infinity anywhere, and (`protoKeys`)
+ * a key named `__proto__`. Iterative, as bodies may nest deeply.
+ */
+function valueProblem(value: unknown, protoKeys: boolean): FreeholdError | null {
   const stack: unknown[] = [value];
   while (stack.length) {
     const v = stack.pop();
-    if (typeof v === 'number') {
-      if (!Number.isFinite(v)) return true;
-    } else if (v !== null && typeof v === 'object') {
-      for (const child of Object.values(v)) stack.push(child);
-    }
+    if (typeof v === 'number' && !Number.isFinite(v)) return new FreeholdError('bad_request', 'A number in the body is too large to represent (beyond ±1.8e308)');
+    if (v === null || typeof v !== 'object') continue;
+    if (protoKeys && Object.hasOwn(v, '__proto__')) return new FreeholdError('bad_request', 'A key named __proto__ is not allowed');
+    for (const child of Object.values(v)) stack.push(child);
   }
-  return false;
+  return null;
 }
