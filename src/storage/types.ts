@@ -16,11 +16,6 @@ export interface StoredRecord {
 export interface RecordUpdate {
   /** The new fields; they win over kept ones. Never `_id`, `_date_created` or `_date_modified`. */
   fields: Record<string, unknown>;
-  /**
-   * Some keys of a merge's `fields` are dotted paths to nested fields (RecordService's
-   * mergeFields): only `build` applies them; a store that merges in SQL declines (null).
-   */
-  paths?: true;
   /** The stored record's fields that stay: every one (a merge), or only these. */
   keep: 'all' | readonly string[];
   /** The new `_date_modified`, unless the stored one + 1 is later. */

@@ -146,11 +146,12 @@ export class RecordService {
       if (fileRecord) assertOwnFileFields(old, fields);
       return withReserved(merge ? mergeFields(stripReserved(old), fields) : fields, old, nextModified(old._date_modified, modified));
     };
-    if (merge && (hasFieldPaths(fields) || fileRecord) && store.updateWhere) {
-      // Paths into nested fields are applied in JS, and file records are checked against
-      // what they hold; a store merging in SQL (PostgreSQL) can do neither, so the record
-      // is rebuilt under the store's write lock (updateWhere, by id) rather than read and
-      // replaced, where concurrent merges lost each other.
+    // Paths into nested fields are applied in JS, and file records are checked against
+    // what they hold: `build` must run, which a store merging in SQL (PostgreSQL's
+    // update) skips. Such a record is rebuilt under the store's write lock (updateWhere,
+    // by id) rather than read and replaced, where concurrent merges lost each other.
+    const buildOnly = merge && (hasFieldPaths(fields) || fileRecord);
+    if (buildOnly && store.updateWhere) {
       let written: StoredRecord | null = null;
       const n = await store.updateWhere(access.ownerId, table, { op: 'eq', path: ['_id'], value: recordId }, 1, (old) => {
         const record = build(old);
@@ -162,10 +163,9 @@ export class RecordService {
         return datesOf(written);
       }
     }
-    if (store.update) {
+    if (store.update && !buildOnly) {
       const keep = merge ? 'all' : KEPT_ON_REPLACE;
-      const paths = merge && hasFieldPaths(fields);
-      const dates = await store.update(access.ownerId, table, recordId, { fields, keep, modified, maxBytes: MAX_RECORD_BYTES, build, ...(paths ? { paths } : {}) });
+      const dates = await store.update(access.ownerId, table, recordId, { fields, keep, modified, maxBytes: MAX_RECORD_BYTES, build });
       if (dates) return { _id: recordId, ...dates };
     }
     const old = await store.get(access.ownerId, table, recordId);

@@ -254,7 +254,6 @@ export class PostgresRecordStore implements RecordStore {
    * `maxBytes`, by the store's rough count, are left to the caller's exact path.
    */
   async update(owner: string, table: string, id: string, change: RecordUpdate): Promise<{ _date_created: number; _date_modified: number } | null> {
-    if (change.paths) return null; // nested fields by dotted keys: the caller builds the record
     const plain = JSON.stringify(change.fields);
     // What the new record adds to `base` at most: the fields (counted as the limit counts
     // them, before any encoding), then the id and two dates of up to 16 digits with their keys.
