@@ -119,7 +119,7 @@ function setAsideIfUnchanged(path: string, text: string): void {
 }
 
 function ownHolder(): LockHolder {
-  const procStart = processStart(process.pid);
+  const procStart = processStat(process.pid)?.start;
   return {
     pid: process.pid,
     host: hostname(),
@@ -162,9 +162,6 @@ function processStat(pid: number): { state: string; start: string | undefined } 
   }
 }
 
-function processStart(pid: number): string | undefined {
-  return processStat(pid)?.start;
-}
 
 function inUse(path: string, holder: LockHolder): FreeholdError {
   const where = holder.host === hostname() ? `process ${holder.pid}` : `process ${holder.pid} (host ${holder.host})`;
