@@ -575,10 +575,8 @@
    */
   function tokenize(src) {
     if (filesByCookie()) return null; // plain addresses work here: no token written into the page
-    let url;
-    try { url = new URL(src, window.location.href); } catch (_e) { return null; }
-    if (url.origin !== window.location.origin || !url.pathname.startsWith(USERFILES)) return null;
-    if (url.searchParams.has('fileToken')) return null;
+    const url = userFilesUrl(src);
+    if (!url || url.searchParams.has('fileToken')) return null;
     url.searchParams.set('fileToken', appToken());
     return url.pathname + url.search;
   }
@@ -599,14 +597,23 @@
   }
 
   /**
+   * A userfiles address on this page's origin, parsed; null for anything else.
+   * @param {string} src
+   */
+  function userFilesUrl(src) {
+    let url;
+    try { url = new URL(src, window.location.href); } catch (_e) { return null; }
+    return url.origin === window.location.origin && url.pathname.startsWith(USERFILES) ? url : null;
+  }
+
+  /**
    * A same-origin address of one of this app's own files, parsed; null for anything else.
    * @param {string} src
    * @returns {{ url: URL, path: string } | null}
    */
   function ownFileAddress(src) {
-    let url;
-    try { url = new URL(src, window.location.href); } catch (_e) { return null; }
-    if (url.origin !== window.location.origin || !url.pathname.startsWith(USERFILES)) return null;
+    const url = userFilesUrl(src);
+    if (!url) return null;
     const parts = url.pathname.slice(USERFILES.length).split('/');
     if (parts.length < 3) return null;
     let app, user, path;
