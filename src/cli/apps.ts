@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { withServices } from './context.js';
+import { servingAddress } from './serving-address.js';
 import { assertAppName } from '../core/names.js';
 import { MAX_TOKEN_TTL_MS } from '../core/auth/tokens.js';
 
@@ -27,7 +28,10 @@ export function appCommands(program: Command): void {
         if (started) bar.stop();
         process.stdout.write(`installed ${installed.appName} ${installed.version} for ${opts.user}\n`);
         for (const w of installed.warnings) process.stderr.write(`warning: ${w}\n`);
-        process.stdout.write(`open it at ${s.config.publicUrl}/apps/${installed.appName}\n`);
+        const running = servingAddress(s.config.dataDir);
+        process.stdout.write(running
+          ? `open it at ${running}/apps/${installed.appName}\n`
+          : `open it at ${s.config.publicUrl}/apps/${installed.appName} once the server runs (freehold serve)\n`);
       });
     });
   app.command('list').requiredOption('--user <id>').description("List a user's apps").action(async (opts: { user: string }) => {

@@ -6,6 +6,7 @@ import { createServices } from '../core/services.js';
 import { buildServer } from '../http/server.js';
 import { endStartupServing } from './startup-mode.js';
 import { housekeeping } from '../core/housekeeping.js';
+import { recordServingAddress } from './serving-address.js';
 
 export function serveCommand(program: Command): void {
   program.command('serve', { isDefault: true })
@@ -27,6 +28,8 @@ export async function serve(): Promise<void> {
     // An ephemeral port (PORT=0) is known only now; the default public URL follows it.
     config.publicUrl = config.publicUrl.replace(/:0$/, `:${address.port}`);
   }
+  // Removed on every way out but a kill; one left by a killed server is seen to be stale.
+  process.once('exit', recordServingAddress(config.dataDir, config.publicUrl));
   services.backups?.start();
   const sweep = () => void housekeeping(services).then(
     (swept) => { if (swept.tokens + swept.sessions > 0) log.info(swept, 'removed expired tokens and sessions'); },

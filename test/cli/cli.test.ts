@@ -127,6 +127,43 @@ function servingPort(child: ChildProcessWithoutNullStreams): Promise<number> {
   });
 }
 
+test('app install beside a running server prints the address that server listens on, not the CLI environment\'s default', { timeout: 90_000 }, async () => {
+  const fresh = mkdtempSync(path.join(tmpdir(), 'freehold-address-'));
+  // The CLI is run without the server's PORT, as from another shell.
+  const { PORT: _port, FREEHOLD_PUBLIC_URL: _url, ...rest } = process.env;
+  const env = { ...rest, FREEHOLD_DATA: fresh, FREEHOLD_CONFIG: '', FREEHOLD_LOG_LEVEL: 'silent' };
+  const install = () => spawnSync(process.execPath, ['--import', 'tsx', main, 'app', 'install', path.join(root, 'examples', 'notes'), '--user', 'ann'], { cwd: root, env, encoding: 'utf8' });
+  const serve = () => spawn(process.execPath, ['--import', 'tsx', main, 'serve'], { cwd: root, env: { ...env, PORT: '0' } });
+  let child = serve();
+  try {
+    const added = spawnSync(process.execPath, ['--import', 'tsx', main, 'user', 'add', 'ann', '--password-stdin'], { cwd: root, env, input: 'a long passphrase\n', encoding: 'utf8' });
+    assert.equal(added.status, 0, added.stderr);
+    const port = await servingPort(child);
+    const beside = install();
+    assert.equal(beside.status, 0, beside.stderr);
+    assert.match(beside.stdout, new RegExp(`^open it at http://localhost:${port}/apps/com\\.freehold\\.notes$`, 'm'));
+    // Stopped: the record of its address goes with it.
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+    assert.equal(existsSync(path.join(fresh, 'serving.json')), false);
+    const alone = install();
+    assert.equal(alone.status, 0, alone.stderr);
+    assert.match(alone.stdout, /^open it at http:\/\/localhost:3000\/apps\/com\.freehold\.notes once the server runs \(freehold serve\)$/m);
+    // Killed: the record it leaves names a process that no longer runs, and is not believed.
+    child = serve();
+    await servingPort(child);
+    const killed = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await killed;
+    assert.equal(existsSync(path.join(fresh, 'serving.json')), true, 'a killed server leaves its record');
+    assert.match(install().stdout, /once the server runs/);
+  } finally {
+    child.kill('SIGKILL');
+    rmSync(fresh, { recursive: true, force: true });
+  }
+});
+
 test('freehold serve stops on SIGTERM even while a request is stalled, after its grace period', async () => {
   const fresh = mkdtempSync(path.join(tmpdir(), 'freehold-stop-'));
   const child = spawn(process.execPath, ['--import', 'tsx', main, 'serve'], {

@@ -3,6 +3,7 @@ import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, unl
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { FreeholdError } from '../../core/errors.js';
+import { ownProcessStart, processRuns } from '../../process-identity.js';
 import { FILE_MODE, isErrno } from './fsutil.js';
 
 /**
@@ -119,7 +120,7 @@ function setAsideIfUnchanged(path: string, text: string): void {
 }
 
 function ownHolder(): LockHolder {
-  const procStart = processStat(process.pid)?.start;
+  const procStart = ownProcessStart();
   return {
     pid: process.pid,
     host: hostname(),
@@ -138,30 +139,8 @@ function ownHolder(): LockHolder {
 function holdsStill(holder: LockHolder): boolean {
   // Ours (a store of this process not closed, or, in a container, the pid 1 before a restart).
   if (holder.pid === process.pid) return false;
-  try {
-    process.kill(holder.pid, 0);
-  } catch (err) {
-    if (isErrno(err, 'ESRCH')) return false;
-    // EPERM: it runs, as another user.
-  }
-  const stat = processStat(holder.pid);
-  // A zombie has ended (its parent has not collected it yet): it writes nothing more.
-  if (stat?.state === 'Z' || stat?.state === 'X') return false;
-  return !(holder.procStart && stat?.start && stat.start !== holder.procStart);
+  return processRuns(holder.pid, holder.procStart);
 }
-
-/** Fields 3 and 22 of /proc/<pid>/stat (state; start time after boot, in clock ticks); undefined off Linux. */
-function processStat(pid: number): { state: string; start: string | undefined } | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { state: fields[0]!, start: fields[19] };
-  } catch {
-    return undefined;
-  }
-}
-
 
 function inUse(path: string, holder: LockHolder): FreeholdError {
   const where = holder.host === hostname() ? `process ${holder.pid}` : `process ${holder.pid} (host ${holder.host})`;
