@@ -17,6 +17,13 @@ export function migrateCommand(program: Command): void {
       const { Progress } = await import('./progress.js');
       await withServices(async (s) => {
         if (!(await s.accounts.get(opts.user))) throw new Error(`no user ${opts.user}`);
+        const moving = opts.records !== undefined || opts.blobs !== undefined;
+        if ((opts.abort && opts.confirm) || ((opts.abort || opts.confirm) && moving)) {
+          throw new Error('give one of: a target (--records and/or --blobs), --confirm or --abort');
+        }
+        if (!moving && !opts.abort && !opts.confirm && !s.stores.storageOf(opts.user).target) {
+          throw new Error('say where to move: --records <url> and/or --blobs <url> (or --confirm, --abort)');
+        }
         if (opts.abort) {
           const removed = await abortMigration(s.stores, opts.user);
           process.stdout.write(`move aborted; ${opts.user} stays on ${maskStoreUrl(s.stores.storageOf(opts.user).records)}\n`

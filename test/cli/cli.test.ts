@@ -38,6 +38,18 @@ test('user add reads the password from stdin; refuses duplicates and weak passwo
   assert.match(list.stdout, /^alice\tadmin$/m);
 });
 
+test('migrate says what is missing or contradictory in its flags, and changes nothing', () => {
+  const none = cli(['migrate', '--user', 'alice']);
+  assert.notEqual(none.status, 0);
+  assert.match(none.stderr, /say where to move: --records <url> and\/or --blobs <url>/);
+  for (const args of [['--confirm', '--abort'], ['--confirm', '--records', 'sqlite:x.db'], ['--abort', '--blobs', 'fs:x']]) {
+    const both = cli(['migrate', '--user', 'alice', ...args]);
+    assert.notEqual(both.status, 0, args.join(' '));
+    assert.match(both.stderr, /give one of: a target \(--records and\/or --blobs\), --confirm or --abort/);
+  }
+  assert.match(cli(['user', 'list']).stdout, /^alice\tadmin$/m);
+});
+
 test('app install from a folder, list, app-password, remove; the data it kept listed and deleted', async () => {
   const install = cli(['app', 'install', path.join(root, 'examples', 'notes'), '--user', 'alice']);
   assert.equal(install.status, 0, install.stderr);

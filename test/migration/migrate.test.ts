@@ -170,8 +170,13 @@ test('one move per owner at a time; --abort deletes what a move copied; addresse
     assert.equal(stores.storageOf('gus').records, target.records);
     assert.deepEqual(compareDigests(before, await digestOwner(stores.records('gus'), stores.blobs('gus'), 'gus')), []);
 
-    // A move whose first copy was cut short: --abort deletes the partial copy, and the target can be used again.
+    // A second move while the first one's old copy is kept is refused: nothing would delete that copy afterwards.
     const next = { records: `sqlite:${path.join(dest, 'next.db')}`, blobs: `fs:${path.join(dest, 'next-files')}` };
+    await assert.rejects(migrateOwner(stores, 'gus', next, { propagationMs: 10 }), /copy left by the last move .* is still kept: delete it with migrate --confirm/);
+    assert.equal(stores.storageOf('gus').target, undefined, 'the refused move left no trace');
+    await confirmMigration(stores, 'gus');
+
+    // A move whose first copy was cut short: --abort deletes the partial copy, and the target can be used again.
     const partial = await stores.openRecords(next.records);
     await partial.put('gus', APP, { _id: 'copied-before-the-crash', _date_created: 1, _date_modified: 1 });
     await stores.setOwnerStorage('gus', { ...stores.storageOf('gus'), target: next });

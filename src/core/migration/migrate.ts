@@ -66,6 +66,13 @@ async function migrateLeased(stores: StoreRegistry, owner: string, asked: Migrat
   if (current.records === asked.records && current.blobs === asked.blobs) {
     throw new FreeholdError('bad_request', 'The owner already uses these stores');
   }
+  // One old copy at a time: a second move would forget where the first one's is, which
+  // nothing would then delete (not --confirm, not removing the user), and a new account
+  // of the same name would find it.
+  if (!resuming && current.previous) {
+    throw new FreeholdError('conflict', `The copy left by the last move (on ${maskStoreUrl(current.previous.records)} + ${maskStoreUrl(current.previous.blobs)}) is still kept: `
+      + 'delete it with migrate --confirm before moving again');
+  }
   const src = { records: await stores.openRecords(current.records), blobs: await stores.openBlobs(current.blobs) };
   const dst = { records: await stores.openRecords(asked.records), blobs: await stores.openBlobs(asked.blobs) };
   // A store under another address is the same store: that part does not move.
