@@ -77,6 +77,7 @@ export function portabilityCommands(program: Command): void {
           process.stdout.write(`imported into ${user}: ${records} records in ${Object.keys(r.tables).length} tables, ` +
             `${r.files} files, ${r.apps} apps in ${seconds.toFixed(1)} s ` +
             `(${r.recordsWritten} records and ${r.blobsWritten} files written, ${r.recordsUnchanged + r.blobsUnchanged} unchanged)\n`
+            + (r.recordsNewerKept ? `${r.recordsNewerKept} records kept as they are here: changed since the archive was made (import never undoes newer changes)\n` : '')
             + (r.recordsSkipped ? `${r.recordsSkipped} permission grants left out: their apps are neither in the archive nor installed here\n` : ''));
         } catch (err) {
           progress.stop();

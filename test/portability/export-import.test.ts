@@ -422,6 +422,9 @@ describe('export and import', () => {
     assert.equal(reply.files, 2);
     assert.equal(reply.apps, 1);
     assert.equal(reply.tables[`${APP}.tags`], 2500);
+    assert.equal(reply.files_written, 2 + 7, "the two uploads and the app's seven files");
+    assert.ok(reply.records_written >= 2500, String(reply.records_written));
+    assert.equal(reply.records_kept_newer, 0);
     const [from, to] = [await allRecords(a), await allRecords(c)];
     for (const [table, records] of from) {
       if (table !== 'system.apps') assert.deepEqual(to.get(table), records, table);
@@ -460,6 +463,37 @@ describe('grants, quotas and concurrency across export and import', () => {
     const items = await readZip(archive);
     const permissions = JSON.parse(items.find((i) => i.name === 'permissions.json')!.data.toString()) as Array<{ name: string; granted: boolean }>;
     assert.deepEqual(permissions.map((p) => [p.name, p.granted]), [['publish_posts', true]]);
+  });
+
+  test('an older archive never undoes what changed here since: newer records and their files stay; a restore asks for the old copy', async () => {
+    const token = await source.appToken(USER, APP);
+    const auth = { authorization: `Bearer ${token}` };
+    const write = async (body: object) => (await source.app.inject({ method: 'POST', url: `/ceps/write/${APP}`, payload: body, headers: auth })).json()._id as string;
+    const [edited, removed, same] = [await write({ v: 'old' }), await write({ v: 'gone' }), await write({ v: 'same' })];
+    const older = await exportToFile(source);
+    await new Promise((r) => setTimeout(r, 5)); // a later millisecond for the edits
+    assert.equal((await source.app.inject({ method: 'PUT', url: `/ceps/update/${APP}/${edited}`, payload: { v: 'new' }, headers: auth })).statusCode, 200);
+    assert.equal((await source.app.inject({ method: 'DELETE', url: `/ceps/delete/${APP}/${removed}`, headers: auth })).statusCode, 200);
+    const newBytes = randomBytes(1000);
+    const { body, contentType } = multipart([{ name: 'options', value: '{"fileName":"photo.bin"}' }, { name: 'file', value: newBytes, filename: 'photo.bin' }]);
+    assert.equal((await source.app.inject({ method: 'PUT', url: `/feps/upload/${APP}`, payload: body, headers: { 'content-type': contentType, ...auth } })).statusCode, 200);
+    const read = async (id: string) => source.services.stores.records(USER).get(USER, APP, id);
+    const photo = async () => (await source.app.inject({ method: 'GET', url: `/feps/userfiles/${APP}/${USER}/photo.bin`, headers: auth })).rawPayload;
+    const editedNow = await read(edited);
+
+    const merged = await importOwner(source.services, USER, older);
+    assert.equal(merged.recordsNewerKept, 2, 'the edited record and the re-uploaded file\'s record');
+    assert.equal(merged.recordsWritten, 1, 'only the deleted record comes back');
+    assert.deepEqual(await read(edited), editedNow, 'the newer record stays, dates and all');
+    assert.equal((await read(removed))?.v, 'gone');
+    assert.equal((await read(same))?.v, 'same');
+    assert.deepEqual(await photo(), newBytes, "the newer file's bytes stay");
+
+    const restored = await importOwner(source.services, USER, older, undefined, undefined, { replaceNewer: true });
+    assert.equal(restored.recordsNewerKept, 0);
+    assert.equal((await read(edited))?.v, 'old');
+    assert.notDeepEqual(await photo(), newBytes, 'a restore brings the old bytes back');
+    assert.equal((await photo()).length, 200_000);
   });
 
   test('an owner near their quota imports the same archive twice: the second changes nothing and is not refused', async () => {

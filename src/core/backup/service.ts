@@ -106,7 +106,8 @@ export class BackupService {
       if (!body) throw new FreeholdError('not_found', `Backup ${g.name} vanished`);
       const file = path.join(dir, 'backup.zip');
       await pipeline(body, createWriteStream(file));
-      return { ...(await importOwner(this.services, owner, file, onProgress)), generation: g.name };
+      // Back as it was then, also where the record was changed since: that is what a restore is for.
+      return { ...(await importOwner(this.services, owner, file, onProgress, undefined, { replaceNewer: true })), generation: g.name };
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

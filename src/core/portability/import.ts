@@ -6,7 +6,7 @@ import { lookupType } from '../mime.js';
 import { fileBlobKey, userFileKey } from '../files/paths.js';
 import { mimeTypeOf } from '../files/freezr-fields.js';
 import { newRecordId } from '../ids.js';
-import { assertUserId, isValidAppName, parentAppOf } from '../names.js';
+import { assertUserId, filesTableApp, isValidAppName, parentAppOf } from '../names.js';
 import type { Services } from '../services.js';
 import { OwnerTable } from '../system-tables.js';
 import { openArchive, type ArchiveEntry, type OpenArchive } from './archive-reader.js';
@@ -29,7 +29,11 @@ import { DEFAULT_IMPORT_LIMITS, type ImportLimits } from './limits.js';
  *
  * Writing keeps ids and dates, and skips what is already stored unchanged, so a
  * second import of the same archive writes nothing at all (no change-feed noise).
- * Import merges: what the owner has that the archive lacks is left alone.
+ * Import merges: what the owner has that the archive lacks is left alone, and so is a
+ * record changed here since the archive was made (its stored `_date_modified` is
+ * later), with its file's bytes: an older archive never silently undoes newer work, nor
+ * moves a record's `_date_modified` back, which sync clients reading changes since a
+ * time would never see. A backup restore asks for the archive's version regardless.
  *
  * The pieces: archive-reader.ts opens the zip and checks its directory and manifest,
  * archive-names.ts what each entry and name may be, archive-streams.ts each entry's
@@ -51,16 +55,29 @@ export interface ImportSummary {
   blobsUnchanged: number;
   /** Records the archive holds that were not taken (grants for apps neither in it nor installed). */
   recordsSkipped: number;
+  /** Records left as they are because they were changed here after the archive's copy (with their files' bytes). */
+  recordsNewerKept: number;
+}
+
+export interface ImportOptions {
+  /** Write the archive's copy even over a record changed here since (a backup restore). Default: keep the newer one. */
+  replaceNewer?: boolean;
 }
 
 /** Records per atomic batch when writing; also capped in bytes so a batch of big records stays small. */
 const BATCH_RECORDS = 500;
 const BATCH_BYTES = 8 * 1024 * 1024;
 
-type Counters = Pick<ImportSummary, 'recordsWritten' | 'recordsUnchanged' | 'blobsWritten' | 'blobsUnchanged' | 'recordsSkipped'>;
+type Counters = Pick<ImportSummary, 'recordsWritten' | 'recordsUnchanged' | 'blobsWritten' | 'blobsUnchanged' | 'recordsSkipped' | 'recordsNewerKept'>
+  & {
+    /** `<app>.files` table and path of file records kept newer: their bytes stay too. */
+    newerFiles: Set<string>;
+  };
+
+const fileKey = (table: string, id: string) => `${table}\0${id}`;
 
 /** Puts the records of one batch that differ from what is stored, atomically. */
-async function writeBatch(services: Services, owner: string, table: string, batch: StoredRecord[], c: Counters): Promise<void> {
+async function writeBatch(services: Services, owner: string, table: string, batch: StoredRecord[], c: Counters, opts: ImportOptions): Promise<void> {
   if (batch.length === 0) return;
   const store = services.stores.records(owner);
   const existing = await store.query(owner, table, { op: 'in', path: ['_id'], values: batch.map((r) => r._id) },
@@ -68,8 +85,12 @@ async function writeBatch(services: Services, owner: string, table: string, batc
   const byId = new Map(existing.map((r) => [r._id, r]));
   const ops: BatchOp[] = [];
   for (const record of batch) {
-    if (isDeepStrictEqual(byId.get(record._id), record)) c.recordsUnchanged++;
-    else ops.push({ kind: 'put', table, record });
+    const stored = byId.get(record._id);
+    if (isDeepStrictEqual(stored, record)) c.recordsUnchanged++;
+    else if (stored && !opts.replaceNewer && stored._date_modified > record._date_modified) {
+      c.recordsNewerKept++;
+      if (filesTableApp(table) !== null) c.newerFiles.add(fileKey(table, record._id));
+    } else ops.push({ kind: 'put', table, record });
   }
   if (ops.length > 0) await store.batch(owner, ops);
   c.recordsWritten += ops.length;
@@ -81,7 +102,7 @@ async function writeBatch(services: Services, owner: string, table: string, batc
  * unseen and apply the day an app of that name is installed, granted by nobody here.
  */
 async function writeTable(services: Services, owner: string, a: OpenArchive, e: ArchiveEntry, table: string, limits: ImportLimits,
-  meter: ProgressMeter, c: Counters, keep: (record: StoredRecord) => boolean = () => true): Promise<void> {
+  meter: ProgressMeter, c: Counters, opts: ImportOptions, keep: (record: StoredRecord) => boolean = () => true): Promise<void> {
   let batch: StoredRecord[] = [];
   let batchBytes = 0;
   for await (const { record, bytes } of tableRecords(await openVerified(a.zip, e, meter), e, table, limits.maxLineBytes)) {
@@ -92,12 +113,12 @@ async function writeTable(services: Services, owner: string, a: OpenArchive, e: 
     batch.push(record);
     batchBytes += bytes;
     if (batch.length >= BATCH_RECORDS || batchBytes >= BATCH_BYTES) {
-      await writeBatch(services, owner, table, batch, c);
+      await writeBatch(services, owner, table, batch, c, opts);
       batch = [];
       batchBytes = 0;
     }
   }
-  await writeBatch(services, owner, table, batch, c);
+  await writeBatch(services, owner, table, batch, c, opts);
 }
 
 /** Stores one entry's bytes at `key` unless the same bytes are already there. Returns whether it wrote. */
@@ -186,9 +207,9 @@ async function writeApp(services: Services, owner: string, a: OpenArchive, plan:
 }
 
 async function writeArchive(services: Services, owner: string, a: OpenArchive, plan: Plan, limits: ImportLimits,
-  onProgress?: ProgressCallback): Promise<Counters> {
+  opts: ImportOptions, onProgress?: ProgressCallback): Promise<Counters> {
   const meter = new ProgressMeter('write', a.entries.length, a.totalBytes, onProgress);
-  const c: Counters = { recordsWritten: 0, recordsUnchanged: 0, blobsWritten: 0, blobsUnchanged: 0, recordsSkipped: 0 };
+  const c: Counters = { recordsWritten: 0, recordsUnchanged: 0, blobsWritten: 0, blobsUnchanged: 0, recordsSkipped: 0, recordsNewerKept: 0, newerFiles: new Set() };
   const installed = new Set((await services.apps.list(owner)).map((app) => app.appName));
   const grantOfKnownApp = (r: StoredRecord) => {
     const app = r._id.slice(0, r._id.indexOf('/'));
@@ -199,13 +220,19 @@ async function writeArchive(services: Services, owner: string, a: OpenArchive, p
   for (const e of a.entries) {
     if (e.kind.kind !== 'table' || e.kind.table === OwnerTable.apps) continue;
     meter.startEntry(e.name);
-    await writeTable(services, owner, a, e, e.kind.table, limits, meter, c, e.kind.table === OwnerTable.permissions ? grantOfKnownApp : undefined);
+    await writeTable(services, owner, a, e, e.kind.table, limits, meter, c, opts, e.kind.table === OwnerTable.permissions ? grantOfKnownApp : undefined);
     meter.endEntry();
   }
   for (const e of a.entries) {
     if (e.kind.kind !== 'file') continue;
     meter.startEntry(e.name);
     const { app, path } = e.kind;
+    if (c.newerFiles.has(fileKey(`${app}.files`, path))) {
+      // Changed here since: the bytes the newer record describes stay.
+      meter.bytes(e.size);
+      meter.endEntry();
+      continue;
+    }
     // The file's record (written above) says where its bytes go; an archive without one keeps the first layout.
     const record = await services.stores.records(owner).get(owner, `${app}.files`, path);
     const key = record ? fileBlobKey(owner, app, record) : userFileKey(owner, app, path);
@@ -262,24 +289,24 @@ async function checkAppNames(services: Services, owner: string, plan: Plan, kept
  * the stores untouched.
  */
 export async function importOwner(services: Services, ownerId: string, zipPath: string, onProgress?: ProgressCallback,
-  limits: ImportLimits = DEFAULT_IMPORT_LIMITS): Promise<ImportSummary> {
+  limits: ImportLimits = DEFAULT_IMPORT_LIMITS, opts: ImportOptions = {}): Promise<ImportSummary> {
   const owner = assertUserId(ownerId);
   if (!(await services.accounts.get(owner))) throw new FreeholdError('not_found', `No user ${owner} on this server`);
   // One import per owner at a time in this process: side by side, each would install the
   // archive's apps afresh (neither sees the other's install yet) and leave one copy behind.
-  return importsByOwner.run(owner, () => importLocked(services, owner, zipPath, onProgress, limits));
+  return importsByOwner.run(owner, () => importLocked(services, owner, zipPath, onProgress, limits, opts));
 }
 
 const importsByOwner = new KeyedLock();
 
 async function importLocked(services: Services, owner: string, zipPath: string, onProgress: ProgressCallback | undefined,
-  limits: ImportLimits): Promise<ImportSummary> {
+  limits: ImportLimits, opts: ImportOptions): Promise<ImportSummary> {
   const archive = await openArchive(zipPath, owner, limits);
   try {
     const plan = await verifyArchive(archive, limits, onProgress);
     await admitImport(services, owner, archive, plan, limits);
     await checkAppNames(services, owner, plan, await archiveKeptApps(archive, limits));
-    const counters = await writeArchive(services, owner, archive, plan, limits, onProgress);
+    const { newerFiles: _files, ...counters } = await writeArchive(services, owner, archive, plan, limits, opts, onProgress);
     return {
       tables: { ...archive.manifest.tables },
       files: archive.entries.filter((e) => e.kind.kind === 'file').length,

@@ -23,6 +23,12 @@ const ImportReply = Type.Object({
   tables: Type.Record(Type.String(), Type.Integer()),
   files: Type.Integer(),
   apps: Type.Integer(),
+  /** What the import did with them: written, already here as they are, kept because changed here since the export. */
+  records_written: Type.Integer(),
+  records_unchanged: Type.Integer(),
+  records_kept_newer: Type.Integer(),
+  files_written: Type.Integer(),
+  files_unchanged: Type.Integer(),
 });
 
 export async function portabilityRoutes(fastify: FastifyInstance): Promise<void> {
@@ -64,7 +70,11 @@ export async function portabilityRoutes(fastify: FastifyInstance): Promise<void>
       const { importOwner } = await import('../../core/portability/import.js');
       const r = await importOwner(services, owner.user.userId, zipPath);
       request.log.info({ user: owner.user.userId, written: r.recordsWritten + r.blobsWritten }, 'import done');
-      return { imported: true, tables: r.tables, files: r.files, apps: r.apps };
+      return {
+        imported: true, tables: r.tables, files: r.files, apps: r.apps,
+        records_written: r.recordsWritten, records_unchanged: r.recordsUnchanged, records_kept_newer: r.recordsNewerKept,
+        files_written: r.blobsWritten, files_unchanged: r.blobsUnchanged,
+      };
     });
   });
 }

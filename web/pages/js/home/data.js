@@ -51,9 +51,17 @@ export function dataPanel({ onImported }) {
     // The server checks the whole archive before it writes anything.
     working: (name) => `Checking and importing ${name}…`,
     done: (r) => {
-      const records = Object.values(r.tables ?? {}).reduce((sum, n) => sum + Number(n || 0), 0);
-      const plural = (n, one, many) => `${n.toLocaleString()} ${n === 1 ? one : many}`;
-      return { text: `Imported ${plural(records, 'record', 'records')}, ${plural(r.files ?? 0, 'file', 'files')} and ${plural(r.apps ?? 0, 'app', 'apps')}.` };
+      const plural = (n, one, many) => `${Number(n).toLocaleString()} ${n === 1 ? one : many}`;
+      const written = r.records_written + r.files_written;
+      const here = r.records_unchanged + r.files_unchanged;
+      const kept = r.records_kept_newer
+        ? ` ${plural(r.records_kept_newer, 'record was kept as it is here: it was', 'records were kept as they are here: they were')} changed since the archive was made.`
+        : '';
+      if (written === 0) return { text: `Nothing new: everything in the archive was already here.${kept}` };
+      return {
+        text: `Imported: ${plural(r.records_written, 'record', 'records')} and ${plural(r.files_written, 'file', 'files')} written`
+          + `${here ? `, ${plural(here, 'item', 'items')} already here` : ''}.${kept}`,
+      };
     },
     failed: 'Nothing was imported',
     onDone: () => {
