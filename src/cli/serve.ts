@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { mkdirSync } from 'node:fs';
 import { loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
 import { createServices } from '../core/services.js';
@@ -7,6 +6,7 @@ import { buildServer } from '../http/server.js';
 import { endStartupServing } from './startup-mode.js';
 import { housekeeping } from '../core/housekeeping.js';
 import { recordServingAddress } from './serving-address.js';
+import { makeDirs } from '../storage/make-dirs.js';
 
 export function serveCommand(program: Command): void {
   program.command('serve', { isDefault: true })
@@ -17,7 +17,7 @@ export function serveCommand(program: Command): void {
 /** Starts the server from the environment and keeps it running until SIGINT or SIGTERM. */
 export async function serve(): Promise<void> {
   const config = loadConfig();
-  mkdirSync(config.dataDir, { recursive: true });
+  makeDirs(config.dataDir);
   const log = createLogger(config.logLevel);
   const services = await createServices(config, log);
   const app = await buildServer(services);

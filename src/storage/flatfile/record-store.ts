@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { readdir, rename, rm } from 'node:fs/promises';
 import { existsSync, linkSync, lstatSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { FreeholdError } from '../../core/errors.js';
@@ -7,6 +7,7 @@ import { compareForSort, compareStrings, matches } from '../../query/evaluate.js
 import type { Condition, QueryOptions, SortKey } from '../../query/types.js';
 import { PATH_SEGMENT } from '../../query/validate.js';
 import type { BatchOp, Change, RecordStore, RecordUpdate, StoredRecord } from '../types.js';
+import { makeDirs } from '../make-dirs.js';
 import { jsonOverBytes } from '../record-json.js';
 import { ChangeLog } from './changelog.js';
 import { parseRecord, serializeRecord } from './format.js';
@@ -136,7 +137,7 @@ export class FlatFileRecordStore implements RecordStore {
   /** Creates the root and recovers every owner (finishing crashed units). Idempotent. */
   async init(): Promise<void> {
     this.closed = false;
-    await mkdir(this.paths.root, { recursive: true, mode: DIR_MODE });
+    makeDirs(this.paths.root, DIR_MODE);
     // Before recovery: another process's journals are not ours to roll forward.
     this.unlock ??= lockRoot(this.paths.root);
     this.opened = true;

@@ -7,6 +7,7 @@ import { FreeholdError } from '../../core/errors.js';
 import { compareStrings } from '../../query/evaluate.js';
 import type { BlobInfo, BlobRange, BlobStore } from '../types.js';
 import { KeyedLock } from '../key-lock.js';
+import { makeDirs } from '../make-dirs.js';
 import { keySegments, TMP_PREFIX } from '../keys.js';
 import { READ_WITHOUT_WAITING } from '../open-flags.js';
 
@@ -52,8 +53,8 @@ export class FsBlobStore implements BlobStore {
   }
 
   async init(): Promise<void> {
-    await mkdir(this.blobRoot, { recursive: true });
-    await mkdir(this.metaRoot, { recursive: true });
+    makeDirs(this.blobRoot);
+    makeDirs(this.metaRoot);
   }
 
   async close(): Promise<void> {}

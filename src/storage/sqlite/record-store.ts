@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
@@ -10,6 +9,7 @@ import { PATH_SEGMENT } from '../../query/validate.js';
 import type { Condition, FieldPath, QueryOptions } from '../../query/types.js';
 import type { BatchOp, Change, RecordStore, RecordUpdate, StoredRecord } from '../types.js';
 import { jsonOverBytes } from '../record-json.js';
+import { makeDirs } from '../make-dirs.js';
 import { atTurnEnd } from '../../turn-end.js';
 import { defaultCheckpointer, type Checkpointer, type CheckpointRegistration } from './checkpointer.js';
 import { QueryOffload, type QueryOffloadOptions, type Recheck } from './query-offload.js';
@@ -154,7 +154,7 @@ export class SqliteRecordStore implements RecordStore {
       // A store on this file closing just before must be fully closed, worker side too.
       await this.checkpointer.closed(this.file);
       if (this.db) return; // a concurrent init() got there first
-      mkdirSync(dirname(this.file), { recursive: true });
+      makeDirs(dirname(this.file));
     }
     const db = new Database(this.file);
     db.pragma('journal_mode = WAL');
