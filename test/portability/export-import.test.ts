@@ -51,7 +51,7 @@ const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
  * `manifest: 'recompute'` makes a manifest consistent with the entries, so that the
  * only fault left is the one a test planted.
  */
-async function writeZip(items: ZipItem[], opts: { manifest: 'keep' | 'recompute'; patch?: [string, string] } = { manifest: 'keep' }): Promise<string> {
+async function writeZip(items: ZipItem[], opts: { manifest: 'keep' | 'recompute'; patch?: [string, string]; noUtf8Flag?: boolean } = { manifest: 'keep' }): Promise<string> {
   let list = items;
   if (opts.manifest === 'recompute') {
     const old = JSON.parse(items.find((i) => i.name === 'manifest.json')!.data.toString()) as ExportManifest;
@@ -75,6 +75,14 @@ async function writeZip(items: ZipItem[], opts: { manifest: 'keep' | 'recompute'
     const [from, to] = opts.patch.map((s) => Buffer.from(s));
     assert.equal(from!.length, to!.length);
     for (let i = buf.indexOf(from!); i >= 0; i = buf.indexOf(from!, i + 1)) to!.copy(buf, i);
+  }
+  if (opts.noUtf8Flag) {
+    // As Info-ZIP's zip 3.0 writes: UTF-8 names, flag bit 11 clear, in local and central headers.
+    for (const [signature, flagAt] of [[0x04034b50, 6], [0x02014b50, 8]] as const) {
+      const sig = Buffer.alloc(4);
+      sig.writeUInt32LE(signature);
+      for (let i = buf.indexOf(sig); i >= 0; i = buf.indexOf(sig, i + 4)) buf.writeUInt16LE(buf.readUInt16LE(i + flagAt) & ~0x800, i + flagAt);
+    }
   }
   const file = tmpFile();
   writeFileSync(file, buf);
@@ -434,6 +442,15 @@ describe('export and import', () => {
     const refusedRes = await c.app.inject({ method: 'POST', url: '/acctapi/import', payload: bad.body, headers: { 'content-type': bad.contentType, cookie: cookieC } });
     assert.equal(refusedRes.statusCode, 400);
     assert.equal(refusedRes.json().error, 'invalid_package');
+  });
+
+  test('an unpacked export zipped again by a tool that writes UTF-8 names without their flag (Info-ZIP zip 3.0) imports the same', async () => {
+    const rezipped = await writeZip(await readZip(archive), { manifest: 'keep', noUtf8Flag: true });
+    const names = (await readZip(rezipped)).map((i) => i.name);
+    assert.ok(names.some((n) => n.startsWith('files/')) && !names.some((n) => n.includes('été')), 'read by the format\'s rule (CP437), the name comes out garbled');
+    const again = await importOwner(b.services, USER, rezipped);
+    assert.equal(again.files, 2);
+    assert.deepEqual([again.recordsWritten, again.blobsWritten], [0, 0], 'everything is found where the first import put it, é and all');
   });
 });
 

@@ -7,6 +7,7 @@ import type { ZipFile } from 'yauzl';
 import { FreeholdError } from '../errors.js';
 import { parseManifest, type AppManifest } from './manifest.js';
 import { relPathProblem } from './paths.js';
+import { zipEntryName } from './zip-entry-name.js';
 
 /**
  * Reads an app package (a zip file or a folder) into a checked listing whose file
@@ -107,8 +108,7 @@ async function listZip(zipPath: string, maxEntries: number): Promise<Listing> {
   const files: RawFile[] = [];
   try {
     for await (const entry of zip.eachEntry()) {
-      // With decodeStrings off, yauzl leaves the raw name bytes; strict mode keeps backslashes visible.
-      const name = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, entry.extraFields, true);
+      const name = zipEntryName(yauzl, entry);
       const shown = JSON.stringify(name.slice(0, 120));
       const isDir = name.endsWith('/');
       const pathProblem = relPathProblem(isDir ? name.slice(0, -1) : name);

@@ -3,6 +3,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import yauzl from 'yauzl';
 import { relPathProblem } from '../apps/paths.js';
+import { zipEntryName } from '../apps/zip-entry-name.js';
 import { FreeholdError } from '../errors.js';
 import { classify, invalid, messageOf, SIDE_ENTRIES, type Kind } from './archive-names.js';
 import { Entry, FORMAT, FORMAT_VERSION, tableEntry } from './export.js';
@@ -103,7 +104,7 @@ export async function openArchive(zipPath: string, owner: string, limits: Import
     let manifestEntry: yauzl.Entry | null = null;
     try {
       for await (const entry of zip.eachEntry()) {
-        const name = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, entry.extraFields, true);
+        const name = zipEntryName(yauzl, entry);
         const isDir = name.endsWith('/');
         const problem = relPathProblem(isDir ? name.slice(0, -1) : name);
         if (problem) throw invalid(name, problem);
