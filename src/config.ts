@@ -98,90 +98,126 @@ function readFileConfig(env: NodeJS.ProcessEnv): FileConfig {
   }
 }
 
-function pick(env: string | undefined, file: unknown): string | undefined {
-  if (env !== undefined && env !== '') return env;
-  if (file === undefined || file === null) return undefined;
-  return String(file);
+/** A setting's raw value and where it came from, for error messages that point at the right place. */
+interface Setting {
+  value: string | undefined;
+  /** `PORT`, or `port in freehold.config.json`. */
+  source: string;
 }
 
-function int(name: string, value: string | undefined, fallback: number): number {
+/** The levels pino knows; another name made the logger throw a message about "custom levels". */
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function int({ value, source }: Setting, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${value}`);
+  if (value.trim() === '' || !Number.isInteger(n) || n < 0 || n > max) {
+    throw new Error(`${source} must be ${max === Number.MAX_SAFE_INTEGER ? 'a non-negative integer' : `an integer from 0 to ${max}`}, got ${value}`);
+  }
   return n;
 }
 
-function appOrigins(value: string | undefined): 'subdomain' | 'path' {
-  if (value === undefined) return 'subdomain';
-  const v = value.toLowerCase();
-  if (v !== 'subdomain' && v !== 'path') throw new Error(`FREEHOLD_APP_ORIGINS must be subdomain or path, got ${value}`);
+function oneOf<T extends string>({ value, source }: Setting, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  const v = value.trim().toLowerCase() as T;
+  if (!allowed.includes(v)) throw new Error(`${source} must be ${allowed.slice(0, -1).join(', ')} or ${allowed.at(-1)}, got ${value}`);
   return v;
 }
 
 /** A bare host name (optionally with a port), lowercase, no scheme, no trailing dot. */
-function appsDomain(value: string | undefined): string {
+function appsDomain({ value, source }: Setting): string {
   if (value === undefined) return '';
   const v = value.toLowerCase().replace(/\.$/, '');
   if (!/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+(?::\d{1,5})?$/.test(v)) {
-    throw new Error(`FREEHOLD_APPS_DOMAIN must be a host name such as apps.example.com, got ${value}`);
+    throw new Error(`${source} must be a host name such as apps.example.com, got ${value}`);
   }
   return v;
 }
 
 /** `true` is one proxy; a number is that many in a chain (a CDN in front of nginx: 2). */
-function proxyHops(value: string | undefined): number {
+function proxyHops({ value, source }: Setting): number {
   if (value === undefined) return 0;
   const v = value.trim().toLowerCase();
   if (/^\d{1,2}$/.test(v)) return Number(v);
   if (['true', 'yes', 'on'].includes(v)) return 1;
   if (['false', 'no', 'off'].includes(v)) return 0;
   // An address list (Fastify's own syntax) or a typo must not quietly become "trust any peer".
-  throw new Error(`FREEHOLD_TRUST_PROXY must be true, false or a number of proxies, got ${value}`);
+  throw new Error(`${source} must be true, false or a number of proxies, got ${value}`);
 }
 
-function bool(value: string | undefined, fallback: boolean): boolean {
+/** On or off, spelled any common way; anything else (`of`, a typo) is refused rather than read as on. */
+function bool({ value, source }: Setting, fallback: boolean): boolean {
   if (value === undefined) return fallback;
-  return !['0', 'false', 'off', 'no'].includes(value.toLowerCase());
+  const v = value.trim().toLowerCase();
+  if (['1', 'true', 'on', 'yes'].includes(v)) return true;
+  if (['0', 'false', 'off', 'no'].includes(v)) return false;
+  throw new Error(`${source} must be on or off (true/false, yes/no, 1/0), got ${value}`);
+}
+
+/** The address people reach the server at: an absolute http(s) URL, kept without its trailing slashes. */
+function publicUrl({ value, source }: Setting, fallback: string): string {
+  const url = value ?? fallback;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new Error(value === undefined ? `No valid address can be made of the host and port (${url})` : `${source} must be an http(s) address such as https://me.example.com, got ${value}`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error(`${source} must be an http(s) address, got ${value}`);
+  return url.replace(/\/+$/, '');
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const fileName = env.FREEHOLD_CONFIG ?? 'freehold.config.json';
   const file = readFileConfig(env);
-  const dataDir = path.resolve(overrides.dataDir ?? pick(env.FREEHOLD_DATA, file.dataDir) ?? './data');
-  const port = overrides.port ?? int('PORT', pick(env.PORT, file.port), 3000);
-  const host = overrides.host ?? pick(env.HOST, file.host) ?? '127.0.0.1';
+  // The environment wins over the file; an empty variable counts as unset.
+  const get = (envName: string, key: keyof Config): Setting => {
+    const fromEnv = env[envName];
+    if (fromEnv !== undefined && fromEnv !== '') return { value: fromEnv, source: envName };
+    const fromFile = file[key];
+    return { value: fromFile === undefined || fromFile === null ? undefined : String(fromFile), source: `${key} in ${fileName}` };
+  };
+  const dataDir = path.resolve(overrides.dataDir ?? get('FREEHOLD_DATA', 'dataDir').value ?? './data');
+  const port = overrides.port ?? int(get('PORT', 'port'), 3000, 65535);
+  const host = overrides.host ?? get('HOST', 'host').value ?? '127.0.0.1';
   const publicHost = host === '0.0.0.0' || host === '::' || host === '127.0.0.1' ? 'localhost' : host;
   const config: Config = {
     port,
     host,
     dataDir,
-    records: pick(env.FREEHOLD_RECORDS, file.records) ?? `sqlite:${path.join(dataDir, 'freehold.db')}`,
-    blobs: pick(env.FREEHOLD_BLOBS, file.blobs) ?? `fs:${path.join(dataDir, 'files')}`,
-    publicUrl: (pick(env.FREEHOLD_PUBLIC_URL, file.publicUrl) ?? `http://${publicHost}:${port}`).replace(/\/+$/, ''),
-    trustProxy: proxyHops(pick(env.FREEHOLD_TRUST_PROXY, file.trustProxy)),
-    rateLimit: bool(pick(env.FREEHOLD_RATE_LIMIT, file.rateLimit), true),
-    loginRateLimit: int('FREEHOLD_LOGIN_RATE_LIMIT', pick(env.FREEHOLD_LOGIN_RATE_LIMIT, file.loginRateLimit), 10),
-    apiRateLimit: int('FREEHOLD_API_RATE_LIMIT', pick(env.FREEHOLD_API_RATE_LIMIT, file.apiRateLimit), 6000),
-    tokenCacheMs: int('FREEHOLD_TOKEN_CACHE_MS', pick(env.FREEHOLD_TOKEN_CACHE_MS, file.tokenCacheMs), DEFAULT_TOKEN_CACHE_MS),
-    logLevel: pick(env.FREEHOLD_LOG_LEVEL, file.logLevel) ?? 'info',
-    maxBodyBytes: int('FREEHOLD_MAX_BODY', pick(env.FREEHOLD_MAX_BODY, file.maxBodyBytes), 3 * 1024 * 1024),
-    maxUploadBytes: int('FREEHOLD_MAX_UPLOAD', pick(env.FREEHOLD_MAX_UPLOAD, file.maxUploadBytes), 100 * 1024 * 1024),
-    bodyIdleTimeoutMs: int('FREEHOLD_BODY_IDLE_TIMEOUT_MS', pick(env.FREEHOLD_BODY_IDLE_TIMEOUT_MS, file.bodyIdleTimeoutMs), 60_000),
-    bodyMinRate: int('FREEHOLD_BODY_MIN_RATE', pick(env.FREEHOLD_BODY_MIN_RATE, file.bodyMinRate), 500),
-    bodyRateWindowMs: int('FREEHOLD_BODY_RATE_WINDOW_MS', pick(env.FREEHOLD_BODY_RATE_WINDOW_MS, file.bodyRateWindowMs), 20_000),
-    stopGraceMs: int('FREEHOLD_STOP_GRACE_MS', pick(env.FREEHOLD_STOP_GRACE_MS, file.stopGraceMs), 10_000),
-    maxAppBytes: int('FREEHOLD_MAX_APP', pick(env.FREEHOLD_MAX_APP, file.maxAppBytes), 50 * 1024 * 1024),
-    sessionTtlMs: int('FREEHOLD_SESSION_TTL', pick(env.FREEHOLD_SESSION_TTL, file.sessionTtlMs), 30 * 24 * 3600 * 1000),
-    storagePollMs: int('FREEHOLD_STORAGE_POLL', pick(env.FREEHOLD_STORAGE_POLL, file.storagePollMs), 1000),
-    ownerStorage: bool(pick(env.FREEHOLD_OWNER_STORAGE, file.ownerStorage), false),
-    backupBlobs: pick(env.FREEHOLD_BACKUP_BLOBS, file.backupBlobs) ?? '',
-    backupIntervalHours: int('FREEHOLD_BACKUP_INTERVAL_HOURS', pick(env.FREEHOLD_BACKUP_INTERVAL_HOURS, file.backupIntervalHours), 24),
-    backupKeep: int('FREEHOLD_BACKUP_KEEP', pick(env.FREEHOLD_BACKUP_KEEP, file.backupKeep), 7),
-    quotaBytes: int('FREEHOLD_QUOTA_BYTES', pick(env.FREEHOLD_QUOTA_BYTES, file.quotaBytes), 0),
-    quotaRecords: int('FREEHOLD_QUOTA_RECORDS', pick(env.FREEHOLD_QUOTA_RECORDS, file.quotaRecords), 0),
-    encryptionKey: pick(env.FREEHOLD_ENCRYPTION_KEY, file.encryptionKey) ?? '',
-    appOrigins: appOrigins(pick(env.FREEHOLD_APP_ORIGINS, file.appOrigins)),
-    appsDomain: appsDomain(pick(env.FREEHOLD_APPS_DOMAIN, file.appsDomain)),
+    records: get('FREEHOLD_RECORDS', 'records').value ?? `sqlite:${path.join(dataDir, 'freehold.db')}`,
+    blobs: get('FREEHOLD_BLOBS', 'blobs').value ?? `fs:${path.join(dataDir, 'files')}`,
+    publicUrl: publicUrl(get('FREEHOLD_PUBLIC_URL', 'publicUrl'), `http://${publicHost.includes(':') ? `[${publicHost}]` : publicHost}:${port}`),
+    trustProxy: proxyHops(get('FREEHOLD_TRUST_PROXY', 'trustProxy')),
+    rateLimit: bool(get('FREEHOLD_RATE_LIMIT', 'rateLimit'), true),
+    loginRateLimit: int(get('FREEHOLD_LOGIN_RATE_LIMIT', 'loginRateLimit'), 10),
+    apiRateLimit: int(get('FREEHOLD_API_RATE_LIMIT', 'apiRateLimit'), 6000),
+    tokenCacheMs: int(get('FREEHOLD_TOKEN_CACHE_MS', 'tokenCacheMs'), DEFAULT_TOKEN_CACHE_MS),
+    logLevel: oneOf(get('FREEHOLD_LOG_LEVEL', 'logLevel'), LOG_LEVELS, 'info'),
+    maxBodyBytes: int(get('FREEHOLD_MAX_BODY', 'maxBodyBytes'), 3 * 1024 * 1024),
+    maxUploadBytes: int(get('FREEHOLD_MAX_UPLOAD', 'maxUploadBytes'), 100 * 1024 * 1024),
+    bodyIdleTimeoutMs: int(get('FREEHOLD_BODY_IDLE_TIMEOUT_MS', 'bodyIdleTimeoutMs'), 60_000),
+    bodyMinRate: int(get('FREEHOLD_BODY_MIN_RATE', 'bodyMinRate'), 500),
+    bodyRateWindowMs: int(get('FREEHOLD_BODY_RATE_WINDOW_MS', 'bodyRateWindowMs'), 20_000),
+    stopGraceMs: int(get('FREEHOLD_STOP_GRACE_MS', 'stopGraceMs'), 10_000),
+    maxAppBytes: int(get('FREEHOLD_MAX_APP', 'maxAppBytes'), 50 * 1024 * 1024),
+    sessionTtlMs: int(get('FREEHOLD_SESSION_TTL', 'sessionTtlMs'), 30 * 24 * 3600 * 1000),
+    storagePollMs: int(get('FREEHOLD_STORAGE_POLL', 'storagePollMs'), 1000),
+    ownerStorage: bool(get('FREEHOLD_OWNER_STORAGE', 'ownerStorage'), false),
+    backupBlobs: get('FREEHOLD_BACKUP_BLOBS', 'backupBlobs').value ?? '',
+    backupIntervalHours: int(get('FREEHOLD_BACKUP_INTERVAL_HOURS', 'backupIntervalHours'), 24),
+    backupKeep: int(get('FREEHOLD_BACKUP_KEEP', 'backupKeep'), 7),
+    quotaBytes: int(get('FREEHOLD_QUOTA_BYTES', 'quotaBytes'), 0),
+    quotaRecords: int(get('FREEHOLD_QUOTA_RECORDS', 'quotaRecords'), 0),
+    encryptionKey: get('FREEHOLD_ENCRYPTION_KEY', 'encryptionKey').value ?? '',
+    appOrigins: oneOf(get('FREEHOLD_APP_ORIGINS', 'appOrigins'), ['subdomain', 'path'] as const, 'subdomain'),
+    appsDomain: appsDomain(get('FREEHOLD_APPS_DOMAIN', 'appsDomain')),
   };
+  // Read where the SQLite store starts its threads (environment only); checked here so a typo is not taken for the default.
+  for (const name of ['FREEHOLD_SQLITE_QUERIES', 'FREEHOLD_SQLITE_CHECKPOINT']) {
+    const value = env[name];
+    if (value !== undefined && value !== '' && value !== 'main' && value !== 'worker') throw new Error(`${name} must be main or worker, got ${value}`);
+  }
   if (config.encryptionKey !== '' && config.encryptionKey.length < 32) {
     throw new Error('FREEHOLD_ENCRYPTION_KEY must be at least 32 characters (e.g. openssl rand -base64 32)');
   }
