@@ -36,6 +36,7 @@ export function appCommands(program: Command): void {
     });
   app.command('list').requiredOption('--user <id>').description("List a user's apps").action(async (opts: { user: string }) => {
     await withServices(async (s) => {
+      if (!(await s.accounts.get(opts.user))) throw new Error(`no user ${opts.user}`);
       for (const a of await s.apps.list(opts.user)) process.stdout.write(`${a.appName}\t${a.version}\n`);
     });
   });

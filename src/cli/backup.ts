@@ -35,6 +35,7 @@ export function backupCommands(program: Command): void {
   backup.command('list').requiredOption('--user <id>').description("An owner's backups, newest first")
     .action(async (opts: { user: string }) => {
       await withServices(async (s) => {
+        if (!(await s.accounts.get(opts.user))) throw new Error(`no user ${opts.user}`);
         for (const g of await backupsOf(s).list(opts.user)) {
           process.stdout.write(`${g.name}\t${new Date(g.takenAt).toISOString()}\t${g.size} bytes\n`);
         }

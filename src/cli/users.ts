@@ -22,14 +22,17 @@ export function userCommands(program: Command): void {
       for (const u of await s.accounts.list()) process.stdout.write(`${u.userId}${u.isAdmin ? '\tadmin' : ''}\n`);
     });
   });
-  user.command('passwd <id>').description('Set a password from standard input').option('--password-stdin').action(async (id: string) => {
-    const password = await readStdin();
-    await withServices(async (s) => {
-      await s.accounts.setPassword(id, password);
-      await endSignIns(s.sessions, s.tokens, id);
-      process.stdout.write(`password changed for ${id}; its sign-ins were ended\n`);
+  user.command('passwd <id>').description('Set a password from standard input').option('--password-stdin', 'read the password from standard input (required)')
+    .action(async (id: string, opts: { passwordStdin?: boolean }) => {
+      if (!opts.passwordStdin) throw new Error('pass --password-stdin and the password on standard input (never on the command line)');
+      const password = await readStdin();
+      await withServices(async (s) => {
+        if (!(await s.accounts.get(id))) throw new Error(`no user ${id}`);
+        await s.accounts.setPassword(id, password);
+        await endSignIns(s.sessions, s.tokens, id);
+        process.stdout.write(`password changed for ${id}; its sign-ins were ended\n`);
+      });
     });
-  });
   user.command('remove <id>')
     .description('Remove a user with everything they stored here (records, files, apps, tokens); backups are kept')
     .option('--yes', 'really remove (required)')

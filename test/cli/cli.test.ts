@@ -36,6 +36,16 @@ test('user add reads the password from stdin; refuses duplicates and weak passwo
   assert.notEqual(noFlag.status, 0);
   const list = cli(['user', 'list']);
   assert.match(list.stdout, /^alice\tadmin$/m);
+  // Commands naming someone who is not there say so and fail, rather than print nothing.
+  for (const args of [['app', 'list', '--user', 'nobody'], ['backup', 'list', '--user', 'nobody'], ['user', 'passwd', 'nobody', '--password-stdin']]) {
+    const r = cli(args, 'a long passphrase\n');
+    assert.notEqual(r.status, 0, args.join(' '));
+    assert.match(r.stderr, /^freehold: no user nobody$/m, args.join(' '));
+  }
+  const noStdin = cli(['user', 'passwd', 'alice'], 'a long passphrase\n');
+  assert.notEqual(noStdin.status, 0);
+  assert.match(noStdin.stderr, /pass --password-stdin/);
+  assert.match(cli(['--version']).stdout, /^\d+\.\d+\.\d+\n$/);
 });
 
 test('migrate says what is missing or contradictory in its flags, and changes nothing', () => {
