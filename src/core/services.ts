@@ -49,8 +49,10 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
   stores.decorator = { records: (o, s) => quota.wrapRecords(o, s), blobs: (o, s) => quota.wrapBlobs(o, s) };
   const secret = await loadHostSecret(records);
   const tokens = new TokenService(records, secret, config.tokenCacheMs);
-  const recordService = new RecordService(stores);
   const apps = new AppService(stores, tokens, config);
+  const permissions = new PermissionService(stores, apps);
+  // An app reaches another app's tables only as far as the owner's grants say (table-grants.ts).
+  const recordService = new RecordService(stores, (ownerId, appName) => permissions.list(ownerId, appName));
   const services: Services = {
     config,
     log,
@@ -63,7 +65,7 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     apps,
     records: recordService,
     files: new FileService(stores, config),
-    permissions: new PermissionService(stores, apps),
+    permissions,
     quota,
     close: async () => {
       await services.backups?.stop();

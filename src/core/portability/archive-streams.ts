@@ -129,6 +129,11 @@ export function parseRecordLine(line: Buffer, e: ArchiveEntry, table: string, li
     for (const key of Object.keys(r)) {
       if (key === '_id' || key === '_date_created' || key === '_date_modified') continue;
       if (fileRecord && FILE_RECORD_SERVER_FIELDS.has(key)) continue;
+      if (key === '_created_by_app' || key === '_created_by_user') {
+        // Set by the server on records an app added to another app's table (table-grants.ts).
+        if (typeof r[key] !== 'string' || (r[key] as string).length > 100) throw invalid(e.name, `line ${lineNo}: ${key} must be a name of at most 100 characters`);
+        continue;
+      }
       const problem = clientFieldProblem(key);
       if (problem) throw invalid(e.name, `line ${lineNo}: ${problem}`);
     }

@@ -6,7 +6,8 @@ import { FreeholdError } from '../errors.js';
 import { newRecordId } from '../ids.js';
 import { normaliseUserFilePath } from '../files/paths.js';
 import { assertRecordId, filesTableApp } from '../names.js';
-import { authorizeTable, type Access } from './access.js';
+import { authorizeTable, ownAppTable, type Access } from './access.js';
+import { grantedReach, onlyAdded, type GrantLookup, type TableOp } from './table-grants.js';
 import { checkPartialUpdate, hasFieldPaths, mergeFields } from './merge.js';
 import { assertRecordSize, cleanClientRecord, MAX_RECORD_BYTES, RESERVED_FIELDS, type ClientFields } from './reserved.js';
 
@@ -58,24 +59,54 @@ function readableId(table: string, id: string): string {
   return id;
 }
 
+/** Where a request may act: a table, and whether it is limited to the records its app added (write_own). */
+interface Reach {
+  /** The table belongs to another app, reached through a grant. */
+  granted: boolean;
+  addedBy?: string;
+}
+
+const OWN: Reach = { granted: false };
+
 export class RecordService {
-  constructor(private readonly stores: StoreRegistry) {}
+  /** `grants` tells which of an app's permissions its owner allowed; without it, apps reach only their own tables. */
+  constructor(private readonly stores: StoreRegistry, private readonly grants?: GrantLookup) {}
+
+  /**
+   * What `access` may do in `table`: anything in its own app's tables (the common case,
+   * decided without a lookup), else what the owner's grants allow (table-grants.ts).
+   */
+  private async reach(access: Access, table: string, op: TableOp, mode: 'read' | 'merge' | 'write', ownerId = access.ownerId): Promise<Reach> {
+    if (ownAppTable(access, table, ownerId, mode) !== null) return OWN;
+    if (!this.grants || ownerId !== access.ownerId) authorizeTable(access, table, ownerId, mode); // throws: no grant reaches there
+    const granted = await grantedReach(this.grants!, access, table, op);
+    return { granted: true, ...(granted.addedBy ? { addedBy: granted.addedBy } : {}) };
+  }
+
+  /** For write_own: the record must be one the app added; any other "does not exist" for it. */
+  private async assertAdded(reach: Reach, access: Access, table: string, id: string): Promise<void> {
+    if (reach.addedBy === undefined) return;
+    const stored = await this.stores.records(access.ownerId).get(access.ownerId, table, assertRecordId(id));
+    if (stored?._created_by_app !== reach.addedBy) throw new FreeholdError('not_found', 'No such record');
+  }
 
   /** CEPS write (server id) and FEPS write with a client id. */
   async create(access: Access, table: string, body: unknown, id?: string): Promise<WriteResult> {
-    authorizeTable(access, table);
+    const reach = await this.reach(access, table, 'create', 'write');
     const fields = cleanClientRecord(body);
     const now = Date.now();
     const record: StoredRecord = { ...fields, _id: id === undefined ? newRecordId() : assertRecordId(id), _date_created: now, _date_modified: now };
+    // Added to another app's table: who added it is kept, and decides what a write_own grant may touch later.
+    if (reach.granted) Object.assign(record, { _created_by_app: access.appName, _created_by_user: access.userId });
     assertRecordSize(record);
     await this.stores.records(access.ownerId).create(access.ownerId, table, record);
     return datesOf(record);
   }
 
   async read(access: Access, table: string, id: string, ownerId = access.ownerId): Promise<StoredRecord> {
-    authorizeTable(access, table, ownerId, 'read');
+    const reach = await this.reach(access, table, 'read', 'read', ownerId);
     const record = await this.stores.records(ownerId).get(ownerId, table, readableId(table, id));
-    if (!record) throw new FreeholdError('not_found', 'No such record');
+    if (!record || (reach.addedBy !== undefined && record._created_by_app !== reach.addedBy)) throw new FreeholdError('not_found', 'No such record');
     return record;
   }
 
@@ -85,35 +116,42 @@ export class RecordService {
    * per record (a third of a 50-record query's cost on SQLite).
    */
   async readJson(access: Access, table: string, id: string, ownerId = access.ownerId): Promise<string> {
-    authorizeTable(access, table, ownerId, 'read');
+    const reach = await this.reach(access, table, 'read', 'read', ownerId);
+    if (reach.addedBy !== undefined) return JSON.stringify(await this.read(access, table, id, ownerId));
     const json = await getRecordJson(this.stores.records(ownerId), ownerId, table, readableId(table, id));
     if (json === null) throw new FreeholdError('not_found', 'No such record');
     return json;
   }
 
   async queryJson(access: Access, table: string, query: Query, ownerId = access.ownerId): Promise<string> {
-    authorizeTable(access, table, ownerId, 'read');
-    return queryRecordsJson(this.stores.records(ownerId), ownerId, table, query.where, query.options);
+    const reach = await this.reach(access, table, 'read', 'read', ownerId);
+    return queryRecordsJson(this.stores.records(ownerId), ownerId, table, onlyAdded(query.where, reach.addedBy), query.options);
   }
 
   /** CEPS update: replaces every non-reserved field. Never creates. */
   async replace(access: Access, table: string, id: string, body: unknown): Promise<WriteResult> {
-    authorizeTable(access, table);
+    await this.assertAdded(await this.reach(access, table, 'change', 'write'), access, table, id);
     return this.rewrite(access, table, id, cleanClientRecord(body), false);
   }
 
   /** FEPS partial update: merges the given top-level fields into the record (file records too). */
   async updateFields(access: Access, table: string, id: string, body: unknown): Promise<WriteResult> {
-    authorizeTable(access, table, access.ownerId, 'merge');
+    const reach = await this.reach(access, table, 'change', 'merge');
+    if (filesTableApp(table) === null) await this.assertAdded(reach, access, table, id);
     return this.rewrite(access, table, id, cleanClientRecord(body), true);
   }
 
   /** FEPS write with `upsert`: replaces the record if it exists, else creates it with this id. */
   async upsert(access: Access, table: string, id: string, body: unknown, replaceAll: boolean): Promise<WriteResult> {
-    authorizeTable(access, table);
+    const reach = await this.reach(access, table, 'create', 'write');
     const fields = cleanClientRecord(body);
     const store = this.stores.records(access.ownerId);
     const existing = await store.get(access.ownerId, table, assertRecordId(id));
+    if (existing && reach.granted) {
+      // Changing what is there takes more than adding: write_all, or write_own on a record it added.
+      const change = await this.reach(access, table, 'change', 'write');
+      if (change.addedBy !== undefined && existing._created_by_app !== change.addedBy) throw new FreeholdError('not_found', 'No such record');
+    }
     if (!existing) {
       try {
         // A partial upsert that creates sets its dotted keys as nested fields too, as `$set` with upsert does.
@@ -181,8 +219,8 @@ export class RecordService {
    * step where the store can (RecordStore.updateWhere); else by a query and then a batch,
    * where a write of a match between the two can be lost under the bulk update.
    */
-  async updateWhere(access: Access, table: string, where: Condition, keys: unknown): Promise<{ nModified: number }> {
-    authorizeTable(access, table, access.ownerId, 'merge');
+  async updateWhere(access: Access, table: string, matching: Condition, keys: unknown): Promise<{ nModified: number }> {
+    const where = onlyAdded(matching, (await this.reach(access, table, 'change', 'merge')).addedBy);
     const patch = cleanClientRecord(keys);
     checkPartialUpdate(patch);
     const fileRecords = filesTableApp(table) !== null;
@@ -202,15 +240,15 @@ export class RecordService {
   }
 
   async delete(access: Access, table: string, id: string): Promise<WriteResult & { success: true }> {
-    authorizeTable(access, table);
+    await this.assertAdded(await this.reach(access, table, 'change', 'write'), access, table, id);
     const removed = await this.stores.records(access.ownerId).delete(access.ownerId, table, assertRecordId(id));
     if (!removed) throw new FreeholdError('not_found', 'No such record');
     return { ...datesOf(removed), success: true };
   }
 
   /** FEPS delete by query, all or none; in one step where the store can, as updateWhere. */
-  async deleteWhere(access: Access, table: string, where: Condition): Promise<{ success: true; deleted: number }> {
-    authorizeTable(access, table);
+  async deleteWhere(access: Access, table: string, matching: Condition): Promise<{ success: true; deleted: number }> {
+    const where = onlyAdded(matching, (await this.reach(access, table, 'change', 'write')).addedBy);
     const store = this.stores.records(access.ownerId);
     const done = store.deleteWhere ? await store.deleteWhere(access.ownerId, table, where, MAX_BULK) : null;
     if (done !== null) return { success: true, deleted: done };

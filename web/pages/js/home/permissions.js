@@ -9,12 +9,18 @@ const TYPES = {
   share_records: 'share records you choose with others',
   message_records: 'send records to people as messages',
   read_all: 'read every record of these tables',
-  write_own: 'add records to these tables',
-  write_all: 'change any record of these tables',
+  write_own: 'add records to these tables, and change or delete the ones it added',
+  write_all: 'read, add, change and delete any record of these tables',
   upload_pages: 'publish pages',
   external_fetch: 'send and receive data from',
   external_scripts: 'run scripts from',
 };
+
+/**
+ * Types whose features (sharing between people, messages, publishing) this server does
+ * not offer yet: allowing one is kept, and says so, but changes nothing for now.
+ */
+const NOT_YET = new Set(['share_records', 'message_records', 'upload_pages']);
 
 /** Types that reach other sites (their hosts matter, not tables). */
 const REACHES_OUT = new Set(['external_fetch', 'external_scripts']);
@@ -61,7 +67,8 @@ export function permissionsPanel() {
       el('span', { className: 'perm-text' },
         el('strong', {}, p.name),
         p.description ? el('span', {}, p.description) : null,
-        el('span', { className: 'muted small' }, [what, tables.length ? `tables: ${tables.join(', ')}` : ''].filter(Boolean).join(' · '))),
+        el('span', { className: 'muted small' }, [what, tables.length ? `tables: ${tables.join(', ')}` : ''].filter(Boolean).join(' · ')),
+        NOT_YET.has(p.type) ? el('span', { className: 'muted small perm-not-yet' }, 'This server does not offer this yet: allowing it has no effect for now.') : null),
       badge, toggle);
   }
 
@@ -73,6 +80,8 @@ export function permissionsPanel() {
         body: { change: { name: p.name, requestor_app: app.app_name, table_id: p.table_id ?? null, action: p.granted ? 'Deny' : 'Accept' }, targetApp: app.app_name },
       });
       await refresh(apps);
+      // The list was drawn again: keep the keyboard where it was, on this permission's button.
+      list.querySelector(`[data-app="${CSS.escape(app.app_name)}"] li[data-permission="${CSS.escape(p.name)}"] button`)?.focus();
     } catch (err) {
       button.disabled = false;
       if (!redirectIfSignedOut(err)) say(error, `Could not change ${p.name}: ${err.message}`);

@@ -1,0 +1,63 @@
+import { FreeholdError } from '../errors.js';
+import { filesTableApp, parseAppTable } from '../names.js';
+import type { Condition } from '../../query/types.js';
+import type { Access } from './access.js';
+
+/**
+ * Reaching another app's tables through permissions the owner granted (CEPS.md §1, §4:
+ * "it can touch only its own app's tables unless a granted permission says otherwise").
+ * An app declares in its manifest a permission naming the tables (`table_id`) and its
+ * type; once the owner allows it, the app's token reaches those tables of the same owner:
+ *
+ * - `read_all`: reads and queries every record;
+ * - `write_own`: adds records, and reads, changes and deletes the ones it added (kept in
+ *   `_created_by_app`, which the server sets and nobody can change);
+ * - `write_all`: reads, adds, changes and deletes any record.
+ *
+ * Grants are read fresh on every such request, so taking one back takes effect at once.
+ * Never through a grant: another app's file records (their bytes are the upload routes'
+ * business), the server's own tables (`dev.ceps.*`), and other owners' data (sharing
+ * between people is a separate feature).
+ */
+
+/** A permission as the grant check needs it. */
+export interface TableGrant {
+  type: string;
+  table_id: readonly string[];
+  granted: boolean;
+}
+
+/** The permissions an app declares, with the owner's decision on each (PermissionService.list). */
+export type GrantLookup = (ownerId: string, appName: string) => Promise<readonly TableGrant[]>;
+
+/** What a request does to a table: read or query; add a record; change or delete records. */
+export type TableOp = 'read' | 'create' | 'change';
+
+export interface GrantedReach {
+  table: string;
+  /** Only records this app added (write_own); absent: every record. */
+  addedBy?: string;
+}
+
+const READS = new Set(['read_all', 'write_all']);
+const CREATES = new Set(['write_own', 'write_all']);
+
+/** What `access` may do in another app's `table` of its owner, by the owner's grants; throws 403 when nothing. */
+export async function grantedReach(lookup: GrantLookup, access: Access, table: string, op: TableOp): Promise<GrantedReach> {
+  const refused = () => new FreeholdError('forbidden', `This app's token cannot reach table ${table}`);
+  const parsed = parseAppTable(table);
+  if (parsed.app === 'dev.ceps' || filesTableApp(parsed.table) !== null) throw refused();
+  const types = new Set((await lookup(access.ownerId, access.appName))
+    .filter((p) => p.granted && p.table_id.includes(parsed.table)).map((p) => p.type));
+  const all = op === 'read' ? [...types].some((t) => READS.has(t)) : op === 'create' ? [...types].some((t) => CREATES.has(t)) : types.has('write_all');
+  if (all) return { table: parsed.table };
+  if (types.has('write_own')) return { table: parsed.table, addedBy: access.appName };
+  throw refused();
+}
+
+/** `where`, narrowed to the records `addedBy` added when a write_own grant is all there is. */
+export function onlyAdded(where: Condition, addedBy: string | undefined): Condition {
+  if (addedBy === undefined) return where;
+  const mine: Condition = { op: 'eq', path: ['_created_by_app'], value: addedBy };
+  return where.op === 'true' ? mine : { op: 'and', items: [where, mine] };
+}
