@@ -68,7 +68,7 @@ test('without a session: pages redirect to sign-in, files and management answer 
 test('install over multipart upload, then list', async () => {
   const res = await install(await zipFixture(APP, { wrap: 'notes-main' }));
   assert.equal(res.statusCode, 200, res.body);
-  assert.deepEqual(res.json(), { app_name: APP, version: '1.0.0', installed: true, updated: false });
+  assert.deepEqual(res.json(), { app_name: APP, version: '1.0.0', installed: true, updated: false, to_decide: ['publish_posts'] });
   const list = await get('/acctapi/apps');
   assert.equal(list.statusCode, 200);
   const apps = list.json().apps as Array<Record<string, unknown>>;
@@ -493,6 +493,27 @@ test('bad packages are refused with every problem listed', async () => {
   const res4 = await t.app.inject({ method: 'POST', url: '/acctapi/apps/install', payload: wrongField.payload, headers: { ...wrongField.headers, cookie: alice } });
   assert.equal(res4.statusCode, 400);
   assert.equal(res4.json().error, 'bad_request');
+});
+
+test('an install says which permissions wait for the owner: all at first, then those an update changed', async () => {
+  const name = 'com.example.asks';
+  const version = (v: string, hosts: string[]) => buildZip([
+    { name: 'manifest.json', data: JSON.stringify({
+      identifier: name, version: v, pages: { index: { html_file: 'index.html' } },
+      permissions: [
+        { name: 'weather', type: 'external_fetch', hosts },
+        { name: 'read_own', type: 'read_all', table_id: `${name}.notes` },
+      ],
+    }) },
+    { name: 'index.html', data: '<p>hi</p>' },
+  ]);
+  const first = await install(await version('1.0.0', ['https://api.weather.example']));
+  assert.deepEqual(first.json().to_decide, ['weather', 'read_own']);
+  for (const p of ['weather', 'read_own']) await t.services.permissions.change('alice', { name: p, requestor_app: name, action: 'Accept' });
+  assert.deepEqual((await install(await version('1.0.1', ['https://api.weather.example']))).json().to_decide, [], 'nothing changed: nothing to decide');
+  const widened = await install(await version('1.1.0', ['https://api.weather.example', 'https://tracker.example']));
+  assert.equal(widened.json().updated, true);
+  assert.deepEqual(widened.json().to_decide, ['weather'], 'the permission that now reaches another host must be allowed again');
 });
 
 test('management calls from another origin are refused', async () => {

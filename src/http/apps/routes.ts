@@ -26,6 +26,7 @@ const AppSummary = Type.Object({
 const InstallReply = Type.Object({
   app_name: Type.String(), version: Type.String(), installed: Type.Boolean(), updated: Type.Boolean(),
   warnings: Type.Optional(Type.Array(Type.String(), { description: 'What the manifest asked for that was left out' })),
+  to_decide: Type.Array(Type.String(), { description: 'Permissions the app declares that are not granted: new ones, and granted ones an update changed' }),
 });
 const RemoveQuery = Type.Object({ delete_data: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])) });
 const KeptData = Type.Object({
@@ -138,9 +139,11 @@ export async function appRoutes(fastify: FastifyInstance): Promise<void> {
     const owner = await requireOwner(services, request);
     return withUploadedFile(request, 'the app package', config.maxAppBytes, async (zipPath) => {
       const result = await services.apps.install(owner.user.userId, { zipPath });
+      const declared = await services.permissions.list(owner.user.userId, result.appName);
       return {
         app_name: result.appName, version: result.version, installed: true, updated: result.updated,
         ...(result.warnings.length > 0 ? { warnings: result.warnings } : {}),
+        to_decide: declared.filter((p) => !p.granted).map((p) => p.name),
       };
     });
   });

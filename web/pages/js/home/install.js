@@ -10,8 +10,19 @@ export function installPanel({ onInstalled }) {
     working: (name) => `Installing ${name}…`,
     done: (result) => {
       const verb = result.updated ? 'Updated' : 'Installed';
+      const name = `${result.app_name}${result.version ? ` ${result.version}` : ''}`;
       const warnings = Array.isArray(result.warnings) ? result.warnings : [];
-      return { text: `${verb} ${result.app_name}${result.version ? ` ${result.version}` : ''}.${warnings.length ? ' Left out of it:' : ''}`, items: warnings };
+      const toDecide = Array.isArray(result.to_decide) ? result.to_decide : [];
+      // New permissions, and granted ones an update changed (they must be allowed again).
+      const decide = toDecide.length
+        ? ` ${toDecide.length === 1 ? 'One permission waits' : `${toDecide.length} permissions wait`} for your decision under "Permissions apps ask for": ${toDecide.join(', ')}.`
+        : '';
+      if (warnings.length === 0) return { text: `${verb} ${name}.${decide}` };
+      return {
+        tone: 'warning',
+        text: `${verb} ${name}, without some things its manifest asks for; it may not work fully.${decide} Left out of it:`,
+        items: warnings,
+      };
     },
     failed: 'Not installed',
     onDone: onInstalled,

@@ -9,7 +9,7 @@ import { uploadFile } from '../upload.js';
  *   prefix: string,                 // element ids: <prefix>-form, -file, -button, -progress, -status
  *   url: string,
  *   working: (name: string) => string,   // said once the bytes are sent and the server works on them
- *   done: (reply: any) => {text: string, items?: string[]},
+ *   done: (reply: any) => {text: string, items?: string[], tone?: 'success' | 'warning'},
  *   failed: string,                 // what a refusal's message is prefixed with
  *   onDone?: () => void,
  * }} spec
@@ -40,8 +40,8 @@ export function uploadForm({ prefix, url, working, done, failed, onDone }) {
         progress.value = Math.round(fraction * 100);
         if (fraction >= 1) status(message, 'info', working(file.name));
       });
-      const { text, items = [] } = done(reply);
-      status(message, 'success', text, items);
+      const { text, items = [], tone = 'success' } = done(reply);
+      status(message, tone, text, items);
       form.reset();
       onDone?.();
     } catch (err) {
