@@ -5,6 +5,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyRequest } from 'fastify';
 import { FreeholdError } from '../core/errors.js';
+import { formatBytes } from '../core/sizes.js';
 
 /**
  * Receives the multipart part `file` into a temp file (zip readers need random
@@ -24,7 +25,7 @@ export async function withUploadedFile<T>(request: FastifyRequest, what: string,
         continue;
       }
       await pipeline(part.file, createWriteStream(file));
-      if (part.file.truncated) throw new FreeholdError('too_large', `${what[0]!.toUpperCase()}${what.slice(1)} is too large`);
+      if (part.file.truncated) throw new FreeholdError('too_large', `${what[0]!.toUpperCase()}${what.slice(1)} is too large: at most ${formatBytes(maxBytes)}`);
       received = true;
     }
     if (!received) throw new FreeholdError('bad_request', 'No file part named "file" in the upload');

@@ -123,14 +123,13 @@ test('more than 5,000 entries are refused before anything is read', async () => 
 
 test('oversize by declared sizes is refused (lowered limit)', async () => {
   const big = Buffer.alloc(2 * MB, 'a');
-  await refused({ zipPath: await buildZip(good([{ name: 'big.bin', data: big }])) }, /declare \d+ bytes in all; at most 1048576/, smallApps);
+  await refused({ zipPath: await buildZip(good([{ name: 'big.bin', data: big }])) }, /its files add up to 2 MB unpacked; at most 1 MB are allowed/, smallApps);
 });
 
 test('a real-size bomb (more than 50 MB declared) is refused from its declared sizes', async () => {
-  const started = Date.now();
   const zip = await buildZip(good([{ name: 'bomb.bin', data: Buffer.alloc(51 * MB) }]));
-  await refused({ zipPath: zip }, /at most 52428800/);
-  assert.ok(Date.now() - started < 20_000);
+  // The declared-size check's words: refused before a byte of it is unpacked.
+  await refused({ zipPath: zip }, /its files add up to 51 MB unpacked; at most 50 MB are allowed/);
 });
 
 test('a zip that lies about its sizes is stopped while streaming, and nothing is kept', async () => {
@@ -167,7 +166,7 @@ test('a page naming a file not in the package is refused', async () => {
 test('something that is not a zip is refused', async () => {
   const file = path.join(dir, 'not.zip');
   writeFileSync(file, 'hello, I am not a zip');
-  await refused({ zipPath: file }, /^zip: /);
+  await refused({ zipPath: file }, /^it is not a zip archive, or it is damaged or cut short \(the zip reader says: /);
 });
 
 test('folders: read like zips; symlinks refused', async () => {

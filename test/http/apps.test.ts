@@ -562,6 +562,7 @@ test('uploads larger than the app limit are refused with 413', async () => {
     const res = await small.app.inject({ method: 'POST', url: '/acctapi/apps/install', payload: body.payload, headers: { ...body.headers, cookie } });
     assert.equal(res.statusCode, 413, res.body);
     assert.equal(res.json().error, 'too_large');
+    assert.equal(res.json().message, 'The app package is too large: at most 64 KB');
   } finally {
     await small.close();
   }

@@ -442,6 +442,15 @@ describe('export and import', () => {
     const refusedRes = await c.app.inject({ method: 'POST', url: '/acctapi/import', payload: bad.body, headers: { 'content-type': bad.contentType, cookie: cookieC } });
     assert.equal(refusedRes.statusCode, 400);
     assert.equal(refusedRes.json().error, 'invalid_package');
+
+    // An app package sent to the import says what it is and where it goes, with its manifest at the root or in a folder.
+    for (const name of ['manifest.json', 'notes-main/manifest.json', 'app_config.json']) {
+      const appZip = await writeZip([{ name, data: Buffer.from(JSON.stringify({ identifier: 'com.example.notes', pages: {} })) }]);
+      const sent = multipart([{ name: 'file', value: readFileSync(appZip), filename: 'notes.zip', contentType: 'application/zip' }]);
+      const res2 = await c.app.inject({ method: 'POST', url: '/acctapi/import', payload: sent.body, headers: { 'content-type': sent.contentType, cookie: cookieC } });
+      assert.equal(res2.statusCode, 400, name);
+      assert.match(res2.json().message, /this is an app package, not a freehold export: install it as an app/, name);
+    }
   });
 
   test('an unpacked export zipped again by a tool that writes UTF-8 names without their flag (Info-ZIP zip 3.0) imports the same', async () => {

@@ -272,16 +272,14 @@ test('a reader pinning the WAL does not stall writes, and checkpoints resume aft
   const reader = new Database(file, { readonly: true });
   reader.exec('BEGIN');
   reader.prepare('SELECT count(*) FROM records').pluck().get(); // the read transaction holds its snapshot from here
-  const t0 = performance.now();
+  // Writes go on while the WAL is pinned (a stall would run into the test's timeout).
   await putMany(store, 0, 3000, 1);
-  const pinnedMs = performance.now() - t0;
   reader.exec('COMMIT');
   reader.close();
 
   const dbBefore = size(file);
   await putMany(store, 0, 1000, 2);
   await until('checkpoints resumed', () => size(file) > dbBefore);
-  assert.ok(pinnedMs < 60_000, `writes went on while the WAL was pinned (${pinnedMs.toFixed(0)} ms)`);
   await store.close();
 });
 

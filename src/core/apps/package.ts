@@ -8,6 +8,7 @@ import { FreeholdError } from '../errors.js';
 import { parseManifest, type AppManifest } from './manifest.js';
 import { relPathProblem } from './paths.js';
 import { zipEntryName } from './zip-entry-name.js';
+import { formatBytes } from '../sizes.js';
 
 /**
  * Reads an app package (a zip file or a folder) into a checked listing whose file
@@ -91,7 +92,7 @@ async function listZip(zipPath: string, maxEntries: number): Promise<Listing> {
     // decode and judge every name ourselves and report them all.
     zip = await yauzl.openPromise(zipPath, { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true });
   } catch (err) {
-    throw invalid('The package is not a readable zip file', [`zip: ${(err as Error).message}`]);
+    throw invalid('The package is not a readable zip file', [`it is not a zip archive, or it is damaged or cut short (the zip reader says: ${(err as Error).message})`]);
   }
   let closed = false;
   const close = async () => {
@@ -249,7 +250,7 @@ class ByteBudget {
         seen += chunk.length;
         budget.used += chunk.length;
         if (seen > file.size) return done(invalid('The package is invalid', [`${file.path}: holds more bytes than it declares`]));
-        if (budget.used > budget.max) return done(invalid('The package is too large', [`the files hold more than ${budget.max} bytes`]));
+        if (budget.used > budget.max) return done(invalid('The package is too large', [`its files hold more than ${formatBytes(budget.max)} once unpacked`]));
         done(null, chunk);
       },
     });
@@ -306,7 +307,7 @@ export async function readAppPackage(source: PackageSource, opts: ReadPackageOpt
     const raw = unwrapSingleFolder(listing.files.filter((f) => !isJunk(f.path)));
     problems.push(...duplicateProblems(raw));
     const totalBytes = raw.reduce((n, f) => n + f.size, 0);
-    if (totalBytes > opts.maxBytes) problems.push(`the files declare ${totalBytes} bytes in all; at most ${opts.maxBytes} are allowed`);
+    if (totalBytes > opts.maxBytes) problems.push(`its files add up to ${formatBytes(totalBytes)} unpacked; at most ${formatBytes(opts.maxBytes)} are allowed`);
     if (raw.length > maxEntries) problems.push(`the package holds ${raw.length} files; at most ${maxEntries} are allowed`);
 
     const budget = new ByteBudget(opts.maxBytes);

@@ -5,6 +5,7 @@ import yauzl from 'yauzl';
 import { relPathProblem } from '../apps/paths.js';
 import { zipEntryName } from '../apps/zip-entry-name.js';
 import { FreeholdError } from '../errors.js';
+import { formatBytes } from '../sizes.js';
 import { classify, invalid, messageOf, SIDE_ENTRIES, type Kind } from './archive-names.js';
 import { Entry, FORMAT, FORMAT_VERSION, tableEntry } from './export.js';
 import type { ImportLimits } from './limits.js';
@@ -31,9 +32,12 @@ const ManifestSchema = Type.Object({
 });
 export type Manifest = Static<typeof ManifestSchema>;
 
+const APP_PACKAGE = 'this is an app package, not a freehold export: install it as an app (the home page\'s "Install an app", or freehold app install)';
+
 function checkManifest(json: unknown): Manifest {
   const m = json as { format?: unknown; format_version?: unknown } | null;
   if (m === null || typeof m !== 'object' || Array.isArray(m)) throw invalid(Entry.manifest, 'must be a JSON object');
+  if (m.format === undefined && ('identifier' in m || 'pages' in m || 'app_tables' in m)) throw invalid(Entry.manifest, APP_PACKAGE);
   if (m.format !== FORMAT) throw invalid(Entry.manifest, `format is ${JSON.stringify(m.format)}, not "${FORMAT}": this is not a freehold export`);
   if (m.format_version !== FORMAT_VERSION) {
     throw invalid(Entry.manifest, `format_version ${JSON.stringify(m.format_version)} is not supported (this server reads version ${FORMAT_VERSION})`);
@@ -89,7 +93,7 @@ async function readSmall(zip: yauzl.ZipFile, entry: yauzl.Entry, name: string, m
 export async function openArchive(zipPath: string, owner: string, limits: ImportLimits): Promise<OpenArchive> {
   const st = await stat(zipPath).catch(() => null);
   if (!st?.isFile()) throw new FreeholdError('bad_request', 'The archive file does not exist');
-  if (st.size > limits.maxArchiveBytes) throw new FreeholdError('too_large', `The archive is larger than ${limits.maxArchiveBytes} bytes`);
+  if (st.size > limits.maxArchiveBytes) throw new FreeholdError('too_large', `The archive is larger than ${formatBytes(limits.maxArchiveBytes)}`);
   let zip: yauzl.ZipFile;
   try {
     // decodeStrings off: yauzl would stop at the first bad name with a generic error; we name it ourselves.
@@ -128,7 +132,11 @@ export async function openArchive(zipPath: string, owner: string, limits: Import
       if (err instanceof FreeholdError) throw err;
       throw invalid(null, `the zip's directory is damaged: ${messageOf(err)}`);
     }
-    if (!manifestEntry) throw invalid(Entry.manifest, 'missing: every export has a manifest.json');
+    if (!manifestEntry) {
+      // An app package (app_config.json, or a manifest inside the package's folder) sent to the wrong form.
+      if ([...seen].some((n) => /(^|\/)(app_config|manifest)\.json$/.test(n))) throw invalid(Entry.manifest, APP_PACKAGE);
+      throw invalid(Entry.manifest, 'missing: every export has a manifest.json');
+    }
     let json: unknown;
     try {
       json = JSON.parse((await readSmall(zip, manifestEntry, Entry.manifest, limits.maxManifestBytes)).toString('utf8'));
