@@ -27,6 +27,7 @@ import { registerRateLimits } from './rate-limits.js';
 import { AccessLog } from './access-log.js';
 import { lazyCompilers } from './lazy-compilers.js';
 import { registerLingeringClose } from './lingering-close.js';
+import { registerStopping } from './stopping.js';
 import { lazyOpenApi } from './openapi.js';
 
 export type App = FastifyInstance;
@@ -59,12 +60,15 @@ export async function buildServer(services: Services, logger: Logger | false = s
     routerOptions: { maxParamLength: 500 },
     frameworkErrors: frameworkError,
     clientErrorHandler: clientError,
+    // Refused by registerStopping instead, in the shape of every other refusal.
+    return503OnClosing: false,
   });
 
   app.decorate('services', services);
   app.decorate('compileAllSchemas', compilers.compileAll);
   registerErrorHandling(app);
   registerLingeringClose(app);
+  registerStopping(app);
   await app.register(cookie);
   await app.register(formbody, { bodyLimit: 64 * 1024 });
   await app.register(multipart, {

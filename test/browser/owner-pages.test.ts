@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { Secret, TOTP } from 'otpauth';
 import { startTestServer, TEST_PASSWORD, type TestServer } from '../helpers/server.js';
 import { browserSkipReason, launchBrowser, type LaunchedBrowser, collectPageErrors } from '../helpers/browser.js';
 
@@ -388,9 +389,17 @@ describe('owner pages in a browser', { skip: browserSkipReason() }, () => {
     assert.ok(await server.services.accounts.verify('bob', 'bobs second password'));
     assert.equal((await server.app.inject({ url: '/acctapi/session', headers: { cookie: bobElsewhere } })).json().logged_in, false);
 
+    // "Turn off 2FA" is offered only to someone who has it on, and the row says so.
+    assert.equal(await page.locator(`${row} button:has-text("Turn off 2FA")`).count(), 0);
+    const { secret } = await server.services.twoFactor.beginSetup('bob', 'freehold');
+    await server.services.twoFactor.confirm('bob', new TOTP({ secret: Secret.fromBase32(secret) }).generate());
+    await page.reload();
+    await page.waitForSelector(`${row} .badge:has-text("2FA")`);
     page.once('dialog', (d) => void d.accept());
     await page.click(`${row} button:has-text("Turn off 2FA")`);
-    await page.waitForFunction(() => /had no two-factor sign-in/.test(document.querySelector('#users-status')?.textContent ?? ''));
+    await page.waitForFunction(() => /Two-factor sign-in is off for bob/.test(document.querySelector('#users-status')?.textContent ?? ''));
+    assert.equal(await server.services.twoFactor.isEnabled('bob'), false);
+    await page.waitForFunction((sel) => !document.querySelector(`${sel} .badge`)?.textContent?.includes('2FA') && !/Turn off 2FA/.test(document.querySelector(sel)?.textContent ?? ''), row);
   });
 
   test('the owner changes their own password and stays signed in', async () => {

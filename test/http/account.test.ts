@@ -233,6 +233,9 @@ describe('changing passwords', () => {
     const { secret } = await server.services.twoFactor.beginSetup('hal', 'freehold');
     await server.services.twoFactor.confirm('hal', new TOTP({ secret: Secret.fromBase32(secret) }).generate());
     assert.equal(await server.services.twoFactor.isEnabled('hal'), true);
+    const twoFactorOf = async (id: string) => ((await server.app.inject({ url: '/acctapi/users', headers: { cookie: admin } })).json().users as Array<{ user_id: string; two_factor: boolean }>)
+      .find((u) => u.user_id === id)?.two_factor;
+    assert.equal(await twoFactorOf('hal'), true, 'the list says who signs in with a second factor');
     const set = await server.app.inject({ method: 'PUT', url: '/acctapi/users/hal/password', headers: { cookie: admin }, payload: { password: 'hals new password' } });
     assert.equal(set.statusCode, 200, set.body);
     assert.deepEqual(set.json(), { user_id: 'hal', changed: true, signed_out: 1 });
@@ -243,6 +246,7 @@ describe('changing passwords', () => {
     assert.equal(reset.statusCode, 200, reset.body);
     assert.deepEqual(reset.json(), { user_id: 'hal', had_two_factor: true });
     assert.equal(await server.services.twoFactor.isEnabled('hal'), false);
+    assert.equal(await twoFactorOf('hal'), false);
 
     const halCookie = await server.signIn('hal', 'hals new password');
     for (const [method, url, payload] of [['PUT', '/acctapi/users/gina/password', { password: 'taken over!!' }], ['POST', '/acctapi/users/gina/2fa-reset', undefined]] as const) {

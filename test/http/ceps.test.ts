@@ -366,6 +366,19 @@ describe('bad input', () => {
     assert.equal(res.statusCode, 413);
     assert.equal(res.json().error, 'too_large');
     assert.equal((await call('GET', `/ceps/query/${APP}.big`, alice)).json().length, before);
+    // The limit is the record the app sends: a body of exactly 2 MB is taken (the server's id and dates come on top),
+    // by write, full update and partial update; one byte more is not.
+    const exactly = (n: number) => ({ blob: 'x'.repeat(n - '{"blob":""}'.length) });
+    const limit = 2 * 1024 * 1024;
+    assert.equal(JSON.stringify(exactly(limit)).length, limit);
+    const made = await call('POST', `/ceps/write/${APP}.big`, alice, exactly(limit));
+    assert.equal(made.statusCode, 200, made.body);
+    assert.equal((await call('POST', `/ceps/write/${APP}.big`, alice, exactly(limit + 1))).statusCode, 413);
+    const id = made.json()._id as string;
+    assert.equal((await call('PUT', `/ceps/update/${APP}.big/${id}`, alice, exactly(limit))).statusCode, 200);
+    assert.equal((await call('PUT', `/ceps/update/${APP}.big/${id}`, alice, exactly(limit + 1))).statusCode, 413);
+    assert.equal((await call('PUT', `/feps/update/${APP}.big/${id}`, alice, { blob: 'y'.repeat(limit - '{"blob":""}'.length) })).statusCode, 200);
+    assert.equal((await call('PUT', `/feps/update/${APP}.big/${id}`, alice, { blob: 'y'.repeat(limit + 1 - '{"blob":""}'.length) })).statusCode, 413);
   });
   test('records of more than 20,000 fields (nested objects counted) are 400, nothing written', async () => {
     const wide = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 1]));

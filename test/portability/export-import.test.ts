@@ -368,7 +368,7 @@ describe('export and import', () => {
         [{ _owner: 'mallory' }, /field _owner is not allowed/],
         [{ _evil: 1 }, /field _evil is not allowed/],
         [{ $where: 'x' }, /field names may not start with \$/],
-        [{ t: 'x'.repeat(2 * 1024 * 1024 + 10) }, /a record may be at most 2097152 bytes/],
+        [{ t: 'x'.repeat(2 * 1024 * 1024 + 10) }, /A record may be at most 2097152 bytes \(2 MB\) of its own fields/],
         [{ deep: JSON.parse('['.repeat(120) + ']'.repeat(120)) as unknown }, /A record may be nested at most 100 levels/],
       ];
       for (const [extra, message] of cases) {

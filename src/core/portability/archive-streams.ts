@@ -6,7 +6,7 @@ import type { StoredRecord } from '../../storage/types.js';
 import { FreeholdError } from '../errors.js';
 import { FILE_RECORD_SERVER_FIELDS } from '../files/freezr-fields.js';
 import { filesTableApp } from '../names.js';
-import { assertShallow, clientFieldProblem, MAX_RECORD_BYTES } from '../records/reserved.js';
+import { assertRecordSize, assertShallow, clientFieldProblem, MAX_RECORD_BYTES, SERVER_FIELDS_ALLOWANCE } from '../records/reserved.js';
 import { OwnerTable } from '../system-tables.js';
 import { invalid, messageOf, recordIdProblem } from './archive-names.js';
 import type { ArchiveEntry } from './archive-reader.js';
@@ -119,7 +119,12 @@ export function parseRecordLine(line: Buffer, e: ArchiveEntry, table: string, li
     }
   }
   // What CEPS refuses a client, an archive may not bring in either (the server's own tables have their own shapes).
-  if (line.length > MAX_RECORD_BYTES) throw invalid(e.name, `line ${lineNo}: a record may be at most ${MAX_RECORD_BYTES} bytes`);
+  if (line.length > MAX_RECORD_BYTES + SERVER_FIELDS_ALLOWANCE) throw invalid(e.name, `line ${lineNo}: a record may be at most ${MAX_RECORD_BYTES} bytes (and its server fields)`);
+  try {
+    assertRecordSize(r);
+  } catch (err) {
+    throw invalid(e.name, `line ${lineNo}: ${messageOf(err)}`);
+  }
   if (table === OwnerTable.permissions && (r.requestor_app !== id.slice(0, id.indexOf('/')) || r.name !== id.slice(id.indexOf('/') + 1))) {
     // The id says which app's grant this is; the fields say which app it applies to: they must agree.
     throw invalid(e.name, `line ${lineNo}: a grant's requestor_app and name must be those of its _id`);

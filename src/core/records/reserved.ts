@@ -7,8 +7,14 @@ export const RESERVED_FIELDS = new Set([
   '_owner', '_created_by_user', '_created_by_app',
 ]);
 
-/** Largest record, serialised (CEPS.md §3). */
+/** Largest record, serialised (CEPS.md §3): the app's own fields, as the client sends them. */
 export const MAX_RECORD_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Room beyond MAX_RECORD_BYTES that a stored record's server-set fields may take (`_id`,
+ * dates, who added it, a file record's `_file_*`): what an archive line may hold on top.
+ */
+export const SERVER_FIELDS_ALLOWANCE = 64 * 1024;
 
 export type ClientFields = Record<string, unknown>;
 
@@ -79,9 +85,20 @@ export function cleanClientRecord(body: unknown): ClientFields {
   return out;
 }
 
+/**
+ * A record's own fields may take MAX_RECORD_BYTES; the fields the server adds (its id and
+ * dates) are not counted against the app, so a body of exactly the limit is taken.
+ */
 export function assertRecordSize(record: object): void {
-  if (jsonOverBytes(JSON.stringify(record), MAX_RECORD_BYTES)) {
-    throw new FreeholdError('too_large', `A record may be at most ${MAX_RECORD_BYTES} bytes`);
+  const json = JSON.stringify(record);
+  if (!jsonOverBytes(json, MAX_RECORD_BYTES)) return;
+  let server = 0;
+  for (const [key, value] of Object.entries(record)) {
+    // `"key":value` and its comma, as JSON.stringify wrote it.
+    if (key.startsWith('_')) server += Buffer.byteLength(JSON.stringify(key)) + 2 + Buffer.byteLength(JSON.stringify(value) ?? '');
+  }
+  if (Buffer.byteLength(json) - server > MAX_RECORD_BYTES) {
+    throw new FreeholdError('too_large', `A record may be at most ${MAX_RECORD_BYTES} bytes (2 MB) of its own fields`);
   }
 }
 

@@ -138,12 +138,21 @@ export async function accountRoutes(fastify: FastifyInstance): Promise<void> {
 
   const UserReply = Type.Object({ user_id: Type.String(), is_admin: Type.Boolean(), created_at: Type.Number() });
 
+  const UserListed = Type.Object({
+    user_id: Type.String(), is_admin: Type.Boolean(), created_at: Type.Number(),
+    two_factor: Type.Boolean({ description: 'Whether the user signs in with a second factor (an admin can turn it off for them)' }),
+  });
+
   app.get('/acctapi/users', {
-    schema: { tags: ['admin'], summary: 'List users (admin)', response: { 200: Type.Object({ users: Type.Array(UserReply) }) } },
+    schema: { tags: ['admin'], summary: 'List users (admin)', response: { 200: Type.Object({ users: Type.Array(UserListed) }) } },
   }, async (request) => {
     await requireAdmin(services, request);
     const users = await services.accounts.list();
-    return { users: users.map((u) => ({ user_id: u.userId, is_admin: u.isAdmin, created_at: u.createdAt })) };
+    return {
+      users: await Promise.all(users.map(async (u) => ({
+        user_id: u.userId, is_admin: u.isAdmin, created_at: u.createdAt, two_factor: await services.twoFactor.isEnabled(u.userId),
+      }))),
+    };
   });
 
   app.post('/acctapi/users', {

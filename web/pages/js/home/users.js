@@ -31,8 +31,12 @@ export function usersPanel(self) {
     if (user.user_id !== self) {
       const setPassword = el('button', { type: 'button', className: 'button small', 'aria-label': `Set a new password for ${user.user_id}` }, 'New password');
       setPassword.addEventListener('click', () => askPassword(user.user_id));
-      const reset = el('button', { type: 'button', className: 'button small', 'aria-label': `Turn off two-factor sign-in for ${user.user_id}` }, 'Turn off 2FA');
-      reset.addEventListener('click', () => resetTwoFactor(user.user_id, reset));
+      // Offered only to someone who has a second factor to lose.
+      let reset = null;
+      if (user.two_factor) {
+        reset = el('button', { type: 'button', className: 'button small', 'aria-label': `Turn off two-factor sign-in for ${user.user_id}` }, 'Turn off 2FA');
+        reset.addEventListener('click', () => resetTwoFactor(user.user_id, reset));
+      }
       const remove = el('button', { type: 'button', className: 'button small danger', 'aria-label': `Remove ${user.user_id} and their data` }, 'Remove');
       remove.addEventListener('click', () => removeUser(user.user_id, remove));
       actions = el('span', { className: 'user-actions' }, setPassword, reset, remove);
@@ -40,6 +44,7 @@ export function usersPanel(self) {
     return el('li', { 'data-user': user.user_id },
       el('span', { className: 'user-id' }, user.user_id),
       user.is_admin && el('span', { className: 'badge' }, 'admin'),
+      user.two_factor && el('span', { className: 'badge', title: 'Signs in with a code from an authenticator app' }, '2FA'),
       since && el('span', { className: 'since' }, `since ${since}`),
       actions);
   }
@@ -99,6 +104,9 @@ export function usersPanel(self) {
       try {
         const reply = await api(`/acctapi/users/${encodeURIComponent(userId)}/2fa-reset`, { method: 'POST' });
         status(message, 'success', reply.had_two_factor ? `Two-factor sign-in is off for ${userId}.` : `${userId} had no two-factor sign-in.`);
+        await refresh();
+        // The row was drawn again without this button: keep the keyboard on the user's row.
+        list.querySelector(`li[data-user="${CSS.escape(userId)}"] button`)?.focus();
       } catch (err) {
         if (!redirectIfSignedOut(err)) status(message, 'error', `Could not turn it off for ${userId}: ${err.message}`);
       }
