@@ -5,6 +5,7 @@ import { withServices } from './context.js';
 import { servingAddress } from './serving-address.js';
 import { assertAppName } from '../core/names.js';
 import { MAX_TOKEN_TTL_MS } from '../core/auth/tokens.js';
+import { count } from './plural.js';
 
 export function appCommands(program: Command): void {
   const app = program.command('app').description('Install and manage apps');
@@ -13,7 +14,8 @@ export function appCommands(program: Command): void {
     .requiredOption('--user <id>', 'the owner to install it for')
     .action(async (source: string, opts: { user: string }) => {
       const full = path.resolve(source);
-      const isDir = statSync(full).isDirectory();
+      const isDir = statSync(full, { throwIfNoEntry: false })?.isDirectory();
+      if (isDir === undefined) throw new Error(`no such file or folder: ${source}`);
       await withServices(async (s) => {
         if (!(await s.accounts.get(opts.user))) throw new Error(`no user ${opts.user}`);
         // Loaded here, not at start-up: only this command draws a bar (the server never does).
@@ -51,7 +53,7 @@ export function appCommands(program: Command): void {
     .description('List the data left by apps that are not installed (removed keeping their data, or used from elsewhere)')
     .action(async (opts: { user: string }) => {
       await withServices(async (s) => {
-        for (const k of await s.apps.keptData(opts.user)) process.stdout.write(`${k.appName}\t${k.records} records in ${k.tables} tables\n`);
+        for (const k of await s.apps.keptData(opts.user)) process.stdout.write(`${k.appName}\t${count(k.records, 'record')} in ${count(k.tables, 'table')}\n`);
       });
     });
   app.command('delete-data <app>').requiredOption('--user <id>')
@@ -59,7 +61,7 @@ export function appCommands(program: Command): void {
     .action(async (name: string, opts: { user: string }) => {
       await withServices(async (s) => {
         const k = await s.apps.deleteKeptData(opts.user, assertAppName(name));
-        process.stdout.write(`deleted ${k.records} records in ${k.tables} tables of ${k.appName}\n`);
+        process.stdout.write(`deleted ${count(k.records, 'record')} in ${count(k.tables, 'table')} of ${k.appName}\n`);
       });
     });
 

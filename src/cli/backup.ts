@@ -3,6 +3,7 @@ import { withServices } from './context.js';
 import { progressReporter } from './archive-progress.js';
 import type { Services } from '../core/services.js';
 import type { BackupService } from '../core/backup/service.js';
+import { count } from './plural.js';
 
 function backupsOf(s: Services): BackupService {
   if (!s.backups) throw new Error('no backup store: set FREEHOLD_BACKUP_BLOBS (e.g. s3://backups?endpoint=…) first');
@@ -56,7 +57,7 @@ export function backupCommands(program: Command): void {
         } finally {
           progress.stop();
         }
-        process.stdout.write(`restored ${opts.user} from ${r.generation}: ${r.recordsWritten} records and ${r.blobsWritten} files written, `
+        process.stdout.write(`restored ${opts.user} from ${r.generation}: ${count(r.recordsWritten, 'record')} and ${count(r.blobsWritten, 'file')} written, `
           + `${r.recordsUnchanged + r.blobsUnchanged} unchanged\n`);
       });
     });

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { withServices } from './context.js';
 import { interruptible } from './interrupt.js';
 import { maskStoreUrl } from '../core/storage-settings.js';
+import { count } from './plural.js';
 
 export function migrateCommand(program: Command): void {
   program.command('migrate')
@@ -27,12 +28,12 @@ export function migrateCommand(program: Command): void {
         if (opts.abort) {
           const removed = await abortMigration(s.stores, opts.user);
           process.stdout.write(`move aborted; ${opts.user} stays on ${maskStoreUrl(s.stores.storageOf(opts.user).records)}\n`
-            + `deleted what the move had copied: ${removed.tables} tables and ${removed.files} files\n`);
+            + `deleted what the move had copied: ${count(removed.tables, 'table')} and ${count(removed.files, 'file')}\n`);
           return;
         }
         if (opts.confirm) {
           const r = await confirmMigration(s.stores, opts.user);
-          process.stdout.write(`deleted ${r.tables} tables and ${r.files} files from the previous stores\n`);
+          process.stdout.write(`deleted ${count(r.tables, 'table')} and ${count(r.files, 'file')} from the previous stores\n`);
           return;
         }
         const current = s.stores.storageOf(opts.user);
@@ -49,7 +50,7 @@ export function migrateCommand(program: Command): void {
               + `Run the same command again to finish it, or give it up with: freehold migrate --user ${opts.user} --abort`;
           });
           progress.stop();
-          process.stdout.write(`moved ${opts.user}: ${r.records} records in ${r.tables} tables and ${r.files} files, verified\n`
+          process.stdout.write(`moved ${opts.user}: ${count(r.records, 'record')} in ${count(r.tables, 'table')} and ${count(r.files, 'file')}, verified\n`
             + `now on ${maskStoreUrl(r.to.records)} + ${maskStoreUrl(r.to.blobs)}\n`
             + `the old copy is kept; when you have checked everything: freehold migrate --user ${opts.user} --confirm\n`);
         } finally {

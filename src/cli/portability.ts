@@ -7,6 +7,7 @@ import { interruptible } from './interrupt.js';
 import { assertUserId } from '../core/names.js';
 import { mb, progressReporter } from './archive-progress.js';
 import { SERVER_VERSION } from '../version.js';
+import { count } from './plural.js';
 
 /**
  * `freehold export` and `freehold import`: one owner's everything as one zip (docs/export-format.md).
@@ -46,8 +47,8 @@ export function portabilityCommands(program: Command): void {
           await rename(partial, out);
           const records = Object.values(summary.tables).reduce((n, c) => n + c, 0);
           const seconds = Math.max((Date.now() - started) / 1000, 0.001);
-          process.stdout.write(`exported ${user}: ${records} records in ${Object.keys(summary.tables).length} tables, ` +
-            `${summary.files} files, ${summary.apps} apps, ${mb(summary.bytes)} MB in ${seconds.toFixed(1)} s\n${out}\n`);
+          process.stdout.write(`exported ${user}: ${count(records, 'record')} in ${count(Object.keys(summary.tables).length, 'table')}, ` +
+            `${count(summary.files, 'file')}, ${count(summary.apps, 'app')}, ${mb(summary.bytes)} MB in ${seconds.toFixed(1)} s\n${out}\n`);
         } catch (err) {
           progress.stop();
           await rm(partial, { force: true });
@@ -74,11 +75,11 @@ export function portabilityCommands(program: Command): void {
           progress.stop();
           const records = Object.values(r.tables).reduce((n, c) => n + c, 0);
           const seconds = Math.max((Date.now() - started) / 1000, 0.001);
-          process.stdout.write(`imported into ${user}: ${records} records in ${Object.keys(r.tables).length} tables, ` +
-            `${r.files} files, ${r.apps} apps in ${seconds.toFixed(1)} s ` +
-            `(${r.recordsWritten} records and ${r.blobsWritten} files written, ${r.recordsUnchanged + r.blobsUnchanged} unchanged)\n`
-            + (r.recordsNewerKept ? `${r.recordsNewerKept} records kept as they are here: changed since the archive was made (import never undoes newer changes)\n` : '')
-            + (r.recordsSkipped ? `${r.recordsSkipped} permission grants left out: their apps are neither in the archive nor installed here\n` : ''));
+          process.stdout.write(`imported into ${user}: ${count(records, 'record')} in ${count(Object.keys(r.tables).length, 'table')}, ` +
+            `${count(r.files, 'file')}, ${count(r.apps, 'app')} in ${seconds.toFixed(1)} s ` +
+            `(${count(r.recordsWritten, 'record')} and ${count(r.blobsWritten, 'file')} written, ${r.recordsUnchanged + r.blobsUnchanged} unchanged)\n`
+            + (r.recordsNewerKept ? `${count(r.recordsNewerKept, 'record')} kept as here: changed since the archive was made (import never undoes newer changes)\n` : '')
+            + (r.recordsSkipped ? `${count(r.recordsSkipped, 'permission grant')} left out: their apps are neither in the archive nor installed here\n` : ''));
         } catch (err) {
           progress.stop();
           throw err;

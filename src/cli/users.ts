@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { readStdin, withServices } from './context.js';
 import { chooseOwnerStorage, maskStoreUrl } from '../core/storage-settings.js';
 import { endSignIns } from '../core/auth/end-sign-ins.js';
+import { count } from './plural.js';
 
 export function userCommands(program: Command): void {
   const user = program.command('user').description('Manage accounts');
@@ -41,7 +42,7 @@ export function userCommands(program: Command): void {
       const { removeUser } = await import('../core/accounts/remove-user.js');
       await withServices(async (s) => {
         const r = await removeUser(s, id);
-        process.stdout.write(`removed ${r.userId}: ${r.tables} tables and ${r.files} files deleted\n`);
+        process.stdout.write(`removed ${r.userId}: ${count(r.tables, 'table')} and ${count(r.files, 'file')} deleted\n`);
       });
     });
   user.command('2fa-reset <id>')

@@ -70,6 +70,9 @@ test('app install from a folder, list, app-password, remove; the data it kept li
   assert.match(pw.stdout.trim(), /^[A-Za-z0-9_-]{32,}$/);
   const bad = cli(['app', 'install', path.join(root, 'README.md'), '--user', 'alice']);
   assert.notEqual(bad.status, 0);
+  const missing = cli(['app', 'install', '/no/such/app', '--user', 'alice']);
+  assert.notEqual(missing.status, 0);
+  assert.equal(missing.stderr, 'freehold: no such file or folder: /no/such/app\n');
   // A refused package lists its problems, one per line.
   const badManifest = mkdtempSync(path.join(tmpdir(), 'freehold-badapp-'));
   try {
@@ -92,10 +95,10 @@ test('app install from a folder, list, app-password, remove; the data it kept li
   const rm = cli(['app', 'remove', 'com.freehold.notes', '--user', 'alice']);
   assert.equal(rm.status, 0, rm.stderr);
   assert.doesNotMatch(cli(['app', 'list', '--user', 'alice']).stdout, /com\.freehold\.notes/);
-  assert.match(cli(['app', 'kept', '--user', 'alice']).stdout, /^com\.freehold\.notes\t1 records in 1 tables$/m);
+  assert.match(cli(['app', 'kept', '--user', 'alice']).stdout, /^com\.freehold\.notes\t1 record in 1 table$/m);
   const del = cli(['app', 'delete-data', 'com.freehold.notes', '--user', 'alice']);
   assert.equal(del.status, 0, del.stderr);
-  assert.match(del.stdout, /deleted 1 records in 1 tables of com\.freehold\.notes/);
+  assert.match(del.stdout, /deleted 1 record in 1 table of com\.freehold\.notes/);
   assert.equal(cli(['app', 'kept', '--user', 'alice']).stdout, '');
   const again = cli(['app', 'delete-data', 'com.freehold.notes', '--user', 'alice']);
   assert.notEqual(again.status, 0);
