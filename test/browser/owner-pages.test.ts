@@ -143,6 +143,7 @@ describe('owner pages in a browser', { skip: browserSkipReason() }, () => {
     await page.click('#create');
     await page.waitForSelector('#setup-error:not([hidden])');
     assert.match(await page.textContent('#setup-error') ?? '', /differ/);
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'password2', 'the keyboard is taken to the field to mend');
 
     await page.fill('#password2', TEST_PASSWORD);
     await page.click('#create');
@@ -210,8 +211,11 @@ describe('owner pages in a browser', { skip: browserSkipReason() }, () => {
     await page.waitForSelector(row);
     assert.match(await page.textContent(row) ?? '', /com\.example\.notes.*App password, not used yet/s);
     const password = (await page.textContent('#app-password-value')) ?? '';
-    await page.click(`${row} button`);
+    // By keyboard: once the row is gone, the focus is on the panel, not lost to the page.
+    await page.focus(`${row} button`);
+    await page.keyboard.press('Enter');
     await page.waitForSelector('#access-empty:not([hidden])');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'access-heading');
     const traded = await server.app.inject({ method: 'POST', url: '/oauth/token', payload: { grant_type: 'password', username: ADMIN, password, client_id: 'com.example.notes' } });
     assert.equal(traded.statusCode, 401, 'a revoked app password buys nothing');
 

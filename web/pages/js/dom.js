@@ -64,10 +64,26 @@ export function formatDate(ms) {
 
 /** Disables a button while a promise runs, so double clicks don't send twice. */
 export async function busy(button, work) {
+  const hadFocus = document.activeElement === button;
   button.disabled = true;
   try {
     return await work();
   } finally {
     button.disabled = false;
+    // Disabling took the keyboard focus off the button (to the page): give it back, unless the work moved it on.
+    if (hadFocus && button.isConnected && (document.activeElement === document.body || document.activeElement === null)) button.focus();
   }
+}
+
+/**
+ * After a list was drawn again without the row whose button was used (revoked, removed):
+ * the keyboard focus, left on the page, goes to the list's first control, or to
+ * `fallback` (the panel's heading) when none is left.
+ */
+export function refocus(list, fallback) {
+  if (document.activeElement && document.activeElement !== document.body) return;
+  const target = list.querySelector('button:not([disabled]), a[href]') ?? fallback;
+  if (!target) return;
+  if (!target.matches('button, a[href], input, select, textarea') && !target.hasAttribute('tabindex')) target.setAttribute('tabindex', '-1');
+  target.focus();
 }

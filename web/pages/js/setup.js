@@ -21,6 +21,10 @@ form.addEventListener('submit', async (event) => {
     || (password !== repeatInput.value ? 'The two passwords differ.' : '');
   if (problem) {
     say(error, problem);
+    // To the field to mend: the name, else the password, else its repeat.
+    const nameIsFine = accountProblem(userId, 'any long enough password') === '';
+    const passwordIsFine = accountProblem(userId, password) === '';
+    (!nameIsFine ? userInput : !passwordIsFine ? passwordInput : repeatInput).focus();
     return;
   }
   await busy(button, async () => {

@@ -2,7 +2,7 @@
 // elsewhere, each with a revoke button. Page tokens (session-bound) are left out:
 // they end when the owner signs out.
 import { api, redirectIfSignedOut } from '../api.js';
-import { byId, el, say, formatDate } from '../dom.js';
+import { byId, el, say, formatDate, refocus } from '../dom.js';
 
 const KINDS = { app_password: 'App password, not used yet', app: 'App access' };
 
@@ -50,6 +50,7 @@ export function accessPanel() {
       }
     }
     await refresh();
+    refocus(list, list.closest('section')?.querySelector('h2'));
   }
 
   return { refresh };

@@ -2,7 +2,7 @@
 // remove button; below them, the data apps that are not installed left here, each
 // with a button to delete it.
 import { api, redirectIfSignedOut } from '../api.js';
-import { byId, el, say, formatDate } from '../dom.js';
+import { byId, el, say, formatDate, refocus } from '../dom.js';
 
 const HUES = 8;
 
@@ -84,6 +84,7 @@ export function appsPanel({ onApps, onRemoved }) {
     try {
       await api(`/acctapi/kept-data/${encodeURIComponent(entry.app_name)}`, { method: 'DELETE' });
       await refresh();
+      refocus(keptList, keptList.closest('section')?.querySelector('h2'));
     } catch (err) {
       button.disabled = false;
       if (!redirectIfSignedOut(err)) say(error, `Could not delete the data of ${entry.app_name}: ${err.message}`);
@@ -120,6 +121,7 @@ export function appsPanel({ onApps, onRemoved }) {
       await api(`/acctapi/apps/${encodeURIComponent(app.app_name)}${choice === 'delete' ? '?delete_data=true' : ''}`, { method: 'DELETE' });
       onRemoved?.();
       await refresh();
+      refocus(list, list.closest('section')?.querySelector('h2'));
     } catch (err) {
       button.disabled = false;
       if (!redirectIfSignedOut(err)) say(error, `Could not remove ${name}: ${err.message}`);
