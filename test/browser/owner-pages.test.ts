@@ -72,6 +72,27 @@ describe('web routes', () => {
     assert.equal(wrong.statusCode, 403);
     assert.doesNotMatch(wrong.body, /id="create"/);
     assert.match(wrong.body, /This setup link does not work/, 'a wrong link is told apart from no link');
+
+    // On a phone, the shell command it offers is whole (with the password piped in) and wraps only between words.
+    const phone = await context.newPage();
+    try {
+      await phone.setViewportSize({ width: 390, height: 844 });
+      await phone.goto(`${server.url}/setup?token=not-the-token`);
+      const command = phone.locator('code.command');
+      assert.equal(await command.textContent(), 'echo "<password>" | npx freehold user add <user-id> --password-stdin --admin');
+      const linesOfFlag = await command.evaluate((code) => {
+        const text = code.firstChild!;
+        const at = text.textContent!.indexOf('--password-stdin');
+        const range = document.createRange();
+        range.setStart(text, at);
+        range.setEnd(text, at + '--password-stdin'.length);
+        return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;
+      });
+      assert.equal(linesOfFlag, 1, '--password-stdin is not broken across lines');
+      assert.equal(await phone.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true, 'no sideways scrolling');
+    } finally {
+      await phone.close();
+    }
   });
 
   test('pages carry the strict CSP and are not cached', async () => {
