@@ -220,6 +220,7 @@ describe('owner pages in a browser', { skip: browserSkipReason() }, () => {
 
   test('an app password is shown once, with a copy button', async () => {
     await page.fill('#app-password-app', 'com.example.notes');
+    await page.selectOption('#app-password-expiry', '3600000');
     await page.click('#generate-app-password');
     await page.waitForSelector('#app-password-result:not([hidden])');
     const value = (await page.textContent('#app-password-value')) ?? '';
@@ -231,6 +232,7 @@ describe('owner pages in a browser', { skip: browserSkipReason() }, () => {
     const row = '#access-list li';
     await page.waitForSelector(row);
     assert.match(await page.textContent(row) ?? '', /com\.example\.notes.*App password, not used yet/s);
+    assert.match(await page.textContent(row) ?? '', /expires [^·]*\d:\d\d/, 'an hour-long password says at what time it ends');
     const password = (await page.textContent('#app-password-value')) ?? '';
     // By keyboard: once the row is gone, the focus is on the panel, not lost to the page.
     await page.focus(`${row} button`);

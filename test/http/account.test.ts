@@ -411,8 +411,12 @@ describe('revoking tokens', () => {
     const token = await server.appToken('frank', 'com.example.notes');
     const list = await server.app.inject({ method: 'GET', url: '/acctapi/tokens', headers: { cookie } });
     assert.equal(list.statusCode, 200);
-    const tokens = list.json().tokens as Array<{ id: string; app_name: string }>;
+    const tokens = list.json().tokens as Array<{ id: string; app_name: string; display_name?: string }>;
     assert.equal(tokens.length, 1);
+    assert.equal(tokens[0]!.display_name, undefined, 'an app not installed here has no name for people');
+    await server.services.apps.install('frank', { folder: path.join('test', 'fixtures', 'apps', 'com.example.notes') });
+    const named = (await server.app.inject({ method: 'GET', url: '/acctapi/tokens', headers: { cookie } })).json().tokens as Array<{ display_name?: string }>;
+    assert.equal(named[0]!.display_name, 'Notes');
     assert.ok(!list.body.includes(token), 'the list never shows usable secrets');
     const other = await server.signIn('erin');
     assert.equal((await server.app.inject({ method: 'DELETE', url: `/acctapi/tokens/${tokens[0]!.id}`, headers: { cookie: other } })).statusCode, 404);

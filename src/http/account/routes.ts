@@ -261,14 +261,21 @@ export async function accountRoutes(fastify: FastifyInstance): Promise<void> {
   const TokenInfo = Type.Object({
     id: Type.String(), kind: Type.String(), app_name: Type.String(), created_at: Type.Number(), expires_at: Type.Number(),
     session_bound: Type.Boolean({ description: "A page token of a signed-in owner's app pages; ends with that sign-in" }),
+    display_name: Type.Optional(Type.String({ description: "The app's name for people, when it is installed here" })),
   });
 
   app.get('/acctapi/tokens', {
     schema: { tags: ['account'], summary: 'Live app tokens and app passwords of the signed-in owner', response: { 200: Type.Object({ tokens: Type.Array(TokenInfo) }) } },
   }, async (request) => {
     const { userId } = await requireAccount(services, request);
-    const tokens = await services.tokens.listFor(userId);
-    return { tokens: tokens.map((t) => ({ id: t.id, kind: t.kind, app_name: t.appName, created_at: t.createdAt, expires_at: t.expiresAt, session_bound: t.sessionBound })) };
+    const [tokens, apps] = await Promise.all([services.tokens.listFor(userId), services.apps.list(userId)]);
+    const names = new Map(apps.map((a) => [a.appName, a.displayName]));
+    return {
+      tokens: tokens.map((t) => ({
+        id: t.id, kind: t.kind, app_name: t.appName, created_at: t.createdAt, expires_at: t.expiresAt, session_bound: t.sessionBound,
+        ...(names.get(t.appName) ? { display_name: names.get(t.appName) } : {}),
+      })),
+    };
   });
 
   app.delete('/acctapi/tokens/:id', {

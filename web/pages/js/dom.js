@@ -62,6 +62,13 @@ export function formatDate(ms) {
   return new Date(n).toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric' });
 }
 
+/** A date with its time, from epoch milliseconds: for moments near enough that the hour matters. */
+export function formatDateTime(ms) {
+  const n = Number(ms);
+  if (!Number.isFinite(n) || n <= 0) return '';
+  return new Date(n).toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit' });
+}
+
 /** Disables a button while a promise runs, so double clicks don't send twice. */
 export async function busy(button, work) {
   const hadFocus = document.activeElement === button;

@@ -2,7 +2,7 @@
 // elsewhere, each with a revoke button. Page tokens (session-bound) are left out:
 // they end when the owner signs out.
 import { api, redirectIfSignedOut } from '../api.js';
-import { byId, el, say, formatDate, refocus } from '../dom.js';
+import { byId, el, say, formatDate, formatDateTime, refocus } from '../dom.js';
 
 const KINDS = { app_password: 'App password, not used yet', app: 'App access' };
 
@@ -26,12 +26,15 @@ export function accessPanel() {
   }
 
   function row(token) {
-    const revoke = el('button', { type: 'button', className: 'button small danger', 'aria-label': `Revoke ${KINDS[token.kind] ?? token.kind} of ${token.app_name}` }, 'Revoke');
+    const name = token.display_name || token.app_name;
+    const revoke = el('button', { type: 'button', className: 'button small danger', 'aria-label': `Revoke ${KINDS[token.kind] ?? token.kind} of ${name}` }, 'Revoke');
     revoke.addEventListener('click', () => revokeToken(token, revoke));
-    const when = [`made ${formatDate(token.created_at)}`, `expires ${formatDate(token.expires_at)}`].join(' · ');
+    // Within two days the hour matters (a one-hour password): shown with its time.
+    const soon = Number(token.expires_at) - Date.now() < 2 * 24 * 3600 * 1000;
+    const when = [`made ${formatDate(token.created_at)}`, `expires ${soon ? formatDateTime(token.expires_at) : formatDate(token.expires_at)}`].join(' · ');
     return el('li', { 'data-token': token.id },
       el('span', { className: 'token-text' },
-        el('span', { className: 'app-id' }, token.app_name),
+        token.display_name ? el('span', { className: 'app-name' }, token.display_name, ' ', el('span', { className: 'app-id' }, token.app_name)) : el('span', { className: 'app-id' }, token.app_name),
         el('span', { className: 'muted small' }, `${KINDS[token.kind] ?? token.kind} · ${when}`)),
       revoke);
   }
