@@ -4,8 +4,12 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { Secret, TOTP } from 'otpauth';
+import jsqr from 'jsqr';
 import { startTestServer, TEST_PASSWORD, type TestServer } from '../helpers/server.js';
 import { browserSkipReason, launchBrowser, type LaunchedBrowser, collectPageErrors } from '../helpers/browser.js';
+
+// CommonJS whose types declare an ES default export: under Node's ESM interop the module itself is the function.
+const jsQR = jsqr as unknown as (typeof jsqr)['default'];
 
 /** Screenshots land here (git-ignored) for people to look at; tests don't compare them. */
 const SHOTS = path.join('test-results', 'screenshots');
@@ -72,6 +76,19 @@ describe('two-factor sign-in in a browser', { skip: browserSkipReason() }, () =>
     const uri = await page.textContent('#twofactor-uri');
     assert.match(uri ?? '', new RegExp(`^otpauth://totp/.*secret=${secret}`));
     assert.equal(await page.getAttribute('#twofactor-uri', 'href'), uri, 'the setup link is a link a phone can open');
+    // The QR code a phone scans says the same link: read back from the pixels the browser drew.
+    await page.waitForFunction(() => (document.querySelector('#twofactor-qr') as HTMLImageElement | null)?.complete === true);
+    const pixels = await page.evaluate(() => {
+      const img = document.querySelector('#twofactor-qr') as HTMLImageElement;
+      const canvas = document.createElement('canvas');
+      canvas.width = img.naturalWidth * 2;
+      canvas.height = img.naturalHeight * 2;
+      const g = canvas.getContext('2d')!;
+      g.drawImage(img, 0, 0, canvas.width, canvas.height);
+      return { width: canvas.width, height: canvas.height, data: Array.from(g.getImageData(0, 0, canvas.width, canvas.height).data) };
+    });
+    const scanned = jsQR(Uint8ClampedArray.from(pixels.data), pixels.width, pixels.height);
+    assert.equal(scanned?.data, uri);
     await page.locator('#twofactor-panel').screenshot({ path: path.join(SHOTS, 'twofactor-setup.png') });
 
     await page.fill('#twofactor-code', '12345');

@@ -32,6 +32,7 @@ async function enrol(userId: string): Promise<Enrolled> {
   const setup = await post('/acctapi/2fa/setup', {}, cookie);
   assert.equal(setup.statusCode, 200, setup.body);
   const { secret } = setup.json();
+  assert.match(setup.json().qr_svg, /^<svg[^>]*>.*<\/svg>$/s, 'the setup link comes as a QR code too');
   const at = Date.now();
   const confirm = await post('/acctapi/2fa/confirm', { code: codeAt(secret, at) }, cookie);
   assert.equal(confirm.statusCode, 200, confirm.body);

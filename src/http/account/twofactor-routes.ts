@@ -33,14 +33,19 @@ export async function twoFactorRoutes(fastify: FastifyInstance): Promise<void> {
     config: limited,
     schema: {
       tags: ['account'], summary: 'Start two-factor set-up: a new secret, pending until confirmed',
-      response: { 200: Type.Object({ secret: Type.String(), otpauth_uri: Type.String() }) },
+      response: { 200: Type.Object({
+        secret: Type.String(), otpauth_uri: Type.String(),
+        qr_svg: Type.String({ description: 'The otpauth URI as a QR code (SVG), for a phone to scan' }),
+      }) },
     },
   }, async (request) => {
     const { user } = await requireOwner(services, request);
     // The issuer names this server in the authenticator app, beside the user id.
     const issuer = `freehold (${new URL(services.config.publicUrl).host})`;
     const { secret, uri } = await services.twoFactor.beginSetup(user.userId, issuer);
-    return { secret, otpauth_uri: uri };
+    // Loaded on use: set-up is rare, and the server does not hold the encoder in memory otherwise.
+    const { renderSVG } = await import('uqr');
+    return { secret, otpauth_uri: uri, qr_svg: renderSVG(uri, { border: 4, pixelSize: 6 }) };
   });
 
   app.post('/acctapi/2fa/confirm', {

@@ -19,6 +19,7 @@ export function twoFactorPanel() {
   const on = byId('twofactor-on');
   const message = byId('twofactor-status');
   const secretOut = byId('twofactor-secret');
+  const qrOut = byId('twofactor-qr');
   const uriOut = byId('twofactor-uri');
   const confirmCode = byId('twofactor-code');
   const regenCode = byId('twofactor-regen-code');
@@ -68,7 +69,10 @@ export function twoFactorPanel() {
     status(message, '', '');
     await busy(event.currentTarget, async () => {
       try {
-        const { secret, otpauth_uri: uri } = await api('/acctapi/2fa/setup', { method: 'POST' });
+        const { secret, otpauth_uri: uri, qr_svg: qr } = await api('/acctapi/2fa/setup', { method: 'POST' });
+        // The server drew it (SVG text); shown as an image, so none of it runs as part of the page.
+        qrOut.src = typeof qr === 'string' && qr.startsWith('<svg') ? `data:image/svg+xml;base64,${btoa(qr)}` : '';
+        qrOut.hidden = !qrOut.src;
         secretOut.textContent = grouped(secret);
         secretOut.dataset.secret = secret;
         uriOut.textContent = uri;
@@ -90,6 +94,7 @@ export function twoFactorPanel() {
     secretOut.textContent = '';
     uriOut.textContent = '';
     uriOut.removeAttribute('href');
+    qrOut.removeAttribute('src');
     view('off');
   });
 
@@ -107,6 +112,7 @@ export function twoFactorPanel() {
         secretOut.textContent = '';
         uriOut.textContent = '';
         uriOut.removeAttribute('href');
+        qrOut.removeAttribute('src');
         state.textContent = 'On';
         state.classList.remove('badge-off');
         summary.textContent = 'Signing in now asks for a code from your authenticator app.';
