@@ -64,6 +64,15 @@ export async function api(path, { method = 'GET', body } = {}) {
  */
 export function redirectIfSignedOut(err) {
   if (!(err instanceof ApiError) || err.status !== 401) return false;
-  location.assign(`/signin?next=${encodeURIComponent(location.pathname)}&reason=ended`);
+  // The owner is signing out here: calls still under way end with 401, and the sign-out
+  // goes to the sign-in page itself, without "your session ended".
+  if (!signingOut) location.assign(`/signin?next=${encodeURIComponent(location.pathname)}&reason=ended`);
   return true;
+}
+
+let signingOut = false;
+
+/** Marks the page as signing out (true) or not (false: the sign-out failed). */
+export function setSigningOut(on) {
+  signingOut = on;
 }

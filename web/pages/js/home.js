@@ -1,5 +1,5 @@
 // The owner's home page: wires the panels together once the session is known.
-import { ApiError, api, redirectIfSignedOut } from './api.js';
+import { ApiError, api, redirectIfSignedOut, setSigningOut } from './api.js';
 import { byId, say } from './dom.js';
 import { appsPanel } from './home/apps.js';
 import { installPanel } from './home/install.js';
@@ -55,12 +55,14 @@ async function main() {
 async function signOut() {
   const button = byId('signout');
   button.disabled = true;
+  setSigningOut(true);
   try {
     await api('/acctapi/logout', { method: 'POST' });
   } catch (err) {
     // Signed out already (another tab, an expired session): the sign-in page is right.
     // Otherwise the session may still be live, and on a shared computer that matters.
     if (!(err instanceof ApiError) || err.status !== 401) {
+      setSigningOut(false);
       button.disabled = false;
       say(byId('apps-error'), `Could not sign you out (${err.message.replace(/[.\s]+$/, '')}). Try again.`);
       byId('apps-error').scrollIntoView({ block: 'center' });
