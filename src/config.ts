@@ -167,6 +167,19 @@ function publicUrl({ value, source }: Setting, fallback: string): string {
   return url.replace(/\/+$/, '');
 }
 
+/**
+ * The log level of one-shot commands (`freehold user add`, `import`, …): the configured
+ * one when set (environment or file), else `warn`, so that a command's own output is not
+ * buried under the server's `info` lines.
+ */
+export function commandLogLevel(env: NodeJS.ProcessEnv = process.env): string {
+  const fromEnv = env.FREEHOLD_LOG_LEVEL;
+  if (fromEnv !== undefined && fromEnv !== '') return oneOf({ value: fromEnv, source: 'FREEHOLD_LOG_LEVEL' }, LOG_LEVELS, 'warn');
+  const fromFile = readFileConfig(env).logLevel;
+  const fileName = env.FREEHOLD_CONFIG ?? 'freehold.config.json';
+  return oneOf({ value: fromFile === undefined || fromFile === null ? undefined : String(fromFile), source: `logLevel in ${fileName}` }, LOG_LEVELS, 'warn');
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
   const fileName = env.FREEHOLD_CONFIG ?? 'freehold.config.json';
   const file = readFileConfig(env);

@@ -1,11 +1,11 @@
-import { loadConfig } from '../config.js';
+import { commandLogLevel, loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
 import { createServices, type Services } from '../core/services.js';
 
 /** Opens the configured stores for a one-shot command, and always closes them. */
 export async function withServices<T>(fn: (services: Services) => Promise<T>): Promise<T> {
   const config = loadConfig();
-  const services = await createServices(config, createLogger(process.env.FREEHOLD_LOG_LEVEL ?? 'warn'));
+  const services = await createServices(config, createLogger(commandLogLevel()));
   try {
     return await fn(services);
   } finally {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '../../src/config.js';
+import { commandLogLevel, loadConfig } from '../../src/config.js';
 
 const noFile = { FREEHOLD_CONFIG: '' };
 
@@ -42,6 +42,22 @@ test("a bad value in the config file is named as the file's key, and the environ
     assert.throws(() => loadConfig({ FREEHOLD_CONFIG: file, PORT: '8080', FREEHOLD_TRUST_PROXY: 'false' }), { message: /^appOrigins in .* must be subdomain or path, got x$/ });
     const ok = loadConfig({ FREEHOLD_CONFIG: file, PORT: '8080', FREEHOLD_APP_ORIGINS: 'path', FREEHOLD_TRUST_PROXY: 'false' });
     assert.deepEqual([ok.port, ok.appOrigins, ok.trustProxy, ok.logLevel], [8080, 'path', 0, 'debug']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('one-shot commands log at warn unless a level is configured, in the environment or the file', () => {
+  assert.equal(commandLogLevel({ FREEHOLD_CONFIG: '' }), 'warn');
+  assert.equal(commandLogLevel({ FREEHOLD_CONFIG: '', FREEHOLD_LOG_LEVEL: 'debug' }), 'debug');
+  const dir = mkdtempSync(path.join(tmpdir(), 'freehold-config-'));
+  try {
+    const file = path.join(dir, 'freehold.config.json');
+    writeFileSync(file, JSON.stringify({ logLevel: 'error' }));
+    assert.equal(commandLogLevel({ FREEHOLD_CONFIG: file }), 'error');
+    assert.equal(commandLogLevel({ FREEHOLD_CONFIG: file, FREEHOLD_LOG_LEVEL: 'info' }), 'info');
+    writeFileSync(file, JSON.stringify({ logLevel: 'loud' }));
+    assert.throws(() => commandLogLevel({ FREEHOLD_CONFIG: file }), { message: /^logLevel in .* must be fatal, error, warn, info, debug, trace or silent, got loud$/ });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
