@@ -259,11 +259,14 @@ test('a move killed with SIGKILL mid-way finishes on rerun with nothing lost or 
 
     const second = cli(args);
     let out = '';
+    let err = '';
     second.stdout.on('data', (d: Buffer) => { out += d; });
-    second.stderr.resume();
+    second.stderr.on('data', (d: Buffer) => { err += d; });
     const code = await new Promise<number | null>((resolve) => second.once('exit', resolve));
     assert.equal(code, 0, out);
     assert.match(out, /verified/);
+    // The killed run's lease is still live when the rerun starts: it says what it waits for.
+    assert.match(err, /^waiting for an earlier run to let go: 0\/1$/m);
 
     const after = await createServices(loadConfig(env), createLogger('silent'));
     try {

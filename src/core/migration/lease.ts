@@ -22,15 +22,23 @@ interface Lease extends StoredRecord {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Runs `work` holding the owner's migration lease; waits up to `waitMs` for another run's to lapse, then refuses. */
-export async function withMigrationLease<T>(host: RecordStore, owner: string, waitMs: number, work: () => Promise<T>): Promise<T> {
+/**
+ * Runs `work` holding the owner's migration lease; waits up to `waitMs` for another run's
+ * to lapse (telling `onWait` once, so a person is not left looking at nothing), then refuses.
+ */
+export async function withMigrationLease<T>(host: RecordStore, owner: string, waitMs: number, work: () => Promise<T>, onWait?: () => void): Promise<T> {
   const run = newSecret(12);
   const give = Date.now() + waitMs;
+  let told = false;
   for (;;) {
     const now = Date.now();
     const held = (await host.get(SYSTEM_OWNER, LEASE_TABLE, owner)) as Lease | null;
     if (held && held.expires_at > now) {
       if (now >= give) throw new FreeholdError('conflict', `Another move of ${owner} is running; let it finish (or stop it) first`);
+      if (!told) {
+        told = true;
+        onWait?.();
+      }
       await sleep(Math.max(1, Math.min(1_000, held.expires_at - now + 50, give - now)));
       continue;
     }

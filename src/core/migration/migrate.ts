@@ -11,7 +11,7 @@ export interface MigrateTarget {
 }
 
 export interface MigrateOptions {
-  onProgress?: (p: CopyProgress | { phase: 'freeze' | 'switch'; done: number; total: number }) => void;
+  onProgress?: (p: CopyProgress | { phase: 'freeze' | 'switch' | 'waiting for an earlier run to let go'; done: number; total: number }) => void;
   /** How long to wait after making the owner read-only, so every process has seen it (ms). */
   propagationMs: number;
   /** How long to wait for another run's lease on this owner to lapse before refusing (ms; default 20 s). */
@@ -42,7 +42,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * without losing or duplicating anything.
  */
 export async function migrateOwner(stores: StoreRegistry, owner: string, asked: MigrateTarget, opts: MigrateOptions): Promise<MigrateResult> {
-  return withMigrationLease(stores.host, owner, opts.leaseWaitMs ?? LEASE_WAIT_MS, () => migrateLeased(stores, owner, asked, opts));
+  return withMigrationLease(stores.host, owner, opts.leaseWaitMs ?? LEASE_WAIT_MS, () => migrateLeased(stores, owner, asked, opts),
+    // A rerun right after a killed run waits for the dead run's lease to lapse (up to 15 s): say so.
+    () => opts.onProgress?.({ phase: 'waiting for an earlier run to let go', done: 0, total: 1 }));
 }
 
 /**
