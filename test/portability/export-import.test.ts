@@ -554,6 +554,11 @@ describe('grants, quotas and concurrency across export and import', () => {
       await fresh.addUser(USER);
       await assert.rejects(importOwner(fresh.services, USER, await writeZip(patched, { manifest: 'recompute' })), /a grant's requestor_app and name must be those of its _id/);
       assert.deepEqual(await fresh.services.stores.records(USER).listTables(USER), [], 'nothing written');
+      // A decision must be one: `granted` true or false, nothing in between.
+      const vague = { _id: `${APP}/zz_vague`, _date_created: 1, _date_modified: 1, requestor_app: APP, name: 'zz_vague', granted: 'yes' };
+      const patched2 = items.map((i) => i.name === table ? { ...i, data: Buffer.concat([i.data, Buffer.from(`${JSON.stringify(vague)}\n`)]) } : i);
+      await assert.rejects(importOwner(fresh.services, USER, await writeZip(patched2, { manifest: 'recompute' })), /a grant's granted must be true or false/);
+      assert.deepEqual(await fresh.services.stores.records(USER).listTables(USER), [], 'nothing written');
     } finally {
       await fresh.close();
     }

@@ -129,6 +129,10 @@ export function parseRecordLine(line: Buffer, e: ArchiveEntry, table: string, li
     // The id says which app's grant this is; the fields say which app it applies to: they must agree.
     throw invalid(e.name, `line ${lineNo}: a grant's requestor_app and name must be those of its _id`);
   }
+  if (table === OwnerTable.permissions && (typeof r.granted !== 'boolean' || (r.scope !== undefined && typeof r.scope !== 'string'))) {
+    // Read as "granted" only when exactly true: anything else stored would look like a decision nobody made.
+    throw invalid(e.name, `line ${lineNo}: a grant's granted must be true or false (and its scope, when there, text)`);
+  }
   if (!table.startsWith('system.')) {
     const fileRecord = filesTableApp(table) !== null;
     for (const key of Object.keys(r)) {
