@@ -101,8 +101,11 @@ describe('authorizing an app served elsewhere, in a browser', { skip: browserSki
   });
 
   test('deny sends the app access_denied and no code', async () => {
+    // Installed here, the app is named as the owner knows it, beside the id asked for.
+    await server.services.apps.install(USER, { folder: path.join('test', 'fixtures', 'apps', APP) });
     await page.goto(authorizeUrl(pkce().challenge));
     await page.waitForSelector('#authorize-ask:not([hidden])');
+    assert.equal(await page.textContent('#authorize-app'), `Notes (${APP})`);
     await page.click('#authorize-deny');
     await page.waitForURL(new RegExp(`^${callbackUri.replace(/[.?]/g, '\\$&')}\\?`));
     const answer = received.at(-1)!;

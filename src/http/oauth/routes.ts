@@ -78,13 +78,18 @@ export async function oauthRoutes(fastify: FastifyInstance): Promise<void> {
       body: AuthorizationFields,
       response: { 200: Type.Object({
         app_name: Type.String(), redirect_to: Type.String(), redirect: Type.Optional(Type.String()),
+        display_name: Type.Optional(Type.String({ description: "The app's name for people, when it is installed here" })),
       }) },
     },
   }, async (request, reply) => {
     const owner = await requireOwner(services, request);
     const { approve, ...params } = request.body;
     const asked = checkAuthorization(params);
-    const shown = { app_name: asked.appName, redirect_to: describeRedirect(asked.redirectUri) };
+    const installed = await services.apps.get(owner.user.userId, asked.appName);
+    const shown = {
+      app_name: asked.appName, redirect_to: describeRedirect(asked.redirectUri),
+      ...(installed?.displayName ? { display_name: installed.displayName } : {}),
+    };
     if (approve === undefined) return shown;
     reply.header('Cache-Control', 'no-store');
     if (!approve) return { ...shown, redirect: redirectWith(asked.redirectUri, { error: 'access_denied', state: asked.state }) };

@@ -28,7 +28,8 @@ async function answer(approve) {
 async function show() {
   try {
     const shown = await api('/oauth/authorize', { method: 'POST', body: request });
-    byId('authorize-app').textContent = shown.app_name;
+    // The name people know, beside the id the request gave (which is what is granted).
+    byId('authorize-app').textContent = shown.display_name ? `${shown.display_name} (${shown.app_name})` : shown.app_name;
     byId('authorize-to').textContent = shown.redirect_to;
     ask.hidden = false;
     allow.addEventListener('click', () => void answer(true));
