@@ -119,6 +119,16 @@ describe('two-factor sign-in in a browser', { skip: browserSkipReason() }, () =>
     await signInWithPassword();
     assert.equal(await page.isVisible('#password'), false, 'the password step is put away');
     await page.screenshot({ path: path.join(SHOTS, 'signin-code.png'), fullPage: true });
+    // A way back to the name and password, without reloading.
+    await page.click('#other-account');
+    await page.waitForSelector('#code-step', { state: 'hidden' });
+    assert.equal(await page.isVisible('#password'), true);
+    assert.equal(await page.inputValue('#password'), '', 'the password is not kept for someone else');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'user_id');
+    assert.equal(await page.textContent('#signin'), 'Sign in');
+    await page.fill('#password', TEST_PASSWORD);
+    await page.click('#signin');
+    await page.waitForSelector('#code-step:not([hidden])');
 
     const next = codeAt(secret, confirmedAt + 30_000);
     await page.fill('#totp', next === '000000' ? '111111' : '000000');

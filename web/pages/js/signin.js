@@ -22,6 +22,7 @@ const switchFactor = byId('use-recovery');
 
 let askingCode = false;
 let useRecovery = false;
+const initialLead = lead.textContent;
 
 function showCodeStep() {
   askingCode = true;
@@ -48,6 +49,21 @@ if (new URLSearchParams(location.search).get('reason') === 'ended') {
 switchFactor.addEventListener('click', () => {
   say(error, '');
   showFactor(!useRecovery);
+});
+
+// Back from the code step to the name and password (another account, a mistyped name).
+byId('other-account').addEventListener('click', () => {
+  askingCode = false;
+  say(error, '');
+  totpInput.value = '';
+  recoveryInput.value = '';
+  passwordInput.value = '';
+  codeStep.hidden = true;
+  passwordStep.hidden = false;
+  lead.textContent = initialLead;
+  button.textContent = 'Sign in';
+  userInput.select();
+  userInput.focus();
 });
 
 /** The body to send: the password, plus the code when this is the second step. */
