@@ -223,6 +223,8 @@ describe('owner pages in a browser', { skip: browserSkipReason() }, () => {
     await page.selectOption('#app-password-expiry', '3600000');
     await page.click('#generate-app-password');
     await page.waitForSelector('#app-password-result:not([hidden])');
+    // The notes app is not installed yet: the page says the password is for an app running elsewhere.
+    assert.equal(await page.isVisible('#app-password-elsewhere'), true);
     const value = (await page.textContent('#app-password-value')) ?? '';
     assert.ok(value.length >= 16, 'a real password is shown');
     await shot('home');
@@ -275,6 +277,12 @@ describe('owner pages in a browser', { skip: browserSkipReason() }, () => {
     await page.click(`${row} button`);
     await page.waitForFunction((sel) => /Not allowed/.test(document.querySelector(sel)?.textContent ?? ''), row);
     assert.equal(await server.services.permissions.isGranted(ADMIN, 'com.example.notes', 'publish_posts'), false);
+
+    // Now installed: a password for it carries no "running elsewhere" note.
+    await page.fill('#app-password-app', 'com.example.notes');
+    await page.click('#generate-app-password');
+    await page.waitForSelector('#app-password-result:not([hidden])');
+    assert.equal(await page.isVisible('#app-password-elsewhere'), false);
   });
 
   test('removing an app takes its access from elsewhere off the list at once', async () => {

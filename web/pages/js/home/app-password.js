@@ -1,11 +1,7 @@
 // "App password": makes a one-time password an app running elsewhere trades for
 // a token at /oauth/token. It is shown once, so it gets a copy button.
 import { api, redirectIfSignedOut } from '../api.js';
-import { byId, el, say, busy } from '../dom.js';
-
-function formatDateTime(ms) {
-  return new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-}
+import { byId, el, say, busy, formatDateTime } from '../dom.js';
 
 /** @param {{onMade?: () => void}} [hooks]  told when a password was made */
 export function appPasswordPanel({ onMade } = {}) {
@@ -18,6 +14,9 @@ export function appPasswordPanel({ onMade } = {}) {
   const result = byId('app-password-result');
   const value = byId('app-password-value');
   const copy = byId('copy-app-password');
+  const elsewhere = byId('app-password-elsewhere');
+  /** The installed apps' names: a password for another name is for an app running elsewhere (or a typo). */
+  let installed = new Set();
 
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -45,6 +44,7 @@ export function appPasswordPanel({ onMade } = {}) {
   function show(appName, password, expiresAt) {
     byId('app-password-for').textContent = appName;
     byId('app-password-expires').textContent = formatDateTime(expiresAt);
+    elsewhere.hidden = installed.has(appName);
     value.textContent = password;
     copy.textContent = 'Copy';
     result.hidden = false;
@@ -68,6 +68,7 @@ export function appPasswordPanel({ onMade } = {}) {
   return {
     /** Offers the installed apps as suggestions; any app name may still be typed. */
     setApps(apps) {
+      installed = new Set(apps.map((a) => a.app_name));
       suggestions.replaceChildren(...apps.map((a) => el('option', { value: a.app_name, label: a.display_name || a.app_name })));
     },
   };
