@@ -1,7 +1,7 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -506,9 +506,17 @@ describe('grants, quotas and concurrency across export and import', () => {
     const read = async (id: string) => source.services.stores.records(USER).get(USER, APP, id);
     const photo = async () => (await source.app.inject({ method: 'GET', url: `/feps/userfiles/${APP}/${USER}/photo.bin`, headers: auth })).rawPayload;
     const editedNow = await read(edited);
+    // The app was updated since, too.
+    const v2 = mkdtempSync(path.join(tmpdir(), 'freehold-notes-v2-'));
+    cpSync(path.join(FIXTURES, APP), v2, { recursive: true });
+    const manifestFile = path.join(v2, 'manifest.json');
+    writeFileSync(manifestFile, JSON.stringify({ ...JSON.parse(readFileSync(manifestFile, 'utf8')), version: '2.0.0' }));
+    await source.services.apps.install(USER, { folder: v2 });
+    rmSync(v2, { recursive: true, force: true });
 
     const merged = await importOwner(source.services, USER, older);
-    assert.equal(merged.recordsNewerKept, 2, 'the edited record and the re-uploaded file\'s record');
+    assert.equal(merged.recordsNewerKept, 3, "the edited record, the re-uploaded file's record and the updated app");
+    assert.equal((await source.services.apps.get(USER, APP))?.version, '2.0.0', 'the app is not taken back to the archive\'s version');
     assert.equal(merged.recordsWritten, 1, 'only the deleted record comes back');
     assert.deepEqual(await read(edited), editedNow, 'the newer record stays, dates and all');
     assert.equal((await read(removed))?.v, 'gone');
@@ -517,6 +525,7 @@ describe('grants, quotas and concurrency across export and import', () => {
 
     const restored = await importOwner(source.services, USER, older, undefined, undefined, { replaceNewer: true });
     assert.equal(restored.recordsNewerKept, 0);
+    assert.equal((await source.services.apps.get(USER, APP))?.version, '1.0.0', 'a restore brings the app of then back');
     assert.equal((await read(edited))?.v, 'old');
     assert.notDeepEqual(await photo(), newBytes, 'a restore brings the old bytes back');
     assert.equal((await photo()).length, 200_000);

@@ -147,11 +147,22 @@ async function userFileType(services: Services, owner: string, app: string, path
  * one, never a mix), then removes the old files. An app whose live install already
  * has the same files keeps it, so a repeated import changes nothing.
  */
-async function writeApp(services: Services, owner: string, a: OpenArchive, plan: AppPlan, meter: ProgressMeter, c: Counters): Promise<void> {
+async function writeApp(services: Services, owner: string, a: OpenArchive, plan: AppPlan, meter: ProgressMeter, c: Counters,
+  opts: ImportOptions): Promise<void> {
   const records = services.stores.records(owner);
   const blobs = services.stores.blobs(owner);
   const manifest = plan.manifest!;
   const previous = await records.get(owner, OwnerTable.apps, plan.app);
+  if (previous && !opts.replaceNewer && previous._date_modified > plan.record!._date_modified) {
+    // Installed or updated here since the archive was made: an older archive does not take the app back.
+    c.recordsNewerKept++;
+    for (const f of plan.files) {
+      meter.startEntry(f.name);
+      meter.bytes(f.size);
+      meter.endEntry();
+    }
+    return;
+  }
   const previousInstall = typeof previous?.install_id === 'string' ? previous.install_id : null;
   let installId: string;
   if (previousInstall && await sameInstall(services, owner, plan, previousInstall)) {
@@ -241,7 +252,7 @@ async function writeArchive(services: Services, owner: string, a: OpenArchive, p
     else c.blobsUnchanged++;
     meter.endEntry();
   }
-  for (const app of plan.apps.values()) await writeApp(services, owner, a, app, meter, c);
+  for (const app of plan.apps.values()) await writeApp(services, owner, a, app, meter, c, opts);
   for (const e of a.entries) {
     // Entries with nothing of their own to write (the apps table is written by writeApp), counted so progress ends at 100%.
     if (e.kind.kind !== 'side' && !(e.kind.kind === 'table' && e.kind.table === OwnerTable.apps)) continue;
