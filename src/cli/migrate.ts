@@ -19,8 +19,10 @@ export function migrateCommand(program: Command): void {
       await withServices(async (s) => {
         if (!(await s.accounts.get(opts.user))) throw new Error(`no user ${opts.user}`);
         const moving = opts.records !== undefined || opts.blobs !== undefined;
+        const given = [opts.records !== undefined && '--records', opts.blobs !== undefined && '--blobs', opts.confirm && '--confirm', opts.abort && '--abort']
+          .filter((f): f is string => typeof f === 'string');
         if ((opts.abort && opts.confirm) || ((opts.abort || opts.confirm) && moving)) {
-          throw new Error('give one of: a target (--records and/or --blobs), --confirm or --abort');
+          throw new Error(`${given.join(' and ')} cannot go together: give one of a target (--records and/or --blobs), --confirm or --abort`);
         }
         if (!moving && !opts.abort && !opts.confirm && !s.stores.storageOf(opts.user).target) {
           throw new Error('say where to move: --records <url> and/or --blobs <url> (or --confirm, --abort)');

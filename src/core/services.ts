@@ -52,7 +52,10 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
   const apps = new AppService(stores, tokens, config);
   const permissions = new PermissionService(stores, apps);
   // An app reaches another app's tables only as far as the owner's grants say (table-grants.ts).
-  const recordService = new RecordService(stores, (ownerId, appName) => permissions.list(ownerId, appName));
+  const recordService = new RecordService(stores, {
+    grantsOf: (ownerId, appName) => permissions.list(ownerId, appName),
+    installedApps: async (ownerId) => (await apps.list(ownerId)).map((a) => a.appName),
+  });
   const services: Services = {
     config,
     log,

@@ -52,10 +52,11 @@ test('migrate says what is missing or contradictory in its flags, and changes no
   const none = cli(['migrate', '--user', 'alice']);
   assert.notEqual(none.status, 0);
   assert.match(none.stderr, /say where to move: --records <url> and\/or --blobs <url>/);
-  for (const args of [['--confirm', '--abort'], ['--confirm', '--records', 'sqlite:x.db'], ['--abort', '--blobs', 'fs:x']]) {
+  for (const [args, named] of [[['--confirm', '--abort'], '--confirm and --abort'], [['--confirm', '--records', 'sqlite:x.db'], '--records and --confirm'],
+    [['--abort', '--blobs', 'fs:x'], '--blobs and --abort']] as const) {
     const both = cli(['migrate', '--user', 'alice', ...args]);
     assert.notEqual(both.status, 0, args.join(' '));
-    assert.match(both.stderr, /give one of: a target \(--records and\/or --blobs\), --confirm or --abort/);
+    assert.equal(both.stderr, `freehold: ${named} cannot go together: give one of a target (--records and/or --blobs), --confirm or --abort\n`);
   }
   assert.match(cli(['user', 'list']).stdout, /^alice\tadmin$/m);
 });

@@ -23,7 +23,7 @@ function viewerFolder(): string {
       { name: 'read_notes', type: 'read_all', table_id: NOTES },
       { name: 'add_posts', type: 'write_own', table_id: POSTS },
       { name: 'edit_notes', type: 'write_all', table_id: NOTES },
-      { name: 'notes_files', type: 'read_all', table_id: `${NOTES}.files` },
+      { name: 'notes_files', type: 'write_all', table_id: [`${NOTES}.files`, `${NOTES}.Files`, 'dev.ceps.messages.gotx'] },
     ],
   }));
   return dir;
@@ -67,9 +67,11 @@ forEachRecordBackend('an app reaches another app\'s tables only as the owner gra
     assert.equal((await call(viewer, 'POST', `/ceps/write/${NOTES}`, { title: 'theirs' })).status, 403);
     assert.equal((await call(viewer, 'PUT', `/ceps/update/${NOTES}/${note}`, { title: 'changed' })).status, 403);
     assert.equal((await call(viewer, 'DELETE', `/ceps/delete/${NOTES}/${note}`)).status, 403);
-    // Another app's file records are never reached through a grant, even one naming them.
+    // Another app's file records (in any spelling) and the server's tables are never reached through a grant, even one naming them.
     await grant('notes_files', 'Accept');
     assert.equal((await call(viewer, 'GET', `/ceps/query/${NOTES}.files`)).status, 403);
+    assert.equal((await call(viewer, 'POST', `/ceps/write/${NOTES}.Files`, { x: 1 })).status, 403);
+    assert.equal((await call(viewer, 'POST', '/ceps/write/dev.ceps.messages.gotx', { x: 1 })).status, 403);
 
     await grant('read_notes', 'Deny');
     assert.equal((await call(viewer, 'GET', `/ceps/read/${NOTES}/${note}`)).status, 403);
@@ -91,7 +93,13 @@ forEachRecordBackend('an app reaches another app\'s tables only as the owner gra
     assert.equal((await call(viewer, 'PUT', `/feps/update/${POSTS}/${theirs}`, { title: 'taken over' })).status, 404);
     assert.equal((await call(viewer, 'DELETE', `/ceps/delete/${POSTS}/${theirs}`)).status, 404);
     assert.deepEqual((await call(viewer, 'PUT', `/feps/update/${POSTS}`, { q: {}, keys: { seen: true } })).body, { nModified: 1 });
-    assert.equal((await call(viewer, 'POST', `/feps/write/${POSTS}/${theirs}?upsert=true`, { title: 'taken over' })).status, 404);
+    // Ids of its choosing would tell it which ids exist among the records it cannot see: the server chooses them.
+    for (const [url, body] of [[`/feps/write/${POSTS}/${theirs}?upsert=true`, { title: 'taken over' }], [`/feps/write/${POSTS}/${theirs}`, { title: 'x' }],
+      [`/feps/write/${POSTS}`, { _id: theirs, title: 'x' }], [`/feps/write/${POSTS}/no-such-id?upsert=true`, { title: 'x' }]] as const) {
+      const res = await call(viewer, 'POST', url, body);
+      assert.equal(res.status, 403, url);
+      assert.match(String(res.body.message), /get their ids from the server/);
+    }
     assert.equal((await call(viewer, 'PUT', `/ceps/update/${POSTS}/${mine}`, { title: 'edited' })).status, 200);
     const after = await s.services.stores.records(USER).get(USER, POSTS, mine);
     assert.deepEqual([after?.title, after?._created_by_app], ['edited', VIEWER], 'a full update keeps who added it');
@@ -106,7 +114,20 @@ forEachRecordBackend('an app reaches another app\'s tables only as the owner gra
     assert.equal((await call(viewer, 'PUT', `/ceps/update/${NOTES}/${note}`, { title: 'edited by viewer' })).status, 200);
     assert.equal((await call(viewer, 'GET', `/ceps/read/${NOTES}/${note}`)).body.title, 'edited by viewer');
     assert.equal((await call(viewer, 'DELETE', `/ceps/delete/${NOTES}/${note}`)).status, 200);
+    // With write_all it may choose ids.
+    assert.equal((await call(viewer, 'POST', `/feps/write/${NOTES}/chosen-by-viewer`, { title: 'z' })).status, 200);
     await grant('edit_notes', 'Deny');
     assert.equal((await call(viewer, 'POST', `/ceps/write/${NOTES}`, { title: 'y' })).status, 403);
+  });
+
+  test("a removed app's tables are out of every grant's reach, so nothing is added to its kept data unseen", async () => {
+    await grant('read_notes', 'Accept');
+    await grant('edit_notes', 'Accept');
+    assert.equal((await call(viewer, 'GET', `/ceps/query/${NOTES}`)).status, 200);
+    await s.services.apps.remove(USER, NOTES, { deleteData: false });
+    assert.equal((await call(viewer, 'GET', `/ceps/query/${NOTES}`)).status, 403);
+    const write = await call(viewer, 'POST', `/ceps/write/${NOTES}`, { title: 'unseen' });
+    assert.equal(write.status, 403);
+    assert.match(String(write.body.message), /no app installed here keeps it/);
   });
 });

@@ -83,6 +83,17 @@ export class RecordService {
     return { granted: true, ...(granted.addedBy ? { addedBy: granted.addedBy } : {}) };
   }
 
+  /**
+   * Through write_own alone, records get ids from the server: with an id of its choosing,
+   * the answer (a conflict, or an upsert's 404 against a create) would tell the app which
+   * ids exist among the records it may not see.
+   */
+  private async refuseChosenIdUnderWriteOwn(access: Access, table: string): Promise<void> {
+    if ((await this.reach(access, table, 'change', 'write')).addedBy !== undefined) {
+      throw new FreeholdError('forbidden', `Records added to ${table} through a write_own permission get their ids from the server`);
+    }
+  }
+
   /** For write_own: the record must be one the app added; any other "does not exist" for it. */
   private async assertAdded(reach: Reach, access: Access, table: string, id: string): Promise<void> {
     if (reach.addedBy === undefined) return;
@@ -93,6 +104,7 @@ export class RecordService {
   /** CEPS write (server id) and FEPS write with a client id. */
   async create(access: Access, table: string, body: unknown, id?: string): Promise<WriteResult> {
     const reach = await this.reach(access, table, 'create', 'write');
+    if (reach.granted && id !== undefined) await this.refuseChosenIdUnderWriteOwn(access, table);
     const fields = cleanClientRecord(body);
     const now = Date.now();
     const record: StoredRecord = { ...fields, _id: id === undefined ? newRecordId() : assertRecordId(id), _date_created: now, _date_modified: now };
@@ -144,14 +156,11 @@ export class RecordService {
   /** FEPS write with `upsert`: replaces the record if it exists, else creates it with this id. */
   async upsert(access: Access, table: string, id: string, body: unknown, replaceAll: boolean): Promise<WriteResult> {
     const reach = await this.reach(access, table, 'create', 'write');
+    // An upsert names its id: through write_own alone, refused whatever is there (see refuseChosenIdUnderWriteOwn).
+    if (reach.granted) await this.refuseChosenIdUnderWriteOwn(access, table);
     const fields = cleanClientRecord(body);
     const store = this.stores.records(access.ownerId);
     const existing = await store.get(access.ownerId, table, assertRecordId(id));
-    if (existing && reach.granted) {
-      // Changing what is there takes more than adding: write_all, or write_own on a record it added.
-      const change = await this.reach(access, table, 'change', 'write');
-      if (change.addedBy !== undefined && existing._created_by_app !== change.addedBy) throw new FreeholdError('not_found', 'No such record');
-    }
     if (!existing) {
       try {
         // A partial upsert that creates sets its dotted keys as nested fields too, as `$set` with upsert does.

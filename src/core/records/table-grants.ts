@@ -1,5 +1,5 @@
 import { FreeholdError } from '../errors.js';
-import { filesTableApp, parseAppTable } from '../names.js';
+import { isReservedCollection, parseAppTable } from '../names.js';
 import type { Condition } from '../../query/types.js';
 import type { Access } from './access.js';
 
@@ -15,9 +15,12 @@ import type { Access } from './access.js';
  * - `write_all`: reads, adds, changes and deletes any record.
  *
  * Grants are read fresh on every such request, so taking one back takes effect at once.
- * Never through a grant: another app's file records (their bytes are the upload routes'
- * business), the server's own tables (`dev.ceps.*`), and other owners' data (sharing
- * between people is a separate feature).
+ * The table must belong to an app installed here: once that app is removed, its tables
+ * (kept data, listed and deletable on the home page) are out of every grant's reach, so
+ * nothing can be added to them unseen. Never through a grant: another app's server-kept
+ * collections (`files`, `jobs`, … in any case), the server's own tables (`dev.ceps.*`),
+ * and other owners' data (sharing between people is a separate feature). FEPS restore
+ * (records with dates the client chooses) stays with the table's own app.
  */
 
 /** A permission as the grant check needs it. */
@@ -27,8 +30,12 @@ export interface TableGrant {
   granted: boolean;
 }
 
-/** The permissions an app declares, with the owner's decision on each (PermissionService.list). */
-export type GrantLookup = (ownerId: string, appName: string) => Promise<readonly TableGrant[]>;
+/** What the grant check reads: an app's permissions with the owner's decisions, and which apps are installed. */
+export interface GrantLookup {
+  /** The permissions `appName` declares, with the owner's decision on each (PermissionService.list). */
+  grantsOf(ownerId: string, appName: string): Promise<readonly TableGrant[]>;
+  installedApps(ownerId: string): Promise<readonly string[]>;
+}
 
 /** What a request does to a table: read or query; add a record; change or delete records. */
 export type TableOp = 'read' | 'create' | 'change';
@@ -44,10 +51,16 @@ const CREATES = new Set(['write_own', 'write_all']);
 
 /** What `access` may do in another app's `table` of its owner, by the owner's grants; throws 403 when nothing. */
 export async function grantedReach(lookup: GrantLookup, access: Access, table: string, op: TableOp): Promise<GrantedReach> {
-  const refused = () => new FreeholdError('forbidden', `This app's token cannot reach table ${table}`);
+  const refused = (why = '') => new FreeholdError('forbidden', `This app's token cannot reach table ${table}${why}`);
   const parsed = parseAppTable(table);
-  if (parsed.app === 'dev.ceps' || filesTableApp(parsed.table) !== null) throw refused();
-  const types = new Set((await lookup(access.ownerId, access.appName))
+  if (parsed.table.startsWith('dev.ceps.')) throw refused();
+  // The installed app the table belongs to (the longest name that is the table or a prefix of it).
+  const owning = (await lookup.installedApps(access.ownerId))
+    .filter((app) => parsed.table === app || parsed.table.startsWith(`${app}.`))
+    .sort((a, b) => b.length - a.length)[0];
+  if (owning === undefined) throw refused(': no app installed here keeps it');
+  if (parsed.table !== owning && isReservedCollection(parsed.table.slice(owning.length + 1))) throw refused();
+  const types = new Set((await lookup.grantsOf(access.ownerId, access.appName))
     .filter((p) => p.granted && p.table_id.includes(parsed.table)).map((p) => p.type));
   const all = op === 'read' ? [...types].some((t) => READS.has(t)) : op === 'create' ? [...types].some((t) => CREATES.has(t)) : types.has('write_all');
   if (all) return { table: parsed.table };
