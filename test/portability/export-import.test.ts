@@ -365,6 +365,7 @@ describe('export and import', () => {
         [{ _date_created: 1.5 }, /_date_created must be a whole number of epoch milliseconds/],
         [{ _date_modified: 1e300 }, /_date_modified must be a whole number of epoch milliseconds/],
         [{ _date_modified: -5 }, /_date_modified must be a whole number/],
+        [{ _date_modified: Date.now() + 3 * 24 * 3600 * 1000 }, /_date_modified is \S+, more than a day ahead of this server's clock/],
         [{ _owner: 'mallory' }, /field _owner is not allowed/],
         [{ _evil: 1 }, /field _evil is not allowed/],
         [{ $where: 'x' }, /field names may not start with \$/],

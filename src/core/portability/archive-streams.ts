@@ -101,10 +101,17 @@ export function parseObjectLine(line: Buffer, entry: string, lineNo: number): Re
   return value as Record<string, unknown>;
 }
 
-/** Checks one record line of a table entry; `previous` is the previous line's _id (ids must increase). */
 /** The latest time a JavaScript Date can hold (ms). */
 const MAX_DATE_MS = 8.64e15;
 
+/**
+ * How far ahead of this server's clock an archive's dates may be (clocks of two machines
+ * differ). A record dated further ahead would win over every later change here (imports
+ * keep the newer record) and sit after them in every "modified since" sync.
+ */
+const FUTURE_SLACK_MS = 24 * 3600 * 1000;
+
+/** Checks one record line of a table entry; `previous` is the previous line's _id (ids must increase). */
 export function parseRecordLine(line: Buffer, e: ArchiveEntry, table: string, lineNo: number, previous: string | null): StoredRecord {
   const r = parseObjectLine(line, e.name, lineNo);
   const id = r._id;
@@ -116,6 +123,9 @@ export function parseRecordLine(line: Buffer, e: ArchiveEntry, table: string, li
     // Every backend keeps dates as 64-bit integers of epoch ms; a later date than JS can hold would sort first for ever.
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > MAX_DATE_MS) {
       throw invalid(e.name, `line ${lineNo}: ${field} must be a whole number of epoch milliseconds`);
+    }
+    if (v > Date.now() + FUTURE_SLACK_MS) {
+      throw invalid(e.name, `line ${lineNo}: ${field} is ${new Date(v).toISOString()}, more than a day ahead of this server's clock`);
     }
   }
   // What CEPS refuses a client, an archive may not bring in either (the server's own tables have their own shapes).
