@@ -78,8 +78,10 @@ export class RecordService {
    */
   private async reach(access: Access, table: string, op: TableOp, mode: 'read' | 'merge' | 'write', ownerId = access.ownerId): Promise<Reach> {
     if (ownAppTable(access, table, ownerId, mode) !== null) return OWN;
-    if (!this.grants || ownerId !== access.ownerId) authorizeTable(access, table, ownerId, mode); // throws: no grant reaches there
-    const granted = await grantedReach(this.grants!, access, table, op);
+    // Grants reach another app's tables of the same owner only.
+    const grants = ownerId === access.ownerId ? this.grants : undefined;
+    if (!grants) throw new FreeholdError('forbidden', `This app's token cannot reach table ${table}`);
+    const granted = await grantedReach(grants, access, table, op);
     return { granted: true, ...(granted.addedBy ? { addedBy: granted.addedBy } : {}) };
   }
 
@@ -116,7 +118,11 @@ export class RecordService {
   }
 
   async read(access: Access, table: string, id: string, ownerId = access.ownerId): Promise<StoredRecord> {
-    const reach = await this.reach(access, table, 'read', 'read', ownerId);
+    return this.readReached(await this.reach(access, table, 'read', 'read', ownerId), ownerId, table, id);
+  }
+
+  /** The record, if it is there and `reach` shows it (write_own: only records its app added). */
+  private async readReached(reach: Reach, ownerId: string, table: string, id: string): Promise<StoredRecord> {
     const record = await this.stores.records(ownerId).get(ownerId, table, readableId(table, id));
     if (!record || (reach.addedBy !== undefined && record._created_by_app !== reach.addedBy)) throw new FreeholdError('not_found', 'No such record');
     return record;
@@ -129,7 +135,7 @@ export class RecordService {
    */
   async readJson(access: Access, table: string, id: string, ownerId = access.ownerId): Promise<string> {
     const reach = await this.reach(access, table, 'read', 'read', ownerId);
-    if (reach.addedBy !== undefined) return JSON.stringify(await this.read(access, table, id, ownerId));
+    if (reach.addedBy !== undefined) return JSON.stringify(await this.readReached(reach, ownerId, table, id));
     const json = await getRecordJson(this.stores.records(ownerId), ownerId, table, readableId(table, id));
     if (json === null) throw new FreeholdError('not_found', 'No such record');
     return json;
@@ -148,8 +154,7 @@ export class RecordService {
 
   /** FEPS partial update: merges the given top-level fields into the record (file records too). */
   async updateFields(access: Access, table: string, id: string, body: unknown): Promise<WriteResult> {
-    const reach = await this.reach(access, table, 'change', 'merge');
-    if (filesTableApp(table) === null) await this.assertAdded(reach, access, table, id);
+    await this.assertAdded(await this.reach(access, table, 'change', 'merge'), access, table, id);
     return this.rewrite(access, table, id, cleanClientRecord(body), true);
   }
 
