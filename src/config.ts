@@ -83,8 +83,13 @@ export interface Config {
 
 type FileConfig = Partial<Record<keyof Config, unknown>>;
 
+/** The config file: `FREEHOLD_CONFIG`, else `freehold.config.json` in the working directory (an empty name: none). */
+function configFileName(env: NodeJS.ProcessEnv): string {
+  return env.FREEHOLD_CONFIG ?? 'freehold.config.json';
+}
+
 function readFileConfig(env: NodeJS.ProcessEnv): FileConfig {
-  const file = env.FREEHOLD_CONFIG ?? 'freehold.config.json';
+  const file = configFileName(env);
   if (!existsSync(file)) {
     if (env.FREEHOLD_CONFIG) throw new Error(`FREEHOLD_CONFIG names ${file}, which does not exist`);
     return {};
@@ -176,12 +181,11 @@ export function commandLogLevel(env: NodeJS.ProcessEnv = process.env): string {
   const fromEnv = env.FREEHOLD_LOG_LEVEL;
   if (fromEnv !== undefined && fromEnv !== '') return oneOf({ value: fromEnv, source: 'FREEHOLD_LOG_LEVEL' }, LOG_LEVELS, 'warn');
   const fromFile = readFileConfig(env).logLevel;
-  const fileName = env.FREEHOLD_CONFIG ?? 'freehold.config.json';
-  return oneOf({ value: fromFile === undefined || fromFile === null ? undefined : String(fromFile), source: `logLevel in ${fileName}` }, LOG_LEVELS, 'warn');
+  return oneOf({ value: fromFile === undefined || fromFile === null ? undefined : String(fromFile), source: `logLevel in ${configFileName(env)}` }, LOG_LEVELS, 'warn');
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
-  const fileName = env.FREEHOLD_CONFIG ?? 'freehold.config.json';
+  const fileName = configFileName(env);
   const file = readFileConfig(env);
   // The environment wins over the file; an empty variable counts as unset.
   const get = (envName: string, key: keyof Config): Setting => {
