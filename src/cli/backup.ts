@@ -57,8 +57,8 @@ export function backupCommands(program: Command): void {
         } finally {
           progress.stop();
         }
-        process.stdout.write(`restored ${opts.user} from ${r.generation}: ${count(r.recordsWritten, 'record')} and ${count(r.blobsWritten, 'file')} written, `
-          + `${r.recordsUnchanged + r.blobsUnchanged} unchanged\n`);
+        process.stdout.write(`restored ${opts.user} from ${r.generation}: ${count(r.recordsWritten, 'record')}, ${count(r.blobsWritten, 'file')} `
+          + `and ${count(r.appFilesWritten, 'app file')} written, ${r.recordsUnchanged + r.blobsUnchanged + r.appFilesUnchanged} unchanged\n`);
       });
     });
 }

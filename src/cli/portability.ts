@@ -77,7 +77,8 @@ export function portabilityCommands(program: Command): void {
           const seconds = Math.max((Date.now() - started) / 1000, 0.001);
           process.stdout.write(`imported into ${user}: ${count(records, 'record')} in ${count(Object.keys(r.tables).length, 'table')}, ` +
             `${count(r.files, 'file')}, ${count(r.apps, 'app')} in ${seconds.toFixed(1)} s ` +
-            `(${count(r.recordsWritten, 'record')} and ${count(r.blobsWritten, 'file')} written, ${r.recordsUnchanged + r.blobsUnchanged} unchanged)\n`
+            `(${count(r.recordsWritten, 'record')}, ${count(r.blobsWritten, 'file')} and ${count(r.appFilesWritten, 'app file')} written, `
+            + `${r.recordsUnchanged + r.blobsUnchanged + r.appFilesUnchanged} unchanged)\n`
             + (r.recordsNewerKept ? `${count(r.recordsNewerKept, 'record')} kept as here: changed since the archive was made (import never undoes newer changes)\n` : '')
             + (r.recordsSkipped ? `${count(r.recordsSkipped, 'permission grant')} left out: their apps are neither in the archive nor installed here\n` : ''));
         } catch (err) {

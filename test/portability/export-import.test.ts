@@ -298,6 +298,8 @@ describe('export and import', () => {
     const summary = await importOwner(b.services, USER, archive);
     assert.equal(summary.recordsWritten, 0);
     assert.equal(summary.blobsWritten, 0);
+    assert.equal(summary.appFilesWritten, 0);
+    assert.ok(summary.appFilesUnchanged > 0, "the app's files are found installed");
     assert.deepEqual(await counts(b), before, 'no record, blob or change-feed entry added');
     assert.deepEqual(await allRecords(b), records);
   });
@@ -431,7 +433,8 @@ describe('export and import', () => {
     assert.equal(reply.files, 2);
     assert.equal(reply.apps, 1);
     assert.equal(reply.tables[`${APP}.tags`], 2500);
-    assert.equal(reply.files_written, 2 + 7, "the two uploads and the app's seven files");
+    assert.equal(reply.files_written, 2, 'the two uploads');
+    assert.equal(reply.app_files_written, 7, "the app's seven files, counted apart");
     assert.ok(reply.records_written >= 2500, String(reply.records_written));
     assert.equal(reply.records_kept_newer, 0);
     const [from, to] = [await allRecords(a), await allRecords(c)];
@@ -460,7 +463,7 @@ describe('export and import', () => {
     assert.ok(names.some((n) => n.startsWith('files/')) && !names.some((n) => n.includes('été')), 'read by the format\'s rule (CP437), the name comes out garbled');
     const again = await importOwner(b.services, USER, rezipped);
     assert.equal(again.files, 2);
-    assert.deepEqual([again.recordsWritten, again.blobsWritten], [0, 0], 'everything is found where the first import put it, é and all');
+    assert.deepEqual([again.recordsWritten, again.blobsWritten, again.appFilesWritten], [0, 0, 0], 'everything is found where the first import put it, é and all');
   });
 });
 
@@ -538,7 +541,7 @@ describe('grants, quotas and concurrency across export and import', () => {
     // Room for far less than the archive's files and app, but for everything that is already here.
     await target.services.quota.setQuota(USER, { bytes: used + 10_000, records: 0 });
     const again = await importOwner(target.services, USER, archive);
-    assert.equal(again.recordsWritten + again.blobsWritten, 0);
+    assert.equal(again.recordsWritten + again.blobsWritten + again.appFilesWritten, 0);
   });
 
   test('concurrent imports of one owner leave one install of each app', async () => {

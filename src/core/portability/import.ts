@@ -51,8 +51,12 @@ export interface ImportSummary {
   apps: number;
   recordsWritten: number;
   recordsUnchanged: number;
+  /** User files' bytes written, and found already stored. */
   blobsWritten: number;
   blobsUnchanged: number;
+  /** The apps' own package files written (an app install), and found already installed. */
+  appFilesWritten: number;
+  appFilesUnchanged: number;
   /** Records the archive holds that were not taken (grants for apps neither in it nor installed). */
   recordsSkipped: number;
   /** Records left as they are because they were changed here after the archive's copy (with their files' bytes). */
@@ -68,7 +72,8 @@ export interface ImportOptions {
 const BATCH_RECORDS = 500;
 const BATCH_BYTES = 8 * 1024 * 1024;
 
-type Counters = Pick<ImportSummary, 'recordsWritten' | 'recordsUnchanged' | 'blobsWritten' | 'blobsUnchanged' | 'recordsSkipped' | 'recordsNewerKept'>
+type Counters = Pick<ImportSummary, 'recordsWritten' | 'recordsUnchanged' | 'blobsWritten' | 'blobsUnchanged' | 'appFilesWritten' | 'appFilesUnchanged'
+  | 'recordsSkipped' | 'recordsNewerKept'>
   & {
     /** `<app>.files` table and path of file records kept newer: their bytes stay too. */
     newerFiles: Set<string>;
@@ -172,7 +177,7 @@ async function writeApp(services: Services, owner: string, a: OpenArchive, plan:
       meter.bytes(f.size);
       meter.endEntry();
     }
-    c.blobsUnchanged += plan.files.length;
+    c.appFilesUnchanged += plan.files.length;
   } else {
     installId = newRecordId();
     const prefix = `${owner}/apps/${plan.app}/${installId}/`;
@@ -187,7 +192,7 @@ async function writeApp(services: Services, owner: string, a: OpenArchive, plan:
       await blobs.deletePrefix(prefix).catch(() => undefined);
       throw err;
     }
-    c.blobsWritten += plan.files.length;
+    c.appFilesWritten += plan.files.length;
   }
   // A fresh server has none of the app's indexes; they are made before the record switch, as on install.
   for (const [table, spec] of Object.entries(manifest.appTables)) {
@@ -220,7 +225,10 @@ async function writeApp(services: Services, owner: string, a: OpenArchive, plan:
 async function writeArchive(services: Services, owner: string, a: OpenArchive, plan: Plan, limits: ImportLimits,
   opts: ImportOptions, onProgress?: ProgressCallback): Promise<Counters> {
   const meter = new ProgressMeter('write', a.entries.length, a.totalBytes, onProgress);
-  const c: Counters = { recordsWritten: 0, recordsUnchanged: 0, blobsWritten: 0, blobsUnchanged: 0, recordsSkipped: 0, recordsNewerKept: 0, newerFiles: new Set() };
+  const c: Counters = {
+    recordsWritten: 0, recordsUnchanged: 0, blobsWritten: 0, blobsUnchanged: 0, appFilesWritten: 0, appFilesUnchanged: 0,
+    recordsSkipped: 0, recordsNewerKept: 0, newerFiles: new Set(),
+  };
   const installed = new Set((await services.apps.list(owner)).map((app) => app.appName));
   const grantOfKnownApp = (r: StoredRecord) => {
     const app = r._id.slice(0, r._id.indexOf('/'));

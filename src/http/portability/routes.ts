@@ -29,6 +29,8 @@ const ImportReply = Type.Object({
   records_kept_newer: Type.Integer(),
   files_written: Type.Integer(),
   files_unchanged: Type.Integer(),
+  app_files_written: Type.Integer({ description: "Files of the apps' packages (counted apart from the owner's files)" }),
+  app_files_unchanged: Type.Integer(),
 });
 
 export async function portabilityRoutes(fastify: FastifyInstance): Promise<void> {
@@ -69,11 +71,12 @@ export async function portabilityRoutes(fastify: FastifyInstance): Promise<void>
     return withUploadedFile(request, 'the archive', DEFAULT_IMPORT_LIMITS.maxArchiveBytes, async (zipPath) => {
       const { importOwner } = await import('../../core/portability/import.js');
       const r = await importOwner(services, owner.user.userId, zipPath);
-      request.log.info({ user: owner.user.userId, written: r.recordsWritten + r.blobsWritten }, 'import done');
+      request.log.info({ user: owner.user.userId, written: r.recordsWritten + r.blobsWritten + r.appFilesWritten }, 'import done');
       return {
         imported: true, tables: r.tables, files: r.files, apps: r.apps,
         records_written: r.recordsWritten, records_unchanged: r.recordsUnchanged, records_kept_newer: r.recordsNewerKept,
         files_written: r.blobsWritten, files_unchanged: r.blobsUnchanged,
+        app_files_written: r.appFilesWritten, app_files_unchanged: r.appFilesUnchanged,
       };
     });
   });

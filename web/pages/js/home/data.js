@@ -52,8 +52,8 @@ export function dataPanel({ onImported }) {
     working: (name) => `Checking and importing ${name}…`,
     done: (r) => {
       const plural = (n, one, many) => `${Number(n).toLocaleString()} ${n === 1 ? one : many}`;
-      const written = r.records_written + r.files_written;
-      const here = r.records_unchanged + r.files_unchanged;
+      const written = r.records_written + r.files_written + (r.app_files_written ?? 0);
+      const here = r.records_unchanged + r.files_unchanged + (r.app_files_unchanged ?? 0);
       const kept = r.records_kept_newer
         ? ` ${plural(r.records_kept_newer, 'record was kept as it is here: it was', 'records were kept as they are here: they were')} changed since the archive was made.`
         : '';
