@@ -480,13 +480,21 @@ describe('owner pages in a browser', { skip: browserSkipReason() }, () => {
     await page.goto(`${server.url}/home`);
     const row = '#users-list li[data-user="bob"]';
     await page.waitForSelector(row);
-    page.once('dialog', (d) => void d.dismiss());
+    // The page's own dialog, as for an app; Cancel has the focus, and Escape is a no.
     await page.click(`${row} button:has-text("Remove")`);
-    await page.waitForTimeout(200);
+    await page.waitForSelector('#remove-user-dialog[open]');
+    assert.equal(await page.textContent('#remove-user-name'), 'bob');
+    assert.equal(await page.evaluate(() => (document.activeElement as HTMLButtonElement | null)?.value), 'cancel');
+    await page.locator('#remove-user-dialog').screenshot({ path: path.join(SHOTS, 'remove-user-dialog.png') });
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('#remove-user-dialog:not([open])', { state: 'attached' });
+    await page.click(`${row} button:has-text("Remove")`);
+    await page.click('#remove-user-dialog button[value="cancel"]');
     assert.ok(await server.services.accounts.get('bob'), 'declining keeps bob');
-    page.once('dialog', (d) => void d.accept());
     await page.click(`${row} button:has-text("Remove")`);
+    await page.click('#remove-user-dialog button[value="remove"]');
     await page.waitForSelector(row, { state: 'detached' });
+    await page.waitForFunction(() => document.activeElement?.id === 'users-heading' || document.activeElement?.closest('#users-list') !== null);
     assert.match(await page.textContent('#users-status') ?? '', /Removed bob and their data/);
     assert.equal(await server.services.accounts.get('bob'), null);
   });

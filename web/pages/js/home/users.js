@@ -1,7 +1,7 @@
 // "Users" (admins only): who has an account on this server, adding one, and for
 // the others: a new password (lost ones) and turning off two-factor sign-in (a lost phone).
 import { api, redirectIfSignedOut } from '../api.js';
-import { byId, el, say, status, formatDate, busy } from '../dom.js';
+import { byId, el, say, status, formatDate, busy, refocus } from '../dom.js';
 import { MIN_PASSWORD, accountProblem } from '../validate.js';
 
 /** @param {string} self  the signed-in admin, whose own password and 2FA have their own panels */
@@ -85,13 +85,28 @@ export function usersPanel(self) {
     });
   });
 
+  /** Asks in the page's own dialog, as removing an app does; resolves to whether to go ahead. */
+  function askRemoval(userId) {
+    const ask = byId('remove-user-dialog');
+    byId('remove-user-name').textContent = userId;
+    ask.returnValue = 'cancel';
+    return new Promise((resolve) => {
+      ask.addEventListener('close', () => resolve(ask.returnValue === 'remove'), { once: true });
+      ask.showModal();
+    });
+  }
+
   async function removeUser(userId, button) {
-    if (!confirm(`Remove ${userId} and everything ${userId} stored here (records, files, apps)? This cannot be undone.`)) return;
+    if (!(await askRemoval(userId))) {
+      button.focus();
+      return;
+    }
     await busy(button, async () => {
       try {
         await api(`/acctapi/users/${encodeURIComponent(userId)}`, { method: 'DELETE' });
         status(message, 'success', `Removed ${userId} and their data.`);
         await refresh();
+        refocus(list, byId('users-heading'));
       } catch (err) {
         if (!redirectIfSignedOut(err)) status(message, 'error', `Could not remove ${userId}: ${err.message}`);
       }
