@@ -30,6 +30,9 @@ export function appCommands(program: Command): void {
         if (started) bar.stop();
         process.stdout.write(`installed ${installed.appName} ${installed.version} for ${opts.user}\n`);
         for (const w of installed.warnings) process.stderr.write(`warning: ${w}\n`);
+        // New permissions, and granted ones this update changed: nothing is granted until the owner decides.
+        const toDecide = (await s.permissions.list(opts.user, installed.appName)).filter((p) => !p.granted).map((p) => p.name);
+        if (toDecide.length) process.stdout.write(`waiting for ${opts.user}'s decision (home page, "Permissions apps ask for"): ${toDecide.join(', ')}\n`);
         const running = servingAddress(s.config.dataDir);
         process.stdout.write(running
           ? `open it at ${running}/apps/${installed.appName}\n`

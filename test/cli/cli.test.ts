@@ -65,6 +65,7 @@ test('app install from a folder, list, app-password, remove; the data it kept li
   const install = cli(['app', 'install', path.join(root, 'examples', 'notes'), '--user', 'alice']);
   assert.equal(install.status, 0, install.stderr);
   assert.match(install.stdout, /installed com\.freehold\.notes/);
+  assert.doesNotMatch(install.stdout, /waiting for/, 'the notes example asks for no permission');
   assert.match(cli(['app', 'list', '--user', 'alice']).stdout, /com\.freehold\.notes/);
   const pw = cli(['app-password', 'alice', 'com.freehold.notes']);
   assert.equal(pw.status, 0, pw.stderr);
@@ -82,6 +83,18 @@ test('app install from a folder, list, app-password, remove; the data it kept li
       identifier: 'com.example.badidx', display_name: 'Bad', version: '1', pages: { index: { page_title: 'x', html_file: 'index.html' } },
       app_tables: { t: { indexes: [["it's"], 'a..b'] } },
     }));
+    // An app asking for permissions is told to wait for the owner.
+    const asks = mkdtempSync(path.join(tmpdir(), 'freehold-asks-'));
+    writeFileSync(path.join(asks, 'index.html'), '<p>x</p>');
+    writeFileSync(path.join(asks, 'manifest.json'), JSON.stringify({
+      identifier: 'com.example.asks', version: '1', pages: { index: { html_file: 'index.html' } },
+      permissions: [{ name: 'read_notes', type: 'read_all', table_id: 'com.freehold.notes' }],
+    }));
+    const asked = cli(['app', 'install', asks, '--user', 'alice']);
+    rmSync(asks, { recursive: true, force: true });
+    assert.equal(asked.status, 0, asked.stderr);
+    assert.match(asked.stdout, /^waiting for alice's decision \(home page, "Permissions apps ask for"\): read_notes$/m);
+    assert.equal(cli(['app', 'remove', 'com.example.asks', '--user', 'alice', '--delete-data']).status, 0);
     const refused = cli(['app', 'install', badManifest, '--user', 'alice']);
     assert.notEqual(refused.status, 0);
     assert.match(refused.stderr, /^freehold: App manifest is invalid\n {2}- app_tables\.t\.indexes\[0\]\[0\]: is not a field path.*"it's"\n {2}- app_tables\.t\.indexes\[1\]: .*"a\.\.b"\n$/);
