@@ -24,6 +24,11 @@ export const SystemTable = {
   appHosts: 'system.app_hosts',
 } as const;
 
+/** Whether `table` is one of the server's own (never an app's): app tables cannot start with `system.`. */
+export function isSystemTable(table: string): boolean {
+  return table.startsWith('system.');
+}
+
 /** Per-owner internal tables, kept in the owner's own store so that export takes them along. */
 export const OwnerTable = {
   apps: 'system.apps',

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { startTestServer, TEST_PASSWORD } from '../helpers/server.js';
 import { multipart } from '../helpers/multipart.js';
 import { forEachRecordBackend } from '../helpers/backends.js';
@@ -34,6 +35,26 @@ test('a records quota refuses the write that would cross it (507), whole', async
     await server.services.quota.setQuota('alice', { bytes: 0, records: 5 });
     assert.equal((await call('POST', `/feps/restore/${APP}`, { _id: 'new-one', _date_created: 1, _date_modified: 1 })).statusCode, 507);
     assert.equal((await call('GET', `/ceps/query/${APP}`)).json().length, before);
+  } finally {
+    await server.close();
+  }
+});
+
+test("the server's own records (an app's install, a grant) count in bytes, not against the owner's records", async () => {
+  const server = await startTestServer({ config: { quotaRecords: 2 } });
+  try {
+    await server.addUser('alice');
+    await server.services.apps.install('alice', { folder: path.join(import.meta.dirname, '..', 'fixtures', 'apps', APP) });
+    await server.services.permissions.change('alice', { name: 'publish_posts', requestor_app: APP, action: 'Accept' });
+    const token = await server.appToken('alice', APP);
+    const write = (i: number) => server.app.inject({ method: 'POST', url: `/ceps/write/${APP}`, headers: { authorization: `Bearer ${token}` }, payload: { i } });
+    assert.equal((await write(1)).statusCode, 200);
+    assert.equal((await write(2)).statusCode, 200, 'the app install and the grant took none of the two');
+    assert.equal((await write(3)).statusCode, 507);
+    assert.equal((await server.services.quota.usage('alice')).records, 2);
+    // Counted afresh from the stores, the same.
+    server.services.quota.invalidate('alice');
+    assert.equal((await server.services.quota.usage('alice')).records, 2);
   } finally {
     await server.close();
   }

@@ -3,7 +3,7 @@ import type { StoredRecord } from '../../storage/types.js';
 import { fileBlobKey, userFileKey } from '../files/paths.js';
 import { recordBytes } from '../quota/service.js';
 import type { Services } from '../services.js';
-import { OwnerTable } from '../system-tables.js';
+import { isSystemTable, OwnerTable } from '../system-tables.js';
 import type { ArchiveEntry, OpenArchive } from './archive-reader.js';
 import { openVerified, tableRecords } from './archive-streams.js';
 import type { Plan } from './archive-verify.js';
@@ -31,7 +31,8 @@ export async function admitImport(services: Services, owner: string, a: OpenArch
   for (const e of a.entries) {
     if (e.kind.kind !== 'table' || e.kind.table === OwnerTable.apps) continue;
     const d = await tableDelta(services, owner, a, e, e.kind.table, limits, meter);
-    records += d.records;
+    // As for every write: the server's own records (grants, kept apps) take bytes but no record of the quota.
+    if (!isSystemTable(e.kind.table)) records += d.records;
     bytes += d.bytes;
   }
   const blobs = services.stores.blobs(owner);
@@ -44,7 +45,6 @@ export async function admitImport(services: Services, owner: string, a: OpenArch
     if (!current || current.size !== e.size || current.etag !== e.digest.sha256) bytes += e.size - (current?.size ?? 0);
   }
   for (const app of plan.apps.values()) {
-    if (!(await store.get(owner, OwnerTable.apps, app.app))) records++;
     // An install holding the same files already is kept as it is (import.ts, writeApp).
     if (!(await installedAlready(services, owner, app))) bytes += app.totalBytes;
   }

@@ -2,7 +2,7 @@ import type { RecordStore, BlobStore, StoredRecord } from '../../storage/types.j
 import type { StoreRegistry } from '../../storage/registry.js';
 import { KeyedLock } from '../../storage/key-lock.js';
 import { FreeholdError } from '../errors.js';
-import { SYSTEM_OWNER } from '../system-tables.js';
+import { isSystemTable, SYSTEM_OWNER } from '../system-tables.js';
 import { QuotaBlobStore, QuotaRecordStore } from './stores.js';
 
 /** Limits for one owner; 0 means unlimited. */
@@ -101,8 +101,11 @@ export class QuotaService {
     const tally = t;
     if (now - t.recordsAt > RECORDS_REFRESH_MS) {
       t.recordsRead ??= this.reread(tally, async () => {
-        const u = await this.stores.records(owner).usage(owner);
-        return (d) => Object.assign(tally, { records: u.records + d.records, recordBytes: u.bytes + d.recordBytes, recordsAt: now });
+        const store = this.stores.records(owner);
+        const [u, tables] = await Promise.all([store.usage(owner), store.listTables(owner)]);
+        // The owner's records are those of apps: the server's own (app installs, grants) count in bytes only.
+        const serverRecords = tables.filter((t) => isSystemTable(t.table)).reduce((n, t) => n + t.count, 0);
+        return (d) => Object.assign(tally, { records: u.records - serverRecords + d.records, recordBytes: u.bytes + d.recordBytes, recordsAt: now });
       }).finally(() => (tally.recordsRead = undefined));
       await t.recordsRead;
     }

@@ -4,6 +4,7 @@ import type { BatchOp, BlobInfo, BlobStore, RecordStore, RecordUpdate, StoredRec
 import { DelegatingBlobStore, DelegatingRecordStore } from '../../storage/delegating.js';
 import { FreeholdError } from '../errors.js';
 import { quotaExceeded, recordBytes, type QuotaService } from './service.js';
+import { isSystemTable } from '../system-tables.js';
 
 /**
  * An owner's record store seen through their quota: each write is admitted first
@@ -20,10 +21,12 @@ export class QuotaRecordStore extends DelegatingRecordStore {
     let bytes = 0;
     for (const op of ops) {
       const old = await this.inner.get(this.owner, op.table, op.kind === 'delete' ? op.id : op.record._id);
+      // The server's own records (an app's install, a grant) take bytes but no record of the owner's quota.
+      const counts = isSystemTable(op.table) ? 0 : 1;
       if (op.kind === 'delete') {
-        if (old) { records--; bytes -= recordBytes(old); }
+        if (old) { records -= counts; bytes -= recordBytes(old); }
       } else {
-        if (!old) records++;
+        if (!old) records += counts;
         bytes += recordBytes(op.record) - (old ? recordBytes(old) : 0);
       }
     }
