@@ -1,35 +1,47 @@
 import crypto, { randomBytes, createHash } from 'node:crypto';
 
-/** base64url's characters in ASCII order, so that ids sort by the time they were made. */
-const SORTED_ALPHABET = '-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz';
-const RANDOM_BYTES = 12;
-const POOL_IDS = 512;
+/**
+ * Letters and digits in ASCII order, so that ids sort by the time they were made. No
+ * `-` or `_`: freezr's ids never hold them (its stores make letters and digits, or hex),
+ * and freezr apps rely on that: Poster, by freezr's author, builds element ids such as
+ * `click_gotoPost_<id>_title` and splits them on `_`, so a post whose id held one could
+ * never be opened again.
+ */
+const SORTED_ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+const TIME_CHARS = 8; // 62^8 ms: until the year 8900
+/** 17 characters of 62: 101 random bits, past CEPS.md's 96. */
+const RANDOM_CHARS = 17;
+/** Random bytes are drawn from the CSPRNG in blocks: one call per id costs more than the rest of the id. */
+const POOL_BYTES = 8192;
 let pool = Buffer.alloc(0);
 let poolOffset = 0;
 
+/** One uniformly random character: bytes past the last whole multiple of 62 are skipped, not folded (no bias). */
+function randomChar(): string {
+  for (;;) {
+    if (poolOffset >= pool.length) {
+      pool = randomBytes(POOL_BYTES);
+      poolOffset = 0;
+    }
+    const b = pool[poolOffset++]!;
+    if (b < 248) return SORTED_ALPHABET[b % 62]!;
+  }
+}
+
 /**
- * A record id: 24 URL-safe characters, 8 encoding the creation time in ms and 16
- * encoding 96 random bits (unguessable, CEPS.md §2). Time first makes new records
- * land at the end of the storage indexes instead of on random pages, which keeps a
- * write's page churn, and so its commit, small. Random bytes come from the CSPRNG
- * in blocks: one call per id costs more than the rest of the id.
+ * A record id: 25 letters and digits, 8 encoding the creation time in ms and 17 random
+ * (unguessable, CEPS.md §2). Time first makes new records land at the end of the
+ * storage indexes instead of on random pages, which keeps a write's page churn, and so
+ * its commit, small.
  */
 export function newRecordId(now = Date.now()): string {
-  if (poolOffset + RANDOM_BYTES > pool.length) {
-    pool = randomBytes(RANDOM_BYTES * POOL_IDS);
-    poolOffset = 0;
-  }
   let id = '';
   let t = now;
-  for (let i = 7; i >= 0; i--) {
-    id = SORTED_ALPHABET[t % 64]! + id;
-    t = Math.floor(t / 64);
+  for (let i = 0; i < TIME_CHARS; i++) {
+    id = SORTED_ALPHABET[t % 62]! + id;
+    t = Math.floor(t / 62);
   }
-  for (let i = 0; i < RANDOM_BYTES; i += 3) {
-    const n = (pool[poolOffset + i]! << 16) | (pool[poolOffset + i + 1]! << 8) | pool[poolOffset + i + 2]!;
-    id += SORTED_ALPHABET[(n >> 18) & 63]! + SORTED_ALPHABET[(n >> 12) & 63]! + SORTED_ALPHABET[(n >> 6) & 63]! + SORTED_ALPHABET[n & 63]!;
-  }
-  poolOffset += RANDOM_BYTES;
+  for (let i = 0; i < RANDOM_CHARS; i++) id += randomChar();
   return id;
 }
 
