@@ -168,6 +168,29 @@ test('removing an app asks first, then takes its card away', { timeout: 30_000, 
   assert.deepEqual(left, [], 'its data went with it');
 });
 
+test('a package chosen while the home page is still loading can be installed', { timeout: 30_000, skip: browserSkipReason() }, async () => {
+  const zipPath = await zipFile('early.zip', {
+    'manifest.json': JSON.stringify({ identifier: 'com.example.early', pages: { index: { html_file: 'index.html' } } }),
+    'index.html': '<p>early</p>',
+  });
+  // The panels are wired once the session is known: hold that answer back while the file is chosen.
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  await page.route('**/acctapi/session', async (route) => {
+    await held;
+    await route.continue();
+  });
+  try {
+    await page.goto(`${server.url}/home`, { waitUntil: 'domcontentloaded' });
+    await page.setInputFiles('#install-file', zipPath);
+    release();
+    await page.click('#install-button');
+    await page.waitForSelector('#apps-list li[data-app="com.example.early"]');
+  } finally {
+    await page.unroute('**/acctapi/session');
+  }
+});
+
 test('a package installed with parts left out says which', { timeout: 30_000, skip: browserSkipReason() }, async () => {
   const zipPath = await zipFile('tolerated.zip', {
     'manifest.json': JSON.stringify({

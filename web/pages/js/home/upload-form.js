@@ -25,6 +25,8 @@ export function uploadForm({ prefix, url, working, done, failed, onDone }) {
     button.disabled = input.files.length === 0;
     status(message, '', '');
   });
+  // A file chosen while the page was still loading (before the listener above) counts too.
+  button.disabled = input.files.length === 0;
 
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
