@@ -178,22 +178,23 @@ function publicUrl({ value, source }: Setting, fallback: string): string {
  * buried under the server's `info` lines.
  */
 export function commandLogLevel(env: NodeJS.ProcessEnv = process.env): string {
-  const fromEnv = env.FREEHOLD_LOG_LEVEL;
-  if (fromEnv !== undefined && fromEnv !== '') return oneOf({ value: fromEnv, source: 'FREEHOLD_LOG_LEVEL' }, LOG_LEVELS, 'warn');
-  const fromFile = readFileConfig(env).logLevel;
-  return oneOf({ value: fromFile === undefined || fromFile === null ? undefined : String(fromFile), source: `logLevel in ${configFileName(env)}` }, LOG_LEVELS, 'warn');
+  return oneOf(settingsOf(env)('FREEHOLD_LOG_LEVEL', 'logLevel'), LOG_LEVELS, 'warn');
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+/** Reads one setting: the environment wins over the file; an empty variable counts as unset. */
+function settingsOf(env: NodeJS.ProcessEnv): (envName: string, key: keyof Config) => Setting {
   const fileName = configFileName(env);
   const file = readFileConfig(env);
-  // The environment wins over the file; an empty variable counts as unset.
-  const get = (envName: string, key: keyof Config): Setting => {
+  return (envName, key) => {
     const fromEnv = env[envName];
     if (fromEnv !== undefined && fromEnv !== '') return { value: fromEnv, source: envName };
     const fromFile = file[key];
     return { value: fromFile === undefined || fromFile === null ? undefined : String(fromFile), source: `${key} in ${fileName}` };
   };
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const get = settingsOf(env);
   const dataDir = path.resolve(overrides.dataDir ?? get('FREEHOLD_DATA', 'dataDir').value ?? './data');
   const port = overrides.port ?? int(get('PORT', 'port'), 3000, 65535);
   const host = overrides.host ?? get('HOST', 'host').value ?? '127.0.0.1';
