@@ -64,6 +64,8 @@ interface Reach {
   /** The table belongs to another app, reached through a grant. */
   granted: boolean;
   addedBy?: string;
+  /** Through a grant without write_all: records get their ids from the server. */
+  serverIdsOnly?: boolean;
 }
 
 const OWN: Reach = { granted: false };
@@ -82,7 +84,7 @@ export class RecordService {
     const grants = ownerId === access.ownerId ? this.grants : undefined;
     if (!grants) throw new FreeholdError('forbidden', `This app's token cannot reach table ${table}`);
     const granted = await grantedReach(grants, access, table, op);
-    return { granted: true, ...(granted.addedBy ? { addedBy: granted.addedBy } : {}) };
+    return { granted: true, serverIdsOnly: granted.serverIdsOnly, ...(granted.addedBy ? { addedBy: granted.addedBy } : {}) };
   }
 
   /**
@@ -90,10 +92,8 @@ export class RecordService {
    * the answer (a conflict, or an upsert's 404 against a create) would tell the app which
    * ids exist among the records it may not see.
    */
-  private async refuseChosenIdUnderWriteOwn(access: Access, table: string): Promise<void> {
-    if ((await this.reach(access, table, 'change', 'write')).addedBy !== undefined) {
-      throw new FreeholdError('forbidden', `Records added to ${table} through a write_own permission get their ids from the server`);
-    }
+  private refuseChosenIdUnderWriteOwn(reach: Reach, table: string): void {
+    if (reach.serverIdsOnly) throw new FreeholdError('forbidden', `Records added to ${table} through a write_own permission get their ids from the server`);
   }
 
   /** For write_own: the record must be one the app added; any other "does not exist" for it. */
@@ -106,7 +106,7 @@ export class RecordService {
   /** CEPS write (server id) and FEPS write with a client id. */
   async create(access: Access, table: string, body: unknown, id?: string): Promise<WriteResult> {
     const reach = await this.reach(access, table, 'create', 'write');
-    if (reach.granted && id !== undefined) await this.refuseChosenIdUnderWriteOwn(access, table);
+    if (id !== undefined) this.refuseChosenIdUnderWriteOwn(reach, table);
     const fields = cleanClientRecord(body);
     const now = Date.now();
     const record: StoredRecord = { ...fields, _id: id === undefined ? newRecordId() : assertRecordId(id), _date_created: now, _date_modified: now };
@@ -162,7 +162,7 @@ export class RecordService {
   async upsert(access: Access, table: string, id: string, body: unknown, replaceAll: boolean): Promise<WriteResult> {
     const reach = await this.reach(access, table, 'create', 'write');
     // An upsert names its id: through write_own alone, refused whatever is there (see refuseChosenIdUnderWriteOwn).
-    if (reach.granted) await this.refuseChosenIdUnderWriteOwn(access, table);
+    this.refuseChosenIdUnderWriteOwn(reach, table);
     const fields = cleanClientRecord(body);
     const store = this.stores.records(access.ownerId);
     const existing = await store.get(access.ownerId, table, assertRecordId(id));

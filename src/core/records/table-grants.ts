@@ -44,6 +44,8 @@ export interface GrantedReach {
   table: string;
   /** Only records this app added (write_own); absent: every record. */
   addedBy?: string;
+  /** write_all is not granted: ids of the app's choosing are refused (RecordService). */
+  serverIdsOnly: boolean;
 }
 
 const READS = new Set(['read_all', 'write_all']);
@@ -63,8 +65,9 @@ export async function grantedReach(lookup: GrantLookup, access: Access, table: s
   const types = new Set((await lookup.grantsOf(access.ownerId, access.appName))
     .filter((p) => p.granted && p.table_id.includes(parsed.table)).map((p) => p.type));
   const all = op === 'read' ? [...types].some((t) => READS.has(t)) : op === 'create' ? [...types].some((t) => CREATES.has(t)) : types.has('write_all');
-  if (all) return { table: parsed.table };
-  if (types.has('write_own')) return { table: parsed.table, addedBy: access.appName };
+  const serverIdsOnly = !types.has('write_all');
+  if (all) return { table: parsed.table, serverIdsOnly };
+  if (types.has('write_own')) return { table: parsed.table, addedBy: access.appName, serverIdsOnly };
   throw refused();
 }
 
