@@ -62,6 +62,11 @@ export function formatDate(ms) {
   return new Date(n).toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric' });
 }
 
+/** `1 record`, `2,000 records`: a count with its noun. */
+export function plural(n, one, many) {
+  return `${Number(n).toLocaleString()} ${n === 1 ? one : many}`;
+}
+
 /** A date with its time, from epoch milliseconds: for moments near enough that the hour matters. */
 export function formatDateTime(ms) {
   const n = Number(ms);

@@ -2,7 +2,7 @@
 // remove button; below them, the data apps that are not installed left here, each
 // with a button to delete it.
 import { api, redirectIfSignedOut } from '../api.js';
-import { byId, el, say, formatDate, refocus } from '../dom.js';
+import { byId, el, say, formatDate, plural, refocus } from '../dom.js';
 
 const HUES = 8;
 
@@ -68,7 +68,6 @@ export function appsPanel({ onApps, onRemoved }) {
     // File records are counted among the records; people think of them as files.
     const files = Number(entry.files) || 0;
     const records = entry.records - files;
-    const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
     const what = files ? `${plural(records, 'record', 'records')} and ${plural(files, 'file', 'files')}` : plural(records, 'record', 'records');
     const del = el('button', { type: 'button', className: 'button small danger', 'aria-label': `Delete the data of ${entry.app_name}` }, 'Delete data');
     del.addEventListener('click', () => deleteKept(entry, what, del));

@@ -1,7 +1,7 @@
 // "Your data": how much is stored (against the quota, if any), the export download,
 // and importing an archive.
 import { ApiError, api, redirectIfSignedOut } from '../api.js';
-import { byId } from '../dom.js';
+import { byId, plural } from '../dom.js';
 import { uploadForm } from './upload-form.js';
 
 /** Bytes for people: 1.2 MB, 340 KB. */
@@ -51,7 +51,6 @@ export function dataPanel({ onImported }) {
     // The server checks the whole archive before it writes anything.
     working: (name) => `Checking and importing ${name}…`,
     done: (r) => {
-      const plural = (n, one, many) => `${Number(n).toLocaleString()} ${n === 1 ? one : many}`;
       const written = r.records_written + r.files_written + (r.app_files_written ?? 0);
       const here = r.records_unchanged + r.files_unchanged + (r.app_files_unchanged ?? 0);
       const kept = r.records_kept_newer

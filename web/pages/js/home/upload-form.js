@@ -21,12 +21,13 @@ export function uploadForm({ prefix, url, working, done, failed, onDone }) {
   const progress = byId(`${prefix}-progress`);
   const message = byId(`${prefix}-status`);
 
+  const canSend = () => (button.disabled = input.files.length === 0);
   input.addEventListener('change', () => {
-    button.disabled = input.files.length === 0;
+    canSend();
     status(message, '', '');
   });
   // A file chosen while the page was still loading (before the listener above) counts too.
-  button.disabled = input.files.length === 0;
+  canSend();
 
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -52,7 +53,7 @@ export function uploadForm({ prefix, url, working, done, failed, onDone }) {
     } finally {
       progress.hidden = true;
       input.disabled = false;
-      button.disabled = input.files.length === 0;
+      canSend();
     }
   });
 }
