@@ -146,6 +146,27 @@ describe('a hostile app in a real browser', { skip: browserSkipReason() }, () =>
       assert.deepEqual(tokens.tokens.filter((t) => t.kind === 'app_password'), [], 'no app password minted');
       assertNoSecretInReports(run);
     });
+
+    test('decoy cookies it tossed to the sibling hosts lock the victim out of nothing', async () => {
+      const tossed = (await run.context.cookies()).filter((c) => c.domain === '.alice.localhost' && c.value.startsWith('decoy-'));
+      assert.ok(tossed.filter((c) => c.name === 'freehold_app_session').length >= 7, 'the decoys reach the victim host');
+      assert.ok(tossed.some((c) => c.name === 'app_token_alice' && c.path === '/feps/userfiles'));
+      const victimToken = await run.server.appToken(OWNER, VICTIM);
+      const form = new FormData();
+      form.append('file', new Blob(['victim file']), 'note.txt');
+      const up = await fetch(`${run.server.url}/feps/upload/${VICTIM}`, { method: 'PUT', headers: { authorization: `Bearer ${victimToken}` }, body: form });
+      assert.equal(up.status, 200);
+      const page = await run.context.newPage();
+      await page.goto(run.victimUrl);
+      await page.waitForSelector('#status[data-ready="true"]');
+      // Plain addresses, as an <img> or a script tag would ask: only cookies can stand for the owner here.
+      const statuses = await page.evaluate(async (app) => ({
+        uploaded: (await fetch(`/feps/userfiles/${app}/alice/note.txt`)).status,
+        nested: (await fetch('/deep/a/b/c/d/e.js')).status,
+      }), VICTIM);
+      assert.deepEqual(statuses, { uploaded: 200, nested: 200 });
+      await page.close();
+    });
   });
 
   describe('path mode: fails only where the README says it cannot protect', () => {

@@ -180,6 +180,9 @@ describe('on the app origin', () => {
     assert.equal(tokenCookie?.domain, undefined);
     // A decoy of the same name tossed in by a sibling host (Domain=parent) does not lock the owner out.
     assert.equal((await onHost(host, '/index', `freehold_app_session=decoy-decoy-decoy-decoy; ${appCookie}`)).statusCode, 200);
+    // One decoy per path prefix of a nested file, each sent before the page's own (Path=/).
+    const decoys = Array.from({ length: 12 }, (_, i) => `freehold_app_session=decoy-${i}`).join('; ');
+    assert.equal((await onHost(host, '/static/notes.css', `${decoys}; ${appCookie}`)).statusCode, 200);
     // The root and freezr's /apps/<app>/ spelling lead to the same app.
     assert.equal((await onHost(host, '/', appCookie)).headers.location, '/index');
     assert.equal((await onHost(host, `/apps/${APP}/static/notes.css`, appCookie)).statusCode, 200);
@@ -227,8 +230,23 @@ describe('on the app origin', () => {
     // A sibling app's origin is same-site: Strict cookies go along there, and count for nothing.
     for (const site of ['same-site', 'cross-site']) assert.equal((await onHost(host, url, jar, { 'sec-fetch-site': site })).statusCode, 401, site);
     assert.equal((await t.app.inject({ url, headers: { cookie: jar } })).statusCode, 401, 'not on the main origin');
-    assert.equal((await onHost(host, url, `${jar}; app_token_bob=${pageToken}`)).statusCode, 401, 'not when it is not the only one');
-    assert.equal((await onHost(host, url, `${jar}; ${jar}`)).statusCode, 401, 'nor beside a namesake (tossed in for the parent domain)');
+    // Namesakes tossed in by sibling app hosts (Domain=parent, one per path prefix, sent
+    // before the page's own) neither lock the page out of its files nor stand in for it.
+    const otherApp = await t.appToken('alice', LEGACY);
+    const bobsNotes = await t.appToken('bob', APP);
+    const decoys = (n: number) => Array.from({ length: n }, (_, i) => `app_token_alice=decoy-${i}`).join('; ');
+    assert.equal((await onHost(host, url, `${jar}; ${jar}`)).statusCode, 200, 'the same cookie twice');
+    for (const tossed of [decoys(1), `app_token_alice=${otherApp}`, `app_token_alice=${bobsNotes}`, `app_token_bob=${bobsNotes}; ${decoys(30)}`]) {
+      const res = await onHost(host, url, `${tossed}; ${jar}`);
+      assert.equal(res.statusCode, 200, tossed.slice(0, 60));
+      assert.equal(res.body, 'not-really-a-png');
+    }
+    // Without a token of Alice's own, Bob's for the same app is the one used: it reads her file only with a grant.
+    assert.equal((await onHost(host, url, `app_token_alice=${bobsNotes}; app_token_alice=${otherApp}`)).statusCode, 404);
+    assert.equal((await onHost(host, url, `app_token_alice=${otherApp}`)).statusCode, 403, "another app's token reads nothing here");
+    assert.equal((await onHost(host, url, decoys(3))).statusCode, 401);
+    // Past MAX_COOKIE_CANDIDATES (32) values the page's own is not reached (THREAT_MODEL.md).
+    assert.equal((await onHost(host, url, `${decoys(32)}; ${jar}`)).statusCode, 401);
     assert.equal((await onHost(host, url, appCookie)).statusCode, 401, 'the app session cookie is not a token');
     // Reads only: a DELETE with the cookie alone removes nothing.
     assert.equal((await t.app.inject({ method: 'DELETE', url, headers: { host, cookie: jar } })).statusCode, 401);

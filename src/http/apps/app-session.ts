@@ -3,6 +3,7 @@ import type { TokenClaims } from '../../core/auth/tokens.js';
 import type { Services } from '../../core/services.js';
 import { cookieName, isSecureRequest } from '../auth.js';
 import type { Viewer } from './serve.js';
+import { cookieValues } from '../cookie-values.js';
 
 /**
  * The session of one app origin (subdomain mode). The main origin's session cookie is
@@ -14,28 +15,13 @@ import type { Viewer } from './serve.js';
  */
 export const APP_SESSION_COOKIE = 'freehold_app_session';
 
-/**
- * Every value sent under a cookie name. A sibling app host can set a cookie of the same
- * name for the parent domain ("cookie tossing"); the browser then sends both, in an
- * order the page does not control. Trying each keeps a tossed decoy from locking the
- * owner out of an app (it can never let anyone in: a value must be a live token for this
- * very app).
- */
-function cookieValues(request: FastifyRequest, name: string): string[] {
-  const header = request.headers.cookie;
-  if (!header) return [];
-  const out: string[] = [];
-  for (const part of header.split(';')) {
-    const at = part.indexOf('=');
-    if (at > 0 && part.slice(0, at).trim() === name) out.push(part.slice(at + 1).trim());
-  }
-  return out.slice(0, 5);
-}
-
 /** The viewer of an app host and the app's exact name, when its cookie is live, names this (owner, app) and its main session still stands. */
 export async function appSessionViewer(services: Services, request: FastifyRequest, ownerId: string, appName: string): Promise<{ viewer: Viewer; appName: string } | null> {
   let c: TokenClaims | undefined;
-  for (const value of cookieValues(request, cookieName(services, request, APP_SESSION_COOKIE))) {
+  // Every value sent under the name: a sibling app host can toss decoys of the same name
+  // (cookie-values.ts); a value counts only as a live token for this very (owner, app).
+  const name = cookieName(services, request, APP_SESSION_COOKIE);
+  for (const value of cookieValues(request.headers.cookie, (n) => n === name)) {
     const check = await services.tokens.check(value, 'app_session');
     if (check.ok && check.claims.ownerId === ownerId && check.claims.appName.toLowerCase() === appName.toLowerCase() && check.claims.session) {
       c = check.claims;

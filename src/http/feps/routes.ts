@@ -13,6 +13,7 @@ import { assertAppName, assertUserId } from '../../core/names.js';
 import type { Access } from '../../core/records/access.js';
 import { parseRange, sendBlob } from '../send-blob.js';
 import { resolveAppHost } from '../app-origin.js';
+import { cookieValues } from '../cookie-values.js';
 import type { Services } from '../../core/services.js';
 import type { StagedUpload } from '../../core/files/service.js';
 import { parseStrictJson } from '../json-body.js';
@@ -41,9 +42,9 @@ function isQueryBody(body: unknown): body is { q: unknown; keys?: unknown } {
  * (images and links cannot send headers), or, as freezr does it, the token cookie the
  * server sets with each app page (apps/serve.ts), so that plain file addresses work in
  * `<img>`, `new Image()`, CSS and download links and no app stores a token in a URL.
- * The cookie counts only on the app's own origin (subdomain mode: there it is the only
- * `app_token_*` cookie, host-only, SameSite=Strict; in path mode its path leaves out
- * /feps), only for a request the browser marks same-origin or user-typed (a sibling
+ * The cookie counts only on the app's own origin (subdomain mode: there the page's own is
+ * host-only, SameSite=Strict, and namesakes tossed in by sibling hosts are sorted out by
+ * pageTokenCookie; in path mode its path leaves out /feps), only for a request the browser marks same-origin or user-typed (a sibling
  * app's origin is same-site, and Strict cookies go along there), and such an answer
  * may be used by its own origin only (Cross-Origin-Resource-Policy).
  */
@@ -54,7 +55,7 @@ async function fileAccess(services: Services, request: FastifyRequest, reply: Fa
     if (typeof token === 'string' && token.startsWith(FILE_TOKEN_PREFIX)) return fileTokenAccess(services, request, token);
     if (typeof token === 'string') request.headers.authorization = `Bearer ${token}`;
     else {
-      const cookie = pageTokenCookie(services, request);
+      const cookie = await pageTokenCookie(services, request);
       if (cookie !== null) {
         request.headers.authorization = `Bearer ${cookie}`;
         reply.header('Cross-Origin-Resource-Policy', 'same-origin');
@@ -76,16 +77,29 @@ async function fileTokenAccess(services: Services, request: FastifyRequest, toke
   return { userId: check.claims.userId, ownerId: check.claims.ownerId, appName: check.claims.appName };
 }
 
-/** The app page's token cookie, when it may stand for the app token (fileAccess says when). */
-function pageTokenCookie(services: Services, request: FastifyRequest): string | null {
+/**
+ * The app page's token cookie, when it may stand for the app token (fileAccess says when).
+ * A sibling app host can toss cookies named `app_token_<user>` for the parent domain
+ * (cookie-values.ts), so every value sent is a candidate and the one used is a live app
+ * token for the app (and, first choice, the owner) whose file is asked for: a decoy can
+ * neither lock the page out of its own files nor stand in for the page (a tosser holds
+ * only its own apps' tokens). With none such, the first value, refused as it would be alone.
+ */
+async function pageTokenCookie(services: Services, request: FastifyRequest): Promise<string | null> {
   const site = request.headers['sec-fetch-site'];
   if (site !== undefined && site !== 'same-origin' && site !== 'none') return null;
   if (resolveAppHost(services.config, request.headers.host) === null) return null;
-  // Counted in the header: a cookie of the same name tossed in by a sibling host (Domain=parent)
-  // would merge with the page's own in the parsed cookies.
-  if ((request.headers.cookie ?? '').split(';').filter((c) => c.trim().startsWith('app_token_')).length !== 1) return null;
-  const token = Object.entries(request.cookies).find(([name]) => name.startsWith('app_token_'))?.[1];
-  return typeof token === 'string' && token !== '' ? token : null;
+  const values = cookieValues(request.headers.cookie, (name) => name.startsWith('app_token_'));
+  if (values.length <= 1) return values[0] ?? null;
+  const { app_name, user_id } = request.params as { app_name: string; user_id: string };
+  let sameApp: string | null = null;
+  for (const value of values) {
+    const check = await services.tokens.check(value, 'app');
+    if (!check.ok || check.claims.appName.toLowerCase() !== app_name.toLowerCase()) continue;
+    if (check.claims.ownerId === user_id) return value;
+    sameApp ??= value;
+  }
+  return sameApp ?? values[0]!;
 }
 
 /** Sec-Fetch-Dest values of requests that would run the response as code. */
