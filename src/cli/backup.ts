@@ -38,7 +38,8 @@ export function backupCommands(program: Command): void {
       await withServices(async (s) => {
         if (!(await s.accounts.get(opts.user))) throw new Error(`no user ${opts.user}`);
         for (const g of await backupsOf(s).list(opts.user)) {
-          process.stdout.write(`${g.name}\t${new Date(g.takenAt).toISOString()}\t${g.size} bytes\n`);
+          const whose = g.earlierAccount ? '\tearlier account of this name' : '';
+          process.stdout.write(`${g.name}\t${new Date(g.takenAt).toISOString()}\t${g.size} bytes${whose}\n`);
         }
       });
     });
@@ -46,14 +47,15 @@ export function backupCommands(program: Command): void {
     .description('Bring a backup back (the newest unless --name); verified whole before anything is written')
     .requiredOption('--user <id>')
     .option('--name <generation>', 'which backup (from `backup list`)')
-    .action(async (opts: { user: string; name?: string }) => {
+    .option('--earlier-account', "allow a backup taken before this account was made (a removed account of the same name): only if it is the same person")
+    .action(async (opts: { user: string; name?: string; earlierAccount?: boolean }) => {
       await withServices(async (s) => {
         if (!(await s.accounts.get(opts.user))) throw new Error(`no user ${opts.user}`);
         process.stderr.write(`restoring ${opts.user} …\n`);
         const progress = await progressReporter();
         let r;
         try {
-          r = await backupsOf(s).restore(opts.user, opts.name, progress.report);
+          r = await backupsOf(s).restore(opts.user, opts.name, progress.report, { earlierAccount: opts.earlierAccount === true });
         } finally {
           progress.stop();
         }

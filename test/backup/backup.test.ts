@@ -5,6 +5,8 @@ import { startTestServer } from '../helpers/server.js';
 import { startS3Server } from '../helpers/s3.js';
 import { createServices } from '../../src/core/services.js';
 import { createLogger } from '../../src/logger.js';
+import { removeUser } from '../../src/core/accounts/remove-user.js';
+import { S3BlobStore } from '../../src/storage/s3/blob-store.js';
 
 const APP = 'com.example.notes';
 const root = path.resolve(import.meta.dirname, '..', '..');
@@ -72,6 +74,61 @@ test('scheduled backups: one process takes each owner per interval', async () =>
     assert.equal((await server.services.backups!.list('bob')).length, 1);
   } finally {
     await other.close();
+    await server.close();
+    await s3.close();
+  }
+});
+
+test("a removed owner's backups are kept, and are not those of a new account of the same name", async () => {
+  const s3 = await startS3Server();
+  const url = s3.url('kept', { createBucket: true });
+  const server = await startTestServer({ config: { backupBlobs: url, backupKeep: 2, backupIntervalHours: 24 } });
+  const store = S3BlobStore.fromUrl(url);
+  try {
+    const backups = server.services.backups!;
+    const write = async (owner: string, note: string) => {
+      const token = await server.appToken(owner, APP);
+      const res = await server.app.inject({ method: 'POST', url: `/ceps/write/${APP}`, headers: { authorization: `Bearer ${token}` }, payload: { note } });
+      assert.equal(res.statusCode, 200, res.body);
+      return (res.json() as { _id: string })._id;
+    };
+    await server.addUser('dave');
+    await server.services.apps.install('dave', { folder: path.join(root, 'test/fixtures/apps/com.example.notes') });
+    const oldId = await write('dave', 'the first dave');
+    const old = await backups.run('dave');
+    await removeUser(server.services, 'dave');
+    await new Promise((r) => setTimeout(r, 5));
+
+    // Another person is given the name.
+    await server.addUser('dave');
+    await server.services.apps.install('dave', { folder: path.join(root, 'test/fixtures/apps/com.example.notes') });
+    await write('dave', 'the second dave');
+    assert.deepEqual((await backups.list('dave')).map((g) => [g.name, g.earlierAccount]), [[old.name, true]]);
+    await assert.rejects(backups.restore('dave'), /No backups of dave \(1 of an earlier account named dave are kept/);
+    await assert.rejects(backups.restore('dave', old.name), (e: Error & { code?: string }) => e.code === 'conflict' && /--earlier-account/.test(e.message));
+    const token = await server.appToken('dave', APP);
+    assert.equal((await server.app.inject({ url: `/ceps/read/${APP}/${oldId}`, headers: { authorization: `Bearer ${token}` } })).statusCode, 404, 'nothing restored');
+
+    // Its own backups are pruned to the newest two; the earlier account's is kept.
+    const own: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+      own.push((await backups.run('dave')).name);
+    }
+    assert.deepEqual((await backups.list('dave')).map((g) => g.name), [own[2], own[1], old.name]);
+    assert.equal((await backups.restore('dave')).generation, own[2]);
+
+    // The admin, knowing it is the same person after all, brings the earlier one back by name.
+    assert.equal((await backups.restore('dave', old.name, undefined, { earlierAccount: true })).generation, old.name);
+    assert.equal((await server.app.inject({ url: `/ceps/read/${APP}/${oldId}`, headers: { authorization: `Bearer ${token}` } })).json().note, 'the first dave');
+
+    // A key below an owner's backups (an owner's own store sharing the bucket) is no backup.
+    await store.init();
+    await store.put(`backups/dave/x/dave/${APP}/2099-01-01T00-00-00-000Z.zip`, Buffer.from('planted'));
+    await store.put('backups/dave/2098-01-01T00-00-00-000Z.zip.part', Buffer.from('planted'));
+    assert.deepEqual((await backups.list('dave')).map((g) => g.name), [own[2], own[1], old.name]);
+  } finally {
+    await store.close();
     await server.close();
     await s3.close();
   }

@@ -14,9 +14,9 @@ const root = path.resolve(import.meta.dirname, '..', '..');
 const main = path.join(root, 'src', 'cli', 'main.ts');
 let dataDir: string;
 
-function cli(args: string[], input?: string) {
+function cli(args: string[], input?: string, env: Record<string, string> = {}) {
   return spawnSync(process.execPath, ['--import', 'tsx', main, ...args], {
-    cwd: root, input, encoding: 'utf8', env: { ...process.env, FREEHOLD_DATA: dataDir, FREEHOLD_CONFIG: '', FREEHOLD_LOG_LEVEL: 'silent' },
+    cwd: root, input, encoding: 'utf8', env: { ...process.env, FREEHOLD_DATA: dataDir, FREEHOLD_CONFIG: '', FREEHOLD_LOG_LEVEL: 'silent', ...env },
   });
 }
 
@@ -141,6 +141,26 @@ for (const args of [['serve'], []]) test(`${['freehold', ...args].join(' ')} pri
     child.kill('SIGTERM');
     rmSync(fresh, { recursive: true, force: true });
   }
+});
+
+test("backup: a removed user's backups are listed as an earlier account's, and restored to the new one only with --earlier-account", () => {
+  const env = { FREEHOLD_BACKUP_BLOBS: `fs:${path.join(dataDir, 'backups')}`, FREEHOLD_BACKUP_INTERVAL_HOURS: '0' };
+  assert.equal(cli(['user', 'add', 'carl', '--password-stdin'], 'a long passphrase\n', env).status, 0);
+  const run = cli(['backup', 'run', '--user', 'carl'], undefined, env);
+  assert.equal(run.status, 0, run.stderr);
+  const name = /^carl\t(\S+)\t/m.exec(run.stdout)![1]!;
+  assert.equal(cli(['user', 'remove', 'carl', '--yes'], undefined, env).status, 0);
+  assert.equal(cli(['user', 'add', 'carl', '--password-stdin'], 'another long passphrase\n', env).status, 0);
+  assert.match(cli(['backup', 'list', '--user', 'carl'], undefined, env).stdout, new RegExp(`^${name}\\t\\S+\\t\\d+ bytes\\tearlier account of this name$`, 'm'));
+  const newest = cli(['backup', 'restore', '--user', 'carl'], undefined, env);
+  assert.notEqual(newest.status, 0);
+  assert.match(newest.stderr, /No backups of carl \(1 of an earlier account named carl are kept/);
+  const named = cli(['backup', 'restore', '--user', 'carl', '--name', name], undefined, env);
+  assert.notEqual(named.status, 0);
+  assert.match(named.stderr, /taken before the account carl was made.*--earlier-account/);
+  const allowed = cli(['backup', 'restore', '--user', 'carl', '--name', name, '--earlier-account'], undefined, env);
+  assert.equal(allowed.status, 0, allowed.stderr);
+  assert.match(allowed.stdout, new RegExp(`^restored carl from ${name}:`, 'm'));
 });
 
 test('serve with anything after it goes through the full command line: --help prints help, an unknown option fails', () => {

@@ -15,7 +15,8 @@ export interface RemovedUser {
  * storage settings, then the account itself. In that order, so that the person is
  * locked out first, and the account record goes last: should a step fail, the account
  * is still there and removing it again finishes the job. Backups in the backup store
- * are kept (they exist to bring data back; `backup restore` needs the account again).
+ * are kept (they exist to bring data back): a later account of the same name sees them
+ * as an earlier account's, restored only when the admin says so (backup/service.ts).
  */
 export async function removeUser(services: Services, userId: string): Promise<RemovedUser> {
   const user = await services.accounts.get(userId);

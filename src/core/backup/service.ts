@@ -21,6 +21,12 @@ export interface Generation {
   key: string;
   size: number;
   takenAt: number;
+  /**
+   * Taken before the account that has this name now was made: of a removed account of the
+   * same name, perhaps another person. Kept (backups exist to bring data back), but never
+   * pruned, restored by default or counted as this account's by the schedule.
+   */
+  earlierAccount: boolean;
 }
 
 export interface BackupOptions {
@@ -35,11 +41,17 @@ function generationName(at: Date): string {
   return at.toISOString().replace(/[:.]/g, '-');
 }
 
-function parseGeneration(key: string, size: number): Generation | null {
-  const m = /\/(\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z)\.zip$/.exec(key);
+/**
+ * A backup's key is exactly `<prefix>/<name>.zip`. Deeper keys are not backups: the
+ * backup store may be shared (an owner's own store in the same bucket, by mistake or on
+ * purpose), and a key planted below the prefix must never pass for one.
+ */
+function parseGeneration(prefix: string, key: string, size: number, accountCreatedAt: number | undefined): Generation | null {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z)\.zip$/.exec(key.startsWith(`${prefix}/`) ? key.slice(prefix.length + 1) : '');
   if (!m) return null;
   const iso = m[1]!.replace(/T(\d\d)-(\d\d)-(\d\d)-(\d{3})Z$/, 'T$1:$2:$3.$4Z');
-  return { name: m[1]!, key, size, takenAt: Date.parse(iso) };
+  const takenAt = Date.parse(iso);
+  return { name: m[1]!, key, size, takenAt, earlierAccount: accountCreatedAt === undefined || takenAt < accountCreatedAt };
 }
 
 /**
@@ -73,32 +85,48 @@ export class BackupService {
       .catch((err: unknown) => { pass.destroy(err as Error); throw err; });
     const [info] = await Promise.all([stored, exported]);
     await this.prune(owner);
-    return { name: generationName(at), key, size: info.size, takenAt: at.getTime() };
+    return { name: generationName(at), key, size: info.size, takenAt: at.getTime(), earlierAccount: false };
   }
 
-  /** The owner's backups, newest first. */
+  /** The backups kept under the owner's name, newest first, those of an earlier account of that name marked. */
   async list(owner: string): Promise<Generation[]> {
+    const prefix = this.prefix(owner);
+    const createdAt = (await this.services.accounts.get(owner))?.createdAt;
     const out: Generation[] = [];
-    for await (const { key, size } of this.target.list(this.prefix(owner))) {
-      const g = parseGeneration(key, size);
+    for await (const { key, size } of this.target.list(prefix)) {
+      const g = parseGeneration(prefix, key, size, createdAt);
       if (g) out.push(g);
     }
     return out.sort((a, b) => b.takenAt - a.takenAt);
   }
 
+  /** This account's own backups, newest first. */
+  private async own(owner: string): Promise<Generation[]> {
+    return (await this.list(owner)).filter((g) => !g.earlierAccount);
+  }
+
   private async prune(owner: string): Promise<void> {
-    const all = await this.list(owner);
+    const all = await this.own(owner);
     for (const old of all.slice(Math.max(this.opts.keep, 1))) await this.target.delete(old.key);
   }
 
   /**
-   * Brings a backup back (the newest unless named): every record, file and app in it
-   * returns as it was then. Records made since are kept; nothing is deleted.
+   * Brings a backup back (the newest of this account unless named): every record, file
+   * and app in it returns as it was then. Records made since are kept; nothing is
+   * deleted. A backup of an earlier account of the same name comes back only when named
+   * and `earlierAccount` says the admin knows it is the same person.
    */
-  async restore(owner: string, name?: string, onProgress?: ProgressCallback): Promise<ImportSummary & { generation: string }> {
+  async restore(owner: string, name?: string, onProgress?: ProgressCallback, opts: { earlierAccount?: boolean } = {}): Promise<ImportSummary & { generation: string }> {
     const all = await this.list(owner);
-    const g = name === undefined ? all[0] : all.find((x) => x.name === name);
-    if (!g) throw new FreeholdError('not_found', name === undefined ? `No backups of ${owner}` : `No backup ${name} of ${owner}`);
+    const g = name === undefined ? all.find((x) => !x.earlierAccount) : all.find((x) => x.name === name);
+    if (!g) {
+      const older = all.length > 0 ? ` (${all.length} of an earlier account named ${owner} are kept: see \`backup list\`)` : '';
+      throw new FreeholdError('not_found', name === undefined ? `No backups of ${owner}${older}` : `No backup ${name} of ${owner}`);
+    }
+    if (g.earlierAccount && !opts.earlierAccount) {
+      throw new FreeholdError('conflict', `Backup ${g.name} was taken before the account ${owner} was made: it belongs to an earlier account of that name, `
+        + 'perhaps another person. Restore it only if this is the same person, with --earlier-account');
+    }
     const { importOwner } = await import('../portability/import.js');
     const dir = await mkdtemp(path.join(tmpdir(), 'freehold-restore-'));
     try {
@@ -118,7 +146,7 @@ export class BackupService {
     if (this.opts.intervalMs <= 0) return [];
     const done: string[] = [];
     for (const user of await this.services.accounts.list()) {
-      const newest = (await this.list(user.userId))[0];
+      const newest = (await this.own(user.userId))[0];
       if (newest && now - newest.takenAt < this.opts.intervalMs) continue;
       if (!(await this.lease(user.userId, Math.floor(now / this.opts.intervalMs)))) continue;
       try {
