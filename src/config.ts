@@ -55,6 +55,8 @@ export interface Config {
   storagePollMs: number;
   /** Whether owners may point their own data at their own (network) stores, or only the admin may. */
   ownerStorage: boolean;
+  /** Whether owners' own stores may be on loopback or private addresses (the host's own network). */
+  ownerStoragePrivate: boolean;
   /** Blob store URL for backups (empty: no backups). */
   backupBlobs: string;
   /** Hours between scheduled backups of each owner (0: only on demand). */
@@ -222,6 +224,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     sessionTtlMs: int(get('FREEHOLD_SESSION_TTL', 'sessionTtlMs'), 30 * 24 * 3600 * 1000),
     storagePollMs: int(get('FREEHOLD_STORAGE_POLL', 'storagePollMs'), 1000),
     ownerStorage: bool(get('FREEHOLD_OWNER_STORAGE', 'ownerStorage'), false),
+    ownerStoragePrivate: bool(get('FREEHOLD_OWNER_STORAGE_PRIVATE', 'ownerStoragePrivate'), false),
     backupBlobs: get('FREEHOLD_BACKUP_BLOBS', 'backupBlobs').value ?? '',
     backupIntervalHours: int(get('FREEHOLD_BACKUP_INTERVAL_HOURS', 'backupIntervalHours'), 24),
     backupKeep: int(get('FREEHOLD_BACKUP_KEEP', 'backupKeep'), 7),

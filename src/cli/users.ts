@@ -62,7 +62,8 @@ export function userCommands(program: Command): void {
       await withServices(async (s) => {
         if (!(await s.accounts.get(id))) throw new Error(`no user ${id}`);
         if (opts.records || opts.blobs) {
-          await chooseOwnerStorage(s.stores, id, { ...(opts.records ? { records: opts.records } : {}), ...(opts.blobs ? { blobs: opts.blobs } : {}) }, false);
+          await chooseOwnerStorage(s.stores, id, { ...(opts.records ? { records: opts.records } : {}), ...(opts.blobs ? { blobs: opts.blobs } : {}) },
+            { chosenByOwner: false, allowPrivateAddresses: s.config.ownerStoragePrivate, backupBlobs: s.config.backupBlobs });
         }
         const st = s.stores.storageOf(id);
         process.stdout.write(`records: ${maskStoreUrl(st.records)}\nblobs:   ${maskStoreUrl(st.blobs)}\nstate:   ${st.state}\n`);

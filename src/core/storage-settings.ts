@@ -1,5 +1,6 @@
 import type { StoreRegistry } from '../storage/registry.js';
 import { FreeholdError } from './errors.js';
+import { checkNoOverlap, checkOwnerChosenStore } from './storage-policy.js';
 
 /** Schemes an owner may choose for themselves: network stores only, never paths on the host's disks. */
 const OWNER_SCHEMES = /^(postgres|postgresql|s3):\/\//i;
@@ -9,23 +10,38 @@ export interface StorageChoice {
   blobs?: string;
 }
 
+export interface StorageChoiceContext {
+  /** The owner chose for themselves (FREEHOLD_OWNER_STORAGE), not the admin for them. */
+  chosenByOwner: boolean;
+  /** An owner's own stores may be on loopback or private addresses (FREEHOLD_OWNER_STORAGE_PRIVATE). */
+  allowPrivateAddresses: boolean;
+  /** The backup store's URL, if any: no owner's store may overlap it. */
+  backupBlobs: string;
+}
+
 /**
  * Points an owner with no data yet at their own stores ("bring your own storage").
  * Owners with data move with `freehold migrate`, which copies and verifies; a plain
  * switch would strand their data. The stores are opened (and their schema made)
- * before anything is recorded, so a wrong URL fails here and changes nothing.
+ * before anything is recorded, so a wrong URL fails here and changes nothing. An
+ * owner's own choice must also pass storage-policy.ts; nobody's may overlap a store
+ * in use.
  */
-export async function chooseOwnerStorage(stores: StoreRegistry, owner: string, choice: StorageChoice, chosenByOwner: boolean): Promise<void> {
+export async function chooseOwnerStorage(stores: StoreRegistry, owner: string, choice: StorageChoice, ctx: StorageChoiceContext): Promise<void> {
   const current = stores.storageOf(owner);
   const records = choice.records ?? current.records;
   const blobs = choice.blobs ?? current.blobs;
-  if (chosenByOwner) {
-    for (const url of [choice.records, choice.blobs]) {
-      if (url !== undefined && !OWNER_SCHEMES.test(url)) {
+  const chosen = [choice.records, choice.blobs].filter((u): u is string => u !== undefined);
+  if (ctx.chosenByOwner) {
+    for (const url of chosen) {
+      if (!OWNER_SCHEMES.test(url)) {
         throw new FreeholdError('forbidden', 'Owners may choose postgres:// or s3:// stores; local paths are for the admin');
       }
+      await checkOwnerChosenStore(url, ctx.allowPrivateAddresses);
     }
   }
+  const inUse = [...stores.storesInUse(owner), ...(ctx.backupBlobs ? [{ url: ctx.backupBlobs, what: 'the backup store' }] : [])];
+  for (const url of chosen) checkNoOverlap(url, inUse);
   if (current.state === 'migrating') throw new FreeholdError('conflict', 'A move is under way for this owner');
   const hasData = (await stores.records(owner).listTables(owner)).some((t) => t.count > 0);
   let hasFiles = false;

@@ -158,6 +158,24 @@ export class StoreRegistry {
     return this.owners.get(owner) ?? { records: this.opts.hostRecordsUrl, blobs: this.opts.hostBlobsUrl, state: 'active' };
   }
 
+  /**
+   * Every store URL in use but `except`'s own: the host's, and each other owner's
+   * (where they are, where they left, where they are going), named for messages.
+   */
+  storesInUse(except: string): Array<{ url: string; what: string }> {
+    const out = [
+      { url: this.opts.hostRecordsUrl, what: "the host's record store" },
+      { url: this.opts.hostBlobsUrl, what: "the host's file store" },
+    ];
+    for (const [owner, st] of this.owners) {
+      if (owner === except) continue;
+      for (const place of [st, st.previous, st.target]) {
+        if (place) out.push({ url: place.records, what: "another owner's store" }, { url: place.blobs, what: "another owner's store" });
+      }
+    }
+    return out.filter((s) => s.url !== '');
+  }
+
   /** Forgets an owner's own storage settings (the owner is gone): every process goes back to the host's defaults for that id. */
   async forgetOwnerStorage(owner: string): Promise<void> {
     await this.host.delete(HOST_OWNER, STORAGE_TABLE, owner);

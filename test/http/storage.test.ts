@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startTestServer, TEST_PASSWORD } from '../helpers/server.js';
+import { S3RVER_KEY, S3RVER_SECRET, startS3Server } from '../helpers/s3.js';
 
 const APP = 'com.example.notes';
 
@@ -74,5 +75,69 @@ test('a wrong store URL changes nothing', async () => {
     assert.equal(server.services.stores.storageOf('fay').records, server.config.records);
   } finally {
     await server.close();
+  }
+});
+
+test("an owner's own store brings its own credentials, is on a public address, names no host file, and overlaps no store in use", async () => {
+  const s3 = await startS3Server();
+  const backups = s3.url('backups', { createBucket: true });
+  const server = await startTestServer({ config: { ownerStorage: true, backupBlobs: backups } });
+  try {
+    await server.addUser('root1', TEST_PASSWORD, true);
+    await server.addUser('erin');
+    const erin = await server.signIn('erin');
+    const refused = async (payload: object, message: RegExp) => {
+      const res = await server.app.inject({ method: 'PUT', url: '/acctapi/storage', headers: { cookie: erin }, payload });
+      assert.equal(res.statusCode, 403, `${JSON.stringify(payload)}: ${res.body}`);
+      assert.match(res.json().message, message, JSON.stringify(payload));
+    };
+    const creds = `accessKeyId=${S3RVER_KEY}&secretAccessKey=${S3RVER_SECRET}`;
+
+    // The server's own credentials (environment, ~/.pgpass) are not the owner's.
+    await refused({ blobs: `s3://erin-files?endpoint=${encodeURIComponent(s3.endpoint)}` }, /needs its own credentials/);
+    await refused({ records: 'postgres://db.example.com/erin' }, /needs its own user and password/);
+    // Loopback, private and link-local addresses answer alike, open port or not: no probing the host's network.
+    const notPublic = /is not a public address/;
+    for (const endpoint of [s3.endpoint, 'http://127.0.0.1:1', 'http://10.1.2.3:9000', 'http://169.254.169.254', 'http://[::1]:9000', 'http://localhost:9000']) {
+      await refused({ blobs: `s3://erin-files?endpoint=${encodeURIComponent(endpoint)}&${creds}` }, notPublic);
+    }
+    for (const host of ['127.0.0.1:1', '192.168.1.10', '[::ffff:127.0.0.1]', 'localhost']) await refused({ records: `postgres://u:p@${host}/erin` }, notPublic);
+    // Parameters naming host files or other hosts, and a pool big enough to use up the host's connections.
+    for (const param of ['sslrootcert=/etc/passwd', 'sslkey=/etc/shadow', 'host=/var/run/postgresql', 'hostaddr=127.0.0.1', 'options=-c%20x']) {
+      await refused({ records: `postgres://u:p@db.example.com/erin?${param}` }, /is not available for your own store/);
+    }
+    await refused({ records: 'postgres://u:p@db.example.com/erin?pool=100' }, /pool may be at most 20/);
+    assert.equal(server.services.stores.storageOf('erin').blobs, server.config.blobs, 'nothing was recorded');
+  } finally {
+    await server.close();
+  }
+
+  // Where the admin allows the host's own network, a store still may not overlap one in use.
+  const lan = await startTestServer({ config: { ownerStorage: true, ownerStoragePrivate: true, backupBlobs: backups } });
+  try {
+    await lan.addUser('root1', TEST_PASSWORD, true);
+    await lan.addUser('erin');
+    await lan.addUser('bob');
+    const admin = await lan.signIn('root1');
+    const erin = await lan.signIn('erin');
+    const put = (payload: object, cookie: string, url: string) => lan.app.inject({ method: 'PUT', url, headers: { cookie }, payload });
+    const at = (bucketAndPrefix: string) => `${s3.url(bucketAndPrefix, { createBucket: true })}`;
+    assert.equal((await put({ blobs: at('owners/bob') }, admin, '/acctapi/users/bob/storage')).statusCode, 200);
+    for (const [blobs, what] of [[at('backups/backups/erin/x'), 'the backup store'], [at('backups'), 'the backup store'], [at('owners/bob/erin'), "another owner's store"], [at('owners'), "another owner's store"]] as const) {
+      const res = await put({ blobs }, erin, '/acctapi/storage');
+      assert.equal(res.statusCode, 403, `${blobs}: ${res.body}`);
+      assert.equal(res.json().message, `That store overlaps ${what}: choose a bucket, prefix or folder of its own`);
+    }
+    // The admin is held to it too: a folder inside the host's file store.
+    const inside = await put({ blobs: `fs:${path.join(lan.config.blobs.slice('fs:'.length), 'bob2')}` }, admin, '/acctapi/users/erin/storage');
+    assert.equal(inside.statusCode, 403, inside.body);
+    assert.match(inside.json().message, /overlaps the host's file store/);
+    // A prefix of its own in the same bucket is fine, with the owner's own credentials.
+    const own = await put({ blobs: at('owners/erin') }, erin, '/acctapi/storage');
+    assert.equal(own.statusCode, 200, own.body);
+    assert.equal(lan.services.stores.storageOf('erin').blobs, at('owners/erin'));
+  } finally {
+    await lan.close();
+    await s3.close();
   }
 });

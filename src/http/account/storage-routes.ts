@@ -27,6 +27,10 @@ export async function storageRoutes(fastify: FastifyInstance): Promise<void> {
     };
   };
 
+  const storageContext = (chosenByOwner: boolean) => ({
+    chosenByOwner, allowPrivateAddresses: services.config.ownerStoragePrivate, backupBlobs: services.config.backupBlobs,
+  });
+
   app.get('/acctapi/storage', {
     schema: { tags: ['account'], summary: "Where the signed-in owner's data is kept", response: { 200: StorageReply } },
   }, async (request) => describe((await requireOwner(services, request)).user.userId));
@@ -38,7 +42,7 @@ export async function storageRoutes(fastify: FastifyInstance): Promise<void> {
     if (!services.config.ownerStorage && !owner.user.isAdmin) {
       throw new FreeholdError('forbidden', 'On this server only the admin chooses storage');
     }
-    await chooseOwnerStorage(services.stores, owner.user.userId, request.body, !owner.user.isAdmin);
+    await chooseOwnerStorage(services.stores, owner.user.userId, request.body, storageContext(!owner.user.isAdmin));
     return describe(owner.user.userId);
   });
 
@@ -51,7 +55,7 @@ export async function storageRoutes(fastify: FastifyInstance): Promise<void> {
     await requireAdmin(services, request);
     const userId = assertUserId(request.params.user_id);
     if (!(await services.accounts.get(userId))) throw new FreeholdError('not_found', 'No such user');
-    await chooseOwnerStorage(services.stores, userId, request.body, false);
+    await chooseOwnerStorage(services.stores, userId, request.body, storageContext(false));
     return describe(userId);
   });
 

@@ -1,0 +1,143 @@
+import { BlockList, isIP } from 'node:net';
+import { lookup } from 'node:dns/promises';
+import { resolve, sep } from 'node:path';
+import { parseS3Url } from '../storage/s3/url.js';
+import { FreeholdError } from './errors.js';
+
+/**
+ * What an owner may point their own data at ("bring your own storage",
+ * FREEHOLD_OWNER_STORAGE), and what no store setting may overlap.
+ *
+ * A store an owner chooses is opened by the server, with the server's network position
+ * and, where the URL leaves them out, the server's credentials (AWS_* variables, PGPASSWORD,
+ * ~/.pgpass). So an owner's URL must bring its own credentials, may reach only public
+ * addresses (unless the admin allows the host's own network), and may not name files on
+ * the host (PostgreSQL's sslcert, sslkey, sslrootcert parameters are paths it reads).
+ * Without these rules an owner could write into the host's buckets, probe its private
+ * network through the error messages, or make it read local files.
+ */
+
+/** PostgreSQL URL parameters an owner may set: the rest name host paths, sockets or other hosts. */
+const OWNER_PG_PARAMS = new Set(['schema', 'pool', 'sslmode', 'application_name', 'connect_timeout']);
+/** An owner's pool: enough for one person's traffic, not enough to use up the host's connections. */
+const OWNER_PG_MAX_POOL = 20;
+
+/** Addresses that are not on the public internet: loopback, private, link-local (cloud metadata), shared, reserved. */
+const NOT_PUBLIC = (() => {
+  const list = new BlockList();
+  for (const [net, bits] of [['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
+    ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4]] as const) {
+    list.addSubnet(net, bits, 'ipv4');
+  }
+  // Unspecified, loopback, IPv4-mapped (which would reach any IPv4 address), unique local, link-local, multicast.
+  for (const [net, bits] of [['::', 128], ['::1', 128], ['::ffff:0:0', 96], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]] as const) {
+    list.addSubnet(net, bits, 'ipv6');
+  }
+  return list;
+})();
+
+export function isPublicAddress(address: string): boolean {
+  const family = isIP(address);
+  if (family === 0) return false;
+  return !NOT_PUBLIC.check(address, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+function refuse(message: string): never {
+  throw new FreeholdError('forbidden', message);
+}
+
+/** The hosts a store URL makes the server connect to ('' for a local socket). */
+function hostsOf(url: string): { hosts: string[]; credentials: boolean; params: URLSearchParams | null } {
+  if (/^s3:/i.test(url)) {
+    const location = parseS3Url(url, {});
+    // No endpoint: AWS S3 itself, a public service.
+    const hosts = location.endpoint === undefined ? [] : [new URL(location.endpoint).hostname];
+    return { hosts, credentials: location.credentials !== undefined, params: null };
+  }
+  const u = new URL(url);
+  return { hosts: [u.hostname], credentials: u.username !== '' && u.password !== '', params: u.searchParams };
+}
+
+/** Checks an owner's own choice of store (the admin's choices are the admin's business). */
+export async function checkOwnerChosenStore(url: string, allowPrivateAddresses: boolean): Promise<void> {
+  let parsed: ReturnType<typeof hostsOf>;
+  try {
+    parsed = hostsOf(url);
+  } catch (err) {
+    throw new FreeholdError('bad_request', `Cannot open that storage: ${(err as Error).message}`);
+  }
+  if (!parsed.credentials) {
+    refuse(/^s3:/i.test(url)
+      ? 'Your own S3 store needs its own credentials in the URL (accessKeyId and secretAccessKey): the server\'s are not yours to use'
+      : 'Your own PostgreSQL store needs its own user and password in the URL: the server\'s are not yours to use');
+  }
+  if (parsed.params) {
+    for (const name of parsed.params.keys()) {
+      if (!OWNER_PG_PARAMS.has(name)) refuse(`PostgreSQL URL parameter ${name} is not available for your own store (allowed: ${[...OWNER_PG_PARAMS].join(', ')})`);
+    }
+    const pool = Number(parsed.params.get('pool') ?? 0);
+    if (pool > OWNER_PG_MAX_POOL) refuse(`pool may be at most ${OWNER_PG_MAX_POOL} for your own store`);
+  }
+  if (allowPrivateAddresses) return;
+  for (const host of parsed.hosts) {
+    const name = host.replace(/^\[|\]$/g, '');
+    if (name === '') refuse('Your own store must be on a network address, not a local socket');
+    let addresses: string[];
+    try {
+      addresses = isIP(name) ? [name] : (await lookup(name, { all: true, verbatim: true })).map((a) => a.address);
+    } catch {
+      throw new FreeholdError('bad_request', `Cannot open that storage: the host name ${JSON.stringify(name)} does not resolve`);
+    }
+    // The same words for every address that is not public: which one it was is not the owner's to learn.
+    if (addresses.length === 0 || !addresses.every(isPublicAddress)) {
+      refuse(`${JSON.stringify(name)} is not a public address: this server lets owners use stores on the internet only (FREEHOLD_OWNER_STORAGE_PRIVATE)`);
+    }
+  }
+}
+
+/** Where a blob store or flat-file root keeps its keys, for overlap checks; null for stores keyed by owner inside (SQLite, PostgreSQL). */
+type Place = { kind: 's3'; where: string; prefix: string } | { kind: 'path'; path: string };
+
+function placeOf(url: string): Place | null {
+  if (/^s3:/i.test(url)) {
+    const l = parseS3Url(url, {});
+    return { kind: 's3', where: `${l.endpoint ?? 'aws'}/${l.bucket}`, prefix: l.prefix }; // AWS bucket names are global
+  }
+  const m = /^(fs|flatfile):(.+)$/i.exec(url);
+  return m ? { kind: 'path', path: resolve(m[2]!.split('?')[0]!) } : null;
+}
+
+function within(inner: string, outer: string, separator: string): boolean {
+  return outer === '' || inner === outer || inner.startsWith(outer.endsWith(separator) ? outer : outer + separator);
+}
+
+function overlaps(a: Place, b: Place): boolean {
+  if (a.kind === 's3' && b.kind === 's3') return a.where === b.where && (within(a.prefix, b.prefix, '/') || within(b.prefix, a.prefix, '/'));
+  if (a.kind === 'path' && b.kind === 'path') return within(a.path, b.path, sep) || within(b.path, a.path, sep);
+  return false;
+}
+
+/**
+ * Refuses a blob store or flat-file root that contains, or lies inside, one already in
+ * use (the host's, the backups', another owner's): stores lay keys out by owner from
+ * their root, so a store rooted inside another would put one owner's keys among
+ * another's (counted in their quota, listed as their backups).
+ */
+export function checkNoOverlap(url: string, inUse: ReadonlyArray<{ url: string; what: string }>): void {
+  let place: Place | null;
+  try {
+    place = placeOf(url);
+  } catch {
+    return; // a malformed URL is refused when the store is opened, with its own message
+  }
+  if (!place) return;
+  for (const other of inUse) {
+    let theirs: Place | null;
+    try {
+      theirs = placeOf(other.url);
+    } catch {
+      continue;
+    }
+    if (theirs && overlaps(place, theirs)) refuse(`That store overlaps ${other.what}: choose a bucket, prefix or folder of its own`);
+  }
+}
