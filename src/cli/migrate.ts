@@ -44,6 +44,7 @@ export function migrateCommand(program: Command): void {
         try {
           const r = await interruptible(() => migrateOwner(s.stores, opts.user, target, {
             propagationMs: 2 * s.config.storagePollMs + 500,
+            backupBlobs: s.config.backupBlobs,
             onProgress: (p) => progress.update(p.phase + ('table' in p && p.table ? ` ${p.table}` : ''), p.done, p.total),
           }), () => {
             progress.stop();

@@ -107,23 +107,42 @@ function placeOf(url: string): Place | null {
   return m ? { kind: 'path', path: resolve(m[2]!.split('?')[0]!) } : null;
 }
 
+/** Whether `inner` is `outer` or lies below it. */
 function within(inner: string, outer: string, separator: string): boolean {
-  return outer === '' || inner === outer || inner.startsWith(outer.endsWith(separator) ? outer : outer + separator);
+  return inner === outer || outer === '' || inner.startsWith(outer.endsWith(separator) ? outer : outer + separator);
 }
 
-function overlaps(a: Place, b: Place): boolean {
-  if (a.kind === 's3' && b.kind === 's3') return a.where === b.where && (within(a.prefix, b.prefix, '/') || within(b.prefix, a.prefix, '/'));
-  if (a.kind === 'path' && b.kind === 'path') return within(a.path, b.path, sep) || within(b.path, a.path, sep);
-  return false;
+/** How two places relate: one root, one inside the other, or apart. */
+function relation(a: Place, b: Place): 'same' | 'nested' | 'apart' {
+  let ab: boolean;
+  let ba: boolean;
+  if (a.kind === 's3' && b.kind === 's3') {
+    if (a.where !== b.where) return 'apart';
+    [ab, ba] = [within(a.prefix, b.prefix, '/'), within(b.prefix, a.prefix, '/')];
+  } else if (a.kind === 'path' && b.kind === 'path') {
+    [ab, ba] = [within(a.path, b.path, sep), within(b.path, a.path, sep)];
+  } else {
+    return 'apart';
+  }
+  return ab && ba ? 'same' : ab || ba ? 'nested' : 'apart';
+}
+
+export interface StoreInUse {
+  url: string;
+  /** For messages: "the host's file store", "another owner's store". */
+  what: string;
+  /** The very same root may be shared (stores keyed by owner inside); the backup store's may not. */
+  sameRootShared: boolean;
 }
 
 /**
  * Refuses a blob store or flat-file root that contains, or lies inside, one already in
  * use (the host's, the backups', another owner's): stores lay keys out by owner from
  * their root, so a store rooted inside another would put one owner's keys among
- * another's (counted in their quota, listed as their backups).
+ * another's (counted in their quota, listed as their backups). Sharing the very root of
+ * the host's or another owner's store is fine: every key starts with its owner.
  */
-export function checkNoOverlap(url: string, inUse: ReadonlyArray<{ url: string; what: string }>): void {
+export function checkNoOverlap(url: string, inUse: readonly StoreInUse[]): void {
   let place: Place | null;
   try {
     place = placeOf(url);
@@ -138,6 +157,9 @@ export function checkNoOverlap(url: string, inUse: ReadonlyArray<{ url: string; 
     } catch {
       continue;
     }
-    if (theirs && overlaps(place, theirs)) refuse(`That store overlaps ${other.what}: choose a bucket, prefix or folder of its own`);
+    const how = theirs ? relation(place, theirs) : 'apart';
+    if (how === 'nested' || (how === 'same' && !other.sameRootShared)) {
+      refuse(`That store overlaps ${other.what}: choose a bucket, prefix or folder of its own`);
+    }
   }
 }

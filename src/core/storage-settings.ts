@@ -1,6 +1,6 @@
 import type { StoreRegistry } from '../storage/registry.js';
 import { FreeholdError } from './errors.js';
-import { checkNoOverlap, checkOwnerChosenStore } from './storage-policy.js';
+import { checkNoOverlap, checkOwnerChosenStore, type StoreInUse } from './storage-policy.js';
 
 /** Schemes an owner may choose for themselves: network stores only, never paths on the host's disks. */
 const OWNER_SCHEMES = /^(postgres|postgresql|s3):\/\//i;
@@ -40,8 +40,7 @@ export async function chooseOwnerStorage(stores: StoreRegistry, owner: string, c
       await checkOwnerChosenStore(url, ctx.allowPrivateAddresses);
     }
   }
-  const inUse = [...stores.storesInUse(owner), ...(ctx.backupBlobs ? [{ url: ctx.backupBlobs, what: 'the backup store' }] : [])];
-  for (const url of chosen) checkNoOverlap(url, inUse);
+  for (const url of chosen) checkNoOverlap(url, storesInUse(stores, owner, ctx.backupBlobs));
   if (current.state === 'migrating') throw new FreeholdError('conflict', 'A move is under way for this owner');
   const hasData = (await stores.records(owner).listTables(owner)).some((t) => t.count > 0);
   let hasFiles = false;
@@ -59,6 +58,11 @@ export async function chooseOwnerStorage(stores: StoreRegistry, owner: string, c
     throw new FreeholdError('bad_request', `Cannot open that storage: ${(err as Error).message.replace(/\/\/[^@/]*@/g, '//***@')}`);
   }
   await stores.setOwnerStorage(owner, { records, blobs, state: 'active' });
+}
+
+/** Every store an owner's new one must not overlap: the host's, other owners', the backup store. */
+export function storesInUse(stores: StoreRegistry, owner: string, backupBlobs: string): StoreInUse[] {
+  return [...stores.storesInUse(owner), ...(backupBlobs ? [{ url: backupBlobs, what: 'the backup store', sameRootShared: false }] : [])];
 }
 
 /** A store URL as shown to people: credentials masked. */

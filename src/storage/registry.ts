@@ -162,15 +162,17 @@ export class StoreRegistry {
    * Every store URL in use but `except`'s own: the host's, and each other owner's
    * (where they are, where they left, where they are going), named for messages.
    */
-  storesInUse(except: string): Array<{ url: string; what: string }> {
-    const out = [
-      { url: this.opts.hostRecordsUrl, what: "the host's record store" },
-      { url: this.opts.hostBlobsUrl, what: "the host's file store" },
+  storesInUse(except: string): Array<{ url: string; what: string; sameRootShared: true }> {
+    const out: Array<{ url: string; what: string; sameRootShared: true }> = [
+      { url: this.opts.hostRecordsUrl, what: "the host's record store", sameRootShared: true },
+      { url: this.opts.hostBlobsUrl, what: "the host's file store", sameRootShared: true },
     ];
     for (const [owner, st] of this.owners) {
       if (owner === except) continue;
       for (const place of [st, st.previous, st.target]) {
-        if (place) out.push({ url: place.records, what: "another owner's store" }, { url: place.blobs, what: "another owner's store" });
+        if (place) {
+          out.push({ url: place.records, what: "another owner's store", sameRootShared: true }, { url: place.blobs, what: "another owner's store", sameRootShared: true });
+        }
       }
     }
     return out.filter((s) => s.url !== '');

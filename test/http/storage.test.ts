@@ -132,6 +132,8 @@ test("an owner's own store brings its own credentials, is on a public address, n
     const inside = await put({ blobs: `fs:${path.join(lan.config.blobs.slice('fs:'.length), 'bob2')}` }, admin, '/acctapi/users/erin/storage');
     assert.equal(inside.statusCode, 403, inside.body);
     assert.match(inside.json().message, /overlaps the host's file store/);
+    // The very root of the host's store is shared by design: every key there starts with its owner.
+    assert.equal((await put({ blobs: lan.config.blobs }, admin, '/acctapi/users/erin/storage')).statusCode, 200);
     // A prefix of its own in the same bucket is fine, with the owner's own credentials.
     const own = await put({ blobs: at('owners/erin') }, erin, '/acctapi/storage');
     assert.equal(own.statusCode, 200, own.body);

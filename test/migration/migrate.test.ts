@@ -145,6 +145,12 @@ test("a move into a store that holds the owner's data is refused, and nothing ch
     assert.deepEqual(server.services.stores.storageOf('fay'), current);
     assert.ok(await theirs.get('fay', APP, 'someone-elses'), 'their record is untouched');
     assert.deepEqual((await theirs.listTables('fay')).map((t) => t.table), [APP]);
+    // Nor into a folder inside the host's file store, or around the backup store: keys there are laid out by owner.
+    const inside = { records: current.records, blobs: `fs:${path.join(server.config.blobs.slice('fs:'.length), 'fay-files')}` };
+    await assert.rejects(migrateOwner(server.services.stores, 'fay', inside, { propagationMs: 10 }), /overlaps the host's file store/);
+    const around = { records: current.records, blobs: `fs:${dest}` };
+    await assert.rejects(migrateOwner(server.services.stores, 'fay', around, { propagationMs: 10, backupBlobs: `fs:${path.join(dest, 'backups')}` }), /overlaps the backup store/);
+    assert.deepEqual(server.services.stores.storageOf('fay'), current);
   } finally {
     await server.close();
     rmSync(dest, { recursive: true, force: true });

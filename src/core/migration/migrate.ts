@@ -2,7 +2,8 @@ import type { StoreRegistry } from '../../storage/registry.js';
 import { FreeholdError } from '../errors.js';
 import { compareDigests, digestOwner, syncBlobs, syncRecords, type CopyProgress } from './copy.js';
 import { holdsOwnerData, sameBlobStore, sameRecordStore } from './same-store.js';
-import { maskStoreUrl } from '../storage-settings.js';
+import { maskStoreUrl, storesInUse } from '../storage-settings.js';
+import { checkNoOverlap } from '../storage-policy.js';
 import { withMigrationLease } from './lease.js';
 
 export interface MigrateTarget {
@@ -16,6 +17,8 @@ export interface MigrateOptions {
   propagationMs: number;
   /** How long to wait for another run's lease on this owner to lapse before refusing (ms; default 20 s). */
   leaseWaitMs?: number;
+  /** The backup store's URL, if any: a target may not overlap it. */
+  backupBlobs?: string;
 }
 
 const LEASE_WAIT_MS = 20_000;
@@ -74,6 +77,10 @@ async function migrateLeased(stores: StoreRegistry, owner: string, asked: Migrat
   if (!resuming && current.previous) {
     throw new FreeholdError('conflict', `The copy left by the last move (on ${maskStoreUrl(current.previous.records)} + ${maskStoreUrl(current.previous.blobs)}) is still kept: `
       + 'delete it with migrate --confirm before moving again');
+  }
+  // A target rooted inside another store (or around one) would mix this owner's keys with others'.
+  for (const url of [asked.records, asked.blobs]) {
+    if (url !== current.records && url !== current.blobs) checkNoOverlap(url, storesInUse(stores, owner, opts.backupBlobs ?? ''));
   }
   const src = { records: await stores.openRecords(current.records), blobs: await stores.openBlobs(current.blobs) };
   const dst = { records: await stores.openRecords(asked.records), blobs: await stores.openBlobs(asked.blobs) };
