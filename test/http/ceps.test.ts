@@ -193,6 +193,17 @@ describe('queries', () => {
     assert.equal(quoted.json().error, 'invalid_query');
   });
 
+  test('GET equality with true or false matches the boolean or the string', async () => {
+    const table = `${APP}.flags`;
+    for (const rec of [{ k: 'no', done: false }, { k: 'yes', done: true }, { k: 'text', done: 'false' }, { k: 'zero', done: 0 }]) {
+      assert.equal((await call('POST', `/ceps/write/${table}`, alice, rec)).statusCode, 200);
+    }
+    const keys = async (qs: string) => ((await call('GET', `/ceps/query/${table}?${qs}`, alice)).json() as Array<{ k: string }>).map((r) => r.k).sort();
+    assert.deepEqual(await keys('done=false'), ['no', 'text']);
+    assert.deepEqual(await keys('done=true'), ['yes']);
+    assert.deepEqual(await keys('done=False'), [], 'only the exact words');
+  });
+
   test('GET equality with numeric-looking values matches string or number', async () => {
     const rows = (await call('GET', `/ceps/query/${T}?n=5`, alice)).json();
     assert.deepEqual(rows.map((r: { k: string }) => r.k).sort(), ['a', 'b']);

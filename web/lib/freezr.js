@@ -892,22 +892,36 @@
   const optionsOf = (rest) => (isObject(rest[0]) ? rest[0] : {});
 
   /**
-   * The CEPS GET query: equality parameters only, plus `_modified_before/after`
-   * taken from `q._date_modified.$lt/$gt`, as freezr's legacy getquery does.
+   * freezr's legacy getquery: the CEPS GET query (equality parameters, plus
+   * `_modified_before/after` taken from `q._date_modified.$lt/$gt`), as freezr sends it.
+   * A query string carries only text, so where a filter is null, '' or a boolean
+   * (`{ done: false }`: a task list's first query) the same filters go as a POST query
+   * instead, which keeps their types; in a query string they would match nothing, or be
+   * left out and match everything.
    * @param {Options} options
    */
   async function cepsGetQuery(options = {}) {
     /** @type {Record<string, unknown>} */
     const params = {};
+    /** @type {Record<string, unknown>} */
+    const q = {};
+    let typed = false;
     for (const [k, v] of Object.entries(options.q || {})) {
       if (k === '_date_modified' && isObject(v)) {
         if (v.$lt !== undefined) params._modified_before = v.$lt;
         if (v.$gt !== undefined) params._modified_after = v.$gt;
+        q._date_modified = pick(v, ['$lt', '$gt']);
       } else if (v === null || typeof v !== 'object') {
         params[k] = v;
+        q[k] = v;
+        if (v === null || v === '' || typeof v === 'boolean') typed = true;
       } else {
         console.warn('freezr.ceps.getquery: complex queries are not possible here; ignoring ' + k);
       }
+    }
+    if (typed) {
+      const body = { q, ...(options.count !== undefined ? { count: options.count } : {}), ...(options.skip !== undefined ? { skip: options.skip } : {}) };
+      return apiRequest('POST', (options.host || '') + '/ceps/query/' + seg(legacyTable(options)), body, { appToken: options.appToken || null });
     }
     if (options.count !== undefined) params._count = options.count;
     if (options.skip !== undefined) params._skip = options.skip;

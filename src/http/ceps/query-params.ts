@@ -25,8 +25,8 @@ function dateParam(name: string, v: string): number {
 
 /**
  * `GET /ceps/query/:app_table` parameters (CEPS.md §3): each plain parameter is an
- * equality filter; a numeric-looking value matches the string or the number, since
- * a URL cannot say which the app stored.
+ * equality filter; a numeric-looking value matches the string or the number, and
+ * `true`/`false` the string or the boolean, since a URL cannot say which the app stored.
  */
 export function queryFromParams(params: Record<string, unknown>): Query {
   const items: Condition[] = [];
@@ -51,7 +51,9 @@ export function queryFromParams(params: Record<string, unknown>): Query {
     const path = key.split('.');
     items.push(NUMERIC.test(raw) && raw.length < 20
       ? { op: 'in', path, values: [raw, Number(raw)] }
-      : { op: 'eq', path, value: raw });
+      : raw === 'true' || raw === 'false'
+        ? { op: 'in', path, values: [raw, raw === 'true'] }
+        : { op: 'eq', path, value: raw });
   }
   return {
     where: items.length === 0 ? { op: 'true' } : items.length === 1 ? items[0]! : { op: 'and', items },
