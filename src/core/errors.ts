@@ -16,6 +16,8 @@ export const ErrorStatus = {
   totp_required: 401,
   /** OAuth 2 token endpoint (RFC 6749 §5.2): a code or other grant that is invalid, used, expired or does not match. */
   invalid_grant: 400,
+  /** OAuth 2 token endpoint: a parameter missing, repeated or malformed. */
+  invalid_request: 400,
   /** OAuth 2 token endpoint: a grant_type the server does not offer. */
   unsupported_grant_type: 400,
   forbidden: 403,

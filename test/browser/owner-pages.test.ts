@@ -242,7 +242,8 @@ describe('owner pages in a browser', { skip: browserSkipReason() }, () => {
     await page.waitForSelector('#access-empty:not([hidden])');
     assert.equal(await page.evaluate(() => document.activeElement?.id), 'access-heading');
     const traded = await server.app.inject({ method: 'POST', url: '/oauth/token', payload: { grant_type: 'password', username: ADMIN, password, client_id: 'com.example.notes' } });
-    assert.equal(traded.statusCode, 401, 'a revoked app password buys nothing');
+    assert.equal(traded.statusCode, 400, 'a revoked app password buys nothing');
+    assert.equal(traded.json().error, 'invalid_grant');
 
     // An app's access bought with a password shows too, and revoking it stops its token at once.
     const made = await server.app.inject({ url: '/acctapi/generateAppPassword?app_name=com.example.notes', headers: { cookie: await server.signIn(ADMIN) } });

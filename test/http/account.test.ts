@@ -326,9 +326,12 @@ describe('app passwords and OAuth', () => {
     assert.equal(app_name, 'com.example.notes');
     assert.ok(expiry > Date.now());
     const wrongApp = await server.app.inject({ method: 'POST', url: '/oauth/token', payload: { grant_type: 'password', username: 'erin', password: app_password, client_id: 'com.example.other' } });
-    assert.equal(wrongApp.statusCode, 401);
+    // OAuth's own words (RFC 6749 §5.2), which client libraries read.
+    assert.equal(wrongApp.statusCode, 400);
+    assert.equal(wrongApp.json().error, 'invalid_grant');
     const wrongUser = await server.app.inject({ method: 'POST', url: '/oauth/token', payload: { grant_type: 'password', username: 'carol', password: app_password, client_id: app_name } });
-    assert.equal(wrongUser.statusCode, 401);
+    assert.equal(wrongUser.statusCode, 400);
+    assert.equal(wrongUser.json().error, 'invalid_grant');
     const res = await server.app.inject({
       method: 'POST', url: '/oauth/token', headers: { 'content-type': 'application/x-www-form-urlencoded' },
       payload: new URLSearchParams({ grant_type: 'password', username: 'erin', password: app_password, client_id: app_name }).toString(),
@@ -342,7 +345,8 @@ describe('app passwords and OAuth', () => {
     const write = await server.app.inject({ method: 'POST', url: `/ceps/write/${app_name}`, headers: { authorization: `Bearer ${body.access_token}` }, payload: { via: 'oauth' } });
     assert.equal(write.statusCode, 200);
     const reuse = await server.app.inject({ method: 'POST', url: '/oauth/token', payload: { grant_type: 'password', username: 'erin', password: app_password, client_id: app_name } });
-    assert.equal(reuse.statusCode, 401);
+    assert.equal(reuse.statusCode, 400);
+    assert.equal(reuse.json().error, 'invalid_grant');
   });
 
   test('the token an app password buys lasts as long as the owner chose for the password', async () => {
@@ -382,8 +386,12 @@ describe('app passwords and OAuth', () => {
     }
     const grant = await server.app.inject({ method: 'POST', url: '/oauth/token', payload: { grant_type: 'client_credentials', username: 'erin', password: 'x', client_id: 'com.example.notes' } });
     assert.equal(grant.statusCode, 400);
-    const missing = await server.app.inject({ method: 'POST', url: '/oauth/token', payload: { grant_type: 'password' } });
-    assert.equal(missing.statusCode, 400);
+    assert.equal(grant.json().error, 'unsupported_grant_type');
+    for (const payload of [{ grant_type: 'password' }, { grant_type: 'password', client_id: 'com.example.notes' }]) {
+      const missing = await server.app.inject({ method: 'POST', url: '/oauth/token', payload });
+      assert.equal(missing.statusCode, 400);
+      assert.equal(missing.json().error, 'invalid_request', JSON.stringify(payload));
+    }
   });
 
   test('tokens are stored hashed', async () => {
@@ -400,6 +408,11 @@ describe('app passwords and OAuth', () => {
     assert.equal(pre.headers['access-control-allow-credentials'], undefined);
     const acct = await server.app.inject({ method: 'GET', url: '/acctapi/session', headers: { origin: 'https://app.example' } });
     assert.equal(acct.headers['access-control-allow-origin'], undefined);
+    // A page elsewhere may read how long to wait after a 429, and a file's range and name.
+    const call = await server.app.inject({ method: 'GET', url: '/ceps/query/com.example.notes', headers: { origin: 'https://app.example', authorization: 'Bearer nope' } });
+    assert.equal(call.statusCode, 401);
+    const exposed = String(call.headers['access-control-expose-headers']).toLowerCase().split(/,\s*/);
+    for (const h of ['retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'content-range', 'content-disposition']) assert.ok(exposed.includes(h), h);
   });
 });
 

@@ -106,6 +106,22 @@ test('a wrong verifier, redirect URI or client is refused, and burns the code', 
   }
 });
 
+test('a missing or malformed verifier is invalid_request, each said as such', async () => {
+  const { verifier, challenge } = verifierAndChallenge();
+  const code = await allow(challenge);
+  const fields = { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, client_id: APP };
+  const missing = await token(fields);
+  assert.equal(missing.statusCode, 400);
+  assert.equal(missing.json().error, 'invalid_request');
+  assert.match(missing.json().message, /code_verifier is required/);
+  const short = await token({ ...fields, code_verifier: 'short' });
+  assert.equal(short.json().error, 'invalid_request');
+  assert.match(short.json().message, /code_verifier must be 43 to 128 characters/);
+  const noClient = await token({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier });
+  assert.equal(noClient.json().error, 'invalid_request');
+  assert.equal((await token({ ...fields, code_verifier: verifier })).statusCode, 200, 'a malformed request does not burn the code');
+});
+
 test('denied: the app is told access_denied, with its state, and gets no code', async () => {
   const res = await ask({ ...request(verifierAndChallenge().challenge), approve: false });
   const to = new URL(res.json().redirect);

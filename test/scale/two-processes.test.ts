@@ -99,7 +99,7 @@ test('two processes on one PostgreSQL + S3 serve the same owners consistently', 
     const tok = await fetch(`${b.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ grant_type: 'password', username: 'alice', password: pw, client_id: APP }) });
     assert.equal(tok.status, 200);
     const again = await fetch(`${a.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ grant_type: 'password', username: 'alice', password: pw, client_id: APP }) });
-    assert.equal(again.status, 401, 'the app password was used up on the other process');
+    assert.equal(again.status, 400, 'the app password was used up on the other process');
     const access = (await tok.json()).access_token;
     assert.equal((await fetch(`${a.url}/oauth/revoke`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: access }) })).status, 200);
     assert.equal((await fetch(`${b.url}/ceps/query/${APP}`, { headers: { authorization: `Bearer ${access}` } })).status, 401);

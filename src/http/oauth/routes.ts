@@ -14,13 +14,18 @@ import { checkAuthorization, describeRedirect, isCodeVerifier, redirectWith } fr
  * - `grant_type=authorization_code` with PKCE (RFC 6749 §4.1, RFC 7636): the app sends
  *   the owner to `/oauth/authorize`, the owner allows it on their own server's page,
  *   and the app trades the code it gets back, with its code verifier.
- * JSON or form bodies.
+ * JSON or form bodies. The token endpoint answers refusals in OAuth's own words
+ * (RFC 6749 §5.2), which OAuth client libraries read: `invalid_request` for a missing or
+ * malformed parameter, `invalid_grant` for an app password or code that is wrong, used
+ * or expired, `unsupported_grant_type`; all 400.
  */
 export async function oauthRoutes(fastify: FastifyInstance): Promise<void> {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const { services } = app;
   app.post('/oauth/token', {
     config: { rateLimit: loginRateLimit(services) },
+    // A body that fails the schema is an OAuth invalid_request, said below.
+    attachValidation: true,
     schema: {
       tags: ['oauth'], summary: 'Trade an app password (grant_type=password) or an authorization code with its PKCE verifier (grant_type=authorization_code) for an access token',
       consumes: ['application/json', 'application/x-www-form-urlencoded'],
@@ -40,14 +45,18 @@ export async function oauthRoutes(fastify: FastifyInstance): Promise<void> {
       }) },
     },
   }, async (request, reply) => {
+    if (request.validationError) throw new FreeholdError('invalid_request', request.validationError.message);
     const body = request.body;
     let exchanged: { token: string; claims: TokenClaims };
     if (body.grant_type === 'password') {
-      if (body.username === undefined || body.password === undefined) throw new FreeholdError('bad_request', 'grant_type=password needs username and password');
-      exchanged = await services.tokens.exchangeAppPassword(body.username, body.password, body.client_id);
+      if (body.username === undefined || body.password === undefined) throw new FreeholdError('invalid_request', 'grant_type=password needs username and password');
+      exchanged = await services.tokens.exchangeAppPassword(body.username, body.password, body.client_id).catch((err: unknown) => {
+        throw err instanceof FreeholdError && err.code === 'unauthorized' ? new FreeholdError('invalid_grant', err.message) : err;
+      });
     } else if (body.grant_type === 'authorization_code') {
-      if (body.code === undefined || body.redirect_uri === undefined) throw new FreeholdError('bad_request', 'grant_type=authorization_code needs code and redirect_uri');
-      if (!isCodeVerifier(body.code_verifier)) throw new FreeholdError('bad_request', 'code_verifier is required: the PKCE verifier (43 to 128 characters of A-Z a-z 0-9 - . _ ~)');
+      if (body.code === undefined || body.redirect_uri === undefined) throw new FreeholdError('invalid_request', 'grant_type=authorization_code needs code and redirect_uri');
+      if (body.code_verifier === undefined) throw new FreeholdError('invalid_request', 'code_verifier is required: the PKCE verifier (43 to 128 characters of A-Z a-z 0-9 - . _ ~)');
+      if (!isCodeVerifier(body.code_verifier)) throw new FreeholdError('invalid_request', 'code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636)');
       exchanged = await services.tokens.redeemAuthCode(body.code, body.client_id, body.redirect_uri, body.code_verifier);
     } else {
       throw new FreeholdError('unsupported_grant_type', 'grant_type must be "password" or "authorization_code"');
