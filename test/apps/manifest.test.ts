@@ -125,11 +125,13 @@ test("what freezr tolerates installs, left out and said: addresses elsewhere, mi
           script_files: ['https://cdn.example.com/lib.js', 'javascript:alert(1)', 'b.js', 'pell.js'],
         },
       },
-      permissions: [{ name: 'ask_llm', type: 'use_llm' }, { name: 'r', type: 'read_all', table_id: 'com.example.app' }],
+      permissions: [{ name: 'ask_llm', type: 'use_llm' }, { name: 'r', type: 'read_all', table_id: 'com.example.app' },
+        { name: 'theirs', type: 'read_all', table_id: ['com.other.app', 'com.other.app.files'] }, { name: 'mine', type: 'read_all', table_id: 'com.example.app.files' },
+        { name: 'share', type: 'share_records', table_id: 'com.other.app.files' }],
     }),
   }, { files: new Set(['index.html', 'a.css', 'b.js']) });
   assert.deepEqual(manifest.pages.index, { title: 'com.example.app', htmlFile: 'index.html', cssFiles: ['a.css'], scriptFiles: ['b.js'], modules: [] });
-  assert.deepEqual(manifest.permissions.map((p) => p.name), ['r']);
+  assert.deepEqual(manifest.permissions.map((p) => p.name), ['r', 'theirs', 'mine', 'share']);
   const expect = [
     /^pages\.index\.css_files\[1\]: not a file of the app, left out/,
     /^pages\.index\.css_files\[2\]: no such file in the package, left out/,
@@ -137,6 +139,8 @@ test("what freezr tolerates installs, left out and said: addresses elsewhere, mi
     /^pages\.index\.script_files\[1\]: not a file of the app/,
     /^pages\.index\.script_files\[3\]: no such file in the package/,
     /^permissions\[0\]\.type: "use_llm" is not a permission type this server offers/,
+    // Offered to the owner, who is told it would reach nothing there.
+    /^permissions\[2\]\.table_id: com\.other\.app\.files is kept by the server .*no grant reaches it/,
   ];
   assert.equal(warnings.length, expect.length, warnings.join('\n'));
   for (const re of expect) assert.ok(warnings.some((w) => re.test(w)), `expected a warning matching ${re}\n${warnings.join('\n')}`);
@@ -172,7 +176,7 @@ test("public pages' files are in the package's public/ folder, as freezr keeps t
   assert.deepEqual(manifest.publicPages.post, { title: 'com.example.app', htmlFile: 'public/post.html', cssFiles: ['public/pages.css'], scriptFiles: ['public/post.js'], modules: [] });
   assert.deepEqual(warnings, ['public_pages.post.script_files[1]: no such file in the package, left out of the page: "elsewhere.js"']);
   const atRoot = problemsOf({ manifestJson: minimal(publicPages) }, { files: new Set(['index.html', 'post.html']) });
-  assert.deepEqual(atRoot, ['public_pages.post.html_file: no such file in the package: "post.html"']);
+  assert.deepEqual(atRoot, ['public_pages.post.html_file: no such file in the package: "post.html" (looked for "public/post.html": a public page\'s files go in the package\'s public/ folder)']);
   assert.match(problemsOf({ manifestJson: minimal({ public_pages: { p: { html_file: '../index.html' } } }) })[0]!, /^public_pages\.p\.html_file: /);
 });
 

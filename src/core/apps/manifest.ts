@@ -1,5 +1,5 @@
 import { FreeholdError } from '../errors.js';
-import { assertAppName, parseAppTable } from '../names.js';
+import { assertAppName, isReservedCollection, parseAppTable } from '../names.js';
 import { PATH_SEGMENT } from '../../query/validate.js';
 import { parseJsonWithComments } from './json-comments.js';
 import { relPathProblem } from './paths.js';
@@ -165,7 +165,10 @@ function filePath(value: string, path: string, p: Problems, files: ReadonlySet<s
   const file = folder + withoutDotSlash(value);
   const problem = relPathProblem(file);
   if (problem) p.add(path, `${problem}: ${JSON.stringify(value.slice(0, 100))}`);
-  else if (files && !files.has(file)) p.add(path, `no such file in the package: ${JSON.stringify(value)}`);
+  else if (files && !files.has(file)) {
+    // A public page's files sit in public/ (as in freezr): name the file looked for, not just the value.
+    p.add(path, `no such file in the package: ${JSON.stringify(value)}${folder ? ` (looked for ${JSON.stringify(file)}: a public page's files go in the package's ${folder} folder)` : ''}`);
+  }
   return file;
 }
 
@@ -358,6 +361,9 @@ function externalHosts(perm: Json, at: string, p: Problems): string[] {
   return hosts;
 }
 
+/** Permission types that open another app's tables as a whole (core/records/table-grants.ts). */
+const TABLE_GRANT_TYPES: ReadonlySet<string> = new Set(['read_all', 'write_own', 'write_all']);
+
 function parsePermission(app: string, name: string, perm: unknown, at: string, p: Problems): Permission | undefined {
   if (!isObject(perm)) {
     p.add(at, `must be an object, not ${typeName(perm)}`);
@@ -367,6 +373,15 @@ function parsePermission(app: string, name: string, perm: unknown, at: string, p
   const type = permissionType(perm.type, `${at}.type`, p);
   if (type === null) return undefined;
   const table_id = permissionTables(app, perm, at, p);
+  if (type && TABLE_GRANT_TYPES.has(type)) {
+    // Installed as freezr would, but said: the owner would otherwise be offered a permission that does nothing.
+    for (const t of table_id) {
+      if (t === app || t.startsWith(`${app}.`)) continue;
+      if (t.startsWith('dev.ceps.') || isReservedCollection(t.slice(t.lastIndexOf('.') + 1))) {
+        p.warn(`${at}.table_id`, `${t} is kept by the server (another app's files, or a collection such as jobs): no grant reaches it, so allowing this permission will not give access to it`);
+      }
+    }
+  }
   const requestor = optString(perm, 'requestor_app', at, p, 35) ?? app;
   if (requestor !== app) p.add(`${at}.requestor_app`, `must be the app itself (${app})`);
   const out: Permission = {
