@@ -28,11 +28,14 @@ export function appCommands(program: Command): void {
           bar.update(done);
         });
         if (started) bar.stop();
-        process.stdout.write(`installed ${installed.appName} ${installed.version} for ${opts.user}\n`);
+        process.stdout.write(`${installed.updated ? 'updated' : 'installed'} ${installed.appName} ${installed.version} for ${opts.user}\n`);
         for (const w of installed.warnings) process.stderr.write(`warning: ${w}\n`);
         // New permissions, and granted ones this update changed: nothing is granted until the owner decides.
-        const toDecide = (await s.permissions.list(opts.user, installed.appName)).filter((p) => !p.granted).map((p) => p.name);
+        const declared = await s.permissions.list(opts.user, installed.appName);
+        const toDecide = declared.filter((p) => !p.granted).map((p) => p.name);
         if (toDecide.length) process.stdout.write(`waiting for ${opts.user}'s decision (home page, "Permissions apps ask for"): ${toDecide.join(', ')}\n`);
+        const lapsed = declared.filter((p) => p.lapsed).map((p) => p.name);
+        if (lapsed.length) process.stdout.write(`allowed before, changed by this version, off until allowed again: ${lapsed.join(', ')}\n`);
         const running = servingAddress(s.config.dataDir);
         process.stdout.write(running
           ? `open it at ${running}/apps/${installed.appName}\n`

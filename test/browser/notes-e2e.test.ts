@@ -212,6 +212,31 @@ test('a package installed with parts left out says which', { timeout: 30_000, sk
   await page.screenshot({ path: path.join(SHOTS, 'install-warnings.png'), fullPage: true });
 });
 
+test('an update that changes an allowed permission says it is off until allowed again', { timeout: 30_000, skip: browserSkipReason() }, async () => {
+  const name = 'com.example.widening';
+  const version = (v: string, tables: string[]) => zipFile(`widening-${v}.zip`, {
+    'manifest.json': JSON.stringify({
+      identifier: name, version: v, pages: { index: { html_file: 'index.html' } },
+      permissions: [{ name: 'read_notes', type: 'read_all', table_id: tables }],
+    }),
+    'index.html': '<p>hi</p>',
+  });
+  const installVia = async (zipPath: string) => {
+    await page.goto(`${server.url}/home`);
+    await page.setInputFiles('#install-file', zipPath);
+    await page.click('#install-button');
+    await page.waitForSelector('#install-status:not(:empty)');
+    await page.waitForFunction(() => !/Installing/.test(document.querySelector('#install-status')?.textContent ?? 'Installing'));
+    return (await page.textContent('#install-status')) ?? '';
+  };
+  assert.match(await installVia(await version('1.0.0', [APP])), /^Installed com\.example\.widening 1\.0\.0\. One permission waits for your decision under "Permissions apps ask for": read_notes\.$/);
+  await server.services.permissions.change(OWNER, { name: 'read_notes', requestor_app: name, action: 'Accept' });
+  const updated = await installVia(await version('1.1.0', [APP, `${APP}.tags`]));
+  assert.equal(updated, 'Updated com.example.widening 1.1.0. One permission waits for your decision under "Permissions apps ask for": read_notes. '
+    + 'read_notes was allowed before; this version changed what it asks for, so it is off until you allow it again.');
+  assert.equal(await server.services.permissions.isGranted(OWNER, name, 'read_notes'), false);
+});
+
 test('data an app left on removal is listed on the home page and can be deleted there', { timeout: 30_000, skip: browserSkipReason() }, async () => {
   const name = 'com.example.diary';
   const zipPath = await zipFile('diary.zip', {

@@ -91,9 +91,20 @@ test('app install from a folder, list, app-password, remove; the data it kept li
       permissions: [{ name: 'read_notes', type: 'read_all', table_id: 'com.freehold.notes' }],
     }));
     const asked = cli(['app', 'install', asks, '--user', 'alice']);
-    rmSync(asks, { recursive: true, force: true });
     assert.equal(asked.status, 0, asked.stderr);
+    assert.match(asked.stdout, /^installed com\.example\.asks 1 for alice$/m);
     assert.match(asked.stdout, /^waiting for alice's decision \(home page, "Permissions apps ask for"\): read_notes$/m);
+    // Allowed, then an update that changes what it asks for: said to be updated, and the grant lapsed.
+    assert.equal(cli(['app', 'install', asks, '--user', 'alice']).status, 0);
+    const db = new SqliteRecordStore(path.join(dataDir, 'freehold.db'));
+    await db.init();
+    const grant = { _id: 'com.example.asks/read_notes', name: 'read_notes', requestor_app: 'com.example.asks', granted: true, scope: 'v0', _date_created: 1, _date_modified: 1 };
+    await db.put('alice', 'system.permissions', grant); // allowed for what an earlier version asked
+    await db.close();
+    const changed = cli(['app', 'install', asks, '--user', 'alice']);
+    assert.match(changed.stdout, /^updated com\.example\.asks 1 for alice$/m);
+    assert.match(changed.stdout, /^allowed before, changed by this version, off until allowed again: read_notes$/m);
+    rmSync(asks, { recursive: true, force: true });
     assert.equal(cli(['app', 'remove', 'com.example.asks', '--user', 'alice', '--delete-data']).status, 0);
     const refused = cli(['app', 'install', badManifest, '--user', 'alice']);
     assert.notEqual(refused.status, 0);

@@ -68,7 +68,7 @@ test('without a session: pages redirect to sign-in, files and management answer 
 test('install over multipart upload, then list', async () => {
   const res = await install(await zipFixture(APP, { wrap: 'notes-main' }));
   assert.equal(res.statusCode, 200, res.body);
-  assert.deepEqual(res.json(), { app_name: APP, version: '1.0.0', installed: true, updated: false, to_decide: ['publish_posts'] });
+  assert.deepEqual(res.json(), { app_name: APP, version: '1.0.0', installed: true, updated: false, to_decide: ['publish_posts'], lapsed: [] });
   const list = await get('/acctapi/apps');
   assert.equal(list.statusCode, 200);
   const apps = list.json().apps as Array<Record<string, unknown>>;
@@ -509,11 +509,13 @@ test('an install says which permissions wait for the owner: all at first, then t
   ]);
   const first = await install(await version('1.0.0', ['https://api.weather.example']));
   assert.deepEqual(first.json().to_decide, ['weather', 'read_own']);
+  assert.deepEqual(first.json().lapsed, [], 'nothing was allowed before');
   for (const p of ['weather', 'read_own']) await t.services.permissions.change('alice', { name: p, requestor_app: name, action: 'Accept' });
   assert.deepEqual((await install(await version('1.0.1', ['https://api.weather.example']))).json().to_decide, [], 'nothing changed: nothing to decide');
   const widened = await install(await version('1.1.0', ['https://api.weather.example', 'https://tracker.example']));
   assert.equal(widened.json().updated, true);
   assert.deepEqual(widened.json().to_decide, ['weather'], 'the permission that now reaches another host must be allowed again');
+  assert.deepEqual(widened.json().lapsed, ['weather'], 'and the reply says it was allowed before');
 });
 
 test('management calls from another origin are refused', async () => {

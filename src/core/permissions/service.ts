@@ -9,6 +9,8 @@ import { OwnerTable } from '../system-tables.js';
 export interface PermissionState extends Permission {
   granted: boolean;
   grantees: string[];
+  /** Allowed once, for what the permission said then; an update of the app changed it, so it is off until allowed again. */
+  lapsed: boolean;
 }
 
 export interface PermissionChange {
@@ -60,11 +62,11 @@ export class PermissionService {
     const grants = (await store.query(ownerId, OwnerTable.permissions, { op: 'eq', path: ['requestor_app'], value: appName },
       { sort: [], skip: 0, limit: 10000 })) as GrantRecord[];
     const byName = new Map(grants.map((g) => [g.name, g]));
-    const holds = (p: Permission) => {
+    return declared.map((p) => {
       const g = byName.get(p.name);
-      return g?.granted === true && (g.scope === undefined || g.scope === scopeOf(p));
-    };
-    return declared.map((p) => ({ ...p, granted: holds(p), grantees: p.grantees ?? [] }));
+      const sameScope = g?.scope === undefined || g.scope === scopeOf(p);
+      return { ...p, granted: g?.granted === true && sameScope, grantees: p.grantees ?? [], lapsed: g?.granted === true && !sameScope };
+    });
   }
 
   async isGranted(ownerId: string, appName: string, name: string): Promise<boolean> {

@@ -27,6 +27,7 @@ const InstallReply = Type.Object({
   app_name: Type.String(), version: Type.String(), installed: Type.Boolean(), updated: Type.Boolean(),
   warnings: Type.Optional(Type.Array(Type.String(), { description: 'What the manifest asked for that was left out' })),
   to_decide: Type.Array(Type.String(), { description: 'Permissions the app declares that are not granted: new ones, and granted ones an update changed' }),
+  lapsed: Type.Array(Type.String(), { description: 'Of to_decide, those allowed before that this update changed: off until allowed again' }),
 });
 const RemoveQuery = Type.Object({ delete_data: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])) });
 const KeptData = Type.Object({
@@ -144,6 +145,7 @@ export async function appRoutes(fastify: FastifyInstance): Promise<void> {
         app_name: result.appName, version: result.version, installed: true, updated: result.updated,
         ...(result.warnings.length > 0 ? { warnings: result.warnings } : {}),
         to_decide: declared.filter((p) => !p.granted).map((p) => p.name),
+        lapsed: declared.filter((p) => p.lapsed).map((p) => p.name),
       };
     });
   });

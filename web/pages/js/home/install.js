@@ -13,10 +13,13 @@ export function installPanel({ onInstalled }) {
       const name = `${result.app_name}${result.version ? ` ${result.version}` : ''}`;
       const warnings = Array.isArray(result.warnings) ? result.warnings : [];
       const toDecide = Array.isArray(result.to_decide) ? result.to_decide : [];
+      const lapsed = Array.isArray(result.lapsed) ? result.lapsed : [];
       // New permissions, and granted ones an update changed (they must be allowed again).
-      const decide = toDecide.length
+      const decide = (toDecide.length
         ? ` ${toDecide.length === 1 ? 'One permission waits' : `${toDecide.length} permissions wait`} for your decision under "Permissions apps ask for": ${toDecide.join(', ')}.`
-        : '';
+        : '') + (lapsed.length
+        ? ` ${lapsed.join(', ')} ${lapsed.length === 1 ? 'was' : 'were'} allowed before; this version changed what ${lapsed.length === 1 ? 'it asks' : 'they ask'} for, so ${lapsed.length === 1 ? 'it is' : 'they are'} off until you allow ${lapsed.length === 1 ? 'it' : 'them'} again.`
+        : '');
       if (warnings.length === 0) return { text: `${verb} ${name}.${decide}` };
       return {
         tone: 'warning',
