@@ -182,9 +182,12 @@ test("public pages' files are in the package's public/ folder, as freezr keeps t
 
 test('app tables belong to the app; permissions may name other apps\' tables', () => {
   const problems = problemsOf({ manifestJson: minimal({ app_tables: { 'com.example.app.posts': {}, 'com.other.app.x': {} } }) });
-  // `com.other.app.x` as a key is read as a collection name of this app, and dots are not allowed there.
+  // Said for what it is: another app's table, which is asked for with a permission.
   assert.equal(problems.length, 1);
-  assert.match(problems[0]!, /^app_tables\.com\.other\.app\.x:/);
+  assert.match(problems[0]!, /^app_tables\.com\.other\.app\.x: names another app's table: an app declares only its own tables .* with a permission$/);
+  assert.match(problemsOf({ manifestJson: minimal({ app_tables: { 'com.other.app': {} } }) })[0]!, /^app_tables\.com\.other\.app: names another app's table/);
+  // A collection with a dot in it is still just a bad collection name.
+  assert.match(problemsOf({ manifestJson: minimal({ app_tables: { 'a.b': {} } }) })[0]!, /^app_tables\.a\.b: Invalid collection name/);
   const { manifest } = parseManifest({ manifestJson: minimal({ permissions: [{ name: 'r', type: 'read_all', table_id: 'com.other.app' }] }) });
   assert.deepEqual(manifest.permissions[0]!.table_id, ['com.other.app']);
 });

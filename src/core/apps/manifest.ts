@@ -304,6 +304,11 @@ function parseTables(app: string, raw: unknown, path: string, p: Problems): Reco
       p.add(at, `must be an object, not ${typeName(spec)}`);
       continue;
     }
+    // A dotted name that is not the app's own reads as a collection `com.other.app`; say what it is.
+    if (/^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+){2,}$/.test(key) && key !== app && !key.startsWith(`${app}.`)) {
+      p.add(at, `names another app's table: an app declares only its own tables (${app}, or ${app}.<collection> written as <collection>); it asks for another app's tables with a permission`);
+      continue;
+    }
     const table = tableName(app, key);
     if (!checkTable(app, table, at, p)) continue;
     tables[table] = { indexes: parseIndexes(spec.indexes, `${at}.indexes`, p) };
