@@ -134,6 +134,34 @@ test('the admin sets quotas; owners see their use', async () => {
   }
 });
 
+test('an owner with no quota sees their use as it is after writes, updates, deletes and uploads, not as it was', async () => {
+  const server = await startTestServer();
+  try {
+    await server.addUser('kim');
+    const cookie = await server.signIn('kim');
+    const token = await server.appToken('kim', APP);
+    const api = (method: string, url: string, payload?: object) =>
+      server.app.inject({ method: method as 'GET', url, headers: { authorization: `Bearer ${token}` }, ...(payload ? { payload } : {}) });
+    const usage = async () => (await server.app.inject({ method: 'GET', url: '/acctapi/usage', headers: { cookie } })).json() as { records: number; bytes: number };
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await api('POST', `/ceps/write/${APP}`, { i })).json()._id);
+    const first = await usage();
+    assert.equal(first.records, 5);
+    // Within the refresh interval: three more, one deleted, one grown.
+    for (let i = 0; i < 3; i++) assert.equal((await api('POST', `/ceps/write/${APP}`, { i })).statusCode, 200);
+    assert.equal((await api('DELETE', `/ceps/delete/${APP}/${ids[0]}`)).statusCode, 200);
+    assert.equal((await api('PUT', `/ceps/update/${APP}/${ids[1]}`, { i: 'x'.repeat(5000) })).statusCode, 200);
+    const now = await usage();
+    assert.equal(now.records, 7);
+    assert.ok(now.bytes > first.bytes + 4000, `${now.bytes} after ${first.bytes}`);
+    const { body, contentType } = multipart([{ name: 'file', value: 'y'.repeat(20_000), filename: 'big.txt' }]);
+    assert.equal((await server.app.inject({ method: 'PUT', url: `/feps/upload/${APP}`, payload: body, headers: { 'content-type': contentType, authorization: `Bearer ${token}` } })).statusCode, 200);
+    assert.ok((await usage()).bytes >= now.bytes + 20_000, 'the file counts at once');
+  } finally {
+    await server.close();
+  }
+});
+
 test('an import that would cross a quota is refused whole (507): nothing of it lands', async () => {
   const server = await startTestServer();
   try {

@@ -199,6 +199,18 @@ export class QuotaService {
     t.counted.blobBytes += blobBytesDelta;
   }
 
+  /**
+   * An unlimited owner's write, not measured (that would cost a read of the old version
+   * per write, for no limit): the usage shown is read exactly again the next time it is
+   * asked for, instead of staying as it was for up to the refresh interval.
+   */
+  unmeasured(owner: string, what: 'records' | 'blobs'): void {
+    const t = this.tallies.get(owner);
+    if (!t) return;
+    if (what === 'records') t.recordsAt = 0;
+    else t.blobsAt = 0;
+  }
+
   /** Forgets what we know of an owner's usage (after bulk deletes), so the next check reads it exactly. */
   invalidate(owner: string): void {
     this.tallies.delete(owner);
