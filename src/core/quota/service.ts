@@ -57,7 +57,7 @@ export function quotaExceeded(what: string): FreeholdError {
  * touches a store, so a write that would cross a limit is refused whole (507) and
  * nothing is half written. Usage is read exactly from the stores now and then and
  * kept current in between from this process's own writes; with several processes
- * each may admit a little past the limit until its next refresh (documented).
+ * each may admit the room left until its next refresh (README "Several processes").
  */
 export class QuotaService {
   private readonly tallies = new Map<string, Tally>();
