@@ -182,6 +182,8 @@ test('an import that would cross a quota is refused whole (507): nothing of it l
     const refused = await importAs('erin');
     assert.equal(refused.statusCode, 507, refused.body);
     assert.equal(refused.json().error, 'quota_exceeded');
+    // What it would add, and who can make room.
+    assert.match(refused.json().message, /^Storage quota exceeded: at most 20 records\. Nothing was written: this would add \d+ records and [\d.]+ (KB|MB); delete some data first, or ask the admin to raise the quota \(freehold user quota erin …\)$/);
     assert.deepEqual(await server.services.stores.records('erin').listTables('erin'), []);
 
     const bytes = await server.services.stores.records('alice').usage('alice');

@@ -2,6 +2,8 @@ import { isDeepStrictEqual } from 'node:util';
 import type { StoredRecord } from '../../storage/types.js';
 import { fileBlobKey, userFileKey } from '../files/paths.js';
 import { recordBytes } from '../quota/service.js';
+import { FreeholdError } from '../errors.js';
+import { formatBytes } from '../sizes.js';
 import type { Services } from '../services.js';
 import { isSystemTable, OwnerTable } from '../system-tables.js';
 import type { ArchiveEntry, OpenArchive } from './archive-reader.js';
@@ -48,7 +50,16 @@ export async function admitImport(services: Services, owner: string, a: OpenArch
     // An install holding the same files already is kept as it is (import.ts, writeApp).
     if (!(await installedAlready(services, owner, app))) bytes += app.totalBytes;
   }
-  await services.quota.admit(owner, records, bytes);
+  try {
+    await services.quota.admit(owner, records, bytes);
+  } catch (err) {
+    // Said whole: what it would add, and who can make room (an owner cannot raise their own quota).
+    if (err instanceof FreeholdError && err.code === 'quota_exceeded') {
+      throw new FreeholdError('quota_exceeded', `${err.message}. Nothing was written: this would add ${records} record${records === 1 ? '' : 's'} `
+        + `and ${formatBytes(Math.max(0, bytes))}; delete some data first, or ask the admin to raise the quota (freehold user quota ${owner} …)`);
+    }
+    throw err;
+  }
 }
 
 async function tableDelta(services: Services, owner: string, a: OpenArchive, e: ArchiveEntry, table: string, limits: ImportLimits,

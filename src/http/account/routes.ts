@@ -189,10 +189,10 @@ export async function accountRoutes(fastify: FastifyInstance): Promise<void> {
   const OtherUser = Type.Object({ user_id: Type.String({ maxLength: 34 }) });
 
   /** The user an admin acts on: an existing one, and not the admin themself (who has their own forms). */
-  async function otherUser(request: FastifyRequest, param: string): Promise<string> {
+  async function otherUser(request: FastifyRequest, param: string, ownsInstead: string): Promise<string> {
     const admin = await requireAdmin(services, request);
     const userId = assertUserId(param);
-    if (userId === admin.user.userId) throw new FreeholdError('bad_request', 'Change your own password and two-factor sign-in with your own forms');
+    if (userId === admin.user.userId) throw new FreeholdError('bad_request', ownsInstead);
     if (!(await services.accounts.get(userId))) throw new FreeholdError('not_found', 'No such user');
     return userId;
   }
@@ -204,7 +204,7 @@ export async function accountRoutes(fastify: FastifyInstance): Promise<void> {
       response: { 200: Type.Object({ user_id: Type.String(), changed: Type.Boolean(), signed_out: Type.Integer() }) },
     },
   }, async (request) => {
-    const userId = await otherUser(request, request.params.user_id);
+    const userId = await otherUser(request, request.params.user_id, 'Change your own password with your own form (current password, then the new one)');
     await services.accounts.setPassword(userId, request.body.password);
     const ended = await endSignIns(services.sessions, services.tokens, userId);
     request.log.info({ user: userId, ended }, 'password set by the admin');
@@ -217,7 +217,8 @@ export async function accountRoutes(fastify: FastifyInstance): Promise<void> {
       params: OtherUser, response: { 200: Type.Object({ user_id: Type.String(), removed: Type.Boolean(), tables: Type.Integer(), files: Type.Integer() }) },
     },
   }, async (request) => {
-    const userId = await otherUser(request, request.params.user_id);
+    const userId = await otherUser(request, request.params.user_id,
+      'An admin cannot remove their own account here (the server would be left without its admin); from a shell: freehold user remove <id> --yes');
     const { removeUser } = await import('../../core/accounts/remove-user.js');
     const r = await removeUser(services, userId);
     request.log.info({ user: userId, tables: r.tables, files: r.files }, 'user removed by the admin');
@@ -230,7 +231,7 @@ export async function accountRoutes(fastify: FastifyInstance): Promise<void> {
       params: OtherUser, response: { 200: Type.Object({ user_id: Type.String(), had_two_factor: Type.Boolean() }) },
     },
   }, async (request) => {
-    const userId = await otherUser(request, request.params.user_id);
+    const userId = await otherUser(request, request.params.user_id, 'Turn off your own two-factor sign-in with your own form (password and a code)');
     const had = await services.twoFactor.disable(userId);
     request.log.info({ user: userId, had }, 'two-factor sign-in reset by the admin');
     return { user_id: userId, had_two_factor: had };
