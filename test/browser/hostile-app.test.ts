@@ -167,6 +167,25 @@ describe('a hostile app in a real browser', { skip: browserSkipReason() }, () =>
       assert.deepEqual(statuses, { uploaded: 200, nested: 200 });
       await page.close();
     });
+
+    test("a raw file opened on the app's origin (a sandboxed view) leaves nothing in the console, favicon included", async () => {
+      const page = await run.context.newPage();
+      const errors: string[] = [];
+      page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+      page.on('requestfailed', (r) => errors.push(`${r.url()}: ${r.failure()?.errorText}`));
+      // The browser asks for the favicon on its own, after the load: wait for that request's end
+      // (it fails at once when refused; one that succeeded earlier in this context may not be asked again).
+      const favicon = new Promise<void>((resolve) => {
+        const done = (r: { url(): string }) => { if (new URL(r.url()).pathname === '/favicon.ico') resolve(); };
+        page.on('requestfinished', done);
+        page.on('requestfailed', done);
+      });
+      await page.goto(new URL('/deep/a/b/c/d/e.js', run.victimUrl).href);
+      await Promise.race([favicon, new Promise((r) => setTimeout(r, 5000))]);
+      await page.evaluate(() => 0); // one more round trip, for the console message that goes with it
+      assert.deepEqual(errors, []);
+      await page.close();
+    });
   });
 
   describe('path mode: fails only where the README says it cannot protect', () => {

@@ -84,7 +84,8 @@ export function registerAppHosts(app: FastifyInstance): void {
         await serveContent(request, reply, target, rawPath);
       } catch (err) {
         if (!(err instanceof FreeholdError) || (err.code !== 'not_found' && err.code !== 'unauthorized')) throw err;
-        return reply.code(204).send();
+        // Any origin may have nothing: a sandboxed view (a raw file, an error page) asks from an opaque origin.
+        return reply.code(204).header('Cross-Origin-Resource-Policy', 'cross-origin').send();
       }
       return reply;
     }

@@ -98,5 +98,6 @@ export async function webRoutes(fastify: FastifyInstance): Promise<void> {
   });
 
   // Our pages link /pages/icon.svg; this only quiets browsers probing on other pages.
-  app.get('/favicon.ico', { schema: hide }, async (_request, reply) => reply.code(204).send());
+  // Nothing, which any origin may have (a sandboxed view asks from an opaque origin).
+  app.get('/favicon.ico', { schema: hide }, async (_request, reply) => reply.code(204).header('Cross-Origin-Resource-Policy', 'cross-origin').send());
 }
