@@ -1,6 +1,7 @@
 import { BlockList, isIP } from 'node:net';
 import { lookup } from 'node:dns/promises';
-import { resolve, sep } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { parseS3Url } from '../storage/s3/url.js';
 import { FreeholdError } from './errors.js';
 
@@ -29,8 +30,12 @@ const NOT_PUBLIC = (() => {
     ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4]] as const) {
     list.addSubnet(net, bits, 'ipv4');
   }
-  // Unspecified, loopback, IPv4-mapped (which would reach any IPv4 address), unique local, link-local, multicast.
-  for (const [net, bits] of [['::', 128], ['::1', 128], ['::ffff:0:0', 96], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]] as const) {
+  // IPv4-mapped addresses (::ffff:a.b.c.d) are checked against the IPv4 rules by BlockList
+  // itself; a rule for ::ffff:0:0/96 would match every IPv4 address. Below: unspecified,
+  // loopback, IPv4-compatible (::a.b.c.d), NAT64 and 6to4 (which carry any IPv4 address,
+  // private ones too), discard, site-local, unique local, link-local, multicast.
+  for (const [net, bits] of [['::', 128], ['::1', 128], ['::', 96], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['2002::', 16], ['100::', 64],
+    ['fec0::', 10], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]] as const) {
     list.addSubnet(net, bits, 'ipv6');
   }
   return list;
@@ -71,6 +76,11 @@ export async function checkOwnerChosenStore(url: string, allowPrivateAddresses: 
       ? 'Your own S3 store needs its own credentials in the URL (accessKeyId and secretAccessKey): the server\'s are not yours to use'
       : 'Your own PostgreSQL store needs its own user and password in the URL: the server\'s are not yours to use');
   }
+  // Virtual-host addressing sends requests to <bucket>.<endpoint host>, a name not checked here.
+  if (/^s3:/i.test(url)) {
+    const l = parseS3Url(url, {});
+    if (l.endpoint !== undefined && !l.forcePathStyle) refuse('Your own S3 store with an endpoint is addressed by path: leave out forcePathStyle=false');
+  }
   if (parsed.params) {
     for (const name of parsed.params.keys()) {
       if (!OWNER_PG_PARAMS.has(name)) refuse(`PostgreSQL URL parameter ${name} is not available for your own store (allowed: ${[...OWNER_PG_PARAMS].join(', ')})`);
@@ -82,29 +92,76 @@ export async function checkOwnerChosenStore(url: string, allowPrivateAddresses: 
   for (const host of parsed.hosts) {
     const name = host.replace(/^\[|\]$/g, '');
     if (name === '') refuse('Your own store must be on a network address, not a local socket');
-    let addresses: string[];
-    try {
-      addresses = isIP(name) ? [name] : (await lookup(name, { all: true, verbatim: true })).map((a) => a.address);
-    } catch {
-      throw new FreeholdError('bad_request', `Cannot open that storage: the host name ${JSON.stringify(name)} does not resolve`);
-    }
-    // The same words for every address that is not public: which one it was is not the owner's to learn.
+    const addresses = await addressesOf(name);
+    // The same words for a name that does not resolve and for every address that is not
+    // public: which it was (and so which names the host's resolver knows) is not the owner's to learn.
     if (addresses.length === 0 || !addresses.every(isPublicAddress)) {
-      refuse(`${JSON.stringify(name)} is not a public address: this server lets owners use stores on the internet only (FREEHOLD_OWNER_STORAGE_PRIVATE)`);
+      refuse(`${JSON.stringify(name)} is not a public address this server can reach: owners may use stores on the internet only (FREEHOLD_OWNER_STORAGE_PRIVATE)`);
     }
   }
 }
 
-/** Where a blob store or flat-file root keeps its keys, for overlap checks; null for stores keyed by owner inside (SQLite, PostgreSQL). */
-type Place = { kind: 's3'; where: string; prefix: string } | { kind: 'path'; path: string };
+/** An address as one spelling: IPv4-mapped IPv6 (`::ffff:7f00:1`, `::ffff:127.0.0.1`) as the IPv4 address it is. */
+function oneSpelling(address: string): string {
+  const a = address.toLowerCase();
+  const dotted = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(a);
+  if (dotted) return dotted[1]!;
+  const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(a);
+  if (!hex) return a;
+  const [hi, lo] = [parseInt(hex[1]!, 16), parseInt(hex[2]!, 16)];
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+}
 
-function placeOf(url: string): Place | null {
+/** A host's addresses ([] when it does not resolve), each in one spelling. */
+async function addressesOf(name: string): Promise<string[]> {
+  if (isIP(name)) return [oneSpelling(name)];
+  try {
+    return (await lookup(name, { all: true, verbatim: true })).map((a) => oneSpelling(a.address));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Where a blob store or flat-file root keeps its keys, for overlap checks; null for
+ * stores keyed by owner inside (SQLite, PostgreSQL). An S3 server is known by its port
+ * and the addresses its name resolves to, so `localhost` and `127.0.0.1` are one server;
+ * AWS (no endpoint, or an amazonaws.com one) is one server, its bucket names global.
+ */
+type Place = { kind: 's3'; server: string; port: string; addresses: string[]; bucket: string; prefix: string } | { kind: 'path'; path: string };
+
+async function placeOf(url: string): Promise<Place | null> {
   if (/^s3:/i.test(url)) {
     const l = parseS3Url(url, {});
-    return { kind: 's3', where: `${l.endpoint ?? 'aws'}/${l.bucket}`, prefix: l.prefix }; // AWS bucket names are global
+    const e = l.endpoint === undefined ? null : new URL(l.endpoint);
+    const host = e ? e.hostname.replace(/^\[|\]$/g, '').replace(/\.$/, '').toLowerCase() : '';
+    if (!e || /(^|\.)amazonaws\.com$/.test(host)) return { kind: 's3', server: 'aws', port: '', addresses: [], bucket: l.bucket, prefix: l.prefix };
+    const port = e.port || (e.protocol === 'https:' ? '443' : '80');
+    return { kind: 's3', server: host, port, addresses: await addressesOf(host), bucket: l.bucket, prefix: l.prefix };
   }
   const m = /^(fs|flatfile):(.+)$/i.exec(url);
-  return m ? { kind: 'path', path: resolve(m[2]!.split('?')[0]!) } : null;
+  return m ? { kind: 'path', path: realPath(resolve(m[2]!.split('?')[0]!)) } : null;
+}
+
+/** The path with its existing part's symbolic links resolved: a link is the folder it points to. */
+function realPath(path: string): string {
+  let existing = path;
+  const rest: string[] = [];
+  for (;;) {
+    try {
+      return join(realpathSync.native(existing), ...rest);
+    } catch {
+      const up = dirname(existing);
+      if (up === existing) return path;
+      rest.unshift(basename(existing));
+      existing = up;
+    }
+  }
+}
+
+function sameServer(a: { server: string; port: string; addresses: string[] }, b: { server: string; port: string; addresses: string[] }): boolean {
+  if (a.port !== b.port) return false;
+  return a.server === b.server || a.addresses.some((x) => b.addresses.includes(x));
 }
 
 /** Whether `inner` is `outer` or lies below it. */
@@ -117,7 +174,7 @@ function relation(a: Place, b: Place): 'same' | 'nested' | 'apart' {
   let ab: boolean;
   let ba: boolean;
   if (a.kind === 's3' && b.kind === 's3') {
-    if (a.where !== b.where) return 'apart';
+    if (a.bucket !== b.bucket || !sameServer(a, b)) return 'apart';
     [ab, ba] = [within(a.prefix, b.prefix, '/'), within(b.prefix, a.prefix, '/')];
   } else if (a.kind === 'path' && b.kind === 'path') {
     [ab, ba] = [within(a.path, b.path, sep), within(b.path, a.path, sep)];
@@ -142,10 +199,10 @@ export interface StoreInUse {
  * another's (counted in their quota, listed as their backups). Sharing the very root of
  * the host's or another owner's store is fine: every key starts with its owner.
  */
-export function checkNoOverlap(url: string, inUse: readonly StoreInUse[]): void {
+export async function checkNoOverlap(url: string, inUse: readonly StoreInUse[]): Promise<void> {
   let place: Place | null;
   try {
-    place = placeOf(url);
+    place = await placeOf(url);
   } catch {
     return; // a malformed URL is refused when the store is opened, with its own message
   }
@@ -153,7 +210,7 @@ export function checkNoOverlap(url: string, inUse: readonly StoreInUse[]): void 
   for (const other of inUse) {
     let theirs: Place | null;
     try {
-      theirs = placeOf(other.url);
+      theirs = await placeOf(other.url);
     } catch {
       continue;
     }

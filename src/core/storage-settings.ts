@@ -40,7 +40,7 @@ export async function chooseOwnerStorage(stores: StoreRegistry, owner: string, c
       await checkOwnerChosenStore(url, ctx.allowPrivateAddresses);
     }
   }
-  for (const url of chosen) checkNoOverlap(url, storesInUse(stores, owner, ctx.backupBlobs));
+  for (const url of chosen) await checkNoOverlap(url, storesInUse(stores, owner, ctx.backupBlobs));
   if (current.state === 'migrating') throw new FreeholdError('conflict', 'A move is under way for this owner');
   const hasData = (await stores.records(owner).listTables(owner)).some((t) => t.count > 0);
   let hasFiles = false;

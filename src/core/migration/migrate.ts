@@ -80,7 +80,7 @@ async function migrateLeased(stores: StoreRegistry, owner: string, asked: Migrat
   }
   // A target rooted inside another store (or around one) would mix this owner's keys with others'.
   for (const url of [asked.records, asked.blobs]) {
-    if (url !== current.records && url !== current.blobs) checkNoOverlap(url, storesInUse(stores, owner, opts.backupBlobs ?? ''));
+    if (url !== current.records && url !== current.blobs) await checkNoOverlap(url, storesInUse(stores, owner, opts.backupBlobs ?? ''));
   }
   const src = { records: await stores.openRecords(current.records), blobs: await stores.openBlobs(current.blobs) };
   const dst = { records: await stores.openRecords(asked.records), blobs: await stores.openBlobs(asked.blobs) };

@@ -1,0 +1,50 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { checkNoOverlap, checkOwnerChosenStore, isPublicAddress } from './storage-policy.js';
+
+const creds = 'accessKeyId=k&secretAccessKey=s';
+
+test('public addresses pass; loopback, private, link-local and IPv6 forms that carry them do not', () => {
+  for (const a of ['1.1.1.1', '8.8.8.8', '52.216.1.1', '2606:4700:4700::1111', '::ffff:1.1.1.1']) assert.equal(isPublicAddress(a), true, a);
+  for (const a of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '224.0.0.1',
+    '::1', '::', '::ffff:127.0.0.1', '::ffff:7f00:1', '::7f00:1', '64:ff9b::a00:1', '2002:a00:1::', 'fe80::1', 'fd00::1', 'fec0::1', 'ff02::1', 'nonsense']) {
+    assert.equal(isPublicAddress(a), false, a);
+  }
+});
+
+test("an owner's store: a public IPv4 address is allowed; names that do not resolve and private ones are refused alike", async () => {
+  await checkOwnerChosenStore('postgres://u:p@8.8.8.8/db', false);
+  await checkOwnerChosenStore(`s3://bkt?endpoint=${encodeURIComponent('https://52.216.1.1')}&${creds}`, false);
+  const refusals: string[] = [];
+  for (const url of ['postgres://u:p@localhost/db', 'postgres://u:p@no-such-host.invalid/db']) {
+    await assert.rejects(checkOwnerChosenStore(url, false), (e: Error) => (refusals.push(e.message.replace(/"[^"]*"/, 'NAME')), true));
+  }
+  assert.equal(refusals[0], refusals[1], 'one wording for both');
+  // Virtual-host addressing would reach <bucket>.<host>, which is not checked.
+  await assert.rejects(checkOwnerChosenStore(`s3://bkt?endpoint=${encodeURIComponent('https://52.216.1.1')}&forcePathStyle=false&${creds}`, false), /addressed by path/);
+});
+
+test('overlap: one S3 server under two spellings, AWS with and without an endpoint, and folders through a symbolic link', async () => {
+  const backups = { url: `s3://bkp?endpoint=${encodeURIComponent('http://127.0.0.1:4410')}`, what: 'the backup store', sameRootShared: false };
+  await assert.rejects(checkNoOverlap(`s3://bkp/backups?endpoint=${encodeURIComponent('http://localhost:4410')}`, [backups]), /overlaps the backup store/);
+  await assert.rejects(checkNoOverlap(`s3://bkp/x?endpoint=${encodeURIComponent('http://[::ffff:127.0.0.1]:4410')}`, [backups]), /overlaps the backup store/);
+  await checkNoOverlap(`s3://bkp/backups?endpoint=${encodeURIComponent('http://127.0.0.1:4411')}`, [backups]); // another server
+  await checkNoOverlap(`s3://other?endpoint=${encodeURIComponent('http://localhost:4410')}`, [backups]); // another bucket
+  const aws = { url: 's3://shared?region=eu-west-1', what: "the host's file store", sameRootShared: true };
+  await assert.rejects(checkNoOverlap(`s3://shared/alice?endpoint=${encodeURIComponent('https://s3.eu-west-1.amazonaws.com')}`, [aws]), /overlaps the host's file store/);
+
+  const dir = mkdtempSync(path.join(tmpdir(), 'freehold-policy-'));
+  try {
+    mkdirSync(path.join(dir, 'backups'));
+    symlinkSync(path.join(dir, 'backups'), path.join(dir, 'link'));
+    const fsBackups = { url: `fs:${path.join(dir, 'backups')}`, what: 'the backup store', sameRootShared: false };
+    await assert.rejects(checkNoOverlap(`fs:${path.join(dir, 'link', 'mine')}`, [fsBackups]), /overlaps the backup store/);
+    await assert.rejects(checkNoOverlap(`fs:${path.join(dir, 'backups', '..', 'backups', 'x')}`, [fsBackups]), /overlaps the backup store/);
+    await checkNoOverlap(`fs:${path.join(dir, 'elsewhere')}`, [fsBackups]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
