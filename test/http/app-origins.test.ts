@@ -245,6 +245,9 @@ describe('on the app origin', () => {
     assert.equal((await onHost(host, url, `app_token_alice=${bobsNotes}; app_token_alice=${otherApp}`)).statusCode, 404);
     assert.equal((await onHost(host, url, `app_token_alice=${otherApp}`)).statusCode, 403, "another app's token reads nothing here");
     assert.equal((await onHost(host, url, decoys(3))).statusCode, 401);
+    // Only the cookie's own name counts: decoys under names of the tosser's invention crowd nothing out.
+    const invented = Array.from({ length: 40 }, (_, i) => `app_token_x${i}=decoy`).join('; ');
+    assert.equal((await onHost(host, url, `${invented}; ${jar}`)).statusCode, 200);
     // Past MAX_COOKIE_CANDIDATES (32) values the page's own is not reached (THREAT_MODEL.md).
     assert.equal((await onHost(host, url, `${decoys(32)}; ${jar}`)).statusCode, 401);
     assert.equal((await onHost(host, url, appCookie)).statusCode, 401, 'the app session cookie is not a token');

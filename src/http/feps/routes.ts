@@ -88,10 +88,14 @@ async function fileTokenAccess(services: Services, request: FastifyRequest, toke
 async function pageTokenCookie(services: Services, request: FastifyRequest): Promise<string | null> {
   const site = request.headers['sec-fetch-site'];
   if (site !== undefined && site !== 'same-origin' && site !== 'none') return null;
-  if (resolveAppHost(services.config, request.headers.host) === null) return null;
-  const values = cookieValues(request.headers.cookie, (name) => name.startsWith('app_token_'));
-  if (values.length <= 1) return values[0] ?? null;
+  const host = resolveAppHost(services.config, request.headers.host);
+  if (host === null) return null;
   const { app_name, user_id } = request.params as { app_name: string; user_id: string };
+  // The page's cookie is named after its owner (the host's, and the file's): other names
+  // are not it, so a tosser cannot crowd it out with names of its own invention.
+  const names = new Set([`app_token_${user_id}`, ...(host.kind === 'named' ? [`app_token_${host.owner}`] : [])]);
+  const values = cookieValues(request.headers.cookie, (name) => names.has(name));
+  if (values.length <= 1) return values[0] ?? null;
   let sameApp: string | null = null;
   for (const value of values) {
     const check = await services.tokens.check(value, 'app');
