@@ -133,3 +133,33 @@ test("a removed owner's backups are kept, and are not those of a new account of 
     await s3.close();
   }
 });
+
+test('a backup named for an impossible time is none; one dated ahead does not stop the schedule; an account made again is backed up in the same slot', async () => {
+  const s3 = await startS3Server();
+  const url = s3.url('edges', { createBucket: true });
+  const server = await startTestServer({ config: { backupBlobs: url, backupKeep: 3, backupIntervalHours: 1 } });
+  const store = S3BlobStore.fromUrl(url);
+  try {
+    const backups = server.services.backups!;
+    await store.init();
+    await server.addUser('ali');
+    await store.put('backups/ali/2099-13-45T99-99-99-999Z.zip', Buffer.from('not a time'));
+    assert.deepEqual(await backups.list('ali'), [], 'no clock makes month 13');
+    // Taken while the clock ran ahead: listed, but the schedule still backs ali up now.
+    await store.put('backups/ali/2099-01-01T00-00-00-000Z.zip', Buffer.from('ahead'));
+    const now = Date.now();
+    assert.deepEqual(await backups.runDue(now), ['ali']);
+    assert.equal((await backups.list('ali')).length, 2);
+
+    // Removed and made again within the same slot: the new account is backed up too.
+    await removeUser(server.services, 'ali');
+    await new Promise((r) => setTimeout(r, 5));
+    await server.addUser('ali');
+    assert.deepEqual(await backups.runDue(now + 10), ['ali']);
+    assert.equal((await backups.list('ali')).filter((g) => !g.earlierAccount && g.takenAt <= Date.now()).length, 1);
+  } finally {
+    await store.close();
+    await server.close();
+    await s3.close();
+  }
+});

@@ -51,6 +51,8 @@ function parseGeneration(prefix: string, key: string, size: number, accountCreat
   if (!m) return null;
   const iso = m[1]!.replace(/T(\d\d)-(\d\d)-(\d\d)-(\d{3})Z$/, 'T$1:$2:$3.$4Z');
   const takenAt = Date.parse(iso);
+  // A name no clock could have made (month 13) is not a backup of ours.
+  if (Number.isNaN(takenAt) || generationName(new Date(takenAt)) !== m[1]) return null;
   return { name: m[1]!, key, size, takenAt, earlierAccount: accountCreatedAt === undefined || takenAt < accountCreatedAt };
 }
 
@@ -146,9 +148,11 @@ export class BackupService {
     if (this.opts.intervalMs <= 0) return [];
     const done: string[] = [];
     for (const user of await this.services.accounts.list()) {
-      const newest = (await this.own(user.userId))[0];
+      // One taken while the clock ran ahead would otherwise count as recent until its date comes.
+      const newest = (await this.own(user.userId)).find((g) => g.takenAt <= now);
       if (newest && now - newest.takenAt < this.opts.intervalMs) continue;
-      if (!(await this.lease(user.userId, Math.floor(now / this.opts.intervalMs)))) continue;
+      // The slot's lease names the account, not just its id: one made again is backed up in the same slot.
+      if (!(await this.lease(`${user.userId}/${user.createdAt}`, Math.floor(now / this.opts.intervalMs)))) continue;
       try {
         await this.run(user.userId);
         done.push(user.userId);
@@ -159,7 +163,7 @@ export class BackupService {
     return done;
   }
 
-  /** Takes the (owner, slot) lease, unless another process already has. */
+  /** Takes the (account, slot) lease, unless another process already has. */
   private async lease(owner: string, slot: number): Promise<boolean> {
     const t = Date.now();
     try {
