@@ -7,6 +7,19 @@ export interface ErrorBody {
   error: string;
   message: string;
   details?: unknown;
+  /** OAuth's name for the message, on the token endpoint only (RFC 6749 §5.2). */
+  error_description?: string;
+}
+
+/**
+ * The token endpoint speaks OAuth (RFC 6749 §5.2) also where the request never reached
+ * its handler (a malformed body): `invalid_request` for our `bad_request`, and the
+ * message again as `error_description`, which OAuth client libraries show.
+ */
+function asOAuthError(request: FastifyRequest, status: number, body: ErrorBody): void {
+  if (request.routeOptions.url !== '/oauth/token' || status >= 500) return;
+  if (body.error === 'bad_request' || body.error === 'unsupported_media_type') body.error = 'invalid_request';
+  body.error_description = body.message;
 }
 
 /** Fastify's own error codes mapped to ours, so clients see one vocabulary. */
@@ -94,6 +107,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
       reply.header('Content-Range', `bytes */${size}`);
       delete body.details;
     }
+    asOAuthError(request, status, body);
     if (wantsErrorPage(request)) void sendErrorPage(reply, status, body, homeUrl());
     else void reply.code(status).type('application/json; charset=utf-8').send(body);
   });

@@ -120,6 +120,14 @@ test('a missing or malformed verifier is invalid_request, each said as such', as
   const noClient = await token({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier });
   assert.equal(noClient.json().error, 'invalid_request');
   assert.equal((await token({ ...fields, code_verifier: verifier })).statusCode, 200, 'a malformed request does not burn the code');
+  // A body the parser refuses is an OAuth invalid_request too; every refusal carries error_description.
+  const broken = await server.app.inject({ method: 'POST', url: '/oauth/token', headers: { 'content-type': 'application/json' }, payload: '{"grant_type":' });
+  assert.equal(broken.statusCode, 400);
+  assert.equal(broken.json().error, 'invalid_request');
+  assert.equal(broken.json().error_description, broken.json().message);
+  const used = await token({ ...fields, code_verifier: verifier });
+  assert.equal(used.json().error, 'invalid_grant');
+  assert.equal(used.json().error_description, used.json().message);
 });
 
 test('denied: the app is told access_denied, with its state, and gets no code', async () => {
