@@ -7,12 +7,16 @@ export interface Swept {
 }
 
 /**
- * Removes what nothing will ask for again: staged uploads no record refers to, and
+ * Removes what nothing will ask for again: staged uploads no record refers to, the
+ * package files of installs that never went live (or no longer are), and
  * tokens, entry codes, app passwords and sign-ins whose time is up (each already
  * refused once expired; this frees the rows). `freehold serve` runs it at start and
  * hourly.
  */
 export async function housekeeping(services: Services, now = Date.now()): Promise<Swept> {
-  for (const u of await services.accounts.list()) await services.files.sweepUnreferenced(u.userId);
+  for (const u of await services.accounts.list()) {
+    await services.files.sweepUnreferenced(u.userId);
+    await services.apps.sweepOrphanedInstalls(u.userId);
+  }
   return { tokens: await services.tokens.sweepExpired(now), sessions: await services.sessions.sweepExpired(now) };
 }

@@ -48,3 +48,22 @@ test('housekeeping removes expired tokens and sessions, and only those', async (
   assert.deepEqual(await housekeeping(server.services, Date.now() + 4 * hour), { tokens: 0, sessions: 2 });
   assert.equal(await rows(SystemTable.sessions), sessionsBefore - 2);
 });
+
+test("the files of an install that never went live (a killed install or import) are swept once old; the live one's stay", async () => {
+  const path = await import('node:path');
+  const folder = path.resolve(import.meta.dirname, '..', 'fixtures', 'apps', APP);
+  await server.services.apps.install('alice', { folder });
+  const blobs = server.services.stores.blobs('alice');
+  const keys = async () => { const out: string[] = []; for await (const { key } of blobs.list('alice/apps')) out.push(key); return out; };
+  const live = await keys();
+  assert.ok(live.length > 0);
+  // What a process killed in the middle of writing a new version leaves.
+  await blobs.put(`alice/apps/${APP}/0000deadinstall0000000000/index.html`, Buffer.from('half of v2'));
+  await blobs.put(`alice/apps/${APP}/0000deadinstall0000000000/app.js`, Buffer.from('half of v2'));
+  await blobs.put('alice/apps/com.example.gone/0000deadinstall0000000001/index.html', Buffer.from('never installed'));
+  assert.equal(await server.services.apps.sweepOrphanedInstalls('alice'), 0, 'young: maybe still under way');
+  assert.equal(await server.services.apps.sweepOrphanedInstalls('alice', 0), 3);
+  assert.deepEqual((await keys()).sort(), live.sort(), 'the live install is untouched');
+  const page = await server.services.apps.openFile('alice', APP, 'index.html').catch(() => null);
+  assert.ok(page, 'and still serves');
+});

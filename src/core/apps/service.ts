@@ -360,6 +360,37 @@ export class AppService {
     await this.dropData(ownerId, app, own);
   }
 
+  /**
+   * Removes the package files of installs that never became, or are no longer, the app's
+   * live one: an install or import killed while it wrote them, an update whose old
+   * version's deletion failed. Only old ones: an install younger than `olderThanMs` may
+   * still be under way in some process. Counted against the quota until then.
+   */
+  async sweepOrphanedInstalls(ownerId: string, olderThanMs = 3600_000): Promise<number> {
+    const blobs = this.stores.blobs(ownerId);
+    const root = `${ownerId}/apps/`;
+    // One key per install (app, install id) is enough to judge its age.
+    const installs = new Map<string, string>();
+    for await (const { key } of blobs.list(`${ownerId}/apps`)) {
+      const [app, installId] = key.slice(root.length).split('/');
+      if (app && installId && !installs.has(`${app}/${installId}`)) installs.set(`${app}/${installId}`, key);
+    }
+    const cutoff = Date.now() - olderThanMs;
+    const live = new Map<string, string | null>();
+    let removed = 0;
+    for (const [install, key] of installs) {
+      const [app, installId] = install.split('/') as [string, string];
+      if (!live.has(app)) live.set(app, (await this.record(ownerId, app).catch(() => null))?.install_id ?? null);
+      if (live.get(app) === installId) continue;
+      const info = await blobs.head(key);
+      if (!info || info.modified >= cutoff) continue;
+      // Asked again just before: an install that became live meanwhile is kept.
+      if ((await this.record(ownerId, app).catch(() => null))?.install_id === installId) continue;
+      removed += await blobs.deletePrefix(`${root}${install}/`);
+    }
+    return removed;
+  }
+
   /** Drops an app's own tables and, with its files table, the bytes of its files (else swept only hours later). */
   private async dropData(ownerId: string, app: string, own: Array<{ table: string }>): Promise<void> {
     const records = this.stores.records(ownerId);
