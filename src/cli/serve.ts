@@ -46,6 +46,12 @@ export async function serve(): Promise<void> {
   } else {
     lines.push(`Sign in at ${config.publicUrl}/signin`);
   }
+  // A move killed after it made its owner read-only stays so until it is finished or given up.
+  for (const owner of services.stores.ownersMoving()) {
+    lines.push('', `${owner}'s data is read-only: a move to other storage is under way or was interrupted. If no \`freehold migrate\` runs,`,
+      `  finish it: freehold migrate --user ${owner}   or give it up: freehold migrate --user ${owner} --abort`);
+    log.warn({ owner }, 'owner read-only: a move is under way or was interrupted');
+  }
   // Printed, not logged: the setup link is for the person at the console, never for log storage.
   process.stdout.write(lines.join('\n') + '\n');
   const stop = async () => {

@@ -178,6 +178,11 @@ export class StoreRegistry {
     return out.filter((s) => s.url !== '');
   }
 
+  /** Owners whose data is being moved (read-only everywhere until the move ends or is given up). */
+  ownersMoving(): string[] {
+    return [...this.owners].filter(([, st]) => st.state === 'migrating').map(([owner]) => owner).sort();
+  }
+
   /** Forgets an owner's own storage settings (the owner is gone): every process goes back to the host's defaults for that id. */
   async forgetOwnerStorage(owner: string): Promise<void> {
     await this.host.delete(HOST_OWNER, STORAGE_TABLE, owner);

@@ -385,3 +385,35 @@ test('a flat-file root in use by freehold serve is refused to a second process, 
     rmSync(fresh, { recursive: true, force: true });
   }
 });
+
+test('serve says at start which owners a move left read-only, and how to finish or give it up', { timeout: 90_000 }, async () => {
+  const fresh = mkdtempSync(path.join(tmpdir(), 'freehold-moving-'));
+  const env = { ...process.env, FREEHOLD_DATA: fresh, FREEHOLD_CONFIG: '', FREEHOLD_LOG_LEVEL: 'silent', PORT: '0' };
+  try {
+    assert.equal(spawnSync(process.execPath, ['--import', 'tsx', main, 'user', 'add', 'mo', '--password-stdin'], { cwd: root, env, input: 'a long passphrase\n', encoding: 'utf8' }).status, 0);
+    // What a move killed after its freeze leaves in the host store.
+    const host = new SqliteRecordStore(path.join(fresh, 'freehold.db'));
+    await host.init();
+    const here = { records: `sqlite:${path.join(fresh, 'freehold.db')}`, blobs: `fs:${path.join(fresh, 'files')}` };
+    await host.put('_system', 'system.storage', { _id: 'mo', _date_created: 1, _date_modified: 1, ...here, state: 'migrating', target: { records: `sqlite:${path.join(fresh, 'mo.db')}`, blobs: here.blobs } });
+    await host.close();
+    const child = spawn(process.execPath, ['--import', 'tsx', main, 'serve'], { cwd: root, env });
+    let out = '';
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (d: Buffer) => { out += d.toString(); if (/give it up/.test(out)) resolve(); });
+        child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${out}`)));
+      });
+    } finally {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+    }
+    assert.match(out, /^mo's data is read-only: a move to other storage is under way or was interrupted/m);
+    assert.match(out, /finish it: freehold migrate --user mo {3}or give it up: freehold migrate --user mo --abort$/m);
+  } finally {
+    rmSync(fresh, { recursive: true, force: true });
+  }
+});
