@@ -6,6 +6,9 @@ export interface Swept {
   sessions: number;
 }
 
+/** Temp files younger than this may belong to a write still under way. */
+const LEFTOVER_AGE_MS = 3600_000;
+
 /**
  * Removes what nothing will ask for again: staged uploads no record refers to, the
  * package files of installs that never went live (or no longer are), and
@@ -18,5 +21,7 @@ export async function housekeeping(services: Services, now = Date.now()): Promis
     await services.files.sweepUnreferenced(u.userId);
     await services.apps.sweepOrphanedInstalls(u.userId);
   }
+  for (const store of services.stores.openedBlobStores()) await store.sweepLeftovers?.(LEFTOVER_AGE_MS);
+  await services.backups?.sweepLeftovers(LEFTOVER_AGE_MS);
   return { tokens: await services.tokens.sweepExpired(now), sessions: await services.sessions.sweepExpired(now) };
 }

@@ -54,4 +54,5 @@ export abstract class DelegatingBlobStore implements BlobStore {
   delete(key: string): Promise<boolean> { return this.inner.delete(key); }
   deletePrefix(prefix: string): Promise<number> { return this.inner.deletePrefix(prefix); }
   list(prefix: string): AsyncIterable<{ key: string; size: number }> { return this.inner.list(prefix); }
+  sweepLeftovers(olderThanMs: number): Promise<number> { return this.inner.sweepLeftovers?.(olderThanMs) ?? Promise.resolve(0); }
 }

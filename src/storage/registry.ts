@@ -178,6 +178,11 @@ export class StoreRegistry {
     return out.filter((s) => s.url !== '');
   }
 
+  /** Every blob store opened in this process (the host's and owners'), each once. */
+  openedBlobStores(): BlobStore[] {
+    return [...new Set(this.blobStores.values())];
+  }
+
   /** Owners whose data is being moved (read-only everywhere until the move ends or is given up). */
   ownersMoving(): string[] {
     return [...this.owners].filter(([, st]) => st.state === 'migrating').map(([owner]) => owner).sort();

@@ -157,4 +157,10 @@ export interface BlobStore {
   /** Deletes every blob under a prefix, returning how many. */
   deletePrefix(prefix: string): Promise<number>;
   list(prefix: string): AsyncIterable<{ key: string; size: number }>;
+  /**
+   * Removes what writes killed mid-way left behind in the store itself (temp files older
+   * than `olderThanMs`, which no listing shows), returning how many. Stores whose writes
+   * leave nothing behind (or that their service cleans, as S3 lifecycle rules do) need not.
+   */
+  sweepLeftovers?(olderThanMs: number): Promise<number>;
 }

@@ -67,3 +67,16 @@ test("the files of an install that never went live (a killed install or import) 
   const page = await server.services.apps.openFile('alice', APP, 'index.html').catch(() => null);
   assert.ok(page, 'and still serves');
 });
+
+test('housekeeping sweeps the temp files killed writes left in the file store', async () => {
+  const { mkdirSync, writeFileSync, utimesSync, existsSync } = await import('node:fs');
+  const path = await import('node:path');
+  const root = server.config.blobs.slice('fs:'.length);
+  const debris = path.join(root, 'blobs', 'alice', 'filedata', '.tmp-killed-upload');
+  mkdirSync(path.dirname(debris), { recursive: true });
+  writeFileSync(debris, 'half an upload');
+  const old = Date.now() / 1000 - 7200;
+  utimesSync(debris, old, old);
+  await housekeeping(server.services);
+  assert.equal(existsSync(debris), false);
+});

@@ -1,6 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, readdirSync, readFileSync, writeFileSync, existsSync, utimesSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -28,6 +28,23 @@ test('fs: blobs are plain files; sidecars and temp files stay out of listings', 
   for await (const e of s.list('')) listed.push(e.key);
   assert.deepEqual(listed, ['alice/app/x.txt']);
   await assert.rejects(s.put('alice/.tmp-x', Buffer.from('x')), /tmp/);
+});
+
+test('fs: temp files a killed write left are swept once old, in both trees; young ones and blobs stay', async () => {
+  const root = join(dir, 'leftovers');
+  const s = new FsBlobStore(root);
+  await s.init();
+  await s.put('alice/app/x.txt', Buffer.from('kept'));
+  const old = Date.now() / 1000 - 7200;
+  for (const f of ['blobs/alice/app/.tmp-killed', 'meta/alice/app/.tmp-killed']) {
+    writeFileSync(join(root, f), 'half a write');
+    utimesSync(join(root, f), old, old);
+  }
+  writeFileSync(join(root, 'blobs/alice/app/.tmp-young'), 'a write under way');
+  assert.equal(await s.sweepLeftovers(3600_000), 2);
+  assert.deepEqual(readdirSync(join(root, 'blobs/alice/app')).sort(), ['.tmp-young', 'x.txt']);
+  assert.deepEqual(readdirSync(join(root, 'meta/alice/app')), ['x.txt']);
+  assert.equal(readFileSync(join(root, 'blobs/alice/app/x.txt'), 'utf8'), 'kept');
 });
 
 test('fs: head repairs a sidecar that no longer matches its blob', async () => {

@@ -175,6 +175,11 @@ export class BackupService {
     }
   }
 
+  /** What killed backups left in the backup store itself (fs: temp files). */
+  async sweepLeftovers(olderThanMs: number): Promise<number> {
+    return (await this.target.sweepLeftovers?.(olderThanMs)) ?? 0;
+  }
+
   /** Checks every few minutes for owners due a backup. */
   start(checkEveryMs = 5 * 60_000): void {
     if (this.opts.intervalMs <= 0 || this.timer) return;

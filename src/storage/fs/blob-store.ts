@@ -59,6 +59,33 @@ export class FsBlobStore implements BlobStore {
 
   async close(): Promise<void> {}
 
+  /** The temp files of writes killed before their rename (a crash, SIGKILL), in both trees. */
+  async sweepLeftovers(olderThanMs: number): Promise<number> {
+    const cutoff = Date.now() - olderThanMs;
+    let removed = 0;
+    const sweep = async (dir: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (e) {
+        if (isErrno(e, 'ENOENT', 'ENOTDIR')) return;
+        throw e;
+      }
+      for (const e of entries) {
+        const path = join(dir, e.name);
+        if (e.isDirectory()) await sweep(path);
+        else if (e.name.startsWith(TMP_PREFIX)) {
+          const st = await stat(path).catch(() => null);
+          // Young ones may belong to a write under way (this process or another).
+          if (st && st.mtimeMs < cutoff && (await unlink(path).then(() => true, () => false))) removed++;
+        }
+      }
+    };
+    await sweep(this.blobRoot);
+    await sweep(this.metaRoot);
+    return removed;
+  }
+
   async put(key: string, body: Readable | Buffer, options: { contentType?: string; maxBytes?: number } = {}): Promise<BlobInfo> {
     const segs = keySegments(key);
     const blobPath = this.under(this.blobRoot, segs);
