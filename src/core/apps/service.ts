@@ -380,12 +380,13 @@ export class AppService {
     let removed = 0;
     for (const [install, key] of installs) {
       const [app, installId] = install.split('/') as [string, string];
-      if (!live.has(app)) live.set(app, (await this.record(ownerId, app).catch(() => null))?.install_id ?? null);
+      // A failed read fails the sweep (it is retried within the hour): taken for "not installed", it would delete a live app.
+      if (!live.has(app)) live.set(app, (await this.record(ownerId, app))?.install_id ?? null);
       if (live.get(app) === installId) continue;
       const info = await blobs.head(key);
       if (!info || info.modified >= cutoff) continue;
       // Asked again just before: an install that became live meanwhile is kept.
-      if ((await this.record(ownerId, app).catch(() => null))?.install_id === installId) continue;
+      if ((await this.record(ownerId, app))?.install_id === installId) continue;
       removed += await blobs.deletePrefix(`${root}${install}/`);
     }
     return removed;
