@@ -23,6 +23,11 @@ test("an owner's store: a public IPv4 address is allowed; names that do not reso
     await assert.rejects(checkOwnerChosenStore(url, false), (e: Error) => (refusals.push(e.message.replace(/"[^"]*"/, 'NAME')), true));
   }
   assert.equal(refusals[0], refusals[1], 'one wording for both');
+  // Never a socket on the host, even where private addresses are allowed (pg reads a host with / as a socket folder).
+  for (const allow of [false, true]) {
+    await assert.rejects(checkOwnerChosenStore('postgres://u:p@%2Ftmp%2Fsock:5432/db', allow), /not a local socket/, String(allow));
+  }
+  await assert.rejects(checkOwnerChosenStore(`s3://bkt?endpoint=${encodeURIComponent('https://52.216.1.1/other')}&${creds}`, false), /without a path/);
   // Virtual-host addressing would reach <bucket>.<host>, which is not checked.
   await assert.rejects(checkOwnerChosenStore(`s3://bkt?endpoint=${encodeURIComponent('https://52.216.1.1')}&forcePathStyle=false&${creds}`, false), /addressed by path/);
 });
@@ -33,6 +38,12 @@ test('overlap: one S3 server under two spellings, AWS with and without an endpoi
   await assert.rejects(checkNoOverlap(`s3://bkp/x?endpoint=${encodeURIComponent('http://[::ffff:127.0.0.1]:4410')}`, [backups]), /overlaps the backup store/);
   await checkNoOverlap(`s3://bkp/backups?endpoint=${encodeURIComponent('http://127.0.0.1:4411')}`, [backups]); // another server
   await checkNoOverlap(`s3://other?endpoint=${encodeURIComponent('http://localhost:4410')}`, [backups]); // another bucket
+  // This machine under any address: unspecified, another loopback address.
+  for (const host of ['0.0.0.0', '[::]', '127.0.0.2']) {
+    await assert.rejects(checkNoOverlap(`s3://bkp/backups?endpoint=${encodeURIComponent(`http://${host}:4410`)}`, [backups]), /overlaps the backup store/, host);
+  }
+  // An endpoint's path is a bucket to a plain S3 server: s3://alice on …/bkp writes into bucket bkp.
+  await assert.rejects(checkNoOverlap(`s3://alice?endpoint=${encodeURIComponent('http://127.0.0.1:4410/bkp')}`, [backups]), /overlaps the backup store/);
   const aws = { url: 's3://shared?region=eu-west-1', what: "the host's file store", sameRootShared: true };
   await assert.rejects(checkNoOverlap(`s3://shared/alice?endpoint=${encodeURIComponent('https://s3.eu-west-1.amazonaws.com')}`, [aws]), /overlaps the host's file store/);
 
@@ -44,6 +55,8 @@ test('overlap: one S3 server under two spellings, AWS with and without an endpoi
     await assert.rejects(checkNoOverlap(`fs:${path.join(dir, 'link', 'mine')}`, [fsBackups]), /overlaps the backup store/);
     await assert.rejects(checkNoOverlap(`fs:${path.join(dir, 'backups', '..', 'backups', 'x')}`, [fsBackups]), /overlaps the backup store/);
     await checkNoOverlap(`fs:${path.join(dir, 'elsewhere')}`, [fsBackups]);
+    // The store opens the whole rest as its folder, `?` and all: so is it checked.
+    await assert.rejects(checkNoOverlap(`fs:${path.join(dir, 'zz')}?/../backups/x`, [fsBackups]), /overlaps the backup store/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

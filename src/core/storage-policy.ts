@@ -1,4 +1,5 @@
 import { BlockList, isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { lookup } from 'node:dns/promises';
 import { realpathSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
@@ -76,10 +77,12 @@ export async function checkOwnerChosenStore(url: string, allowPrivateAddresses: 
       ? 'Your own S3 store needs its own credentials in the URL (accessKeyId and secretAccessKey): the server\'s are not yours to use'
       : 'Your own PostgreSQL store needs its own user and password in the URL: the server\'s are not yours to use');
   }
-  // Virtual-host addressing sends requests to <bucket>.<endpoint host>, a name not checked here.
   if (/^s3:/i.test(url)) {
     const l = parseS3Url(url, {});
+    // Virtual-host addressing sends requests to <bucket>.<endpoint host>, a name not checked here.
     if (l.endpoint !== undefined && !l.forcePathStyle) refuse('Your own S3 store with an endpoint is addressed by path: leave out forcePathStyle=false');
+    // A path in the endpoint comes before the bucket in every request: it would name another bucket.
+    if (l.endpoint !== undefined && new URL(l.endpoint).pathname !== '/') refuse('Your own S3 store\'s endpoint is a server address without a path (the bucket goes in s3://<bucket>)');
   }
   if (parsed.params) {
     for (const name of parsed.params.keys()) {
@@ -88,16 +91,27 @@ export async function checkOwnerChosenStore(url: string, allowPrivateAddresses: 
     const pool = Number(parsed.params.get('pool') ?? 0);
     if (pool > OWNER_PG_MAX_POOL) refuse(`pool may be at most ${OWNER_PG_MAX_POOL} for your own store`);
   }
+  // Never a socket on the host (pg reads a host with a / as a Unix socket's folder), private addresses allowed or not.
+  for (const host of parsed.hosts) {
+    if (host === '' || safeDecode(host).includes('/')) refuse('Your own store must be on a network address, not a local socket');
+  }
   if (allowPrivateAddresses) return;
   for (const host of parsed.hosts) {
     const name = host.replace(/^\[|\]$/g, '');
-    if (name === '') refuse('Your own store must be on a network address, not a local socket');
     const addresses = await addressesOf(name);
     // The same words for a name that does not resolve and for every address that is not
     // public: which it was (and so which names the host's resolver knows) is not the owner's to learn.
     if (addresses.length === 0 || !addresses.every(isPublicAddress)) {
       refuse(`${JSON.stringify(name)} is not a public address this server can reach: owners may use stores on the internet only (FREEHOLD_OWNER_STORAGE_PRIVATE)`);
     }
+  }
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
   }
 }
 
@@ -112,6 +126,17 @@ function oneSpelling(address: string): string {
   return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }
 
+/** This machine's own addresses: any of them, loopback or unspecified reaches a server here. */
+function isThisMachine(address: string): boolean {
+  if (address === '0.0.0.0' || address === '::' || address === '::1' || /^127\./.test(address)) return true;
+  return Object.values(networkInterfaces()).some((list) => (list ?? []).some((i) => oneSpelling(i.address) === address));
+}
+
+/** A server's addresses for comparing servers: each in one spelling, this machine's as one ('this machine'). */
+async function serverAddressesOf(name: string): Promise<string[]> {
+  return (await addressesOf(name)).map((a) => (isThisMachine(a) ? 'this machine' : a));
+}
+
 /** A host's addresses ([] when it does not resolve), each in one spelling. */
 async function addressesOf(name: string): Promise<string[]> {
   if (isIP(name)) return [oneSpelling(name)];
@@ -123,24 +148,31 @@ async function addressesOf(name: string): Promise<string[]> {
 }
 
 /**
- * Where a blob store or flat-file root keeps its keys, for overlap checks; null for
+ * Where a blob store or flat-file root keeps its keys, for overlap checks; [] for
  * stores keyed by owner inside (SQLite, PostgreSQL). An S3 server is known by its port
- * and the addresses its name resolves to, so `localhost` and `127.0.0.1` are one server;
- * AWS (no endpoint, or an amazonaws.com one) is one server, its bucket names global.
+ * and the addresses its name resolves to, so `localhost`, `127.0.0.1` and `0.0.0.0` are
+ * one server; AWS (no endpoint, or an amazonaws.com one) is one server, its bucket
+ * names global. An endpoint with a path may be a proxy's mount point or, to a plain
+ * S3 server, a bucket (and the URL's bucket then a prefix): both readings are checked.
  */
 type Place = { kind: 's3'; server: string; port: string; addresses: string[]; bucket: string; prefix: string } | { kind: 'path'; path: string };
 
-async function placeOf(url: string): Promise<Place | null> {
+async function placesOf(url: string): Promise<Place[]> {
   if (/^s3:/i.test(url)) {
     const l = parseS3Url(url, {});
     const e = l.endpoint === undefined ? null : new URL(l.endpoint);
     const host = e ? e.hostname.replace(/^\[|\]$/g, '').replace(/\.$/, '').toLowerCase() : '';
-    if (!e || /(^|\.)amazonaws\.com$/.test(host)) return { kind: 's3', server: 'aws', port: '', addresses: [], bucket: l.bucket, prefix: l.prefix };
+    if (!e || /(^|\.)amazonaws\.com$/.test(host)) return [{ kind: 's3', server: 'aws', port: '', addresses: [], bucket: l.bucket, prefix: l.prefix }];
     const port = e.port || (e.protocol === 'https:' ? '443' : '80');
-    return { kind: 's3', server: host, port, addresses: await addressesOf(host), bucket: l.bucket, prefix: l.prefix };
+    const server = { kind: 's3' as const, server: host, port, addresses: await serverAddressesOf(host) };
+    const out: Place[] = [{ ...server, bucket: l.bucket, prefix: l.prefix }];
+    const path = e.pathname.split('/').filter((seg) => seg !== '');
+    if (path.length > 0) out.push({ ...server, bucket: path[0]!, prefix: [...path.slice(1), l.bucket, ...(l.prefix ? [l.prefix] : [])].join('/') });
+    return out;
   }
+  // The whole rest, as the store opens it (a `?` is part of a folder's name there).
   const m = /^(fs|flatfile):(.+)$/i.exec(url);
-  return m ? { kind: 'path', path: realPath(resolve(m[2]!.split('?')[0]!)) } : null;
+  return m ? [{ kind: 'path', path: realPath(resolve(m[2]!)) }] : [];
 }
 
 /** The path with its existing part's symbolic links resolved: a link is the folder it points to. */
@@ -200,23 +232,27 @@ export interface StoreInUse {
  * the host's or another owner's store is fine: every key starts with its owner.
  */
 export async function checkNoOverlap(url: string, inUse: readonly StoreInUse[]): Promise<void> {
-  let place: Place | null;
+  let mine: Place[];
   try {
-    place = await placeOf(url);
+    mine = await placesOf(url);
   } catch {
     return; // a malformed URL is refused when the store is opened, with its own message
   }
-  if (!place) return;
+  if (mine.length === 0) return;
   for (const other of inUse) {
-    let theirs: Place | null;
+    let theirs: Place[];
     try {
-      theirs = await placeOf(other.url);
+      theirs = await placesOf(other.url);
     } catch {
       continue;
     }
-    const how = theirs ? relation(place, theirs) : 'apart';
-    if (how === 'nested' || (how === 'same' && !other.sameRootShared)) {
-      refuse(`That store overlaps ${other.what}: choose a bucket, prefix or folder of its own`);
+    for (const a of mine) {
+      for (const b of theirs) {
+        const how = relation(a, b);
+        if (how === 'nested' || (how === 'same' && !other.sameRootShared)) {
+          refuse(`That store overlaps ${other.what}: choose a bucket, prefix or folder of its own`);
+        }
+      }
     }
   }
 }

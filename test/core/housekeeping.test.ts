@@ -80,3 +80,25 @@ test('housekeeping sweeps the temp files killed writes left in the file store', 
   await housekeeping(server.services);
   assert.equal(existsSync(debris), false);
 });
+
+test('an owner a killed move left read-only is skipped, and the pass goes on for everyone else', async () => {
+  const { utimesSync, existsSync } = await import('node:fs');
+  const path = await import('node:path');
+  await server.addUser('bob');
+  const root = server.config.blobs.slice('fs:'.length);
+  const orphan = (owner: string) => `${owner}/apps/com.example.gone/0000deadinstall0000000002/index.html`;
+  const old = Date.now() / 1000 - 7200;
+  for (const owner of ['alice', 'bob']) {
+    await server.services.stores.blobs(owner).put(orphan(owner), Buffer.from('never went live'));
+    for (const tree of ['blobs', 'meta']) utimesSync(path.join(root, tree, orphan(owner)), old, old);
+  }
+  const before = server.services.stores.storageOf('alice');
+  await server.services.stores.setOwnerStorage('alice', { ...before, state: 'migrating', target: { records: before.records, blobs: before.blobs } });
+  try {
+    await housekeeping(server.services);
+    assert.equal(existsSync(path.join(root, 'blobs', orphan('alice'))), true, "a read-only owner's keys are left alone");
+    assert.equal(existsSync(path.join(root, 'blobs', orphan('bob'))), false, "the next owner's are swept all the same");
+  } finally {
+    await server.services.stores.setOwnerStorage('alice', before);
+  }
+});
