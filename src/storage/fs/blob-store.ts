@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat, lstat, unlink, type FileHandle } from 'node:fs/promises';
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Dirent } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { FreeholdError } from '../../core/errors.js';
@@ -64,14 +64,7 @@ export class FsBlobStore implements BlobStore {
     const cutoff = Date.now() - olderThanMs;
     let removed = 0;
     const sweep = async (dir: string): Promise<void> => {
-      let entries;
-      try {
-        entries = await readdir(dir, { withFileTypes: true });
-      } catch (e) {
-        if (isErrno(e, 'ENOENT', 'ENOTDIR')) return;
-        throw e;
-      }
-      for (const e of entries) {
+      for (const e of await readFolder(dir)) {
         const path = join(dir, e.name);
         if (e.isDirectory()) await sweep(path);
         else if (e.name.startsWith(TMP_PREFIX)) {
@@ -301,14 +294,18 @@ async function hashFile(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-async function* walk(dir: string, keyPrefix: string): AsyncGenerator<{ key: string; size: number }> {
-  let entries;
+/** A folder's entries; none when it is not there (or not a folder). */
+async function readFolder(dir: string): Promise<Dirent[]> {
   try {
-    entries = await readdir(dir, { withFileTypes: true });
+    return await readdir(dir, { withFileTypes: true });
   } catch (e) {
-    if (isErrno(e, 'ENOENT', 'ENOTDIR')) return;
+    if (isErrno(e, 'ENOENT', 'ENOTDIR')) return [];
     throw e;
   }
+}
+
+async function* walk(dir: string, keyPrefix: string): AsyncGenerator<{ key: string; size: number }> {
+  const entries = await readFolder(dir);
   // Sorting a folder's name as "name/" makes a depth-first walk come out in full-key order.
   const items = entries
     .filter((e) => !e.name.startsWith(TMP_PREFIX) && (e.isFile() || e.isDirectory()))
