@@ -156,7 +156,10 @@ test('an owner with no quota sees their use as it is after writes, updates, dele
     assert.ok(now.bytes > first.bytes + 4000, `${now.bytes} after ${first.bytes}`);
     const { body, contentType } = multipart([{ name: 'file', value: 'y'.repeat(20_000), filename: 'big.txt' }]);
     assert.equal((await server.app.inject({ method: 'PUT', url: `/feps/upload/${APP}`, payload: body, headers: { 'content-type': contentType, authorization: `Bearer ${token}` } })).statusCode, 200);
-    assert.ok((await usage()).bytes >= now.bytes + 20_000, 'the file counts at once');
+    const withFile = await usage();
+    assert.ok(withFile.bytes >= now.bytes + 20_000, 'the file counts at once');
+    assert.equal((await api('DELETE', `/feps/userfiles/${APP}/kim/big.txt`)).statusCode, 200);
+    assert.ok((await usage()).bytes <= withFile.bytes - 20_000, 'and its deletion too');
   } finally {
     await server.close();
   }

@@ -137,7 +137,11 @@ export class QuotaBlobStore extends DelegatingBlobStore {
   }
 
   override async delete(key: string): Promise<boolean> {
-    if (!(await this.quota.limited(this.owner))) return this.inner.delete(key);
+    if (!(await this.quota.limited(this.owner))) {
+      const gone = await this.inner.delete(key);
+      this.quota.unmeasured(this.owner, 'blobs');
+      return gone;
+    }
     const old = await this.inner.head(key);
     const gone = await this.inner.delete(key);
     if (gone && old) this.quota.added(this.owner, 0, 0, -old.size);
