@@ -223,7 +223,7 @@ describe('queries', () => {
   });
 
   test('GET bad parameters are refused', async () => {
-    for (const qs of ['_count=0', '_count=5001', '_count=abc', '_skip=-1', '_modified_after=yesterday', '$where=1', '_secret=1', 'a=1&a=2']) {
+    for (const qs of ['_count=0', '_count=5001', '_count=abc', '_skip=-1', '_modified_after=yesterday', '$where=1', '_secret=1', 'a=1&a=2', 'a=%ZZ', 'a%2=1', 'a=50%']) {
       const res = await call('GET', `/ceps/query/${T}?${qs}`, alice);
       assert.equal(res.statusCode, 400, qs);
       assert.equal(typeof res.json().message, 'string');
