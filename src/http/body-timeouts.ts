@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
 /** How the arrival of request bodies is policed (config.ts: FREEHOLD_BODY_*). */
@@ -43,14 +43,23 @@ export function registerBodyTimeouts(app: FastifyInstance, rules: BodyTimeouts):
     const socket = raw.socket as typeof raw.socket | undefined;
     // No socket timers on an injected request (light-my-request): nothing to hold there.
     if (!raw.complete && typeof socket?.setTimeout === 'function' && expectsBody(raw.headers)) {
-      // With no 'timeout' listener on the request, the reply or the server, Node destroys the socket.
-      if (rules.idleMs > 0) socket.setTimeout(rules.idleMs);
+      const onIdle = () => {
+        request.log.info({ idleMs: rules.idleMs }, 'request body stopped coming: connection closed');
+        cutOff(socket, reply.raw, `The request body stopped coming for ${Math.round(rules.idleMs / 1000)} s`);
+      };
+      if (rules.idleMs > 0) {
+        socket.setTimeout(rules.idleMs);
+        // On the request: Node's own listener on the socket destroys it unless the request (or reply, or server) listens.
+        raw.once('timeout', onIdle);
+      }
       const watched = trickles?.watch(raw, socket, (received, ms) => {
         request.log.info({ received, ms }, 'request body arriving too slowly: connection closed');
+        cutOff(socket, reply.raw, `The request body came too slowly: ${received} bytes in ${Math.round(ms / 1000)} s`);
       });
       // A body that never ends (the client went away) is dropped by the watch with its socket.
       raw.once('end', () => {
         if (watched) trickles!.forget(watched);
+        raw.off('timeout', onIdle);
         // A reply sent before the body was read (a refusal) has set the keep-alive timeout: keep it.
         if (rules.idleMs > 0 && !reply.raw.writableFinished) socket.setTimeout(0);
       });
@@ -118,13 +127,29 @@ class TrickleWatch {
       if (received < (this.minBytesPerSec * ms) / 1000) {
         this.forget(w);
         w.tooSlow(received, Math.round(ms));
-        w.socket.destroy();
       } else {
         w.bytes = w.socket.bytesRead;
         w.since = now;
       }
     }
   }
+}
+
+/**
+ * Ends a connection whose request body failed to come: with a 408 and a JSON error when
+ * no answer has begun (the client learns why, rather than seeing the connection reset),
+ * written on the socket itself since the request is still being read; then the socket
+ * goes, at once or after a second for the answer to leave, whether or not the client reads it.
+ */
+function cutOff(socket: Socket, res: ServerResponse, message: string): void {
+  if (res.headersSent || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error: 'request_timeout', message });
+  socket.end(`HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`
+    + `Connection: close\r\n\r\n${body}`);
+  setTimeout(() => socket.destroy(), 1000).unref();
 }
 
 function expectsBody(headers: IncomingHttpHeaders): boolean {
