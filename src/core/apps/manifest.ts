@@ -461,7 +461,8 @@ function checkName(name: unknown, path: string, expected: string | undefined, p:
   try {
     assertAppName(name, true);
   } catch (err) {
-    p.add(path, (err as Error).message);
+    // Apps written for freezr may carry its own names (info.freezr.*) or longer ones: say the way out.
+    p.add(path, `${(err as Error).message}. To install it here, give the app a name of its own in its manifest (e.g. com.<you>.<app>)`);
   }
   if (expected !== undefined && name !== expected) p.add(path, `names ${name}, but the package is for ${expected}`);
   return name;
