@@ -3,7 +3,7 @@ import { networkInterfaces } from 'node:os';
 import { lookup } from 'node:dns/promises';
 import { realpathSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
-import { parseS3Url } from '../storage/s3/url.js';
+import { parseS3Url, type S3Location } from '../storage/s3/url.js';
 import { FreeholdError } from './errors.js';
 
 /**
@@ -52,16 +52,16 @@ function refuse(message: string): never {
   throw new FreeholdError('forbidden', message);
 }
 
-/** The hosts a store URL makes the server connect to ('' for a local socket). */
-function hostsOf(url: string): { hosts: string[]; credentials: boolean; params: URLSearchParams | null } {
+/** The hosts a store URL makes the server connect to ('' for a local socket), with what else the checks read. */
+function hostsOf(url: string): { hosts: string[]; credentials: boolean; params: URLSearchParams | null; s3: S3Location | null } {
   if (/^s3:/i.test(url)) {
     const location = parseS3Url(url, {});
     // No endpoint: AWS S3 itself, a public service.
     const hosts = location.endpoint === undefined ? [] : [new URL(location.endpoint).hostname];
-    return { hosts, credentials: location.credentials !== undefined, params: null };
+    return { hosts, credentials: location.credentials !== undefined, params: null, s3: location };
   }
   const u = new URL(url);
-  return { hosts: [u.hostname], credentials: u.username !== '' && u.password !== '', params: u.searchParams };
+  return { hosts: [u.hostname], credentials: u.username !== '' && u.password !== '', params: u.searchParams, s3: null };
 }
 
 /** Checks an owner's own choice of store (the admin's choices are the admin's business). */
@@ -73,12 +73,12 @@ export async function checkOwnerChosenStore(url: string, allowPrivateAddresses: 
     throw new FreeholdError('bad_request', `Cannot open that storage: ${(err as Error).message}`);
   }
   if (!parsed.credentials) {
-    refuse(/^s3:/i.test(url)
+    refuse(parsed.s3
       ? 'Your own S3 store needs its own credentials in the URL (accessKeyId and secretAccessKey): the server\'s are not yours to use'
       : 'Your own PostgreSQL store needs its own user and password in the URL: the server\'s are not yours to use');
   }
-  if (/^s3:/i.test(url)) {
-    const l = parseS3Url(url, {});
+  const l = parsed.s3;
+  if (l) {
     // Virtual-host addressing sends requests to <bucket>.<endpoint host>, a name not checked here.
     if (l.endpoint !== undefined && !l.forcePathStyle) refuse('Your own S3 store with an endpoint is addressed by path: leave out forcePathStyle=false');
     // A path in the endpoint comes before the bucket in every request: it would name another bucket.
