@@ -1,5 +1,6 @@
 import pino, { type Logger } from 'pino';
 import { atTurnEnd } from './turn-end.js';
+import { LineWriter } from './log-destination.js';
 
 const SECRET_PARAMS = /([?&](?:token|fileToken|password|app_password|access_token|code)=)[^&#]*/gi;
 
@@ -13,9 +14,9 @@ export function redactUrl(url: string): string {
  * never headers, cookies, bodies or tokens.
  *
  * Without a destination, lines go to stdout through a buffered asynchronous writer
- * (flushed at 4 KB or after a second, and synchronously when the process exits,
- * including on an uncaught error): a synchronous write per line cost about a fifth
- * of CEPS read throughput (bench/, README "Performance"). A process killed with
+ * (LineWriter: flushed at 4 KB or after a second, and synchronously when the process
+ * exits, including on an uncaught error): a synchronous write per line cost about a
+ * fifth of CEPS read throughput (bench/, README "Performance"). A process killed with
  * SIGKILL can lose the last few KB of lines.
  */
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
@@ -29,7 +30,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
     },
     // periodicFlush: without it, a quiet server's last lines would wait for 4 KB more.
-  }, destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 1000 }));
+  }, destination ?? new LineWriter({ fd: 1, minLength: 4096, flushEveryMs: 1000 }));
 }
 
 /** What one access line says; every string is written JSON-escaped. */
@@ -41,6 +42,14 @@ export interface AccessLine {
   ip: string;
   statusCode: number;
   responseTime: number;
+}
+
+/** Characters JSON.stringify would escape in a string (quote, backslash, controls, lone surrogates). */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** `s` as a JSON string, as JSON.stringify writes it; quoted as it is when nothing in it needs escaping (the usual case, and cheaper). */
+export function jsonString(s: string): string {
+  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
 }
 
 const accessWriters = new WeakMap<Logger, (line: AccessLine) => void>();
@@ -61,11 +70,11 @@ process.once('exit', () => {
  * That walk was about 6% of a CEPS read's CPU (bench/, README "Performance").
  *
  * The lines of one event-loop turn go to the destination together, when the turn
- * ends: the stdout writer measures the byte length of all it holds on every write,
- * ~2 µs a line at 4 KB held, which one write per turn pays once for every request
- * answered in the turn. So an access line can follow a line logged later in the
- * same turn; each carries its time. Lines still held when the process exits are
- * written then. The caller checks the level.
+ * ends: one call into the destination for every request answered in the turn (what a
+ * destination does per call, such as pino's own writer measuring all it holds, is paid
+ * once). So an access line can follow a line logged later in the same turn; each
+ * carries its time. Lines still held when the process exits are written then. The
+ * caller checks the level.
  */
 export function accessWriterOf(log: Logger): (line: AccessLine) => void {
   let write = accessWriters.get(log);
@@ -75,7 +84,7 @@ export function accessWriterOf(log: Logger): (line: AccessLine) => void {
     const own = log as unknown as Record<symbol, unknown>;
     const stream = own[pino.symbols.streamSym] as pino.DestinationStream & { flushSync?: () => void };
     const bindings = String(own[pino.symbols.chindingsSym] ?? '');
-    const q = JSON.stringify;
+    const q = jsonString;
     let held = '';
     const release = (): void => {
       heldLines.delete(release);

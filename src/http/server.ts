@@ -25,6 +25,7 @@ import { webRoutes } from './web/routes.js';
 import { SERVER_VERSION } from './version.js';
 import { registerRateLimits } from './rate-limits.js';
 import { AccessLog } from './access-log.js';
+import { lazyRequestLogger } from './request-logger.js';
 import { lazyCompilers } from './lazy-compilers.js';
 import { registerLingeringClose } from './lingering-close.js';
 import { registerStopping } from './stopping.js';
@@ -55,6 +56,8 @@ export async function buildServer(services: Services, logger: Logger | false = s
     requestIdHeader: false,
     // One access-log line per request, not two (see access-log.ts: measured cost).
     logController: new AccessLog(logger === false ? undefined : logger),
+    // Each request's logger becomes a pino child only when the request logs (request-logger.ts).
+    ...(logger === false ? {} : { childLoggerFactory: lazyRequestLogger }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     schemaController: { compilersFactory: compilers.compilersFactory },
     routerOptions: { maxParamLength: 500 },

@@ -137,3 +137,54 @@ test('only the server\'s own failures are logged as errors: not a full quota, no
     await server.close();
   }
 });
+
+test('a request\'s own lines carry its request id, as its access line does', async () => {
+  const lines: string[] = [];
+  const sink = new Writable({ write(chunk, _enc, done) { lines.push(...String(chunk).split('\n').filter(Boolean)); done(); } });
+  const server = await startTestServer({ logTo: sink as unknown as import('pino').DestinationStream, config: { quotaRecords: 1 } });
+  try {
+    await server.addUser('alice');
+    const token = await server.appToken('alice', 'com.example.notes');
+    const write = () => server.app.inject({ method: 'POST', url: '/ceps/write/com.example.notes', headers: { authorization: `Bearer ${token}` }, payload: { a: 1 } });
+    assert.equal((await write()).statusCode, 200);
+    assert.equal((await write()).statusCode, 507);
+    await endOfTurn();
+    const parsed = lines.map((l) => JSON.parse(l) as { reqId?: string; code?: string; msg: string; res?: { statusCode: number } });
+    const own = parsed.find((l) => l.code === 'quota_exceeded');
+    const access = parsed.find((l) => l.msg === 'request completed' && l.res?.statusCode === 507);
+    assert.ok(own && access, lines.join('\n'));
+    assert.equal(typeof own.reqId, 'string');
+    assert.equal(own.reqId, access.reqId);
+  } finally {
+    await server.close();
+  }
+});
+
+test('the lazy request logger writes what the pino child would, and only makes the child when it logs', async () => {
+  const { LazyRequestLogger } = await import('../../src/http/request-logger.js');
+  const { createLogger } = await import('../../src/logger.js');
+  const lines: string[] = [];
+  const sink = new Writable({ write(chunk, _enc, done) { lines.push(...String(chunk).split('\n').filter(Boolean)); done(); } });
+  const root = createLogger('info', sink as unknown as import('pino').DestinationStream);
+  let made = 0;
+  const counting = Object.create(root, { child: { value: (b: object, o: object) => { made++; return root.child(b, o); } } }) as typeof root;
+  const quiet = new LazyRequestLogger(counting, { reqId: 'r1' }, { level: 'warn' });
+  assert.equal(quiet.level, 'warn');
+  const idle = new LazyRequestLogger(counting, { reqId: 'r0' }, {});
+  assert.equal(idle.level, 'info');
+  assert.equal(made, 0, 'no child until a line is logged');
+  quiet.info('not at warn');
+  quiet.warn({ code: 'x' }, 'said %s', 'once');
+  quiet.child({ part: 2 }).error('from a child');
+  await endOfTurn();
+  assert.equal(made, 1);
+  const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(parsed.map((l) => [l.level, l.reqId, l.msg, l.code, l.part]), [[40, 'r1', 'said once', 'x', undefined], [50, 'r1', 'from a child', undefined, 2]]);
+});
+
+test('access lines quote their strings exactly as JSON.stringify does', async () => {
+  const { jsonString } = await import('../../src/logger.js');
+  const samples = ['', 'plain', '/ceps/read/a.b/c?d=1&e=%22', 'quote " and \\ backslash', 'tab\tnew\nline\u0000nul\u001f', 'latin1 é ÿ \u007f \u0080',
+    '日本語 ✓ emoji \ud83d\ude00', 'lone \ud800 high', 'lone \udc00 low', '\u2028\u2029'];
+  for (const s of samples) assert.equal(jsonString(s), JSON.stringify(s), s);
+});
