@@ -11,22 +11,25 @@ const SHARED_PREFIXES = ['/ceps/', '/feps/', '/oauth/token', '/oauth/revoke', '/
 export function registerSecurityHeaders(app: FastifyInstance): void {
   const secure = app.services.config.publicUrl.startsWith('https:');
   // Callback style, not async: this runs on every reply, and a promise per reply is measurable on CEPS reads.
+  // Names in lower case, as Fastify and Node keep them: each lookup lower-cases the name
+  // it is given, which for a name already in lower case returns that same (interned) string
+  // instead of making a new one to look up (measured per reply on CEPS reads).
   app.addHook('onSend', (request, reply, payload, done) => {
-    reply.header('X-Content-Type-Options', 'nosniff');
-    if (!reply.hasHeader('Referrer-Policy')) reply.header('Referrer-Policy', 'same-origin');
-    if (!reply.hasHeader('X-Frame-Options')) reply.header('X-Frame-Options', 'DENY');
+    reply.header('x-content-type-options', 'nosniff');
+    if (!reply.hasHeader('referrer-policy')) reply.header('referrer-policy', 'same-origin');
+    if (!reply.hasHeader('x-frame-options')) reply.header('x-frame-options', 'DENY');
     // No page of ours is ever framed; a reply that set a CSP without saying so gets it added.
-    const csp = reply.getHeader('Content-Security-Policy');
-    if (csp === undefined) reply.header('Content-Security-Policy', "frame-ancestors 'none'");
-    else if (!String(csp).includes('frame-ancestors')) reply.header('Content-Security-Policy', `${String(csp)}; frame-ancestors 'none'`);
+    const csp = reply.getHeader('content-security-policy');
+    if (csp === undefined) reply.header('content-security-policy', "frame-ancestors 'none'");
+    else if (!String(csp).includes('frame-ancestors')) reply.header('content-security-policy', `${String(csp)}; frame-ancestors 'none'`);
     // A window this page opens, or that opens it, gets no handle on it unless it is
     // one of our own pages on the same origin with the same policy: in path mode that
     // keeps app pages (`same-origin-allow-popups`) from scripting the owner's pages.
-    if (!reply.hasHeader('Cross-Origin-Opener-Policy')) reply.header('Cross-Origin-Opener-Policy', 'same-origin');
-    if (!reply.hasHeader('Cross-Origin-Resource-Policy') && !SHARED_PREFIXES.some((p) => request.url.startsWith(p))) {
-      reply.header('Cross-Origin-Resource-Policy', 'same-origin');
+    if (!reply.hasHeader('cross-origin-opener-policy')) reply.header('cross-origin-opener-policy', 'same-origin');
+    if (!reply.hasHeader('cross-origin-resource-policy') && !SHARED_PREFIXES.some((p) => request.url.startsWith(p))) {
+      reply.header('cross-origin-resource-policy', 'same-origin');
     }
-    if (secure || request.protocol === 'https') reply.header('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
+    if (secure || request.protocol === 'https') reply.header('strict-transport-security', 'max-age=31536000; includeSubDomains');
     done(null, payload);
   });
 }
