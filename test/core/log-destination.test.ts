@@ -56,6 +56,17 @@ test('a full non-blocking pipe (EAGAIN) is waited for: nothing lost, nothing reo
     }
     return Buffer.concat(chunks).toString('utf8');
   };
+  /** Reads the pipe until everything the writer holds has been written; returns what was read. */
+  const drain = async (): Promise<string> => {
+    let done = false;
+    void flushed(writer).then(() => { done = true; });
+    let got = '';
+    while (!done) {
+      await new Promise((r) => setTimeout(r, 5));
+      got += readAll();
+    }
+    return got + readAll();
+  };
   try {
     // ~400 KB, six times what the pipe holds: writes meet EAGAIN until the reader drains it.
     let expected = '';
@@ -63,16 +74,7 @@ test('a full non-blocking pipe (EAGAIN) is waited for: nothing lost, nothing reo
       assert.equal(writer.write(line(i)), true);
       expected += line(i);
     }
-    let got = '';
-    const done = flushed(writer);
-    let finished = false;
-    void done.then(() => { finished = true; });
-    while (!finished) {
-      await new Promise((r) => setTimeout(r, 5));
-      got += readAll();
-    }
-    got += readAll();
-    assert.equal(got, expected);
+    assert.equal(await drain(), expected);
 
     // Nobody reads now: the pipe fills, then the writer holds up to maxPending and drops the rest.
     let accepted = 0;
@@ -84,21 +86,10 @@ test('a full non-blocking pipe (EAGAIN) is waited for: nothing lost, nothing reo
     }
     assert.ok(refused > 0, 'lines past maxPending are refused');
     // Once the reader catches up, the next line is taken, preceded by the note of how many were dropped.
-    let rest = '';
-    const drain = async () => {
-      const drained = flushed(writer);
-      let done = false;
-      void drained.then(() => { done = true; });
-      while (!done) {
-        await new Promise((r) => setTimeout(r, 5));
-        rest += readAll();
-      }
-    };
-    await drain();
+    let rest = await drain();
     const afterDrop = '{"after":"drop"}\n';
     assert.equal(writer.write(afterDrop), true);
-    await drain();
-    rest += readAll();
+    rest += await drain();
     const lines = rest.split('\n').filter(Boolean);
     for (const l of lines) assert.doesNotThrow(() => JSON.parse(l), `a whole line: ${l.slice(0, 80)}`);
     // Each note counts the lines dropped since the one before: together, every refused line.
