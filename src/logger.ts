@@ -29,7 +29,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       req: (req: { method?: string; url?: string; ip?: string }) => ({ method: req.method, url: redactUrl(req.url ?? ''), ip: req.ip }),
       res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
     },
-    // periodicFlush: without it, a quiet server's last lines would wait for 4 KB more.
+    // flushEveryMs: without it, a quiet server's last lines would wait for 4 KB more.
   }, destination ?? new LineWriter({ fd: 1, minLength: 4096, flushEveryMs: 1000 }));
 }
 

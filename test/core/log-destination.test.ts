@@ -123,7 +123,7 @@ test('a destination that fails (its reader gone: EPIPE) loses lines, says so onc
   assert.equal(stderr.match(/writing the log to descriptor 1 failed \(EPIPE\)/g)?.length, 1, stderr);
 });
 
-test('what is held is written synchronously when the process exits', () => {
+test('what is held is written synchronously when the process exits, also when it dies of an uncaught error', () => {
   const out = spawnSync(process.execPath, ['--import', 'tsx', '-e', `
     import { LineWriter } from ${moduleUrl};
     const w = new LineWriter({ fd: 1, minLength: 1 << 20, flushEveryMs: 0 });
@@ -133,4 +133,13 @@ test('what is held is written synchronously when the process exits', () => {
   assert.equal(out.status, 0, out.stderr);
   const lines = out.stdout.split('\n').filter(Boolean);
   assert.deepEqual(lines.map((l) => (JSON.parse(l) as { n: number }).n), Array.from({ length: 1000 }, (_, i) => i));
+  const crashed = spawnSync(process.execPath, ['--import', 'tsx', '-e', `
+    import { LineWriter } from ${moduleUrl};
+    const w = new LineWriter({ fd: 1, minLength: 1 << 20, flushEveryMs: 0 });
+    w.write('{"held":"before the crash"}\\n');
+    setTimeout(() => { throw new Error('boom'); }, 10);
+  `], { encoding: 'utf8' });
+  assert.equal(crashed.status, 1);
+  assert.match(crashed.stderr, /boom/);
+  assert.equal(crashed.stdout, '{"held":"before the crash"}\n');
 });
