@@ -1,6 +1,6 @@
 import type AjvCompiler from '@fastify/ajv-compiler';
 import { createRequire } from 'node:module';
-import SerializerSelector from '@fastify/fast-json-stringify-compiler';
+import type SerializerSelector from '@fastify/fast-json-stringify-compiler';
 import type { FastifySchemaCompiler, FastifySerializerCompiler, FastifyServerOptions } from 'fastify';
 
 /**
@@ -17,8 +17,10 @@ import type { FastifySchemaCompiler, FastifySerializerCompiler, FastifyServerOpt
  * The validator compiler itself is loaded at the first validator compile too, and with
  * it the Ajv instance it builds (formats added, meta-schemas compiled): an idle server,
  * and one that has only answered /ceps/ping, never needs them (0.8 MB resident,
- * measured after 15 s idle). The Ajv modules are loaded anyway, by fast-json-stringify,
- * which is not deferred: the first answer of any kind uses it.
+ * measured after 15 s idle). So is the serializer compiler, fast-json-stringify, which
+ * loads all of Ajv and its formats as it is loaded (for the schemas that branch): a
+ * server that has answered nothing with a response schema has not loaded them. Fastify's
+ * own error replies use a serializer of their own that needs neither.
  *
  * Fastify treats a compiler supplied this way as custom, which only changes one
  * thing: header schemas are not lower-cased for it. freehold declares none; one
@@ -43,7 +45,9 @@ export function lazyCompilers(): LazyCompilers {
   const pending = new Set<() => void>();
   let ajvFactory: ValidatorFactory | undefined;
   const validatorFactory = (): ValidatorFactory => (ajvFactory ??= (requireCjs('@fastify/ajv-compiler') as typeof AjvCompiler)());
-  const eagerSerializer: SerializerFactory = SerializerSelector();
+  let serializerFactory: SerializerFactory | undefined;
+  const serializerSelector = (): SerializerFactory =>
+    (serializerFactory ??= (requireCjs('@fastify/fast-json-stringify-compiler') as typeof SerializerSelector)());
 
   const buildValidator: ValidatorFactory = (externalSchemas, options) => {
     let compile: ReturnType<ValidatorFactory> | undefined;
@@ -71,11 +75,12 @@ export function lazyCompilers(): LazyCompilers {
   };
 
   const buildSerializer: SerializerFactory = (externalSchemas, options) => {
-    const compile = eagerSerializer(externalSchemas, options);
+    let compile: ReturnType<SerializerFactory> | undefined;
     const lazy: FastifySerializerCompiler<unknown> = (route) => {
       let compiled: ((data: unknown) => string) | undefined;
       const ensure = (): ((data: unknown) => string) => {
         if (!compiled) {
+          compile ??= serializerSelector()(externalSchemas, options);
           compiled = compile(route as Parameters<typeof compile>[0]);
           pending.delete(ensure);
         }

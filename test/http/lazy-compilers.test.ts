@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Fastify from 'fastify';
 import { spawnSync } from 'node:child_process';
+import { SERVER_VERSION } from '../../src/http/version.js';
 import { lazyCompilers } from '../../src/http/lazy-compilers.js';
 import { startTestServer } from '../helpers/server.js';
 
@@ -72,4 +73,32 @@ test('the validator compiler (and its Ajv instance) is not loaded until a route 
   const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', cwd: process.cwd() });
   assert.equal(run.status, 0, run.stderr);
   assert.deepEqual(JSON.parse(run.stdout.trim().split('\n').pop()!), { ping: 200, before: false, bad: 400, after: true });
+});
+
+test('neither Ajv nor the serializer compiler is loaded until a route answers through a response schema: not at start-up, not for /ceps/ping', () => {
+  const script = `
+    import { createRequire } from 'node:module';
+    import { startTestServer } from './test/helpers/server.ts';
+    const cache = createRequire(import.meta.url).cache;
+    const loaded = (part) => Object.keys(cache).some((f) => f.includes(part));
+    const state = () => ({ ajv: loaded('/node_modules/ajv/'), fjs: loaded('/node_modules/fast-json-stringify/index.js') });
+    const server = await startTestServer();
+    const atStart = state();
+    const ping = await server.app.inject({ method: 'GET', url: '/ceps/ping' });
+    const afterPing = state();
+    await server.addUser('alice');
+    const token = await server.appToken('alice', 'com.example.notes');
+    const write = await server.app.inject({ method: 'POST', url: '/ceps/write/com.example.notes', headers: { authorization: 'Bearer ' + token }, payload: { a: 1 } });
+    console.log(JSON.stringify({ atStart, ping: ping.body, afterPing, write: write.statusCode, afterWrite: state() }));
+    await server.close();
+  `;
+  const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', cwd: process.cwd() });
+  assert.equal(run.status, 0, run.stderr);
+  assert.deepEqual(JSON.parse(run.stdout.trim().split('\n').pop()!), {
+    atStart: { ajv: false, fjs: false },
+    ping: JSON.stringify({ logged_in: false, server_type: 'freehold', server_version: SERVER_VERSION, ceps_version: '2.0' }),
+    afterPing: { ajv: false, fjs: false },
+    write: 200,
+    afterWrite: { ajv: true, fjs: true },
+  });
 });
