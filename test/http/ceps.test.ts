@@ -44,6 +44,21 @@ describe('ping', () => {
     const res = await call('GET', '/ceps/ping', alice);
     assert.deepEqual([res.json().logged_in, res.json().user_id], [true, 'alice']);
   });
+  test('the answer is written byte for byte as the response schema it describes would serialise it', async () => {
+    const doc = (await server.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    const { default: build } = await import('fast-json-stringify');
+    for (const api of ['ceps', 'feps']) {
+      const schema = doc.paths[`/${api}/ping`].get.responses['200'].content['application/json'].schema;
+      const serialise = build(schema);
+      for (const token of [undefined, 'not-a-real-token-but-long-enough', alice]) {
+        const res = await call('GET', `/${api}/ping`, token);
+        assert.equal(res.headers['content-type'], 'application/json; charset=utf-8');
+        assert.equal(res.body, serialise(res.json()), `${api} with ${token ? 'a token' : 'none'}`);
+        // Nothing the schema would drop: every field of the answer is in the schema.
+        assert.deepEqual(Object.keys(res.json()).filter((k) => !(k in schema.properties)), []);
+      }
+    }
+  });
   test('also at /feps/ping, as freezr serves it', async () => {
     const res = await call('GET', '/feps/ping', alice);
     assert.equal(res.statusCode, 200);
