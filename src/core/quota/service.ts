@@ -200,15 +200,17 @@ export class QuotaService {
   }
 
   /**
-   * An unlimited owner's write, not measured (that would cost a read of the old version
-   * per write, for no limit): the usage shown is read exactly again the next time it is
-   * asked for, instead of staying as it was for up to the refresh interval.
+   * Runs an unlimited owner's write, not measured (that would cost a read of the old
+   * version per write, for no limit): once it is done, the usage shown is read exactly
+   * again the next time it is asked for, instead of staying as it was for up to the
+   * refresh interval.
    */
-  unmeasured(owner: string, what: 'records' | 'blobs'): void {
+  async unmeasured<T>(owner: string, what: 'records' | 'blobs', write: Promise<T>): Promise<T> {
+    const result = await write;
     const t = this.tallies.get(owner);
-    if (!t) return;
-    if (what === 'records') t.recordsAt = 0;
-    else t.blobsAt = 0;
+    if (t && what === 'records') t.recordsAt = 0;
+    else if (t) t.blobsAt = 0;
+    return result;
   }
 
   /** Forgets what we know of an owner's usage (after bulk deletes), so the next check reads it exactly. */

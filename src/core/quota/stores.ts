@@ -34,7 +34,7 @@ export class QuotaRecordStore extends DelegatingRecordStore {
   }
 
   private async guarded<T>(ops: BatchOp[], write: () => Promise<T>): Promise<T> {
-    if (!(await this.quota.limited(this.owner))) return this.unmeasured(write());
+    if (!(await this.quota.limited(this.owner))) return this.quota.unmeasured(this.owner, 'records', write());
     const d = await this.delta(ops);
     const settle = await this.quota.reserve(this.owner, d.records, d.bytes);
     let written = false;
@@ -50,17 +50,10 @@ export class QuotaRecordStore extends DelegatingRecordStore {
   override create(o: string, t: string, r: StoredRecord): Promise<void> { return this.guarded([{ kind: 'create', table: t, record: r }], () => this.inner.create(o, t, r)); }
   override replace(o: string, t: string, r: StoredRecord): Promise<boolean> { return this.guarded([{ kind: 'put', table: t, record: r }], () => this.inner.replace(o, t, r)); }
   override put(o: string, t: string, r: StoredRecord): Promise<void> { return this.guarded([{ kind: 'put', table: t, record: r }], () => this.inner.put(o, t, r)); }
-  /** An unlimited owner's write: not measured, so the usage shown is read again when next asked for. */
-  private async unmeasured<T>(write: Promise<T>): Promise<T> {
-    const result = await write;
-    this.quota.unmeasured(this.owner, 'records');
-    return result;
-  }
-
   /** A limited owner's update takes the general path, where the new record's size is known before it is admitted. */
   override async update(o: string, t: string, id: string, u: RecordUpdate): Promise<{ _date_created: number; _date_modified: number } | null> {
     if (!this.inner.update || (await this.quota.limited(this.owner))) return null;
-    return this.unmeasured(this.inner.update(o, t, id, u));
+    return this.quota.unmeasured(this.owner, 'records', this.inner.update(o, t, id, u));
   }
   override batch(o: string, ops: BatchOp[]): Promise<void> { return this.guarded(ops, () => this.inner.batch(o, ops)); }
   /**
@@ -70,7 +63,7 @@ export class QuotaRecordStore extends DelegatingRecordStore {
    */
   override async updateWhere(o: string, t: string, w: Condition, limit: number, build: (stored: StoredRecord) => StoredRecord): Promise<number | null> {
     if (!this.inner.updateWhere) return null;
-    if (!(await this.quota.limited(this.owner))) return this.unmeasured(this.inner.updateWhere(o, t, w, limit, build));
+    if (!(await this.quota.limited(this.owner))) return this.quota.unmeasured(this.owner, 'records', this.inner.updateWhere(o, t, w, limit, build));
     const room = await this.quota.room(this.owner);
     const quota = await this.quota.quotaOf(this.owner);
     let growth = 0;
@@ -110,11 +103,7 @@ export class QuotaBlobStore extends DelegatingBlobStore {
   protected get inner(): BlobStore { return this.store; }
 
   override async put(key: string, body: Readable | Buffer, options: { contentType?: string; maxBytes?: number } = {}): Promise<BlobInfo> {
-    if (!(await this.quota.limited(this.owner))) {
-      const info = await this.inner.put(key, body, options);
-      this.quota.unmeasured(this.owner, 'blobs');
-      return info;
-    }
+    if (!(await this.quota.limited(this.owner))) return this.quota.unmeasured(this.owner, 'blobs', this.inner.put(key, body, options));
     return this.quota.serialFiles(this.owner, () => this.limitedPut(key, body, options));
   }
 
@@ -137,11 +126,7 @@ export class QuotaBlobStore extends DelegatingBlobStore {
   }
 
   override async delete(key: string): Promise<boolean> {
-    if (!(await this.quota.limited(this.owner))) {
-      const gone = await this.inner.delete(key);
-      this.quota.unmeasured(this.owner, 'blobs');
-      return gone;
-    }
+    if (!(await this.quota.limited(this.owner))) return this.quota.unmeasured(this.owner, 'blobs', this.inner.delete(key));
     const old = await this.inner.head(key);
     const gone = await this.inner.delete(key);
     if (gone && old) this.quota.added(this.owner, 0, 0, -old.size);
