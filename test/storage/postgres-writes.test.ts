@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { randomBytes } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { PostgresRecordStore } from '../../src/storage/postgres/record-store.js';
 import { FreeholdError } from '../../src/core/errors.js';
@@ -78,6 +79,53 @@ postgresSuite('postgres writes', 'fh_w_', (scratch) => {
       assert.equal(await s.count('o', T, { op: 'true' }), 1200);
       const feed = await s.changes('o', 0, 10_000);
       assert.deepEqual(feed.map((c) => c.id), Array.from({ length: 1200 }, (_, i) => `r${i}`), 'feed in call order');
+    }));
+
+  test('postgres writes: creates queued together go as one statement, each answered as if alone', () =>
+    withStore({}, async (s) => {
+      await s.create('o', T, rec('taken', { v: 0 }));
+      // The first create finds the queue idle and goes at once; the rest queue behind it and go as one.
+      const ids = ['c0', 'c1', 'taken', 'c2', 'c1', 'c3'];
+      const results = await Promise.allSettled([
+        ...ids.map((id, i) => s.create('o', T, rec(id, { v: i + 1 }))),
+        // The same id in another table is another record.
+        s.create('o', 'com.example.other', rec('c1', { v: 7 })),
+      ]);
+      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+      for (const i of [2, 4]) assert.ok(conflict((results[i] as PromiseRejectedResult).reason), String((results[i] as PromiseRejectedResult).reason));
+      assert.ok(s.combinedCreates >= 5, `combined ${s.combinedCreates}`);
+      // The first of two creates of one id in one group is the one that lands.
+      assert.deepEqual(await s.get('o', T, 'c1'), rec('c1', { v: 2 }));
+      assert.deepEqual(await s.get('o', T, 'taken'), rec('taken', { v: 0 }));
+      assert.deepEqual(await s.get('o', 'com.example.other', 'c1'), rec('c1', { v: 7 }));
+      assert.deepEqual((await s.changes('o', 0, 100)).map((c) => `${c.table === T ? '' : 'other:'}${c.id}`),
+        ['taken', 'c0', 'c1', 'c2', 'c3', 'other:c1'], 'one change per record created, in call order');
+    }));
+
+  test('postgres writes: a create refused inside a combined statement fails alone, the others land', () =>
+    withStore({}, async (s) => {
+      await s.ensureIndex('o', T, [['tag']]);
+      const first = s.create('o', T, rec('first'));
+      const results = await Promise.allSettled([
+        s.create('o', T, rec('a', { tag: 'x' })),
+        // Too large for a btree index entry: PostgreSQL refuses the whole statement it is in.
+        s.create('o', T, rec('big', { tag: randomBytes(6000).toString('base64') })),
+        s.create('o', T, rec('b', { tag: 'y' })),
+        s.create('o', T, rec('first')),
+        s.create('o', T, rec('c', { tag: 'z' })),
+      ]);
+      await first;
+      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled']);
+      const tooLarge = (results[1] as PromiseRejectedResult).reason;
+      assert.ok(tooLarge instanceof FreeholdError && tooLarge.code === 'too_large', String(tooLarge));
+      assert.ok(conflict((results[3] as PromiseRejectedResult).reason));
+      assert.equal(await s.get('o', T, 'big'), null);
+      assert.deepEqual((await s.changes('o', 0, 100)).map((c) => c.id), ['first', 'a', 'b', 'c']);
+      // The failed statement's writes were sent again each alone, so none of them counts as combined.
+      assert.equal(s.combinedCreates, 0);
+      // And later creates combine again.
+      await Promise.all([s.create('o', T, rec('d')), s.create('o', T, rec('e')), s.create('o', T, rec('f'))]);
+      assert.equal(s.combinedCreates, 2);
     }));
 
   test('postgres writes: point reads reconnect after their connection is lost', () =>

@@ -12,7 +12,7 @@ import { ChangeListener } from './change-listener.js';
 import { parsePostgresUrl, type PostgresOptions } from './url.js';
 import { SharedConnection } from './shared-connection.js';
 import { StatementNames } from './statement-names.js';
-import { WriteQueue, type Statement } from './write-queue.js';
+import { WriteQueue, type Combiner, type Statement } from './write-queue.js';
 import { inTransaction } from './transaction.js';
 
 export { parsePostgresUrl, type PostgresOptions } from './url.js';
@@ -45,7 +45,8 @@ export { parsePostgresUrl, type PostgresOptions } from './url.js';
  *   - Call order: writes issued together apply in the order they were called. The
  *     per-owner WriteQueue keeps it, and commits the writes that pile up behind an
  *     in-flight one as one pipelined transaction: one round trip and one commit for
- *     the group (write-queue.ts).
+ *     the group (write-queue.ts). Creates queued next to each other in a group go as
+ *     one statement (sql.ts, createMany), each still answered as if alone.
  * Connections are pipelined (pg's `pipeline` mode): a group, or a batch, goes out
  * in one socket write, though a pooled connection still serves one caller at a
  * time. Point reads (`get`, which every request makes to check its token) skip the
@@ -133,7 +134,7 @@ export class PostgresRecordStore implements RecordStore {
   private systemChanges: ChangeListener | null = null;
   private readonly options: PostgresOptions;
   private readonly sql: Statements;
-  private readonly writes = new WriteQueue(() => this.db(), translate);
+  private readonly writes = new WriteQueue(() => this.db(), translate, this.createsAsOne());
   /** Names for query and count texts, so each connection parses and plans a query shape once. */
   private readonly names = new StatementNames();
   /**
@@ -213,8 +214,16 @@ export class PostgresRecordStore implements RecordStore {
     await pool?.end();
   }
 
+  /** Creates that committed combined with others into one statement (tests). */
+  get combinedCreates(): number {
+    return this.writes.combined;
+  }
+
   async create(owner: string, table: string, record: StoredRecord): Promise<void> {
-    await this.write(owner, 1, [this.recordWrite('fh_create', this.sql.create, owner, table, record)], ([r]) => {
+    const statement = this.recordWrite('fh_create', this.sql.create, owner, table, record);
+    // (table, id) cannot be confused across tables: table names hold no NUL.
+    statement.combine = { kind: 'create', key: `${table}\u0000${record._id}`, bytes: (statement.values[5] as string).length };
+    await this.write(owner, 1, [statement], ([r]) => {
       if (r!.rowCount === 0) throw conflict(record._id, table);
     });
   }
@@ -545,6 +554,29 @@ export class PostgresRecordStore implements RecordStore {
   /** A create, put or replace: each takes (owner, table, id, created, modified, data, at). */
   private recordWrite(name: string, text: string, owner: string, table: string, r: StoredRecord): Statement {
     return { name, text, values: [owner, table, ...columns(r), Date.now()] };
+  }
+
+  /**
+   * Creates queued together go as one statement (sql.ts, createMany): for small records
+   * most of PostgreSQL's work per create is the statement itself, not the row.
+   */
+  private createsAsOne(): Combiner {
+    return {
+      // Each create's values: owner, table, id, created, modified, data, at (recordWrite).
+      combine: (creates) => {
+        const column = (i: number) => creates.map((s) => s.values[i]);
+        return {
+          name: 'fh_create_many',
+          text: this.sql.createMany,
+          values: [creates[0]!.values[0], column(1), column(2), column(3), column(4), `[${column(5).join(',')}]`, column(6)],
+          rowMode: 'array',
+        };
+      },
+      split: (creates, result) => {
+        const inserted = new Set((result.rows as Array<[number | string]>).map(([ord]) => Number(ord)));
+        return creates.map((_, i) => ({ ...result, rows: [], rowCount: inserted.has(i + 1) ? 1 : 0 }));
+      },
+    };
   }
 
   private deleteWrite(owner: string, table: string, id: string): Statement {

@@ -8,6 +8,24 @@ export interface Statement {
   text: string;
   values: unknown[];
   rowMode?: 'array';
+  /**
+   * Set on a write's only statement when the queue's Combiner can send it together
+   * with neighbours of the same `kind` as one statement. `key` names what it writes:
+   * two statements with the same key are never combined (the second must see the
+   * first done). `bytes`: its size, which bounds a combined statement's.
+   */
+  combine?: { kind: string; key: string; bytes: number };
+}
+
+/**
+ * Makes one statement of several (the store's: a multi-row insert for creates), and
+ * gives each original statement its own result back from the combined one's.
+ */
+export interface Combiner {
+  /** One statement doing what `statements` (two or more, of one kind, in order) do, in that order. */
+  combine(statements: Statement[]): Statement;
+  /** The combined statement's result as the results each of `statements` would have had alone. */
+  split(statements: Statement[], result: pg.QueryResult): pg.QueryResult[];
 }
 
 /** A write: statements that commit together, and what its caller gets from their results. */
@@ -32,10 +50,23 @@ interface Job {
   write: Write<unknown> | Exclusive<unknown>;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
+  /** A combined statement holding it failed: it is sent on its own from then on, to find the culprit. */
+  alone?: boolean;
+}
+
+/** What a group sends: `statement` does the group's statements `from` … `from + originals.length - 1`. */
+interface Part {
+  statement: Statement;
+  from: number;
+  originals: Statement[];
+  /** Combined parts only: the jobs whose statements it holds. */
+  jobs?: Job[];
 }
 
 /** At most this many writes share one transaction. */
 const MAX_GROUP = 500;
+/** At most this many bytes of records go in one combined statement (bigger writes go alone). */
+const MAX_COMBINED_BYTES = 1024 * 1024;
 
 /**
  * Per-owner write queue with group commit, over a pool of pipelined connections.
@@ -46,19 +77,28 @@ const MAX_GROUP = 500;
  * (pipelined: BEGIN, every statement, COMMIT) and costs one round trip, however
  * many writes it holds; a lone single-statement write commits on its own.
  *
+ * Consecutive single-statement writes that the store marks combinable (creates) go
+ * as one statement (the `combiner`'s): PostgreSQL plans, executes and logs one
+ * statement instead of one per write, which is most of its cost for small records.
+ *
  * A write that fails with an SQL error (a batch's conflict, a value too large to
  * index) aborts its group's transaction; it alone is rejected and the others are
- * sent again, in order, as the next group. A lost connection rejects the whole
- * group: whether it committed is unknown, so nothing is retried.
+ * sent again, in order, as the next group. When the failing statement was a combined
+ * one, which of its writes failed is unknown: nothing is rejected, and its writes are
+ * sent again each on its own. A lost connection rejects the whole group: whether it
+ * committed is unknown, so nothing is retried.
  */
 export class WriteQueue {
   private readonly queues = new Map<string, Job[]>();
   private readonly flushing = new Map<string, Promise<void>>();
+  /** Writes that committed as part of a combined statement (tests). */
+  combined = 0;
 
   constructor(
     private readonly pool: () => pg.Pool,
     /** Maps a driver error (and the statement that met it, when known) to what the caller sees. */
     private readonly translate: (error: unknown, statement: Statement | undefined) => unknown,
+    private readonly combiner?: Combiner,
   ) {}
 
   run<T>(owner: string, write: Write<T> | Exclusive<T>): Promise<T> {
@@ -111,16 +151,8 @@ export class WriteQueue {
 
   /** Runs one group; returns the writes to send again (those a failing write rolled back). */
   private async runGroup(jobs: Job[]): Promise<Job[]> {
-    const lone = jobs.length === 1 && statementsOf(jobs[0]!).length === 1 ? jobs[0]! : null;
-    if (lone) {
-      const statement = statementsOf(lone)[0]!;
-      try {
-        settle(lone, [await this.pool().query(statement)]);
-      } catch (error) {
-        lone.reject(this.translate(error, statement));
-      }
-      return [];
-    }
+    const parts = this.plan(jobs);
+    if (parts.length === 1) return this.runAlone(jobs, parts[0]!);
 
     let client: pg.PoolClient;
     try {
@@ -131,13 +163,12 @@ export class WriteQueue {
     }
     // All sent before any answer is read. Each query ends in its own Sync, so after an error the
     // rest of the transaction fails ("aborted") and COMMIT answers ROLLBACK: nothing half-done.
-    const statements = jobs.flatMap(statementsOf);
     // One socket write for the group, not one per query (a syscall costs more than a statement
     // here), and not through cork(): held-writes.ts says why.
     const release = holdWrites(client.connection.stream);
     let sent: Array<Promise<pg.QueryResult>>;
     try {
-      sent = [client.query('BEGIN'), ...statements.map((s) => client.query(s)), client.query('COMMIT')];
+      sent = [client.query('BEGIN'), ...parts.map((p) => client.query(p.statement)), client.query('COMMIT')];
     } finally {
       release();
     }
@@ -145,12 +176,7 @@ export class WriteQueue {
     const failed = settled.findIndex((s) => s.status === 'rejected');
     if (failed < 0) {
       client.release();
-      let at = 1;
-      for (const job of jobs) {
-        const n = statementsOf(job).length;
-        settle(job, settled.slice(at, at + n).map((s) => (s as PromiseFulfilledResult<pg.QueryResult>).value));
-        at += n;
-      }
+      this.settleAll(jobs, parts, settled.slice(1, -1).map((s) => (s as PromiseFulfilledResult<pg.QueryResult>).value));
       return [];
     }
 
@@ -163,13 +189,88 @@ export class WriteQueue {
     }
     // The server refused a statement, so the transaction rolled back and the connection is idle.
     client.release();
-    const culprit = failed === 0 || failed === sent.length - 1 ? null : jobOf(jobs, failed - 1);
-    if (!culprit) {
+    const part = failed === 0 || failed === sent.length - 1 ? null : parts[failed - 1]!;
+    if (!part) {
       for (const job of jobs) job.reject(this.translate(error, undefined));
       return [];
     }
-    culprit.reject(this.translate(error, statements[failed - 1]));
+    if (part.jobs) return this.sendAlone(jobs, part.jobs);
+    const culprit = jobOf(jobs, part.from);
+    culprit.reject(this.translate(error, part.statement));
     return jobs.filter((job) => job !== culprit);
+  }
+
+  /** A group that is one statement (one write, or combined writes): sent without BEGIN and COMMIT, as it commits alone. */
+  private async runAlone(jobs: Job[], part: Part): Promise<Job[]> {
+    let result: pg.QueryResult;
+    try {
+      result = await this.pool().query(part.statement);
+    } catch (error) {
+      if (part.jobs && error instanceof pg.DatabaseError) return this.sendAlone(jobs, part.jobs);
+      const reason = part.jobs ? error : this.translate(error, part.statement);
+      for (const job of jobs) job.reject(reason);
+      return [];
+    }
+    this.settleAll(jobs, [part], [result]);
+    return [];
+  }
+
+  /** After a combined statement failed: every write of the group goes again, those it held each on its own. */
+  private sendAlone(jobs: Job[], combined: Job[]): Job[] {
+    for (const job of combined) job.alone = true;
+    return jobs;
+  }
+
+  /** Each job's results, from the parts' results (combined ones split back). */
+  private settleAll(jobs: Job[], parts: Part[], results: pg.QueryResult[]): void {
+    const each = parts.flatMap((p, i) => {
+      if (!p.jobs) return [results[i]!];
+      this.combined += p.jobs.length;
+      return this.combiner!.split(p.originals, results[i]!);
+    });
+    let at = 0;
+    for (const job of jobs) {
+      const n = statementsOf(job).length;
+      settle(job, each.slice(at, at + n));
+      at += n;
+    }
+  }
+
+  /** The group's statements as sent: runs of combinable writes made one statement each. */
+  private plan(jobs: Job[]): Part[] {
+    const parts: Part[] = [];
+    let at = 0;
+    let run: Job[] = [];
+    let kind = '';
+    let bytes = 0;
+    const keys = new Set<string>();
+    const endRun = (): void => {
+      if (run.length === 1) parts.push({ statement: statementsOf(run[0]!)[0]!, from: at, originals: statementsOf(run[0]!) });
+      else if (run.length > 1) {
+        const originals = run.map((job) => statementsOf(job)[0]!);
+        parts.push({ statement: this.combiner!.combine(originals), from: at, originals, jobs: run });
+      }
+      at += run.length;
+      run = [];
+      keys.clear();
+      bytes = 0;
+    };
+    for (const job of jobs) {
+      const statements = statementsOf(job);
+      const c = this.combiner && !job.alone && statements.length === 1 ? statements[0]!.combine : undefined;
+      if (!c) {
+        endRun();
+        for (const statement of statements) parts.push({ statement, from: at++, originals: [statement] });
+        continue;
+      }
+      if (run.length > 0 && (c.kind !== kind || keys.has(c.key) || bytes + c.bytes > MAX_COMBINED_BYTES)) endRun();
+      run.push(job);
+      kind = c.kind;
+      keys.add(c.key);
+      bytes += c.bytes;
+    }
+    endRun();
+    return parts;
   }
 }
 
