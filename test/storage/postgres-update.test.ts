@@ -45,6 +45,49 @@ postgresSuite('postgres update', 'fh_u_', (scratch) => {
       assert.equal((await s.get('o', T, 'a'))!._date_modified, 5002);
     }));
 
+  test('postgres update: updates queued together go as one statement, each answered as if alone', () =>
+    withStore({}, async (s) => {
+      const big: StoredRecord = { _id: 'big', _date_created: 5, _date_modified: 7, text: 'y'.repeat(300) };
+      await s.batch('o', [
+        ...['a', 'b', 'c'].map((id) => ({ kind: 'put' as const, table: T, record: { _id: id, _date_created: 5, _date_modified: 7, _publicid: `p-${id}`, v: 0, w: 0 } })),
+        { kind: 'put', table: 'com.example.other', record: { _id: 'a', _date_created: 6, _date_modified: 8, v: 0 } },
+        { kind: 'put', table: T, record: big },
+      ]);
+      const before = s.combinedWrites;
+      // The first finds the queue idle and goes at once; the rest queue behind it.
+      const first = s.update('o', T, 'c', change({ v: 9 }, 'all', 900));
+      const merges = await Promise.all([
+        s.update('o', T, 'a', change({ v: 1 }, 'all', 1000)),
+        s.update('o', T, 'b', change({ v: 2 }, 'all', 1000)),
+        s.update('o', 'com.example.other', 'a', change({ v: 3 }, 'all', 1000)),
+        s.update('o', T, 'missing', change({ v: 4 }, 'all', 1000)),
+        s.update('o', T, 'big', { fields: { v: 5 }, keep: 'all', modified: 1000, maxBytes: 200, build: inSql }),
+        // The same record again: it must see the first update of it, so it goes in a statement after it.
+        s.update('o', T, 'a', change({ w: 6 }, 'all', 1000)),
+      ]);
+      await first;
+      assert.deepEqual(merges, [
+        { _date_created: 5, _date_modified: 1000 }, { _date_created: 5, _date_modified: 1000 }, { _date_created: 6, _date_modified: 1000 },
+        null, null, { _date_created: 5, _date_modified: 1001 },
+      ]);
+      assert.deepEqual(await s.get('o', T, 'a'), { _id: 'a', _date_created: 5, _date_modified: 1001, _publicid: 'p-a', v: 1, w: 6 });
+      assert.deepEqual(await s.get('o', 'com.example.other', 'a'), { _id: 'a', _date_created: 6, _date_modified: 1000, v: 3 });
+      assert.deepEqual(await s.get('o', T, 'big'), big);
+      assert.ok(s.combinedWrites - before >= 5, `combined ${s.combinedWrites - before}`);
+      // Replacements (a CEPS update) combine too, keeping the listed fields of each record.
+      const replaced = await Promise.all([
+        s.update('o', T, 'a', change({ n: 1 }, ['_publicid'], 2000)),
+        s.update('o', T, 'b', change({ n: 2 }, ['_publicid'], 2000)),
+        s.update('o', T, 'c', change({ n: 3 }, ['_publicid'], 2000)),
+      ]);
+      assert.deepEqual(replaced.map((d) => d?._date_modified), [2000, 2000, 2000]);
+      for (const [id, n] of [['a', 1], ['b', 2], ['c', 3]] as const) {
+        assert.deepEqual(await s.get('o', T, id), { _id: id, _date_created: 5, _date_modified: 2000, _publicid: `p-${id}`, n });
+      }
+      const feed = (await s.changes('o', 0, 100)).map((c) => `${c.table === T ? '' : 'other:'}${c.id}`);
+      assert.deepEqual(feed.slice(5), ['c', 'a', 'b', 'other:a', 'a', 'a', 'b', 'c'], 'one change per record updated, in call order');
+    }));
+
   test('postgres update: no record, or a result that might be over maxBytes: null, and nothing written', () =>
     withStore({}, async (s) => {
       assert.equal(await s.update('o', T, 'missing', change({ v: 1 }, [])), null);

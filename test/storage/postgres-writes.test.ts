@@ -93,7 +93,7 @@ postgresSuite('postgres writes', 'fh_w_', (scratch) => {
       ]);
       assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
       for (const i of [2, 4]) assert.ok(conflict((results[i] as PromiseRejectedResult).reason), String((results[i] as PromiseRejectedResult).reason));
-      assert.ok(s.combinedCreates >= 5, `combined ${s.combinedCreates}`);
+      assert.ok(s.combinedWrites >= 5, `combined ${s.combinedWrites}`);
       // The first of two creates of one id in one group is the one that lands.
       assert.deepEqual(await s.get('o', T, 'c1'), rec('c1', { v: 2 }));
       assert.deepEqual(await s.get('o', T, 'taken'), rec('taken', { v: 0 }));
@@ -122,10 +122,10 @@ postgresSuite('postgres writes', 'fh_w_', (scratch) => {
       assert.equal(await s.get('o', T, 'big'), null);
       assert.deepEqual((await s.changes('o', 0, 100)).map((c) => c.id), ['first', 'a', 'b', 'c']);
       // The failed statement's writes were sent again each alone, so none of them counts as combined.
-      assert.equal(s.combinedCreates, 0);
+      assert.equal(s.combinedWrites, 0);
       // And later creates combine again.
       await Promise.all([s.create('o', T, rec('d')), s.create('o', T, rec('e')), s.create('o', T, rec('f'))]);
-      assert.equal(s.combinedCreates, 2);
+      assert.equal(s.combinedWrites, 2);
     }));
 
   test('postgres writes: point reads reconnect after their connection is lost', () =>

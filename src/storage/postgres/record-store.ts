@@ -45,8 +45,8 @@ export { parsePostgresUrl, type PostgresOptions } from './url.js';
  *   - Call order: writes issued together apply in the order they were called. The
  *     per-owner WriteQueue keeps it, and commits the writes that pile up behind an
  *     in-flight one as one pipelined transaction: one round trip and one commit for
- *     the group (write-queue.ts). Creates queued next to each other in a group go as
- *     one statement (sql.ts, createMany), each still answered as if alone.
+ *     the group (write-queue.ts). Creates, and updates, queued next to each other in
+ *     a group go as one statement (sql.ts, createMany), each answered as if alone.
  * Connections are pipelined (pg's `pipeline` mode): a group, or a batch, goes out
  * in one socket write, though a pooled connection still serves one caller at a
  * time. Point reads (`get`, which every request makes to check its token) skip the
@@ -134,7 +134,7 @@ export class PostgresRecordStore implements RecordStore {
   private systemChanges: ChangeListener | null = null;
   private readonly options: PostgresOptions;
   private readonly sql: Statements;
-  private readonly writes = new WriteQueue(() => this.db(), translate, this.createsAsOne());
+  private readonly writes = new WriteQueue(() => this.db(), translate, this.combiner());
   /** Names for query and count texts, so each connection parses and plans a query shape once. */
   private readonly names = new StatementNames();
   /**
@@ -214,8 +214,8 @@ export class PostgresRecordStore implements RecordStore {
     await pool?.end();
   }
 
-  /** Creates that committed combined with others into one statement (tests). */
-  get combinedCreates(): number {
+  /** Writes that committed combined with others into one statement (tests). */
+  get combinedWrites(): number {
     return this.writes.combined;
   }
 
@@ -270,11 +270,18 @@ export class PostgresRecordStore implements RecordStore {
     if (budget < 0) return null;
     const values: unknown[] = [owner, table, id, toJsonb(change.fields, plain), change.modified, budget, Date.now()];
     let statement: Statement;
-    if (change.keep === 'all') statement = { name: 'fh_update_merge', text: this.sql.updateMerge, values, rowMode: 'array' };
-    else {
-      values.push(change.keep.map(encodeText));
+    let kind: string;
+    if (change.keep === 'all') {
+      statement = { name: 'fh_update_merge', text: this.sql.updateMerge, values, rowMode: 'array' };
+      kind = 'update-merge';
+    } else {
+      const keep = change.keep.map(encodeText);
+      values.push(keep);
       statement = { name: 'fh_update_keep', text: this.sql.updateKeep, values, rowMode: 'array' };
+      // Combined updates share one list of kept fields (a CEPS update's is always the same).
+      kind = `update-keep\u0000${keep.join('\u0000')}`;
     }
+    statement.combine = { kind, key: `${table}\u0000${id}`, bytes: (values[3] as string).length };
     return this.write(owner, 1, [statement], ([r]) => {
       const row = (r!.rows as Array<[number, number]>)[0];
       return row ? { _date_created: row[0], _date_modified: row[1] } : null;
@@ -557,24 +564,34 @@ export class PostgresRecordStore implements RecordStore {
   }
 
   /**
-   * Creates queued together go as one statement (sql.ts, createMany): for small records
-   * most of PostgreSQL's work per create is the statement itself, not the row.
+   * Creates, and updates, queued together go as one statement each (sql.ts, createMany
+   * and update…Many): for small records most of PostgreSQL's work per write is the
+   * statement itself, not the row.
    */
-  private createsAsOne(): Combiner {
+  private combiner(): Combiner {
     return {
-      // Each create's values: owner, table, id, created, modified, data, at (recordWrite).
-      combine: (creates) => {
-        const column = (i: number) => creates.map((s) => s.values[i]);
-        return {
-          name: 'fh_create_many',
-          text: this.sql.createMany,
-          values: [creates[0]!.values[0], column(1), column(2), column(3), column(4), `[${column(5).join(',')}]`, column(6)],
-          rowMode: 'array',
-        };
+      combine: (statements) => {
+        const values = (i: number) => statements.map((s) => s.values[i]);
+        const jsonArray = (i: number) => `[${values(i).join(',')}]`;
+        const owner = statements[0]!.values[0];
+        const kind = statements[0]!.combine!.kind;
+        // A create's values: owner, table, id, created, modified, data, at (recordWrite).
+        if (kind === 'create') {
+          return { name: 'fh_create_many', text: this.sql.createMany, values: [owner, values(1), values(2), values(3), values(4), jsonArray(5), values(6)], rowMode: 'array' };
+        }
+        // An update's: owner, table, id, fields, modified, budget, at[, kept fields] (update).
+        const shared = [owner, values(1), values(2), jsonArray(3), values(4), values(5), values(6)];
+        return kind === 'update-merge'
+          ? { name: 'fh_update_merge_many', text: this.sql.updateMergeMany, values: shared, rowMode: 'array' }
+          : { name: 'fh_update_keep_many', text: this.sql.updateKeepMany, values: [...shared, statements[0]!.values[7]], rowMode: 'array' };
       },
-      split: (creates, result) => {
-        const inserted = new Set((result.rows as Array<[number | string]>).map(([ord]) => Number(ord)));
-        return creates.map((_, i) => ({ ...result, rows: [], rowCount: inserted.has(i + 1) ? 1 : 0 }));
+      // Rows of the combined statement lead with the position (from 1) of the write they answer.
+      split: (statements, result) => {
+        const answered = new Map((result.rows as unknown[][]).map((row) => [Number(row[0]), row.slice(1)]));
+        return statements.map((_, i) => {
+          const row = answered.get(i + 1);
+          return { ...result, rows: row && row.length > 0 ? [row] : [], rowCount: row ? 1 : 0 };
+        });
       },
     };
   }

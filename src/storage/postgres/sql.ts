@@ -125,9 +125,18 @@ export function statements(schema: string | null) {
     replace: `WITH ${lock}, w AS (UPDATE ${records} SET created = $4::int8, modified = $5::int8, data = $6::jsonb FROM lock
       WHERE owner = $1 AND tbl = $2 AND id = $3::text RETURNING id) ${logPut}`,
     /** update(): the new record is built from the stored row by the UPDATE itself (see updateOf). */
-    updateMerge: updateOf(records, lock, logPut, 'r.data'),
-    updateKeep: updateOf(records, lock, logPut, `CASE WHEN r.data ?| $8::text[]
-      THEN (SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(r.data) AS e WHERE e.key = ANY($8::text[])) ELSE '{}'::jsonb END`),
+    updateMerge: updateOf(records, lock, logPut, MERGE_BASE),
+    updateKeep: updateOf(records, lock, logPut, KEEP_BASE),
+    /**
+     * Several updates as one statement (the write queue's combined updates), each as
+     * `updateMerge` or `updateKeep` alone: $1 owner, then per update, in order, $2 tables,
+     * $3 ids, $5 modification times, $6 budgets, $7 times of the change rows, $4 the
+     * fields as one JSON array, and ($8, shared) the fields kept. Returns the position
+     * (from 1), created and modified of each record updated. The queue never puts one
+     * (table, id) twice in one.
+     */
+    updateMergeMany: updateManyOf(records, changes, lock, MERGE_BASE),
+    updateKeepMany: updateManyOf(records, changes, lock, KEEP_BASE),
     delete: `WITH ${lock}, w AS (DELETE FROM ${records} USING lock WHERE owner = $1 AND tbl = $2 AND id = $3 RETURNING id, data),
       c AS (INSERT INTO ${changes} (owner, tbl, id, op, at) SELECT $1, $2, id, 'delete', $4::int8 FROM w) SELECT data FROM w`,
     drop: `WITH ${lock}, w AS (DELETE FROM ${records} USING lock WHERE owner = $1 AND tbl = $2 RETURNING id),
@@ -137,6 +146,11 @@ export function statements(schema: string | null) {
     changes: `SELECT seq, tbl AS "table", id, op, at FROM ${changes} WHERE owner = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
   };
 }
+
+/** What an update builds the new record on: the whole stored record (merge), or only its fields named in $8 (keep). */
+const MERGE_BASE = 'r.data';
+const KEEP_BASE = `CASE WHEN r.data ?| $8::text[]
+      THEN (SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(r.data) AS e WHERE e.key = ANY($8::text[])) ELSE '{}'::jsonb END`;
 
 /**
  * A single-statement update taking (owner, table, id, fields, modified, budget, at[, keep]):
@@ -156,4 +170,20 @@ function updateOf(records: string, lock: string, logPut: string, base: string): 
       FROM lock WHERE r.owner = $1 AND r.tbl = $2 AND r.id = $3::text AND octet_length((${base})::text) <= $6::int8
       RETURNING r.id, r.created, r.modified),
     c AS (${logPut}) SELECT created, modified FROM w`;
+}
+
+/** updateOf for several records (parameters: `updateMergeMany`); the rows' order does not matter, as no two are the same record. */
+function updateManyOf(records: string, changes: string, lock: string, base: string): string {
+  const modified = 'greatest(v.modified, r.modified + 1)';
+  return `WITH ${lock},
+    v AS (SELECT v.tbl COLLATE "C" AS tbl, v.id COLLATE "C" AS id, v.modified, v.budget, v.at, d.fields, v.ord
+      FROM unnest($2::text[], $3::text[], $5::int8[], $6::int8[], $7::int8[]) WITH ORDINALITY AS v(tbl, id, modified, budget, at, ord)
+      JOIN jsonb_array_elements($4::jsonb) WITH ORDINALITY AS d(fields, ord) ON d.ord = v.ord),
+    w AS (UPDATE ${records} AS r SET modified = ${modified},
+        data = ${base} || v.fields || jsonb_build_object('_id', r.id, '_date_created', r.created, '_date_modified', ${modified})
+      FROM v, lock WHERE r.owner = $1 AND r.tbl = v.tbl AND r.id = v.id AND octet_length((${base})::text) <= v.budget
+      RETURNING r.tbl, r.id, r.created, r.modified),
+    i AS (SELECT v.ord, v.tbl, v.id, v.at, w.created, w.modified FROM v JOIN w ON w.tbl = v.tbl AND w.id = v.id),
+    c AS (INSERT INTO ${changes} (owner, tbl, id, op, at) SELECT $1, i.tbl, i.id, 'put', i.at FROM i ORDER BY i.ord)
+    SELECT ord, created, modified FROM i`;
 }
