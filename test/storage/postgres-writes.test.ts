@@ -128,6 +128,40 @@ postgresSuite('postgres writes', 'fh_w_', (scratch) => {
       assert.equal(s.combinedWrites, 2);
     }));
 
+  test("postgres writes: a batch's puts and creates go as few statements, all or nothing as before", () =>
+    withStore({}, async (s) => {
+      await s.put('o', T, rec('old', { v: 0 }));
+      const before = s.combinedWrites;
+      await s.batch('o', [
+        ...Array.from({ length: 300 }, (_, i) => ({ kind: 'put' as const, table: T, record: rec(`p${i}`, { i }) })),
+        { kind: 'put', table: T, record: rec('old', { v: 1 }) },
+        // The same record twice in one batch: the later write wins, as it would alone.
+        { kind: 'put', table: T, record: rec('p7', { i: 'again' }) },
+        { kind: 'create', table: T, record: rec('c1') },
+        { kind: 'create', table: T, record: rec('c2') },
+        { kind: 'delete', table: T, id: 'p8' },
+      ]);
+      assert.ok(s.combinedWrites - before >= 300, `combined ${s.combinedWrites - before}`);
+      assert.equal(await s.count('o', T, { op: 'true' }), 302);
+      assert.deepEqual(await s.get('o', T, 'old'), rec('old', { v: 1 }));
+      assert.deepEqual(await s.get('o', T, 'p7'), rec('p7', { i: 'again' }));
+      assert.equal(await s.get('o', T, 'p8'), null);
+      const feed = (await s.changes('o', 0, 1000)).map((c) => `${c.op}:${c.id}`);
+      assert.deepEqual(feed, ['put:old', ...Array.from({ length: 300 }, (_, i) => `put:p${i}`), 'put:old', 'put:p7', 'put:c1', 'put:c2', 'delete:p8']);
+
+      // A create meeting an existing record fails the batch whole, naming it; nothing of it is written.
+      const failed = await s.batch('o', [
+        { kind: 'put', table: T, record: rec('n1') },
+        { kind: 'create', table: T, record: rec('n2') },
+        { kind: 'create', table: T, record: rec('c2') },
+        { kind: 'create', table: T, record: rec('n3') },
+      ]).then(() => null, (e: unknown) => e);
+      assert.ok(conflict(failed), String(failed));
+      assert.match((failed as Error).message, /c2/);
+      for (const id of ['n1', 'n2', 'n3']) assert.equal(await s.get('o', T, id), null, id);
+      assert.equal((await s.changes('o', 0, 1000)).length, feed.length);
+    }));
+
   test('postgres writes: point reads reconnect after their connection is lost', () =>
     withStore({}, async (s, app) => {
       await s.create('o', T, rec('x'));

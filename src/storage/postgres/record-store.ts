@@ -45,8 +45,9 @@ export { parsePostgresUrl, type PostgresOptions } from './url.js';
  *   - Call order: writes issued together apply in the order they were called. The
  *     per-owner WriteQueue keeps it, and commits the writes that pile up behind an
  *     in-flight one as one pipelined transaction: one round trip and one commit for
- *     the group (write-queue.ts). Creates, and updates, queued next to each other in
- *     a group go as one statement (sql.ts, createMany), each answered as if alone.
+ *     the group (write-queue.ts). Creates, updates and puts queued next to each other
+ *     in a group (a batch's too) go as one statement (sql.ts, …Many), each answered as
+ *     if alone.
  * Connections are pipelined (pg's `pipeline` mode): a group, or a batch, goes out
  * in one socket write, though a pooled connection still serves one caller at a
  * time. Point reads (`get`, which every request makes to check its token) skip the
@@ -214,15 +215,13 @@ export class PostgresRecordStore implements RecordStore {
     await pool?.end();
   }
 
-  /** Writes that committed combined with others into one statement (tests). */
+  /** Writes (a batch: each of its records) that committed combined with others into one statement (tests). */
   get combinedWrites(): number {
     return this.writes.combined;
   }
 
   async create(owner: string, table: string, record: StoredRecord): Promise<void> {
-    const statement = this.recordWrite('fh_create', this.sql.create, owner, table, record);
-    // (table, id) cannot be confused across tables: table names hold no NUL.
-    statement.combine = { kind: 'create', key: `${table}\u0000${record._id}`, bytes: (statement.values[5] as string).length };
+    const statement = combinable(this.recordWrite('fh_create', this.sql.create, owner, table, record), 'create', table);
     await this.write(owner, 1, [statement], ([r]) => {
       if (r!.rowCount === 0) throw conflict(record._id, table);
     });
@@ -432,9 +431,9 @@ export class PostgresRecordStore implements RecordStore {
     const statements = ops.map((op): Statement => {
       switch (op.kind) {
         case 'create':
-          return this.recordWrite('fh_create_strict', this.sql.createStrict, owner, op.table, op.record);
+          return combinable(this.recordWrite('fh_create_strict', this.sql.createStrict, owner, op.table, op.record), 'create-strict', op.table);
         case 'put':
-          return this.recordWrite('fh_put', this.sql.put, owner, op.table, op.record);
+          return combinable(this.recordWrite('fh_put', this.sql.put, owner, op.table, op.record), 'put', op.table);
         case 'delete':
           return this.deleteWrite(owner, op.table, op.id);
         default:
@@ -564,8 +563,8 @@ export class PostgresRecordStore implements RecordStore {
   }
 
   /**
-   * Creates, and updates, queued together go as one statement each (sql.ts, createMany
-   * and update…Many): for small records most of PostgreSQL's work per write is the
+   * Creates, updates and a batch's puts and creates queued together go as one statement
+   * each (sql.ts, …Many): for small records most of PostgreSQL's work per write is the
    * statement itself, not the row.
    */
   private combiner(): Combiner {
@@ -575,9 +574,11 @@ export class PostgresRecordStore implements RecordStore {
         const jsonArray = (i: number) => `[${values(i).join(',')}]`;
         const owner = statements[0]!.values[0];
         const kind = statements[0]!.combine!.kind;
-        // A create's values: owner, table, id, created, modified, data, at (recordWrite).
-        if (kind === 'create') {
-          return { name: 'fh_create_many', text: this.sql.createMany, values: [owner, values(1), values(2), values(3), values(4), jsonArray(5), values(6)], rowMode: 'array' };
+        // A create's or put's values: owner, table, id, created, modified, data, at (recordWrite).
+        const inserts = { 'create': ['fh_create_many', this.sql.createMany], 'create-strict': ['fh_create_strict_many', this.sql.createStrictMany], 'put': ['fh_put_many', this.sql.putMany] } as const;
+        if (kind in inserts) {
+          const [name, text] = inserts[kind as keyof typeof inserts];
+          return { name, text, values: [owner, values(1), values(2), values(3), values(4), jsonArray(5), values(6)], rowMode: 'array' };
         }
         // An update's: owner, table, id, fields, modified, budget, at[, kept fields] (update).
         const shared = [owner, values(1), values(2), jsonArray(3), values(4), values(5), values(6)];
@@ -657,6 +658,16 @@ export class PostgresRecordStore implements RecordStore {
     if (!this.pool) throw new Error('PostgresRecordStore used before init() or after close()');
     return this.pool;
   }
+}
+
+/**
+ * Marks a create or put (recordWrite) as one the write queue may send with its
+ * neighbours of the same `kind` as one statement (the store's combiner). Keyed by
+ * (table, id), which cannot be confused across tables: table names hold no NUL.
+ */
+function combinable(statement: Statement, kind: string, table: string): Statement {
+  statement.combine = { kind, key: `${table}\u0000${String(statement.values[2])}`, bytes: (statement.values[5] as string).length };
+  return statement;
 }
 
 /** The SQLSTATE of a driver error, if it is one. */

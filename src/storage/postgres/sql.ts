@@ -97,23 +97,15 @@ export function statements(schema: string | null) {
     /** An existing id inserts nothing (rowCount 0), so a conflict fails no other write of its group. */
     create: `WITH ${lock}, w AS (${insert} ON CONFLICT DO NOTHING RETURNING id) ${logPut}`,
     /**
-     * Several creates as one statement (the write queue's combined creates): $1 owner,
-     * then per record, in order, $2 tables, $3 ids, $4 created, $5 modified, $7 times
-     * of the change rows, and $6 the records as one JSON array. Returns the position
-     * (from 1) of each record inserted; one whose id exists inserts nothing, as `create`
-     * alone. The queue never puts one (table, id) twice in one. Rows go in, and their
-     * changes are numbered, in the records' order.
+     * Several creates as one statement (the write queue's combined creates), each as
+     * `create` alone: one whose id exists inserts nothing. Parameters: insertManyOf.
      */
-    createMany: `WITH ${lock},
-      v AS (SELECT v.tbl COLLATE "C" AS tbl, v.id COLLATE "C" AS id, v.created, v.modified, v.at, d.data, v.ord
-        FROM unnest($2::text[], $3::text[], $4::int8[], $5::int8[], $7::int8[]) WITH ORDINALITY AS v(tbl, id, created, modified, at, ord)
-        JOIN jsonb_array_elements($6::jsonb) WITH ORDINALITY AS d(data, ord) ON d.ord = v.ord),
-      w AS (INSERT INTO ${records} (owner, tbl, id, created, modified, data)
-        SELECT $1::text, v.tbl, v.id, v.created, v.modified, v.data FROM v, lock ORDER BY v.ord
-        ON CONFLICT DO NOTHING RETURNING tbl, id),
-      i AS (SELECT v.tbl, v.id, v.at, v.ord FROM v JOIN w ON w.tbl = v.tbl AND w.id = v.id),
-      c AS (INSERT INTO ${changes} (owner, tbl, id, op, at) SELECT $1, i.tbl, i.id, 'put', i.at FROM i ORDER BY i.ord)
-      SELECT i.ord FROM i`,
+    createMany: insertManyOf(records, changes, lock, 'ON CONFLICT DO NOTHING'),
+    /** Several of a batch's `createStrict` as one: an existing id fails it whole. */
+    createStrictMany: insertManyOf(records, changes, lock, ''),
+    /** Several of a batch's `put` as one. */
+    putMany: insertManyOf(records, changes, lock,
+      'ON CONFLICT (owner, tbl, id) DO UPDATE SET created = excluded.created, modified = excluded.modified, data = excluded.data'),
     /**
      * In a batch: an existing id raises unique_violation, which aborts the transaction
      * (the batch must fail whole, and pipelined statements cannot wait to look).
@@ -186,4 +178,24 @@ function updateManyOf(records: string, changes: string, lock: string, base: stri
     i AS (SELECT v.ord, v.tbl, v.id, v.at, w.created, w.modified FROM v JOIN w ON w.tbl = v.tbl AND w.id = v.id),
     c AS (INSERT INTO ${changes} (owner, tbl, id, op, at) SELECT $1, i.tbl, i.id, 'put', i.at FROM i ORDER BY i.ord)
     SELECT ord, created, modified FROM i`;
+}
+
+/**
+ * Several record inserts as one statement: $1 owner, then per record, in order, $2
+ * tables, $3 ids, $4 created, $5 modified, $7 times of the change rows, and $6 the
+ * records as one JSON array. Returns the position (from 1) of each record written.
+ * Rows go in, and their changes are numbered, in the records' order. The queue never
+ * puts one (table, id) twice in one (a second would have to see the first).
+ */
+function insertManyOf(records: string, changes: string, lock: string, onConflict: string): string {
+  return `WITH ${lock},
+    v AS (SELECT v.tbl COLLATE "C" AS tbl, v.id COLLATE "C" AS id, v.created, v.modified, v.at, d.data, v.ord
+      FROM unnest($2::text[], $3::text[], $4::int8[], $5::int8[], $7::int8[]) WITH ORDINALITY AS v(tbl, id, created, modified, at, ord)
+      JOIN jsonb_array_elements($6::jsonb) WITH ORDINALITY AS d(data, ord) ON d.ord = v.ord),
+    w AS (INSERT INTO ${records} (owner, tbl, id, created, modified, data)
+      SELECT $1::text, v.tbl, v.id, v.created, v.modified, v.data FROM v, lock ORDER BY v.ord
+      ${onConflict} RETURNING tbl, id),
+    i AS (SELECT v.tbl, v.id, v.at, v.ord FROM v JOIN w ON w.tbl = v.tbl AND w.id = v.id),
+    c AS (INSERT INTO ${changes} (owner, tbl, id, op, at) SELECT $1, i.tbl, i.id, 'put', i.at FROM i ORDER BY i.ord)
+    SELECT i.ord FROM i`;
 }

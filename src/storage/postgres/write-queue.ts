@@ -9,8 +9,8 @@ export interface Statement {
   values: unknown[];
   rowMode?: 'array';
   /**
-   * Set on a write's only statement when the queue's Combiner can send it together
-   * with neighbours of the same `kind` as one statement. `key` names what it writes:
+   * Set when the queue's Combiner can send the statement together with neighbours of
+   * the same `kind` (the same write's, or other writes') as one statement. `key` names what it writes:
    * two statements with the same key are never combined (the second must see the
    * first done). `bytes`: its size, which bounds a combined statement's.
    */
@@ -77,8 +77,8 @@ const MAX_COMBINED_BYTES = 1024 * 1024;
  * (pipelined: BEGIN, every statement, COMMIT) and costs one round trip, however
  * many writes it holds; a lone single-statement write commits on its own.
  *
- * Consecutive single-statement writes that the store marks combinable (creates) go
- * as one statement (the `combiner`'s): PostgreSQL plans, executes and logs one
+ * Consecutive statements that the store marks combinable (creates, updates, a batch's
+ * puts) go as one statement (the `combiner`'s): PostgreSQL plans, executes and logs one
  * statement instead of one per write, which is most of its cost for small records.
  *
  * A write that fails with an SQL error (a batch's conflict, a value too large to
@@ -91,7 +91,7 @@ const MAX_COMBINED_BYTES = 1024 * 1024;
 export class WriteQueue {
   private readonly queues = new Map<string, Job[]>();
   private readonly flushing = new Map<string, Promise<void>>();
-  /** Writes that committed as part of a combined statement (tests). */
+  /** Statements that committed as part of a combined one (tests). */
   combined = 0;
 
   constructor(
@@ -225,7 +225,7 @@ export class WriteQueue {
   private settleAll(jobs: Job[], parts: Part[], results: pg.QueryResult[]): void {
     const each = parts.flatMap((p, i) => {
       if (!p.jobs) return [results[i]!];
-      this.combined += p.jobs.length;
+      this.combined += p.originals.length;
       return this.combiner!.split(p.originals, results[i]!);
     });
     let at = 0;
@@ -236,38 +236,40 @@ export class WriteQueue {
     }
   }
 
-  /** The group's statements as sent: runs of combinable writes made one statement each. */
+  /** The group's statements as sent: runs of combinable statements (of one write, or of several) made one statement each. */
   private plan(jobs: Job[]): Part[] {
     const parts: Part[] = [];
     let at = 0;
-    let run: Job[] = [];
+    let run: Statement[] = [];
+    let runFrom = 0;
+    let runJobs = new Set<Job>();
     let kind = '';
     let bytes = 0;
     const keys = new Set<string>();
     const endRun = (): void => {
-      if (run.length === 1) parts.push({ statement: statementsOf(run[0]!)[0]!, from: at, originals: statementsOf(run[0]!) });
-      else if (run.length > 1) {
-        const originals = run.map((job) => statementsOf(job)[0]!);
-        parts.push({ statement: this.combiner!.combine(originals), from: at, originals, jobs: run });
-      }
-      at += run.length;
+      if (run.length === 1) parts.push({ statement: run[0]!, from: runFrom, originals: run });
+      else if (run.length > 1) parts.push({ statement: this.combiner!.combine(run), from: runFrom, originals: run, jobs: [...runJobs] });
       run = [];
+      runJobs = new Set();
       keys.clear();
       bytes = 0;
     };
     for (const job of jobs) {
-      const statements = statementsOf(job);
-      const c = this.combiner && !job.alone && statements.length === 1 ? statements[0]!.combine : undefined;
-      if (!c) {
-        endRun();
-        for (const statement of statements) parts.push({ statement, from: at++, originals: [statement] });
-        continue;
+      for (const statement of statementsOf(job)) {
+        const c = this.combiner && !job.alone ? statement.combine : undefined;
+        if (run.length > 0 && (!c || c.kind !== kind || keys.has(c.key) || bytes + c.bytes > MAX_COMBINED_BYTES)) endRun();
+        if (!c) {
+          parts.push({ statement, from: at++, originals: [statement] });
+          continue;
+        }
+        if (run.length === 0) runFrom = at;
+        run.push(statement);
+        runJobs.add(job);
+        kind = c.kind;
+        keys.add(c.key);
+        bytes += c.bytes;
+        at++;
       }
-      if (run.length > 0 && (c.kind !== kind || keys.has(c.key) || bytes + c.bytes > MAX_COMBINED_BYTES)) endRun();
-      run.push(job);
-      kind = c.kind;
-      keys.add(c.key);
-      bytes += c.bytes;
     }
     endRun();
     return parts;
