@@ -9,16 +9,16 @@ export interface Statement {
   values: unknown[];
   rowMode?: 'array';
   /**
-   * Set when the queue's Combiner can send the statement together with neighbours of
-   * the same `kind` (the same write's, or other writes') as one statement. `key` names what it writes:
-   * two statements with the same key are never combined (the second must see the
-   * first done). `bytes`: its size, which bounds a combined statement's.
+   * Set when the queue's Combiner may send the statement together with neighbours of
+   * the same `kind` (the same write's, or other writes') as one statement. `key` names
+   * what it writes: two statements with the same key are never combined (the second
+   * must see the first done). `bytes`: its size, which bounds a combined statement's.
    */
   combine?: { kind: string; key: string; bytes: number };
 }
 
 /**
- * Makes one statement of several (the store's: a multi-row insert for creates), and
+ * Makes one statement of several (the store's: multi-row inserts and updates), and
  * gives each original statement its own result back from the combined one's.
  */
 export interface Combiner {
