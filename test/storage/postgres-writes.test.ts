@@ -102,6 +102,19 @@ postgresSuite('postgres writes', 'fh_w_', (scratch) => {
         ['taken', 'c0', 'c1', 'c2', 'c3', 'other:c1'], 'one change per record created, in call order');
     }));
 
+  test('postgres writes: ids that array and JSON syntax would misread survive a combined statement', () =>
+    withStore({}, async (s) => {
+      const ids = ['NULL', 'a,b', '{x}', 'q"uote', 'back\\slash', ' spaced ', 'ünï😀', "it's", 'é\u0301'];
+      const first = s.put('o', T, rec('first'));
+      await Promise.all(ids.map((id, i) => s.create('o', T, rec(id, { i, text: `"${id}"\\n` }))));
+      await first;
+      assert.ok(s.combinedWrites >= ids.length, `combined ${s.combinedWrites}`);
+      for (const [i, id] of ids.entries()) assert.deepEqual(await s.get('o', T, id), rec(id, { i, text: `"${id}"\\n` }), id);
+      await Promise.all(ids.map((id, i) => s.update('o', T, id, { fields: { i: 100 - i }, keep: 'all', modified: 5, maxBytes: 1 << 20, build: () => { throw new Error('built in SQL'); } })));
+      for (const [i, id] of ids.entries()) assert.equal((await s.get('o', T, id))!.i, 100 - i, id);
+      assert.deepEqual((await s.changes('o', 0, 100)).map((c) => c.id), ['first', ...ids, ...ids]);
+    }));
+
   test('postgres writes: a create refused inside a combined statement fails alone, the others land', () =>
     withStore({}, async (s) => {
       await s.ensureIndex('o', T, [['tag']]);
