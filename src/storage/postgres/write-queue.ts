@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { holdWrites } from './held-writes.js';
-import { inTransaction } from './transaction.js';
+import { checkOut, inTransaction } from './transaction.js';
 
 /** One statement of a write; named, so each connection parses and plans it once. */
 export interface Statement {
@@ -155,8 +155,9 @@ export class WriteQueue {
     if (parts.length === 1) return this.runAlone(jobs, parts[0]!);
 
     let client: pg.PoolClient;
+    let release: (discard?: Error | boolean) => void;
     try {
-      client = await this.pool().connect();
+      ({ client, release } = await checkOut(this.pool()));
     } catch (error) {
       for (const job of jobs) job.reject(error);
       return [];
@@ -165,17 +166,17 @@ export class WriteQueue {
     // rest of the transaction fails ("aborted") and COMMIT answers ROLLBACK: nothing half-done.
     // One socket write for the group, not one per query (a syscall costs more than a statement
     // here), and not through cork(): held-writes.ts says why.
-    const release = holdWrites(client.connection.stream);
+    const send = holdWrites(client.connection.stream);
     let sent: Array<Promise<pg.QueryResult>>;
     try {
       sent = [client.query('BEGIN'), ...parts.map((p) => client.query(p.statement)), client.query('COMMIT')];
     } finally {
-      release();
+      send();
     }
     const settled = await Promise.allSettled(sent);
     const failed = settled.findIndex((s) => s.status === 'rejected');
     if (failed < 0) {
-      client.release();
+      release();
       this.settleAll(jobs, parts, settled.slice(1, -1).map((s) => (s as PromiseFulfilledResult<pg.QueryResult>).value));
       return [];
     }
@@ -183,12 +184,12 @@ export class WriteQueue {
     const error = (settled[failed] as PromiseRejectedResult).reason as unknown;
     if (!(error instanceof pg.DatabaseError)) {
       // The connection failed: the transaction may or may not have committed.
-      client.release(error instanceof Error ? error : true);
+      release(error instanceof Error ? error : true);
       for (const job of jobs) job.reject(error);
       return [];
     }
     // The server refused a statement, so the transaction rolled back and the connection is idle.
-    client.release();
+    release();
     const part = failed === 0 || failed === sent.length - 1 ? null : parts[failed - 1]!;
     if (!part) {
       for (const job of jobs) job.reject(this.translate(error, undefined));
