@@ -56,6 +56,15 @@ const SQL_OPS = { lt: '<', lte: '<=', gt: '>', gte: '>=' } as const;
 const NEEDS_ENCODING = /[\u0000\u0001\uD800-\uDFFF]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
+/**
+ * The text PostgreSQL receives for `s` when it is sent as is (pg sends UTF-8, in which
+ * every lone surrogate becomes U+FFFD): two strings naming the same row there may
+ * differ here.
+ */
+export function asSentText(s: string): string {
+  return /[\uD800-\uDFFF]/.test(s) ? s.replace(LONE_SURROGATE, '\uFFFD') : s;
+}
+
 /** A JS string as stored in PostgreSQL. */
 export function encodeText(s: string): string {
   if (!NEEDS_ENCODING.test(s)) return s;

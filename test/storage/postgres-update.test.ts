@@ -88,6 +88,18 @@ postgresSuite('postgres update', 'fh_u_', (scratch) => {
       assert.deepEqual(feed.slice(5), ['c', 'a', 'b', 'other:a', 'a', 'a', 'b', 'c'], 'one change per record updated, in call order');
     }));
 
+  test('postgres update: replacements keeping different fields are never combined into one', () =>
+    withStore({}, async (s) => {
+      for (const id of ['a', 'b', 'c']) await s.put('o', T, { _id: id, _date_created: 5, _date_modified: 7, '': 'empty', x: 1, n: 0 });
+      const first = s.update('o', T, 'a', change({ n: 1 }, ['x'], 1000));
+      // [] and [''] must not read as the same list.
+      await Promise.all([s.update('o', T, 'b', change({ n: 2 }, [], 1000)), s.update('o', T, 'c', change({ n: 3 }, [''], 1000))]);
+      await first;
+      assert.deepEqual(await s.get('o', T, 'a'), { _id: 'a', _date_created: 5, _date_modified: 1000, x: 1, n: 1 });
+      assert.deepEqual(await s.get('o', T, 'b'), { _id: 'b', _date_created: 5, _date_modified: 1000, n: 2 });
+      assert.deepEqual(await s.get('o', T, 'c'), { _id: 'c', _date_created: 5, _date_modified: 1000, '': 'empty', n: 3 });
+    }));
+
   test('postgres update: no record, or a result that might be over maxBytes: null, and nothing written', () =>
     withStore({}, async (s) => {
       assert.equal(await s.update('o', T, 'missing', change({ v: 1 }, [])), null);

@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { OWNER_LOCK } from '../../src/storage/postgres/sql.js';
 import assert from 'node:assert/strict';
 import { PostgresRecordStore } from '../../src/storage/postgres/record-store.js';
 import { FreeholdError } from '../../src/core/errors.js';
@@ -173,6 +175,66 @@ postgresSuite('postgres writes', 'fh_w_', (scratch) => {
       assert.match((failed as Error).message, /c2/);
       for (const id of ['n1', 'n2', 'n3']) assert.equal(await s.get('o', T, id), null, id);
       assert.equal((await s.changes('o', 0, 1000)).length, feed.length);
+    }));
+
+  test('postgres writes: ids that differ only in lone surrogates are one row there, and are never combined as two', () =>
+    withStore({}, async (s) => {
+      // PostgreSQL receives UTF-8, in which every lone surrogate is U+FFFD: these name one record.
+      const first = s.put('o', T, rec('first'));
+      const created = await Promise.allSettled([s.create('o', T, rec('\uD800', { v: 1 })), s.create('o', T, rec('\uDC00', { v: 2 }))]);
+      await first;
+      assert.deepEqual(created.map((r) => r.status), ['fulfilled', 'rejected']);
+      const blocker = s.put('o', T, rec('second'));
+      const merge = (id: string, fields: Record<string, unknown>) =>
+        s.update('o', T, id, { fields, keep: 'all', modified: 5, maxBytes: 1 << 20, build: () => { throw new Error('built in SQL'); } });
+      const updated = await Promise.all([merge('\uD800', { a: 1 }), merge('\uDC00', { b: 2 })]);
+      await blocker;
+      assert.deepEqual(updated.map((d) => d?._date_modified), [5, 6], 'the second update saw the first');
+      assert.deepEqual(await s.get('o', T, '\uFFFD'), rec('\uFFFD', { v: 1, a: 1, b: 2, _date_modified: 6 }));
+      assert.deepEqual((await s.changes('o', 0, 100)).map((c) => c.id), ['first', '\uFFFD', 'second', '\uFFFD', '\uFFFD']);
+    }));
+
+  test('postgres writes: a connection lost while a write holds it fails that write; the process and later writes go on', () =>
+    withStore({}, async (s, app) => {
+      await s.create('o', T, rec('before'));
+      // Holding the owner's write lock elsewhere keeps the store's writes waiting inside PostgreSQL.
+      const holder = new pg.Client({ connectionString: scratch.databaseUrl });
+      await holder.connect();
+      await holder.query('SELECT pg_advisory_lock($1, hashtext($2))', [OWNER_LOCK, 'o']);
+      // A backend being terminated stays listed for a moment: each round waits for a new one.
+      const terminated: number[] = [];
+      let done = false;
+      try {
+        // The first write goes alone, on a pooled query; the next two wait for it, then go as one
+        // group on a client of their own; the update by query runs in a transaction of its own.
+        const writes = [
+          s.create('o', T, rec('a')),
+          s.put('o', T, rec('b')),
+          s.delete('o', T, 'before'),
+          s.updateWhere!('o', T, { op: 'true' }, 10, (r) => ({ ...r, touched: true })),
+        ];
+        const settled = Promise.allSettled(writes).finally(() => (done = true));
+        // Each write waiting for the lock loses its connection, until none is left.
+        for (let i = 0; i < 3000 && !done; i++) {
+          const { rows } = await admin.query<{ pid: number }>(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock' AND NOT pid = ANY($2::int[])", [app, terminated]);
+          for (const { pid } of rows) {
+            terminated.push(pid);
+            await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+          }
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        const results = await settled;
+        assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected', 'rejected', 'rejected']);
+        // Among them a checked-out client (the group's, then the transaction's), not only pooled queries.
+        assert.ok(terminated.length >= 3, `terminated ${terminated.length}`);
+      } finally {
+        await holder.end();
+      }
+      await s.create('o', T, rec('after'));
+      await Promise.all([s.put('o', T, rec('c')), s.put('o', T, rec('d'))]);
+      assert.deepEqual((await s.query('o', T, { op: 'true' }, { sort: [{ path: ['_id'], direction: 1 }], skip: 0, limit: 10 })).map((r) => r._id),
+        ['after', 'before', 'c', 'd']);
     }));
 
   test('postgres writes: point reads reconnect after their connection is lost', () =>

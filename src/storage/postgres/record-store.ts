@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { FreeholdError } from '../../core/errors.js';
-import { compilePostgres, compilePostgresOrder, encodeText, fromJsonb, jsonbToJson, postgresArrayRange, postgresIndexedExpression, postgresValueExpression, toJsonb } from '../../query/postgres.js';
+import { asSentText, compilePostgres, compilePostgresOrder, encodeText, fromJsonb, jsonbToJson, postgresArrayRange, postgresIndexedExpression, postgresValueExpression, toJsonb } from '../../query/postgres.js';
 import type { ArraysAt } from '../../query/condition-compiler.js';
 import { comparedJsonPaths, pathKey } from '../../query/compared-paths.js';
 import { PATH_SEGMENT } from '../../query/validate.js';
@@ -278,9 +278,9 @@ export class PostgresRecordStore implements RecordStore {
       values.push(keep);
       statement = { name: 'fh_update_keep', text: this.sql.updateKeep, values, rowMode: 'array' };
       // Combined updates share one list of kept fields (a CEPS update's is always the same).
-      kind = `update-keep\u0000${keep.join('\u0000')}`;
+      kind = `update-keep:${JSON.stringify(keep)}`;
     }
-    statement.combine = { kind, key: `${table}\u0000${id}`, bytes: (values[3] as string).length };
+    statement.combine = { kind, key: rowKey(table, id), bytes: (values[3] as string).length };
     return this.write(owner, 1, [statement], ([r]) => {
       const row = (r!.rows as Array<[number, number]>)[0];
       return row ? { _date_created: row[0], _date_modified: row[1] } : null;
@@ -662,12 +662,20 @@ export class PostgresRecordStore implements RecordStore {
 
 /**
  * Marks a create or put (recordWrite) as one the write queue may send with its
- * neighbours of the same `kind` as one statement (the store's combiner). Keyed by
- * (table, id), which cannot be confused across tables: table names hold no NUL.
+ * neighbours of the same `kind` as one statement (the store's combiner).
  */
 function combinable(statement: Statement, kind: string, table: string): Statement {
-  statement.combine = { kind, key: `${table}\u0000${String(statement.values[2])}`, bytes: (statement.values[5] as string).length };
+  statement.combine = { kind, key: rowKey(table, String(statement.values[2])), bytes: (statement.values[5] as string).length };
   return statement;
+}
+
+/**
+ * The row (table, id) names as PostgreSQL will see it, for telling two writes of one row
+ * apart from writes of two: table names hold no NUL, and strings differing here only in
+ * lone surrogates are one row there.
+ */
+function rowKey(table: string, id: string): string {
+  return asSentText(`${table}\u0000${id}`);
 }
 
 /** The SQLSTATE of a driver error, if it is one. */
