@@ -68,9 +68,7 @@ export function asSentText(s: string): string {
 /** A JS string as stored in PostgreSQL. */
 export function encodeText(s: string): string {
   if (!NEEDS_ENCODING.test(s)) return s;
-  return s
-    .replace(LONE_SURROGATE, '\uFFFD')
-    .replace(/[\u0000\u0001]/g, (c) => (c === '\u0000' ? '\u0001\u0001' : '\u0001\u0002'));
+  return asSentText(s).replace(/[\u0000\u0001]/g, (c) => (c === '\u0000' ? '\u0001\u0001' : '\u0001\u0002'));
 }
 
 export function decodeText(s: string): string {

@@ -168,15 +168,13 @@ function updateOf(records: string, lock: string, logPut: string, base: string): 
 function updateManyOf(records: string, changes: string, lock: string, base: string): string {
   const modified = 'greatest(v.modified, r.modified + 1)';
   return `WITH ${lock},
-    v AS (SELECT v.tbl COLLATE "C" AS tbl, v.id COLLATE "C" AS id, v.modified, v.budget, v.at, d.fields, v.ord
-      FROM unnest($2::text[], $3::text[], $5::int8[], $6::int8[], $7::int8[]) WITH ORDINALITY AS v(tbl, id, modified, budget, at, ord)
-      JOIN jsonb_array_elements($4::jsonb) WITH ORDINALITY AS d(fields, ord) ON d.ord = v.ord),
+    ${writeRows(['modified', 'budget', 'at'], ['$5', '$6', '$7'], 'fields', '$4')},
     w AS (UPDATE ${records} AS r SET modified = ${modified},
         data = ${base} || v.fields || jsonb_build_object('_id', r.id, '_date_created', r.created, '_date_modified', ${modified})
       FROM v, lock WHERE r.owner = $1 AND r.tbl = v.tbl AND r.id = v.id AND octet_length((${base})::text) <= v.budget
       RETURNING r.tbl, r.id, r.created, r.modified),
     i AS (SELECT v.ord, v.tbl, v.id, v.at, w.created, w.modified FROM v JOIN w ON w.tbl = v.tbl AND w.id = v.id),
-    c AS (INSERT INTO ${changes} (owner, tbl, id, op, at) SELECT $1, i.tbl, i.id, 'put', i.at FROM i ORDER BY i.ord)
+    ${logPuts(changes)}
     SELECT ord, created, modified FROM i`;
 }
 
@@ -189,13 +187,27 @@ function updateManyOf(records: string, changes: string, lock: string, base: stri
  */
 function insertManyOf(records: string, changes: string, lock: string, onConflict: string): string {
   return `WITH ${lock},
-    v AS (SELECT v.tbl COLLATE "C" AS tbl, v.id COLLATE "C" AS id, v.created, v.modified, v.at, d.data, v.ord
-      FROM unnest($2::text[], $3::text[], $4::int8[], $5::int8[], $7::int8[]) WITH ORDINALITY AS v(tbl, id, created, modified, at, ord)
-      JOIN jsonb_array_elements($6::jsonb) WITH ORDINALITY AS d(data, ord) ON d.ord = v.ord),
+    ${writeRows(['created', 'modified', 'at'], ['$4', '$5', '$7'], 'data', '$6')},
     w AS (INSERT INTO ${records} (owner, tbl, id, created, modified, data)
       SELECT $1::text, v.tbl, v.id, v.created, v.modified, v.data FROM v, lock ORDER BY v.ord
       ${onConflict} RETURNING tbl, id),
     i AS (SELECT v.tbl, v.id, v.at, v.ord FROM v JOIN w ON w.tbl = v.tbl AND w.id = v.id),
-    c AS (INSERT INTO ${changes} (owner, tbl, id, op, at) SELECT $1, i.tbl, i.id, 'put', i.at FROM i ORDER BY i.ord)
+    ${logPuts(changes)}
     SELECT i.ord FROM i`;
+}
+
+/**
+ * The CTE `v` of a statement doing several writes: one row per write, in call order
+ * (`ord`, from 1), with its table ($2) and id ($3), `columns` from the int8 array
+ * parameters `params`, and `json` from the elements of the JSON array parameter `jsonParam`.
+ */
+function writeRows(columns: string[], params: string[], json: string, jsonParam: string): string {
+  return `v AS (SELECT v.tbl COLLATE "C" AS tbl, v.id COLLATE "C" AS id, ${columns.map((c) => `v.${c}`).join(', ')}, d.${json}, v.ord
+      FROM unnest($2::text[], $3::text[], ${params.map((p) => `${p}::int8[]`).join(', ')}) WITH ORDINALITY AS v(tbl, id, ${columns.join(', ')}, ord)
+      JOIN jsonb_array_elements(${jsonParam}::jsonb) WITH ORDINALITY AS d(${json}, ord) ON d.ord = v.ord)`;
+}
+
+/** The CTE `c`: a `put` change for each write done (the CTE `i`: table, id, `at`, `ord`), numbered in call order. */
+function logPuts(changes: string): string {
+  return `c AS (INSERT INTO ${changes} (owner, tbl, id, op, at) SELECT $1, i.tbl, i.id, 'put', i.at FROM i ORDER BY i.ord)`;
 }
