@@ -44,10 +44,36 @@ async function openStore(options: Partial<QueryOffloadOptions> | false = {}, ind
 const together = (store: SqliteRecordStore) =>
   Promise.all(Array.from({ length: 4 * KINDS }, (_, j) => store.queryJson(O, T, ofKind(j % KINDS), page(20, j >= 2 * KINDS ? 10 : 0))));
 
+/** A busy turn on another (empty) table starts the thread; waits until it takes queries. */
+async function warm(store: SqliteRecordStore): Promise<void> {
+  await Promise.all(Array.from({ length: 4 }, () => store.queryJson(O, 'com.example.warm', ofKind(0), page())));
+  await until('the query thread is ready', () => store.queryOffload!.ready);
+}
+
+test('a thread being started takes no query: the main thread answers them until it is ready', async () => {
+  const { store } = await openStore();
+  const { store: reference } = await openStore(false);
+  try {
+    const offload = store.queryOffload!;
+    const first = together(store);
+    assert.equal(offload.running, true, 'the busy turn started a thread');
+    assert.equal(offload.ready, false, 'which has not opened its connection yet');
+    assert.deepEqual(await first, await together(reference));
+    assert.equal(offload.answered, 0, 'every query of that turn was answered here');
+    await until('the query thread is ready', () => offload.ready);
+    assert.deepEqual(await together(store), await together(reference));
+    assert.ok(offload.answered >= 4 * KINDS - 1, `then the thread answered ${offload.answered}`);
+  } finally {
+    await store.close();
+    await reference.close();
+  }
+});
+
 test('queries asked together are answered by the query thread, with the pages the main thread gives', async () => {
   const { store } = await openStore();
   const inlineStore = await openStore(false);
   try {
+    await warm(store);
     const pages = await together(store);
     const expected = await together(inlineStore.store);
     assert.deepEqual(pages, expected);
@@ -79,6 +105,7 @@ test('one query at a time stays on the main thread: no thread starts', async () 
 test('a query handed over sees every write acknowledged before it was asked', async () => {
   const { store } = await openStore();
   try {
+    await warm(store);
     for (let i = 0; i < 30; i++) {
       const id = `new${i}`;
       await store.put(O, T, { _id: id, _date_created: 5000 + i, _date_modified: 5000 + i, kind: 'k0', i });
@@ -95,19 +122,23 @@ test('a query planned before an array appeared in its indexed field is planned a
   const { store, file } = await openStore();
   const other = new Database(file);
   try {
-    // Planned here with no array in `kind` (the bare, index-served plan); the thread starts
-    // only now, so it runs them after the other connection's commit below.
+    await warm(store);
+    const before = store.queryOffload!.answered;
+    // Planned here with no array in `kind` (the bare, index-served plan); the thread is held,
+    // so it runs them after the other connection's commit below.
+    const release = store.queryOffload!.holdWorker();
     const asked = Array.from({ length: 8 }, () => store.queryJson(O, T, ofKind(1), page(5)));
     other.prepare('INSERT INTO records (owner, tbl, id, created, modified, data) VALUES (?, ?, ?, ?, ?, ?)')
       .run(O, T, 'arr', 1, 99_999, JSON.stringify({ _id: 'arr', _date_created: 1, _date_modified: 99_999, kind: ['k1', 'zz'] }));
+    release();
     const pages = (await Promise.all(asked)).map((p) => (JSON.parse(p) as Array<{ _id: string }>).map((r) => r._id));
     assert.notEqual(pages[0]![0], 'arr', 'the first query ran here, at once, before the commit');
     for (const p of pages.slice(1)) assert.equal(p[0], 'arr', `a later snapshot finds the array: ${JSON.stringify(p)}`);
-    assert.equal(store.queryOffload!.answered, 0, 'the thread answered none of them with the stale plan');
+    assert.equal(store.queryOffload!.answered, before, 'the thread answered none of them with the stale plan');
     // Planned from now on with the array branch, the thread answers them.
     const again = await Promise.all(Array.from({ length: 8 }, () => store.queryJson(O, T, ofKind(1), page(5))));
     for (const p of again) assert.equal((JSON.parse(p) as Array<{ _id: string }>)[0]!._id, 'arr');
-    assert.ok(store.queryOffload!.answered > 0);
+    assert.ok(store.queryOffload!.answered > before);
   } finally {
     other.close();
     await store.close();
@@ -122,6 +153,8 @@ test('a query the thread fails on throws the error the main thread throws', asyn
     const other = new Database(file);
     other.prepare('INSERT INTO records (owner, tbl, id, created, modified, data) VALUES (?, ?, ?, ?, ?, ?)').run(O, T, 'bad', 1, 99_999, 'not json'); // the newest: the first a page reads
     other.close();
+    await warm(store);
+    const before = store.queryOffload!.answered;
     const inlineError = await store.queryJson(O, T, ofKind(1), page()).then(() => null, (e: unknown) => e);
     assert.ok(inlineError instanceof Error, 'the main thread fails on it');
     const results = await Promise.allSettled(Array.from({ length: 8 }, () => store.queryJson(O, T, ofKind(1), page())));
@@ -130,7 +163,7 @@ test('a query the thread fails on throws the error the main thread throws', asyn
       assert.equal((r as PromiseRejectedResult).reason.constructor, inlineError.constructor);
       assert.equal((r as PromiseRejectedResult).reason.message, inlineError.message);
     }
-    assert.equal(store.queryOffload!.answered, 0, 'the thread answered none of them itself');
+    assert.equal(store.queryOffload!.answered, before, 'the thread answered none of them itself');
   } finally {
     await store.close();
   }
@@ -140,7 +173,7 @@ test('if the thread dies, the queries it held are answered here, and later ones 
   const { store } = await openStore();
   const { store: reference } = await openStore(false);
   try {
-    await together(store); // the thread is up
+    await warm(store);
     const offload = store.queryOffload!;
     assert.equal(offload.running, true);
     const held = together(store);
@@ -157,10 +190,13 @@ test('if the thread dies, the queries it held are answered here, and later ones 
 });
 
 test('close answers the queries handed over first; an idle thread ends by itself', async () => {
-  const { store } = await openStore({ idleMs: 100 });
+  const { store } = await openStore({ idleMs: 60_000 });
+  await warm(store);
+  const offload = store.queryOffload!;
   const pending = together(store);
   await store.close();
   assert.equal((await pending).length, 4 * KINDS);
+  assert.ok(offload.answered >= 4 * KINDS - 1, `the thread answered ${offload.answered} before closing`);
   assert.equal(store.queryOffload, null);
 
   const { store: idle } = await openStore({ idleMs: 100 });

@@ -21,8 +21,11 @@ export type { Recheck };
  * never pays for a thread. Later queries of a busy turn go to the worker, and so does
  * every query while the worker has some in hand, up to `maxQueued`; a query outstanding
  * longer than `stallMs` (a scan of a big table) makes the main thread answer its own
- * until that one is back. The worker starts at the first query handed over and ends
- * after `idleMs` without one, so an idle server keeps no thread.
+ * until that one is back. The worker starts at the first busy turn and takes queries
+ * once it has opened its connection (~60 ms on an idle machine, several times that on a
+ * loaded one; meanwhile the main thread answers them all, so no request waits for a
+ * thread to start); it ends after `idleMs` without a query, so an idle server keeps no
+ * thread.
  *
  * What a query sees: its own statement, so the latest committed data, never older than
  * what any request answered before it wrote (the main thread commits before answering,
@@ -51,6 +54,8 @@ interface Pending {
 interface Thread {
   worker: Worker;
   waiting: Map<number, Pending>;
+  /** Its connection is open: it takes queries. */
+  ready: boolean;
 }
 
 export class QueryOffload {
@@ -79,6 +84,27 @@ export class QueryOffload {
     return this.current !== null;
   }
 
+  /** Whether the worker thread takes queries (tests). */
+  get ready(): boolean {
+    return this.current?.ready === true;
+  }
+
+  /**
+   * Tests: keeps the worker from answering (queries handed over meanwhile wait) until the
+   * returned function is called.
+   */
+  holdWorker(): () => void {
+    const thread = this.current;
+    if (!thread?.ready) throw new Error('No query thread is ready to hold');
+    const flag = new SharedArrayBuffer(4);
+    thread.worker.postMessage({ type: 'hold', flag } satisfies ToQueryWorker);
+    return () => {
+      const cell = new Int32Array(flag);
+      Atomics.store(cell, 0, 1);
+      Atomics.notify(cell, 0);
+    };
+  }
+
   /** Ends the worker as if it had crashed (tests). */
   async killWorker(): Promise<void> {
     await terminateHeld(this.current?.worker);
@@ -88,20 +114,25 @@ export class QueryOffload {
   wants(): boolean {
     if (this.broken || this.closed) return false;
     if (this.queriesThisTurn++ === 0) atTurnEnd(this.endTurn);
-    const waiting = this.current?.waiting;
+    const thread = this.current;
+    if (thread && !thread.ready) return false;
+    const waiting = thread?.waiting;
     if (waiting && waiting.size >= this.opts.maxQueued) return false;
     const oldest = waiting?.values().next().value;
     if (oldest) return performance.now() - oldest.sentAt < this.opts.stallMs;
-    return this.queriesThisTurn > 1;
+    if (this.queriesThisTurn === 1) return false;
+    // Busy: a thread that is up takes it; otherwise one starts, and this query stays here.
+    return this.ensureThread()?.ready === true;
   }
 
   /**
-   * Runs the query in the worker; `inline` runs the same query here, should the worker fail
-   * on it or find `recheck` true (in the same read transaction as the query).
+   * Runs the query in the worker (after wants() said so); `inline` runs the same query
+   * here, should the worker fail on it or find `recheck` true (in the same read
+   * transaction as the query).
    */
   run(sql: string, params: unknown[], recheck: Recheck | null, inline: () => string): Promise<string> {
-    const thread = this.ensureThread();
-    if (!thread) return runInline(inline);
+    const thread = this.current;
+    if (!thread?.ready) return runInline(inline);
     return new Promise<string>((resolve, reject) => {
       const id = this.nextId++;
       this.lastSent = performance.now();
@@ -139,11 +170,15 @@ export class QueryOffload {
       this.broken = true;
       return null;
     }
-    const thread: Thread = { worker, waiting: new Map() };
+    const thread: Thread = { worker, waiting: new Map(), ready: false };
     // Never what keeps a process alive while it holds no query: close() and idling end it.
     worker.unref();
     worker.on('message', (m: FromQueryWorker) => {
       if (m.type === 'closed') return;
+      if (m.type === 'ready') {
+        thread.ready = true;
+        return;
+      }
       const p = thread.waiting.get(m.id);
       if (!p) return;
       thread.waiting.delete(m.id);
@@ -167,6 +202,8 @@ export class QueryOffload {
       takeBack(thread);
     });
     this.current = thread;
+    // Idle from its start: one that is never handed a query ends after idleMs too.
+    this.lastSent = performance.now();
     this.idleTimer ??= this.idleCheck(this.opts.idleMs);
     return thread;
   }

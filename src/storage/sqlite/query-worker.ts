@@ -34,13 +34,17 @@ export type ToQueryWorker =
   /** Runs `sql` (a SELECT of one text column) with `params`; answered by `rows` or `failed` with the same id. */
   | { type: 'query'; id: number; sql: string; params: unknown[]; recheck: Recheck | null }
   /** Closes the connection; answered by `closed`, after which the thread ends. */
-  | { type: 'close' };
+  | { type: 'close' }
+  /** Tests: blocks the thread until `flag`'s first element is set (a query sent meanwhile waits behind it). */
+  | { type: 'hold'; flag: SharedArrayBuffer };
 
 export type FromQueryWorker =
   /** The column's values joined as a JSON array: the stored texts, unparsed. */
   | { type: 'rows'; id: number; json: string }
   /** The query failed there; the main thread runs it itself, which reports the error as it would. */
   | { type: 'failed'; id: number }
+  /** The thread has opened its connection and takes queries (sent once, first). */
+  | { type: 'ready' }
   | { type: 'closed' };
 
 /** Prepared statements kept, least recently used first out (as the main connection's cache). */
@@ -71,6 +75,10 @@ function serve(port: MessagePort, file: string): void {
     }
   };
   port.on('message', (msg: ToQueryWorker) => {
+    if (msg.type === 'hold') {
+      Atomics.wait(new Int32Array(msg.flag), 0, 0);
+      return;
+    }
     if (msg.type === 'close') {
       try {
         db?.close();
@@ -93,6 +101,13 @@ function serve(port: MessagePort, file: string): void {
       port.postMessage({ type: 'failed', id: msg.id } satisfies FromQueryWorker);
     }
   });
+  // Opened before the thread takes queries, so the first ones it is handed do not wait for it.
+  try {
+    db = open(file);
+  } catch {
+    // Opened again at its first query, which fails here and so runs on the main thread.
+  }
+  port.postMessage({ type: 'ready' } satisfies FromQueryWorker);
 }
 
 function open(file: string): Database.Database {
