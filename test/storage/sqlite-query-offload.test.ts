@@ -74,12 +74,14 @@ test('queries asked together are answered by the query thread, with the pages th
   const inlineStore = await openStore(false);
   try {
     await warm(store);
+    const offload = store.queryOffload!;
+    const posts = offload.posts;
     const pages = await together(store);
     const expected = await together(inlineStore.store);
     assert.deepEqual(pages, expected);
     assert.equal(inlineStore.store.queryOffload, null);
-    const offload = store.queryOffload!;
     assert.ok(offload.answered >= pages.length - 1, `the thread answered ${offload.answered} of ${pages.length}`);
+    assert.equal(offload.posts, posts + 1, 'the queries of one turn went over in one message');
     assert.equal((JSON.parse(pages[0]!) as unknown[]).length, 20);
   } finally {
     await store.close();

@@ -30,19 +30,29 @@ export interface Recheck {
   params: unknown[];
 }
 
+/** A query to run: `sql` (a SELECT of one text column) with `params`. */
+export interface QueryJob {
+  id: number;
+  sql: string;
+  params: unknown[];
+  recheck: Recheck | null;
+}
+
 export type ToQueryWorker =
-  /** Runs `sql` (a SELECT of one text column) with `params`; answered by `rows` or `failed` with the same id. */
-  | { type: 'query'; id: number; sql: string; params: unknown[]; recheck: Recheck | null }
+  /** Runs each in turn; answered by one `answers`, in the same order. */
+  | { type: 'queries'; queries: QueryJob[] }
   /** Closes the connection; answered by `closed`, after which the thread ends. */
   | { type: 'close' }
   /** Tests: blocks the thread until `flag`'s first element is set (a query sent meanwhile waits behind it). */
   | { type: 'hold'; flag: SharedArrayBuffer };
 
 export type FromQueryWorker =
-  /** The column's values joined as a JSON array: the stored texts, unparsed. */
-  | { type: 'rows'; id: number; json: string }
-  /** The query failed there; the main thread runs it itself, which reports the error as it would. */
-  | { type: 'failed'; id: number }
+  /**
+   * Per query: the column's values joined as a JSON array (the stored texts, unparsed), or
+   * null where it failed here; the main thread then runs it itself, which reports the error
+   * as it would.
+   */
+  | { type: 'answers'; answers: Array<{ id: number; json: string | null }> }
   /** The thread has opened its connection and takes queries (sent once, first). */
   | { type: 'ready' }
   | { type: 'closed' };
@@ -74,6 +84,17 @@ function serve(port: MessagePort, file: string): void {
       db.exec('COMMIT');
     }
   };
+  /** The page as a JSON array, or null: failed, or the recheck found the plan outdated. */
+  const answer = ({ sql, params, recheck }: QueryJob): string | null => {
+    try {
+      const rows = recheck
+        ? read(() => (statement(recheck.sql).get(...recheck.params) ? null : (statement(sql).all(...params) as string[])))
+        : (statement(sql).all(...params) as string[]);
+      return rows === null ? null : `[${rows.join(',')}]`;
+    } catch {
+      return null;
+    }
+  };
   port.on('message', (msg: ToQueryWorker) => {
     if (msg.type === 'hold') {
       Atomics.wait(new Int32Array(msg.flag), 0, 0);
@@ -90,16 +111,8 @@ function serve(port: MessagePort, file: string): void {
       port.close();
       return;
     }
-    try {
-      const { recheck } = msg;
-      const rows = recheck
-        ? read(() => (statement(recheck.sql).get(...recheck.params) ? null : (statement(msg.sql).all(...msg.params) as string[])))
-        : (statement(msg.sql).all(...msg.params) as string[]);
-      if (rows === null) port.postMessage({ type: 'failed', id: msg.id } satisfies FromQueryWorker);
-      else port.postMessage({ type: 'rows', id: msg.id, json: `[${rows.join(',')}]` } satisfies FromQueryWorker);
-    } catch {
-      port.postMessage({ type: 'failed', id: msg.id } satisfies FromQueryWorker);
-    }
+    const answers = msg.queries.map((q) => ({ id: q.id, json: answer(q) }));
+    port.postMessage({ type: 'answers', answers } satisfies FromQueryWorker);
   });
   // Opened before the thread takes queries, so the first ones it is handed do not wait for it.
   try {
