@@ -5,6 +5,7 @@
  */
 import autocannon from 'autocannon';
 import { Samples } from './stats.js';
+import { RowTrace } from './trace.js';
 
 export interface LoadRow {
   /** Row family, e.g. "CEPS write"; with backend and connections it names the row. */
@@ -36,6 +37,7 @@ export interface LoadSpec {
 export async function load(spec: LoadSpec, log: (s: string) => void): Promise<LoadRow> {
   log(`  ${spec.name} · ${spec.backend} · ${spec.connections} conn`);
   const samples = new Samples();
+  const trace = new RowTrace();
   const t0 = performance.now();
   const r = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon({
@@ -45,10 +47,14 @@ export async function load(spec: LoadSpec, log: (s: string) => void): Promise<Lo
       timeout: 30,
     } as autocannon.Options, (err, result) => (err ? reject(err) : resolve(result)));
     instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
-      if (statusCode >= 200 && statusCode < 300) samples.push(responseTime);
+      if (statusCode >= 200 && statusCode < 300) {
+        samples.push(responseTime);
+        trace.add(responseTime);
+      }
     });
   });
   const lat = samples.summary();
+  trace.done({ name: spec.name, backend: spec.backend, connections: spec.connections });
   // Our own clock: autocannon's `duration` is not the elapsed time of an `amount` run.
   const seconds = (performance.now() - t0) / 1000;
   return {

@@ -37,6 +37,8 @@ export interface Options {
   /** freehold's log level in the targets; `info` (the default) writes a line per request, as `npm start` does. */
   logLevel: string;
   outDir: string;
+  /** A folder for per-response latency traces of every load row (trace.ts); null: none kept. */
+  traceDir: string | null;
 }
 
 const env = process.env;
@@ -72,5 +74,6 @@ export function readOptions(): Options {
     compiled: flag('BENCH_COMPILED', !quick),
     logLevel: env.BENCH_LOG_LEVEL || 'info',
     outDir: path.resolve(env.BENCH_OUT ?? path.join(BENCH_DIR, 'results')),
+    traceDir: env.BENCH_TRACE ? path.resolve(env.BENCH_TRACE) : null,
   };
 }

@@ -44,7 +44,7 @@ export interface BenchResult {
   date: string;
   node: string;
   machine: { cpus: number; loadAvgStart: number[]; loadAvgEnd: number[] };
-  options: Omit<Options, 'outDir'>;
+  options: Omit<Options, 'outDir' | 'traceDir'>;
   durationSec: number;
   ceiling: { http: LoadRow[]; bareIdleRss?: Rss; bareEarlyRss?: Rss; sqlite: CeilingResult; postgres?: PgCeiling };
   backends: BackendResult[];

@@ -23,6 +23,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { readOptions, BENCH_DIR, type Options } from './options.js';
+import { traceTo } from './trace.js';
 import { Backends, BACKEND_LABEL } from './backends.js';
 import { buildTargets, rssOf, scriptArgs, SETTLE_MS, startReady, stop } from './processes.js';
 import { runBareCeiling, SqliteHttpCeiling, type CeilingOp } from './ceiling.js';
@@ -42,6 +43,7 @@ const log = (s: string) => process.stderr.write(s + '\n');
 
 async function main(): Promise<void> {
   const opts = readOptions();
+  traceTo(opts.traceDir);
   const t0 = Date.now();
   const loadAvgStart = os.loadavg();
   log(`bench: ${opts.seconds}s per row, connections ${opts.connections.join('/')}, seed ${opts.seed}, backends ${opts.backends.join(', ')}${opts.quick ? ' (QUICK)' : ''}`);
@@ -102,7 +104,7 @@ async function main(): Promise<void> {
     log('start-up and idle memory (freehold serve) …');
     const startup: StartupResult = await runStartup(backends, opts.quick ? 1 : 3, settleMs);
 
-    const { outDir, ...shownOptions } = opts;
+    const { outDir, traceDir, ...shownOptions } = opts;
     const dataFilesystem = describeDataFilesystem(os.tmpdir());
     const partial = {
       format: 'freehold-bench' as const, version: 2 as const,

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -20,6 +20,7 @@ test('bench harness (quick mode) prints a table and writes valid JSON', { timeou
       env: {
         ...process.env, BENCH_QUICK: '1', BENCH_OUT: out, BENCH_SECONDS: '0.5', BENCH_SEED: '300', BENCH_FLATFILE_SEED: '100', BENCH_BIG_SEED: '600',
         BENCH_CONNECTIONS: '1', BENCH_BACKENDS: 'sqlite,flatfile', BENCH_PEER: '0', BENCH_POSTGRES: '0', BENCH_PORTABILITY_RECORDS: '100', BENCH_PORTABILITY_FILES: '1',
+        BENCH_TRACE: path.join(out, 'traces'),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -71,6 +72,20 @@ test('bench harness (quick mode) prints a table and writes valid JSON', { timeou
     assert.ok(Object.keys(result.figures).length > 20);
     // A run into its own folder also writes latest.json there (never into bench/results from a test).
     assert.deepEqual(JSON.parse(readFileSync(path.join(out, 'latest.json'), 'utf8')).date, result.date);
+    assert.equal(result.options.traceDir, undefined, 'a local folder is not part of the published options');
+
+    // BENCH_TRACE: every load row left a trace with as many responses as the row counted, and bench:tail reads one.
+    const traces = readdirSync(path.join(out, 'traces')).sort();
+    const queryRow = sqlite.rows.find((r: { name: string; connections: number }) => r.name === 'CEPS query (indexed)' && r.connections === 1);
+    // The first of that name: the big-seed target's query row, later in the run, has the same name.
+    const queryTrace = traces.find((f) => f.endsWith('-CEPS_query_indexed_sqlite+fs_1.json'));
+    assert.ok(queryTrace, traces.join(', '));
+    assert.ok(traces.some((f) => f.endsWith('-Fastify_+_SQLite_insert_ceiling_1.json')), traces.join(', '));
+    const trace = JSON.parse(readFileSync(path.join(out, 'traces', queryTrace), 'utf8'));
+    assert.equal(trace.responses.length, queryRow.requests);
+    const tail = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'bench', 'tail.ts'), path.join(out, 'traces', queryTrace)], { cwd: root, encoding: 'utf8' });
+    assert.equal(tail.status, 0, tail.stderr);
+    assert.match(tail.stdout, /^CEPS query \(indexed\) · sqlite\+fs · 1 conn: \d+ responses, p50 [\d.]+ ms, p99 [\d.]+ ms; after the first 1000 ms p99 [\d.]+ ms\n/);
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
