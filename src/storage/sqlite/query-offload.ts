@@ -271,7 +271,6 @@ export class QueryOffload {
   }
 }
 
-
 /** Runs here whatever a thread still held when it ended (nothing, unless it ended before answering all). */
 function takeBack(thread: Thread): void {
   for (const [id, p] of thread.waiting) {
