@@ -75,17 +75,41 @@ test('queries asked together are answered by the query thread, with the pages th
   try {
     await warm(store);
     const offload = store.queryOffload!;
-    const posts = offload.posts;
     const pages = await together(store);
     const expected = await together(inlineStore.store);
     assert.deepEqual(pages, expected);
     assert.equal(inlineStore.store.queryOffload, null);
     assert.ok(offload.answered >= pages.length - 1, `the thread answered ${offload.answered} of ${pages.length}`);
-    assert.equal(offload.posts, posts + 1, 'the queries of one turn went over in one message');
     assert.equal((JSON.parse(pages[0]!) as unknown[]).length, 20);
   } finally {
     await store.close();
     await inlineStore.store.close();
+  }
+});
+
+test('a thread asleep gets the first query of a busy turn at once and the rest together when the turn ends; one awake gets each at once', async () => {
+  const { store } = await openStore();
+  const { store: reference } = await openStore(false);
+  try {
+    await warm(store);
+    const offload = store.queryOffload!;
+    const expected = await together(reference);
+    for (const awake of [false, true]) {
+      const before = { posts: offload.posts, answered: offload.answered };
+      const release = offload.holdWorker(awake);
+      const asked = together(store);
+      const handed = 4 * KINDS - 1; // the turn's first query runs here
+      // Within the turn: one message so far while it sleeps; one per query while it is awake.
+      assert.equal(offload.posts - before.posts, awake ? handed : 1);
+      await new Promise((r) => setImmediate(r));
+      assert.equal(offload.posts - before.posts, awake ? handed : 2, 'and the rest went together when the turn ended');
+      release();
+      assert.deepEqual(await asked, expected);
+      assert.equal(offload.answered - before.answered, handed);
+    }
+  } finally {
+    await store.close();
+    await reference.close();
   }
 });
 

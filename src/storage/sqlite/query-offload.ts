@@ -13,11 +13,9 @@ export type { Recheck };
  * better-sqlite3 runs a query on the calling thread; a page of 50 records costs ~45 µs
  * of SQLite in-process, ~65 µs on a loaded server, about a third of a CEPS query
  * request's main-thread time, while a second core sits partly idle. Handing a query to
- * the worker (query-worker.ts, its own connection to the file) cost the main thread
- * ~11 µs as a message of its own (measured: 32 queries in flight against a 100,000-record
- * table); the queries of one event-loop turn now go over as one message at its end, and
- * come back as one, which took the server's CPU per query request at 32 connections
- * from ~150-185 µs down to ~115-145 µs (alternated builds, this noisy machine).
+ * the worker (query-worker.ts, its own connection to the file) costs the main thread a
+ * few µs when the worker is awake, and 20–50 µs on this project's test machine when the
+ * message must wake it (run() says how wake-ups are kept to about two per event-loop turn).
  *
  * When: the first query of an event-loop turn runs here, as before, and so does every
  * query while the worker is idle and nothing else came in the turn; one request at a time
@@ -59,12 +57,12 @@ interface Thread {
   waiting: Map<number, Pending>;
   /** Its connection is open: it takes queries. */
   ready: boolean;
-  /**
-   * Queries handed over in this event-loop turn, posted together when it ends: one
-   * message per turn instead of one per query (a message cost the main thread ~10% of a
-   * loaded query row's time).
-   */
+  /** Queries handed over but not yet posted (see run()); posted at the latest when the turn ends. */
   outbox: QueryJob[];
+  /** A message went to the thread in this turn. */
+  postedThisTurn: boolean;
+  /** Its first element is 1 while the thread is handling a message (it sets it), so is awake. */
+  awake: Int32Array;
 }
 
 export class QueryOffload {
@@ -102,13 +100,13 @@ export class QueryOffload {
 
   /**
    * Tests: keeps the worker from answering (queries handed over meanwhile wait) until the
-   * returned function is called.
+   * returned function is called; `awake`: it shows itself awake meanwhile (as if busy).
    */
-  holdWorker(): () => void {
+  holdWorker(awake = false): () => void {
     const thread = this.current;
     if (!thread?.ready) throw new Error('No query thread is ready to hold');
     const flag = new SharedArrayBuffer(4);
-    thread.worker.postMessage({ type: 'hold', flag } satisfies ToQueryWorker);
+    thread.worker.postMessage({ type: 'hold', flag, awake } satisfies ToQueryWorker);
     return () => {
       const cell = new Int32Array(flag);
       Atomics.store(cell, 0, 1);
@@ -150,8 +148,22 @@ export class QueryOffload {
       // Held while it answers: a script awaiting only this query must not exit meanwhile.
       if (thread.waiting.size === 0) thread.worker.ref();
       thread.waiting.set(id, { sentAt: this.lastSent, inline, resolve, reject });
-      if (thread.outbox.length === 0) atTurnEnd(() => this.post(thread));
       thread.outbox.push({ id, sql, params, recheck });
+      // Posting wakes a sleeping thread, which costs this one far more than the message
+      // (measured here: 21–49 µs, against ~4 µs to a thread that is awake). So: at once
+      // while the thread is awake (it then never waits for work), and for the turn's
+      // first query (it starts while this thread goes on); queries that find it asleep
+      // after that wait for the turn's end, and go together.
+      if (!thread.postedThisTurn) {
+        thread.postedThisTurn = true;
+        atTurnEnd(() => {
+          thread.postedThisTurn = false;
+          this.post(thread);
+        });
+        this.post(thread);
+      } else if (Atomics.load(thread.awake, 0) === 1) {
+        this.post(thread);
+      }
     });
   }
 
@@ -175,14 +187,15 @@ export class QueryOffload {
 
   private ensureThread(): Thread | null {
     if (this.current || this.broken) return this.current;
+    const awake = new SharedArrayBuffer(4);
     let worker: Worker;
     try {
-      worker = startModuleWorker(QUERY_WORKER_URL, { role: QUERY_WORKER_ROLE, file: this.file } satisfies QueryWorkerData);
+      worker = startModuleWorker(QUERY_WORKER_URL, { role: QUERY_WORKER_ROLE, file: this.file, awake } satisfies QueryWorkerData);
     } catch {
       this.broken = true;
       return null;
     }
-    const thread: Thread = { worker, waiting: new Map(), ready: false, outbox: [] };
+    const thread: Thread = { worker, waiting: new Map(), ready: false, outbox: [], postedThisTurn: false, awake: new Int32Array(awake) };
     // Never what keeps a process alive while it holds no query: close() and idling end it.
     worker.unref();
     worker.on('message', (m: FromQueryWorker) => {

@@ -17,6 +17,8 @@ export interface QueryWorkerData {
   role: typeof QUERY_WORKER_ROLE;
   /** The database file; the worker opens its own connection to it. */
   file: string;
+  /** Its first (Int32) element is set to 1 while the worker handles a message, so the main thread can tell it is awake. */
+  awake: SharedArrayBuffer;
 }
 
 /**
@@ -43,8 +45,11 @@ export type ToQueryWorker =
   | { type: 'queries'; queries: QueryJob[] }
   /** Closes the connection; answered by `closed`, after which the thread ends. */
   | { type: 'close' }
-  /** Tests: blocks the thread until `flag`'s first element is set (a query sent meanwhile waits behind it). */
-  | { type: 'hold'; flag: SharedArrayBuffer };
+  /**
+   * Tests: blocks the thread until `flag`'s first element is set (a query sent meanwhile
+   * waits behind it), showing it awake meanwhile if `awake`.
+   */
+  | { type: 'hold'; flag: SharedArrayBuffer; awake: boolean };
 
 export type FromQueryWorker =
   /**
@@ -60,7 +65,7 @@ export type FromQueryWorker =
 /** Prepared statements kept, least recently used first out (as the main connection's cache). */
 const STATEMENTS = 200;
 
-function serve(port: MessagePort, file: string): void {
+function serve(port: MessagePort, file: string, awake: Int32Array): void {
   let db: Database.Database | null = null;
   const cache = new Map<string, Database.Statement>();
   const statement = (sql: string): Database.Statement => {
@@ -97,7 +102,9 @@ function serve(port: MessagePort, file: string): void {
   };
   port.on('message', (msg: ToQueryWorker) => {
     if (msg.type === 'hold') {
+      if (msg.awake) Atomics.store(awake, 0, 1);
       Atomics.wait(new Int32Array(msg.flag), 0, 0);
+      Atomics.store(awake, 0, 0);
       return;
     }
     if (msg.type === 'close') {
@@ -111,8 +118,10 @@ function serve(port: MessagePort, file: string): void {
       port.close();
       return;
     }
+    Atomics.store(awake, 0, 1);
     const answers = msg.queries.map((q) => ({ id: q.id, json: answer(q) }));
     port.postMessage({ type: 'answers', answers } satisfies FromQueryWorker);
+    Atomics.store(awake, 0, 0);
   });
   // Opened before the thread takes queries, so the first ones it is handed do not wait for it.
   try {
@@ -136,4 +145,6 @@ function open(file: string): Database.Database {
 }
 
 const data = workerData as Partial<QueryWorkerData> | null;
-if (!isMainThread && data?.role === QUERY_WORKER_ROLE && typeof data.file === 'string') serve(parentPort!, data.file);
+if (!isMainThread && data?.role === QUERY_WORKER_ROLE && typeof data.file === 'string' && data.awake instanceof SharedArrayBuffer) {
+  serve(parentPort!, data.file, new Int32Array(data.awake));
+}
