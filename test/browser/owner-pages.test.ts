@@ -72,8 +72,9 @@ describe('web routes', () => {
     assert.equal(wrong.statusCode, 403);
     assert.doesNotMatch(wrong.body, /id="create"/);
     assert.match(wrong.body, /This setup link does not work/, 'a wrong link is told apart from no link');
+  });
 
-    // On a phone, the shell command it offers is whole (with the password piped in) and wraps only between words.
+  test('on a phone, the setup page\'s shell command is whole (the password piped in) and wraps only between words', { skip: browserSkipReason() }, async () => {
     const phone = await context.newPage();
     try {
       await phone.setViewportSize({ width: 390, height: 844 });

@@ -96,7 +96,7 @@ test('a thread asleep gets the first query of a busy turn at once and the rest t
     const expected = await together(reference);
     for (const awake of [false, true]) {
       const before = { posts: offload.posts, answered: offload.answered };
-      const release = offload.holdWorker(awake);
+      const release = await offload.holdWorker(awake);
       const asked = together(store);
       const handed = 4 * KINDS - 1; // the turn's first query runs here
       // Within the turn: one message so far while it sleeps; one per query while it is awake.
@@ -152,10 +152,13 @@ test('a query planned before an array appeared in its indexed field is planned a
     const before = store.queryOffload!.answered;
     // Planned here with no array in `kind` (the bare, index-served plan); the thread is held,
     // so it runs them after the other connection's commit below.
-    const release = store.queryOffload!.holdWorker();
+    const release = await store.queryOffload!.holdWorker();
     const asked = Array.from({ length: 8 }, () => store.queryJson(O, T, ofKind(1), page(5)));
     other.prepare('INSERT INTO records (owner, tbl, id, created, modified, data) VALUES (?, ?, ?, ?, ?, ?)')
       .run(O, T, 'arr', 1, 99_999, JSON.stringify({ _id: 'arr', _date_created: 1, _date_modified: 99_999, kind: ['k1', 'zz'] }));
+    // Released once this turn has ended, and with it the main thread's read snapshot (taken
+    // before the commit): a query the thread hands back is then run again on a new one.
+    await new Promise((r) => setImmediate(r));
     release();
     const pages = (await Promise.all(asked)).map((p) => (JSON.parse(p) as Array<{ _id: string }>).map((r) => r._id));
     assert.notEqual(pages[0]![0], 'arr', 'the first query ran here, at once, before the commit');

@@ -40,7 +40,7 @@ import { closeSync, openSync } from 'node:fs';
 import type { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { CHECKPOINT_WORKER_ROLE, CHECKPOINT_WORKER_URL } from './checkpoint-protocol.js';
-import { startModuleWorker, terminateHeld } from './worker-start.js';
+import { startModuleWorker, terminateHeld } from '../worker-start.js';
 import type { FromWorker, ToWorker } from './checkpoint-worker.js';
 
 export interface CheckpointerOptions {

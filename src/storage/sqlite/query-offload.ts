@@ -2,7 +2,7 @@ import type { Worker } from 'node:worker_threads';
 import { atTurnEnd } from '../../turn-end.js';
 import { QUERY_WORKER_ROLE, QUERY_WORKER_URL } from './query-protocol.js';
 import type { FromQueryWorker, QueryJob, QueryWorkerData, Recheck, ToQueryWorker } from './query-worker.js';
-import { startModuleWorker, terminateHeld } from './worker-start.js';
+import { startModuleWorker, terminateHeld } from '../worker-start.js';
 
 export type { Recheck };
 
@@ -101,16 +101,18 @@ export class QueryOffload {
   /**
    * Tests: keeps the worker from answering (queries handed over meanwhile wait) until the
    * returned function is called; `awake`: it shows itself awake meanwhile (as if busy).
+   * Resolves once the worker is in the hold: it takes the message only when it next
+   * runs, which on a loaded machine can be after the caller's next queries.
    */
-  holdWorker(awake = false): () => void {
+  async holdWorker(awake = false): Promise<() => void> {
     const thread = this.current;
     if (!thread?.ready) throw new Error('No query thread is ready to hold');
-    const flag = new SharedArrayBuffer(4);
-    thread.worker.postMessage({ type: 'hold', flag, awake } satisfies ToQueryWorker);
+    const cells = new Int32Array(new SharedArrayBuffer(8));
+    thread.worker.postMessage({ type: 'hold', flag: cells.buffer as SharedArrayBuffer, awake } satisfies ToQueryWorker);
+    while (Atomics.load(cells, 1) === 0) await new Promise((r) => setTimeout(r, 1));
     return () => {
-      const cell = new Int32Array(flag);
-      Atomics.store(cell, 0, 1);
-      Atomics.notify(cell, 0);
+      Atomics.store(cells, 0, 1);
+      Atomics.notify(cells, 0);
     };
   }
 

@@ -47,7 +47,8 @@ export type ToQueryWorker =
   | { type: 'close' }
   /**
    * Tests: blocks the thread until `flag`'s first element is set (a query sent meanwhile
-   * waits behind it), showing it awake meanwhile if `awake`.
+   * waits behind it), showing it awake meanwhile if `awake`; it sets the second element
+   * as it begins to wait.
    */
   | { type: 'hold'; flag: SharedArrayBuffer; awake: boolean };
 
@@ -103,7 +104,9 @@ function serve(port: MessagePort, file: string, awake: Int32Array): void {
   port.on('message', (msg: ToQueryWorker) => {
     if (msg.type === 'hold') {
       if (msg.awake) Atomics.store(awake, 0, 1);
-      Atomics.wait(new Int32Array(msg.flag), 0, 0);
+      const cells = new Int32Array(msg.flag);
+      Atomics.store(cells, 1, 1);
+      Atomics.wait(cells, 0, 0);
       Atomics.store(awake, 0, 0);
       return;
     }
