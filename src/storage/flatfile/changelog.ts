@@ -1,5 +1,4 @@
 import { appendFileSync, closeSync, fstatSync, ftruncateSync, fsyncSync, openSync, readSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { FreeholdError } from '../../core/errors.js';
 import type { Change } from '../types.js';
 import { FILE_MODE, isErrno } from './fsutil.js';
@@ -131,7 +130,7 @@ export class ChangeLog {
 
   /**
    * Appends already-numbered changes, without fsync (the journal makes them durable
-   * until a checkpoint calls `sync`), on the calling thread like the unit's other
+   * until a checkpoint fsyncs the file), on the calling thread like the unit's other
    * small writes (journal.ts). The caller holds the owner's write lock, and holds
    * readers off until this returns.
    */
@@ -145,22 +144,6 @@ export class ChangeLog {
       this.size += Buffer.byteLength(lines[i]!);
     });
     this.seq = changes.at(-1)!.seq;
-  }
-
-  /** Makes every appended line durable (a checkpoint, before it empties the journal). */
-  async sync(): Promise<void> {
-    let fh;
-    try {
-      fh = await open(this.file, 'r');
-    } catch (e) {
-      if (isErrno(e, 'ENOENT')) return;
-      throw e;
-    }
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
   }
 
   /** Changes with seq > since, oldest first, at most `limit`. */

@@ -12,6 +12,7 @@ import { jsonOverBytes } from '../record-json.js';
 import { ChangeLog } from './changelog.js';
 import { parseRecord, serializeRecord } from './format.js';
 import { PendingSync } from './checkpoint.js';
+import { sharedDiskThread, type DiskThread } from './disk-thread.js';
 import { DIR_MODE, fsyncDir, isErrno, linkTempSync, listDir, removeLeftovers, replaceWithTempSync, truncateDurably, unlinkIfExistsSync, writeTempSync } from './fsutil.js';
 import { buildWriteEntry, frameEntry, readJournals, restoreBefore, rollBackLegacy, rollForward, type DropEntry } from './journal.js';
 import { JournalFiles } from './journal-files.js';
@@ -118,7 +119,9 @@ export class FlatFileRecordStore implements RecordStore {
   readonly kind = 'flatfile';
   private readonly paths: FlatFilePaths;
   private readonly cache: TableCache;
-  private readonly unlinks = new BackgroundUnlinks();
+  /** Syncs and removals nobody waits on in a request (disk-thread.ts). */
+  private readonly disk: DiskThread;
+  private readonly unlinks: BackgroundUnlinks;
   private readonly owners = new Map<string, Promise<OwnerState>>();
   private opened = false;
   private closed = false;
@@ -127,9 +130,14 @@ export class FlatFileRecordStore implements RecordStore {
   /** Gives back the root's lock (root-lock.ts); null while not open. */
   private unlock: (() => void) | null = null;
 
-  /** `watch: false` checks every file on every query instead of watching directories (tests of that path). */
-  constructor(root: string, options: { watch?: boolean } = {}) {
+  /**
+   * `watch: false` checks every file on every query instead of watching directories
+   * (tests of that path); `disk`: a disk thread of its own (tests), not the process's.
+   */
+  constructor(root: string, options: { watch?: boolean; disk?: DiskThread } = {}) {
     this.paths = new FlatFilePaths(root);
+    this.disk = options.disk ?? sharedDiskThread();
+    this.unlinks = new BackgroundUnlinks(this.disk);
     this.cache = new TableCache({ watch: options.watch });
     this.watching = options.watch !== false;
   }
@@ -710,7 +718,7 @@ export class FlatFileRecordStore implements RecordStore {
     const pending = st.pending;
     st.pending = new PendingSync();
     const old = st.journal!.switch();
-    await pending.flush(() => st.log.sync(), st.log.file);
+    await pending.flush(this.disk, st.log.file);
     await st.journal!.empty(old);
   }
 
