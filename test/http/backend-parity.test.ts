@@ -72,7 +72,7 @@ forEachRecordBackend('grants and files in folders', 'fhparity', (label, start) =
 
       const exported = await a.app.inject({ method: 'GET', url: '/acctapi/export', headers: { cookie } });
       assert.equal(exported.statusCode, 200);
-      // Into another account (the flat-file servers here share one root), without the app: the archive brings it.
+      // Into another account, without the app: the archive brings it.
       const target = await owner(b, 'bob');
       await b.services.apps.remove('bob', APP);
       const zip = multipart([{ name: 'file', value: exported.rawPayload, filename: 'export.zip', contentType: 'application/zip' }]);

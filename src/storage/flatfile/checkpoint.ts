@@ -20,6 +20,8 @@ export class PendingSync {
   readonly files = new Set<string>();
   readonly dirs = new Set<string>();
   log = false;
+  /** @param since When the previous checkpoint began (this one's work started to gather); -Infinity: none did. */
+  constructor(readonly since = performance.now()) {}
 
   get empty(): boolean {
     return !this.log && this.files.size === 0 && this.dirs.size === 0;

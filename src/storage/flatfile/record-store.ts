@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, rename, rm } from 'node:fs/promises';
-import { existsSync, linkSync, lstatSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { existsSync, linkSync, lstatSync, mkdirSync, realpathSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { FreeholdError } from '../../core/errors.js';
 import { compareForSort, compareStrings, matches } from '../../query/evaluate.js';
@@ -62,6 +62,16 @@ const MAX_UNIT_BYTES = 16 * 1024 * 1024;
 const MAX_PENDING_JOURNAL_BYTES = 64 * 1024 * 1024;
 const MAX_PENDING_FILES = 20_000;
 /**
+ * A checkpoint is due this long after the previous one began, or at once when this
+ * many files wait for it. Spacing them out makes each one a single `sync -f` over many
+ * files (checkpoint.ts) rather than, back to back, a stream of small ones whose fsyncs
+ * and disk-cache flushes queue ahead of the journal's fdatasync, which every write's
+ * answer waits for. Nothing waits for a checkpoint but the journal's space: what it
+ * covers is durable in the journal already.
+ */
+const CHECKPOINT_AFTER_MS = 500;
+const CHECKPOINT_FILES = 4096;
+/**
  * Past this many retired files not yet unlinked, a unit waits until the queue is back
  * under it: a burst of deletes and updates is absorbed, a sustained stream goes at the
  * pace the disk frees files (bounds the queue's memory and the backlog of temp names).
@@ -76,6 +86,8 @@ const DEFAULT_SORT: SortKey[] = [
   { path: ['_id'], direction: 1 },
 ];
 const ID_ASC: SortKey = { path: ['_id'], direction: 1 };
+/** The stores open in this process, by their root's real path (quietOthers). */
+const openStores = new Map<string, Set<FlatFileRecordStore>>();
 
 interface Job {
   /** Decides the job against the unit's plan (synchronous; throws to refuse it). */
@@ -104,9 +116,11 @@ class OwnerState {
   broken = false;
   /** Opened at the owner's first write (a read must not create the owner's directory). */
   journal: JournalFiles | null = null;
-  /** Changed since the last checkpoint's switch, not yet fsynced. */
-  pending = new PendingSync();
+  /** Changed since the last checkpoint's switch, not yet fsynced. The first checkpoint is due at once. */
+  pending = new PendingSync(-Infinity);
   checkpointing: Promise<void> | null = null;
+  /** Waiting for the next checkpoint to be due (checkpointSoon). */
+  checkpointTimer: NodeJS.Timeout | null = null;
   /** Between a unit's journal append and its files being noted in `pending`: no checkpoint may switch files then. */
   inUnit = false;
   /** Resolved when the queue is empty and nothing is draining (for close()). */
@@ -130,12 +144,21 @@ export class FlatFileRecordStore implements RecordStore {
   /** Gives back the root's lock (root-lock.ts); null while not open. */
   private unlock: (() => void) | null = null;
 
+  /** The root's real path, naming it in `openStores`. */
+  private rootKey = '';
+  /** When a checkpoint is due (checkpointSoon). */
+  private readonly checkpointAfterMs: number;
+  private readonly checkpointFiles: number;
+
   /**
    * `watch: false` checks every file on every query instead of watching directories
-   * (tests of that path); `disk`: a disk thread of its own (tests), not the process's.
+   * (tests of that path); `disk`: a disk thread of its own (tests), not the process's;
+   * `checkpoint`: other spacing than CHECKPOINT_AFTER_MS / CHECKPOINT_FILES (tests).
    */
-  constructor(root: string, options: { watch?: boolean; disk?: DiskThread } = {}) {
+  constructor(root: string, options: { watch?: boolean; disk?: DiskThread; checkpoint?: { afterMs: number; files: number } } = {}) {
     this.paths = new FlatFilePaths(root);
+    this.checkpointAfterMs = options.checkpoint?.afterMs ?? CHECKPOINT_AFTER_MS;
+    this.checkpointFiles = options.checkpoint?.files ?? CHECKPOINT_FILES;
     this.disk = options.disk ?? sharedDiskThread();
     this.unlinks = new BackgroundUnlinks(this.disk);
     this.cache = new TableCache({ watch: options.watch });
@@ -149,6 +172,9 @@ export class FlatFileRecordStore implements RecordStore {
     // Before recovery: another process's journals are not ours to roll forward.
     this.unlock ??= lockRoot(this.paths.root);
     this.opened = true;
+    this.rootKey = realpathSync(this.paths.root);
+    if (!openStores.has(this.rootKey)) openStores.set(this.rootKey, new Set());
+    openStores.get(this.rootKey)!.add(this);
     const entries = await readdir(this.paths.root, { withFileTypes: true });
     for (const e of entries) {
       const owner = e.isDirectory() ? decodeSegment(e.name, 'dir') : null;
@@ -164,6 +190,8 @@ export class FlatFileRecordStore implements RecordStore {
       if (st && (st.draining || st.queue.length > 0)) await new Promise<void>((r) => st.idle.push(r));
       // A clean stop leaves empty journals behind.
       if (st) {
+        if (st.checkpointTimer) clearTimeout(st.checkpointTimer);
+        st.checkpointTimer = null;
         await this.checkpointNow(st).catch(() => {});
         st.journal?.close();
         st.journal = null;
@@ -175,6 +203,9 @@ export class FlatFileRecordStore implements RecordStore {
     await this.unlinks.drained();
     this.owners.clear();
     this.opened = false;
+    const others = openStores.get(this.rootKey);
+    others?.delete(this);
+    if (others?.size === 0) openStores.delete(this.rootKey);
     this.unlock?.();
     this.unlock = null;
   }
@@ -691,9 +722,23 @@ export class FlatFileRecordStore implements RecordStore {
     }
   }
 
-  /** Starts a checkpoint in the background if there is work and none is running (and no unit is between append and apply). */
+  /**
+   * Starts a checkpoint in the background if there is work and none is running (and no
+   * unit is between append and apply), once it is due (CHECKPOINT_AFTER_MS); until then a
+   * timer waits for it.
+   */
   private checkpointSoon(st: OwnerState): void {
     if (st.checkpointing || st.inUnit || st.pending.empty || !st.journal || st.broken) return;
+    const wait = st.pending.files.size >= this.checkpointFiles ? 0 : this.checkpointAfterMs - (performance.now() - st.pending.since);
+    if (wait > 0) {
+      st.checkpointTimer ??= setTimeout(() => {
+        st.checkpointTimer = null;
+        this.checkpointSoon(st);
+      }, wait).unref();
+      return;
+    }
+    if (st.checkpointTimer) clearTimeout(st.checkpointTimer);
+    st.checkpointTimer = null;
     st.checkpointing = this.checkpoint(st)
       .catch(() => {
         st.broken = true; // the journal still holds everything: the next unit recovers first
@@ -882,6 +927,7 @@ export class FlatFileRecordStore implements RecordStore {
     let p = this.owners.get(owner);
     if (!p) {
       p = (async () => {
+        await this.quietOthers(owner);
         await this.recoverOnDisk(owner);
         const st = new OwnerState(new ChangeLog(this.paths.changes(owner)));
         st.log.load();
@@ -891,6 +937,23 @@ export class FlatFileRecordStore implements RecordStore {
       p.catch(() => this.owners.delete(owner)); // let the next call try again
     }
     return p;
+  }
+
+  /**
+   * Another store open on this root in this process (the root lock lets a process open
+   * its root more than once: `migrate`'s same-store probe, tests) must not have units of
+   * this owner in its journal while this one recovers it: recovery empties the journal
+   * files, behind the other's back. Its writes so far are checkpointed first, as its
+   * close would. Two such stores writing one owner at the same time are not supported.
+   */
+  private async quietOthers(owner: string): Promise<void> {
+    for (const other of openStores.get(this.rootKey) ?? []) {
+      if (other === this) continue;
+      const st = await other.owners.get(owner)?.catch(() => null);
+      if (!st) continue;
+      if (st.draining || st.queue.length > 0) await new Promise<void>((r) => st.idle.push(r));
+      await other.checkpointNow(st);
+    }
   }
 
   /** An owner state in which reads see only committed units. */
