@@ -22,7 +22,7 @@ import { BackgroundUnlinks, retiredNameFor } from './background-unlink.js';
 import { SystemChangeStamp } from './system-stamp.js';
 import { lockRoot } from './root-lock.js';
 import { SYSTEM_OWNER } from '../../core/system-tables.js';
-import { readRecordFile, readRecordOrOccupant, TableCache } from './table-cache.js';
+import { nothingAt, readRecordFile, readRecordOrOccupant, TableCache } from './table-cache.js';
 
 /**
  * Records as plain JSON files, one per record, so an owner can read, grep, edit,
@@ -902,6 +902,7 @@ export class FlatFileRecordStore implements RecordStore {
    */
   private readForWrite(owner: string, table: string, id: string): string | null | typeof OCCUPIED {
     const file = this.paths.record(owner, table, id);
+    if (nothingAt(file)) return null;
     const read = readRecordOrOccupant(file);
     if (read === OCCUPIED) return OCCUPIED;
     const got = read?.text ?? null;

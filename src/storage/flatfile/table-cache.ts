@@ -123,6 +123,19 @@ export function readRecordOrOccupant(file: string): { text: string; stat: BigInt
   }
 }
 
+/**
+ * Whether nothing holds `file`'s name, asked without opening it: most writes name a new
+ * record, and a failed open throws, which costs ~10 µs here (the error's stack and
+ * message) against ~2 µs for an lstat that says so. False when unsure: the caller reads.
+ */
+export function nothingAt(file: string): boolean {
+  try {
+    return lstatSync(file, { throwIfNoEntry: false }) === undefined;
+  } catch {
+    return false;
+  }
+}
+
 export class TableCache {
   /** Keyed by table directory; Map order doubles as least-recently-used order. */
   private readonly tables = new Map<string, CachedTable>();
