@@ -3,6 +3,7 @@ import { DISK_WORKER_ROLE, DISK_WORKER_URL } from './disk-protocol.js';
 import { syncAll, SyncfsState, unlinkAll, type SyncJob, type SyncfsOutcome } from './disk-work.js';
 import type { FromDiskWorker, ToDiskWorker } from './disk-worker.js';
 import { startModuleWorker, terminateHeld } from '../worker-start.js';
+import { IdleTimer } from '../idle-timer.js';
 
 /**
  * A thread for the flat-file store's disk work that nobody waits on in a request: the
@@ -51,8 +52,8 @@ export class DiskThread {
   private failedStarts = 0;
   private readonly waiting = new Map<number, Waiting>();
   private nextId = 1;
-  private lastRequest = 0;
-  private idleTimer: NodeJS.Timeout | null = null;
+  /** Ends the thread after `idleMs` without a request. */
+  private readonly idle: IdleTimer;
   /** Whether `sync -f` is used: learnt once per process, whichever thread runs it. */
   private readonly syncfs = new SyncfsState();
   /** Requests a thread answered (tests: the work left the main thread). */
@@ -60,6 +61,11 @@ export class DiskThread {
 
   constructor(options: Partial<DiskThreadOptions> = {}) {
     this.opts = { ...DEFAULTS, ...options };
+    this.idle = new IdleTimer(this.opts.idleMs, () => this.waiting.size > 0, () => {
+      const worker = this.worker;
+      this.worker = null;
+      void worker?.terminate();
+    });
   }
 
   /** Whether a thread is running (tests; an idle process must show false). */
@@ -96,8 +102,7 @@ export class DiskThread {
       if (this.waiting.size === 0) worker.ref(); // held while it owes answers: close() awaits them
       this.waiting.set(id, { request, retried, resolve, reject });
       worker.postMessage(toWorker(id, request));
-      this.lastRequest = performance.now();
-      this.idleTimer ??= this.idleCheck(this.opts.idleMs);
+      this.idle.touch();
     });
   }
 
@@ -143,32 +148,13 @@ export class DiskThread {
   private onExit(): void {
     if (!this.serving) this.failedStarts++;
     this.worker = null;
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.idleTimer = null;
+    this.idle.cancel();
     const held = [...this.waiting.values()];
     this.waiting.clear();
     for (const w of held) {
       const again = w.retried || this.inline ? runHere(w.request) : this.run(w.request, true);
       again.then(w.resolve, w.reject);
     }
-  }
-
-  /** One timer while the thread runs, re-armed only while requests keep coming: an idle process is never woken. */
-  private idleCheck(ms: number): NodeJS.Timeout {
-    const timer = setTimeout(() => {
-      this.idleTimer = null;
-      const worker = this.worker;
-      if (!worker) return;
-      const idleFor = performance.now() - this.lastRequest;
-      if (this.waiting.size > 0 || idleFor < this.opts.idleMs) {
-        this.idleTimer = this.idleCheck(Math.max(this.opts.idleMs - idleFor, 10));
-        return;
-      }
-      this.worker = null;
-      void worker.terminate();
-    }, ms);
-    timer.unref();
-    return timer;
   }
 }
 

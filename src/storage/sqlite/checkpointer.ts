@@ -41,6 +41,7 @@ import type { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { CHECKPOINT_WORKER_ROLE, CHECKPOINT_WORKER_URL } from './checkpoint-protocol.js';
 import { startModuleWorker, terminateHeld } from '../worker-start.js';
+import { IdleTimer } from '../idle-timer.js';
 import type { FromWorker, ToWorker } from './checkpoint-worker.js';
 
 export interface CheckpointerOptions {
@@ -154,13 +155,15 @@ export class Checkpointer {
   /** Files whose worker connection is closing, by path. */
   private readonly closingFiles = new Map<string, Promise<boolean>>();
   private nextKey = 1;
-  private lastRequest = 0;
-  private idleTimer: NodeJS.Timeout | null = null;
+  /** Ends the worker after `idleMs` without a request (trimming oversized WAL files first). */
+  private readonly idle: IdleTimer;
   /** The last worker ended on purpose, until it has. */
   private stopping: Promise<void> = Promise.resolve();
 
   constructor(options: Partial<CheckpointerOptions> = {}, private log: CheckpointLog = warningLog) {
     this.opts = { ...DEFAULTS, ...options };
+    const busy = () => this.closing.size > 0 || [...this.files.values()].some((st) => st.inFlight);
+    this.idle = new IdleTimer(this.opts.idleMs, busy, () => this.onIdle());
   }
 
   setLog(log: CheckpointLog): void {
@@ -226,38 +229,25 @@ export class Checkpointer {
     st.committedInFlight = false;
     st.fd ??= openQuietly(st.file);
     worker.postMessage({ type: 'checkpoint', file: st.file, key: st.key, fd: st.fd, trim } satisfies ToWorker);
-    this.lastRequest = performance.now();
-    this.idleTimer ??= this.idleCheck(this.opts.idleMs);
+    this.idle.touch();
   }
 
-  /** One timer while the worker runs, re-armed only while requests keep coming: an idle process is never woken. */
-  private idleCheck(ms: number): NodeJS.Timeout {
-    const timer = setTimeout(() => {
-      this.idleTimer = null;
-      const worker = this.worker;
-      if (!worker) return;
-      const idleFor = performance.now() - this.lastRequest;
-      const busy = this.closing.size > 0 || [...this.files.values()].some((st) => st.inFlight);
-      if (busy || idleFor < this.opts.idleMs) {
-        this.idleTimer = this.idleCheck(Math.max(this.opts.idleMs - idleFor, 10));
-        return;
+  /** Quiet now: gives back what a burst left in an oversized WAL file, then (at the next idle check) ends the worker. */
+  private onIdle(): void {
+    const worker = this.worker;
+    if (!worker) return;
+    const oversized = [...this.files.values()].filter((st) => !st.fallback && !st.trimmedQuiet && st.walBytes > this.opts.walLimitBytes);
+    if (oversized.length > 0) {
+      for (const st of oversized) {
+        st.trimmedQuiet = true;
+        this.hold(st, true);
+        this.request(st, true); // touches the idle timer again
       }
-      // Quiet now: give back what a burst left in an oversized WAL file, then exit (at the next check).
-      const oversized = [...this.files.values()].filter((st) => !st.fallback && !st.trimmedQuiet && st.walBytes > this.opts.walLimitBytes);
-      if (oversized.length > 0) {
-        for (const st of oversized) {
-          st.trimmedQuiet = true;
-          this.hold(st, true);
-          this.request(st, true); // re-arms this check
-        }
-        return;
-      }
-      // The next request starts a new worker, which opens its connections again.
-      for (const st of this.files.values()) st.known = false;
-      void this.stop(worker);
-    }, ms);
-    timer.unref();
-    return timer;
+      return;
+    }
+    // The next request starts a new worker, which opens its connections again.
+    for (const st of this.files.values()) st.known = false;
+    void this.stop(worker);
   }
 
   private onDone(st: FileState, r: { busy: number; log: number; checkpointed: number; walBytes: number }): void {
@@ -361,8 +351,7 @@ export class Checkpointer {
   /** Ends the worker on purpose; its connections close with it (better-sqlite3 closes them with the thread). */
   private stop(worker: Worker): Promise<void> {
     this.worker = null;
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.idleTimer = null;
+    this.idle.cancel();
     this.stopping = worker.terminate().then(() => undefined);
     return this.stopping;
   }

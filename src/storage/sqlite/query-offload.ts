@@ -3,6 +3,7 @@ import { atTurnEnd } from '../../turn-end.js';
 import { QUERY_WORKER_ROLE, QUERY_WORKER_URL } from './query-protocol.js';
 import type { FromQueryWorker, QueryJob, QueryWorkerData, Recheck, ToQueryWorker } from './query-worker.js';
 import { startModuleWorker, terminateHeld } from '../worker-start.js';
+import { IdleTimer } from '../idle-timer.js';
 
 export type { Recheck };
 
@@ -75,8 +76,8 @@ export class QueryOffload {
   private nextId = 1;
   private queriesThisTurn = 0;
   private readonly endTurn = (): void => { this.queriesThisTurn = 0; };
-  private lastSent = 0;
-  private idleTimer: NodeJS.Timeout | null = null;
+  /** Ends the thread after `idleMs` without a query handed to it. */
+  private readonly idle: IdleTimer;
   /** Threads being stopped, until they have ended. */
   private readonly stopping = new Set<Promise<void>>();
   /** Queries the worker answered (tests). */
@@ -86,6 +87,9 @@ export class QueryOffload {
 
   constructor(private readonly file: string, options: Partial<QueryOffloadOptions> = {}) {
     this.opts = { ...DEFAULTS, ...options };
+    this.idle = new IdleTimer(this.opts.idleMs, () => (this.current?.waiting.size ?? 0) > 0, () => {
+      if (this.current) void this.stop(this.current);
+    });
   }
 
   /** Whether the worker thread is running (tests; an idle store must show false). */
@@ -146,10 +150,10 @@ export class QueryOffload {
     if (!thread?.ready) return runInline(inline);
     return new Promise<string>((resolve, reject) => {
       const id = this.nextId++;
-      this.lastSent = performance.now();
+      this.idle.touch();
       // Held while it answers: a script awaiting only this query must not exit meanwhile.
       if (thread.waiting.size === 0) thread.worker.ref();
-      thread.waiting.set(id, { sentAt: this.lastSent, inline, resolve, reject });
+      thread.waiting.set(id, { sentAt: performance.now(), inline, resolve, reject });
       thread.outbox.push({ id, sql, params, recheck });
       // Posting wakes a sleeping thread, which costs this one far more than the message
       // (measured here: 21–49 µs, against ~4 µs to a thread that is awake). So: at once
@@ -172,8 +176,7 @@ export class QueryOffload {
   /** Waits for the queries handed over, then closes the worker's connection and ends it. */
   async close(): Promise<void> {
     this.closed = true;
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.idleTimer = null;
+    this.idle.cancel();
     if (this.current) void this.stop(this.current);
     await Promise.all(this.stopping);
   }
@@ -232,25 +235,8 @@ export class QueryOffload {
     });
     this.current = thread;
     // Idle from its start: one that is never handed a query ends after idleMs too.
-    this.lastSent = performance.now();
-    this.idleTimer ??= this.idleCheck(this.opts.idleMs);
+    this.idle.touch();
     return thread;
-  }
-
-  private idleCheck(ms: number): NodeJS.Timeout {
-    const timer = setTimeout(() => {
-      this.idleTimer = null;
-      const thread = this.current;
-      if (!thread) return;
-      const idleFor = performance.now() - this.lastSent;
-      if (thread.waiting.size > 0 || idleFor < this.opts.idleMs) {
-        this.idleTimer = this.idleCheck(Math.max(this.opts.idleMs - idleFor, 10));
-        return;
-      }
-      void this.stop(thread);
-    }, ms);
-    timer.unref();
-    return timer;
   }
 
   /** Posts the queries handed over since the last post, if any. */
