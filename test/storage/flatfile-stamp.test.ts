@@ -1,6 +1,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FlatFileRecordStore } from '../../src/storage/flatfile/record-store.js';
@@ -21,8 +21,12 @@ const turn = () => new Promise((r) => setImmediate(r));
  * The stamp once it has stopped moving: a system write's own events (and those of the
  * background checkpoint that follows it, which empties a journal file) arrive a moment
  * after the write, so a test reads the stamp it compares with only after they are in.
+ * The checkpoint runs on the disk thread, which may first have to start: its journal
+ * files are waited for to be empty before the stamp is watched.
  */
-async function settledStamp(store: FlatFileRecordStore): Promise<number | undefined> {
+async function settledStamp(store: FlatFileRecordStore, root: string): Promise<number | undefined> {
+  const journals = new FlatFilePaths(root).journals(SYSTEM_OWNER);
+  await until('the system owner\'s checkpoint', () => journals.every((f) => !existsSync(f) || statSync(f).size === 0), 10_000);
   let last = store.changeStamp();
   for (let i = 0; i < 40; i++) {
     await new Promise((r) => setTimeout(r, 100));
@@ -47,7 +51,7 @@ test('flatfile change stamp: stable while nothing changes, moved by a hand edit 
     await store.put(SYSTEM_OWNER, 'system.sessions', rec('a'));
     await store.put('alice', 'com.example.notes', rec('n'));
     assert.equal(typeof store.changeStamp(), 'number');
-    const first = await settledStamp(store);
+    const first = await settledStamp(store, root);
     await turn();
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(store.changeStamp(), first, 'no change, no move');
@@ -64,14 +68,14 @@ test('flatfile change stamp: stable while nothing changes, moved by a hand edit 
     const beforeMkdir = store.changeStamp();
     mkdirSync(tableDir);
     await stampMoves('a new system table folder moves it', store, beforeMkdir);
-    const settled = await settledStamp(store);
+    const settled = await settledStamp(store, root);
     writeFileSync(join(tableDir, 'x.json'), JSON.stringify(rec('x')));
     await stampMoves('a file written by hand in the new folder moves it', store, settled);
 
     // The folder removed and made again: its new incarnation is watched.
     rmSync(tableDir, { recursive: true });
     mkdirSync(tableDir);
-    const again = await settledStamp(store);
+    const again = await settledStamp(store, root);
     writeFileSync(join(tableDir, 'y.json'), JSON.stringify(rec('y')));
     await stampMoves('a file written in the remade folder moves it', store, again);
   } finally {
@@ -99,7 +103,7 @@ test('flatfile token cache: checks are answered from memory, and a token file de
   const tokens = new TokenService(counting, 'secret', 60_000);
   try {
     const token = await tokens.issue({ kind: 'app', userId: 'alice', ownerId: 'alice', appName: 'com.example.notes', expiresAt: Date.now() + 3_600_000 });
-    await settledStamp(store); // the issue's own file events
+    await settledStamp(store, root); // the issue's own file events
     assert.equal((await tokens.check(token, 'app')).ok, true);
     const looked = gets;
     for (let i = 0; i < 5; i++) assert.equal((await tokens.check(token, 'app')).ok, true);
