@@ -164,3 +164,17 @@ test('a second store opened on the root in the same process finds the first one\
   assert.deepEqual((await c.changes(O, 0, 10)).map((ch) => ch.seq), [1, 2, 3]);
   await c.close();
 });
+
+test('two stores opening one root at once both open it and find its records', async () => {
+  const root = join(dir, 'f');
+  const first = new FlatFileRecordStore(root);
+  await first.init();
+  await first.put(O, T, rec('there'));
+  await first.close();
+  const [a, b] = [new FlatFileRecordStore(root), new FlatFileRecordStore(root)];
+  await Promise.all([a.init(), b.init()]); // both recover the owner at the same time
+  assert.ok((await a.get(O, T, 'there')) !== null);
+  assert.ok((await b.get(O, T, 'there')) !== null);
+  await a.close();
+  await b.close();
+});

@@ -137,6 +137,8 @@ export class FlatFileRecordStore implements RecordStore {
   private readonly disk: DiskThread;
   private readonly unlinks: BackgroundUnlinks;
   private readonly owners = new Map<string, Promise<OwnerState>>();
+  /** The owners whose opening has finished (quietOthers looks only at these). */
+  private readonly openOwners = new Map<string, OwnerState>();
   private opened = false;
   private closed = false;
   private readonly watching: boolean;
@@ -202,6 +204,7 @@ export class FlatFileRecordStore implements RecordStore {
     this.systemStamp = null;
     await this.unlinks.drained();
     this.owners.clear();
+    this.openOwners.clear();
     this.opened = false;
     const others = openStores.get(this.rootKey);
     others?.delete(this);
@@ -932,6 +935,7 @@ export class FlatFileRecordStore implements RecordStore {
         await this.recoverOnDisk(owner);
         const st = new OwnerState(new ChangeLog(this.paths.changes(owner)));
         st.log.load();
+        this.openOwners.set(owner, st);
         return st;
       })();
       this.owners.set(owner, p);
@@ -945,12 +949,14 @@ export class FlatFileRecordStore implements RecordStore {
    * its root more than once: `migrate`'s same-store probe, tests) must not have units of
    * this owner in its journal while this one recovers it: recovery empties the journal
    * files, behind the other's back. Its writes so far are checkpointed first, as its
-   * close would. Two such stores writing one owner at the same time are not supported.
+   * close would. Only owners the other has finished opening are looked at: one it is
+   * still opening has written nothing yet. Two such stores writing one owner at the same
+   * time are not supported.
    */
   private async quietOthers(owner: string): Promise<void> {
     for (const other of openStores.get(this.rootKey) ?? []) {
       if (other === this) continue;
-      const st = await other.owners.get(owner)?.catch(() => null);
+      const st = other.openOwners.get(owner);
       if (!st) continue;
       if (st.draining || st.queue.length > 0) await new Promise<void>((r) => st.idle.push(r));
       await other.checkpointNow(st);
