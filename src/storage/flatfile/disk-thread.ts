@@ -101,7 +101,7 @@ export class DiskThread {
       const id = this.nextId++;
       if (this.waiting.size === 0) worker.ref(); // held while it owes answers: close() awaits them
       this.waiting.set(id, { request, retried, resolve, reject });
-      worker.postMessage(toWorker(id, request));
+      worker.postMessage({ ...request, id } satisfies ToDiskWorker);
       this.idle.touch();
     });
   }
@@ -156,10 +156,6 @@ export class DiskThread {
       again.then(w.resolve, w.reject);
     }
   }
-}
-
-function toWorker(id: number, request: Request): ToDiskWorker {
-  return request.type === 'sync' ? { type: 'sync', id, job: request.job } : { type: 'unlink', id, names: request.names };
 }
 
 /** The work on the calling thread, when no thread will do it. */

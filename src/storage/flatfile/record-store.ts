@@ -127,6 +127,11 @@ class OwnerState {
   idle: Array<() => void> = [];
 
   constructor(readonly log: ChangeLog) {}
+
+  /** Resolves once every queued write has committed (at once if none is queued). */
+  async drained(): Promise<void> {
+    if (this.draining || this.queue.length > 0) await new Promise<void>((r) => this.idle.push(r));
+  }
 }
 
 export class FlatFileRecordStore implements RecordStore {
@@ -189,11 +194,9 @@ export class FlatFileRecordStore implements RecordStore {
     // Queued writes were promised: let them commit first.
     for (const p of this.owners.values()) {
       const st = await p.catch(() => null);
-      if (st && (st.draining || st.queue.length > 0)) await new Promise<void>((r) => st.idle.push(r));
+      await st?.drained();
       // A clean stop leaves empty journals behind.
       if (st) {
-        if (st.checkpointTimer) clearTimeout(st.checkpointTimer);
-        st.checkpointTimer = null;
         await this.checkpointNow(st).catch(() => {});
         st.journal?.close();
         st.journal = null;
@@ -740,8 +743,6 @@ export class FlatFileRecordStore implements RecordStore {
       }, wait).unref();
       return;
     }
-    if (st.checkpointTimer) clearTimeout(st.checkpointTimer);
-    st.checkpointTimer = null;
     st.checkpointing = this.checkpoint(st)
       .catch(() => {
         st.broken = true; // the journal still holds everything: the next unit recovers first
@@ -763,6 +764,9 @@ export class FlatFileRecordStore implements RecordStore {
 
   /** Step 4 (journal.ts): switch journal files, make the old file's units durable, empty it. */
   private async checkpoint(st: OwnerState): Promise<void> {
+    // Whatever started it, this one covers what the timer was waiting for.
+    if (st.checkpointTimer) clearTimeout(st.checkpointTimer);
+    st.checkpointTimer = null;
     const pending = st.pending;
     st.pending = new PendingSync();
     const old = st.journal!.switch();
@@ -958,7 +962,7 @@ export class FlatFileRecordStore implements RecordStore {
       if (other === this) continue;
       const st = other.openOwners.get(owner);
       if (!st) continue;
-      if (st.draining || st.queue.length > 0) await new Promise<void>((r) => st.idle.push(r));
+      await st.drained();
       await other.checkpointNow(st);
     }
   }
