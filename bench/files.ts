@@ -14,6 +14,8 @@ import { load, type LoadRow } from './load.js';
 import { Samples } from './stats.js';
 import type { CepsTarget } from './ceps.js';
 
+const AFTER_UPLOADS_MS = 1000;
+
 export interface FileRow {
   name: 'file upload' | 'file download';
   backend: string;
@@ -43,6 +45,10 @@ export async function runFiles(t: CepsTarget, sizeMb: number, seconds: number, l
     name: 'file upload', backend: t.backend, connections: 1, seconds,
     opts: { url: `${t.base}/feps/upload/${APP}`, method: 'PUT', headers: { ...auth, 'content-type': contentType }, body },
   }, log);
+  // autocannon ends the row with an upload in flight; one whose body had arrived is still
+  // being stored. s3rver (the bench's S3) rewrites an object in place, so a download
+  // meanwhile could read it half written: let that upload finish first.
+  await new Promise((r) => setTimeout(r, AFTER_UPLOADS_MS));
   log(`  file download · ${t.backend} · 1 conn`);
   const down = await downloads(`${t.base}/feps/userfiles/${APP}/bench/${fileName}`, auth, bytes.length, seconds);
   const row = (name: FileRow['name'], r: typeof up): FileRow => ({
