@@ -14,6 +14,7 @@ import type { BackupService } from './backup/service.js';
 import { QuotaService } from './quota/service.js';
 import { TwoFactorService } from './twofactor/service.js';
 import { defaultCheckpointer } from '../storage/sqlite/checkpointer.js';
+import { checkOwnerChosenStore, publicAddressesOnly } from './storage-policy.js';
 
 /**
  * Everything the HTTP layer and the CLI need, wired once. Nothing here knows HTTP.
@@ -43,7 +44,11 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
   const blobs = openBlobStore(config.blobs);
   await records.init();
   await blobs.init();
-  const stores = new StoreRegistry(records, blobs, { hostRecordsUrl: config.records, hostBlobsUrl: config.blobs, pollMs: config.storagePollMs });
+  const stores = new StoreRegistry(records, blobs, {
+    hostRecordsUrl: config.records, hostBlobsUrl: config.blobs, pollMs: config.storagePollMs,
+    // Stores an owner chose answer to the host's rules each time they open and at each connection.
+    ...(config.ownerStoragePrivate ? {} : { ownerChosen: { check: (url: string) => checkOwnerChosenStore(url, false), connect: { lookup: publicAddressesOnly() } } }),
+  });
   await stores.start();
   const quota = new QuotaService(stores, { bytes: config.quotaBytes, records: config.quotaRecords });
   stores.decorator = { records: (o, s) => quota.wrapRecords(o, s), blobs: (o, s) => quota.wrapBlobs(o, s) };

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { checkNoOverlap, checkOwnerChosenStore, isPublicAddress } from './storage-policy.js';
+import type { LookupAddress } from 'node:dns';
+import { checkNoOverlap, checkOwnerChosenStore, isPublicAddress, publicAddressesOnly, type ResolveAll } from './storage-policy.js';
 
 const creds = 'accessKeyId=k&secretAccessKey=s';
 
@@ -30,6 +31,35 @@ test("an owner's store: a public IPv4 address is allowed; names that do not reso
   await assert.rejects(checkOwnerChosenStore(`s3://bkt?endpoint=${encodeURIComponent('https://52.216.1.1/other')}&${creds}`, false), /without a path/);
   // Virtual-host addressing would reach <bucket>.<host>, which is not checked.
   await assert.rejects(checkOwnerChosenStore(`s3://bkt?endpoint=${encodeURIComponent('https://52.216.1.1')}&forcePathStyle=false&${creds}`, false), /addressed by path/);
+});
+
+test("the connect-time rule for owners' stores: every address of the name must be public, in the shape net asks for", async () => {
+  // What a name answers is the resolver's to say; these stand in for names under an owner's control.
+  const answers: Record<string, LookupAddress[]> = {
+    'public.test': [{ address: '52.216.1.1', family: 4 }, { address: '2606:4700:4700::1111', family: 6 }],
+    'rebound.test': [{ address: '52.216.1.1', family: 4 }, { address: '169.254.169.254', family: 4 }],
+    'mapped.test': [{ address: '::ffff:127.0.0.1', family: 6 }],
+    'v6only.test': [{ address: '2606:4700:4700::1111', family: 6 }],
+  };
+  const resolver: ResolveAll = (name, cb) => (answers[name] ? cb(null, answers[name]!) : cb(Object.assign(new Error(`getaddrinfo ENOTFOUND ${name}`), { code: 'ENOTFOUND' }), []));
+  const lookup = publicAddressesOnly(resolver);
+  const ask = (name: string, options: object) => new Promise<{ error: NodeJS.ErrnoException | null; address: unknown; family?: number }>((resolve) =>
+    lookup(name, options, (error, address, family) => resolve({ error, address, family })));
+
+  assert.deepEqual(await ask('public.test', {}), { error: null, address: '52.216.1.1', family: 4 });
+  assert.deepEqual(await ask('public.test', { all: true }), { error: null, address: answers['public.test'], family: undefined });
+  assert.deepEqual(await ask('public.test', { family: 6 }), { error: null, address: '2606:4700:4700::1111', family: 6 });
+  assert.deepEqual(await ask('public.test', { family: 'IPv6', all: true }), { error: null, address: [answers['public.test']![1]], family: undefined });
+  for (const name of ['rebound.test', 'mapped.test']) {
+    const { error } = await ask(name, { all: true });
+    assert.equal(error?.code, 'ENOTPUBLIC', name);
+    assert.equal(error?.message, `"${name}" is not a public address this server can reach: owners may use stores on the internet only (FREEHOLD_OWNER_STORAGE_PRIVATE)`);
+  }
+  assert.equal((await ask('v6only.test', { family: 4 })).error?.code, 'ENOTPUBLIC', 'no address of the family asked for');
+  assert.equal((await ask('nowhere.test', {})).error?.code, 'ENOTFOUND', "the resolver's own error is passed on");
+  // The system resolver, as servers use it: localhost answers loopback.
+  const { error } = await new Promise<{ error: NodeJS.ErrnoException | null }>((resolve) => publicAddressesOnly()('localhost', { all: true }, (e) => resolve({ error: e })));
+  assert.equal(error?.code, 'ENOTPUBLIC');
 });
 
 test('overlap: one S3 server under two spellings, AWS with and without an endpoint, and folders through a symbolic link', async () => {

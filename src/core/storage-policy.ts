@@ -1,6 +1,7 @@
-import { BlockList, isIP } from 'node:net';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { lookup } from 'node:dns/promises';
+import { lookup as lookupEach, type LookupAddress } from 'node:dns';
 import { realpathSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { parseS3Url, type S3Location } from '../storage/s3/url.js';
@@ -46,6 +47,40 @@ export function isPublicAddress(address: string): boolean {
   const family = isIP(address);
   if (family === 0) return false;
   return !NOT_PUBLIC.check(address, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+/** Every address a host name has (dns.lookup with `all`), or the resolver's error. */
+export type ResolveAll = (hostname: string, callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void;
+
+const systemResolver: ResolveAll = (hostname, callback) => lookupEach(hostname, { all: true, verbatim: true }, callback);
+
+/**
+ * A `lookup` for the connections of an owner's own stores while they must be on public
+ * addresses (FREEHOLD_OWNER_STORAGE_PRIVATE off). checkOwnerChosenStore resolved the
+ * names once, when the owner chose; a name under the owner's control can answer
+ * otherwise later (DNS rebinding: a public address for the check, a private one such as
+ * the cloud's metadata service for the connection), so each connection resolves again
+ * and goes ahead only when every address is public. The error names the host, never
+ * the addresses it had, as checkOwnerChosenStore's does.
+ */
+export function publicAddressesOnly(resolve: ResolveAll = systemResolver): LookupFunction {
+  return (hostname, options, callback) => {
+    resolve(hostname, (error, found) => {
+      if (error) {
+        callback(error, '', 0);
+        return;
+      }
+      const family = options.family === 'IPv4' ? 4 : options.family === 'IPv6' ? 6 : options.family ?? 0;
+      const wanted = found.filter((a) => family === 0 || a.family === family);
+      if (wanted.length === 0 || !found.every((a) => isPublicAddress(a.address))) {
+        const refused = Object.assign(new Error(`${JSON.stringify(hostname)} is not a public address this server can reach: owners may use stores on the internet only (FREEHOLD_OWNER_STORAGE_PRIVATE)`), { code: 'ENOTPUBLIC' });
+        callback(refused, '', 0);
+        return;
+      }
+      if (options.all) callback(null, wanted);
+      else callback(null, wanted[0]!.address, wanted[0]!.family);
+    });
+  };
 }
 
 function refuse(message: string): never {

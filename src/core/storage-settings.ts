@@ -51,13 +51,16 @@ export async function chooseOwnerStorage(stores: StoreRegistry, owner: string, c
   if (hasData || hasFiles) {
     throw new FreeholdError('conflict', 'This owner already has data: move it with `freehold migrate`, which copies and verifies it');
   }
+  // Which stores are the owner's own choice from now on: the host's rules for those apply each time they are opened.
+  const before = current.ownerChosen ?? [];
+  const ownerChosen = ctx.chosenByOwner ? [...before, ...chosen] : before.filter((url) => !chosen.includes(url));
   try {
-    await stores.openRecords(records);
-    await stores.openBlobs(blobs);
+    await stores.openOwnerStores({ records, blobs, ownerChosen });
   } catch (err) {
+    if (err instanceof FreeholdError && err.code === 'forbidden') throw err; // the host's rules, checked again as the stores open
     throw new FreeholdError('bad_request', `Cannot open that storage: ${(err as Error).message.replace(/\/\/[^@/]*@/g, '//***@')}`);
   }
-  await stores.setOwnerStorage(owner, { records, blobs, state: 'active' });
+  await stores.setOwnerStorage(owner, { records, blobs, state: 'active', ownerChosen });
 }
 
 /** Every store an owner's new one must not overlap: the host's, other owners', the backup store. */

@@ -1,6 +1,7 @@
 import type { BlobStore, RecordStore, StoredRecord } from './types.js';
 import { openBlobStore, openRecordStore } from './urls.js';
 import { ReadOnlyBlobStore, ReadOnlyRecordStore } from './read-only.js';
+import type { StoreConnectOptions } from './connect.js';
 
 /** Where the host keeps its own state; owners never write here through CEPS. */
 const HOST_OWNER = '_system';
@@ -17,6 +18,12 @@ export interface OwnerStorage {
   previous?: { records: string; blobs: string };
   /** While migrating: where the data is going (a rerun resumes towards the same target). */
   target?: { records: string; blobs: string };
+  /**
+   * Which of `records` and `blobs` the owner chose themselves (FREEHOLD_OWNER_STORAGE),
+   * not the admin: the host's rules for owners' stores apply to those each time they are
+   * opened and at each connection (RegistryOptions.ownerChosen).
+   */
+  ownerChosen?: string[];
 }
 
 interface StorageRecord extends StoredRecord, OwnerStorage {}
@@ -31,6 +38,13 @@ export interface RegistryOptions {
   hostBlobsUrl: string;
   /** How often to look for storage changes made by other processes (ms); 0 turns polling off. */
   pollMs?: number;
+  /**
+   * How stores an owner chose are opened while owners' stores must be on public
+   * addresses: `check` looks at the URL again before opening (the host's rules may have
+   * changed since the owner chose it), and the store's connections resolve names with
+   * `connect` (a name can point elsewhere later than the check). Absent: opened as any other.
+   */
+  ownerChosen?: { check(url: string): Promise<void>; connect: StoreConnectOptions };
 }
 
 /**
@@ -58,7 +72,14 @@ export class StoreRegistry {
     // Note where the change log stands, read the whole table, then follow the log from there.
     this.lastSeq = await this.currentSeq();
     const rows = (await this.host.query(HOST_OWNER, STORAGE_TABLE, { op: 'true' }, { sort: [], skip: 0, limit: 1_000_000 })) as StorageRecord[];
-    for (const r of rows) await this.apply(r._id, r);
+    for (const r of rows) {
+      try {
+        await this.apply(r._id, r);
+      } catch (error) {
+        // Which owner's stores stop the start, for the admin reading it.
+        throw new Error(`Cannot open the stores of ${JSON.stringify(r._id)}: ${(error as Error).message}`, { cause: error });
+      }
+    }
     const pollMs = this.opts.pollMs ?? 1000;
     if (pollMs > 0) {
       this.timer = setInterval(() => void this.poll().catch(() => undefined), pollMs);
@@ -103,28 +124,41 @@ export class StoreRegistry {
       return;
     }
     // Open (and create the schema of) the stores before any request is routed to them.
-    await this.openRecords(r.records);
-    await this.openBlobs(r.blobs);
+    await this.openOwnerStores(r);
     this.owners.set(owner, {
       records: r.records, blobs: r.blobs, state: r.state,
       ...(r.previous ? { previous: r.previous } : {}), ...(r.target ? { target: r.target } : {}),
+      ...(r.ownerChosen?.length ? { ownerChosen: [...r.ownerChosen] } : {}),
     });
   }
 
-  async openRecords(url: string): Promise<RecordStore> {
+  /**
+   * Opens an owner's stores, those the owner chose under the host's rules for them
+   * (RegistryOptions.ownerChosen): checked as this process opens them, once.
+   */
+  async openOwnerStores(s: { records: string; blobs: string; ownerChosen?: string[] }): Promise<void> {
+    const rules = (url: string) => (s.ownerChosen?.includes(url) ? this.opts.ownerChosen : undefined);
+    if (!this.recordStores.has(s.records)) await rules(s.records)?.check(s.records);
+    if (!this.blobStores.has(s.blobs)) await rules(s.blobs)?.check(s.blobs);
+    await this.openRecords(s.records, rules(s.records)?.connect);
+    await this.openBlobs(s.blobs, rules(s.blobs)?.connect);
+  }
+
+  /** The store at `url`, opened once per process: `connect` applies only if this opens it. */
+  async openRecords(url: string, connect?: StoreConnectOptions): Promise<RecordStore> {
     let store = this.recordStores.get(url);
     if (!store) {
-      store = openRecordStore(url);
+      store = openRecordStore(url, connect);
       await store.init();
       this.recordStores.set(url, store);
     }
     return store;
   }
 
-  async openBlobs(url: string): Promise<BlobStore> {
+  async openBlobs(url: string, connect?: StoreConnectOptions): Promise<BlobStore> {
     let store = this.blobStores.get(url);
     if (!store) {
-      store = openBlobStore(url);
+      store = openBlobStore(url, connect);
       await store.init();
       this.blobStores.set(url, store);
     }
@@ -194,10 +228,17 @@ export class StoreRegistry {
     await this.apply(owner, null);
   }
 
-  /** Records an owner's storage for every process to follow, and follows it here at once. */
-  async setOwnerStorage(owner: string, storage: OwnerStorage): Promise<void> {
-    await this.openRecords(storage.records);
-    await this.openBlobs(storage.blobs);
+  /**
+   * Records an owner's storage for every process to follow, and follows it here at once.
+   * Without `ownerChosen`, the stores the owner chose before stay marked as theirs while
+   * they are still in use (a move elsewhere leaves them behind).
+   */
+  async setOwnerStorage(owner: string, given: OwnerStorage): Promise<void> {
+    const inUse = (url: string) => url === given.records || url === given.blobs;
+    const ownerChosen = [...new Set(given.ownerChosen ?? this.owners.get(owner)?.ownerChosen ?? [])].filter(inUse);
+    const { ownerChosen: _given, ...rest } = given;
+    const storage: OwnerStorage = { ...rest, ...(ownerChosen.length ? { ownerChosen } : {}) };
+    await this.openOwnerStores(storage);
     const existing = await this.host.get(HOST_OWNER, STORAGE_TABLE, owner);
     const now = Date.now();
     const record: StorageRecord = {
@@ -205,6 +246,7 @@ export class StoreRegistry {
       _date_modified: existing ? Math.max(now, existing._date_modified + 1) : now,
       records: storage.records, blobs: storage.blobs, state: storage.state,
       ...(storage.previous ? { previous: storage.previous } : {}), ...(storage.target ? { target: storage.target } : {}),
+      ...(storage.ownerChosen?.length ? { ownerChosen: [...storage.ownerChosen] } : {}),
     };
     await this.host.put(HOST_OWNER, STORAGE_TABLE, record);
     await this.apply(owner, record);

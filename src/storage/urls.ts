@@ -5,6 +5,7 @@ import { parsePostgresUrl } from './postgres/url.js';
 import { FsBlobStore } from './fs/blob-store.js';
 import { parseS3Url } from './s3/url.js';
 import { LazyBlobStore, LazyRecordStore } from './lazy.js';
+import type { StoreConnectOptions } from './connect.js';
 
 /**
  * Store settings are one URL-like string each (DESIGN.md "Storage configuration"),
@@ -21,7 +22,8 @@ function split(url: string): { scheme: string; rest: string } {
   return i <= 0 ? { scheme: '', rest: url } : { scheme: url.slice(0, i).toLowerCase(), rest: url.slice(i + 1) };
 }
 
-export function openRecordStore(url: string): RecordStore {
+/** `connect`: how a network store's connections resolve names (connect.ts); local stores have none. */
+export function openRecordStore(url: string, connect: StoreConnectOptions = {}): RecordStore {
   const { scheme, rest } = split(url);
   switch (scheme) {
     case 'sqlite':
@@ -39,7 +41,7 @@ export function openRecordStore(url: string): RecordStore {
     case 'postgres':
     case 'postgresql':
       parsePostgresUrl(url); // a bad URL fails now, not at init()
-      return new LazyRecordStore('postgres', async () => new (await import('./postgres/record-store.js')).PostgresRecordStore(url));
+      return new LazyRecordStore('postgres', async () => new (await import('./postgres/record-store.js')).PostgresRecordStore(url, connect));
     case 'flatfile':
       if (rest === '') throw new Error('Record store URL flatfile: needs a directory, e.g. flatfile:./data/records');
       // Loaded at init() like the network stores: most servers never use it.
@@ -49,7 +51,7 @@ export function openRecordStore(url: string): RecordStore {
   }
 }
 
-export function openBlobStore(url: string): BlobStore {
+export function openBlobStore(url: string, connect: StoreConnectOptions = {}): BlobStore {
   const { scheme, rest } = split(url);
   switch (scheme) {
     case 'fs':
@@ -58,7 +60,7 @@ export function openBlobStore(url: string): BlobStore {
     case 's3':
     {
       const location = parseS3Url(url); // a bad URL fails now, not at init()
-      return new LazyBlobStore('s3', async () => new (await import('./s3/blob-store.js')).S3BlobStore(location));
+      return new LazyBlobStore('s3', async () => new (await import('./s3/blob-store.js')).S3BlobStore(location, { connect }));
     }
     default:
       throw new Error(`Unsupported blob store scheme ${JSON.stringify(scheme || url.slice(0, 20))}: supported forms are ${BLOB_SCHEMES.join(', ')}`);

@@ -138,6 +138,9 @@ test("an owner's own store brings its own credentials, is on a public address, n
     const own = await put({ blobs: at('owners/erin') }, erin, '/acctapi/storage');
     assert.equal(own.statusCode, 200, own.body);
     assert.equal(lan.services.stores.storageOf('erin').blobs, at('owners/erin'));
+    // Marked as the owner's own choice, to which the host's rules apply whenever it is opened; bob's, the admin's, is not.
+    assert.deepEqual(lan.services.stores.storageOf('erin').ownerChosen, [at('owners/erin')]);
+    assert.equal(lan.services.stores.storageOf('bob').ownerChosen, undefined);
   } finally {
     await lan.close();
     await s3.close();

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { FreeholdError } from '../../core/errors.js';
+import { socketsUsing, type StoreConnectOptions } from '../connect.js';
 import { asSentText, compilePostgres, compilePostgresOrder, encodeText, fromJsonb, jsonbToJson, postgresArrayRange, postgresIndexedExpression, postgresValueExpression, toJsonb } from '../../query/postgres.js';
 import type { ArraysAt } from '../../query/condition-compiler.js';
 import { comparedJsonPaths, pathKey } from '../../query/compared-paths.js';
@@ -157,10 +158,17 @@ export class PostgresRecordStore implements RecordStore {
   private analyzeTimer: NodeJS.Timeout | null = null;
   private analyzing: Promise<void> | null = null;
 
-  /** `url` is a postgres:// or postgresql:// URL, with optional `pool` and `schema` parameters. */
-  constructor(url: string) {
+  /** Settings every connection of this store starts from (pool, shared connections, listener). */
+  private readonly clientBase: pg.ClientConfig;
+
+  /**
+   * `url` is a postgres:// or postgresql:// URL, with optional `pool` and `schema`
+   * parameters; `connect`, how its connections resolve the server's name.
+   */
+  constructor(url: string, connect: StoreConnectOptions = {}) {
     this.options = parsePostgresUrl(url);
     this.sql = statements(this.options.schema);
+    this.clientBase = { connectionString: this.options.connectionString, ...(connect.lookup ? { stream: socketsUsing(connect.lookup) } : {}) };
   }
 
   async init(): Promise<void> {
@@ -170,7 +178,7 @@ export class PostgresRecordStore implements RecordStore {
   }
 
   private async start(): Promise<void> {
-    const pool = new Pool({ connectionString: this.options.connectionString, options: SESSION_OPTIONS, max: this.options.poolSize, types, pipeline: true });
+    const pool = new Pool({ ...this.clientBase, options: SESSION_OPTIONS, max: this.options.poolSize, types, pipeline: true });
     // An idle client whose connection drops emits 'error' on the pool; without a listener
     // that would crash the process. The pool discards the client; the next query reconnects.
     pool.on('error', () => {});
@@ -192,9 +200,9 @@ export class PostgresRecordStore implements RecordStore {
       throw error;
     }
     this.pool = pool;
-    this.reads = new SharedConnection({ connectionString: this.options.connectionString, options: SESSION_OPTIONS, types });
-    this.queries = new SharedConnection({ connectionString: this.options.connectionString, options: SESSION_OPTIONS, types }, true);
-    this.systemChanges = new ChangeListener({ connectionString: this.options.connectionString }, systemChannel(this.options.schema));
+    this.reads = new SharedConnection({ ...this.clientBase, options: SESSION_OPTIONS, types });
+    this.queries = new SharedConnection({ ...this.clientBase, options: SESSION_OPTIONS, types }, true);
+    this.systemChanges = new ChangeListener(this.clientBase, systemChannel(this.options.schema));
     await this.systemChanges.start();
     await this.readIndexLeads();
   }

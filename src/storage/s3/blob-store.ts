@@ -14,6 +14,7 @@ import {
   type HeadObjectCommandOutput,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import type { StoreConnectOptions } from '../connect.js';
 import { FreeholdError } from '../../core/errors.js';
 import { compareStrings } from '../../query/evaluate.js';
 import { keySegments } from '../keys.js';
@@ -47,6 +48,8 @@ export interface S3BlobStoreOptions {
   partSize?: number;
   /** Parts uploaded concurrently per put. Default 2 (2 cores, and bounded memory). */
   queueSize?: number;
+  /** How its connections resolve the endpoint's name (the SDK's HTTP agents get it). */
+  connect?: StoreConnectOptions;
 }
 
 const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
@@ -138,6 +141,8 @@ export class S3BlobStore implements BlobStore {
       // are not understood by several S3-compatible servers (older MinIO, R2 at times).
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
+      // Options for the SDK's own Node handler: its agents, made with these, keep its defaults otherwise.
+      ...(options.connect?.lookup ? { requestHandler: { httpAgent: { lookup: options.connect.lookup }, httpsAgent: { lookup: options.connect.lookup } } } : {}),
     });
   }
 
