@@ -53,6 +53,8 @@ export interface Config {
   sessionTtlMs: number;
   /** How often each process looks for owners' storage changes made elsewhere (ms). */
   storagePollMs: number;
+  /** How long an owner's stores that could not be opened wait before the next try (ms). */
+  storageReopenMs: number;
   /** Whether owners may point their own data at their own (network) stores, or only the admin may. */
   ownerStorage: boolean;
   /** Whether owners' own stores may be on loopback or private addresses (the host's own network). */
@@ -223,6 +225,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     maxAppBytes: int(get('FREEHOLD_MAX_APP', 'maxAppBytes'), 50 * 1024 * 1024),
     sessionTtlMs: int(get('FREEHOLD_SESSION_TTL', 'sessionTtlMs'), 30 * 24 * 3600 * 1000),
     storagePollMs: int(get('FREEHOLD_STORAGE_POLL', 'storagePollMs'), 1000),
+    storageReopenMs: int(get('FREEHOLD_STORAGE_REOPEN', 'storageReopenMs'), 10_000),
     ownerStorage: bool(get('FREEHOLD_OWNER_STORAGE', 'ownerStorage'), false),
     ownerStoragePrivate: bool(get('FREEHOLD_OWNER_STORAGE_PRIVATE', 'ownerStoragePrivate'), false),
     backupBlobs: get('FREEHOLD_BACKUP_BLOBS', 'backupBlobs').value ?? '',

@@ -15,6 +15,7 @@ import { QuotaService } from './quota/service.js';
 import { TwoFactorService } from './twofactor/service.js';
 import { defaultCheckpointer } from '../storage/sqlite/checkpointer.js';
 import { checkOwnerChosenStore, publicAddressesOnly } from './storage-policy.js';
+import { maskStoreUrl } from './storage-settings.js';
 
 /**
  * Everything the HTTP layer and the CLI need, wired once. Nothing here knows HTTP.
@@ -48,6 +49,9 @@ export async function createServices(config: Config, log: Logger): Promise<Servi
     hostRecordsUrl: config.records, hostBlobsUrl: config.blobs, pollMs: config.storagePollMs,
     // Stores an owner chose answer to the host's rules each time they open and at each connection.
     ...(config.ownerStoragePrivate ? {} : { ownerChosen: { check: (url: string) => checkOwnerChosenStore(url, false), connect: { lookup: publicAddressesOnly() } } }),
+    reopenMs: config.storageReopenMs,
+    onUnreachable: (owner, error) => log.error({ owner, reason: maskStoreUrl(String((error as Error)?.message ?? error)) },
+      "cannot open this owner's stores; their requests answer 503 until they open (FREEHOLD_STORAGE_REOPEN)"),
   });
   await stores.start();
   const quota = new QuotaService(stores, { bytes: config.quotaBytes, records: config.quotaRecords });

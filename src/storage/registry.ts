@@ -2,6 +2,7 @@ import type { BlobStore, RecordStore, StoredRecord } from './types.js';
 import { openBlobStore, openRecordStore } from './urls.js';
 import { ReadOnlyBlobStore, ReadOnlyRecordStore } from './read-only.js';
 import type { StoreConnectOptions } from './connect.js';
+import { unreachableBlobs, unreachableRecords } from './unreachable.js';
 
 /** Where the host keeps its own state; owners never write here through CEPS. */
 const HOST_OWNER = '_system';
@@ -45,6 +46,19 @@ export interface RegistryOptions {
    * `connect` (a name can point elsewhere later than the check). Absent: opened as any other.
    */
   ownerChosen?: { check(url: string): Promise<void>; connect: StoreConnectOptions };
+  /** How long an owner's stores that could not be opened wait before the next try (ms; default 10 s). */
+  reopenMs?: number;
+  /** Told when an owner's stores cannot be opened at start (their requests answer 503 until they open). */
+  onUnreachable?: (owner: string, error: unknown) => void;
+}
+
+const DEFAULT_REOPEN_MS = 10_000;
+
+/** An owner whose stores could not be opened at start: their setting, and when to try again. */
+interface Unreachable {
+  storage: OwnerStorage;
+  retryAt: number;
+  reopening?: Promise<void>;
 }
 
 /**
@@ -58,6 +72,8 @@ export class StoreRegistry {
   private readonly owners = new Map<string, OwnerStorage>();
   private readonly recordStores = new Map<string, RecordStore>();
   private readonly blobStores = new Map<string, BlobStore>();
+  /** Owners whose stores did not open at start; every call to them fails with 503 meanwhile (unreachable.ts). */
+  private readonly unreachable = new Map<string, Unreachable>();
   private lastSeq = 0;
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | undefined;
@@ -76,13 +92,18 @@ export class StoreRegistry {
       try {
         await this.apply(r._id, r);
       } catch (error) {
-        // Which owner's stores stop the start, for the admin reading it.
-        throw new Error(`Cannot open the stores of ${JSON.stringify(r._id)}: ${(error as Error).message}`, { cause: error });
+        // One owner's stores (a server down, a store the host's rules no longer allow) stop neither the start nor anyone else.
+        this.owners.set(r._id, settingOf(r));
+        this.unreachable.set(r._id, { storage: settingOf(r), retryAt: Date.now() + this.reopenMs });
+        this.opts.onUnreachable?.(r._id, error);
       }
     }
     const pollMs = this.opts.pollMs ?? 1000;
     if (pollMs > 0) {
-      this.timer = setInterval(() => void this.poll().catch(() => undefined), pollMs);
+      this.timer = setInterval(() => {
+        void this.poll().catch(() => undefined);
+        for (const owner of this.unreachable.keys()) this.reopen(owner);
+      }, pollMs);
       this.timer.unref();
     }
   }
@@ -121,14 +142,29 @@ export class StoreRegistry {
   private async apply(owner: string, r: OwnerStorage | null): Promise<void> {
     if (!r) {
       this.owners.delete(owner);
+      this.unreachable.delete(owner);
       return;
     }
     // Open (and create the schema of) the stores before any request is routed to them.
     await this.openOwnerStores(r);
-    this.owners.set(owner, {
-      records: r.records, blobs: r.blobs, state: r.state,
-      ...(r.previous ? { previous: r.previous } : {}), ...(r.target ? { target: r.target } : {}),
-      ...(r.ownerChosen?.length ? { ownerChosen: [...r.ownerChosen] } : {}),
+    this.owners.set(owner, settingOf(r));
+    this.unreachable.delete(owner);
+  }
+
+  private get reopenMs(): number {
+    return this.opts.reopenMs ?? DEFAULT_REOPEN_MS;
+  }
+
+  /** Tries again to open the stores of an owner whose stores did not open, once `reopenMs` has passed since the last try. */
+  private reopen(owner: string): void {
+    const u = this.unreachable.get(owner);
+    if (!u || u.reopening || Date.now() < u.retryAt) return;
+    u.reopening = this.openOwnerStores(u.storage).then(() => {
+      // Unless a newer setting (polled meanwhile) took this one's place: then that one stands.
+      if (this.unreachable.get(owner) === u) this.unreachable.delete(owner);
+    }, () => {
+      u.retryAt = Date.now() + this.reopenMs;
+      u.reopening = undefined;
     });
   }
 
@@ -174,7 +210,11 @@ export class StoreRegistry {
   /** The owner's record store; read-only while their data is being moved. */
   records(owner: string): RecordStore {
     const s = this.owners.get(owner);
-    let store = s ? this.recordStores.get(s.records)! : this.host;
+    let store = s ? this.recordStores.get(s.records) : this.host;
+    if (!store) {
+      this.reopen(owner);
+      store = unreachableRecords;
+    }
     if (s?.state === 'migrating') store = new ReadOnlyRecordStore(store);
     return this.decorator ? this.decorator.records(owner, store) : store;
   }
@@ -182,7 +222,11 @@ export class StoreRegistry {
   /** The owner's blob store; read-only while their data is being moved. */
   blobs(owner: string): BlobStore {
     const s = this.owners.get(owner);
-    let store = s ? this.blobStores.get(s.blobs)! : this.hostBlobs;
+    let store = s ? this.blobStores.get(s.blobs) : this.hostBlobs;
+    if (!store) {
+      this.reopen(owner);
+      store = unreachableBlobs;
+    }
     if (s?.state === 'migrating') store = new ReadOnlyBlobStore(store);
     return this.decorator ? this.decorator.blobs(owner, store) : store;
   }
@@ -255,7 +299,17 @@ export class StoreRegistry {
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await this.polling?.catch(() => undefined);
+    for (const u of this.unreachable.values()) await u.reopening;
     for (const s of new Set([this.host, ...this.recordStores.values()])) await s.close();
     for (const s of new Set([this.hostBlobs, ...this.blobStores.values()])) await s.close();
   }
+}
+
+/** The fields of an owner's storage setting the registry keeps (a stored record has more). */
+function settingOf(r: OwnerStorage): OwnerStorage {
+  return {
+    records: r.records, blobs: r.blobs, state: r.state,
+    ...(r.previous ? { previous: r.previous } : {}), ...(r.target ? { target: r.target } : {}),
+    ...(r.ownerChosen?.length ? { ownerChosen: [...r.ownerChosen] } : {}),
+  };
 }

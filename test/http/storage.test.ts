@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startTestServer, TEST_PASSWORD } from '../helpers/server.js';
 import { S3RVER_KEY, S3RVER_SECRET, startS3Server } from '../helpers/s3.js';
+import { until } from '../helpers/until.js';
 
 const APP = 'com.example.notes';
 
@@ -144,5 +145,48 @@ test("an owner's own store brings its own credentials, is on a public address, n
   } finally {
     await lan.close();
     await s3.close();
+  }
+});
+
+test("a server starts although one owner's stores cannot be opened: that owner gets 503 until they open, everyone else works", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'freehold-shut-'));
+  const config = { records: `sqlite:${path.join(dir, 'host.db')}`, blobs: `fs:${path.join(dir, 'files')}` };
+  const bobStores = { records: `flatfile:${path.join(dir, 'bob', 'records')}`, blobs: `fs:${path.join(dir, 'bob', 'files')}` };
+  try {
+    const first = await startTestServer({ config });
+    try {
+      await first.addUser('root1', TEST_PASSWORD, true);
+      await first.addUser('bob');
+      await first.addUser('alice');
+      const admin = await first.signIn('root1');
+      const res = await first.app.inject({ method: 'PUT', url: '/acctapi/users/bob/storage', headers: { cookie: admin }, payload: bobStores });
+      assert.equal(res.statusCode, 200, res.body);
+    } finally {
+      await first.close();
+    }
+    // Bob's folders are gone and a file stands where they were: his stores cannot be made again.
+    rmSync(path.join(dir, 'bob'), { recursive: true });
+    writeFileSync(path.join(dir, 'bob'), '');
+
+    const lines: string[] = [];
+    const server = await startTestServer({ config: { ...config, storagePollMs: 20, storageReopenMs: 20 }, logTo: { write: (line: string) => void lines.push(line) } });
+    try {
+      const logged = lines.map((l) => JSON.parse(l) as { owner?: string; msg: string; reason?: string }).find((l) => l.owner === 'bob');
+      assert.match(logged?.msg ?? '', /cannot open this owner's stores; their requests answer 503/);
+      const write = async (user: string) => server.app.inject({
+        method: 'POST', url: `/ceps/write/${APP}`, headers: { authorization: `Bearer ${await server.appToken(user, APP)}` }, payload: { n: 1 },
+      });
+      const shut = await write('bob');
+      assert.equal(shut.statusCode, 503, shut.body);
+      assert.deepEqual(shut.json(), { error: 'unavailable', message: "This account's storage cannot be reached just now; try again in a minute" });
+      assert.equal((await write('alice')).statusCode, 200, 'everyone else works');
+
+      rmSync(path.join(dir, 'bob'));
+      await until("bob's stores open again", async () => (await write('bob')).statusCode === 200);
+    } finally {
+      await server.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { lookup as systemLookup } from 'node:dns';
 import type { LookupFunction } from 'node:net';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { publicAddressesOnly } from '../../src/core/storage-policy.js';
@@ -13,6 +13,8 @@ import { StoreRegistry, type RegistryOptions } from '../../src/storage/registry.
 import { openBlobStore, openRecordStore } from '../../src/storage/urls.js';
 import { startS3Server, type TestS3Server } from '../helpers/s3.js';
 import { postgresSuite } from '../helpers/postgres.js';
+import { until } from '../helpers/until.js';
+import { FreeholdError } from '../../src/core/errors.js';
 
 /**
  * Stores an owner chose resolve names at every connection through the host's rules
@@ -120,15 +122,15 @@ postgresSuite('PostgreSQL connections through a lookup', 'fh_guard_', (scratch) 
   });
 });
 
-test("an owner's choice stays marked while its store is in use: a move's steps keep it, the switch to the admin's target drops it", async () => {
+test("an owner's choice stays marked while its store is in use; a registry started later opens what it can, refuses the rest with 503 and opens it once it can", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'fh-chosen-'));
   const hostUrl = `sqlite:${join(dir, 'host.db')}`;
-  const registry = async (ownerChosen?: RegistryOptions['ownerChosen']) => {
+  const registry = async (ownerChosen?: RegistryOptions['ownerChosen'], more: Partial<RegistryOptions> = {}) => {
     const host = openRecordStore(hostUrl);
     const hostBlobs = openBlobStore(`fs:${join(dir, 'host-files')}`);
     await host.init();
     await hostBlobs.init();
-    const made = new StoreRegistry(host, hostBlobs, { hostRecordsUrl: hostUrl, hostBlobsUrl: `fs:${join(dir, 'host-files')}`, pollMs: 0, ...(ownerChosen ? { ownerChosen } : {}) });
+    const made = new StoreRegistry(host, hostBlobs, { hostRecordsUrl: hostUrl, hostBlobsUrl: `fs:${join(dir, 'host-files')}`, pollMs: 0, ...(ownerChosen ? { ownerChosen } : {}), ...more });
     await made.start().catch(async (error: unknown) => {
       await made.close();
       throw error;
@@ -150,10 +152,47 @@ test("an owner's choice stays marked while its store is in use: a move's steps k
     await stores.setOwnerStorage('dan', { records: mine, blobs, state: 'active', ownerChosen: [mine, 'fs:/elsewhere'] });
     assert.deepEqual((await host.get('_system', 'system.storage', 'dan'))?.ownerChosen, [mine], 'only stores in use are marked');
     await stores.close();
-    // A server started later under stricter rules checks them again, and says whose stores it cannot open.
-    const strict = { check: async (url: string) => { if (url === mine) throw new Error('not allowed any more'); }, connect: {} };
-    await assert.rejects(registry(strict), { message: 'Cannot open the stores of "dan": not allowed any more' });
-    await (await registry()).close();
+    // A server started later under stricter rules checks them again: dan's stores stay shut (503) while the
+    // start, and everyone else, go on; they are tried again later and open once the rules let them.
+    // Erin's stores (the admin's) sit where a file blocks their folders: they cannot open until it goes.
+    const blocked = join(dir, 'blocked');
+    writeFileSync(blocked, '');
+    const erin = { records: `flatfile:${join(blocked, 'records')}`, blobs: `fs:${join(blocked, 'files')}`, state: 'active' as const };
+    const seeded = await registry();
+    await seeded.host.put('_system', 'system.storage', { _id: 'erin', _date_created: 1, _date_modified: 1, ...erin });
+    await seeded.close();
+    let strictNow = true;
+    const strict = { check: async (url: string) => { if (strictNow && url === mine) throw new Error('not allowed any more'); }, connect: {} };
+    const told: string[] = [];
+    const later = await registry(strict, { reopenMs: 20, onUnreachable: (owner, e) => told.push(`${owner}: ${(e as Error).message}`) });
+    try {
+      assert.deepEqual(told.map((t) => t.replace(/:.*/s, '')).sort(), ['dan', 'erin']);
+      assert.ok(told.includes('dan: not allowed any more'), told.join('; '));
+      const shut = (e: unknown) => e instanceof FreeholdError && e.code === 'unavailable' && /storage cannot be reached/.test(e.message);
+      await assert.rejects(later.records('dan').get('dan', 't', 'a'), shut);
+      await assert.rejects(later.records('erin').put('erin', 't', { _id: 'a', _date_created: 1, _date_modified: 1 }), shut);
+      await assert.rejects(later.blobs('erin').put('erin/x', Buffer.from('x')), shut);
+      await assert.rejects((async () => { for await (const _ of later.blobs('erin').list('erin/')) break; })(), shut);
+      assert.equal(later.storageOf('dan').records, mine, 'the setting itself is known (overlap checks see it)');
+      assert.deepEqual(await later.records('carol').listTables('carol'), [], 'everyone else works');
+      const opens = (owner: string) => async () => {
+        try {
+          await later.records(owner).listTables(owner);
+          for await (const _ of later.blobs(owner).list(`${owner}/`)) break;
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      strictNow = false;
+      await until("dan's stores open once the rules allow them", opens('dan'));
+      rmSync(blocked);
+      await until("erin's stores open once their folders can be made", opens('erin'));
+      await later.records('erin').put('erin', 't', { _id: 'a', _date_created: 1, _date_modified: 1 });
+      assert.equal((await later.records('erin').get('erin', 't', 'a'))?._id, 'a');
+    } finally {
+      await later.close();
+    }
   } finally {
     await stores.close();
     rmSync(dir, { recursive: true, force: true });
