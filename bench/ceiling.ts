@@ -39,9 +39,10 @@ export async function runBareCeiling(connections: number[], seconds: number, set
     idleRss = await idleRssOf(bare.child, 2000, settleMs);
     const url = `http://127.0.0.1:${bare.info.port}/`;
     for (const c of connections) {
-      rows.push(await load({ name: BARE_GET, backend: 'ceiling', connections: c, seconds, opts: { url } }, log));
+      const cpu = { server: bare.child.pid };
+      rows.push(await load({ name: BARE_GET, backend: 'ceiling', connections: c, seconds, opts: { url }, cpu }, log));
       rows.push(await load({
-        name: BARE_POST, backend: 'ceiling', connections: c, seconds,
+        name: BARE_POST, backend: 'ceiling', connections: c, seconds, cpu,
         opts: { url, method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"title":"hello"}' },
       }, log));
     }
@@ -82,7 +83,7 @@ export class SqliteHttpCeiling {
         opts: { url, requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, method: 'GET', path: queryPath(next()) }) }] },
       },
     };
-    const row = await load({ name: specs[op].name, backend: 'ceiling', connections, seconds, opts: specs[op].opts }, log);
+    const row = await load({ name: specs[op].name, backend: 'ceiling', connections, seconds, opts: specs[op].opts, cpu: { server: this.server.child.pid } }, log);
     this.rows.push(row);
     return row;
   }

@@ -16,6 +16,8 @@ export interface CepsTarget {
   token: string;
   seed: number;
   backend: string;
+  /** The command name of a database server's processes beside the target (`postgres`), whose CPU rows also count. */
+  database?: string;
 }
 
 type Req = autocannon.Request;
@@ -45,7 +47,8 @@ export async function runCeps(t: CepsTarget, connections: number[], seconds: num
   const auth = { authorization: `Bearer ${t.token}` };
   const json = { ...auth, 'content-type': 'application/json' };
   const run = async (name: string, c: number, opts: Omit<autocannon.Options, 'connections' | 'duration' | 'amount'>, amount?: number) => {
-    const { result, peak } = await peakRssDuring(t.child, () => load({ name, backend: t.backend, connections: c, seconds, amount, opts }, log));
+    const cpu = { server: t.child.pid, ...(t.database ? { database: t.database } : {}) };
+    const { result, peak } = await peakRssDuring(t.child, () => load({ name, backend: t.backend, connections: c, seconds, amount, opts, cpu }, log));
     rows.push({ ...result, ...(peak ? { rssPeak: Math.round(peak.rss * 10) / 10 } : {}) });
   };
   const settle = () => new Promise((r) => setTimeout(r, AFTER_WRITES_MS));

@@ -6,6 +6,7 @@
 import autocannon from 'autocannon';
 import { Samples } from './stats.js';
 import { RowTrace } from './trace.js';
+import { startCpu, type CpuSources } from './cpu.js';
 
 export interface LoadRow {
   /** Row family, e.g. "CEPS write"; with backend and connections it names the row. */
@@ -20,6 +21,10 @@ export interface LoadRow {
   requests: number;
   /** Peak RSS of the target while this row ran, MB. */
   rssPeak?: number;
+  /** CPU the server's process spent per answered request in this row, µs (cpu.ts). */
+  cpuUs?: number;
+  /** The same for the database's processes beside it (PostgreSQL), µs. */
+  dbCpuUs?: number;
 }
 
 export const rowKey = (r: { name: string; backend: string; connections: number }): string => `${r.name} | ${r.backend} | ${r.connections}`;
@@ -32,12 +37,15 @@ export interface LoadSpec {
   /** A fixed number of requests instead of a duration (e.g. deletes of known ids). */
   amount?: number;
   opts: Omit<autocannon.Options, 'connections' | 'duration' | 'amount'>;
+  /** Whose CPU to count per request (the server's pid, the database's processes). */
+  cpu?: CpuSources;
 }
 
 export async function load(spec: LoadSpec, log: (s: string) => void): Promise<LoadRow> {
   log(`  ${spec.name} · ${spec.backend} · ${spec.connections} conn`);
   const samples = new Samples();
   const trace = new RowTrace();
+  const cpu = startCpu(spec.cpu ?? {});
   const t0 = performance.now();
   const r = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon({
@@ -57,6 +65,7 @@ export async function load(spec: LoadSpec, log: (s: string) => void): Promise<Lo
   trace.done({ name: spec.name, backend: spec.backend, connections: spec.connections });
   // Our own clock: autocannon's `duration` is not the elapsed time of an `amount` run.
   const seconds = (performance.now() - t0) / 1000;
+  const used = cpu.perRequest(lat.n + r.non2xx);
   return {
     name: spec.name, backend: spec.backend, connections: spec.connections,
     // 2xx answers per second: errors must not make a row look fast.
@@ -64,5 +73,7 @@ export async function load(spec: LoadSpec, log: (s: string) => void): Promise<Lo
     p50: lat.p50, p99: lat.p99,
     errors: r.errors + r.timeouts + r.non2xx,
     requests: lat.n,
+    ...(used.server !== undefined ? { cpuUs: used.server } : {}),
+    ...(used.database !== undefined ? { dbCpuUs: used.database } : {}),
   };
 }

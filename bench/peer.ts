@@ -91,7 +91,7 @@ export async function runPeer(backends: Backends, connections: number[], seconds
     const idleRss = await rssOf(child);
     const rows: LoadRow[] = [];
     const run = async (name: string, c: number, opts: Omit<autocannon.Options, 'connections' | 'duration' | 'amount'>) => {
-      const { result, peak } = await peakRssDuring(child, () => load({ name, backend: 'peer', connections: c, seconds, opts }, log));
+      const { result, peak } = await peakRssDuring(child, () => load({ name, backend: 'peer', connections: c, seconds, opts, cpu: { server: child.pid } }, log));
       rows.push({ ...result, ...(peak ? { rssPeak: Math.round(peak.rss * 10) / 10 } : {}) });
     };
     let i = 0;

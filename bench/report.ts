@@ -71,6 +71,9 @@ export interface Target {
 const r1 = (x: number) => Math.round(x * 10) / 10;
 const fmt = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '–' : n >= 100 ? Math.round(n).toLocaleString('en-US') : String(r1(n)));
 const ms = (n: number | undefined) => (n === undefined ? '–' : n < 10 ? n.toFixed(2) : n.toFixed(1));
+/** A row's CPU per request: the server's, plus its database's where it has one ("120 + 60"). */
+const cpuCell = (server: number | undefined, database: number | undefined) =>
+  (server === undefined ? '–' : database === undefined ? fmt(server) : `${fmt(server)} + ${fmt(database)}`);
 
 export function findRow(rows: LoadRow[], name: string, backend: string, connections: number): LoadRow | undefined {
   return rows.find((r) => r.name === name && r.backend === backend && r.connections === connections);
@@ -84,6 +87,8 @@ export function figuresOf(r: Omit<BenchResult, 'figures' | 'targets'>): Record<s
     const k = `${row.name} | ${row.backend} | ${row.connections}`;
     put(`${k} | req/s`, row.reqPerSec);
     put(`${k} | p99`, row.p99);
+    put(`${k} | cpu µs`, row.cpuUs);
+    put(`${k} | db cpu µs`, row.dbCpuUs);
   }
   for (const b of r.backends) {
     for (const fr of b.files) put(`${fr.name} | ${b.label} | MB/s`, fr.mbPerSec);
@@ -207,14 +212,16 @@ export function renderMarkdown(r: BenchResult, prev: Record<string, number>): st
   out.push('');
   out.push('### Requests (autocannon on loopback, server in its own process)');
   out.push('');
-  out.push('| row | backend | conn | req/s | p50 ms | p99 ms | errors | % of Fastify + SQLite | % of bare Fastify | × peer | previous req/s | previous p99 |');
-  out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  out.push("CPU µs/req: the server process's CPU (user + system, every thread) per answered request in the row, and for postgres+s3 rows PostgreSQL's processes' after the +; it moves far less with the machine's speed than req/s and p99 do.");
+  out.push('');
+  out.push('| row | backend | conn | req/s | p50 ms | p99 ms | errors | CPU µs/req | % of Fastify + SQLite | % of bare Fastify | × peer | previous req/s | previous p99 | previous CPU |');
+  out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   const rowLine = (x: LoadRow) => {
     const k = `${x.name} | ${x.backend} | ${x.connections}`;
     const of = (name: string | undefined) => (name ? findRow(r.ceiling.http, name, 'ceiling', x.connections) : undefined);
     const share = (c: LoadRow | undefined) => (c && c.reqPerSec > 0 ? `${Math.round((100 * x.reqPerSec) / c.reqPerSec)}%` : '');
     const peer = PEER_OF[x.name] ? findRow(r.peer.rows, PEER_OF[x.name]!, 'peer', x.connections) : undefined;
-    out.push(`| ${x.name} | ${x.backend} | ${x.connections} | ${fmt(x.reqPerSec)} | ${ms(x.p50)} | ${ms(x.p99)} | ${x.errors} | ${share(of(JUDGED_CEILING[x.name]))} | ${share(of(BARE_OF[x.name]))} | ${peer && peer.reqPerSec > 0 ? `${r1(x.reqPerSec / peer.reqPerSec)}×` : ''} | ${was(`${k} | req/s`)} | ${was(`${k} | p99`)} |`);
+    out.push(`| ${x.name} | ${x.backend} | ${x.connections} | ${fmt(x.reqPerSec)} | ${ms(x.p50)} | ${ms(x.p99)} | ${x.errors} | ${cpuCell(x.cpuUs, x.dbCpuUs)} | ${share(of(JUDGED_CEILING[x.name]))} | ${share(of(BARE_OF[x.name]))} | ${peer && peer.reqPerSec > 0 ? `${r1(x.reqPerSec / peer.reqPerSec)}×` : ''} | ${was(`${k} | req/s`)} | ${was(`${k} | p99`)} | ${cpuCell(prev[`${k} | cpu µs`], prev[`${k} | db cpu µs`])} |`);
   };
   r.ceiling.http.forEach(rowLine);
   r.peer.rows.forEach(rowLine);

@@ -148,7 +148,7 @@ async function runBackends(backends: Backends, opts: Options, sqliteHttp: Sqlite
     const target = await startReady<TargetInfo>([...scriptArgs('bench/target'), JSON.stringify(cfg)]);
     try {
       const idleRss = await rssOf(target.child);
-      const t = { child: target.child, base: `http://127.0.0.1:${target.info.port}`, token: target.info.token!, seed, backend: label };
+      const t = { child: target.child, base: `http://127.0.0.1:${target.info.port}`, token: target.info.token!, seed, backend: label, ...(backend === 'postgres' ? { database: 'postgres' } : {}) };
       const paired = backend === 'sqlite' ? (op: CeilingOp, c: number) => sqliteHttp.row(op, c, opts.seconds, log) : undefined;
       const rows = await runCeps(t, opts.connections, opts.seconds, log, paired);
       const files = await runFiles(t, opts.fileMb, opts.seconds, log);

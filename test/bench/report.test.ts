@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { evaluateTargets, findRow, renderMarkdown, type BenchResult } from '../../bench/report.js';
+import { evaluateTargets, figuresOf, findRow, renderMarkdown, type BenchResult } from '../../bench/report.js';
 
 /** The committed full run, as a realistic result to vary one figure of. */
 function latest(): BenchResult {
@@ -45,4 +45,30 @@ test('the report says what filesystem the data directories were on', () => {
   assert.ok(renderMarkdown(r, {}).split('\n').includes('data directories (sqlite+fs, flatfile+fs): ext4 on /dev/vda at /, no journal, discard'));
   delete r.dataFilesystem;
   assert.ok(!renderMarkdown(r, {}).includes('data directories'), 'a run from before session 10 says nothing');
+});
+
+test("the requests table gives each row's CPU per request, the database's beside the server's, and the previous run's", () => {
+  const r = latest();
+  const pg = findRow(r.backends.find((b) => b.label === 'postgres+s3')!.rows, 'CEPS write', 'postgres+s3', 32)!;
+  pg.cpuUs = 142;
+  pg.dbCpuUs = 61;
+  const bare = findRow(r.ceiling.http, 'bare Fastify GET', 'ceiling', 32)!;
+  bare.cpuUs = 18;
+  delete bare.dbCpuUs;
+  const sqlite = findRow(r.backends.find((b) => b.label === 'sqlite+fs')!.rows, 'CEPS write', 'sqlite+fs', 32)!;
+  delete sqlite.cpuUs;
+  const prev = { 'CEPS write | postgres+s3 | 32 | cpu µs': 150, 'CEPS write | postgres+s3 | 32 | db cpu µs': 70, 'bare Fastify GET | ceiling | 32 | cpu µs': 20 };
+  const lines = renderMarkdown(r, prev).split('\n');
+  const split = (line: string) => line.split('|').slice(1, -1).map((c) => c.trim());
+  const cells = (name: string, backend: string) => split(lines.find((l) => l.startsWith(`| ${name} | ${backend} | 32 |`))!);
+  const header = split(lines.find((l) => l.startsWith('| row |'))!);
+  const at = (what: string) => header.indexOf(what);
+  assert.equal(cells('CEPS write', 'postgres+s3')[at('CPU µs/req')], '142 + 61');
+  assert.equal(cells('CEPS write', 'postgres+s3')[at('previous CPU')], '150 + 70');
+  assert.equal(cells('bare Fastify GET', 'ceiling')[at('previous CPU')], '20');
+  assert.equal(cells('bare Fastify GET', 'ceiling')[at('CPU µs/req')], '18');
+  assert.equal(cells('CEPS write', 'sqlite+fs')[at('CPU µs/req')], '–', 'a row measured without it (older runs) shows a dash');
+  const figures = figuresOf(r);
+  assert.equal(figures['CEPS write | postgres+s3 | 32 | cpu µs'], 142);
+  assert.equal(figures['CEPS write | postgres+s3 | 32 | db cpu µs'], 61);
 });
