@@ -212,7 +212,7 @@ export function renderMarkdown(r: BenchResult, prev: Record<string, number>): st
   out.push('');
   out.push('### Requests (autocannon on loopback, server in its own process)');
   out.push('');
-  out.push("CPU µs/req: the server process's CPU (user + system, every thread) per answered request in the row, and for postgres+s3 rows PostgreSQL's processes' after the +; it moves far less with the machine's speed than req/s and p99 do.");
+  out.push("CPU µs/req: the server process's CPU (user + system, every thread) per answered request in the row, and for postgres+s3 rows PostgreSQL's processes' after the +; it moves with the machine's speed much less than req/s and p99 do.");
   out.push('');
   out.push('| row | backend | conn | req/s | p50 ms | p99 ms | errors | CPU µs/req | % of Fastify + SQLite | % of bare Fastify | × peer | previous req/s | previous p99 | previous CPU |');
   out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');

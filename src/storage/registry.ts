@@ -185,7 +185,7 @@ export class StoreRegistry {
     let store = this.recordStores.get(url);
     if (!store) {
       store = openRecordStore(url, connect);
-      await store.init();
+      await initOrClose(store);
       this.recordStores.set(url, store);
     }
     return store;
@@ -195,7 +195,7 @@ export class StoreRegistry {
     let store = this.blobStores.get(url);
     if (!store) {
       store = openBlobStore(url, connect);
-      await store.init();
+      await initOrClose(store);
       this.blobStores.set(url, store);
     }
     return store;
@@ -312,4 +312,14 @@ function settingOf(r: OwnerStorage): OwnerStorage {
     ...(r.previous ? { previous: r.previous } : {}), ...(r.target ? { target: r.target } : {}),
     ...(r.ownerChosen?.length ? { ownerChosen: [...r.ownerChosen] } : {}),
   };
+}
+
+/** Initialises a store just made; one that fails is closed again, so a store tried every few seconds leaves no clients or locks behind. */
+async function initOrClose(store: RecordStore | BlobStore): Promise<void> {
+  try {
+    await store.init();
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw error;
+  }
 }
