@@ -23,19 +23,16 @@ export function cpuMsOf(pid: number | undefined): number | undefined {
 }
 
 /**
- * User + system CPU so far of every process whose command name is `name` (e.g. all of a
- * PostgreSQL server's backends and helpers), in ms. Processes that end between the
- * listing and the read are left out, so a reading can fall back: take the difference
- * of two readings as a close estimate, not an exact count.
+ * User + system CPU so far of each process whose command name is `name` (e.g. every
+ * backend and helper of a PostgreSQL server), in ms by pid.
  */
-export function cpuMsOfCommand(name: string): number | undefined {
-  let total = 0;
-  let seen = 0;
+export function cpuMsByPid(name: string): Map<number, number> {
+  const out = new Map<number, number>();
   let entries: string[];
   try {
     entries = readdirSync('/proc');
   } catch {
-    return undefined;
+    return out;
   }
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
@@ -43,15 +40,23 @@ export function cpuMsOfCommand(name: string): number | undefined {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== name) continue;
       const ms = cpuMsOf(Number(entry));
-      if (ms !== undefined) {
-        total += ms;
-        seen++;
-      }
+      if (ms !== undefined) out.set(Number(entry), ms);
     } catch {
       // gone meanwhile
     }
   }
-  return seen > 0 ? total : undefined;
+  return out;
+}
+
+/**
+ * The CPU the processes named in `after` spent since `before` was read: each one's own
+ * difference, all of it for one started since. One that ended meanwhile took its time
+ * with it (it is missing from `after`), so the figure can fall short, never go negative.
+ */
+export function cpuMsSince(before: Map<number, number>, after: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, ms] of after) total += Math.max(0, ms - (before.get(pid) ?? 0));
+  return total;
 }
 
 /** What a row's CPU is read from: the server's process, and a database's processes beside it where there is one. */
@@ -64,16 +69,15 @@ export interface CpuSources {
 /** Readings taken before a row; `perRequest` turns them into µs per request after it. */
 export function startCpu(sources: CpuSources): { perRequest(requests: number): { server?: number; database?: number } } {
   const server0 = cpuMsOf(sources.server);
-  const db0 = sources.database ? cpuMsOfCommand(sources.database) : undefined;
+  const db0 = sources.database ? cpuMsByPid(sources.database) : undefined;
   return {
     perRequest(requests) {
       const server1 = cpuMsOf(sources.server);
-      const db1 = sources.database ? cpuMsOfCommand(sources.database) : undefined;
-      const per = (a: number | undefined, b: number | undefined) =>
-        (a !== undefined && b !== undefined && requests > 0 ? Math.round(((b - a) * 1000) / requests) : undefined);
-      const server = per(server0, server1);
-      const database = per(db0, db1);
-      return { ...(server !== undefined ? { server } : {}), ...(database !== undefined ? { database: Math.max(0, database) } : {}) };
+      const db1 = sources.database ? cpuMsByPid(sources.database) : undefined;
+      const per = (ms: number | undefined) => (ms !== undefined && requests > 0 ? Math.round((ms * 1000) / requests) : undefined);
+      const server = per(server0 !== undefined && server1 !== undefined ? server1 - server0 : undefined);
+      const database = per(db0 && db1 && db1.size > 0 ? cpuMsSince(db0, db1) : undefined);
+      return { ...(server !== undefined ? { server } : {}), ...(database !== undefined ? { database } : {}) };
     },
   };
 }

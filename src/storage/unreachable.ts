@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { FreeholdError } from '../core/errors.js';
-import type { BlobInfo, BlobStore, Change, RecordStore } from './types.js';
+import type { BlobInfo, BlobStore, RecordStore } from './types.js';
 
 /**
  * Stand-ins for an owner's stores that could not be opened (a server that is down, a
@@ -30,7 +30,7 @@ export const unreachableRecords: RecordStore = {
   ensureIndex: refuse,
   listTables: refuse,
   usage: refuse,
-  changes: refuse as () => Promise<Change[]>,
+  changes: refuse,
   dropTable: refuse,
 };
 

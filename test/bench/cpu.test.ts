@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { cpuMsOf, cpuMsOfCommand, startCpu } from '../../bench/cpu.js';
+import { cpuMsByPid, cpuMsOf, cpuMsSince, startCpu } from '../../bench/cpu.js';
 
 /**
  * A child that, once told (a line on stdin), spends `ms` of CPU by its own count
@@ -10,7 +10,7 @@ import { cpuMsOf, cpuMsOfCommand, startCpu } from '../../bench/cpu.js';
  */
 async function busyChild(ms: number) {
   const child = spawn(process.execPath, ['-e', `
-    process.stdin.once('data', () => {
+    process.stdin.on('data', () => {
       const from = process.cpuUsage();
       for (;;) { const u = process.cpuUsage(from); if ((u.user + u.system) / 1000 >= ${ms}) break; }
       process.stdout.write('spent\\n');
@@ -39,11 +39,19 @@ test('bench CPU: a process\'s CPU is read from /proc, and per request over a row
     // 300 ms of CPU over 1000 requests is 300 µs each; /proc counts in 10 ms ticks, and reading stdin costs a little.
     assert.ok(used >= 280 && used <= 380, `${used} µs per request`);
     assert.ok(idle.perRequest(1000).server! >= used, 'a reading taken earlier counts at least as much');
-    assert.ok(cpuMsOfCommand('node')! >= cpuMsOf(busy.pid)!, "every process named node together spent at least the child's");
+    const nodes = cpuMsByPid('node');
+    assert.equal(nodes.get(busy.pid!), cpuMsOf(busy.pid), 'the child is among the processes named node');
+    const db = startCpu({ database: 'node' });
+    await busy.spend();
+    assert.ok(db.perRequest(1000).database! >= 280, 'processes counted by name include the child');
   } finally {
     busy.kill();
   }
   assert.equal(cpuMsOf(2 ** 22 + 12345), undefined, 'no such process');
-  assert.equal(cpuMsOfCommand('no-such-command-here'), undefined);
+  assert.equal(cpuMsByPid('no-such-command-here').size, 0);
+  assert.deepEqual(startCpu({ database: 'no-such-command-here' }).perRequest(10), {}, 'no such processes, no figure');
+  // A process that ended took its time with it; one that started counts whole; none goes below zero.
+  assert.equal(cpuMsSince(new Map([[1, 500], [2, 100]]), new Map([[2, 130], [3, 40]])), 70);
+  assert.equal(cpuMsSince(new Map([[2, 100]]), new Map([[2, 90]])), 0);
   assert.deepEqual(startCpu({}).perRequest(10), {}, 'nothing asked, nothing said');
 });
