@@ -1,22 +1,27 @@
 /**
- * CPU time spent by processes while a row runs, per request: the figure that moves
- * least with a shared machine's speed (a row's req/s and p99 follow how much of the two
- * cores the server gets; the CPU a request costs it hardly does). Linux only (/proc);
- * elsewhere rows simply carry no CPU figure.
+ * CPU time spent by processes while a row runs, per request: a figure that moves with a
+ * shared machine's speed much less than a row's req/s and p99 do (those follow how much
+ * of the two cores the server gets). Linux only (/proc); elsewhere rows simply carry no
+ * CPU figure.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
 /** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on every Linux build that matters here). */
 const TICKS_PER_SECOND = 100;
 
+/** A process's command name and user + system CPU so far (all its threads, ms), from the text of /proc/<pid>/stat. */
+function readStat(stat: string): { name: string; cpuMs: number } {
+  // The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
+  const close = stat.lastIndexOf(')');
+  const fields = stat.slice(close + 2).split(' ');
+  return { name: stat.slice(stat.indexOf('(') + 1, close), cpuMs: ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND };
+}
+
 /** A process's user + system CPU so far, all its threads, in ms; undefined if it cannot be read. */
 export function cpuMsOf(pid: number | undefined): number | undefined {
   if (pid === undefined) return undefined;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+    return readStat(readFileSync(`/proc/${pid}/stat`, 'utf8')).cpuMs;
   } catch {
     return undefined;
   }
@@ -37,10 +42,8 @@ export function cpuMsByPid(name: string): Map<number, number> {
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== name) continue;
-      const ms = cpuMsOf(Number(entry));
-      if (ms !== undefined) out.set(Number(entry), ms);
+      const stat = readStat(readFileSync(`/proc/${entry}/stat`, 'utf8'));
+      if (stat.name === name) out.set(Number(entry), stat.cpuMs);
     } catch {
       // gone meanwhile
     }

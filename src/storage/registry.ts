@@ -54,9 +54,8 @@ export interface RegistryOptions {
 
 const DEFAULT_REOPEN_MS = 10_000;
 
-/** An owner whose stores could not be opened at start: their setting, and when to try again. */
+/** An owner whose stores could not be opened at start (their setting is in `owners`): when to try again. */
 interface Unreachable {
-  storage: OwnerStorage;
   retryAt: number;
   reopening?: Promise<void>;
 }
@@ -94,7 +93,7 @@ export class StoreRegistry {
       } catch (error) {
         // One owner's stores (a server down, a store the host's rules no longer allow) stop neither the start nor anyone else.
         this.owners.set(r._id, settingOf(r));
-        this.unreachable.set(r._id, { storage: settingOf(r), retryAt: Date.now() + this.reopenMs });
+        this.unreachable.set(r._id, { retryAt: Date.now() + this.reopenMs });
         this.opts.onUnreachable?.(r._id, error);
       }
     }
@@ -158,8 +157,9 @@ export class StoreRegistry {
   /** Tries again to open the stores of an owner whose stores did not open, once `reopenMs` has passed since the last try. */
   private reopen(owner: string): void {
     const u = this.unreachable.get(owner);
-    if (!u || u.reopening || Date.now() < u.retryAt) return;
-    u.reopening = this.openOwnerStores(u.storage).then(() => {
+    const storage = this.owners.get(owner);
+    if (!u || !storage || u.reopening || Date.now() < u.retryAt) return;
+    u.reopening = this.openOwnerStores(storage).then(() => {
       // Unless a newer setting (polled meanwhile) took this one's place: then that one stands.
       if (this.unreachable.get(owner) === u) this.unreachable.delete(owner);
     }, () => {
@@ -280,17 +280,14 @@ export class StoreRegistry {
   async setOwnerStorage(owner: string, given: OwnerStorage): Promise<void> {
     const inUse = (url: string) => url === given.records || url === given.blobs;
     const ownerChosen = [...new Set(given.ownerChosen ?? this.owners.get(owner)?.ownerChosen ?? [])].filter(inUse);
-    const { ownerChosen: _given, ...rest } = given;
-    const storage: OwnerStorage = { ...rest, ...(ownerChosen.length ? { ownerChosen } : {}) };
+    const storage = settingOf({ ...given, ownerChosen });
     await this.openOwnerStores(storage);
     const existing = await this.host.get(HOST_OWNER, STORAGE_TABLE, owner);
     const now = Date.now();
     const record: StorageRecord = {
       _id: owner, _date_created: existing?._date_created ?? now,
       _date_modified: existing ? Math.max(now, existing._date_modified + 1) : now,
-      records: storage.records, blobs: storage.blobs, state: storage.state,
-      ...(storage.previous ? { previous: storage.previous } : {}), ...(storage.target ? { target: storage.target } : {}),
-      ...(storage.ownerChosen?.length ? { ownerChosen: [...storage.ownerChosen] } : {}),
+      ...storage,
     };
     await this.host.put(HOST_OWNER, STORAGE_TABLE, record);
     await this.apply(owner, record);
